@@ -1,0 +1,73 @@
+"""The mapping compiler: parse, check, plan, generate, verify.
+
+``compile_mapping`` only chains the stages; each stage lives in its own module and
+returns diagnostics instead of raising, so one run reports every problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from compiler import ir
+from compiler.check import check
+from compiler.codegen import generate
+from compiler.plan import Plan, plan
+from compiler.verify import verify
+from dsl import parse
+from dsl.diagnostics import Diagnostic, has_errors
+from dsl.span import Source
+
+__all__ = ["Compiled", "compile_mapping"]
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """What compiling a mapping gave: always its diagnostics, and code when clean."""
+
+    source: Source
+    diagnostics: tuple[Diagnostic, ...]
+    checked: ir.CheckedMapping | None = None
+    plan: Plan | None = None
+    code: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.code is not None
+
+
+def compile_mapping(text: str, filename: str = "<mapping>") -> Compiled:
+    """Compile mapping text to the source of a Python module (when it has no errors)."""
+    source = Source(text, filename)
+    mapping, diagnostics = parse(text, filename)
+    checked, more = check(mapping, source, diagnostics)
+    diagnostics = [*diagnostics, *more]
+    if checked is None or has_errors(diagnostics):
+        return Compiled(source, tuple(diagnostics), checked)
+    planned = plan(checked)
+    code = generate(planned)
+    verify(code, f"<compiled {filename}>")
+    return Compiled(source, tuple(diagnostics), checked, planned, code)
+
+
+def compile_expression(text: str) -> tuple[str | None, tuple[Diagnostic, ...]]:
+    """The polars source of an expression that reads no record (constants, functions).
+
+    Used by the function library's examples and by the language reference's checks,
+    so that what the documentation shows is what the compiler does.
+    """
+    from compiler.check import _Checker, _Context
+    from compiler.codegen import _Emitter
+    from dsl import nodes as n
+
+    wrapped = f"profile expression\nrule value = {text}\n"
+    mapping, diagnostics = parse(wrapped, "<expression>")
+    source = Source(wrapped, "<expression>")
+    if has_errors(diagnostics) or not mapping.rules:
+        return None, tuple(diagnostics)
+    checker = _Checker(mapping, source)
+    bound = checker.bind(mapping.rules[0].body, _Context())
+    found = (*diagnostics, *checker.diagnostics)
+    if has_errors(found):
+        return None, found
+    assert not isinstance(bound, n.Node)
+    return _Emitter().emit(bound), found

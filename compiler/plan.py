@@ -1,0 +1,248 @@
+"""Plan each output as columnar steps: joins, lookups and membership before filtering.
+
+Every expression that needs another record becomes a *derived column* added to the
+output's frame by one step: a left join to the referenced entity (``school.name``),
+a filtered group-by joined back on its key (a lookup), or a semi-join against the
+rows another output emitted (``user in users.csv``). Steps the ``where`` rules need
+run before the filter; the rest run after it, on the records that were kept.
+Identical expressions share one derived column, and the entities and fields each
+plan reads are collected so the runtime loads nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from compiler import ir, schema
+from compiler import types as t
+
+__all__ = [
+    "ColumnRead",
+    "JoinStep",
+    "LookupStep",
+    "MemberStep",
+    "OutputPlan",
+    "Plan",
+    "Step",
+    "describe",
+    "plan",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnRead(ir.Expr):
+    """A derived column that an earlier step added to the frame."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class JoinStep:
+    """Left-join ``entity`` on ``on`` = its sourcedId, adding ``fields`` as columns."""
+
+    on: ir.Expr
+    entity: str
+    fields: tuple[tuple[str, str], ...]  # (derived column name, field of entity)
+
+
+@dataclass(frozen=True, slots=True)
+class LookupStep:
+    """Group ``entity``'s records that pass ``where`` by ``key``; join back on ``on``."""
+
+    name: str
+    line: int
+    entity: str
+    steps: tuple[Step, ...]  # derived columns of the looked-up records
+    where: ir.Expr | None
+    key: ir.Expr
+    on: ir.Expr
+    value: ir.Expr
+    aggregate: str  # list | first | last | min | max | count | exists
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberStep:
+    """Whether ``on`` is the sourcedId of a record that ``output`` emitted."""
+
+    name: str
+    output: str
+    on: ir.Expr
+
+
+Step = JoinStep | LookupStep | MemberStep
+
+
+@dataclass(frozen=True, slots=True)
+class OutputPlan:
+    output: ir.CheckedOutput
+    before: tuple[Step, ...]
+    rules: tuple[ir.WhereRule, ...]
+    after: tuple[Step, ...]
+    columns: tuple[ir.ColumnRule, ...]
+    warns: tuple[ir.WarnRule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    mapping: ir.CheckedMapping
+    outputs: tuple[OutputPlan, ...]
+    reads: dict[str, tuple[str, ...]]  # entity -> the fields the plans read from it
+
+
+def describe(e: ir.Expr) -> str:
+    """A short, faithful text of an expression: derived column names and explain output."""
+    match e:
+        case ir.FieldRead(name=name, scope=scope):
+            return name if scope == 0 else f"this.{name}"
+        case ColumnRead(name=name):
+            return name
+        case ir.Deref(ref=ref, name=name):
+            return f"{describe(ref)}.{name}"
+        case ir.Index(list=lst, index=i):
+            return f"{describe(lst)}[{i}]"
+        case ir.Const(value=value):
+            return repr(value)
+        case ir.ParamRead(name=name):
+            return name
+        case ir.Call(function=fname, args=args):
+            return f"{fname}({', '.join(describe(a) for a in args)})"
+        case ir.Lookup(entity=entity, value=value):
+            return f"{describe(value)} of {entity}"
+        case _:
+            return f"<{type(e).__name__.lower()}@{e.span.line}:{e.span.column}>"
+
+
+@dataclass
+class _Frame:
+    """The steps of one frame while it is being planned."""
+
+    entity: str
+    reads: dict[str, set[str]]
+    counter: list[int]
+    steps: list[Step] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)  # expression text -> derived column
+
+    def read(self, entity: str, name: str) -> None:
+        self.reads.setdefault(entity, {"sourcedId"}).add(name)
+
+    def fresh(self, prefix: str) -> str:
+        self.counter[0] += 1
+        return f"{prefix}_{self.counter[0]}"
+
+    def join_field(self, on: ir.Expr, entity: str, name: str) -> str:
+        column = f"{describe(on)}.{name}"
+        if column in self.names:
+            return self.names[column]
+        self.read(entity, name)
+        for i, step in enumerate(self.steps):
+            if isinstance(step, JoinStep) and step.entity == entity and step.on == on:
+                self.steps[i] = dataclasses.replace(step, fields=(*step.fields, (column, name)))
+                break
+        else:
+            self.steps.append(JoinStep(on, entity, ((column, name),)))
+        self.names[column] = column
+        return column
+
+
+class _Planner:
+    def __init__(self, mapping: ir.CheckedMapping):
+        self.mapping = mapping
+        self.reads: dict[str, set[str]] = {}
+        self.counter = [0]
+
+    def frame(self, entity: str) -> _Frame:
+        self.reads.setdefault(entity, {"sourcedId"})
+        return _Frame(entity, self.reads, self.counter)
+
+    def lower(self, e: ir.Expr, frame: _Frame) -> ir.Expr:
+        """``e`` with every cross-record read replaced by a derived column of ``frame``."""
+        match e:
+            case ir.FieldRead(entity=entity, name=name):
+                frame.read(entity, name)
+                return e
+            case ir.Deref(ref=ref, entity=entity, name=name):
+                on = self.lower(ref, frame)
+                return ColumnRead(e.type, e.span, frame.join_field(on, entity, name))
+            case ir.Call(function=fname, args=(ir.Lookup() as lookup,)) if (
+                _aggregate(fname) is not None
+            ):
+                return self.lookup(lookup, frame, _aggregate(fname) or "list", e.type)
+            case ir.Lookup():
+                return self.lookup(e, frame, "list", e.type)
+            case ir.Member(item=item, output=output):
+                on = self.lower(item, frame)
+                text = f"{describe(on)} in {output}"
+                if text not in frame.names:
+                    name = frame.fresh("member")
+                    frame.steps.append(MemberStep(name, output, on))
+                    frame.names[text] = name
+                member = ColumnRead(t.BOOL, e.span, frame.names[text])
+                return ir.Not(t.BOOL, e.span, member) if e.negated else member
+        return _map_children(e, lambda child: self.lower(child, frame))
+
+    def lookup(self, e: ir.Lookup, frame: _Frame, aggregate: str, type_: t.Type) -> ir.Expr:
+        inner = self.frame(e.entity)
+        value = self.lower(e.value, inner)
+        where = self.lower(e.filter, inner) if e.filter is not None else None
+        key = self.lower(e.inner_key, inner)
+        on = self.lower(e.outer_key, frame)
+        inner.read(e.entity, "sourcedId")
+        text = f"{aggregate}({describe(e.value)} of {e.entity}) @{e.span.start}"
+        if text not in frame.names:
+            name = frame.fresh("lookup")
+            frame.steps.append(
+                LookupStep(name, e.span.line, e.entity, tuple(inner.steps), where, key, on,
+                           value, aggregate, f"{aggregate}({describe(e.value)} of {e.entity})")
+            )
+            frame.names[text] = name
+        return ColumnRead(type_, e.span, frame.names[text])
+
+    def plan_output(self, out: ir.CheckedOutput) -> OutputPlan:
+        frame = self.frame(out.entity)
+        rules = tuple(dataclasses.replace(w, test=self.lower(w.test, frame)) for w in out.wheres)
+        before = len(frame.steps)
+        columns = tuple(dataclasses.replace(c, value=self.lower(c.value, frame))
+                        for c in out.columns)
+        warns = tuple(dataclasses.replace(w, test=self.lower(w.test, frame)) for w in out.warns)
+        steps = tuple(frame.steps)  # joins first made for rules may have grown new fields
+        return OutputPlan(out, steps[:before], rules, steps[before:], columns, warns)
+
+
+def _aggregate(function: str) -> str | None:
+    from runtime.functions import REGISTRY
+
+    fn = REGISTRY.get(function)
+    return fn.aggregate if fn is not None else None
+
+
+def _map_children(e: ir.Expr, f: Any) -> ir.Expr:
+    changes: dict[str, Any] = {}
+    for fld in dataclasses.fields(e):
+        value = getattr(e, fld.name)
+        if isinstance(value, ir.Expr):
+            changes[fld.name] = f(value)
+        elif isinstance(value, tuple) and value:
+            items = []
+            for item in value:
+                if isinstance(item, ir.Expr):
+                    items.append(f(item))
+                elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], ir.Expr):
+                    items.append((item[0], f(item[1])))  # a match arm
+                else:
+                    items.append(item)
+            changes[fld.name] = tuple(items)
+    return dataclasses.replace(e, **changes) if changes else e
+
+
+def plan(mapping: ir.CheckedMapping) -> Plan:
+    """The columnar plan of every output, in the mapping's dependency order."""
+    planner = _Planner(mapping)
+    outputs = tuple(planner.plan_output(o) for o in mapping.outputs)
+    for entity, fields in planner.reads.items():
+        known = schema.ENTITIES[entity].fields
+        assert fields <= set(known), (entity, fields - set(known))
+    reads = {entity: tuple(sorted(fields)) for entity, fields in sorted(planner.reads.items())}
+    return Plan(mapping, outputs, reads)

@@ -1,0 +1,320 @@
+"""The OneRoster 1.1 and 1.2 rostering data model, as the mapping language sees it.
+
+Mappings speak of the data model (``orgs``, ``school``, ``enabledUser``), never of
+CSV column spellings (``orgSourcedIds``), so one mapping serves a CSV package and
+the REST API alike. This module is the single table that says, per entity, each
+field's model name, type, CSV column, the versions that have it, and the legacy
+spellings real exports still use. The compiler checks mappings against it; the
+runtime reads CSV headers and types values with it.
+
+Sources: the 1.2.1 CSV binding and the official 1.2 OpenAPI, with 1.1 columns
+cross-checked against real exports (see shared/research/oneroster-spec.md §1.5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from compiler import types as t
+
+__all__ = [
+    "ENTITIES",
+    "ENUMS",
+    "VERSIONS",
+    "Entity",
+    "Field",
+    "entity",
+    "entity_for_record",
+]
+
+VERSIONS = ("1.1", "1.2")
+BOTH = frozenset(VERSIONS)
+V11 = frozenset({"1.1"})
+V12 = frozenset({"1.2"})
+
+# Enumerations. Values are normalised to these spellings when records are read,
+# so `classType = "scheduled"` also matches an export that wrote `Scheduled`.
+ENUMS: dict[str, tuple[str, ...]] = {
+    "status": ("active", "tobedeleted", "inactive"),
+    "orgType": ("department", "school", "district", "local", "state", "national"),
+    "sessionType": ("gradingPeriod", "semester", "schoolYear", "term"),
+    "classType": ("homeroom", "scheduled"),
+    "role": (
+        "administrator", "aide", "counselor", "districtAdministrator", "guardian", "parent",
+        "principal", "proctor", "relative", "siteAdministrator", "student",
+        "systemAdministrator", "teacher",
+    ),
+    "enrollmentRole": (
+        "administrator", "aide", "guardian", "parent", "proctor", "relative", "student",
+        "teacher",
+    ),
+    "roleType": ("primary", "secondary"),
+    "sex": ("male", "female", "unspecified", "other"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One field of an entity.
+
+    ``csv`` is the column that carries it in a CSV package (None: not in CSV, for
+    example the 1.2 ``users.role``, derived from ``roles.csv``). ``derived`` names
+    the versions in which the runtime computes the field instead of reading it.
+    """
+
+    name: str
+    type: t.Type
+    csv: str | None
+    versions: frozenset[str] = BOTH
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+    derived: frozenset[str] = frozenset()
+    sensitive: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    name: str  # as in `from users`: the CSV file stem and REST collection
+    record: str  # singular, for messages: "user"
+    fields: dict[str, Field]
+    versions: frozenset[str] = BOTH
+    # Spec-ordered CSV header per version; other columns are unknown (metadata.* aside).
+    columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def file(self) -> str:
+        return f"{self.name}.csv"
+
+    def field_names(self, version: str | None = None) -> list[str]:
+        return sorted(
+            name for name, f in self.fields.items() if version is None or version in f.versions
+        )
+
+
+def _f(name: str, type_: t.Type, csv: str | None = "", **kw: object) -> Field:
+    return Field(name, type_, name if csv == "" else csv, **kw)  # type: ignore[arg-type]
+
+
+_BASE = (
+    _f("sourcedId", t.STR, required=True, doc="The record's identifier, unique per entity."),
+    _f("status", t.enum("status"), doc="Blank in bulk files; active or tobedeleted in deltas."),
+    _f("dateLastModified", t.DATETIME),
+)
+_BASE_COLUMNS = ("sourcedId", "status", "dateLastModified")
+
+
+def _entity(
+    name: str,
+    record: str,
+    fields: Iterable[Field],
+    columns: dict[str, tuple[str, ...]],
+    versions: frozenset[str] = BOTH,
+) -> Entity:
+    table = {f.name: f for f in (*_BASE, *fields)}
+    full = {v: _BASE_COLUMNS + cols for v, cols in columns.items()}
+    return Entity(name, record, table, versions, full)
+
+
+_SAME = ("1.1", "1.2")
+
+
+def _both(cols: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    return {v: cols for v in _SAME}
+
+
+ENTITIES: dict[str, Entity] = {
+    e.name: e
+    for e in (
+        _entity(
+            "orgs",
+            "org",
+            (
+                _f("name", t.STR, required=True),
+                _f("type", t.enum("orgType"), required=True),
+                _f("identifier", t.STR, doc="In US exports usually the NCES id."),
+                _f("parent", t.ref("orgs"), "parentSourcedId"),
+            ),
+            _both(("name", "type", "identifier", "parentSourcedId")),
+        ),
+        _entity(
+            "academicSessions",
+            "academic session",
+            (
+                _f("title", t.STR, required=True),
+                _f("type", t.enum("sessionType"), required=True),
+                _f("startDate", t.DATE, required=True, doc="Inclusive."),
+                _f("endDate", t.DATE, required=True, doc="Exclusive, as OneRoster says."),
+                _f("parent", t.ref("academicSessions"), "parentSourcedId"),
+                _f("schoolYear", t.INT, required=True, doc="The year the school year ends."),
+            ),
+            _both(("title", "type", "startDate", "endDate", "parentSourcedId", "schoolYear")),
+        ),
+        _entity(
+            "courses",
+            "course",
+            (
+                _f("schoolYear", t.ref("academicSessions"), "schoolYearSourcedId"),
+                _f("title", t.STR, required=True),
+                _f("courseCode", t.STR),
+                _f("grades", t.list_of(t.STR)),
+                _f("org", t.ref("orgs"), "orgSourcedId", required=True),
+                _f("subjects", t.list_of(t.STR)),
+                _f("subjectCodes", t.list_of(t.STR)),
+            ),
+            _both(("schoolYearSourcedId", "title", "courseCode", "grades", "orgSourcedId",
+                   "subjects", "subjectCodes")),
+        ),
+        _entity(
+            "classes",
+            "class",
+            (
+                _f("title", t.STR, required=True),
+                _f("grades", t.list_of(t.STR)),
+                _f("course", t.ref("courses"), "courseSourcedId", required=True),
+                _f("classCode", t.STR),
+                _f("classType", t.enum("classType"), required=True),
+                _f("location", t.STR),
+                _f("school", t.ref("orgs"), "schoolSourcedId", required=True),
+                _f("terms", t.list_of(t.ref("academicSessions")), "termSourcedIds",
+                   required=True),
+                _f("subjects", t.list_of(t.STR)),
+                _f("subjectCodes", t.list_of(t.STR)),
+                _f("periods", t.list_of(t.STR)),
+            ),
+            _both(("title", "grades", "courseSourcedId", "classCode", "classType", "location",
+                   "schoolSourcedId", "termSourcedIds", "subjects", "subjectCodes", "periods")),
+        ),
+        _entity(
+            "enrollments",
+            "enrollment",
+            (
+                _f("class", t.ref("classes"), "classSourcedId", required=True),
+                _f("school", t.ref("orgs"), "schoolSourcedId", required=True),
+                _f("user", t.ref("users"), "userSourcedId", required=True),
+                _f("role", t.enum("enrollmentRole"), required=True),
+                _f("primary", t.BOOL, doc="true for a class's primary teacher."),
+                _f("beginDate", t.DATE, doc="Inclusive."),
+                _f("endDate", t.DATE, doc="Exclusive."),
+            ),
+            _both(("classSourcedId", "schoolSourcedId", "userSourcedId", "role", "primary",
+                   "beginDate", "endDate")),
+        ),
+        _entity(
+            "users",
+            "user",
+            (
+                _f("enabledUser", t.BOOL, required=True),
+                _f("orgs", t.list_of(t.ref("orgs")), "orgSourcedIds", derived=V12,
+                   doc="1.1: orgSourcedIds. 1.2: the orgs of the user's roles, primary first."),
+                _f("role", t.enum("role"), derived=V12,
+                   doc="1.1: the role column. 1.2: the role of the user's primary role."),
+                _f("username", t.STR),
+                _f("userIds", t.list_of(t.STR)),
+                _f("givenName", t.STR, required=True),
+                _f("familyName", t.STR, required=True),
+                _f("middleName", t.STR),
+                _f("identifier", t.STR, aliases=("userId",),
+                   doc="OneRoster 1.0 called it userId; such a column is read as identifier."),
+                _f("email", t.STR),
+                _f("sms", t.STR),
+                _f("phone", t.STR),
+                _f("agents", t.list_of(t.ref("users")), "agentSourcedIds", aliases=("agents",)),
+                _f("grades", t.list_of(t.STR), aliases=("grade",)),
+                _f("password", t.STR, sensitive=True),
+                _f("userMasterIdentifier", t.STR, versions=V12),
+                _f("preferredGivenName", t.STR, versions=V12),
+                _f("preferredMiddleName", t.STR, versions=V12),
+                _f("preferredFamilyName", t.STR, versions=V12),
+                _f("primaryOrg", t.ref("orgs"), "primaryOrgSourcedId", versions=V12),
+                _f("pronouns", t.STR, versions=V12),
+            ),
+            {
+                "1.1": ("enabledUser", "orgSourcedIds", "role", "username", "userIds",
+                        "givenName", "familyName", "middleName", "identifier", "email", "sms",
+                        "phone", "agentSourcedIds", "grades", "password"),
+                "1.2": ("enabledUser", "username", "userIds", "givenName", "familyName",
+                        "middleName", "identifier", "email", "sms", "phone", "agentSourcedIds",
+                        "grades", "password", "userMasterIdentifier", "resourceSourcedIds",
+                        "preferredGivenName", "preferredMiddleName", "preferredFamilyName",
+                        "primaryOrgSourcedId", "pronouns"),
+            },
+        ),
+        _entity(
+            "roles",
+            "role",
+            (
+                _f("user", t.ref("users"), "userSourcedId", required=True),
+                _f("roleType", t.enum("roleType"), required=True),
+                _f("role", t.enum("role"), required=True),
+                _f("beginDate", t.DATE),
+                _f("endDate", t.DATE),
+                _f("org", t.ref("orgs"), "orgSourcedId", required=True),
+                _f("userProfile", t.STR, "userProfileSourcedId"),
+            ),
+            {"1.2": ("userSourcedId", "roleType", "role", "beginDate", "endDate",
+                     "orgSourcedId", "userProfileSourcedId")},
+            versions=V12,
+        ),
+        _entity(
+            "userProfiles",
+            "user profile",
+            (
+                _f("user", t.ref("users"), "userSourcedId", required=True),
+                _f("profileType", t.STR, required=True),
+                _f("vendorId", t.STR, required=True),
+                _f("applicationId", t.STR),
+                _f("description", t.STR),
+                _f("credentialType", t.STR, required=True),
+                _f("username", t.STR, required=True),
+                _f("password", t.STR, sensitive=True),
+            ),
+            {"1.2": ("userSourcedId", "profileType", "vendorId", "applicationId",
+                     "description", "credentialType", "username", "password")},
+            versions=V12,
+        ),
+        _entity(
+            "demographics",
+            "demographics record",
+            (
+                _f("birthDate", t.DATE),
+                _f("sex", t.enum("sex")),
+                _f("americanIndianOrAlaskaNative", t.BOOL),
+                _f("asian", t.BOOL),
+                _f("blackOrAfricanAmerican", t.BOOL),
+                _f("nativeHawaiianOrOtherPacificIslander", t.BOOL),
+                _f("white", t.BOOL),
+                _f("demographicRaceTwoOrMoreRaces", t.BOOL),
+                _f("hispanicOrLatinoEthnicity", t.BOOL),
+                _f("countryOfBirthCode", t.STR),
+                _f("stateOfBirthAbbreviation", t.STR),
+                _f("cityOfBirth", t.STR),
+                _f("publicSchoolResidenceStatus", t.STR),
+            ),
+            _both(("birthDate", "sex", "americanIndianOrAlaskaNative", "asian",
+                   "blackOrAfricanAmerican", "nativeHawaiianOrOtherPacificIslander", "white",
+                   "demographicRaceTwoOrMoreRaces", "hispanicOrLatinoEthnicity",
+                   "countryOfBirthCode", "stateOfBirthAbbreviation", "cityOfBirth",
+                   "publicSchoolResidenceStatus")),
+        ),
+    )
+}
+
+
+def entity(name: str) -> Entity | None:
+    """An entity by its collection name, accepting any case (``Users`` is ``users``)."""
+    if name in ENTITIES:
+        return ENTITIES[name]
+    for candidate in ENTITIES.values():
+        if candidate.name.lower() == name.lower():
+            return candidate
+    return None
+
+
+def entity_for_record(name: str) -> Entity | None:
+    """An entity by its record name as the seed tables write it (``Users``, ``Org``)."""
+    for candidate in ENTITIES.values():
+        if name.lower() in (candidate.name.lower(), candidate.record.replace(" ", "").lower()):
+            return candidate
+    return None

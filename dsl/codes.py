@@ -1,0 +1,112 @@
+"""The registry of diagnostic codes.
+
+Codes are stable: tools, tests and support notes refer to them, so a code is never
+reused for another meaning, even after the check that raised it is gone (mark it
+retired instead). Ranges: RM1xx syntax, RM2xx names, RM3xx types and profile rules,
+RM4xx source data, RM5xx run usage (parameters, paths).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["CODES", "Code", "lookup"]
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    code: str
+    title: str
+    explanation: str
+
+
+_TABLE: tuple[tuple[str, str, str], ...] = (
+    # --- RM1xx: syntax -------------------------------------------------------------
+    ("RM100", "unexpected character", "A character that cannot start any word of the language."),
+    ("RM101", "syntax error", "The parser met a word it did not expect at this place."),
+    ("RM102", "unterminated string", "A string literal must end with `\"` on the same line."),
+    ("RM103", "missing `<-`", "A column rule is `column <- expression`."),
+    ("RM104", "unexpected end of file", "The file ended inside an expression or bracket."),
+    ("RM105", "invalid string escape", "Strings accept the escapes \\\" \\\\ \\n \\t \\uXXXX."),
+    ("RM106", "statement outside an output", "`where`, `key`, `distinct`, `sort by`, `warn` "
+     "and column rules belong to the `output` block above them."),
+    ("RM107", "duplicate header", "`profile` and `oneroster` may appear once, before outputs."),
+    ("RM108", "missing profile", "A mapping file starts with `profile <name>`."),
+    ("RM109", "keyword used as a column", "A column named like a keyword must be quoted."),
+    # --- RM2xx: names --------------------------------------------------------------
+    ("RM201", "unknown field", "The name is not a field of this OneRoster entity."),
+    ("RM202", "unknown entity", "`from` and `of` name a OneRoster entity such as users."),
+    ("RM203", "unknown name", "A bare name must be a field, a parameter or a rule."),
+    ("RM204", "unknown function", "The function is not in the rostermap function library."),
+    ("RM205", "unknown output", "Membership tests name another output of this mapping."),
+    ("RM206", "duplicate output", "Two outputs write the same file."),
+    ("RM207", "duplicate column", "An output sets the same column twice."),
+    ("RM208", "duplicate definition", "A parameter or rule name is defined twice."),
+    ("RM209", "ambiguous name", "A name is both a field and a parameter or rule."),
+    ("RM210", "unknown OneRoster version", "Supported versions are 1.1 and 1.2."),
+    ("RM211", "field not in every declared version", "The field exists in only some of the "
+     "OneRoster versions the profile declares; it is empty in the others."),
+    ("RM212", "unknown column", "`key` and `sort by` name columns of the same output."),
+    ("RM213", "unknown type", "Parameter types are str, int, bool, date and list[...]."),
+    ("RM214", "recursive rule", "A rule cannot use itself, directly or through other rules."),
+    ("RM215", "`this` outside a record", "`this` is the record an output or lookup reads."),
+    # --- RM3xx: types and profile rules -------------------------------------------
+    ("RM301", "mismatched types", "The two sides of a comparison have incompatible types."),
+    ("RM302", "not a condition", "`where`, `if`, `and`, `or` and `not` need true/false values."),
+    ("RM303", "list in a scalar column", "A column holds one value: use first(...) or "
+     "join(..., \",\") to turn a list into one."),
+    ("RM304", "bad function arguments", "The call does not match the function's signature."),
+    ("RM305", "not a list", "Indexing and `any of`/`all of` need a list."),
+    ("RM306", "no such attribute", "Only references to other records have fields."),
+    ("RM307", "uncorrelated lookup", "A lookup's `where` must tie it to the outer record with "
+     "`<field> = this` or `<field> = this.<field>`."),
+    ("RM308", "lookup outside a function", "A lookup yields many values: pass it to min, max, "
+     "count, exists, first, last or join."),
+    ("RM309", "membership of the wrong kind", "`x in out.csv` needs a reference to the "
+     "entity that out.csv is made from."),
+    ("RM310", "outputs depend on each other in a cycle", "Membership tests must form no cycle."),
+    ("RM311", "value outside the enumeration", "OneRoster defines the values of this field; "
+     "a literal outside them can never match."),
+    ("RM312", "mismatched branch types", "All branches of `if` or `match` give one type."),
+    ("RM313", "bad parameter default", "A parameter's default must have the declared type."),
+    ("RM314", "output without columns", "An output needs at least one column rule."),
+    ("RM315", "nested lookup", "A lookup inside a lookup is not supported; use a rule."),
+    ("RM316", "`in` needs a list", "The right side of `in` is a list, a list parameter or "
+     "another output."),
+    # --- RM4xx: source data --------------------------------------------------------
+    ("RM401", "source not found", "--source names a .zip or a folder of OneRoster CSV files."),
+    ("RM402", "no manifest", "The package has no manifest.csv; it is read as OneRoster 1.0."),
+    ("RM403", "file missing", "manifest.csv lists a file that the package does not hold."),
+    ("RM404", "file needed by the mapping is absent", "The mapping reads an entity whose file "
+     "the package does not provide."),
+    ("RM405", "required column missing", "The file lacks a column the mapping reads."),
+    ("RM406", "unknown column", "The header names a column OneRoster does not define."),
+    ("RM407", "invalid value", "A value does not have its field's type (boolean, date, ...)."),
+    ("RM408", "malformed CSV", "A row cannot be read as RFC 4180 CSV."),
+    ("RM409", "not UTF-8", "OneRoster CSV files are UTF-8."),
+    ("RM410", "duplicate sourcedId", "Two records of one file share a sourcedId."),
+    ("RM411", "dangling reference", "A record refers to a record the package does not hold."),
+    ("RM412", "empty file", "A CSV file without a header row."),
+    ("RM413", "unsupported OneRoster version", "manifest.csv names a version other than 1.0, "
+     "1.1 or 1.2."),
+    ("RM414", "bad header", "The header has an empty or a repeated column name."),
+    ("RM415", "extra fields", "A row has more fields than the header."),
+    ("RM416", "unsafe package", "A zip entry is outside the package root or too large."),
+    ("RM417", "delta file read as a snapshot", "The manifest marks a file `delta`; its rows "
+     "are read as they stand, not applied to an earlier snapshot."),
+    ("RM420", "mapping warning", "A `warn` rule of the mapping matched records."),
+    ("RM430", "transform failed", "A rule failed while transforming; the mapping line is named."),
+    # --- RM5xx: run usage ----------------------------------------------------------
+    ("RM501", "unknown parameter", "--param names a parameter the profile does not declare."),
+    ("RM502", "missing parameter", "The profile declares a parameter without a default."),
+    ("RM503", "bad parameter value", "--param gives a value that does not have the "
+     "parameter's type."),
+    ("RM504", "unknown profile", "PROFILE is a name in mappings/ or a path to a mapping file."),
+)
+
+CODES: dict[str, Code] = {code: Code(code, title, text) for code, title, text in _TABLE}
+
+
+def lookup(code: str) -> Code:
+    """The registered code; an unregistered code is a programming error."""
+    return CODES[code]

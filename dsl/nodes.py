@@ -1,0 +1,283 @@
+"""The mapping language's syntax tree: small frozen dataclasses, each with its span.
+
+Nodes say what the specialist wrote, nothing more: names are not yet resolved and
+nothing is typed (that is the checker's job, in ``compiler.check``). The module is
+called ``nodes`` rather than ``ast`` because code generation uses the standard
+library's ``ast``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dsl.span import Span
+
+__all__ = [
+    "Arith",
+    "Arm",
+    "Attr",
+    "BoolOp",
+    "Call",
+    "Comment",
+    "Compare",
+    "Expr",
+    "FieldRule",
+    "Ident",
+    "If",
+    "In",
+    "Index",
+    "IsEmpty",
+    "ListExpr",
+    "Literal",
+    "Lookup",
+    "Mapping",
+    "Match",
+    "Name",
+    "Neg",
+    "Node",
+    "Not",
+    "Output",
+    "ParamDecl",
+    "ProfileDecl",
+    "Quantified",
+    "RuleDecl",
+    "This",
+    "TypeRef",
+    "VersionsDecl",
+    "WarnDecl",
+    "Where",
+]
+
+LiteralValue = str | int | float | bool
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Ident(Node):
+    """A name as written, kept with its own span so diagnostics can underline it."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Comment(Node):
+    text: str
+
+
+# --- expressions ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Expr(Node):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Literal(Expr):
+    value: LiteralValue
+
+
+@dataclass(frozen=True, slots=True)
+class ListExpr(Expr):
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Name(Expr):
+    """A bare name: a field of the current record, a parameter, a rule or an output."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class This(Expr):
+    """The record being read (inside a lookup: the outer record)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attr(Expr):
+    obj: Expr
+    attr: Ident
+
+
+@dataclass(frozen=True, slots=True)
+class Index(Expr):
+    obj: Expr
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Expr):
+    func: Ident
+    args: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup(Expr):
+    """``value of entity where test``: the values of related records."""
+
+    value: Expr
+    entity: Ident
+    where: Expr | None
+
+
+@dataclass(frozen=True, slots=True)
+class Compare(Expr):
+    op: str  # one of = != < <= > >=
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class In(Expr):
+    item: Expr
+    collection: Expr
+    negated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IsEmpty(Expr):
+    operand: Expr
+    negated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Quantified(Expr):
+    """``any of xs in ys`` / ``all of xs in ys`` / ``none of xs in ys``."""
+
+    quantifier: str
+    items: Expr
+    collection: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class BoolOp(Expr):
+    op: str  # "and" | "or"
+    operands: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not(Expr):
+    operand: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Arith(Expr):
+    op: str  # "+" | "-"
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Neg(Expr):
+    operand: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class If(Expr):
+    test: Expr
+    then: Expr
+    orelse: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Arm(Node):
+    patterns: tuple[Literal, ...]
+    value: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Match(Expr):
+    subject: Expr
+    arms: tuple[Arm, ...]
+    default: Expr | None
+
+
+# --- declarations and statements ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TypeRef(Node):
+    name: str
+    args: tuple[TypeRef, ...] = ()
+
+    def __str__(self) -> str:
+        inner = ", ".join(str(a) for a in self.args)
+        return f"{self.name}[{inner}]" if self.args else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileDecl(Node):
+    name: Ident
+    title: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionsDecl(Node):
+    versions: tuple[Ident, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ParamDecl(Node):
+    name: Ident
+    type: TypeRef
+    default: Expr | None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleDecl(Node):
+    """``rule active = status in ("", "active")``: a named condition, reused by name."""
+
+    name: Ident
+    body: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Where(Node):
+    test: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRule(Node):
+    column: Ident
+    value: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class WarnDecl(Node):
+    """``warn "message" if test``: report each emitted record for which test holds."""
+
+    message: str
+    test: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Output(Node):
+    """One output file and the entity whose records become its rows.
+
+    ``span`` covers the ``output`` line only, which is what diagnostics about the
+    whole block should underline.
+    """
+
+    file: Ident
+    entity: Ident
+    wheres: tuple[Where, ...]
+    fields: tuple[FieldRule, ...]
+    warns: tuple[WarnDecl, ...] = ()
+    key: tuple[Ident, ...] = ()
+    sort: tuple[Ident, ...] = ()
+    distinct: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping(Node):
+    profile: ProfileDecl | None
+    versions: VersionsDecl | None
+    params: tuple[ParamDecl, ...]
+    rules: tuple[RuleDecl, ...]
+    outputs: tuple[Output, ...]
+    comments: tuple[Comment, ...] = ()

@@ -1,0 +1,125 @@
+"""The ``rostermap`` command: run, check, compile, generate.
+
+Exit codes: 0 success, 1 mapping or data errors (nothing written), 2 usage errors
+(bad options or parameters). Diagnostics go to stderr; the run summary to stdout.
+click provides the parsing, ``--help`` and the usage exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from compiler import compile_mapping
+from compiler.naming import mangle
+from dsl.diagnostics import DiagnosticError, render_all
+from runtime.errors import RunError
+
+__all__ = ["main"]
+
+
+def _fail(diagnostics: object, source: object = None, code: int = 1) -> None:
+    click.echo(render_all(diagnostics, source), err=True)  # type: ignore[arg-type]
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option("0.1.0", prog_name="rostermap")
+def main() -> None:
+    """Turn OneRoster rosters into learning products' import files.
+
+    A profile is a mapping file (mappings/<name>.rmap) that says, column by column,
+    how a product's import files are made from OneRoster records.
+    """
+
+
+@main.command()
+@click.argument("profile")
+@click.option("--source", required=True, type=click.Path(path_type=Path),
+              help="A OneRoster CSV package: a .zip or a folder.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="The folder to write the import files and report.json into.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="A profile parameter; repeat for several. Lists are comma-separated.")
+@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+def run(profile: str, source: Path, out_dir: Path, params: tuple[str, ...], quiet: bool) -> None:
+    """Run PROFILE (a name in mappings/ or a mapping file) over a OneRoster source."""
+    from runtime.report import summary
+    from runtime.run import run as run_profile
+
+    try:
+        result = run_profile(profile, source, out_dir, params)
+    except DiagnosticError as error:
+        _fail(error.diagnostics, error.source)
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
+    else:
+        if not quiet:
+            click.echo(summary(result.report))
+            click.echo(f"  wrote {len(result.files)} files to {out_dir}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False,
+                                                                   path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              help="json prints one object per diagnostic, for editors and CI.")
+def check(files: tuple[Path, ...], fmt: str) -> None:
+    """Parse and check mapping files; exit 1 if any has an error."""
+    failed = False
+    records = []
+    for path in files:
+        compiled = compile_mapping(path.read_text(encoding="utf-8"), str(path))
+        failed |= not compiled.ok
+        if fmt == "json":
+            records += [d.to_dict(compiled.source) for d in compiled.diagnostics]
+        elif compiled.diagnostics:
+            click.echo(render_all(compiled.diagnostics, compiled.source), err=True)
+        if fmt == "text":
+            verdict = "ok" if compiled.ok else "failed"
+            warnings = sum(not d.is_error for d in compiled.diagnostics)
+            click.echo(f"{path}: {verdict}" + (f" ({warnings} warning(s))" if warnings else ""))
+    if fmt == "json":
+        click.echo(json.dumps(records, indent=2))
+    sys.exit(1 if failed else 0)
+
+
+@main.command("compile")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("build"), show_default=True, help="Folder for the Python module.")
+def compile_(file: Path, out_dir: Path) -> None:
+    """Compile a mapping file to a readable Python module."""
+    compiled = compile_mapping(file.read_text(encoding="utf-8"), str(file))
+    if compiled.diagnostics:
+        click.echo(render_all(compiled.diagnostics, compiled.source), err=True)
+    if compiled.code is None or compiled.checked is None:
+        sys.exit(1)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{mangle(compiled.checked.profile)}.py"
+    target.write_text(compiled.code, encoding="utf-8")
+    click.echo(f"{file} -> {target}")
+
+
+@main.command()
+@click.option("--students", type=click.IntRange(min=1), required=True,
+              help="How many students the district has.")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="The same seed gives the same district, byte for byte.")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True,
+              help="A new folder, or the .zip to write with --zip.")
+@click.option("--zip", "as_zip", is_flag=True, help="Write a .zip package instead of a folder.")
+@click.option("--version", "version", type=click.Choice(["1.1", "1.2"]), default="1.1",
+              show_default=True, help="The OneRoster version to write.")
+def generate(students: int, seed: int, out: Path, as_zip: bool, version: str) -> None:
+    """Generate a realistic, untidy OneRoster CSV district for trials and benchmarks."""
+    from runtime.generate import generate as make
+
+    try:
+        summary = make(out, students=students, seed=seed, version=version, as_zip=as_zip)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(f"wrote {summary}")

@@ -1,0 +1,29 @@
+"""Errors of a run, carried as diagnostics so the CLI renders them like the compiler's."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dsl.diagnostics import Diagnostic, render_all
+
+__all__ = ["RunError", "UsageError"]
+
+
+class RunError(Exception):
+    """The source data or the run cannot go on: nothing has been written.
+
+    Exit code 1. ``diagnostics`` holds every problem found before giving up, each
+    located in a source file (file, line, column) where it has a place.
+    """
+
+    exit_code = 1
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]):
+        self.diagnostics = tuple(diagnostics)
+        super().__init__(render_all(self.diagnostics))
+
+
+class UsageError(RunError):
+    """The command line asks for something impossible (exit code 2)."""
+
+    exit_code = 2

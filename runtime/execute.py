@@ -1,0 +1,218 @@
+"""Run a compiled module's plans over the typed tables.
+
+Each output is computed in three collects at most: the frame with its ``where``
+rules as boolean columns (so the report can say how many records each rule
+dropped), then the kept records with their columns, then nothing else. Outputs run
+in the module's order, and each publishes the sourcedIds it emitted so later
+outputs can test membership in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import polars as pl
+
+from dsl.diagnostics import Diagnostic
+from runtime.errors import RunError
+from runtime.plans import Join, Lookup, Member, Output, Step
+from runtime.tables import Tables
+
+__all__ = ["OutputResult", "RuleCount", "WarningHits", "run_outputs"]
+
+_ID = "__rostermap_id"
+_ON = "__rostermap_on"
+_KEY = "__rostermap_key"
+_FILL = {"count": 0, "exists": False}
+
+
+@dataclass(frozen=True)
+class RuleCount:
+    line: int
+    text: str
+    dropped: int
+
+
+@dataclass(frozen=True)
+class WarningHits:
+    line: int
+    message: str
+    count: int
+    examples: tuple[str, ...]  # sourcedIds of the records concerned
+
+
+@dataclass
+class OutputResult:
+    name: str
+    entity: str
+    frame: pl.DataFrame  # the rows to write, every column as text
+    read: int
+    kept: int
+    rules: list[RuleCount] = field(default_factory=list)
+    warnings: list[WarningHits] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return self.frame.height
+
+
+class _Steps:
+    """Applies plan steps: the one implementation of joins, lookups and membership."""
+
+    def __init__(self, tables: Tables, emitted: Mapping[str, pl.DataFrame]):
+        self.tables = tables
+        self.emitted = emitted
+
+    def apply(self, frame: pl.LazyFrame, steps: tuple[Step, ...]) -> pl.LazyFrame:
+        for step in steps:
+            if isinstance(step, Join):
+                frame = self.join(frame, step)
+            elif isinstance(step, Lookup):
+                frame = self.lookup(frame, step)
+            else:
+                frame = self.member(frame, step)
+        return frame
+
+    @staticmethod
+    def _left(frame: pl.LazyFrame, on: pl.Expr, right: pl.LazyFrame) -> pl.LazyFrame:
+        return (
+            frame.with_columns(on.cast(pl.String).alias(_ON))
+            .join(right, left_on=_ON, right_on=_KEY, how="left", maintain_order="left")
+            .drop(_ON)
+        )
+
+    def join(self, frame: pl.LazyFrame, step: Join) -> pl.LazyFrame:
+        right = self.tables.frame(step.entity).select(
+            pl.col("sourcedId").alias(_KEY),
+            *(pl.col(source).alias(column) for column, source in step.fields.items()),
+        )
+        return self._left(frame, step.on, right)
+
+    def lookup(self, frame: pl.LazyFrame, step: Lookup) -> pl.LazyFrame:
+        inner = self.apply(self.tables.frame(step.entity), step.steps)
+        if step.where is not None:
+            inner = inner.filter(step.where)
+        value = step.value
+        aggregate: pl.Expr = {
+            "list": value.sort_by(pl.col("sourcedId")),
+            "first": value.sort_by(pl.col("sourcedId")).first(),
+            "last": value.sort_by(pl.col("sourcedId")).last(),
+            "min": value.min(),
+            "max": value.max(),
+            "count": pl.len(),
+            "exists": pl.len() > 0,
+        }[step.aggregate]
+        grouped = inner.group_by(step.key.cast(pl.String).alias(_KEY)).agg(
+            aggregate.alias(step.name)
+        )
+        joined = self._left(frame, step.on, grouped)
+        if step.aggregate in _FILL:
+            return joined.with_columns(pl.col(step.name).fill_null(_FILL[step.aggregate]))
+        if step.aggregate == "list":
+            return joined.with_columns(pl.col(step.name).fill_null([]))
+        return joined
+
+    def member(self, frame: pl.LazyFrame, step: Member) -> pl.LazyFrame:
+        ids = self.emitted[step.output].lazy().select(
+            pl.col(_ID).alias(_KEY), pl.lit(True).alias(step.name)
+        )
+        joined = self._left(frame, step.on, ids)
+        return joined.with_columns(pl.col(step.name).fill_null(False))
+
+
+def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
+    """How a value is written to an output file: text, with missing as empty."""
+    column = pl.col(name)
+    if dtype == pl.Boolean:
+        text = pl.when(column).then(pl.lit("true")).otherwise(pl.lit("false"))
+        return pl.when(column.is_null()).then(pl.lit("")).otherwise(text)
+    if isinstance(dtype, pl.Datetime):
+        return column.dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").fill_null("")
+    return column.cast(pl.String).fill_null("")
+
+
+def _failure(output: Output, error: Exception, tables: Tables, frame: pl.LazyFrame,
+             emitted: Mapping[str, pl.DataFrame]) -> RunError:
+    """Name the mapping line whose rule failed, by trying each rule on its own."""
+    culprit = output.line
+    for line, expr in [*((r.line, r.test) for r in output.rules),
+                       *((c.line, c.value) for c in output.columns)]:
+        try:
+            frame.select(expr).head(1000).collect()
+        except pl.exceptions.PolarsError:
+            culprit = line
+            break
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return RunError([Diagnostic(
+        "RM430", f"{output.name}: the rule at mapping line {culprit} failed: {message}",
+        notes=(f"note: output {output.name} starts at mapping line {output.line}",),
+    )])
+
+
+def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]) -> OutputResult:
+    steps = _Steps(tables, emitted)
+    base = steps.apply(tables.frame(output.entity), output.before)
+    checks = [rule.test.fill_null(False).alias(f"__rule_{i}") for i, rule in
+              enumerate(output.rules)]
+    try:
+        evaluated = base.with_columns(checks).collect()
+    except pl.exceptions.PolarsError as error:
+        raise _failure(output, error, tables, base, emitted) from None
+    names = [f"__rule_{i}" for i in range(len(output.rules))]
+    dropped: list[pl.Expr] = []
+    for i, name in enumerate(names):
+        passed_before = pl.all_horizontal(names[:i]) if i else pl.lit(True)
+        dropped.append((passed_before & ~pl.col(name)).sum().alias(name))
+    counts = evaluated.select(dropped).row(0) if names else ()
+    kept_frame = evaluated.filter(pl.all_horizontal(names)) if names else evaluated
+    kept_frame = kept_frame.drop(names)
+
+    after = steps.apply(kept_frame.lazy(), output.after)
+    computed = after.with_columns(*(c.value.alias(f"out:{c.name}") for c in output.columns))
+    try:
+        done = computed.collect()
+    except pl.exceptions.PolarsError as error:
+        raise _failure(output, error, tables, after, emitted) from None
+    warnings = []
+    for warn in output.warns:
+        hits = done.filter(warn.test.fill_null(False)).select("sourcedId").sort("sourcedId")
+        if hits.height:
+            warnings.append(WarningHits(warn.line, warn.message, hits.height,
+                                        tuple(hits["sourcedId"].head(10).to_list())))
+    schema = done.schema
+    result = done.select(
+        pl.col("sourcedId").alias(_ID),
+        *(_as_text(f"out:{c.name}", schema[f"out:{c.name}"]).alias(c.name)
+          for c in output.columns),
+    )
+    emitted[output.name] = result.select(_ID).unique()
+    rows = result.drop(_ID)
+    if output.distinct:
+        rows = rows.unique()
+    order = list(dict.fromkeys([*output.sort, *rows.columns]))
+    rows = rows.sort(order)
+    return OutputResult(
+        name=output.name,
+        entity=output.entity,
+        frame=rows,
+        read=evaluated.height,
+        kept=kept_frame.height,
+        rules=[RuleCount(r.line, r.text, int(c)) for r, c in zip(output.rules, counts,
+                                                                 strict=True)],
+        warnings=warnings,
+    )
+
+
+def run_outputs(
+    module: ModuleType, tables: Tables, params: Mapping[str, Any]
+) -> list[OutputResult]:
+    """Every output of a compiled module, in its order."""
+    emitted: dict[str, pl.DataFrame] = {}
+    results = []
+    for build in module.OUTPUTS:
+        output: Output = build(dict(params))
+        results.append(_run_output(output, tables, emitted))
+    return results

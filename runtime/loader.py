@@ -1,0 +1,138 @@
+"""Find a profile's mapping, compile it, load the module, and type its parameters.
+
+Compiled modules are executed from the compiler's own output in memory, never
+imported from a path a user or a mapping names, so what runs is always what the
+compiler just verified.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import types
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compiler import Compiled, compile_mapping
+from compiler.check import parse_type
+from compiler.naming import mangle
+from dsl.diagnostics import Diagnostic, DiagnosticError, did_you_mean
+from runtime.errors import UsageError
+from runtime.plans import Param
+
+__all__ = ["Loaded", "load_mapping", "mapping_dirs", "parse_params", "resolve_profile"]
+
+EXTENSION = ".rmap"
+
+
+def mapping_dirs() -> list[Path]:
+    """Where profile names are looked up: $ROSTERMAP_MAPPINGS, ./mappings, the project's."""
+    dirs = [Path(p) for p in os.environ.get("ROSTERMAP_MAPPINGS", "").split(os.pathsep) if p]
+    dirs += [Path.cwd() / "mappings", Path(__file__).resolve().parent.parent / "mappings"]
+    return list(dict.fromkeys(d for d in dirs if d.is_dir()))
+
+
+def resolve_profile(profile: str) -> Path:
+    """A mapping file from a profile name or a path."""
+    path = Path(profile)
+    if path.suffix == EXTENSION or os.sep in profile or "/" in profile:
+        if path.is_file():
+            return path
+        raise UsageError([Diagnostic("RM504", f"mapping file `{profile}` does not exist")])
+    names: dict[str, Path] = {}
+    for folder in mapping_dirs():
+        for candidate in sorted(folder.glob(f"*{EXTENSION}")):
+            names.setdefault(candidate.stem, candidate)
+    if profile in names:
+        return names[profile]
+    hint = did_you_mean(profile, names)
+    raise UsageError([Diagnostic(
+        "RM504", f"no profile named `{profile}`",
+        notes=(f"help: did you mean `{hint}`?",) if hint else
+        (f"note: profiles: {', '.join(sorted(names)) or '(none found)'}",),
+    )])
+
+
+@dataclass(frozen=True)
+class Loaded:
+    path: Path
+    compiled: Compiled
+    module: types.ModuleType
+    sha256: str
+
+
+def load_mapping(path: Path) -> Loaded:
+    """Compile a mapping file and execute the module; errors raise DiagnosticError."""
+    text = path.read_text(encoding="utf-8")
+    compiled = compile_mapping(text, str(path))
+    if compiled.code is None:
+        raise DiagnosticError(compiled.diagnostics, compiled.source)
+    assert compiled.checked is not None
+    module = types.ModuleType(f"rostermap_compiled_{mangle(compiled.checked.profile)}")
+    code = compile(compiled.code, f"<compiled {path.name}>", "exec")
+    exec(code, module.__dict__)  # noqa: S102 - our own verified output, see module docstring
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return Loaded(path, compiled, module, digest)
+
+
+def _convert(raw: str, type_text: str) -> Any:
+    type_ = parse_type(type_text)
+    assert type_ is not None
+    if type_.is_list:
+        assert type_.item is not None
+        return [_convert(part.strip(), str(type_.item)) for part in raw.split(",") if part.strip()]
+    if type_.kind == "int":
+        return int(raw)
+    if type_.kind == "float":
+        return float(raw)
+    if type_.kind == "bool":
+        lowered = raw.strip().lower()
+        if lowered not in ("true", "false", "1", "0"):
+            raise ValueError("expected true or false")
+        return lowered in ("true", "1")
+    if type_.kind == "date":
+        return dt.date.fromisoformat(raw.strip())
+    return raw
+
+
+def parse_params(declared: Iterable[Param], given: Iterable[str]) -> dict[str, Any]:
+    """Typed parameter values from ``name=value`` strings; problems are usage errors."""
+    specs = {p.name: p for p in declared}
+    pairs: list[tuple[str, str]] = []
+    problems: list[Diagnostic] = []
+    for item in given:
+        name, sep, value = item.partition("=")
+        if not sep:
+            problems.append(Diagnostic("RM503", f"--param `{item}` is not name=value"))
+            continue
+        pairs.append((name.strip(), value))
+    values: dict[str, Any] = {}
+    for name, value in pairs:
+        if name not in specs:
+            hint = did_you_mean(name, specs)
+            problems.append(Diagnostic(
+                "RM501", f"the profile has no parameter `{name}`",
+                notes=(f"help: did you mean `{hint}`?",) if hint else
+                (f"note: parameters: {', '.join(specs) or '(none)'}",)))
+            continue
+        try:
+            values[name] = _convert(value, specs[name].type)
+        except ValueError as error:
+            problems.append(Diagnostic(
+                "RM503", f"parameter `{name}` takes a {specs[name].type}, not {value!r}",
+                notes=(f"note: {error}",)))
+    for name, spec in specs.items():
+        if name in values:
+            continue
+        if spec.required:
+            problems.append(Diagnostic(
+                "RM502", f"the profile needs parameter `{name}` ({spec.type})",
+                notes=(f"help: pass --param {name}=<value>",)))
+        else:
+            values[name] = list(spec.default) if isinstance(spec.default, list) else spec.default
+    if problems:
+        raise UsageError(problems)
+    return values

@@ -1,0 +1,121 @@
+"""The vocabulary compiled modules are written in.
+
+A compiled mapping is a Python module that describes, for each output, a plan made
+of these small records holding polars expressions: the steps that add derived
+columns, the ``where`` rules, the columns and the warnings. Keeping the vocabulary
+declarative keeps generated code short and readable, and puts the one
+implementation of each step in ``runtime.execute``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+__all__ = [
+    "Column",
+    "Join",
+    "Lookup",
+    "Member",
+    "Output",
+    "Param",
+    "Rule",
+    "Step",
+    "Warn",
+    "col",
+]
+
+
+def col(name: str) -> pl.Expr:
+    """A column of the frame: a OneRoster field, or a derived column a step added."""
+    return pl.col(name)
+
+
+@dataclass(frozen=True, eq=False)
+class Param:
+    name: str
+    type: str  # str | int | float | bool | date | list[...]
+    required: bool
+    default: Any
+    line: int
+
+
+@dataclass(frozen=True, eq=False)
+class Join:
+    """Left-join ``entity`` where ``on`` equals its sourcedId; ``fields`` maps new
+    column names to the entity's fields."""
+
+    entity: str
+    on: pl.Expr
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True, eq=False)
+class Lookup:
+    """The records of ``entity`` that pass ``where``, grouped by ``key``, reduced with
+    ``aggregate`` over ``value``, and joined back where ``on`` equals the key."""
+
+    name: str
+    line: int
+    text: str
+    entity: str
+    key: pl.Expr
+    on: pl.Expr
+    value: pl.Expr
+    aggregate: str
+    where: pl.Expr | None = None
+    steps: tuple[Step, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class Member:
+    """Whether ``on`` names a record that ``output`` emitted (a semi-join)."""
+
+    name: str
+    output: str
+    on: pl.Expr
+
+
+Step = Join | Lookup | Member
+
+
+@dataclass(frozen=True, eq=False)
+class Rule:
+    line: int
+    text: str
+    test: pl.Expr
+
+
+@dataclass(frozen=True, eq=False)
+class Column:
+    name: str
+    line: int
+    value: pl.Expr
+
+
+@dataclass(frozen=True, eq=False)
+class Warn:
+    line: int
+    message: str
+    test: pl.Expr
+
+
+@dataclass(frozen=True, eq=False)
+class Output:
+    """One output file's plan. ``before`` steps feed the rules; ``after`` steps run on
+    the records the rules kept."""
+
+    name: str
+    entity: str
+    line: int
+    columns: tuple[Column, ...]
+    rules: tuple[Rule, ...] = ()
+    before: tuple[Step, ...] = ()
+    after: tuple[Step, ...] = ()
+    warns: tuple[Warn, ...] = ()
+    key: tuple[str, ...] = ()
+    sort: tuple[str, ...] = ()
+    distinct: bool = False
+    depends_on: tuple[str, ...] = field(default=())

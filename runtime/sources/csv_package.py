@@ -1,0 +1,396 @@
+"""Read a OneRoster CSV package (a .zip or a folder) into raw text columns.
+
+The manifest says the version and which files are present; headers are matched by
+name, not position (real exports reorder columns, add ``metadata.*`` columns and
+still use 1.0 spellings), and only the columns a mapping reads are parsed. Values
+stay text here; ``runtime.validate`` gives them their types. Problems are
+diagnostics located by file, line and column; the reader never lets a parser
+exception through.
+
+The fast path is polars' CSV reader. When it refuses a file, the file is scanned
+again with Python's csv module, which is slow but says exactly which line is
+broken and why.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import polars as pl
+
+from compiler import schema
+from dsl.diagnostics import DataLocation, Diagnostic, Severity, did_you_mean
+from runtime.errors import RunError
+
+__all__ = ["Limits", "Package", "RawTable", "open_package"]
+
+MANIFEST = "manifest.csv"
+LINE = "__line"
+_EXTRA = "__extra"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds that keep a hostile or broken package from exhausting the machine."""
+
+    max_file_bytes: int = 8 * 1024**3
+    max_zip_ratio: int = 200  # uncompressed / compressed, beyond which an entry is a bomb
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """One entity's records as text, with the line each came from.
+
+    ``columns`` maps each model field read to the CSV column it came from, so
+    errors name the column as the file spells it.
+    """
+
+    entity: str
+    file: str
+    frame: pl.DataFrame  # a String column per field read, plus LINE
+    columns: dict[str, str]
+
+
+@dataclass
+class Package:
+    """An opened package: its version, its files, and what reading it noticed."""
+
+    origin: str
+    version: str  # 1.0 | 1.1 | 1.2 (1.0: no manifest; read with 1.1 headers)
+    modes: dict[str, str]  # file stem -> bulk | delta | absent, from the manifest
+    files: dict[str, str]  # entity -> the file's name in the package
+    warnings: list[Diagnostic] = field(default_factory=list)
+    _folder: Path | None = None
+    _zip: zipfile.ZipFile | None = None
+    _zip_names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def layout(self) -> str:
+        """The column layout to expect: 1.0 packages use the 1.1 names."""
+        return "1.2" if self.version == "1.2" else "1.1"
+
+    def has(self, entity: str) -> bool:
+        return entity in self.files
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+    # --- reading --------------------------------------------------------------------
+    def _source(self, name: str) -> str | bytes:
+        """A path polars can map, or the bytes of a zip entry."""
+        if self._folder is not None:
+            return str(self._folder / name)
+        assert self._zip is not None
+        return self._zip.read(self._zip_names[name])
+
+    def _head(self, name: str) -> bytes:
+        if self._folder is not None:
+            with open(self._folder / name, "rb") as handle:
+                return handle.read(1 << 16)
+        assert self._zip is not None
+        with self._zip.open(self._zip_names[name]) as handle:
+            return handle.read(1 << 16)
+
+    def read(self, entity: str, fields: Iterable[str]) -> RawTable:
+        """The fields of an entity as text columns; missing columns are all-missing."""
+        spec = schema.ENTITIES[entity]
+        name = self.files[entity]
+        header = _header(self._head(name), name)
+        matched, notes = _match_header(spec, header, name)
+        self.warnings.extend(notes)
+        wanted = [f for f in dict.fromkeys(fields) if f in matched]
+        indices = sorted({matched[f] for f in wanted})
+        positions = {i: f"c{i}" for i in range(len(header))}
+        frame = self._parse(name, len(header), indices)
+        extra = frame.filter(pl.col(_EXTRA).is_not_null() & (pl.col(_EXTRA) != ""))
+        if extra.height:
+            lines = extra[LINE].head(5).to_list()
+            raise RunError([Diagnostic(
+                "RM415",
+                f"{name}: {extra.height} row(s) have more fields than the header's "
+                f"{len(header)}, first at line {lines[0]}",
+                location=DataLocation(name, lines[0]),
+                notes=(f"note: lines {', '.join(map(str, lines))}",
+                       "help: a value with a comma must be in double quotes"),
+            )])
+        columns = {f: header[matched[f]] for f in wanted}
+        frame = frame.select(
+            pl.col(LINE).cast(pl.Int64),
+            *(pl.col(positions[matched[f]]).alias(f) for f in wanted),
+            *(pl.lit(None, dtype=pl.String).alias(f) for f in dict.fromkeys(fields)
+              if f not in matched),
+        )
+        return RawTable(entity, name, frame, columns)
+
+    def _parse(self, name: str, width: int, indices: list[int]) -> pl.DataFrame:
+        columns = {f"c{i}": pl.String for i in range(width)} | {_EXTRA: pl.String}
+        try:
+            return pl.read_csv(
+                self._source(name),
+                has_header=False,
+                skip_rows=1,
+                schema=columns,
+                columns=[*indices, width],
+                truncate_ragged_lines=True,
+                missing_columns="insert",
+                quote_char='"',
+                row_index_name=LINE,
+                row_index_offset=2,
+                encoding="utf8",
+            )
+        except pl.exceptions.NoDataError:
+            return pl.DataFrame(schema={LINE: pl.UInt32, **columns})
+        except pl.exceptions.PolarsError as error:
+            raise RunError([_diagnose(self._bytes(name), name, str(error))]) from None
+
+    def _bytes(self, name: str) -> bytes:
+        source = self._source(name)
+        return Path(source).read_bytes() if isinstance(source, str) else source
+
+
+def _header(head: bytes, name: str) -> list[str]:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise RunError([Diagnostic(
+            "RM409", f"{name} is UTF-16, not UTF-8", location=DataLocation(name, 1),
+            notes=("help: save the file as UTF-8 (with or without BOM)",),
+        )])
+    text = head.removeprefix(b"\xef\xbb\xbf")
+    first = text.split(b"\n", 1)[0].rstrip(b"\r")
+    if not first.strip():
+        raise RunError([Diagnostic(
+            "RM412", f"{name} has no header row", location=DataLocation(name, 1),
+            notes=("help: a OneRoster file starts with its column names; leave a file out "
+                   "and mark it absent in manifest.csv rather than sending it empty",),
+        )])
+    try:
+        decoded = first.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RunError([_diagnose(text, name, "")]) from None
+    return next(csv.reader([decoded]))
+
+
+def _match_header(
+    spec: schema.Entity, header: list[str], file: str
+) -> tuple[dict[str, int], list[Diagnostic]]:
+    """Each model field's column index; unknown and odd columns become warnings."""
+    by_column: dict[str, str] = {}
+    for f in spec.fields.values():
+        if f.csv:
+            by_column[f.csv] = f.name
+        for alias in f.aliases:
+            by_column.setdefault(alias, f.name)
+    if spec.name == "demographics":
+        by_column.setdefault("userSourcedId", "sourcedId")  # the 1.0 spelling
+    known = {c for cols in spec.columns.values() for c in cols}
+    lower = {c.lower(): c for c in by_column}
+    matched: dict[str, int] = {}
+    notes: list[Diagnostic] = []
+    for index, raw in enumerate(header):
+        column = raw.strip()
+        if not column:
+            notes.append(Diagnostic(
+                "RM414", f"{file}: column {index + 1} has no name and is ignored",
+                Severity.WARNING, location=DataLocation(file, 1)))
+            continue
+        if column.startswith("metadata."):
+            continue  # extension columns are allowed and not read
+        target = by_column.get(column)
+        if target is None and column.lower() in lower:
+            target = by_column[lower[column.lower()]]
+            notes.append(Diagnostic(
+                "RM406", f"{file}: column `{column}` read as `{lower[column.lower()]}`",
+                Severity.WARNING, location=DataLocation(file, 1, column),
+                notes=("note: OneRoster column names are case-sensitive",)))
+        if target is None:
+            if column not in known:
+                hint = did_you_mean(column, known)
+                notes.append(Diagnostic(
+                    "RM406", f"{file}: unknown column `{column}` is ignored", Severity.WARNING,
+                    location=DataLocation(file, 1, column),
+                    notes=(f"help: did you mean `{hint}`?",) if hint else
+                    ("help: extension columns are named metadata.<name>",)))
+            continue
+        if target in matched:
+            notes.append(Diagnostic(
+                "RM414", f"{file}: column `{column}` repeats an earlier column; the first is read",
+                Severity.WARNING, location=DataLocation(file, 1, column)))
+            continue
+        matched[target] = index
+    return matched, notes
+
+
+def _diagnose(data: bytes, name: str, reason: str) -> Diagnostic:
+    """Why a file that polars refused is broken, with its line."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        return Diagnostic(
+            "RM409", f"{name} is not UTF-8 (byte 0x{data[error.start]:02x} at line {line})",
+            location=DataLocation(name, line),
+            notes=("help: export the file as UTF-8; Latin-1 and Windows-1252 exports must be "
+                   "converted",),
+        )
+    text = text.removeprefix("\ufeff")
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        return Diagnostic("RM408", f"{name} contains a NUL byte at line {line}",
+                          location=DataLocation(name, line))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        for _ in reader:
+            pass
+    except csv.Error as error:
+        return Diagnostic(
+            "RM408", f"{name} is not valid CSV at line {reader.line_num}: {error}",
+            location=DataLocation(name, reader.line_num),
+            notes=('help: a value containing `"` must be quoted, with the quote doubled',),
+        )
+    return Diagnostic("RM408", f"{name} could not be read: {reason.splitlines()[0]}",
+                      location=DataLocation(name))
+
+
+# --- opening -------------------------------------------------------------------------
+
+
+def _entity_files(names: Iterable[str], warnings: list[Diagnostic]) -> dict[str, str]:
+    """Entity -> file name, matching file names without regard to case."""
+    by_lower = {n.lower(): n for n in names}
+    files = {}
+    for entity in schema.ENTITIES.values():
+        actual = by_lower.get(entity.file.lower())
+        if actual is None:
+            continue
+        if actual != entity.file:
+            warnings.append(Diagnostic(
+                "RM406", f"file `{actual}` read as `{entity.file}`", Severity.WARNING,
+                location=DataLocation(actual), notes=("note: file names are case-sensitive",)))
+        files[entity.name] = actual
+    return files
+
+
+def _read_manifest(data: bytes) -> dict[str, str]:
+    text = data.decode("utf-8-sig", errors="replace")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    return {row[0].strip(): (row[1].strip() if len(row) > 1 else "") for row in rows[1:] if row}
+
+
+def _open_zip(path: Path, limits: Limits, warnings: list[Diagnostic]) -> tuple[
+    zipfile.ZipFile, dict[str, str]
+]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise RunError([Diagnostic("RM401", f"{path.name} is not a readable zip: {error}",
+                                   location=DataLocation(str(path)))]) from None
+    members: dict[str, str] = {}
+    folders: set[str] = set()
+    for info in archive.infolist():
+        if info.is_dir():
+            continue
+        pure = PurePosixPath(info.filename.replace("\\", "/"))
+        if pure.is_absolute() or ".." in pure.parts:
+            archive.close()
+            raise RunError([Diagnostic(
+                "RM416", f"{path.name}: entry `{info.filename}` points outside the package",
+                location=DataLocation(str(path)))])
+        if info.file_size > limits.max_file_bytes or (
+            info.compress_size and info.file_size / info.compress_size > limits.max_zip_ratio
+            and info.file_size > 64 * 1024**2
+        ):
+            archive.close()
+            raise RunError([Diagnostic(
+                "RM416", f"{path.name}: entry `{info.filename}` would expand to "
+                f"{info.file_size:,} bytes, past the limit", location=DataLocation(str(path)),
+                notes=("help: raise the limit with --max-file-bytes if the file is real",))])
+        if pure.name.startswith(".") or "__MACOSX" in pure.parts:
+            continue
+        folders.add(str(pure.parent))
+        members.setdefault(pure.name, info.filename)
+    if folders - {"."}:
+        if len(folders) > 1:
+            archive.close()
+            raise RunError([Diagnostic(
+                "RM416", f"{path.name}: files are spread over several folders "
+                f"({', '.join(sorted(folders))})", location=DataLocation(str(path)),
+                notes=("help: put the CSV files at the root of the zip",))])
+        warnings.append(Diagnostic(
+            "RM416", f"{path.name}: files are in folder `{folders.pop()}`, not at the root",
+            Severity.WARNING, location=DataLocation(str(path))))
+    return archive, members
+
+
+def open_package(path: Path, limits: Limits | None = None) -> Package:
+    """Open a package and read its manifest; data files are read later, on demand."""
+    limits = limits or Limits()
+    warnings: list[Diagnostic] = []
+    if not path.exists():
+        raise RunError([Diagnostic("RM401", f"source `{path}` does not exist",
+                                   notes=("help: --source names a .zip or a folder of "
+                                          "OneRoster CSV files",))])
+    folder: Path | None = None
+    archive: zipfile.ZipFile | None = None
+    zip_names: dict[str, str] = {}
+    if path.is_dir():
+        folder = path
+        names = [p.name for p in path.iterdir() if p.is_file()]
+    else:
+        archive, zip_names = _open_zip(path, limits, warnings)
+        names = list(zip_names)
+    if not any(n.lower().endswith(".csv") for n in names):
+        if archive:
+            archive.close()
+        raise RunError([Diagnostic("RM401", f"`{path}` holds no CSV files",
+                                   location=DataLocation(str(path)))])
+    files = _entity_files(names, warnings)
+    package = Package(str(path), "1.1", {}, files, warnings, folder, archive, zip_names)
+    manifest_name = next((n for n in names if n.lower() == MANIFEST), None)
+    if manifest_name is None:
+        package.version = "1.0"
+        warnings.append(Diagnostic(
+            "RM402", "the package has no manifest.csv; it is read as OneRoster 1.0",
+            Severity.WARNING, location=DataLocation(str(path))))
+        return package
+    raw = (folder / manifest_name).read_bytes() if folder else archive.read(  # type: ignore[union-attr]
+        zip_names[manifest_name])
+    manifest = _read_manifest(raw)
+    version = manifest.get("oneroster.version", "")
+    if version.startswith("1.2"):
+        package.version = "1.2"
+    elif version in ("1.1", "1.0"):
+        package.version = version
+    else:
+        package.close()
+        raise RunError([Diagnostic(
+            "RM413", f"manifest.csv names OneRoster version `{version or '(blank)'}`",
+            location=DataLocation(manifest_name, None, "oneroster.version"),
+            notes=("help: rostermap reads OneRoster 1.0, 1.1 and 1.2 packages",))])
+    for key, value in manifest.items():
+        if not key.startswith("file."):
+            continue
+        stem, mode = key[5:], value.lower() or "absent"
+        package.modes[stem] = mode
+        entity = schema.entity(stem)
+        if entity is None or stem != entity.name:
+            continue
+        if mode in ("bulk", "delta") and entity.name not in files:
+            warnings.append(Diagnostic(
+                "RM403", f"manifest.csv lists {entity.file} as {mode}, but the package has "
+                "no such file", Severity.WARNING, location=DataLocation(manifest_name)))
+        elif mode == "delta" and entity.name in files:
+            warnings.append(Diagnostic(
+                "RM417", f"manifest.csv marks {entity.file} as a delta; its rows are read as a "
+                "complete snapshot", Severity.WARNING, location=DataLocation(manifest_name),
+                notes=("note: records a delta leaves out are not carried over from an "
+                       "earlier run",)))
+        elif mode == "absent" and entity.name in files:
+            warnings.append(Diagnostic(
+                "RM403", f"manifest.csv marks {entity.file} absent, but the package has it; "
+                "it is read", Severity.WARNING, location=DataLocation(manifest_name)))
+    return package

@@ -1,0 +1,119 @@
+"""Give raw text columns their OneRoster types, column by column, and say where they fail.
+
+Validation is vectorised: each field is parsed as a whole column with polars, and
+only the rows that failed are looked at, to report their lines. Lenient where real
+exports are untidy but the meaning is plain (``TRUE``, ``Scheduled``, a date with a
+time, spaces after commas in lists), strict where a guess could be wrong
+(``yes`` for a boolean, ``1/05/2023`` for a date: day or month first?).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from compiler import schema
+from compiler import types as t
+from dsl.diagnostics import DataLocation, Diagnostic
+from runtime.sources.csv_package import LINE, RawTable
+
+__all__ = ["MAX_EXAMPLES", "dtype", "typed"]
+
+MAX_EXAMPLES = 5
+_TRUE = ("true", "1")
+_FALSE = ("false", "0")
+_PII = frozenset({"birthDate"})  # values never quoted in messages
+
+
+def dtype(type_: t.Type) -> pl.DataType:
+    """The polars type a field of this type is held in."""
+    if type_.is_list:
+        return pl.List(pl.String)
+    return {
+        "int": pl.Int64(),
+        "float": pl.Float64(),
+        "bool": pl.Boolean(),
+        "date": pl.Date(),
+        "datetime": pl.Datetime("us", "UTC"),
+    }.get(type_.kind, pl.String())
+
+
+def _text(column: str) -> pl.Expr:
+    value = pl.col(column).str.strip_chars()
+    return pl.when(value == "").then(None).otherwise(value)
+
+
+def _parse(column: str, type_: t.Type) -> pl.Expr:
+    """The typed column; a value that fails to parse becomes null (checked after)."""
+    value = _text(column)
+    if type_.is_list:
+        parts = value.str.split(",").list.eval(pl.element().str.strip_chars())
+        return parts.list.eval(pl.element().filter(pl.element() != "")).fill_null([])
+    if type_.enum is not None:
+        canonical = {v.lower(): v for v in schema.ENUMS[type_.enum]}
+        lowered = value.str.to_lowercase()
+        return pl.when(lowered.is_in(list(canonical))).then(
+            lowered.replace_strict(canonical, default=None, return_dtype=pl.String)
+        ).otherwise(value)
+    if type_.kind == "bool":
+        lowered = value.str.to_lowercase()
+        return pl.when(lowered.is_in(_TRUE)).then(True).when(lowered.is_in(_FALSE)).then(False)
+    if type_.kind == "int":
+        return value.str.to_integer(strict=False)
+    if type_.kind == "float":
+        return value.cast(pl.Float64, strict=False)
+    if type_.kind == "date":
+        well_formed = value.str.contains(r"^\d{4}-\d{2}-\d{2}($|T|\s)")
+        return pl.when(well_formed).then(value.str.slice(0, 10).str.to_date("%Y-%m-%d",
+                                                                           strict=False))
+    if type_.kind == "datetime":
+        return pl.coalesce(
+            value.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", strict=False, time_zone="UTC"),
+            value.str.to_datetime("%Y-%m-%dT%H:%M:%SZ", strict=False, time_zone="UTC"),
+            value.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_zone="UTC"),
+            value.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, time_zone="UTC"),
+            value.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us", "UTC")),
+        )
+    return value
+
+
+_EXPECTED = {
+    "bool": "true or false",
+    "int": "a whole number",
+    "float": "a number",
+    "date": "a date written YYYY-MM-DD",
+    "datetime": "a date-time such as 2026-01-31T18:25:43.511Z",
+}
+
+
+def typed(raw: RawTable) -> tuple[pl.DataFrame, list[Diagnostic]]:
+    """The raw table with each field in its type, and one error per bad column."""
+    spec = schema.ENTITIES[raw.entity]
+    fields = [c for c in raw.frame.columns if c != LINE]
+    parsed = raw.frame.with_columns(
+        *(_parse(f, spec.fields[f].type).alias(f"typed:{f}") for f in fields)
+    )
+    problems: list[Diagnostic] = []
+    for f in fields:
+        kind = spec.fields[f].type.kind
+        if kind not in _EXPECTED:
+            continue
+        bad = parsed.filter(pl.col(f"typed:{f}").is_null() & _text(f).is_not_null())
+        if bad.height == 0:
+            continue
+        column = raw.columns.get(f, f)
+        lines = bad[LINE].head(MAX_EXAMPLES).to_list()
+        values = bad[f].head(MAX_EXAMPLES).to_list()
+        shown = "" if f in _PII or spec.fields[f].sensitive else f" {values[0]!r}"
+        problems.append(Diagnostic(
+            "RM407",
+            f"{raw.file}: {bad.height} value(s) of {column} are not {_EXPECTED[kind]}; the "
+            f"first,{shown} is at line {lines[0]}",
+            location=DataLocation(raw.file, lines[0], column),
+            notes=(f"note: lines {', '.join(map(str, lines))}"
+                   f"{' and more' if bad.height > len(lines) else ''}",),
+        ))
+    frame = parsed.select(
+        pl.col(LINE),
+        *(pl.col(f"typed:{f}").cast(dtype(spec.fields[f].type)).alias(f) for f in fields),
+    )
+    return frame, problems

@@ -1,0 +1,107 @@
+"""Shared fixtures: project paths, a package builder, and a syrupy extension for .py files."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+MAPPINGS = ROOT / "mappings"
+EXAMPLE = ROOT / "examples" / "district"
+CASES = Path(__file__).resolve().parent / "cases"
+
+
+class PythonSnapshot(SingleFileSnapshotExtension):
+    """Generated modules snapshotted as real .py files, so reviewers diff Python."""
+
+    file_extension = "py"
+    _write_mode = WriteMode.TEXT
+
+
+class TextSnapshot(SingleFileSnapshotExtension):
+    """Output files snapshotted as themselves (CSV text)."""
+
+    file_extension = "txt"
+    _write_mode = WriteMode.TEXT
+
+
+@pytest.fixture
+def py_snapshot(snapshot):  # type: ignore[no-untyped-def]
+    return snapshot.use_extension(PythonSnapshot)
+
+
+@pytest.fixture
+def text_snapshot(snapshot):  # type: ignore[no-untyped-def]
+    return snapshot.use_extension(TextSnapshot)
+
+
+MANIFEST_11 = (
+    "propertyName,value\nmanifest.version,1.0\noneroster.version,1.1\n"
+    "file.academicSessions,bulk\nfile.orgs,bulk\nfile.courses,absent\nfile.classes,bulk\n"
+    "file.users,bulk\nfile.enrollments,bulk\nfile.demographics,absent\n"
+)
+
+ORGS = "sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId\n" \
+    "d1,,,District,district,,\ns1,,,North High,school,0001,d1\ns2,,,South Middle,school,0002,d1\n"
+USERS = (
+    "sourcedId,status,dateLastModified,enabledUser,orgSourcedIds,role,username,userIds,"
+    "givenName,familyName,middleName,identifier,email,sms,phone,agentSourcedIds,grades,password\n"
+    "t1,,,true,s1,teacher,tina,,Tina,Teach,,T-1,tina@d.org,,,,,\n"
+    "u1,,,true,s1,student,sam,,Sam,Stu,,S-1,sam@d.org,,,,09,\n"
+    "u2,,,true,s2,student,sue,,Sue,Stu,,S-2,sue@other.org,,,,07,\n"
+)
+CLASSES = (
+    "sourcedId,status,dateLastModified,title,grades,courseSourcedId,classCode,classType,"
+    "location,schoolSourcedId,termSourcedIds,subjects,subjectCodes,periods\n"
+    'c1,,,Algebra,"09,10",k1,ALG,scheduled,,s1,y1,,,1\n'
+    "c2,,,Science,07,k2,SCI,scheduled,,s2,y1,,,2\n"
+)
+ENROLLMENTS = (
+    "sourcedId,status,dateLastModified,classSourcedId,schoolSourcedId,userSourcedId,role,"
+    "primary,beginDate,endDate\n"
+    "e1,,,c1,s1,t1,teacher,true,,\ne2,,,c1,s1,u1,student,,,\ne3,,,c2,s2,u2,student,,,\n"
+)
+SESSIONS = (
+    "sourcedId,status,dateLastModified,title,type,startDate,endDate,parentSourcedId,schoolYear\n"
+    "y1,,,2025-2026,schoolYear,2025-08-15,2026-06-15,,2026\n"
+)
+
+
+def tiny_files() -> dict[str, str]:
+    """A minimal valid 1.1 package: two schools, a teacher, two students."""
+    return {
+        "manifest.csv": MANIFEST_11,
+        "orgs.csv": ORGS,
+        "users.csv": USERS,
+        "classes.csv": CLASSES,
+        "enrollments.csv": ENROLLMENTS,
+        "academicSessions.csv": SESSIONS,
+    }
+
+
+@pytest.fixture
+def make_package(tmp_path: Path) -> Callable[..., Path]:
+    """Write a package (folder or zip) from {file name: text or bytes}."""
+
+    def make(files: dict[str, str | bytes] | None = None, *, as_zip: bool = False,
+             name: str = "pkg") -> Path:
+        files = dict(tiny_files() if files is None else files)
+        if as_zip:
+            path = tmp_path / f"{name}.zip"
+            with zipfile.ZipFile(path, "w") as archive:
+                for file, body in files.items():
+                    archive.writestr(file, body)
+            return path
+        folder = tmp_path / name
+        folder.mkdir()
+        for file, body in files.items():
+            data = body.encode("utf-8") if isinstance(body, str) else body
+            (folder / file).write_bytes(data)
+        return folder
+
+    return make
