@@ -599,11 +599,12 @@ class _Checker:
             self.report("RM204", f"unknown function `{name}`", e.func.span,
                         "not in the function library",
                         notes=(f"help: did you mean `{hint}`?",) if hint else ())
-            return self.error_value(e.span)
         args = [
             self.bind_lookup(a, ctx) if isinstance(a, n.Lookup) else self.bind(a, ctx)
             for a in e.args
         ]
+        if fn is None:
+            return self.error_value(e.span)
         returns = self.check_call(fn, args, e)
         if returns is None:
             return self.error_value(e.span)

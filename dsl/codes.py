@@ -26,7 +26,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("RM101", "syntax error", "The parser met a word it did not expect at this place."),
     ("RM102", "unterminated string", "A string literal must end with `\"` on the same line."),
     ("RM103", "missing `<-`", "A column rule is `column <- expression`."),
-    ("RM104", "unexpected end of file", "The file ended inside an expression or bracket."),
+    ("RM104", "unexpected end of statement", "The statement ended inside an expression or "
+     "bracket."),
     ("RM105", "invalid string escape", "Strings accept the escapes \\\" \\\\ \\n \\t \\uXXXX."),
     ("RM106", "statement outside an output", "`where`, `key`, `distinct`, `sort by`, `warn` "
      "and column rules belong to the `output` block above them."),
@@ -110,3 +111,29 @@ CODES: dict[str, Code] = {code: Code(code, title, text) for code, title, text in
 def lookup(code: str) -> Code:
     """The registered code; an unregistered code is a programming error."""
     return CODES[code]
+
+
+def markdown() -> str:
+    """docs/diagnostics.md, generated so the documentation cannot miss a code."""
+    ranges = {"1": "Syntax", "2": "Names", "3": "Types and profile rules",
+              "4": "Source data", "5": "Run usage"}
+    lines = [
+        "# Diagnostic codes",
+        "",
+        "Every problem rostermap reports has a stable code. Codes are never reused.",
+        "This page is generated from `dsl/codes.py` (`python -m dsl.codes > "
+        "docs/diagnostics.md`); a test keeps it in step.",
+    ]
+    current = ""
+    for code in CODES.values():
+        group = code.code[2]
+        if group != current:
+            current = group
+            lines += ["", f"## RM{group}xx: {ranges[group]}", "", "| code | title | meaning |",
+                      "|---|---|---|"]
+        lines.append(f"| {code.code} | {code.title} | {code.explanation} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

@@ -123,3 +123,7 @@ def generate(students: int, seed: int, out: Path, as_zip: bool, version: str) ->
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     click.echo(f"wrote {summary}")
+
+
+if __name__ == "__main__":
+    main()

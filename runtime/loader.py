@@ -78,6 +78,10 @@ def load_mapping(path: Path) -> Loaded:
     return Loaded(path, compiled, module, digest)
 
 
+def _a(type_text: str) -> str:
+    return f"an {type_text}" if type_text[0] in "aeio" else f"a {type_text}"
+
+
 def _convert(raw: str, type_text: str) -> Any:
     type_ = parse_type(type_text)
     assert type_ is not None
@@ -122,7 +126,7 @@ def parse_params(declared: Iterable[Param], given: Iterable[str]) -> dict[str, A
             values[name] = _convert(value, specs[name].type)
         except ValueError as error:
             problems.append(Diagnostic(
-                "RM503", f"parameter `{name}` takes a {specs[name].type}, not {value!r}",
+                "RM503", f"parameter `{name}` takes {_a(specs[name].type)}, not {value!r}",
                 notes=(f"note: {error}",)))
     for name, spec in specs.items():
         if name in values:

@@ -81,7 +81,7 @@ def _roles_of_users(package: Package, users: pl.DataFrame) -> tuple[pl.DataFrame
 
 
 def _duplicates(frame: pl.DataFrame, file: str) -> Diagnostic | None:
-    dupes = frame.filter(pl.col("sourcedId").is_duplicated())
+    dupes = frame.filter(pl.col("sourcedId").is_duplicated() & pl.col("sourcedId").is_not_null())
     if dupes.height == 0:
         return None
     lines = dupes[LINE].head(MAX_EXAMPLES).to_list()

@@ -138,6 +138,7 @@ class Package:
                 schema=columns,
                 columns=[*indices, width],
                 truncate_ragged_lines=True,
+                extra_columns="ignore",  # else a first row with 2+ extra fields is refused
                 missing_columns="insert",
                 quote_char='"',
                 row_index_name=LINE,
@@ -172,7 +173,13 @@ def _header(head: bytes, name: str) -> list[str]:
         decoded = first.decode("utf-8")
     except UnicodeDecodeError:
         raise RunError([_diagnose(text, name, "")]) from None
-    return next(csv.reader([decoded]))
+    try:
+        return next(csv.reader([decoded]))
+    except csv.Error as error:  # a lone CR: the file does not end its lines with LF or CRLF
+        raise RunError([Diagnostic(
+            "RM408", f"{name} is not valid CSV at line 1: {error}", location=DataLocation(name, 1),
+            notes=("help: end lines with LF or CRLF",),
+        )]) from None
 
 
 def _match_header(
@@ -243,13 +250,14 @@ def _diagnose(data: bytes, name: str, reason: str) -> Diagnostic:
         return Diagnostic("RM408", f"{name} contains a NUL byte at line {line}",
                           location=DataLocation(name, line))
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    start = 1  # the line the record being read starts on: where an unclosed quote opened
     try:
         for _ in reader:
-            pass
+            start = reader.line_num + 1
     except csv.Error as error:
         return Diagnostic(
-            "RM408", f"{name} is not valid CSV at line {reader.line_num}: {error}",
-            location=DataLocation(name, reader.line_num),
+            "RM408", f"{name} is not valid CSV at line {start}: {error}",
+            location=DataLocation(name, start),
             notes=('help: a value containing `"` must be quoted, with the quote doubled',),
         )
     return Diagnostic("RM408", f"{name} could not be read: {reason.splitlines()[0]}",

@@ -1,0 +1,52 @@
+"""The documentation is checked: its examples compile, its tables match the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from compiler import compile_expression, compile_mapping
+from dsl.codes import markdown
+from runtime import functions
+from runtime.functions import REGISTRY
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+LANGUAGE = (DOCS / "language.md").read_text(encoding="utf-8")
+BLOCKS = re.findall(r"```rmap\n(.*?)```", LANGUAGE, flags=re.DOTALL)
+EXAMPLES = [(f.name, expr, expected) for f in REGISTRY.values() for expr, expected in f.examples]
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
+def test_language_examples_compile(block: str) -> None:
+    compiled = compile_mapping(block, "docs/language.md")
+    assert compiled.ok, [d.message for d in compiled.diagnostics]
+    assert not compiled.diagnostics
+
+
+def evaluate(expression: str) -> Any:
+    code, diagnostics = compile_expression(expression)
+    assert code is not None, [d.message for d in diagnostics]
+    expr = eval(code, {"pl": pl, "fn": functions, "col": pl.col, "p": {}})  # noqa: S307
+    value = pl.select(expr.alias("v")).item()
+    return value.to_list() if isinstance(value, pl.Series) else value
+
+
+@pytest.mark.parametrize(("function", "expression", "expected"), EXAMPLES,
+                         ids=[e[1] for e in EXAMPLES])
+def test_function_examples(function: str, expression: str, expected: Any) -> None:
+    assert evaluate(expression) == expected
+
+
+def test_every_function_is_documented_with_an_example() -> None:
+    for name, fn in REGISTRY.items():
+        assert f"`{name}(" in LANGUAGE, name
+        assert fn.examples, name
+        assert fn.doc, name
+
+
+def test_diagnostic_codes_page_is_current() -> None:
+    assert (DOCS / "diagnostics.md").read_text(encoding="utf-8") == markdown()

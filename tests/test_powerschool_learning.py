@@ -1,0 +1,190 @@
+"""The powerschool-learning contract, rule by rule, on a district built to exercise it.
+
+Expected files are written out by hand from the contract (issue 2) and the seed
+page, not snapshotted, so these tests say what the profile must do.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from runtime.errors import UsageError
+from runtime.run import run
+
+MANIFEST = (
+    "propertyName,value\nmanifest.version,1.0\noneroster.version,1.1\n"
+    "file.orgs,bulk\nfile.users,bulk\nfile.classes,bulk\nfile.enrollments,bulk\n"
+)
+ORGS = """sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId
+d1,,,Maple District,district,,
+s1,,,"North High, Maple",school,0001,d1
+s2,,,South Middle,school,0002,d1
+s3,tobedeleted,2026-01-01,Closed Elementary,school,0003,d1
+"""
+USERS = """sourcedId,status,dateLastModified,enabledUser,orgSourcedIds,role,username,userIds,givenName,familyName,middleName,identifier,email,sms,phone,agentSourcedIds,grades,password
+t1,,,true,s1,teacher,tina,,Tina,Ames,,T-1,t1@district.org,,,,,
+t2,,,TRUE,s1,Teacher,ted,,Ted,Baker,,T-2,t2@district.org,,,,,
+t3,,,true,"s2,s1",teacher,tom,,Tom,Cole,,T-3,T3@District.ORG,,,,,
+t4,,,false,s2,teacher,tara,,Tara,Dunn,,T-4,t4@district.org,,,,,
+u1,,,true,s1,student,uma,,Uma,"O'Neil",,S-1,u1@other.org,,,,09,
+u2,Active,2026-01-01,true,s2,student,ugo,,Ugo,Émile,,S-2,,,,,07,
+u3,tobedeleted,2026-01-01,true,s1,student,una,,Una,Fox,,S-3,u3@district.org,,,,09,
+u4,inactive,2026-01-01,true,s1,student,uri,,Uri,Gale,,S-4,u4@district.org,,,,09,
+p1,,,true,s1,parent,pat,,Pat,Ames,,P-1,pat@home.org,,,u1,,
+a1,,,true,s1,administrator,ada,,Ada,Hale,,A-1,a1@district.org,,,,,
+"""
+CLASSES = """sourcedId,status,dateLastModified,title,grades,courseSourcedId,classCode,classType,location,schoolSourcedId,termSourcedIds,subjects,subjectCodes,periods
+c1,,,"Algebra I, Period 1","09,10",k1,ALG-1,scheduled,,s1,y1,,,1
+c2,,,Science,07,k2,SCI-7,Scheduled,,s2,y1,,,2
+c3,,,Art,,k3,ART,scheduled,,s1,y1,,,3
+c4,tobedeleted,2026-01-01,Old Class,09,k4,OLD,scheduled,,s1,y1,,,4
+"""
+ENROLLMENTS = """sourcedId,status,dateLastModified,classSourcedId,schoolSourcedId,userSourcedId,role,primary,beginDate,endDate
+e1,,,c1,s1,t1,teacher,true,,
+e2,,,c1,s1,t2,teacher,false,,
+e3,,,c1,s1,u1,student,,,
+e4,,,c1,s1,u1,student,,,
+e5,,,c2,s2,t3,teacher,TRUE,,
+e6,,,c2,s2,t1,teacher,true,,
+e7,,,c2,s2,u2,student,,,
+e8,,,c3,s1,t2,teacher,false,,
+e9,,,c1,s1,u3,student,,,
+e10,,,c4,s1,u1,student,,,
+e11,tobedeleted,2026-01-01,c2,s2,u2,student,,,
+e12,,,c1,s1,a1,administrator,,,
+e13,,,c2,s2,t4,teacher,true,,
+e14,,,c1,s1,ghost,student,,,
+"""
+
+
+@pytest.fixture
+def district(make_package: Callable[..., Path]) -> Path:
+    return make_package({"manifest.csv": MANIFEST, "orgs.csv": ORGS, "users.csv": USERS,
+                         "classes.csv": CLASSES, "enrollments.csv": ENROLLMENTS})
+
+
+def outputs(source: Path, out: Path, *params: str) -> dict[str, str]:
+    result = run("powerschool-learning", source, out, params)
+    assert [p.name for p in result.files] == [
+        "users.csv", "users_custom.csv", "organizations.csv", "classes.csv",
+        "classes_custom.csv", "rosters.csv", "report.json",
+    ]
+    return {p.name: p.read_text(encoding="utf-8") for p in result.files}
+
+
+def test_every_file_on_the_full_district(district: Path, tmp_path: Path) -> None:
+    files = outputs(district, tmp_path / "out", "year=2026", "google_domain=district.org")
+    assert files["users.csv"] == (
+        "user_id,first_name,last_name,login,email,user_type,organization_id,blocked,sso_id\n"
+        "t1,Tina,Ames,tina,t1@district.org,T,s1,0,t1@district.org\n"
+        "t2,Ted,Baker,ted,t2@district.org,T,s1,0,t2@district.org\n"
+        "t3,Tom,Cole,tom,T3@District.ORG,T,s2,0,T3@District.ORG\n"
+        "u1,Uma,O'Neil,uma,u1@other.org,S,s1,0,\n"
+        "u2,Ugo,Émile,ugo,,S,s2,0,\n"
+    )
+    assert files["users_custom.csv"] == (
+        "user_id,field1,field2,field3\nt1,T-1,,\nt2,T-2,,\nt3,T-3,,\nu1,S-1,,\nu2,S-2,,\n"
+    )
+    assert files["organizations.csv"] == (
+        'organization_id,name\nd1,Maple District\ns1,"North High, Maple"\ns2,South Middle\n'
+    )
+    assert files["classes.csv"] == (
+        "class_id,name,code,year,teacher_id,organization_id\n"
+        'c1,"Algebra I, Period 1",ALG-1,2026,t1,s1\n'
+        "c2,Science,SCI-7,2026,t1,s2\n"
+        "c3,Art,ART,2026,,s1\n"
+    )
+    assert files["classes_custom.csv"] == (
+        'class_id,field1,field2,field3\nc1,"09,10",,\nc2,07,,\nc3,,,\n'
+    )
+    assert files["rosters.csv"] == (
+        "class_id,user_id,role\n"
+        "c1,t1,T\nc1,t2,T\nc1,u1,S\n"
+        "c2,t1,T\nc2,t3,T\nc2,u2,S\n"
+        "c3,t2,T\n"
+    )
+
+
+def test_report_counts_each_rule_and_warns(district: Path, tmp_path: Path) -> None:
+    result = run("powerschool-learning", district, None, ["year=2026"])
+    report = result.report
+    users = report["outputs"]["users.csv"]
+    assert (users["read"], users["kept"], users["rows"]) == (10, 5, 5)
+    assert [d["records"] for d in users["dropped"]] == [3, 2, 0]  # u3 u4 t4; p1 a1
+    rosters = report["outputs"]["rosters.csv"]
+    assert [d["records"] for d in rosters["dropped"]] == [1, 1, 4]  # e11; e12; e9 e10 e13 e14
+    assert rosters["kept"] == 8 and rosters["rows"] == 7  # e3 and e4 are one row
+    codes = {(w["code"], w.get("message")) for w in report["warnings"]}
+    assert ("RM420", "class has no primary teacher") in codes
+    no_teacher = next(w for w in report["warnings"] if w["code"] == "RM420")
+    assert no_teacher["examples"] == ["c3"] and no_teacher["output"] == "classes.csv"
+    dangling = [w for w in report["warnings"] if w["code"] == "RM411"]
+    assert len(dangling) == 1 and dangling[0]["line"] == 15  # e14 names `ghost`
+    assert report["entities"]["enrollments"]["records"] == 14
+
+
+def test_schools_parameter_limits_every_file(district: Path, tmp_path: Path) -> None:
+    files = outputs(district, tmp_path / "out", "year=2026", "schools=s2")
+    assert files["users.csv"].splitlines()[1:] == [
+        "t3,Tom,Cole,tom,T3@District.ORG,T,s2,0,",
+        "u2,Ugo,Émile,ugo,,S,s2,0,",
+    ]
+    assert files["organizations.csv"] == "organization_id,name\ns2,South Middle\n"
+    assert files["classes.csv"].splitlines()[1:] == ["c2,Science,SCI-7,2026,t1,s2"]
+    assert files["rosters.csv"].splitlines()[1:] == ["c2,t3,T", "c2,u2,S"]
+
+
+def test_sso_id_only_for_the_google_domain(district: Path, tmp_path: Path) -> None:
+    files = outputs(district, tmp_path / "out", "year=2026")
+    assert all(line.endswith(",") for line in files["users.csv"].splitlines()[1:])
+    files = outputs(district, tmp_path / "out2", "year=2026", "google_domain=DISTRICT.org")
+    assert "T3@District.ORG,T,s2,0,T3@District.ORG" in files["users.csv"]
+
+
+def test_the_same_district_in_oneroster_1_2(make_package: Callable[..., Path], district: Path,
+                                            tmp_path: Path) -> None:
+    users12 = (
+        "sourcedId,status,dateLastModified,enabledUser,username,userIds,givenName,familyName,"
+        "middleName,identifier,email,sms,phone,agentSourcedIds,grades,password,"
+        "userMasterIdentifier,preferredGivenName,preferredMiddleName,preferredFamilyName,"
+        "primaryOrgSourcedId,pronouns\n"
+    )
+    roles = "sourcedId,status,dateLastModified,userSourcedId,roleType,role,beginDate,endDate," \
+            "orgSourcedId,userProfileSourcedId\n"
+    n = 0
+    for line in USERS.splitlines()[1:]:
+        (sid, status, dlm, enabled, orgs, role, username, userids, given, family, middle,
+         ident, email, *_rest) = next(csv.reader([line]))
+        org_list = orgs.split(",")
+        users12 += ",".join([sid, status, dlm, enabled, username, userids, given,
+                             f'"{family}"' if "'" in family else family, middle, ident, email,
+                             "", "", "", "", "", "", "", "", "", org_list[0], ""]) + "\n"
+        for i, org in enumerate(org_list):
+            n += 1
+            roles += f"r{n},,,{sid},{'primary' if i == 0 else 'secondary'},{role.lower()},,,{org},\n"
+    package = make_package({
+        "manifest.csv": MANIFEST.replace("1.1", "1.2") + "file.roles,bulk\n",
+        "orgs.csv": ORGS, "users.csv": users12, "roles.csv": roles, "classes.csv": CLASSES,
+        "enrollments.csv": ENROLLMENTS,
+    }, name="v12")
+    expected = outputs(district, tmp_path / "v11", "year=2026", "google_domain=district.org")
+    actual = outputs(package, tmp_path / "v12", "year=2026", "google_domain=district.org")
+    for name in expected:
+        if name != "report.json":
+            assert actual[name] == expected[name], name
+
+
+def test_parameters_are_checked_before_any_data_is_read(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-source"
+    with pytest.raises(UsageError) as raised:
+        run("powerschool-learning", missing, tmp_path / "out", ["yeer=2026", "schools"])
+    codes = sorted(d.code for d in raised.value.diagnostics)
+    assert codes == ["RM501", "RM502", "RM503"]
+    assert "did you mean `year`?" in str(raised.value)
+    with pytest.raises(UsageError, match="takes an int"):
+        run("powerschool-learning", missing, tmp_path / "out", ["year=twenty"])
+    assert not (tmp_path / "out").exists()
