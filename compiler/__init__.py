@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compiler import ir
-from compiler.check import check
-from compiler.codegen import generate
-from compiler.plan import Plan, plan
-from compiler.verify import verify
+# The stage modules are imported as modules, so that `compiler.plan` is always the
+# planning module and never shadowed by a function of the same name.
+from compiler import check, codegen, ir, plan, verify
+from compiler.plan import Plan
 from dsl import parse
 from dsl.diagnostics import Diagnostic, has_errors
 from dsl.span import Source
@@ -39,13 +38,13 @@ def compile_mapping(text: str, filename: str = "<mapping>") -> Compiled:
     """Compile mapping text to the source of a Python module (when it has no errors)."""
     source = Source(text, filename)
     mapping, diagnostics = parse(text, filename)
-    checked, more = check(mapping, source, diagnostics)
+    checked, more = check.check(mapping, source, diagnostics)
     diagnostics = [*diagnostics, *more]
     if checked is None or has_errors(diagnostics):
         return Compiled(source, tuple(diagnostics), checked)
-    planned = plan(checked)
-    code = generate(planned)
-    verify(code, f"<compiled {filename}>")
+    planned = plan.plan(checked)
+    code = codegen.generate(planned)
+    verify.verify(code, f"<compiled {filename}>")
     return Compiled(source, tuple(diagnostics), checked, planned, code)
 
 

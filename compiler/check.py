@@ -335,7 +335,7 @@ class _Checker:
         entity = ctx.scopes[0] if ctx.scopes else None
         is_field = entity is not None and name in entity.fields
         other = "parameter" if name in self.params else "rule" if name in self.rules else None
-        if is_field and other:
+        if entity is not None and is_field and other:
             self.report("RM209", f"`{name}` is both a field of {entity.name} and {_a(other)}",
                         e.span, "ambiguous",
                         notes=(f"help: rename the {other}, or write this.{name} for the field",))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import jinja2
@@ -292,7 +292,7 @@ class _Module:
             args.append(f"steps=({', '.join(self.steps(s.steps))},)")
         return _call("Lookup", args)
 
-    def sequence(self, label: str, items: list[tuple[str, int | None]]) -> None:
+    def sequence(self, label: str, items: Sequence[tuple[str, int | None]]) -> None:
         """``label=(item, item,),`` with each item tagged by its mapping line."""
         if not items:
             return

@@ -138,7 +138,8 @@ class _Frame:
             return self.names[column]
         self.read(entity, name)
         for i, step in enumerate(self.steps):
-            if isinstance(step, JoinStep) and step.entity == entity and step.on == on:
+            if (isinstance(step, JoinStep) and step.entity == entity
+                    and describe(step.on) == describe(on)):
                 self.steps[i] = dataclasses.replace(step, fields=(*step.fields, (column, name)))
                 break
         else:

@@ -272,7 +272,7 @@ class _ToNodes(Transformer[Token, Any]):
         value, entity, where = c
         return n.Lookup(self._span(meta), value, self._ident(entity), where)
 
-    def list(self, meta: Any, c: list[Any]) -> n.ListExpr:
+    def list_literal(self, meta: Any, c: list[Any]) -> n.ListExpr:
         return n.ListExpr(self._span(meta), tuple(item for item in c if item is not None))
 
     def attr(self, meta: Any, c: list[Any]) -> n.Attr:
@@ -445,7 +445,7 @@ def _syntax_diagnostic(
 ) -> Diagnostic:
     words = [m for m in _SCAN.finditer(text) if m.lastgroup not in ("space", "comment", "nl")]
     if isinstance(error, UnexpectedCharacters):
-        at = base + error.pos_in_stream
+        at = base + (error.pos_in_stream or 0)
         if error.char == '"':
             return Diagnostic(
                 "RM102",

@@ -85,7 +85,7 @@ def summary(report: dict[str, Any]) -> str:
     ]
     width = max((len(name) for name in report["outputs"]), default=10)
     for name, o in report["outputs"].items():
-        dropped = ", ".join(f"line {d['line']}: -{d['records']}" for d in o["dropped"]
+        dropped = ", ".join(f"{d['records']} by line {d['line']}" for d in o["dropped"]
                             if d["records"])
         lines.append(f"  {name:<{width}}  {o['rows']:>8} rows  from {o['read']} {o['entity']}"
                      + (f"  (dropped {dropped})" if dropped else ""))

@@ -1,0 +1,147 @@
+"""Running plans over typed tables: steps, rule counts, text output, failures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import polars as pl
+import pytest
+
+from compiler import compile_mapping
+from runtime.errors import RunError
+from runtime.execute import OutputResult, run_outputs
+from runtime.loader import load_mapping
+from runtime.plans import Column, Output, Rule, col
+from runtime.tables import LINE, Tables
+
+
+def tables(**frames: dict[str, list[Any]]) -> Tables:
+    built = {}
+    for name, data in frames.items():
+        frame = pl.DataFrame(data)
+        built[name] = frame.with_columns(pl.int_range(2, frame.height + 2).alias(LINE))
+    return Tables("1.1", built, {n: f"{n}.csv" for n in built})
+
+
+def run_text(text: str, data: Tables, params: dict[str, Any] | None = None
+             ) -> dict[str, OutputResult]:
+    compiled = compile_mapping("profile t\n" + text, "t.rmap")
+    assert compiled.code is not None, [d.message for d in compiled.diagnostics]
+    namespace: dict[str, Any] = {}
+    exec(compile(compiled.code, "t", "exec"), namespace)  # noqa: S102
+
+    class Module:
+        OUTPUTS = namespace["OUTPUTS"]
+
+    return {r.name: r for r in run_outputs(Module, data, params or {})}  # type: ignore[arg-type]
+
+
+ENROLLMENTS = {
+    "sourcedId": ["e1", "e2", "e3", "e4", "e5"],
+    "class": ["c1", "c1", "c1", "c2", "c9"],
+    "user": ["u2", "u1", "u3", "u1", "u1"],
+    "role": ["teacher", "teacher", "student", "student", "student"],
+    "primary": [True, None, None, None, None],
+}
+CLASSES = {"sourcedId": ["c1", "c2"], "title": ["Algebra", "Art"],
+           "school": ["s1", None], "grades": [["09", "10"], []]}
+ORGS = {"sourcedId": ["s1"], "name": ["North"], "parent": ["d1"]}
+
+
+def test_lookup_aggregates() -> None:
+    data = tables(classes=CLASSES, enrollments=ENROLLMENTS)
+    result = run_text(
+        "output o.csv from classes\n"
+        "  id <- sourcedId\n"
+        "  first <- first(user.sourcedId of enrollments where class = this)\n"
+        "  last <- last(user.sourcedId of enrollments where class = this)\n"
+        "  lowest <- min(user.sourcedId of enrollments where class = this)\n"
+        "  n <- count(sourcedId of enrollments where class = this)\n"
+        "  teachers <- count(sourcedId of enrollments where class = this and role = \"teacher\")\n"
+        "  any <- exists(sourcedId of enrollments where class = this and primary)\n"
+        "  all <- join(user.sourcedId of enrollments where class = this, \";\")\n",
+        data,
+    )["o.csv"]
+    assert result.frame.rows() == [
+        ("c1", "u2", "u3", "u1", "3", "2", "true", "u2;u1;u3"),
+        ("c2", "u1", "u1", "u1", "1", "0", "false", "u1"),
+    ]
+
+
+def test_references_membership_and_rule_counts() -> None:
+    data = tables(classes=CLASSES, enrollments=ENROLLMENTS, orgs=ORGS)
+    results = run_text(
+        "output classes.csv from classes\n"
+        "  where school.name = \"North\"\n"
+        "  id <- sourcedId\n"
+        "  school <- school.name\n"
+        "  district <- school.parent.sourcedId\n"
+        "  grades <- join(grades, \"|\")\n"
+        "output rosters.csv from enrollments\n"
+        "  where role = \"student\"\n"
+        "  where class in classes.csv\n"
+        "  class <- class.title\n"
+        "  user <- user.sourcedId\n",
+        data,
+    )
+    classes, rosters = results["classes.csv"], results["rosters.csv"]
+    assert classes.frame.rows() == [("c1", "North", "d1", "09|10")]
+    assert (classes.read, classes.kept, [r.dropped for r in classes.rules]) == (2, 1, [1])
+    assert rosters.frame.rows() == [("Algebra", "u3")]
+    assert [r.dropped for r in rosters.rules] == [2, 2]  # teachers; then c2 and the unknown c9
+
+
+def test_values_are_written_as_text() -> None:
+    data = tables(sessions={"sourcedId": ["a"]}, academicSessions={
+        "sourcedId": ["y1"], "startDate": [dt.date(2025, 8, 15)], "schoolYear": [2026],
+        "title": [None]})
+    result = run_text(
+        "param on: bool = true\n"
+        "output o.csv from academicSessions\n"
+        "  start <- startDate\n  year <- schoolYear\n  next <- schoolYear + 1\n"
+        "  flag <- on\n  title <- title\n  half <- 0.5\n",
+        data,
+        {"on": True},
+    )["o.csv"]
+    assert result.frame.rows() == [("2025-08-15", "2026", "2027", "true", "", "0.5")]
+
+
+def test_warnings_name_records_by_id() -> None:
+    data = tables(classes=CLASSES, enrollments=ENROLLMENTS)
+    result = run_text(
+        "output o.csv from classes\n"
+        "  id <- sourcedId\n"
+        "  t <- min(user.sourcedId of enrollments where class = this and primary)\n"
+        "  warn \"no primary teacher\" if t is empty\n",
+        data,
+    )["o.csv"]
+    (warning,) = result.warnings
+    assert (warning.message, warning.count, warning.examples) == ("no primary teacher", 1, ("c2",))
+
+
+def test_a_failing_column_is_named_by_its_mapping_line() -> None:
+    data = tables(classes=CLASSES)
+    bad = Output("o.csv", "classes", line=7, columns=(
+        Column("id", 8, col("sourcedId")),
+        Column("n", 9, col("title").cast(pl.Int64, strict=True)),
+    ), rules=(Rule(7, "where x", pl.lit(True)),))
+
+    class Module:
+        OUTPUTS = (lambda p: bad,)
+
+    with pytest.raises(RunError) as raised:
+        run_outputs(Module, data, {})  # type: ignore[arg-type]
+    (diagnostic,) = raised.value.diagnostics
+    assert diagnostic.code == "RM430"
+    assert "the rule at mapping line 9 failed" in diagnostic.message
+
+
+def test_loaded_module_runs_the_shipped_profile(tmp_path: Any) -> None:
+    from tests.conftest import MAPPINGS
+
+    loaded = load_mapping(MAPPINGS / "powerschool-learning.rmap")
+    assert loaded.module.PROFILE == "powerschool-learning"
+    assert [p.name for p in loaded.module.PARAMS] == ["year", "google_domain", "schools"]
+    assert set(loaded.module.READS) == {"users", "orgs", "classes", "enrollments"}
+    assert len(loaded.sha256) == 64
