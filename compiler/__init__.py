@@ -54,19 +54,13 @@ def compile_expression(text: str) -> tuple[str | None, tuple[Diagnostic, ...]]:
     Used by the function library's examples and by the language reference's checks,
     so that what the documentation shows is what the compiler does.
     """
-    from compiler.check import _Checker, _Context
-    from compiler.codegen import _Emitter
-    from dsl import nodes as n
-
     wrapped = f"profile expression\nrule value = {text}\n"
     mapping, diagnostics = parse(wrapped, "<expression>")
-    source = Source(wrapped, "<expression>")
     if has_errors(diagnostics) or not mapping.rules:
         return None, tuple(diagnostics)
-    checker = _Checker(mapping, source)
-    bound = checker.bind(mapping.rules[0].body, _Context())
-    found = (*diagnostics, *checker.diagnostics)
+    bound, more = check.check_expression(mapping.rules[0].body, mapping,
+                                         Source(wrapped, "<expression>"))
+    found = (*diagnostics, *more)
     if has_errors(found):
         return None, found
-    assert not isinstance(bound, n.Node)
-    return _Emitter().emit(bound), found
+    return codegen.emit_expression(bound), found

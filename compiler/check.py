@@ -22,7 +22,7 @@ from dsl.diagnostics import Diagnostic, Label, Severity, did_you_mean
 from dsl.span import Source, Span
 from runtime.functions import REGISTRY, Function
 
-__all__ = ["check", "parse_type"]
+__all__ = ["check", "check_expression", "parse_type"]
 
 _SCALAR_TYPES = {"str": t.STR, "int": t.INT, "float": t.FLOAT, "bool": t.BOOL, "date": t.DATE}
 
@@ -801,6 +801,16 @@ def _shift(e: ir.Expr) -> ir.Expr:
         elif isinstance(value, tuple) and any(isinstance(v, ir.Expr) for v in value):
             changes[f.name] = tuple(_shift(v) if isinstance(v, ir.Expr) else v for v in value)
     return dataclasses.replace(e, **changes) if changes else e
+
+
+def check_expression(
+    expression: n.Expr, mapping: n.Mapping, source: Source
+) -> tuple[ir.Expr, list[Diagnostic]]:
+    """Check one expression that reads no record, with the mapping's parameters and rules."""
+    checker = _Checker(mapping, source)
+    checker.declare_params()
+    checker.declare_rules()
+    return checker.bind(expression, _Context()), checker.diagnostics
 
 
 def check(

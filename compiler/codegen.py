@@ -23,7 +23,7 @@ from compiler import plan as pl_
 from compiler.naming import mangle
 from runtime.functions import REGISTRY
 
-__all__ = ["comment", "docstring", "generate", "literal"]
+__all__ = ["comment", "docstring", "emit_expression", "generate", "literal"]
 
 VERSION = "0.1.0"
 _WIDTH = 88
@@ -340,6 +340,11 @@ class _Module:
         w.line()
         w.line()
         return name
+
+
+def emit_expression(e: ir.Expr) -> str:
+    """The polars source of one planned expression."""
+    return _Emitter().emit(e)
 
 
 @functools.cache

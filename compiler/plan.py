@@ -17,6 +17,7 @@ from typing import Any
 
 from compiler import ir, schema
 from compiler import types as t
+from runtime.functions import REGISTRY
 
 __all__ = [
     "ColumnRead",
@@ -213,8 +214,6 @@ class _Planner:
 
 
 def _aggregate(function: str) -> str | None:
-    from runtime.functions import REGISTRY
-
     fn = REGISTRY.get(function)
     return fn.aggregate if fn is not None else None
 

@@ -134,8 +134,7 @@ def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
     return column.cast(pl.String).fill_null("")
 
 
-def _failure(output: Output, error: Exception, tables: Tables, frame: pl.LazyFrame,
-             emitted: Mapping[str, pl.DataFrame]) -> RunError:
+def _failure(output: Output, error: Exception, frame: pl.LazyFrame) -> RunError:
     """Name the mapping line whose rule failed, by trying each rule on its own."""
     culprit = output.line
     for line, expr in [*((r.line, r.test) for r in output.rules),
@@ -160,7 +159,7 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
     try:
         evaluated = base.with_columns(checks).collect()
     except pl.exceptions.PolarsError as error:
-        raise _failure(output, error, tables, base, emitted) from None
+        raise _failure(output, error, base) from None
     names = [f"__rule_{i}" for i in range(len(output.rules))]
     dropped: list[pl.Expr] = []
     for i, name in enumerate(names):
@@ -175,7 +174,7 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
     try:
         done = computed.collect()
     except pl.exceptions.PolarsError as error:
-        raise _failure(output, error, tables, after, emitted) from None
+        raise _failure(output, error, after) from None
     warnings = []
     for warn in output.warns:
         hits = done.filter(warn.test.fill_null(False)).select("sourcedId").sort("sourcedId")

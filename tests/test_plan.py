@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from compiler import compile_mapping
-from compiler import ir
+from compiler import compile_mapping, ir
 from compiler import plan as p
 
 
