@@ -22,6 +22,8 @@ from dsl.diagnostics import Diagnostic, Label, Severity, did_you_mean
 from dsl.span import Source, Span
 from runtime.functions import REGISTRY, Function
 
+TODAY = "@today"  # a date parameter's default of today(): the run's date
+
 __all__ = ["check", "check_expression", "parse_type"]
 
 _SCALAR_TYPES = {"str": t.STR, "int": t.INT, "float": t.FLOAT, "bool": t.BOOL, "date": t.DATE}
@@ -136,6 +138,8 @@ class _Checker:
             default: Any = None
             if p.default is not None and type_ is not None:
                 value = self.bind(p.default, _Context())
+                if isinstance(value, ir.Call) and value.function == "today" and type_ == t.DATE:
+                    value = ir.Const(t.DATE, value.span, TODAY)  # resolved when the run starts
                 if not isinstance(value, ir.Const) or value.type.kind == "any":
                     self.report("RM313", "a parameter default must be a constant",
                                 p.default.span, "not a constant")
@@ -639,6 +643,20 @@ class _Checker:
                 self.report("RM304", f"{fn.name} expects {_a(expected)} here, not {_a(arg.type)}",
                             arg.span, f"{_a(arg.type)}", notes=(f"note: {signature}",))
                 return None
+        for position in fn.constant:
+            given = args[position]
+            if given.type.kind == "any":
+                continue
+            if not isinstance(given, ir.Const):
+                self.report("RM318", f"{fn.name} needs a literal here", given.span,
+                            "not a literal", notes=(f"note: {signature}",))
+                return None
+            if fn.name in ("matches", "extract"):
+                try:
+                    re.compile(str(given.value))
+                except re.error as error:
+                    self.report("RM318", f"invalid pattern: {error}", given.span, "this pattern")
+                    return None
         return parse_type(fn.returns, typevar or t.ANY)
 
     def bind_Lookup(self, e: n.Lookup, ctx: _Context) -> ir.Expr:

@@ -26,6 +26,7 @@ from runtime.functions import REGISTRY
 __all__ = ["comment", "docstring", "emit_expression", "generate", "literal"]
 
 VERSION = "0.1.0"
+TODAY = "@today"  # the parameter through which the runtime passes the run's date
 _WIDTH = 88
 
 
@@ -244,9 +245,20 @@ class _Emitter:
         return "(\n    " + "\n    ".join(lines) + "\n)", True
 
     def emit_Call(self, e: ir.Call) -> tuple[str, bool]:
+        if e.function == "today":
+            return f"pl.lit(p[{literal(TODAY)}])", True  # the run's date, for reproducible runs
         fn = REGISTRY[e.function]
         args = [self.value(a)[0] for a in e.args]
         return _call(f"fn.{fn.impl.__name__}", args), True
+
+    def emit_Missing(self, e: pl_.Missing) -> tuple[str, bool]:
+        return f"({self.emit(e.ref)}.is_not_null() & col({literal(e.found)}).is_null())", True
+
+    def emit_Failed(self, e: pl_.Failed) -> tuple[str, bool]:
+        fn = REGISTRY[e.call.function]
+        assert fn.fails is not None
+        args = [self.value(a)[0] for a in e.call.args]
+        return _call(f"fn.{fn.fails.__name__}", args), True
 
     def emit_Lookup(self, e: ir.Lookup) -> tuple[str, bool]:
         raise AssertionError("lookups are planned into a derived column")
@@ -262,8 +274,8 @@ class _Module:
         self.plan = plan
         self.w = _Writer()
         self.x = _Emitter()
-        self.names: set[str] = {"p", "pl", "fn", "col", "Column", "Join", "Lookup", "Member",
-                                "Output", "Param", "Rule", "Warn"}
+        self.names: set[str] = {"p", "pl", "fn", "col", "Column", "Fail", "Join", "Lookup",
+                                "Member", "Output", "Param", "Rule", "Warn"}
 
     def steps(self, steps: tuple[pl_.Step, ...]) -> list[str]:
         return [self.step(s) for s in steps]
@@ -272,7 +284,7 @@ class _Module:
         if isinstance(s, pl_.JoinStep):
             fields = ", ".join(f"{literal(c)}: {literal(f)}" for c, f in s.fields)
             return _call("Join", [literal(s.entity), f"on={self.x.emit(s.on)}",
-                                  f"fields={{{fields}}}"])
+                                  f"fields={{{fields}}}", f"found={literal(s.found)}"])
         if isinstance(s, pl_.MemberStep):
             return _call("Member", [literal(s.name), literal(s.output),
                                     f"on={self.x.emit(s.on)}"])
@@ -322,8 +334,14 @@ class _Module:
                                                  self.x.condition(r.test)]), r.line))
                 self.sequence("rules", rules)
                 self.sequence("after", [(c, None) for c in self.steps(op.after)])
-                columns = [(_call("Column", [literal(c.name), str(c.line), self.x.emit(c.value)]),
-                            c.line) for c in op.columns]
+                columns = []
+                for c, failures in zip(op.columns, op.failures, strict=True):
+                    args = [literal(c.name), str(c.line), self.x.emit(c.value)]
+                    if failures:
+                        fails = [_call("Fail", [self.x.emit(f.test), literal(f.reason)])
+                                 for f in failures]
+                        args.append(f"fails=({', '.join(fails)},)")
+                    columns.append((_call("Column", args), c.line))
                 self.sequence("columns", columns)
                 warns = [(_call("Warn", [str(wr.line), literal(wr.message),
                                          self.x.condition(wr.test)]), wr.line) for wr in op.warns]

@@ -21,6 +21,9 @@ from runtime.functions import REGISTRY
 
 __all__ = [
     "ColumnRead",
+    "Failed",
+    "Failure",
+    "Missing",
     "JoinStep",
     "LookupStep",
     "MemberStep",
@@ -40,12 +43,37 @@ class ColumnRead(ir.Expr):
 
 
 @dataclass(frozen=True, slots=True)
+class Missing(ir.Expr):
+    """True where ``ref`` names a record that the join to its entity did not find."""
+
+    ref: ir.Expr
+    found: str  # the join's marker column
+
+
+@dataclass(frozen=True, slots=True)
+class Failed(ir.Expr):
+    """True where a fallible function (date, number) cannot read the record's value."""
+
+    call: ir.Call
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A way a column can fail on a record, which then goes to the report's rejects."""
+
+    test: ir.Expr
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class JoinStep:
-    """Left-join ``entity`` on ``on`` = its sourcedId, adding ``fields`` as columns."""
+    """Left-join ``entity`` on ``on`` = its sourcedId, adding ``fields`` as columns
+    and ``found`` (true where a record was found)."""
 
     on: ir.Expr
     entity: str
     fields: tuple[tuple[str, str], ...]  # (derived column name, field of entity)
+    found: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +112,7 @@ class OutputPlan:
     after: tuple[Step, ...]
     columns: tuple[ir.ColumnRule, ...]
     warns: tuple[ir.WarnRule, ...]
+    failures: tuple[tuple[Failure, ...], ...]  # for each column, how it can fail
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,9 +173,14 @@ class _Frame:
                 self.steps[i] = dataclasses.replace(step, fields=(*step.fields, (column, name)))
                 break
         else:
-            self.steps.append(JoinStep(on, entity, ((column, name),)))
+            self.steps.append(JoinStep(on, entity, ((column, name),), f"{describe(on)}:found"))
         self.names[column] = column
         return column
+
+    def found(self, on: ir.Expr) -> str:
+        """The marker column of the join made on ``on``."""
+        return next(s.found for s in self.steps
+                    if isinstance(s, JoinStep) and describe(s.on) == describe(on))
 
 
 class _Planner:
@@ -154,6 +188,7 @@ class _Planner:
         self.mapping = mapping
         self.reads: dict[str, set[str]] = {}
         self.counter = [0]
+        self.failures: list[Failure] | None = None  # collecting, while a column is lowered
 
     def frame(self, entity: str) -> _Frame:
         self.reads.setdefault(entity, {"sourcedId"})
@@ -167,7 +202,15 @@ class _Planner:
                 return e
             case ir.Deref(ref=ref, entity=entity, name=name):
                 on = self.lower(ref, frame)
-                return ColumnRead(e.type, e.span, frame.join_field(on, entity, name))
+                column = frame.join_field(on, entity, name)
+                if self.failures is not None:
+                    target = schema.ENTITIES[entity]
+                    reason = (f"{describe(on)} names {_a(target.record)} that {target.file} "
+                              "does not hold")
+                    failure = Failure(Missing(t.BOOL, e.span, on, frame.found(on)), reason)
+                    if failure.reason not in {f.reason for f in self.failures}:
+                        self.failures.append(failure)
+                return ColumnRead(e.type, e.span, column)
             case ir.Call(function=fname, args=(ir.Lookup() as lookup,)) if (
                 _aggregate(fname) is not None
             ):
@@ -183,13 +226,22 @@ class _Planner:
                     frame.names[text] = name
                 member = ColumnRead(t.BOOL, e.span, frame.names[text])
                 return ir.Not(t.BOOL, e.span, member) if e.negated else member
-        return _map_children(e, lambda child: self.lower(child, frame))
+        lowered = _map_children(e, lambda child: self.lower(child, frame))
+        if isinstance(lowered, ir.Call) and self.failures is not None:
+            fn = REGISTRY[lowered.function]
+            if fn.fails is not None:
+                args = ", ".join(describe(a) for a in lowered.args)
+                reason = f"{fn.name}({args}) cannot read the record's value"
+                self.failures.append(Failure(Failed(t.BOOL, e.span, lowered), reason))
+        return lowered
 
     def lookup(self, e: ir.Lookup, frame: _Frame, aggregate: str, type_: t.Type) -> ir.Expr:
         inner = self.frame(e.entity)
+        collecting, self.failures = self.failures, None  # looked-up records are not rejected
         value = self.lower(e.value, inner)
         where = self.lower(e.filter, inner) if e.filter is not None else None
         key = self.lower(e.inner_key, inner)
+        self.failures = collecting
         on = self.lower(e.outer_key, frame)
         inner.read(e.entity, "sourcedId")
         text = f"{aggregate}({describe(e.value)} of {e.entity}) @{e.span.start}"
@@ -206,11 +258,20 @@ class _Planner:
         frame = self.frame(out.entity)
         rules = tuple(dataclasses.replace(w, test=self.lower(w.test, frame)) for w in out.wheres)
         before = len(frame.steps)
-        columns = tuple(dataclasses.replace(c, value=self.lower(c.value, frame))
-                        for c in out.columns)
+        columns, failures = [], []
+        for c in out.columns:
+            self.failures = []
+            columns.append(dataclasses.replace(c, value=self.lower(c.value, frame)))
+            failures.append(tuple(self.failures))
+            self.failures = None
         warns = tuple(dataclasses.replace(w, test=self.lower(w.test, frame)) for w in out.warns)
         steps = tuple(frame.steps)  # joins first made for rules may have grown new fields
-        return OutputPlan(out, steps[:before], rules, steps[before:], columns, warns)
+        return OutputPlan(out, steps[:before], rules, steps[before:], tuple(columns), warns,
+                          tuple(failures))
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[0] in "aeio" else f"a {word}"
 
 
 def _aggregate(function: str) -> str | None:

@@ -74,6 +74,7 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("RM315", "nested lookup", "A lookup inside a lookup is not supported; use a rule."),
     ("RM316", "`in` needs a list", "The right side of `in` is a list, a list parameter or "
      "another output."),
+    ("RM318", "bad literal argument", "Patterns and formats are literals the compiler checks."),
     # --- RM4xx: source data --------------------------------------------------------
     ("RM401", "source not found", "--source names a .zip or a folder of OneRoster CSV files."),
     ("RM402", "no manifest", "The package has no manifest.csv; it is read as OneRoster 1.0."),
@@ -97,6 +98,7 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
      "are read as they stand, not applied to an earlier snapshot."),
     ("RM420", "mapping warning", "A `warn` rule of the mapping matched records."),
     ("RM430", "transform failed", "A rule failed while transforming; the mapping line is named."),
+    ("RM431", "too many rejects", "More records were rejected than --max-rejects allows."),
     # --- RM5xx: run usage ----------------------------------------------------------
     ("RM501", "unknown parameter", "--param names a parameter the profile does not declare."),
     ("RM502", "missing parameter", "The profile declares a parameter without a default."),
@@ -121,8 +123,8 @@ def markdown() -> str:
         "# Diagnostic codes",
         "",
         "Every problem rostermap reports has a stable code. Codes are never reused.",
-        "This page is generated from `dsl/codes.py` (`python -m dsl.codes > "
-        "docs/diagnostics.md`); a test keeps it in step.",
+        "This page is generated from `dsl/codes.py` by `python scripts/update_docs.py`;",
+        "a test keeps it in step.",
     ]
     current = ""
     for code in CODES.values():
@@ -133,7 +135,3 @@ def markdown() -> str:
                       "|---|---|---|"]
         lines.append(f"| {code.code} | {code.title} | {code.explanation} |")
     return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    print(markdown(), end="")

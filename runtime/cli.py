@@ -1,12 +1,15 @@
 """The ``rostermap`` command: run, check, compile, generate.
 
 Exit codes: 0 success, 1 mapping or data errors (nothing written), 2 usage errors
-(bad options or parameters). Diagnostics go to stderr; the run summary to stdout.
+(bad options or parameters), 3 a partial run (files written without the records
+some column rule could not compute; they are listed in report.json). Diagnostics
+go to stderr; the run summary to stdout.
 click provides the parsing, ``--help`` and the usage exit code.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -18,7 +21,9 @@ from compiler.naming import mangle
 from dsl.diagnostics import DiagnosticError, render_all
 from runtime.errors import RunError
 
-__all__ = ["main"]
+__all__ = ["PARTIAL", "main"]
+
+PARTIAL = 3  # the exit code of a run that wrote its files but rejected some records
 
 
 def _fail(diagnostics: object, source: object = None, code: int = 1) -> None:
@@ -44,14 +49,21 @@ def main() -> None:
               help="The folder to write the import files and report.json into.")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
               help="A profile parameter; repeat for several. Lists are comma-separated.")
+@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="The run's date (YYYY-MM-DD) for today() and date parameters that default "
+              "to it; default: the machine's date. Set it to repeat a run exactly.")
+@click.option("--max-rejects", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Fail the run (writing nothing) when more than N records are rejected.")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
-def run(profile: str, source: Path, out_dir: Path, params: tuple[str, ...], quiet: bool) -> None:
+def run(profile: str, source: Path, out_dir: Path, params: tuple[str, ...],
+        today: dt.datetime | None, max_rejects: int | None, quiet: bool) -> None:
     """Run PROFILE (a name in mappings/ or a mapping file) over a OneRoster source."""
     from runtime.report import summary
     from runtime.run import run as run_profile
 
     try:
-        result = run_profile(profile, source, out_dir, params)
+        result = run_profile(profile, source, out_dir, params,
+                             today=today.date() if today else None, max_rejects=max_rejects)
     except DiagnosticError as error:
         _fail(error.diagnostics, error.source)
     except RunError as error:
@@ -60,6 +72,8 @@ def run(profile: str, source: Path, out_dir: Path, params: tuple[str, ...], quie
         if not quiet:
             click.echo(summary(result.report))
             click.echo(f"  wrote {len(result.files)} files to {out_dir}")
+        if result.report["outcome"] == "partial":
+            sys.exit(PARTIAL)
 
 
 @main.command()

@@ -21,8 +21,9 @@ from runtime.errors import RunError
 from runtime.plans import Join, Lookup, Member, Output, Step
 from runtime.tables import Tables
 
-__all__ = ["OutputResult", "RuleCount", "WarningHits", "run_outputs"]
+__all__ = ["OutputResult", "Reject", "RuleCount", "WarningHits", "run_outputs"]
 
+MAX_REJECTS_KEPT = 1000  # per output; the count is always exact
 _ID = "__rostermap_id"
 _ON = "__rostermap_on"
 _KEY = "__rostermap_key"
@@ -44,6 +45,16 @@ class WarningHits:
     examples: tuple[str, ...]  # sourcedIds of the records concerned
 
 
+@dataclass(frozen=True)
+class Reject:
+    """A record set aside because a column could not be computed for it."""
+
+    output: str
+    line: int  # the mapping line of the column rule
+    record: str  # entity/sourcedId
+    reason: str
+
+
 @dataclass
 class OutputResult:
     name: str
@@ -53,6 +64,8 @@ class OutputResult:
     kept: int
     rules: list[RuleCount] = field(default_factory=list)
     warnings: list[WarningHits] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)  # up to MAX_REJECTS_KEPT of them
+    rejected: int = 0  # records rejected in all
 
     @property
     def rows(self) -> int:
@@ -88,6 +101,7 @@ class _Steps:
         right = self.tables.frame(step.entity).select(
             pl.col("sourcedId").alias(_KEY),
             *(pl.col(source).alias(column) for column, source in step.fields.items()),
+            pl.lit(True).alias(step.found),
         )
         return self._left(frame, step.on, right)
 
@@ -151,6 +165,26 @@ def _failure(output: Output, error: Exception, frame: pl.LazyFrame) -> RunError:
     )])
 
 
+def _reject(output: Output, done: pl.DataFrame) -> tuple[pl.DataFrame, list[Reject], int]:
+    """Set aside the records a column failed on; the rest go on to the output."""
+    checks = [(column, fail) for column in output.columns for fail in column.fails]
+    if not checks:
+        return done, [], 0
+    flags = [fail.test.fill_null(False).alias(f"__fail_{i}") for i, (_, fail) in
+             enumerate(checks)]
+    flagged = done.with_columns(flags)
+    names = [f"__fail_{i}" for i in range(len(checks))]
+    failing = flagged.filter(pl.any_horizontal(names))
+    rejects: list[Reject] = []
+    for name, (column, fail) in zip(names, checks, strict=True):
+        ids = failing.filter(pl.col(name)).get_column("sourcedId").sort()
+        for record in ids.head(MAX_REJECTS_KEPT - len(rejects)).to_list():
+            rejects.append(Reject(output.name, column.line, f"{output.entity}/{record}",
+                                  fail.reason))
+    kept = flagged.filter(~pl.any_horizontal(names)).drop(names)
+    return kept, rejects, failing.height
+
+
 def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]) -> OutputResult:
     steps = _Steps(tables, emitted)
     base = steps.apply(tables.frame(output.entity), output.before)
@@ -175,6 +209,7 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
         done = computed.collect()
     except pl.exceptions.PolarsError as error:
         raise _failure(output, error, after) from None
+    done, rejects, rejected = _reject(output, done)
     warnings = []
     for warn in output.warns:
         hits = done.filter(warn.test.fill_null(False)).select("sourcedId").sort("sourcedId")
@@ -202,6 +237,8 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
         rules=[RuleCount(r.line, r.text, int(c)) for r, c in zip(output.rules, counts,
                                                                  strict=True)],
         warnings=warnings,
+        rejects=rejects,
+        rejected=rejected,
     )
 
 

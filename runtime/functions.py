@@ -13,6 +13,10 @@ text anyway (``concat``).
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +43,9 @@ class Function:
     doc: str
     examples: tuple[tuple[str, Any], ...] = ()
     aggregate: str | None = None
+    category: str = "text"
+    fails: Callable[..., pl.Expr] | None = None  # true where a record's value can't be used
+    constant: tuple[int, ...] = ()  # argument positions that must be literals (patterns)
 
     @property
     def variadic(self) -> bool:
@@ -53,24 +60,36 @@ def lit(value: Any) -> pl.Expr:
     return value if isinstance(value, pl.Expr) else pl.lit(value)
 
 
+_CATEGORY = ["text"]
+
+
 def _register(
     params: tuple[str, ...],
     returns: str,
     examples: tuple[tuple[str, Any], ...] = (),
     aggregate: str | None = None,
     name: str | None = None,
+    fails: Callable[..., pl.Expr] | None = None,
+    constant: tuple[int, ...] = (),
 ) -> Callable[[Callable[..., pl.Expr]], Callable[..., pl.Expr]]:
     def wrap(impl: Callable[..., pl.Expr]) -> Callable[..., pl.Expr]:
         fname = name or impl.__name__.rstrip("_")
         REGISTRY[fname] = Function(
-            fname, params, returns, impl, (impl.__doc__ or "").strip(), examples, aggregate
+            fname, params, returns, impl, (impl.__doc__ or "").strip(), examples, aggregate,
+            _CATEGORY[0], fails, constant,
         )
         return impl
 
     return wrap
 
 
+def _category(name: str) -> None:
+    """Functions registered after this call belong to ``name`` (for the reference)."""
+    _CATEGORY[0] = name
+
+
 # --- text -------------------------------------------------------------------------------
+_category("text")
 
 
 @_register(("str",), "str", (('lower("Ada@Example.ORG")', "ada@example.org"),))
@@ -109,6 +128,48 @@ def concat(*values: Any) -> pl.Expr:
     return pl.concat_str([lit(v).cast(pl.String) for v in values], ignore_nulls=True)
 
 
+@_register(("str", "int", "str"), "str", (('pad("42", 5, "0")', "00042"),))
+def pad(value: pl.Expr, length: int, fill: str) -> pl.Expr:
+    """The text padded on the left with ``fill`` to ``length`` characters (ids, codes)."""
+    return lit(value).str.pad_start(length, fill)
+
+
+@_register(("str", "int"), "str", (('left("Jones", 3)', "Jon"),))
+def left(value: pl.Expr, count: int) -> pl.Expr:
+    """The first ``count`` characters."""
+    return lit(value).str.head(count)
+
+
+@_register(("str", "int"), "str", (('right("2026-27", 2)', "27"),))
+def right(value: pl.Expr, count: int) -> pl.Expr:
+    """The last ``count`` characters."""
+    return lit(value).str.tail(count)
+
+
+@_register(("str",), "int", (('length("Zoë")', 3),))
+def length(value: pl.Expr) -> pl.Expr:
+    """How many characters the text has."""
+    return lit(value).str.len_chars()
+
+
+@_register(("str", "str"), "bool", (('matches("ALG-101", "^[A-Z]{3}-[0-9]+$")', True),),
+           constant=(1,))
+def matches(value: pl.Expr, pattern: str) -> pl.Expr:
+    """Whether the text matches a regular expression (anywhere, unless anchored)."""
+    return lit(value).str.contains(pattern).fill_null(False)
+
+
+@_register(("str", "str"), "str", (('extract("Room 2-B", "([0-9]+)")', "2"),),
+           constant=(1,))
+def extract(value: pl.Expr, pattern: str) -> pl.Expr:
+    """The part of the text that the pattern's first group matches (else the whole match)."""
+    group = 1 if re.compile(pattern).groups else 0
+    return lit(value).str.extract(pattern, group)
+
+
+_category("email")
+
+
 @_register(("str",), "str", (('domain("Ada@Example.org")', "example.org"),))
 def domain(email: pl.Expr) -> pl.Expr:
     """The domain of an email address, in lower case (domains ignore case)."""
@@ -121,14 +182,131 @@ def local_part(email: pl.Expr) -> pl.Expr:
     return lit(email).str.extract(r"^(.*)@[^@]*$", 1)
 
 
-@_register(("any",), "str", (("text(2026)", "2026"), ("text(true)", "true")))
-def text(value: Any) -> pl.Expr:
-    """The value as text, written the way output files write it."""
-    expr = lit(value)
-    return expr.cast(pl.String)
+# --- numbers -----------------------------------------------------------------------------
+_category("numbers")
+
+
+def number_failed(value: pl.Expr) -> pl.Expr:
+    text = lit(value).str.strip_chars()
+    return (text.fill_null("") != "") & text.str.to_integer(strict=False).is_null()
+
+
+@_register(("str",), "int", (('number(" 042 ")', 42),), fails=number_failed)
+def number(value: pl.Expr) -> pl.Expr:
+    """The whole number a text holds; a record whose text is not a number is rejected."""
+    return lit(value).str.strip_chars().str.to_integer(strict=False)
+
+
+# --- dates ------------------------------------------------------------------------------
+_category("dates")
+
+# The formats real exports use for dates, tried in order: ISO date, ISO date-time,
+# and the slash and compact forms that carry the year first (never ambiguous).
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d")
+
+
+def _parse_date(text: pl.Expr, fmt: str | None) -> pl.Expr:
+    value = text.str.strip_chars()
+    if fmt is not None:
+        return value.str.to_date(fmt, strict=False)
+    head = value.str.slice(0, 10)
+    return pl.coalesce(
+        *(head.str.to_date(f, strict=False) for f in _DATE_FORMATS[:2]),
+        value.str.to_date(_DATE_FORMATS[2], strict=False),
+    )
+
+
+def date_failed(value: pl.Expr, fmt: str | None = None) -> pl.Expr:
+    text = lit(value).cast(pl.String)
+    return (text.str.strip_chars().fill_null("") != "") & _parse_date(text, fmt).is_null()
+
+
+@_register(("str",), "date", (('date("2026-01-05T08:00:00Z")', dt.date(2026, 1, 5)),
+                              ('date("2026/01/05")', dt.date(2026, 1, 5))),
+           fails=date_failed)
+def date(value: pl.Expr) -> pl.Expr:
+    """A date read from text: YYYY-MM-DD, an ISO date-time, YYYY/MM/DD or YYYYMMDD.
+
+    Day-first and month-first forms (1/05/2023) are ambiguous; read them with
+    date_as(text, "%m/%d/%Y"). A record whose text is not a date is rejected.
+    """
+    return _parse_date(lit(value).cast(pl.String), None)
+
+
+@_register(("str", "str"), "date", (('date_as("1/05/2026", "%m/%d/%Y")', dt.date(2026, 1, 5)),),
+           fails=date_failed, constant=(1,))
+def date_as(value: pl.Expr, fmt: str) -> pl.Expr:
+    """A date read with an explicit format (strftime codes: %d %m %Y %y %b)."""
+    return _parse_date(lit(value).cast(pl.String), fmt)
+
+
+@_register(("date", "str"), "str", (('format_date(date("2026-01-05"), "%m/%d/%Y")',
+                                     "01/05/2026"),), constant=(1,))
+def format_date(value: pl.Expr, fmt: str) -> pl.Expr:
+    """The date written with a format (strftime codes)."""
+    return lit(value).dt.strftime(fmt)
+
+
+@_register((), "date", (("today() = today()", True),))
+def today() -> pl.Expr:
+    """The date of the run: the day it runs, or --today for a reproducible run."""
+    return pl.lit(dt.date.today())
+
+
+@_register(("date", "int"), "date", (('add_days(date("2026-01-05"), -14)',
+                                      dt.date(2025, 12, 22)),))
+def add_days(value: pl.Expr, days: Any) -> pl.Expr:
+    """The date so many days later (earlier for a negative number)."""
+    return lit(value) + pl.duration(days=lit(days))
+
+
+@_register(("date", "date"), "int", (('days_between(date("2026-01-01"), date("2026-01-15"))',
+                                      14),))
+def days_between(start: pl.Expr, end: pl.Expr) -> pl.Expr:
+    """How many days from ``start`` to ``end`` (negative when ``end`` is earlier)."""
+    return (lit(end) - lit(start)).dt.total_days()
+
+
+@_register(("date",), "int", (('year(date("2026-01-05"))', 2026),))
+def year(value: pl.Expr) -> pl.Expr:
+    """The year of a date."""
+    return lit(value).dt.year().cast(pl.Int64)
+
+
+# --- grades -----------------------------------------------------------------------------
+_category("grades")
+
+# CEDS / OneRoster 1.1 grade codes and their order. Pre-kindergarten years come
+# before KG; 13 is a post-secondary year some states use.
+_GRADE_NUMBERS = {"IT": -3, "PR": -2, "PK": -1, "TK": 0, "KG": 0, **{f"{n:02d}": n for n in
+                                                                    range(1, 14)}}
+_GRADE_CODES = {-3: "IT", -2: "PR", -1: "PK", 0: "KG", **{n: f"{n:02d}" for n in range(1, 14)}}
+
+
+@_register(("str",), "int", (('grade_number("KG")', 0), ('grade_number("09")', 9),
+                             ('grade_number("PK")', -1), ('grade_number("9")', 9)))
+def grade_number(code: pl.Expr) -> pl.Expr:
+    """A grade code as a number: KG and TK are 0, PK -1, 01-13 their number."""
+    text = lit(code).str.strip_chars().str.to_uppercase()
+    padded = pl.when(text.str.contains(r"^[0-9]$")).then("0" + text).otherwise(text)
+    return padded.replace_strict(_GRADE_NUMBERS, default=None, return_dtype=pl.Int64)
+
+
+@_register(("int",), "str", (("grade_code(0)", "KG"), ("grade_code(9)", "09")))
+def grade_code(number_: pl.Expr) -> pl.Expr:
+    """A grade number as its OneRoster code: 0 is KG, 9 is 09."""
+    return lit(number_).replace_strict(_GRADE_CODES, default=None, return_dtype=pl.String)
+
+
+@_register(("str", "int"), "int", (('graduation_year("09", 2026)', 2029),
+                                   ('graduation_year("KG", 2026)', 2038)))
+def graduation_year(grade: pl.Expr, school_year: Any) -> pl.Expr:
+    """The year a student in ``grade`` during ``school_year`` (the year it ends) graduates."""
+    return lit(school_year) + 12 - grade_number(grade)
 
 
 # --- lists ------------------------------------------------------------------------------
+_category("lists")
 
 
 @_register(("list[str]", "str"), "str", (('join(["09", "10"], ",")', "09,10"),))
@@ -186,6 +364,18 @@ def sort(values: pl.Expr) -> pl.Expr:
     return lit(values).list.sort()
 
 
+# --- missing values and identifiers ---------------------------------------------------
+_category("values")
+
+
+@_register(("any",), "str", (("text(2026)", "2026"), ("text(true)", "true")))
+def text(value: Any) -> pl.Expr:
+    """The value as text, written the way output files write it."""
+    expr = lit(value)
+    return expr.cast(pl.String)
+
+
+
 @_register(("T", "T..."), "T", (('coalesce("", "b")', "b"),))
 def coalesce(*values: Any) -> pl.Expr:
     """The first value that is neither missing nor empty text."""
@@ -194,6 +384,25 @@ def coalesce(*values: Any) -> pl.Expr:
         for v in values
     ]
     return pl.coalesce(present)
+
+
+@_register(("T", "T"), "T", (('default("", "none")', "none"), ('default("x", "none")', "x")))
+def default(value: Any, fallback: Any) -> pl.Expr:
+    """The value, or ``fallback`` when the value is missing or empty text."""
+    return coalesce(value, fallback)
+
+
+def _sha(values: pl.Series) -> pl.Series:
+    unique = values.unique().drop_nulls()
+    digests = {v: hashlib.sha256(v.encode("utf-8")).hexdigest()[:16] for v in unique.to_list()}
+    return values.replace_strict(digests, default=None, return_dtype=pl.String)
+
+
+@_register(("str",), "str", (('stable_id("stu-42")', "647b620c7012e603"),))
+def stable_id(value: pl.Expr) -> pl.Expr:
+    """A 16-hex-digit id derived from the text (SHA-256): the same text, the same id,
+    in every run and on every machine."""
+    return lit(value).cast(pl.String).map_batches(_sha, return_dtype=pl.String)
 
 
 # --- helpers the generated code uses for the language's own operators -------------------
@@ -232,3 +441,32 @@ def all_in(items: pl.Expr, collection: Any) -> pl.Expr:
 
 def none_in(items: pl.Expr, collection: Any) -> pl.Expr:
     return ~any_in(items, collection)
+
+
+def _example_value(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_example_value(v) for v in value) + "]"
+    if isinstance(value, dt.date):
+        return f'date("{value.isoformat()}")'
+    return str(value)
+
+
+def reference_markdown() -> str:
+    """The function reference of docs/language.md, generated from the registry."""
+    lines = ["| function | what it gives | example |", "|---|---|---|"]
+    current = ""
+    for fn in REGISTRY.values():
+        if fn.category != current:
+            current = fn.category
+            lines.append(f"| **{current}** | | |")
+        names = list(inspect.signature(fn.impl).parameters)
+        params = [f"{name}: {type_}" for name, type_ in zip(names, fn.params, strict=False)]
+        signature = f"`{fn.name}({', '.join(params)})` → {fn.returns}"
+        summary = " ".join(fn.doc.split("\n\n")[0].split()).replace("``", "`")
+        example = "; ".join(f"`{expr}` = `{_example_value(v)}`" for expr, v in fn.examples[:2])
+        lines.append(f"| {signature} | {summary} | {example} |")
+    return "\n".join(lines) + "\n"

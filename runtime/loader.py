@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler import Compiled, compile_mapping
-from compiler.check import parse_type
+from compiler.check import TODAY, parse_type
 from compiler.naming import mangle
 from dsl.diagnostics import Diagnostic, DiagnosticError, did_you_mean
 from runtime.errors import UsageError
@@ -102,8 +102,14 @@ def _convert(raw: str, type_text: str) -> Any:
     return raw
 
 
-def parse_params(declared: Iterable[Param], given: Iterable[str]) -> dict[str, Any]:
-    """Typed parameter values from ``name=value`` strings; problems are usage errors."""
+def parse_params(
+    declared: Iterable[Param], given: Iterable[str], today: dt.date | None = None
+) -> dict[str, Any]:
+    """Typed parameter values from ``name=value`` strings; problems are usage errors.
+
+    ``today`` is the run's date (default: the machine's): ``today()`` in a mapping and
+    a date parameter defaulting to it read this value, so a run can be repeated.
+    """
     specs = {p.name: p for p in declared}
     pairs: list[tuple[str, str]] = []
     problems: list[Diagnostic] = []
@@ -128,6 +134,7 @@ def parse_params(declared: Iterable[Param], given: Iterable[str]) -> dict[str, A
             problems.append(Diagnostic(
                 "RM503", f"parameter `{name}` takes {_a(specs[name].type)}, not {value!r}",
                 notes=(f"note: {error}",)))
+    values[TODAY] = today or dt.date.today()
     for name, spec in specs.items():
         if name in values:
             continue
@@ -135,6 +142,8 @@ def parse_params(declared: Iterable[Param], given: Iterable[str]) -> dict[str, A
             problems.append(Diagnostic(
                 "RM502", f"the profile needs parameter `{name}` ({spec.type})",
                 notes=(f"help: pass --param {name}=<value>",)))
+        elif spec.default == TODAY:
+            values[name] = values[TODAY]
         else:
             values[name] = list(spec.default) if isinstance(spec.default, list) else spec.default
     if problems:

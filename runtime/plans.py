@@ -16,6 +16,7 @@ import polars as pl
 
 __all__ = [
     "Column",
+    "Fail",
     "Join",
     "Lookup",
     "Member",
@@ -45,11 +46,12 @@ class Param:
 @dataclass(frozen=True, eq=False)
 class Join:
     """Left-join ``entity`` where ``on`` equals its sourcedId; ``fields`` maps new
-    column names to the entity's fields."""
+    column names to the entity's fields; ``found`` marks the rows that found one."""
 
     entity: str
     on: pl.Expr
     fields: dict[str, str]
+    found: str
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,10 +91,19 @@ class Rule:
 
 
 @dataclass(frozen=True, eq=False)
+class Fail:
+    """A way a column fails on a record: where ``test`` holds, the record is rejected."""
+
+    test: pl.Expr
+    reason: str
+
+
+@dataclass(frozen=True, eq=False)
 class Column:
     name: str
     line: int
     value: pl.Expr
+    fails: tuple[Fail, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)

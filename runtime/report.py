@@ -45,18 +45,22 @@ def build_report(
                 "code": "RM420", "message": w.message, "output": r.name, "line": w.line,
                 "count": w.count, "examples": list(w.examples),
             })
+    rejects = [
+        {"output": j.output, "at": f"{mapping}:{j.line}", "record": j.record, "reason": j.reason}
+        for r in results for j in r.rejects
+    ]
     return {
         "rostermap": "0.1.0",
         "profile": profile,
         "mapping": mapping,
         "mapping_sha256": mapping_sha256,
         "source": {"path": source, "oneroster_version": tables.version},
-        "params": {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in
-                   params.items()},
+        "params": {k.lstrip("@"): (v.isoformat() if hasattr(v, "isoformat") else v)
+                   for k, v in params.items()},
         "started": started,
         "finished": finished,
         "seconds": round(seconds, 3),
-        "outcome": "success",
+        "outcome": "partial" if any(r.rejected for r in results) else "success",
         "entities": {
             entity: {"file": tables.files[entity], "records": tables.count(entity)}
             for entity in sorted(tables.frames)
@@ -67,6 +71,7 @@ def build_report(
                 "read": r.read,
                 "kept": r.kept,
                 "rows": r.rows,
+                "rejected": r.rejected,
                 "dropped": [
                     {"line": c.line, "rule": c.text, "records": c.dropped} for c in r.rules
                 ],
@@ -74,6 +79,7 @@ def build_report(
             for r in results
         },
         "warnings": report_warnings,
+        "rejects": rejects,
     }
 
 
@@ -89,6 +95,11 @@ def summary(report: dict[str, Any]) -> str:
                             if d["records"])
         lines.append(f"  {name:<{width}}  {o['rows']:>8} rows  from {o['read']} {o['entity']}"
                      + (f"  (dropped {dropped})" if dropped else ""))
+    rejected = sum(o["rejected"] for o in report["outputs"].values())
+    if rejected:
+        lines.append(f"  {rejected} record(s) rejected (partial run); see rejects in report.json:")
+        for j in report["rejects"][:5]:
+            lines.append(f"    {j['record']}: {j['reason']} ({j['at']})")
     warnings = report["warnings"]
     if warnings:
         lines.append(f"  {len(warnings)} warning(s):")

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dsl.diagnostics import Diagnostic
+from runtime.errors import RunError
 from runtime.execute import OutputResult, run_outputs
 from runtime.loader import load_mapping, parse_params, resolve_profile
 from runtime.outputs import write_outputs
@@ -42,18 +44,34 @@ def run(
     out_dir: Path | None,
     params: Iterable[str] = (),
     limits: Limits | None = None,
+    today: dt.date | None = None,
+    max_rejects: int | None = None,
 ) -> RunResult:
-    """Run a profile over a source; ``out_dir=None`` computes without writing."""
+    """Run a profile over a source; ``out_dir=None`` computes without writing.
+
+    ``today`` fixes the run's date (what ``today()`` means in the mapping) so that a
+    run can be repeated exactly; by default it is the machine's date. More than
+    ``max_rejects`` rejected records fail the run, and nothing is written.
+    """
     started, clock = _now(), time.perf_counter()
     loaded = load_mapping(resolve_profile(profile))
     module = loaded.module
-    values = parse_params(module.PARAMS, params)
+    values = parse_params(module.PARAMS, params, today)
     package = open_package(source, limits)
     try:
         tables = load_tables(package, module.READS)
         results = run_outputs(module, tables, values)
     finally:
         package.close()
+    rejected = sum(r.rejected for r in results)
+    if max_rejects is not None and rejected > max_rejects:
+        first = next(j for r in results for j in r.rejects)
+        raise RunError([Diagnostic(
+            "RM431", f"{rejected} records were rejected, more than --max-rejects {max_rejects}; "
+            "nothing was written",
+            notes=(f"note: the first: {first.record}: {first.reason} "
+                   f"({loaded.path}:{first.line})",),
+        )])
     warnings = [d for d in loaded.compiled.diagnostics] + tables.warnings
     report = build_report(
         profile=module.PROFILE,

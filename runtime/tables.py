@@ -18,7 +18,7 @@ import polars as pl
 from compiler import schema
 from dsl.diagnostics import DataLocation, Diagnostic, Severity
 from runtime.errors import RunError
-from runtime.sources.csv_package import LINE, Package
+from runtime.sources.csv_package import LINE, Package, RawTable
 from runtime.validate import MAX_EXAMPLES, dtype, typed
 
 __all__ = ["LINE", "Tables", "load_tables"]
@@ -71,13 +71,41 @@ def _roles_of_users(package: Package, users: pl.DataFrame) -> tuple[pl.DataFrame
     by_user = ranked.group_by("user", maintain_order=True).agg(
         pl.col("role").first().alias("role"),
         pl.col("org").sort_by(
-            (pl.col("org") != pl.col("primaryOrg")).fill_null(True), pl.col("sourcedId")
+            (pl.col("org") != pl.col("primaryOrg")).fill_null(True),
+            (pl.col("roleType") != "primary").fill_null(True),
+            pl.col("sourcedId"),
         ).unique(maintain_order=True).alias("orgs"),
     )
     joined = users.drop([c for c in _DERIVED_FROM_ROLES if c in users.columns]).join(
         by_user, left_on="sourcedId", right_on="user", how="left"
     )
     return joined.with_columns(pl.col("orgs").fill_null([])), [raw.file]
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[0] in "aeio" else f"a {word}"
+
+
+def _absent_columns(raw: RawTable, fields: tuple[str, ...], layout: str) -> list[Diagnostic]:
+    """A field the mapping reads whose column the file lacks: empty for every record.
+
+    That is an error for sourcedId and a warning otherwise (exports leave optional
+    columns out). A 1.2 user's role and orgs are not columns: they come from roles.csv.
+    """
+    spec = schema.ENTITIES[raw.entity]
+    found = []
+    for f in fields:
+        if f in raw.columns or (raw.entity == "users" and layout == "1.2"
+                                and f in _DERIVED_FROM_ROLES):
+            continue
+        column = spec.fields[f].csv or f
+        found.append(Diagnostic(
+            "RM405", f"{raw.file} has no column {column}; {f} is empty for every record",
+            Severity.ERROR if f == "sourcedId" else Severity.WARNING,
+            location=DataLocation(raw.file, 1, column),
+            notes=(f"note: the mapping reads {raw.entity}.{f}",),
+        ))
+    return found
 
 
 def _duplicates(frame: pl.DataFrame, file: str) -> Diagnostic | None:
@@ -127,8 +155,9 @@ def _dangling(tables: Tables, entity: str) -> list[Diagnostic]:
             column = f.csv or name
             found.append(Diagnostic(
                 "RM411",
-                f"{tables.files[entity]}: {missing.height} {spec.record} record(s) name a "
-                f"{schema.ENTITIES[target].record} that {tables.files[target]} does not hold, "
+                f"{tables.files[entity]}: {missing.height} {spec.record} record(s) name "
+                f"{_a(schema.ENTITIES[target].record)} that {tables.files[target]} does not "
+                "hold, "
                 f"first at line {lines[0]}",
                 Severity.WARNING,
                 location=DataLocation(tables.files[entity], lines[0], column),
@@ -140,6 +169,7 @@ def _dangling(tables: Tables, entity: str) -> list[Diagnostic]:
 def load_tables(package: Package, reads: Mapping[str, tuple[str, ...]]) -> Tables:
     """The typed tables for ``reads`` (entity -> fields), or a RunError listing problems."""
     problems: list[Diagnostic] = []
+    notes: list[Diagnostic] = []  # warnings, reported with the tables
     frames: dict[str, pl.DataFrame] = {}
     files: dict[str, str] = {}
     for entity, fields in reads.items():
@@ -157,9 +187,15 @@ def load_tables(package: Package, reads: Mapping[str, tuple[str, ...]]) -> Table
         if entity == "users" and package.layout == "1.2":
             wanted = [*fields, "primaryOrg"] if "primaryOrg" not in fields else wanted
         raw = package.read(entity, wanted)
+        absent = _absent_columns(raw, fields, package.layout)
+        problems.extend(d for d in absent if d.is_error)
+        notes.extend(d for d in absent if not d.is_error)
         frame, bad = typed(raw)
         problems.extend(bad)
-        for check in (_missing_ids(frame, raw.file), _duplicates(frame, raw.file)):
+        checks = [_duplicates(frame, raw.file)]
+        if "sourcedId" in raw.columns:
+            checks.insert(0, _missing_ids(frame, raw.file))
+        for check in checks:
             if check is not None:
                 problems.append(check)
         unread = [f for f in _DERIVED_FROM_ROLES if f in fields and f not in raw.columns]
@@ -175,7 +211,7 @@ def load_tables(package: Package, reads: Mapping[str, tuple[str, ...]]) -> Table
         files[entity] = raw.file
     if problems:
         raise RunError(problems)
-    tables = Tables(package.version, frames, files, list(package.warnings))
+    tables = Tables(package.version, frames, files, [*package.warnings, *notes])
     for entity in frames:
         if package.has(entity):
             tables.warnings.extend(_dangling(tables, entity))

@@ -22,6 +22,8 @@ MAX_EXAMPLES = 5
 _TRUE = ("true", "1")
 _FALSE = ("false", "0")
 _PII = frozenset({"birthDate"})  # values never quoted in messages
+# A date, or the date part of an ISO date-time (a time after T or a space, then a zone).
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
 
 
 def dtype(type_: t.Type) -> pl.DataType:
@@ -62,7 +64,7 @@ def _parse(column: str, type_: t.Type) -> pl.Expr:
     if type_.kind == "float":
         return value.cast(pl.Float64, strict=False)
     if type_.kind == "date":
-        well_formed = value.str.contains(r"^\d{4}-\d{2}-\d{2}($|T|\s)")
+        well_formed = value.str.contains(_ISO_DATE)
         return pl.when(well_formed).then(value.str.slice(0, 10).str.to_date("%Y-%m-%d",
                                                                            strict=False))
     if type_.kind == "datetime":
@@ -103,11 +105,12 @@ def typed(raw: RawTable) -> tuple[pl.DataFrame, list[Diagnostic]]:
         column = raw.columns.get(f, f)
         lines = bad[LINE].head(MAX_EXAMPLES).to_list()
         values = bad[f].head(MAX_EXAMPLES).to_list()
-        shown = "" if f in _PII or spec.fields[f].sensitive else f" {values[0]!r}"
+        hidden = f in _PII or spec.fields[f].sensitive
+        first = "the first" if hidden else f"the first, {values[0]!r},"
         problems.append(Diagnostic(
             "RM407",
-            f"{raw.file}: {bad.height} value(s) of {column} are not {_EXPECTED[kind]}; the "
-            f"first,{shown} is at line {lines[0]}",
+            f"{raw.file}: {bad.height} value(s) of {column} are not {_EXPECTED[kind]}; "
+            f"{first} is at line {lines[0]}",
             location=DataLocation(raw.file, lines[0], column),
             notes=(f"note: lines {', '.join(map(str, lines))}"
                    f"{' and more' if bad.height > len(lines) else ''}",),

@@ -6,6 +6,7 @@ Snapshots: a change in any output row shows up in review. The public sets live i
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ SAMPLE_SETS = sorted(
     + list(SAMPLES.glob("*/*.zip"))
 ) if SAMPLES.is_dir() else []
 PARAMS = ["year=2026", "google_domain=willowsprings.k12.us"]
+TODAY = dt.date(2026, 11, 25)
 
 
 def stable(report: dict[str, Any]) -> dict[str, Any]:
@@ -32,7 +34,7 @@ def stable(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_example_district_outputs(tmp_path: Path, text_snapshot, snapshot) -> None:  # type: ignore[no-untyped-def]
-    result = run("powerschool-learning", EXAMPLE, tmp_path, PARAMS)
+    result = run("powerschool-learning", EXAMPLE, tmp_path, PARAMS, today=TODAY)
     for path in result.files:
         if path.suffix == ".csv":
             assert path.read_text(encoding="utf-8") == text_snapshot(name=path.name)

@@ -105,9 +105,13 @@ class Package:
         matched, notes = _match_header(spec, header, name)
         self.warnings.extend(notes)
         wanted = [f for f in dict.fromkeys(fields) if f in matched]
-        indices = sorted({matched[f] for f in wanted})
+        # The first and last columns are read too: a row with no value in any column
+        # read is a blank line (or a line of commas), which CSV readers skip.
+        indices = sorted({matched[f] for f in wanted} | {0, len(header) - 1})
         positions = {i: f"c{i}" for i in range(len(header))}
         frame = self._parse(name, len(header), indices)
+        read = [positions[i] for i in indices] + [_EXTRA]
+        frame = frame.filter(pl.any_horizontal(pl.col(c).is_not_null() for c in read))
         extra = frame.filter(pl.col(_EXTRA).is_not_null() & (pl.col(_EXTRA) != ""))
         if extra.height:
             lines = extra[LINE].head(5).to_list()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import polars as pl
 
 from runtime import functions as fn
-from runtime.plans import Column, Join, Lookup, Member, Output, Param, Rule, Warn, col
+from runtime.plans import Column, Fail, Join, Lookup, Member, Output, Param, Rule, Warn, col
 
 PROFILE = 'powerschool-learning'
 TITLE = 'PowerSchool Learning (OneRoster)'

@@ -1,0 +1,682 @@
+"""Tests for the OneRoster CSV package reader (runtime.sources.csv_package).
+
+Opening: folders and zips, zip layouts that are tolerated or refused, the manifest and
+what it says about versions and files. Reading: the untidy CSV real exports contain
+(BOM, CRLF, reordered and misspelt headers, ragged rows, wrong encodings, broken
+quotes), each either read as meant or refused with a located diagnostic.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dsl.diagnostics import DataLocation, Diagnostic, Severity
+from runtime.errors import RunError
+from runtime.sources.csv_package import LINE, Limits, Package, open_package
+from runtime.tables import load_tables
+from tests.conftest import SHARED, tiny_files
+
+SAMPLES = SHARED / "data" / "oneroster-samples"
+EDFI = SAMPLES / "edfi-lms-toolkit-or11"
+MOODLE = SAMPLES / "moodle-enrol-oneroster-fixtures"
+
+MakePackage = Callable[..., Path]
+
+MANIFEST_12 = (
+    "propertyName,value\nmanifest.version,1.0\noneroster.version,1.2\n"
+    "file.orgs,bulk\nfile.users,bulk\nfile.roles,bulk\n"
+)
+MANIFEST_USERS = "propertyName,value\noneroster.version,1.1\nfile.users,bulk\n"
+ORGS_HEADER = "sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId"
+# Every column each tiny file has, by model field name.
+TINY_FIELDS = {
+    "orgs": ("sourcedId", "status", "dateLastModified", "name", "type", "identifier",
+             "parent"),
+    "users": ("sourcedId", "enabledUser", "orgs", "role", "username", "userIds", "givenName",
+              "familyName", "middleName", "identifier", "email", "grades", "password"),
+    "classes": ("sourcedId", "title", "grades", "course", "classCode", "classType",
+                "location", "school", "terms", "periods"),
+    "enrollments": ("sourcedId", "class", "school", "user", "role", "primary", "beginDate"),
+    "academicSessions": ("sourcedId", "title", "type", "startDate", "endDate", "parent",
+                         "schoolYear"),
+}  # fmt: skip
+
+
+@contextmanager
+def opened(path: Path, limits: Limits | None = None) -> Iterator[Package]:
+    package = open_package(path, limits)
+    try:
+        yield package
+    finally:
+        package.close()
+
+
+def refused(path: Path, limits: Limits | None = None) -> RunError:
+    """The RunError opening ``path`` raises (the test fails if it opens)."""
+    with pytest.raises(RunError) as caught:
+        with opened(path, limits):
+            pass
+    return caught.value
+
+
+def codes(diagnostics: Iterable[Diagnostic]) -> list[str]:
+    return [d.code for d in diagnostics]
+
+
+def only(error: RunError) -> Diagnostic:
+    assert len(error.diagnostics) == 1, [d.message for d in error.diagnostics]
+    return error.diagnostics[0]
+
+
+def users_package(make_package: MakePackage, body: str | bytes, **kw: object) -> Path:
+    """A package holding just a users.csv (and a 1.1 manifest)."""
+    return make_package({"manifest.csv": MANIFEST_USERS, "users.csv": body}, **kw)
+
+
+def read_rows(path: Path, entity: str, fields: tuple[str, ...]) -> list[dict[str, object]]:
+    with opened(path) as package:
+        return package.read(entity, fields).frame.to_dicts()
+
+
+def read_error(path: Path, entity: str, fields: tuple[str, ...]) -> RunError:
+    with opened(path) as package, pytest.raises(RunError) as caught:
+        package.read(entity, fields)
+    return caught.value
+
+
+# --- opening ---------------------------------------------------------------------------
+
+
+def test_folder_and_zip_give_the_same_tables(make_package: MakePackage) -> None:
+    folder = make_package()
+    archive = make_package(as_zip=True)
+    with opened(folder) as a, opened(archive) as b:
+        assert a.version == b.version == "1.1"
+        assert a.files == b.files == {
+            "orgs": "orgs.csv", "academicSessions": "academicSessions.csv",
+            "classes": "classes.csv", "enrollments": "enrollments.csv", "users": "users.csv",
+        }  # fmt: skip
+        assert a.warnings == b.warnings == []
+        for entity, fields in TINY_FIELDS.items():
+            left, right = a.read(entity, fields), b.read(entity, fields)
+            assert left.frame.equals(right.frame), entity
+            assert left.columns == right.columns
+            assert left.frame.height > 0
+
+
+def test_zip_with_files_in_one_top_folder_is_read_with_a_warning(
+    make_package: MakePackage,
+) -> None:
+    files = {f"district-export/{name}": body for name, body in tiny_files().items()}
+    path = make_package(files, as_zip=True)
+    with opened(path) as package:
+        assert [(d.code, d.severity) for d in package.warnings] == [("RM416", Severity.WARNING)]
+        assert "district-export" in package.warnings[0].message
+        assert package.version == "1.1"
+        rows = package.read("orgs", ("sourcedId", "name")).frame.to_dicts()
+    assert [r["sourcedId"] for r in rows] == ["d1", "s1", "s2"]
+    assert rows[1] == {LINE: 3, "sourcedId": "s1", "name": "North High"}
+
+
+def test_zip_with_files_in_several_folders_is_refused(make_package: MakePackage) -> None:
+    files = tiny_files()
+    path = make_package({"a/orgs.csv": files["orgs.csv"], "b/users.csv": files["users.csv"]},
+                        as_zip=True)
+    error = only(refused(path))
+    assert error.code == "RM416" and error.is_error
+    assert "several folders (a, b)" in error.message
+
+
+@pytest.mark.parametrize("entry", ["../../x.csv", "/etc/x.csv", "a/../../x.csv", "..\\x.csv"])
+def test_zip_entry_outside_the_package_is_refused(make_package: MakePackage, entry: str) -> None:
+    path = make_package({"orgs.csv": tiny_files()["orgs.csv"], entry: "sourcedId\nx\n"},
+                        as_zip=True)
+    error = only(refused(path))
+    assert error.code == "RM416" and error.is_error
+    assert f"entry `{entry}` points outside the package" in error.message
+
+
+def test_zip_entry_past_the_size_limit_is_refused(make_package: MakePackage) -> None:
+    path = make_package(as_zip=True)
+    error = only(refused(path, Limits(max_file_bytes=100)))
+    assert error.code == "RM416"
+    assert "past the limit" in error.message
+    with opened(path, Limits(max_file_bytes=10_000)) as package:
+        assert package.has("users")
+
+
+def test_zip_ignores_macos_metadata_and_hidden_files(make_package: MakePackage) -> None:
+    files: dict[str, str | bytes] = dict(tiny_files())
+    files["__MACOSX/._orgs.csv"] = b"\x00\x05\x16\x07"
+    files[".DS_Store"] = b"\x00\x00\x00\x01Bud1"
+    with opened(make_package(files, as_zip=True)) as package:
+        assert package.warnings == []
+        assert package.read("orgs", ("sourcedId",)).frame.height == 3
+
+
+def test_a_file_that_is_not_a_zip_is_rm401(tmp_path: Path) -> None:
+    path = tmp_path / "export.zip"
+    path.write_bytes(b"PK\x03\x04 this is not really a zip")
+    error = only(refused(path))
+    assert error.code == "RM401"
+    assert "export.zip is not a readable zip" in error.message
+
+
+def test_no_manifest_reads_as_version_1_0_with_a_warning(make_package: MakePackage) -> None:
+    files = tiny_files()
+    del files["manifest.csv"]
+    with opened(make_package(files)) as package:
+        assert package.version == "1.0"
+        assert package.layout == "1.1"
+        assert [(d.code, d.severity) for d in package.warnings] == [("RM402", Severity.WARNING)]
+        assert package.modes == {}
+        assert package.has("users")
+
+
+@pytest.mark.parametrize(
+    ("written", "version", "layout"),
+    [("1.0", "1.0", "1.1"), ("1.1", "1.1", "1.1"), ("1.2", "1.2", "1.2"),
+     ("1.2.1", "1.2", "1.2"), (" 1.1 ", "1.1", "1.1")],
+)  # fmt: skip
+def test_manifest_version(make_package: MakePackage, written: str, version: str,
+                          layout: str) -> None:
+    manifest = f"propertyName,value\noneroster.version,{written}\nfile.orgs,bulk\n"
+    with opened(make_package({"manifest.csv": manifest, "orgs.csv": tiny_files()["orgs.csv"]})
+                ) as package:
+        assert (package.version, package.layout) == (version, layout)
+        assert package.warnings == []
+
+
+@pytest.mark.parametrize(("written", "shown"), [("2.0", "`2.0`"), ("", "`(blank)`"),
+                                                ("v1.1", "`v1.1`")])
+def test_unsupported_manifest_version_is_rm413(make_package: MakePackage, written: str,
+                                               shown: str) -> None:
+    files = tiny_files()
+    files["manifest.csv"] = files["manifest.csv"].replace("oneroster.version,1.1",
+                                                          f"oneroster.version,{written}")
+    error = only(refused(make_package(files)))
+    assert error.code == "RM413"
+    assert error.message == f"manifest.csv names OneRoster version {shown}"
+    assert error.location == DataLocation("manifest.csv", None, "oneroster.version")
+
+
+def test_manifest_without_version_row_is_rm413(make_package: MakePackage) -> None:
+    manifest = "propertyName,value\nmanifest.version,1.0\nfile.orgs,bulk\n"
+    path = make_package({"manifest.csv": manifest, "orgs.csv": tiny_files()["orgs.csv"]})
+    assert codes(refused(path).diagnostics) == ["RM413"]
+
+
+def test_manifest_with_bom_and_crlf_is_read(make_package: MakePackage) -> None:
+    manifest = "\ufeffpropertyName,value\r\noneroster.version,1.2\r\nfile.orgs,bulk\r\n"
+    with opened(make_package({"manifest.csv": manifest, "orgs.csv": tiny_files()["orgs.csv"]})
+                ) as package:
+        assert package.version == "1.2"
+        assert package.modes == {"orgs": "bulk"}
+
+
+def test_manifest_listing_a_missing_file_warns_rm403(make_package: MakePackage) -> None:
+    files = tiny_files()
+    files["manifest.csv"] = files["manifest.csv"].replace("file.courses,absent",
+                                                          "file.courses,bulk")
+    with opened(make_package(files)) as package:
+        assert codes(package.warnings) == ["RM403"]
+        warning = package.warnings[0]
+        assert warning.severity is Severity.WARNING
+        assert "courses.csv as bulk, but the package has no such file" in warning.message
+        assert not package.has("courses")
+
+
+def test_manifest_marking_a_present_file_absent_warns_rm403(make_package: MakePackage) -> None:
+    files = tiny_files()
+    files["manifest.csv"] = files["manifest.csv"].replace("file.orgs,bulk", "file.orgs,absent")
+    with opened(make_package(files)) as package:
+        assert codes(package.warnings) == ["RM403"]
+        assert "marks orgs.csv absent, but the package has it" in package.warnings[0].message
+        assert package.has("orgs")
+        assert package.modes["orgs"] == "absent"
+
+
+def test_blank_manifest_mode_means_absent(make_package: MakePackage) -> None:
+    files = tiny_files()
+    files["manifest.csv"] = files["manifest.csv"].replace("file.courses,absent", "file.courses,")
+    with opened(make_package(files)) as package:
+        assert package.modes["courses"] == "absent"
+        assert package.warnings == []
+
+
+def test_delta_file_warns_rm417(make_package: MakePackage) -> None:
+    files = tiny_files()
+    files["manifest.csv"] = files["manifest.csv"].replace("file.users,bulk", "file.users,DELTA")
+    with opened(make_package(files)) as package:
+        assert codes(package.warnings) == ["RM417"]
+        assert package.warnings[0].severity is Severity.WARNING
+        assert "users.csv as a delta" in package.warnings[0].message
+        assert package.modes["users"] == "delta"
+        assert package.modes["orgs"] == "bulk"
+
+
+def test_lowercase_file_name_is_read_with_a_warning(make_package: MakePackage) -> None:
+    profiles = ("sourcedId,status,dateLastModified,userSourcedId,profileType,vendorId,"
+                "applicationId,description,credentialType,username,password\n"
+                "p1,,,u1,lms,v1,,,password,sam,\n")
+    manifest = MANIFEST_12 + "file.userProfiles,bulk\n"
+    with opened(make_package({"manifest.csv": manifest, "userprofiles.csv": profiles})
+                ) as package:
+        assert package.files == {"userProfiles": "userprofiles.csv"}
+        rm406 = [d for d in package.warnings if d.code == "RM406"]
+        assert len(rm406) == 1
+        assert rm406[0].message == "file `userprofiles.csv` read as `userProfiles.csv`"
+        assert rm406[0].severity is Severity.WARNING
+        # The manifest's correctly spelt row matches the file: no RM403 for userProfiles.
+        assert not any("userProfiles" in d.message for d in package.warnings
+                       if d.code == "RM403")
+        raw = package.read("userProfiles", ("sourcedId", "user", "username"))
+    assert raw.file == "userprofiles.csv"
+    assert raw.frame.to_dicts() == [{LINE: 2, "sourcedId": "p1", "user": "u1",
+                                     "username": "sam"}]
+
+
+def test_nonexistent_path_is_rm401(tmp_path: Path) -> None:
+    error = only(refused(tmp_path / "nowhere.zip"))
+    assert error.code == "RM401"
+    assert "nowhere.zip` does not exist" in error.message
+
+
+def test_folder_without_csv_is_rm401(make_package: MakePackage) -> None:
+    path = make_package({"readme.txt": "not a roster", "users.xlsx": b"PK\x03\x04"})
+    error = only(refused(path))
+    assert error.code == "RM401"
+    assert error.message == f"`{path}` holds no CSV files"
+
+
+def test_empty_folder_and_empty_zip_are_rm401(make_package: MakePackage) -> None:
+    assert codes(refused(make_package({})).diagnostics) == ["RM401"]
+    assert codes(refused(make_package({}, as_zip=True, name="e")).diagnostics) == ["RM401"]
+
+
+def test_unknown_csv_files_are_not_entities(make_package: MakePackage) -> None:
+    files = dict(tiny_files(), **{"lineItems.csv": "sourcedId\nx\n", "notes.csv": "a\n"})
+    with opened(make_package(files)) as package:
+        assert set(package.files) == {"orgs", "academicSessions", "classes", "enrollments",
+                                      "users"}
+        assert not package.has("lineItems")
+
+
+def test_edfi_sample_opens_as_1_1_without_warnings() -> None:
+    with opened(EDFI) as package:
+        assert package.version == "1.1"
+        assert set(package.files) == {"orgs", "academicSessions", "courses", "classes",
+                                      "users", "enrollments", "demographics"}
+        assert package.warnings == []
+
+
+def test_malformed_moodle_1_2_zip_opens_with_its_warnings() -> None:
+    with opened(MOODLE / "v1p2_full_dataset.zip") as package:
+        assert package.version == "1.2"
+        assert package.files["userProfiles"] == "userprofiles.csv"
+        assert codes(package.warnings) == ["RM406", "RM403"]
+
+
+# --- reading: encodings and line endings -----------------------------------------------
+
+
+def test_utf8_bom_is_ignored(make_package: MakePackage) -> None:
+    path = users_package(make_package, "\ufeffsourcedId,givenName\nu1,Zoë\n")
+    with opened(path) as package:
+        raw = package.read("users", ("sourcedId", "givenName"))
+        assert raw.columns == {"sourcedId": "sourcedId", "givenName": "givenName"}
+        assert package.warnings == []
+    assert raw.frame.to_dicts() == [{LINE: 2, "sourcedId": "u1", "givenName": "Zoë"}]
+
+
+def test_crlf_line_endings(make_package: MakePackage) -> None:
+    path = users_package(make_package,
+                         "sourcedId,givenName,password\r\nu1,Sam,pw1\r\nu2,Sue,\r\nu3,Tom,x\r\n")
+    assert read_rows(path, "users", ("sourcedId", "password")) == [
+        {LINE: 2, "sourcedId": "u1", "password": "pw1"},
+        {LINE: 3, "sourcedId": "u2", "password": None},
+        {LINE: 4, "sourcedId": "u3", "password": "x"},
+    ]
+
+
+def test_lone_cr_line_endings_are_rm408(make_package: MakePackage) -> None:
+    path = users_package(make_package, "sourcedId,givenName\ru1,Sam\r")
+    error = only(read_error(path, "users", ("sourcedId",)))
+    assert error.code == "RM408"
+    assert error.location == DataLocation("users.csv", 1)
+
+
+def test_latin1_bytes_are_rm409_with_their_line(make_package: MakePackage) -> None:
+    body = "sourcedId,givenName,familyName\nu1,Sam,Stu\nu2,Zoé,Stu\n".encode("latin-1")
+    error = only(read_error(users_package(make_package, body), "users", ("sourcedId",)))
+    assert error.code == "RM409"
+    assert error.message == "users.csv is not UTF-8 (byte 0xe9 at line 3)"
+    assert error.location == DataLocation("users.csv", 3)
+
+
+def test_latin1_in_the_header_is_rm409_at_line_1(make_package: MakePackage) -> None:
+    body = "sourcedId,prénom\nu1,Zoé\n".encode("latin-1")
+    error = only(read_error(users_package(make_package, body), "users", ("sourcedId",)))
+    assert (error.code, error.location) == ("RM409", DataLocation("users.csv", 1))
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_is_rm409(make_package: MakePackage, encoding: str) -> None:
+    body = "sourcedId,givenName\nu1,Sam\n".encode(encoding)
+    if not body.startswith((b"\xff\xfe", b"\xfe\xff")):
+        body = "\ufeff".encode(encoding) + body
+    error = only(read_error(users_package(make_package, body), "users", ("sourcedId",)))
+    assert error.code == "RM409"
+    assert error.message == "users.csv is UTF-16, not UTF-8"
+    assert error.location == DataLocation("users.csv", 1)
+
+
+# --- reading: headers --------------------------------------------------------------------
+
+
+def test_quoted_comma_list_is_one_field(make_package: MakePackage) -> None:
+    path = users_package(make_package, 'sourcedId,grades,givenName\nu1,"09,10",Sam\nu2,07,Sue\n')
+    assert read_rows(path, "users", ("grades", "givenName")) == [
+        {LINE: 2, "grades": "09,10", "givenName": "Sam"},
+        {LINE: 3, "grades": "07", "givenName": "Sue"},
+    ]
+
+
+def test_columns_out_of_spec_order_are_matched_by_name(make_package: MakePackage) -> None:
+    path = users_package(make_package,
+                         "familyName,givenName,role,sourcedId\nStu,Sam,student,u1\n")
+    with opened(path) as package:
+        raw = package.read("users", ("sourcedId", "givenName", "familyName", "role"))
+        assert package.warnings == []
+    assert raw.frame.columns == [LINE, "sourcedId", "givenName", "familyName", "role"]
+    assert raw.frame.row(0) == (2, "u1", "Sam", "Stu", "student")
+
+
+def test_metadata_columns_are_ignored_even_mid_header(make_package: MakePackage) -> None:
+    body = f"{ORGS_HEADER.replace(',name,', ',metadata.region,name,')},metadata.city\n" \
+        "d1,,,North,District,district,,,Springfield\n"
+    path = make_package({"manifest.csv": MANIFEST_USERS.replace("users", "orgs"), "orgs.csv": body})
+    with opened(path) as package:
+        raw = package.read("orgs", ("sourcedId", "name", "type"))
+        assert package.warnings == []
+    assert raw.frame.to_dicts() == [{LINE: 2, "sourcedId": "d1", "name": "District",
+                                     "type": "district"}]
+
+
+@pytest.mark.parametrize(
+    ("entity", "column", "field"),
+    [("users", "userId", "identifier"), ("users", "agents", "agents"),
+     ("users", "grade", "grades"), ("demographics", "userSourcedId", "sourcedId")],
+)  # fmt: skip
+def test_1_0_column_spellings_are_read(make_package: MakePackage, entity: str, column: str,
+                                       field: str) -> None:
+    path = make_package({f"{entity}.csv": f"{column},status\nVALUE,\n"})
+    with opened(path) as package:
+        raw = package.read(entity, (field,))
+        assert codes(package.warnings) == ["RM402"]  # no manifest; the column is not odd
+    assert raw.columns == {field: column}
+    assert raw.frame[field].to_list() == ["VALUE"]
+
+
+def test_header_name_in_another_case_is_read_with_rm406(make_package: MakePackage) -> None:
+    path = users_package(make_package, "SourcedId,givenname,familyName\nu1,Sam,Stu\n")
+    with opened(path) as package:
+        raw = package.read("users", ("sourcedId", "givenName"))
+        warnings = package.warnings
+    assert raw.frame.to_dicts() == [{LINE: 2, "sourcedId": "u1", "givenName": "Sam"}]
+    assert raw.columns == {"sourcedId": "SourcedId", "givenName": "givenname"}
+    assert [(d.code, d.severity, d.location) for d in warnings] == [
+        ("RM406", Severity.WARNING, DataLocation("users.csv", 1, "SourcedId")),
+        ("RM406", Severity.WARNING, DataLocation("users.csv", 1, "givenname")),
+    ]
+    assert warnings[1].message == "users.csv: column `givenname` read as `givenName`"
+
+
+@pytest.mark.parametrize(
+    ("column", "help_"),
+    [("givenNme", "help: did you mean `givenName`?"),
+     ("dataLastModified", "help: did you mean `dateLastModified`?"),
+     ("prefferedGivenName", "help: did you mean `preferredGivenName`?"),
+     ("shoeSize", "help: extension columns are named metadata.<name>")],
+)  # fmt: skip
+def test_unknown_column_is_rm406_with_a_hint(make_package: MakePackage, column: str,
+                                             help_: str) -> None:
+    path = users_package(make_package, f"sourcedId,{column}\nu1,x\n")
+    with opened(path) as package:
+        raw = package.read("users", ("sourcedId", "givenName"))
+        warnings = package.warnings
+    assert [d.code for d in warnings] == ["RM406"]
+    assert warnings[0].message == f"users.csv: unknown column `{column}` is ignored"
+    assert warnings[0].location == DataLocation("users.csv", 1, column)
+    assert warnings[0].notes == (help_,)
+    assert raw.frame["givenName"].to_list() == [None]
+
+
+def test_column_of_the_other_version_is_not_unknown(make_package: MakePackage) -> None:
+    # resourceSourcedIds is a 1.2 Final users column (dropped in 1.2.1): known, not read.
+    path = users_package(make_package, "sourcedId,resourceSourcedIds\nu1,r1\n")
+    with opened(path) as package:
+        package.read("users", ("sourcedId",))
+        assert package.warnings == []
+
+
+def test_empty_header_names_are_rm414(make_package: MakePackage) -> None:
+    path = users_package(make_package, "sourcedId,,givenName, \nu1,x,Sam,y\n")
+    with opened(path) as package:
+        raw = package.read("users", ("sourcedId", "givenName"))
+        warnings = package.warnings
+    assert raw.frame.to_dicts() == [{LINE: 2, "sourcedId": "u1", "givenName": "Sam"}]
+    assert [(d.code, d.severity) for d in warnings] == [("RM414", Severity.WARNING)] * 2
+    assert warnings[0].message == "users.csv: column 2 has no name and is ignored"
+    assert warnings[1].message == "users.csv: column 4 has no name and is ignored"
+
+
+def test_repeated_column_is_rm414_and_the_first_is_read(make_package: MakePackage) -> None:
+    path = users_package(make_package, "sourcedId,givenName,givenName\nu1,First,Second\n")
+    with opened(path) as package:
+        raw = package.read("users", ("givenName",))
+        warnings = package.warnings
+    assert raw.frame["givenName"].to_list() == ["First"]
+    assert codes(warnings) == ["RM414"]
+    assert "repeats an earlier column" in warnings[0].message
+
+
+def test_header_names_are_trimmed(make_package: MakePackage) -> None:
+    path = users_package(make_package, " sourcedId , givenName \nu1,Sam\n")
+    with opened(path) as package:
+        raw = package.read("users", ("sourcedId", "givenName"))
+        assert package.warnings == []
+    assert raw.frame.row(0) == (2, "u1", "Sam")
+    assert raw.columns == {"sourcedId": " sourcedId ", "givenName": " givenName "}
+
+
+# --- reading: rows -----------------------------------------------------------------------
+
+
+def test_extra_non_empty_field_is_rm415_naming_the_line(make_package: MakePackage) -> None:
+    body = "sourcedId,givenName\nu1,Sam\nu2,Smith, Jr\nu3,Sue\nu4,O,Neil,x\n"
+    error = only(read_error(users_package(make_package, body), "users", ("sourcedId",)))
+    assert error.code == "RM415"
+    assert error.message == ("users.csv: 2 row(s) have more fields than the header's 2, "
+                             "first at line 3")
+    assert error.location == DataLocation("users.csv", 3)
+    assert error.notes[0] == "note: lines 3, 5"
+
+
+def test_first_row_with_two_extra_fields_is_rm415(make_package: MakePackage) -> None:
+    # polars sizes its columns on the first row: two extra fields there used to be an
+    # unlocated RM408 instead of RM415.
+    body = "sourcedId,givenName\nu1,Sam,x,y\nu2,Sue\n"
+    error = only(read_error(users_package(make_package, body), "users", ("sourcedId",)))
+    assert (error.code, error.location) == ("RM415", DataLocation("users.csv", 2))
+
+
+@pytest.mark.parametrize("row", ["u2,Sue,", "u2,Sue,,"])
+def test_extra_empty_trailing_fields_are_accepted(make_package: MakePackage, row: str) -> None:
+    path = users_package(make_package, f"sourcedId,givenName\n{row}\nu3,Tom\n")
+    assert read_rows(path, "users", ("sourcedId", "givenName")) == [
+        {LINE: 2, "sourcedId": "u2", "givenName": "Sue"},
+        {LINE: 3, "sourcedId": "u3", "givenName": "Tom"},
+    ]
+
+
+def test_edfi_sample_teacher_rows_with_a_trailing_comma_are_read() -> None:
+    with opened(EDFI) as package:
+        frame = package.read("users", ("sourcedId", "role", "password")).frame
+    assert frame.height == 10
+    teachers = frame.filter(pl.col("role") == "teacher")
+    assert teachers.height == 2
+    assert teachers["password"].to_list() == [None, None]
+
+
+def test_short_rows_are_padded_with_missing_values(make_package: MakePackage) -> None:
+    path = users_package(make_package, "sourcedId,givenName,familyName\nu1\nu2,Sue\nu3,Tom,T\n")
+    assert read_rows(path, "users", ("sourcedId", "givenName", "familyName")) == [
+        {LINE: 2, "sourcedId": "u1", "givenName": None, "familyName": None},
+        {LINE: 3, "sourcedId": "u2", "givenName": "Sue", "familyName": None},
+        {LINE: 4, "sourcedId": "u3", "givenName": "Tom", "familyName": "T"},
+    ]
+
+
+@pytest.mark.parametrize("body", ["", "\ufeff", "\n", "   \nu1,Sam\n", "\r\n"])
+def test_file_without_header_is_rm412(make_package: MakePackage, body: str) -> None:
+    error = only(read_error(users_package(make_package, body), "users", ("sourcedId",)))
+    assert error.code == "RM412"
+    assert error.message == "users.csv has no header row"
+    assert error.location == DataLocation("users.csv", 1)
+
+
+@pytest.mark.parametrize("body", ["sourcedId,givenName\n", "sourcedId,givenName",
+                                  "\ufeffsourcedId,givenName\r\n"])
+def test_header_only_file_has_zero_rows(make_package: MakePackage, body: str) -> None:
+    with opened(users_package(make_package, body)) as package:
+        raw = package.read("users", ("sourcedId", "givenName", "email"))
+    assert raw.frame.height == 0
+    assert raw.frame.schema == pl.Schema({LINE: pl.Int64, "sourcedId": pl.String,
+                                          "givenName": pl.String, "email": pl.String})
+
+
+def test_unterminated_quote_is_rm408_at_the_line_it_opens(make_package: MakePackage) -> None:
+    body = 'sourcedId,givenName\nu1,Sam\nu2,"Sue\nu3,Tom\nu4,Ann\n'
+    error = only(read_error(users_package(make_package, body), "users", ("sourcedId",)))
+    assert error.code == "RM408"
+    assert error.location == DataLocation("users.csv", 3)
+    assert error.message.startswith("users.csv is not valid CSV at line 3:")
+
+
+def test_text_after_a_closing_quote_is_rm408_with_its_line(make_package: MakePackage) -> None:
+    body = 'sourcedId,givenName\nu1,Sam\nu2,"Sue"x\nu3,Tom\n'
+    fields = ("sourcedId", "givenName")  # polars only parses the values of columns read
+    error = only(read_error(users_package(make_package, body), "users", fields))
+    assert (error.code, error.location) == ("RM408", DataLocation("users.csv", 3))
+
+
+def test_quote_inside_an_unquoted_field_is_rm408(make_package: MakePackage) -> None:
+    body = 'sourcedId,givenName\nu1,Sam\nu2,Su"e\nu3,Tom\n'
+    fields = ("sourcedId", "givenName")
+    error = only(read_error(users_package(make_package, body), "users", fields))
+    assert error.code == "RM408"
+
+
+def test_doubled_quotes_inside_a_quoted_field_are_read(make_package: MakePackage) -> None:
+    path = users_package(make_package, 'sourcedId,givenName\nu1,"Sam ""the man"", Jr"\n')
+    assert read_rows(path, "users", ("givenName",)) == [
+        {LINE: 2, "givenName": 'Sam "the man", Jr'}]
+
+
+def test_values_are_not_trimmed_by_the_reader(make_package: MakePackage) -> None:
+    # Trimming is validation's job: the raw text is what the file holds.
+    path = users_package(make_package, 'sourcedId,givenName\n u1 ,"  Sam "\n')
+    assert read_rows(path, "users", ("sourcedId", "givenName")) == [
+        {LINE: 2, "sourcedId": " u1 ", "givenName": "  Sam "}]
+
+
+def test_no_final_newline_and_blank_lines_keep_line_numbers(make_package: MakePackage) -> None:
+    path = users_package(make_package, "sourcedId,givenName\nu1,Sam\n\nu3,Tom\nu4,Ann")
+    rows = read_rows(path, "users", ("sourcedId",))
+    assert {r["sourcedId"]: r[LINE] for r in rows if r["sourcedId"]} == {
+        "u1": 2, "u3": 4, "u4": 5}
+
+
+def test_only_requested_columns_are_read(make_package: MakePackage) -> None:
+    with opened(make_package()) as package:
+        raw = package.read("users", ("givenName", "sourcedId", "givenName"))
+    assert raw.frame.columns == [LINE, "givenName", "sourcedId"]
+    assert raw.columns == {"givenName": "givenName", "sourcedId": "sourcedId"}
+    assert raw.entity == "users" and raw.file == "users.csv"
+    assert raw.frame.schema[LINE] == pl.Int64
+
+
+def test_requested_column_missing_from_the_file_is_all_missing(make_package: MakePackage) -> None:
+    path = users_package(make_package, "sourcedId,givenName\nu1,Sam\nu2,Sue\n")
+    with opened(path) as package:
+        raw = package.read("users", ("sourcedId", "email"))
+    assert raw.frame["email"].to_list() == [None, None]
+    assert raw.frame.schema["email"] == pl.String
+    assert raw.columns == {"sourcedId": "sourcedId"}
+
+
+def test_a_bad_value_in_an_unread_column_does_not_matter(make_package: MakePackage) -> None:
+    path = users_package(make_package, "sourcedId,enabledUser,givenName\nu1,maybe,Sam\n")
+    with opened(path) as package:
+        tables = load_tables(package, {"users": ("sourcedId", "givenName")})
+    assert tables.frames["users"]["givenName"].to_list() == ["Sam"]
+
+
+def test_zip_reads_like_the_folder_for_untidy_files(make_package: MakePackage) -> None:
+    body = '\ufeffsourcedId,grades,metadata.x,givenName\r\nu1,"09,10",m,Sam\r\nu2,,,Sue,\r\n'
+    fields = ("sourcedId", "grades", "givenName")
+    folder = read_rows(users_package(make_package, body), "users", fields)
+    archive = read_rows(users_package(make_package, body, as_zip=True, name="z"), "users",
+                        fields)
+    assert folder == archive == [
+        {LINE: 2, "sourcedId": "u1", "grades": "09,10", "givenName": "Sam"},
+        {LINE: 3, "sourcedId": "u2", "grades": None, "givenName": "Sue"},
+    ]
+
+
+# --- property: what csv.writer writes, the reader reads back -----------------------------
+
+# What polars' strip_chars() strips: Unicode White_Space. Python's str.strip() also strips
+# the separators \x1c-\x1f, which are not White_Space, so it cannot be used as is.
+_WHITESPACE = ("\t\x0b\x0c \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+               "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+_TEXT_FIELDS = ("givenName", "familyName", "email", "username", "middleName")
+_values = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\r\n"),
+                  max_size=12)
+_rows = st.lists(st.tuples(*[_values] * len(_TEXT_FIELDS)), min_size=1, max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=_rows, bom=st.booleans(), crlf=st.booleans())
+def test_csv_writer_output_round_trips(rows: list[tuple[str, ...]], bom: bool,
+                                       crlf: bool) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n" if crlf else "\n")
+    writer.writerow(["sourcedId", *_TEXT_FIELDS])
+    for number, row in enumerate(rows):
+        writer.writerow([f"id{number}", *row])
+    data = ("\ufeff" if bom else "") + buffer.getvalue()
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "users.csv").write_bytes(data.encode("utf-8"))
+        with opened(Path(folder)) as package:
+            raw = package.read("users", _TEXT_FIELDS).frame
+            typed = load_tables(package, {"users": ("sourcedId", *_TEXT_FIELDS)}).frames["users"]
+    assert raw[LINE].to_list() == list(range(2, len(rows) + 2))
+    assert typed["sourcedId"].to_list() == [f"id{n}" for n in range(len(rows))]
+    for field_index, field in enumerate(_TEXT_FIELDS):
+        written = [row[field_index] for row in rows]
+        # The reader gives the text exactly; empty is missing.
+        assert raw[field].to_list() == [v if v else None for v in written], field
+        # Validation trims surrounding white space; what is left empty is missing.
+        assert typed[field].to_list() == [v.strip(_WHITESPACE) or None for v in written], field
