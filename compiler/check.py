@@ -49,6 +49,9 @@ class _Context:
     scopes: tuple[schema.Entity, ...] = ()
     columns: frozenset[str] = frozenset()  # output columns visible (in `warn` only)
     rules: tuple[str, ...] = ()  # the rules being expanded, to catch recursion
+    # Values an enumerated field can still have after the output's `where` rules,
+    # e.g. role in ("student", "teacher"): a `match` on it need not cover the rest.
+    narrowed: tuple[tuple[str, frozenset[str]], ...] = ()
 
     @property
     def in_lookup(self) -> bool:
@@ -205,6 +208,7 @@ class _Checker:
         for w in o.wheres:
             test = self.condition(self.bind(w.test, ctx), w.test.span, "`where`")
             wheres.append(ir.WhereRule(w.span.line, self.text_of(w.span), test))
+        ctx = dataclasses.replace(ctx, narrowed=_narrowing([w.test for w in wheres]))
         columns: list[ir.ColumnRule] = []
         seen: dict[str, n.FieldRule] = {}
         for f in o.fields:
@@ -592,6 +596,17 @@ class _Checker:
                 patterns.append(p.value)
             arms.append((tuple(patterns), self.bind(arm.value, ctx)))
         default = self.bind(e.default, ctx) if e.default is not None else None
+        if default is None and subject.type.enum is not None:
+            possible = set(schema.ENUMS[subject.type.enum])
+            if isinstance(subject, ir.FieldRead) and subject.scope == 0:
+                possible &= dict(ctx.narrowed).get(subject.name, frozenset(possible))
+            missed = sorted(possible - {p for patterns, _ in arms for p in patterns})
+            if missed:
+                self.report("RM319", f"this match over {subject.type.enum} misses "
+                            f"{', '.join(missed)}", e.span, "not every value has an arm",
+                            notes=('help: add arms for them, or `else -> ""` to leave them '
+                                   "empty", "note: a `where` rule such as role in (...) "
+                                   "limits the values a match must cover"))
         values = [v for _, v in arms] + ([default] if default is not None else [])
         return ir.MatchMap(self.branches(values, e.span), e.span, subject, tuple(arms), default)
 
@@ -728,6 +743,23 @@ class _Checker:
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+
+def _narrowing(tests: list[ir.Expr]) -> tuple[tuple[str, frozenset[str]], ...]:
+    """The values ``where`` rules leave to enumerated fields (`f = "x"`, `f in (...)`)."""
+    allowed: dict[str, frozenset[str]] = {}
+    for test in tests:
+        for c in test.operands if isinstance(test, ir.And) else (test,):
+            field, values = None, None
+            if isinstance(c, ir.InList) and not c.negated and isinstance(c.collection, ir.Const):
+                field, values = c.item, c.collection.value
+            elif isinstance(c, ir.Compare) and c.op == "=" and isinstance(c.right, ir.Const):
+                field, values = c.left, (c.right.value,)
+            if (isinstance(field, ir.FieldRead) and field.scope == 0
+                    and field.type.enum is not None and values is not None):
+                keep = frozenset(str(v) for v in values)
+                allowed[field.name] = allowed.get(field.name, keep) & keep
+    return tuple(sorted(allowed.items()))
 
 
 def _a(type_: t.Type | str) -> str:

@@ -75,6 +75,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("RM316", "`in` needs a list", "The right side of `in` is a list, a list parameter or "
      "another output."),
     ("RM318", "bad literal argument", "Patterns and formats are literals the compiler checks."),
+    ("RM319", "match misses values", "A `match` over an enumeration covers every value the "
+     "field can have (after the output's `where` rules), or has `else`."),
     # --- RM4xx: source data --------------------------------------------------------
     ("RM401", "source not found", "--source names a .zip or a folder of OneRoster CSV files."),
     ("RM402", "no manifest", "The package has no manifest.csv; it is read as OneRoster 1.0."),
