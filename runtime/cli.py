@@ -101,6 +101,33 @@ def check(files: tuple[Path, ...], fmt: str) -> None:
     sys.exit(1 if failed else 0)
 
 
+@main.command("fmt")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False,
+                                                                   path_type=Path))
+@click.option("--check", "check_only", is_flag=True,
+              help="Change nothing; exit 1 if a file is not in canonical layout (for CI).")
+def fmt(files: tuple[Path, ...], check_only: bool) -> None:
+    """Rewrite mapping files in the canonical layout, keeping every comment."""
+    from dsl.format import format_text
+
+    unformatted = False
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        formatted = format_text(text, str(path))
+        if formatted is None:
+            click.echo(f"{path}: does not parse; run `rostermap check {path}`", err=True)
+            sys.exit(1)
+        if formatted == text:
+            continue
+        unformatted = True
+        if check_only:
+            click.echo(f"{path}: would be reformatted")
+        else:
+            path.write_text(formatted, encoding="utf-8")
+            click.echo(f"{path}: reformatted")
+    sys.exit(1 if unformatted and check_only else 0)
+
+
 @main.command("compile")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),

@@ -36,14 +36,14 @@ READS = {
 
 
 def users_csv(p: dict[str, object]) -> Output:
-    """output users.csv from users (mapping line 26)."""
+    """output users.csv from users (mapping line 25)."""
     return Output(
         'users.csv',
         'users',
-        line=26,
+        line=25,
         rules=(
             Rule(
-                27,
+                26,
                 'where active and enabledUser != false',
                 pl.all_horizontal(
                     fn.blank(col('status')).is_in(['', 'active']),
@@ -51,36 +51,36 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                28,
+                27,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                29,
+                28,
                 'where schools is empty or any of orgs in schools',
                 pl.any_horizontal(pl.lit(not p['schools']), fn.any_in(col('orgs'), p['schools'])),
             ),
         ),
         columns=(
-            Column('user_id', 32, col('sourcedId')),
-            Column('first_name', 33, col('givenName')),
-            Column('last_name', 34, col('familyName')),
-            Column('login', 35, col('username')),
-            Column('email', 36, col('email')),
+            Column('user_id', 31, col('sourcedId')),
+            Column('first_name', 32, col('givenName')),
+            Column('last_name', 33, col('familyName')),
+            Column('login', 34, col('username')),
+            Column('email', 35, col('email')),
             Column(
                 'user_type',
-                37,
+                36,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('S'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('T'))
                     .otherwise(None)
                 ),
             ),
-            Column('organization_id', 38, col('orgs').list.get(0, null_on_oob=True)),
-            Column('blocked', 39, pl.lit('0')),
+            Column('organization_id', 37, col('orgs').list.get(0, null_on_oob=True)),
+            Column('blocked', 38, pl.lit('0')),
             Column(
                 'sso_id',
-                40,
+                39,
                 (
                     pl.when(pl.all_horizontal(
                         (pl.lit(p['google_domain']) != ''),
@@ -266,4 +266,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {38: 26, 40: 26, 45: 27, 46: 27, 47: 27, 48: 27, 49: 27, 50: 27, 51: 27, 52: 27, 53: 28, 54: 28, 55: 28, 56: 28, 57: 28, 58: 29, 59: 29, 60: 29, 61: 29, 62: 29, 65: 32, 66: 33, 67: 34, 68: 35, 69: 36, 70: 37, 71: 37, 72: 37, 73: 37, 74: 37, 75: 37, 76: 37, 77: 37, 78: 37, 79: 38, 80: 39, 81: 40, 82: 40, 83: 40, 84: 40, 85: 40, 86: 40, 87: 40, 88: 40, 89: 40, 90: 40, 91: 40, 92: 40, 98: 46, 100: 46, 108: 47, 111: 50, 112: 51, 113: 52, 114: 53, 121: 58, 123: 58, 128: 59, 129: 60, 130: 60, 131: 60, 132: 60, 133: 60, 134: 60, 135: 60, 136: 60, 139: 63, 140: 64, 146: 68, 148: 68, 153: 69, 154: 70, 155: 70, 156: 70, 157: 70, 158: 70, 178: 73, 179: 74, 180: 75, 181: 76, 182: 79, 183: 81, 186: 83, 192: 88, 194: 88, 202: 89, 205: 92, 206: 93, 207: 94, 208: 95, 215: 100, 217: 100, 226: 101, 227: 102, 228: 102, 229: 102, 230: 102, 231: 102, 232: 103, 233: 103, 234: 103, 235: 103, 236: 103, 239: 107, 240: 108, 241: 109, 242: 109, 243: 109, 244: 109, 245: 109, 246: 109, 247: 109, 248: 109, 249: 109}
+SOURCE_MAP = {38: 25, 40: 25, 45: 26, 46: 26, 47: 26, 48: 26, 49: 26, 50: 26, 51: 26, 52: 26, 53: 27, 54: 27, 55: 27, 56: 27, 57: 27, 58: 28, 59: 28, 60: 28, 61: 28, 62: 28, 65: 31, 66: 32, 67: 33, 68: 34, 69: 35, 70: 36, 71: 36, 72: 36, 73: 36, 74: 36, 75: 36, 76: 36, 77: 36, 78: 36, 79: 37, 80: 38, 81: 39, 82: 39, 83: 39, 84: 39, 85: 39, 86: 39, 87: 39, 88: 39, 89: 39, 90: 39, 91: 39, 92: 39, 98: 46, 100: 46, 108: 47, 111: 50, 112: 51, 113: 52, 114: 53, 121: 58, 123: 58, 128: 59, 129: 60, 130: 60, 131: 60, 132: 60, 133: 60, 134: 60, 135: 60, 136: 60, 139: 63, 140: 64, 146: 68, 148: 68, 153: 69, 154: 70, 155: 70, 156: 70, 157: 70, 158: 70, 178: 73, 179: 74, 180: 75, 181: 76, 182: 79, 183: 81, 186: 83, 192: 88, 194: 88, 202: 89, 205: 92, 206: 93, 207: 94, 208: 95, 215: 100, 217: 100, 226: 101, 227: 102, 228: 102, 229: 102, 230: 102, 231: 102, 232: 103, 233: 103, 234: 103, 235: 103, 236: 103, 239: 107, 240: 108, 241: 109, 242: 109, 243: 109, 244: 109, 245: 109, 246: 109, 247: 109, 248: 109, 249: 109}
