@@ -107,6 +107,7 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("RM503", "bad parameter value", "--param gives a value that does not have the "
      "parameter's type."),
     ("RM504", "unknown profile", "PROFILE is a name in mappings/ or a path to a mapping file."),
+    ("RM505", "record not found", "--record is <entity>/<sourcedId> of a record in the source."),
 )
 
 CODES: dict[str, Code] = {code: Code(code, title, text) for code, title, text in _TABLE}

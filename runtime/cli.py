@@ -101,6 +101,35 @@ def check(files: tuple[Path, ...], fmt: str) -> None:
     sys.exit(1 if failed else 0)
 
 
+@main.command()
+@click.argument("profile")
+@click.option("--source", required=True, type=click.Path(path_type=Path),
+              help="The OneRoster source, as for `run`.")
+@click.option("--record", required=True, metavar="ENTITY/SOURCEDID",
+              help="The record to explain, e.g. users/stu-42.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="A profile parameter, as for `run`.")
+@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="The run's date, as for `run`.")
+@click.option("--show-pii", is_flag=True,
+              help="Show the values of personal fields (names, emails...); hidden by default.")
+def explain(profile: str, source: Path, record: str, params: tuple[str, ...],
+            today: dt.datetime | None, show_pii: bool) -> None:
+    """Show what PROFILE does with one record: each rule's verdict, each column's value."""
+    from runtime.explain import explain as explain_record
+    from runtime.explain import render
+
+    try:
+        result = explain_record(profile, source, record, params,
+                                today.date() if today else None, show_pii)
+    except DiagnosticError as error:
+        _fail(error.diagnostics, error.source)
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
+    else:
+        click.echo(render(result))
+
+
 @main.command("fmt")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False,
                                                                    path_type=Path))

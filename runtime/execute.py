@@ -21,7 +21,15 @@ from runtime.errors import RunError
 from runtime.plans import Join, Lookup, Member, Output, Step
 from runtime.tables import Tables
 
-__all__ = ["OutputResult", "Reject", "RuleCount", "WarningHits", "run_outputs"]
+__all__ = [
+    "OutputResult",
+    "Reject",
+    "RuleCount",
+    "Steps",
+    "WarningHits",
+    "as_text",
+    "run_outputs",
+]
 
 MAX_REJECTS_KEPT = 1000  # per output; the count is always exact
 _ID = "__rostermap_id"
@@ -72,7 +80,7 @@ class OutputResult:
         return self.frame.height
 
 
-class _Steps:
+class Steps:
     """Applies plan steps: the one implementation of joins, lookups and membership."""
 
     def __init__(self, tables: Tables, emitted: Mapping[str, pl.DataFrame]):
@@ -137,7 +145,7 @@ class _Steps:
         return joined.with_columns(pl.col(step.name).fill_null(False))
 
 
-def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
+def as_text(name: str, dtype: pl.DataType) -> pl.Expr:
     """How a value is written to an output file: text, with missing as empty."""
     column = pl.col(name)
     if dtype == pl.Boolean:
@@ -186,7 +194,7 @@ def _reject(output: Output, done: pl.DataFrame) -> tuple[pl.DataFrame, list[Reje
 
 
 def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]) -> OutputResult:
-    steps = _Steps(tables, emitted)
+    steps = Steps(tables, emitted)
     base = steps.apply(tables.frame(output.entity), output.before)
     checks = [rule.test.fill_null(False).alias(f"__rule_{i}") for i, rule in
               enumerate(output.rules)]
@@ -219,7 +227,7 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
     schema = done.schema
     result = done.select(
         pl.col("sourcedId").alias(_ID),
-        *(_as_text(f"out:{c.name}", schema[f"out:{c.name}"]).alias(c.name)
+        *(as_text(f"out:{c.name}", schema[f"out:{c.name}"]).alias(c.name)
           for c in output.columns),
     )
     emitted[output.name] = result.select(_ID).unique()
@@ -243,10 +251,17 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
 
 
 def run_outputs(
-    module: ModuleType, tables: Tables, params: Mapping[str, Any]
+    module: ModuleType,
+    tables: Tables,
+    params: Mapping[str, Any],
+    emitted: dict[str, pl.DataFrame] | None = None,
 ) -> list[OutputResult]:
-    """Every output of a compiled module, in its order."""
-    emitted: dict[str, pl.DataFrame] = {}
+    """Every output of a compiled module, in its order.
+
+    ``emitted`` receives, per output, the sourcedIds of the records it emitted (what
+    membership tests read); explain passes a dict to look at them afterwards.
+    """
+    emitted = {} if emitted is None else emitted
     results = []
     for build in module.OUTPUTS:
         output: Output = build(dict(params))

@@ -1,0 +1,64 @@
+"""`rostermap explain`: what the mapping did to one record, and why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from runtime.cli import main
+from runtime.errors import UsageError
+from runtime.explain import HIDDEN, explain, render
+from tests.conftest import EXAMPLE, ROOT
+
+PARAMS = ["year=2026", "google_domain=willowsprings.k12.us"]
+
+
+@pytest.fixture(autouse=True)
+def at_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+
+
+@pytest.mark.parametrize("record", ["users/stu-1", "users/par-8", "classes/cls-10",
+                                    "enrollments/enr-1"])
+def test_explanations(record: str, snapshot) -> None:  # type: ignore[no-untyped-def]
+    assert render(explain("powerschool-learning", EXAMPLE, record, PARAMS)) == snapshot
+
+
+def test_dropped_record_names_the_rule_and_the_values_it_read() -> None:
+    e = explain("powerschool-learning", EXAMPLE, "users/stu-1", [*PARAMS, "schools=sch-2"])
+    users = e.outputs[0]
+    assert users.dropped_by is not None and users.dropped_by.line == 28
+    assert dict(users.dropped_by.values) == {"orgs": "['sch-1']", "schools": "['sch-2']"}
+    assert users.columns == []
+
+
+def test_personal_data_is_hidden_unless_asked() -> None:
+    hidden = explain("powerschool-learning", EXAMPLE, "users/stu-1", PARAMS)
+    values = {c.name: c.value for c in hidden.outputs[0].columns}
+    assert values["first_name"] == HIDDEN and values["email"] == HIDDEN
+    assert values["user_id"] == "'stu-1'" and values["user_type"] == "'S'"
+    shown = explain("powerschool-learning", EXAMPLE, "users/stu-1", PARAMS, show_pii=True)
+    assert {c.name: c.value for c in shown.outputs[0].columns}["first_name"] == "'Arjun'"
+
+
+def test_rejected_column_is_shown(tmp_path: Path) -> None:
+    mapping = tmp_path / "m.rmap"
+    mapping.write_text("profile m\noutput o.csv from classes\n  id <- sourcedId\n"
+                       "  n <- number(classCode)\n")
+    e = explain(str(mapping), EXAMPLE, "classes/cls-10")
+    (column,) = [c for c in e.outputs[0].columns if c.name == "n"]
+    assert column.rejected == "number(classCode) cannot read the record's value"
+    assert "REJECTED" in render(e)
+
+
+def test_unknown_record_and_bad_record_syntax() -> None:
+    with pytest.raises(UsageError, match="no record with sourcedId `nobody`"):
+        explain("powerschool-learning", EXAMPLE, "users/nobody", PARAMS)
+    with pytest.raises(UsageError, match="did you mean `users/stu-1`"):
+        explain("powerschool-learning", EXAMPLE, "user/stu-1", PARAMS)
+    result = CliRunner().invoke(main, ["explain", "powerschool-learning", "--source",
+                                       str(EXAMPLE), "--record", "users/nobody", *sum(
+                                           (["--param", p] for p in PARAMS), [])])
+    assert result.exit_code == 2 and "error[RM505]" in result.stderr
