@@ -86,6 +86,7 @@ class Diagnostic:
         }
         if self.primary is not None:
             span = self.primary.span
+            source = span.source or source
             out["file"] = source.name if source else None
             out["line"], out["column"] = span.line, span.column
             out["end_line"], out["end_column"] = span.end_line, span.end_column
@@ -177,6 +178,9 @@ def render(diagnostic: Diagnostic, source: Source | None = None) -> str:
     lines = [head]
     labels = [(diagnostic.primary, "^")] if diagnostic.primary else []
     labels += [(label, "-") for label in diagnostic.secondary]
+    if labels and labels[0][0].span.source is not None:
+        source = labels[0][0].span.source  # the file the problem is in (maybe an import)
+        labels = [(lbl, mark) for lbl, mark in labels if lbl.span.source in (None, source)]
     if labels and source is not None:
         first = labels[0][0].span
         gutter = len(str(max(lbl.span.line for lbl, _ in labels)))

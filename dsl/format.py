@@ -69,9 +69,7 @@ def _level(e: n.Expr) -> int:
             return SUM
         case n.Neg():
             return UNARY
-        case n.Literal(value=value) if isinstance(value, int | float) and not isinstance(
-            value, bool
-        ) and value < 0:
+        case n.Literal(value=value) if _literal(value).startswith("-"):  # -3, and -0.0 too
             return UNARY
         case n.Attr() | n.Index():
             return POSTFIX

@@ -22,16 +22,20 @@ class Span:
     column: int
     end_line: int
     end_column: int
+    # The file the span is in. Mappings can extend and import other files, so a
+    # diagnostic must be able to show the right file's line; spans compare without it.
+    source: Source | None = field(default=None, compare=False, hash=False, repr=False)
 
     def to(self, other: Span) -> Span:
         """The span covering ``self`` through ``other``."""
-        return Span(self.start, other.end, self.line, self.column, other.end_line, other.end_column)
+        return Span(self.start, other.end, self.line, self.column, other.end_line,
+                    other.end_column, self.source)
 
     def __repr__(self) -> str:
         return f"{self.line}:{self.column}-{self.end_line}:{self.end_column}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Source:
     """A mapping file's text and the name it is reported under."""
 
@@ -64,4 +68,4 @@ class Source:
         """A span from offsets, with positions computed here."""
         line, column = self.position(start)
         end_line, end_column = self.position(end)
-        return Span(start, end, line, column, end_line, end_column)
+        return Span(start, end, line, column, end_line, end_column, self)
