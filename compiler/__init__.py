@@ -10,13 +10,15 @@ from dataclasses import dataclass
 
 # The stage modules are imported as modules, so that `compiler.plan` is always the
 # planning module and never shadowed by a function of the same name.
-from compiler import check, codegen, ir, plan, verify
+from compiler import check, codegen, ir, plan, resolve, verify
 from compiler.plan import Plan
+from compiler.resolve import FileResolver, Resolver
 from dsl import parse
+from dsl import nodes as n
 from dsl.diagnostics import Diagnostic, has_errors
 from dsl.span import Source
 
-__all__ = ["Compiled", "compile_mapping"]
+__all__ = ["Compiled", "FileResolver", "Resolver", "compile_mapping", "compile_expression"]
 
 
 @dataclass(frozen=True)
@@ -28,24 +30,41 @@ class Compiled:
     checked: ir.CheckedMapping | None = None
     plan: Plan | None = None
     code: str | None = None
+    sources: tuple[Source, ...] = ()  # every file the mapping is made of, itself first
+    effective: n.Mapping | None = None  # after extends and imports
+
+    @property
+    def is_library(self) -> bool:
+        return self.effective is not None and self.effective.library is not None
 
     @property
     def ok(self) -> bool:
-        return self.code is not None
+        """No errors: a profile compiled to code, or a library whose definitions parse."""
+        return not has_errors(self.diagnostics) and (self.code is not None or self.is_library)
 
 
-def compile_mapping(text: str, filename: str = "<mapping>") -> Compiled:
-    """Compile mapping text to the source of a Python module (when it has no errors)."""
+def compile_mapping(
+    text: str, filename: str = "<mapping>", resolver: Resolver | None = None
+) -> Compiled:
+    """Compile mapping text to the source of a Python module (when it has no errors).
+
+    ``resolver`` finds the files that ``extends`` and ``import`` name; by default
+    they are looked for next to ``filename``.
+    """
     source = Source(text, filename)
     mapping, diagnostics = parse(text, filename)
+    mapping, more, sources = resolve.resolve(mapping, source, resolver)
+    diagnostics = [*diagnostics, *more]
     checked, more = check.check(mapping, source, diagnostics)
     diagnostics = [*diagnostics, *more]
+    common = dict(sources=tuple(sources), effective=mapping)
     if checked is None or has_errors(diagnostics):
-        return Compiled(source, tuple(diagnostics), checked)
+        return Compiled(source, tuple(diagnostics), checked, **common)  # type: ignore[arg-type]
     planned = plan.plan(checked)
     code = codegen.generate(planned)
     verify.verify(code, f"<compiled {filename}>")
-    return Compiled(source, tuple(diagnostics), checked, planned, code)
+    return Compiled(source, tuple(diagnostics), checked, planned, code,
+                    **common)  # type: ignore[arg-type]
 
 
 def compile_expression(text: str) -> tuple[str | None, tuple[Diagnostic, ...]]:

@@ -52,6 +52,8 @@ class _Context:
     # Values an enumerated field can still have after the output's `where` rules,
     # e.g. role in ("student", "teacher"): a `match` on it need not cover the rest.
     narrowed: tuple[tuple[str, frozenset[str]], ...] = ()
+    # Inside a `define`: its parameters, bound to the caller's arguments.
+    locals: tuple[tuple[str, ir.Expr], ...] = ()
 
     @property
     def in_lookup(self) -> bool:
@@ -66,6 +68,7 @@ class _Checker:
     versions: tuple[str, ...] = schema.VERSIONS
     params: dict[str, ir.ParamSpec] = field(default_factory=dict)
     rules: dict[str, n.RuleDecl] = field(default_factory=dict)
+    defines: dict[str, n.DefineDecl] = field(default_factory=dict)
     outputs: dict[str, n.Output] = field(default_factory=dict)
     _reported: set[tuple[str, int, str]] = field(default_factory=set)
     _uses: list[str] = field(default_factory=list)  # outputs used by the output being checked
@@ -100,6 +103,9 @@ class _Checker:
     # --- declarations ----------------------------------------------------------------
     def run(self) -> ir.CheckedMapping | None:
         m = self.mapping
+        if m.library is not None:
+            self.check_library()
+            return None
         if m.profile is None:
             at = self.source.span(0, 0)
             self.report("RM108", "the mapping has no `profile` line", at,
@@ -116,6 +122,7 @@ class _Checker:
             self.versions = tuple(versions) or schema.VERSIONS
         self.declare_params()
         self.declare_rules()
+        self.declare_defines()
         self.declare_outputs()
         checked = [self.check_output(o) for o in self.outputs.values()]
         ordered = self.order_outputs([c for c in checked if c is not None])
@@ -175,6 +182,29 @@ class _Checker:
                             "defined again here")
                 continue
             self.rules[name] = r
+
+    def declare_defines(self) -> None:
+        for d in self.mapping.defines:
+            name = d.name.name
+            if name in REGISTRY:
+                self.report("RM208", f"`{name}` is a function of the library", d.name.span,
+                            "defined again here", notes=("help: choose another name",))
+                continue
+            if name in self.defines:
+                self.report("RM208", f"`{name}` is already defined", d.name.span,
+                            "defined again here")
+                continue
+            self.defines[name] = d
+
+    def check_library(self) -> None:
+        """A library file on its own: its definitions, which are checked where used."""
+        m = self.mapping
+        for statement in (*m.params, *m.outputs):
+            self.report("RM223", "a library holds only rules, definitions and imports",
+                        statement.span, "not allowed in a library",
+                        notes=("help: move it into the profiles that import the library",))
+        self.declare_rules()
+        self.declare_defines()
 
     def declare_outputs(self) -> None:
         for o in self.mapping.outputs:
@@ -338,6 +368,9 @@ class _Checker:
 
     def bind_Name(self, e: n.Name, ctx: _Context) -> ir.Expr:
         name = e.name
+        local = dict(ctx.locals).get(name)
+        if local is not None:
+            return local
         if name in ctx.columns:
             return ir.OutColumn(t.ANY, e.span, name)
         entity = ctx.scopes[0] if ctx.scopes else None
@@ -361,11 +394,12 @@ class _Checker:
             self.report("RM316", f"`{name}` is an output; only `in` can test it", e.span,
                         notes=(f"help: write `user in {name}`",))
             return self.error_value(e.span)
-        return self.unknown_name(name, e.span, entity)
+        return self.unknown_name(name, e.span, entity, ctx.locals)
 
-    def unknown_name(self, name: str, span: Span, entity: schema.Entity | None) -> ir.Expr:
+    def unknown_name(self, name: str, span: Span, entity: schema.Entity | None,
+                     ctx_locals: tuple[tuple[str, ir.Expr], ...] = ()) -> ir.Expr:
         fields = list(entity.fields) if entity else []
-        hint = did_you_mean(name, [*fields, *self.params, *self.rules])
+        hint = did_you_mean(name, [*fields, *self.params, *self.rules, *dict(ctx_locals)])
         help_ = (f"help: did you mean `{hint}`?",) if hint else ()
         if entity is not None and (hint is None or hint in fields):
             self.report("RM201", f"`{name}` is not a field of {entity.name}", span,
@@ -610,8 +644,30 @@ class _Checker:
         values = [v for _, v in arms] + ([default] if default is not None else [])
         return ir.MatchMap(self.branches(values, e.span), e.span, subject, tuple(arms), default)
 
+    def expand_define(self, e: n.Call, ctx: _Context) -> ir.Expr:
+        """A call of a `define`: its body, read where it is called, parameters bound."""
+        d = self.defines[e.func.name]
+        if e.func.name in ctx.rules:
+            self.report("RM214", f"`{e.func.name}` uses itself", d.name.span,
+                        f"through {' -> '.join((*ctx.rules, e.func.name))}")
+            return self.error_value(e.span)
+        if len(e.args) != len(d.params):
+            self.report("RM304", f"{d.name.name} takes {len(d.params)} argument(s), not "
+                        f"{len(e.args)}", e.span, "wrong number of arguments",
+                        secondary=(Label(d.name.span, "defined here"),))
+            return self.error_value(e.span)
+        args = [self.bind_lookup(a, ctx) if isinstance(a, n.Lookup) else self.bind(a, ctx)
+                for a in e.args]
+        inner = dataclasses.replace(
+            ctx, rules=(*ctx.rules, e.func.name),
+            locals=tuple((p.name, a) for p, a in zip(d.params, args, strict=True)),
+        )
+        return self.bind(d.body, inner)
+
     def bind_Call(self, e: n.Call, ctx: _Context) -> ir.Expr:
         name = e.func.name
+        if name in self.defines:
+            return self.expand_define(e, ctx)
         fn = REGISTRY.get(name)
         if fn is None:
             hint = did_you_mean(name, REGISTRY)
@@ -696,7 +752,8 @@ class _Checker:
             self.report("RM215", "a lookup needs a record to relate to", e.span)
             return self.error_value(e.span)
         self.check_entity_versions(target, e.entity.span)
-        inner = dataclasses.replace(ctx, scopes=(target, *ctx.scopes), columns=frozenset())
+        inner = dataclasses.replace(ctx, scopes=(target, *ctx.scopes), columns=frozenset(),
+                                    locals=tuple((k, _shift(v, +1)) for k, v in ctx.locals))
         value = self.bind(e.value, inner)
         if e.where is None:
             self.report("RM307", "a lookup needs `where` to relate its records to this one",
@@ -839,17 +896,22 @@ def _scopes(e: ir.Expr) -> set[int]:
     return out
 
 
-def _shift(e: ir.Expr) -> ir.Expr:
-    """Re-express an outer-record expression from the outer record's own point of view."""
+def _shift(e: ir.Expr, by: int = -1) -> ir.Expr:
+    """Re-express an expression ``by`` record scopes out (-1) or in (+1).
+
+    -1: an outer-record expression seen from the outer record itself (lookup keys);
+    +1: an argument of a `define` seen from inside a lookup in its body.
+    """
     if isinstance(e, ir.FieldRead):
-        return dataclasses.replace(e, scope=e.scope - 1)
+        return dataclasses.replace(e, scope=e.scope + by)
     changes: dict[str, Any] = {}
     for f in dataclasses.fields(e):
         value = getattr(e, f.name)
         if isinstance(value, ir.Expr):
-            changes[f.name] = _shift(value)
+            changes[f.name] = _shift(value, by)
         elif isinstance(value, tuple) and any(isinstance(v, ir.Expr) for v in value):
-            changes[f.name] = tuple(_shift(v) if isinstance(v, ir.Expr) else v for v in value)
+            changes[f.name] = tuple(_shift(v, by) if isinstance(v, ir.Expr) else v
+                                    for v in value)
     return dataclasses.replace(e, **changes) if changes else e
 
 

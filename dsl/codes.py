@@ -52,6 +52,15 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("RM214", "recursive rule", "A rule cannot use itself, directly or through other rules."),
     ("RM215", "`this` outside a record", "`this` is the record an output or lookup reads."),
     # --- RM3xx: types and profile rules -------------------------------------------
+    ("RM220", "mapping not found", "`extends` and `import` name a mapping file next to this "
+     "one or in the mapping folders."),
+    ("RM221", "extends or imports in a cycle", "Mappings cannot extend or import each other "
+     "in a circle."),
+    ("RM222", "override of a different entity", "An output that overrides the parent's must "
+     "be made from the same entity."),
+    ("RM223", "not a library or not a profile", "`import` takes a library file (rules and "
+     "definitions only); `extends` takes a profile."),
+    ("RM224", "clashing imports", "Two imported libraries define the same name."),
     ("RM301", "mismatched types", "The two sides of a comparison have incompatible types."),
     ("RM302", "not a condition", "`where`, `if`, `and`, `or` and `not` need true/false values."),
     ("RM303", "list in a scalar column", "A column holds one value: use first(...) or "

@@ -178,15 +178,21 @@ def render(diagnostic: Diagnostic, source: Source | None = None) -> str:
     lines = [head]
     labels = [(diagnostic.primary, "^")] if diagnostic.primary else []
     labels += [(label, "-") for label in diagnostic.secondary]
-    if labels and labels[0][0].span.source is not None:
-        source = labels[0][0].span.source  # the file the problem is in (maybe an import)
-        labels = [(lbl, mark) for lbl, mark in labels if lbl.span.source in (None, source)]
-    if labels and source is not None:
-        first = labels[0][0].span
+    # Labels may be in several files (a mapping and the profile it extends): one
+    # snippet per file, the primary label's file first, the others after `:::`.
+    files: dict[Source, list[tuple[Label, str]]] = {}
+    for label, mark in labels:
+        owner = label.span.source or source
+        if owner is not None:
+            files.setdefault(owner, []).append((label, mark))
+    if files:
         gutter = len(str(max(lbl.span.line for lbl, _ in labels)))
-        lines.append(f"{' ' * gutter}--> {source.name}:{first.line}:{first.column}")
-        lines.append(f"{' ' * gutter} |")
-        lines += _snippet(source, labels, gutter)
+        for i, (owner, group) in enumerate(files.items()):
+            first = group[0][0].span
+            arrow = "-->" if i == 0 else ":::"
+            lines.append(f"{' ' * gutter}{arrow} {owner.name}:{first.line}:{first.column}")
+            lines.append(f"{' ' * gutter} |")
+            lines += _snippet(owner, group, gutter)
         lines.append(f"{' ' * gutter} |")
         indent = " " * gutter
     elif diagnostic.location is not None:

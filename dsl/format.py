@@ -210,14 +210,27 @@ class _Statement:
         return out + body
 
 
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+
+
+def _reference(ref: n.Reference) -> str:
+    name = ref.target.name
+    return f"{ref.kind} {name if _SLUG.fullmatch(name) else _string(name)}"
+
+
 def _header_statements(m: n.Mapping) -> list[tuple[Span, str]]:
     items: list[tuple[Span, str]] = []
     if m.profile is not None:
         title = f" {_string(m.profile.title)}" if m.profile.title is not None else ""
         items.append((m.profile.span, f"profile {m.profile.name.name}{title}"))
+    if m.library is not None:
+        items.append((m.library.span, f"library {m.library.name.name}"))
+    if m.extends is not None:
+        items.append((m.extends.span, _reference(m.extends)))
     if m.versions is not None:
         versions = ", ".join(v.name for v in m.versions.versions)
         items.append((m.versions.span, f"oneroster {versions}"))
+    items += [(ref.span, _reference(ref)) for ref in m.imports]
     return items
 
 
@@ -226,8 +239,12 @@ def _param(p: n.ParamDecl) -> str:
     return f"param {p.name.name}: {p.type}{default}"
 
 
-def format_mapping(mapping: n.Mapping) -> str:
-    """The canonical text of a parsed mapping (with the comments it carries)."""
+def format_mapping(mapping: n.Mapping, origins: bool = False) -> str:
+    """The canonical text of a parsed mapping (with the comments it carries).
+
+    With ``origins``, comments are replaced by the file and line each statement comes
+    from: the view of an effective mapping, after ``extends`` and ``import``.
+    """
     statements: list[tuple[str, _Statement]] = []  # (group, statement)
 
     def add(group: str, span: Span, text: str) -> _Statement:
@@ -241,6 +258,9 @@ def format_mapping(mapping: n.Mapping) -> str:
         add("params", p.span, _param(p))
     for r in mapping.rules:
         add("rules", r.span, _fit(f"rule {r.name.name} = ", r.body))
+    for d in mapping.defines:
+        params = f"({', '.join(p.name for p in d.params)})" if d.params else ""
+        add("defines", d.span, _fit(f"define {d.name.name}{params} = ", d.body))
     for i, o in enumerate(mapping.outputs):
         group = f"output{i}"
         add(group, o.span, f"output {o.file.name} from {o.entity.name}")
@@ -263,7 +283,13 @@ def format_mapping(mapping: n.Mapping) -> str:
             add(group + ".warns", warn.span,
                 _fit(f"  warn {_string(warn.message)} if ", warn.test).removeprefix("  "))
 
-    trailing = _attach_comments(mapping, [s for _, s in statements])
+    if origins:
+        for _, s in statements:
+            if s.span.source is not None:
+                s.comment_after = f"# {s.span.source.name}:{s.span.line}"
+        trailing: list[str] = []
+    else:
+        trailing = _attach_comments(mapping, [s for _, s in statements])
     out: list[str] = []
     previous = ""
     columns = _comment_columns(statements)

@@ -20,6 +20,7 @@ __all__ = [
     "Call",
     "Comment",
     "Compare",
+    "DefineDecl",
     "Expr",
     "FieldRule",
     "Ident",
@@ -27,6 +28,7 @@ __all__ = [
     "In",
     "Index",
     "IsEmpty",
+    "LibraryDecl",
     "ListExpr",
     "Literal",
     "Lookup",
@@ -40,6 +42,7 @@ __all__ = [
     "ParamDecl",
     "ProfileDecl",
     "Quantified",
+    "Reference",
     "RuleDecl",
     "This",
     "TypeRef",
@@ -237,6 +240,29 @@ class RuleDecl(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class DefineDecl(Node):
+    """``define full_name(first, last) = concat(first, " ", last)``: a helper, expanded
+    where it is called, its parameters standing for the arguments."""
+
+    name: Ident
+    params: tuple[Ident, ...]
+    body: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Reference(Node):
+    """``extends X`` / ``import X``: another mapping file, by name or by path."""
+
+    kind: str  # "extends" | "import"
+    target: Ident
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryDecl(Node):
+    name: Ident
+
+
+@dataclass(frozen=True, slots=True)
 class Where(Node):
     test: Expr
 
@@ -281,3 +307,7 @@ class Mapping(Node):
     rules: tuple[RuleDecl, ...]
     outputs: tuple[Output, ...]
     comments: tuple[Comment, ...] = ()
+    defines: tuple[DefineDecl, ...] = ()
+    library: LibraryDecl | None = None
+    extends: Reference | None = None
+    imports: tuple[Reference, ...] = ()

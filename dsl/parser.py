@@ -29,7 +29,8 @@ __all__ = ["parse", "split_statements"]
 # (a forgotten `)` should not swallow the rest of the file), except `where`, which
 # also introduces the condition of a lookup written over several lines.
 STATEMENT_WORDS = frozenset(
-    {"profile", "oneroster", "param", "rule", "output", "where", "key", "sort", "distinct", "warn"}
+    {"profile", "library", "extends", "import", "oneroster", "param", "rule", "define",
+     "output", "where", "key", "sort", "distinct", "warn"}
 )
 _CONTINUE_AFTER = frozenset(
     {",", "<-", "->", "=", "!=", "<", "<=", ">", ">=", "+", "-", "|", ":", "(", "[",
@@ -194,6 +195,24 @@ class _ToNodes(Transformer[Token, Any]):
 
     def oneroster(self, meta: Any, c: list[Token]) -> n.VersionsDecl:
         return n.VersionsDecl(self._span(meta), tuple(self._ident(t) for t in c))
+
+    def library(self, meta: Any, c: list[Token]) -> n.LibraryDecl:
+        return n.LibraryDecl(self._span(meta), self._ident(c[0]))
+
+    def _reference(self, kind: str, meta: Any, token: Token) -> n.Reference:
+        name = self._text(token) if token.type == "STRING" else str(token)
+        return n.Reference(self._span(meta), kind, n.Ident(self._tok(token), name))
+
+    def extends(self, meta: Any, c: list[Token]) -> n.Reference:
+        return self._reference("extends", meta, c[0])
+
+    def import_(self, meta: Any, c: list[Token]) -> n.Reference:
+        return self._reference("import", meta, c[0])
+
+    def define(self, meta: Any, c: list[Any]) -> n.DefineDecl:
+        name, *params, body = c
+        idents = tuple(self._ident(p) for p in params if p is not None)
+        return n.DefineDecl(self._span(meta), self._ident(name), idents, body)
 
     def param(self, meta: Any, c: list[Any]) -> n.ParamDecl:
         name, type_, default = c
@@ -552,17 +571,20 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
     source = Source(text, filename)
     diagnostics: list[Diagnostic] = []
     _, comments = split_statements(text)
-    profile: n.ProfileDecl | None = None
-    versions: n.VersionsDecl | None = None
+    header: dict[str, Any] = {}  # profile, library, oneroster, extends: once each
+    imports: list[n.Reference] = []
     params: list[n.ParamDecl] = []
     rules: list[n.RuleDecl] = []
+    defines: list[n.DefineDecl] = []
     outputs: list[dict[str, Any]] = []
 
     for statement in _statements(source, diagnostics):
-        if isinstance(statement, n.ProfileDecl | n.VersionsDecl):
-            word = "profile" if isinstance(statement, n.ProfileDecl) else "oneroster"
-            seen = profile if isinstance(statement, n.ProfileDecl) else versions
-            if seen is not None or outputs:
+        word = _HEADER_WORDS.get(type(statement))
+        if isinstance(statement, n.Reference):
+            word = statement.kind
+        if word is not None:
+            if word in header or outputs or (word in ("profile", "library") and (
+                    "profile" in header or "library" in header)):
                 diagnostics.append(
                     Diagnostic(
                         "RM107",
@@ -570,15 +592,16 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
                         primary=Label(statement.span, "misplaced"),
                     )
                 )
-                continue
-            if isinstance(statement, n.ProfileDecl):
-                profile = statement
+            elif word == "import":
+                imports.append(statement)
             else:
-                versions = statement
+                header[word] = statement
         elif isinstance(statement, n.ParamDecl):
             params.append(statement)
         elif isinstance(statement, n.RuleDecl):
             rules.append(statement)
+        elif isinstance(statement, n.DefineDecl):
+            defines.append(statement)
         elif isinstance(statement, _OutputHeader):
             outputs.append({"header": statement, "wheres": [], "fields": [], "warns": [],
                             "key": (), "sort": (), "distinct": False})
@@ -617,6 +640,14 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
         for o in outputs
     )
     whole = source.span(0, len(text))
-    mapping = n.Mapping(whole, profile, versions, tuple(params), tuple(rules), built,
-                        tuple(comments))
+    mapping = n.Mapping(whole, header.get("profile"), header.get("oneroster"), tuple(params),
+                        tuple(rules), built, tuple(comments), tuple(defines),
+                        header.get("library"), header.get("extends"), tuple(imports))
     return mapping, diagnostics
+
+
+_HEADER_WORDS: dict[type, str] = {
+    n.ProfileDecl: "profile",
+    n.LibraryDecl: "library",
+    n.VersionsDecl: "oneroster",
+}

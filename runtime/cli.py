@@ -81,12 +81,20 @@ def run(profile: str, source: Path, out_dir: Path, params: tuple[str, ...],
                                                                    path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               help="json prints one object per diagnostic, for editors and CI.")
-def check(files: tuple[Path, ...], fmt: str) -> None:
+@click.option("--effective", is_flag=True,
+              help="Print each mapping as it is after `extends` and `import`, every line "
+              "marked with the file and line it comes from.")
+def check(files: tuple[Path, ...], fmt: str, effective: bool) -> None:
     """Parse and check mapping files; exit 1 if any has an error."""
+    from dsl.format import format_mapping
+    from runtime.loader import resolver
+
     failed = False
     records = []
     for path in files:
-        compiled = compile_mapping(path.read_text(encoding="utf-8"), str(path))
+        compiled = compile_mapping(path.read_text(encoding="utf-8"), str(path), resolver())
+        if effective and compiled.effective is not None:
+            click.echo(format_mapping(compiled.effective, origins=True))
         failed |= not compiled.ok
         if fmt == "json":
             records += [d.to_dict(compiled.source) for d in compiled.diagnostics]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compiler import Compiled, compile_mapping
+from compiler import Compiled, FileResolver, compile_mapping
 from compiler.check import TODAY, parse_type
 from compiler.naming import mangle
 from dsl.diagnostics import Diagnostic, DiagnosticError, did_you_mean
@@ -35,6 +35,20 @@ def mapping_dirs() -> list[Path]:
     return list(dict.fromkeys(d for d in dirs if d.is_dir()))
 
 
+def resolver() -> FileResolver:
+    """Finds the files a mapping extends or imports: beside it, then in the mapping folders."""
+    return FileResolver(mapping_dirs())
+
+
+def is_library(path: Path) -> bool:
+    """Whether a mapping file is a library (shared definitions), not a profile."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        words = line.split("#", 1)[0].split()
+        if words:
+            return words[0] == "library"
+    return False
+
+
 def resolve_profile(profile: str) -> Path:
     """A mapping file from a profile name or a path."""
     path = Path(profile)
@@ -45,7 +59,8 @@ def resolve_profile(profile: str) -> Path:
     names: dict[str, Path] = {}
     for folder in mapping_dirs():
         for candidate in sorted(folder.glob(f"*{EXTENSION}")):
-            names.setdefault(candidate.stem, candidate)
+            if not is_library(candidate):
+                names.setdefault(candidate.stem, candidate)
     if profile in names:
         return names[profile]
     hint = did_you_mean(profile, names)
@@ -67,15 +82,19 @@ class Loaded:
 def load_mapping(path: Path) -> Loaded:
     """Compile a mapping file and execute the module; errors raise DiagnosticError."""
     text = path.read_text(encoding="utf-8")
-    compiled = compile_mapping(text, str(path))
+    compiled = compile_mapping(text, str(path), resolver())
     if compiled.code is None:
         raise DiagnosticError(compiled.diagnostics, compiled.source)
     assert compiled.checked is not None
     module = types.ModuleType(f"rostermap_compiled_{mangle(compiled.checked.profile)}")
     code = compile(compiled.code, f"<compiled {path.name}>", "exec")
     exec(code, module.__dict__)  # noqa: S102 - our own verified output, see module docstring
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return Loaded(path, compiled, module, digest)
+    # The version of a mapping is that of every file it is made of.
+    digest = hashlib.sha256()
+    for source in compiled.sources:
+        name = Path(source.name).name  # not the folder: the same mapping anywhere
+        digest.update(name.encode("utf-8") + b"\0" + source.text.encode("utf-8") + b"\0")
+    return Loaded(path, compiled, module, digest.hexdigest())
 
 
 def _a(type_text: str) -> str:

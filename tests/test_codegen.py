@@ -11,22 +11,23 @@ from compiler import compile_mapping
 from compiler.codegen import comment, literal
 from compiler.naming import mangle
 from compiler.verify import VerificationError, verify
-from runtime.loader import load_mapping
+from runtime.loader import is_library, load_mapping, resolver
 
-MAPPINGS = sorted((Path(__file__).resolve().parent.parent / "mappings").glob("*.rmap"))
+MAPPINGS = sorted(p for p in (Path(__file__).resolve().parent.parent / "mappings").glob("*.rmap")
+                  if not is_library(p))
 
 
 @pytest.mark.parametrize("mapping", MAPPINGS, ids=[m.stem for m in MAPPINGS])
 def test_generated_module_snapshot(mapping: Path, py_snapshot) -> None:  # type: ignore[no-untyped-def]
-    compiled = compile_mapping(mapping.read_text(), f"mappings/{mapping.name}")
+    compiled = compile_mapping(mapping.read_text(), f"mappings/{mapping.name}", resolver())
     assert compiled.code is not None, compiled.diagnostics
     assert compiled.code == py_snapshot
 
 
 @pytest.mark.parametrize("mapping", MAPPINGS, ids=[m.stem for m in MAPPINGS])
 def test_generation_is_deterministic(mapping: Path) -> None:
-    first = compile_mapping(mapping.read_text(), mapping.name).code
-    second = compile_mapping(mapping.read_text(), mapping.name).code
+    first = compile_mapping(mapping.read_text(), str(mapping)).code
+    second = compile_mapping(mapping.read_text(), str(mapping)).code
     assert first == second
 
 

@@ -20,7 +20,9 @@ CASES = sorted((Path(__file__).parent / "cases" / "diagnostics").glob("*.rmap"))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
-def test_golden_diagnostic(case: Path, snapshot) -> None:  # type: ignore[no-untyped-def]
+def test_golden_diagnostic(case: Path, snapshot, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    # Cases name files they extend or import relative to themselves (in lib/).
+    monkeypatch.chdir(case.parent.parent)
     text = case.read_text(encoding="utf-8")
     compiled = compile_mapping(text, f"{case.parent.name}/{case.name}")
     code = case.stem.split("_", 1)[0]

@@ -21,9 +21,9 @@ TITLE = 'PowerSchool Learning (OneRoster)'
 VERSIONS = ('1.1', '1.2')
 
 PARAMS = (
-    Param('year', 'int', required=True, default=None, line=15),
-    Param('google_domain', 'str', required=False, default='', line=16),
-    Param('schools', 'list[str]', required=False, default=[], line=17),
+    Param('year', 'int', required=True, default=None, line=16),
+    Param('google_domain', 'str', required=False, default='', line=17),
+    Param('schools', 'list[str]', required=False, default=[], line=18),
 )
 
 # The OneRoster fields read from each entity; nothing else is loaded.
@@ -36,51 +36,51 @@ READS = {
 
 
 def users_csv(p: dict[str, object]) -> Output:
-    """output users.csv from users (mapping line 25)."""
+    """output users.csv from users (mapping line 23)."""
     return Output(
         'users.csv',
         'users',
-        line=25,
+        line=23,
         rules=(
             Rule(
-                26,
-                'where active and enabledUser != false',
+                24,
+                'where enabled',
                 pl.all_horizontal(
                     fn.blank(col('status')).is_in(['', 'active']),
                     col('enabledUser').ne_missing(False),
                 ),
             ),
             Rule(
-                27,
+                25,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                28,
+                26,
                 'where schools is empty or any of orgs in schools',
                 pl.any_horizontal(pl.lit(not p['schools']), fn.any_in(col('orgs'), p['schools'])),
             ),
         ),
         columns=(
-            Column('user_id', 31, col('sourcedId')),
-            Column('first_name', 32, col('givenName')),
-            Column('last_name', 33, col('familyName')),
-            Column('login', 34, col('username')),
-            Column('email', 35, col('email')),
+            Column('user_id', 29, col('sourcedId')),
+            Column('first_name', 30, col('givenName')),
+            Column('last_name', 31, col('familyName')),
+            Column('login', 32, col('username')),
+            Column('email', 33, col('email')),
             Column(
                 'user_type',
-                36,
+                34,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('S'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('T'))
                     .otherwise(None)
                 ),
             ),
-            Column('organization_id', 37, col('orgs').list.get(0, null_on_oob=True)),
-            Column('blocked', 38, pl.lit('0')),
+            Column('organization_id', 35, col('orgs').list.get(0, null_on_oob=True)),
+            Column('blocked', 36, pl.lit('0')),
             Column(
                 'sso_id',
-                39,
+                37,
                 (
                     pl.when(pl.all_horizontal(
                         (pl.lit(p['google_domain']) != ''),
@@ -96,22 +96,22 @@ def users_csv(p: dict[str, object]) -> Output:
 
 
 def users_custom_csv(p: dict[str, object]) -> Output:
-    """output users_custom.csv from users (mapping line 46)."""
+    """output users_custom.csv from users (mapping line 44)."""
     return Output(
         'users_custom.csv',
         'users',
-        line=46,
+        line=44,
         before=(
             Member('member_1', 'users.csv', on=col('sourcedId')),
         ),
         rules=(
-            Rule(47, 'where this in users.csv', col('member_1').fill_null(False)),
+            Rule(45, 'where this in users.csv', col('member_1').fill_null(False)),
         ),
         columns=(
-            Column('user_id', 50, col('sourcedId')),
-            Column('field1', 51, col('identifier')),
-            Column('field2', 52, pl.lit('')),
-            Column('field3', 53, pl.lit('')),
+            Column('user_id', 48, col('sourcedId')),
+            Column('field1', 49, col('identifier')),
+            Column('field2', 50, pl.lit('')),
+            Column('field3', 51, pl.lit('')),
         ),
         key=('user_id',),
         depends_on=('users.csv',),
@@ -119,15 +119,15 @@ def users_custom_csv(p: dict[str, object]) -> Output:
 
 
 def organizations_csv(p: dict[str, object]) -> Output:
-    """output organizations.csv from orgs (mapping line 58)."""
+    """output organizations.csv from orgs (mapping line 56)."""
     return Output(
         'organizations.csv',
         'orgs',
-        line=58,
+        line=56,
         rules=(
-            Rule(59, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(57, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                60,
+                58,
                 'where schools is empty or sourcedId in schools',
                 pl.any_horizontal(
                     pl.lit(not p['schools']),
@@ -136,23 +136,23 @@ def organizations_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('organization_id', 63, col('sourcedId')),
-            Column('name', 64, col('name')),
+            Column('organization_id', 61, col('sourcedId')),
+            Column('name', 62, col('name')),
         ),
         key=('organization_id',),
     )
 
 
 def classes_csv(p: dict[str, object]) -> Output:
-    """output classes.csv from classes (mapping line 68)."""
+    """output classes.csv from classes (mapping line 66)."""
     return Output(
         'classes.csv',
         'classes',
-        line=68,
+        line=66,
         rules=(
-            Rule(69, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(67, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                70,
+                68,
                 'where schools is empty or school in schools',
                 pl.any_horizontal(pl.lit(not p['schools']), fn.blank(col('school')).is_in(p['schools'])),
             ),
@@ -160,7 +160,7 @@ def classes_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_2',
-                line=79,
+                line=77,
                 text='min(user of enrollments)',
                 entity='enrollments',
                 key=col('class'),
@@ -175,37 +175,37 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('class_id', 73, col('sourcedId')),
-            Column('name', 74, col('title')),
-            Column('code', 75, col('classCode')),
-            Column('year', 76, pl.lit(p['year'])),
-            Column('teacher_id', 79, col('lookup_2')),
-            Column('organization_id', 81, col('school')),
+            Column('class_id', 71, col('sourcedId')),
+            Column('name', 72, col('title')),
+            Column('code', 73, col('classCode')),
+            Column('year', 74, pl.lit(p['year'])),
+            Column('teacher_id', 77, col('lookup_2')),
+            Column('organization_id', 79, col('school')),
         ),
         warns=(
-            Warn(83, 'class has no primary teacher', col('out:teacher_id').is_null()),
+            Warn(81, 'class has no primary teacher', col('out:teacher_id').is_null()),
         ),
         key=('class_id',),
     )
 
 
 def classes_custom_csv(p: dict[str, object]) -> Output:
-    """output classes_custom.csv from classes (mapping line 88)."""
+    """output classes_custom.csv from classes (mapping line 86)."""
     return Output(
         'classes_custom.csv',
         'classes',
-        line=88,
+        line=86,
         before=(
             Member('member_3', 'classes.csv', on=col('sourcedId')),
         ),
         rules=(
-            Rule(89, 'where this in classes.csv', col('member_3').fill_null(False)),
+            Rule(87, 'where this in classes.csv', col('member_3').fill_null(False)),
         ),
         columns=(
-            Column('class_id', 92, col('sourcedId')),
-            Column('field1', 93, fn.join(col('grades'), ',')),
-            Column('field2', 94, pl.lit('')),
-            Column('field3', 95, pl.lit('')),
+            Column('class_id', 90, col('sourcedId')),
+            Column('field1', 91, fn.join(col('grades'), ',')),
+            Column('field2', 92, pl.lit('')),
+            Column('field3', 93, pl.lit('')),
         ),
         key=('class_id',),
         depends_on=('classes.csv',),
@@ -213,34 +213,34 @@ def classes_custom_csv(p: dict[str, object]) -> Output:
 
 
 def rosters_csv(p: dict[str, object]) -> Output:
-    """output rosters.csv from enrollments (mapping line 100)."""
+    """output rosters.csv from enrollments (mapping line 98)."""
     return Output(
         'rosters.csv',
         'enrollments',
-        line=100,
+        line=98,
         before=(
             Member('member_4', 'classes.csv', on=col('class')),
             Member('member_5', 'users.csv', on=col('user')),
         ),
         rules=(
-            Rule(101, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(99, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                102,
+                100,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                103,
+                101,
                 'where class in classes.csv and user in users.csv',
                 pl.all_horizontal(col('member_4').fill_null(False), col('member_5').fill_null(False)),
             ),
         ),
         columns=(
-            Column('class_id', 107, col('class')),
-            Column('user_id', 108, col('user')),
+            Column('class_id', 105, col('class')),
+            Column('user_id', 106, col('user')),
             Column(
                 'role',
-                109,
+                107,
                 (
                     pl.when(fn.blank(col('role')) == 'teacher').then(pl.lit('T'))
                     .when(fn.blank(col('role')) == 'student').then(pl.lit('S'))
@@ -266,4 +266,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {38: 25, 40: 25, 45: 26, 46: 26, 47: 26, 48: 26, 49: 26, 50: 26, 51: 26, 52: 26, 53: 27, 54: 27, 55: 27, 56: 27, 57: 27, 58: 28, 59: 28, 60: 28, 61: 28, 62: 28, 65: 31, 66: 32, 67: 33, 68: 34, 69: 35, 70: 36, 71: 36, 72: 36, 73: 36, 74: 36, 75: 36, 76: 36, 77: 36, 78: 36, 79: 37, 80: 38, 81: 39, 82: 39, 83: 39, 84: 39, 85: 39, 86: 39, 87: 39, 88: 39, 89: 39, 90: 39, 91: 39, 92: 39, 98: 46, 100: 46, 108: 47, 111: 50, 112: 51, 113: 52, 114: 53, 121: 58, 123: 58, 128: 59, 129: 60, 130: 60, 131: 60, 132: 60, 133: 60, 134: 60, 135: 60, 136: 60, 139: 63, 140: 64, 146: 68, 148: 68, 153: 69, 154: 70, 155: 70, 156: 70, 157: 70, 158: 70, 178: 73, 179: 74, 180: 75, 181: 76, 182: 79, 183: 81, 186: 83, 192: 88, 194: 88, 202: 89, 205: 92, 206: 93, 207: 94, 208: 95, 215: 100, 217: 100, 226: 101, 227: 102, 228: 102, 229: 102, 230: 102, 231: 102, 232: 103, 233: 103, 234: 103, 235: 103, 236: 103, 239: 107, 240: 108, 241: 109, 242: 109, 243: 109, 244: 109, 245: 109, 246: 109, 247: 109, 248: 109, 249: 109}
+SOURCE_MAP = {38: 23, 40: 23, 45: 24, 46: 24, 47: 24, 48: 24, 49: 24, 50: 24, 51: 24, 52: 24, 53: 25, 54: 25, 55: 25, 56: 25, 57: 25, 58: 26, 59: 26, 60: 26, 61: 26, 62: 26, 65: 29, 66: 30, 67: 31, 68: 32, 69: 33, 70: 34, 71: 34, 72: 34, 73: 34, 74: 34, 75: 34, 76: 34, 77: 34, 78: 34, 79: 35, 80: 36, 81: 37, 82: 37, 83: 37, 84: 37, 85: 37, 86: 37, 87: 37, 88: 37, 89: 37, 90: 37, 91: 37, 92: 37, 98: 44, 100: 44, 108: 45, 111: 48, 112: 49, 113: 50, 114: 51, 121: 56, 123: 56, 128: 57, 129: 58, 130: 58, 131: 58, 132: 58, 133: 58, 134: 58, 135: 58, 136: 58, 139: 61, 140: 62, 146: 66, 148: 66, 153: 67, 154: 68, 155: 68, 156: 68, 157: 68, 158: 68, 178: 71, 179: 72, 180: 73, 181: 74, 182: 77, 183: 79, 186: 81, 192: 86, 194: 86, 202: 87, 205: 90, 206: 91, 207: 92, 208: 93, 215: 98, 217: 98, 226: 99, 227: 100, 228: 100, 229: 100, 230: 100, 231: 100, 232: 101, 233: 101, 234: 101, 235: 101, 236: 101, 239: 105, 240: 106, 241: 107, 242: 107, 243: 107, 244: 107, 245: 107, 246: 107, 247: 107, 248: 107, 249: 107}
