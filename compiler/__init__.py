@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from compiler import check, codegen, ir, plan, resolve, verify
 from compiler.plan import Plan
 from compiler.resolve import FileResolver, Resolver
-from dsl import parse
 from dsl import nodes as n
+from dsl import parse
 from dsl.diagnostics import Diagnostic, has_errors
 from dsl.span import Source
 
