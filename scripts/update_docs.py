@@ -2,9 +2,10 @@
 
     python scripts/update_docs.py
 
-docs/diagnostics.md comes from dsl/codes.py and the function table of
-docs/language.md from runtime/functions.py; tests/test_docs.py fails when either
-is stale, so run this after adding a code or a function.
+docs/diagnostics.md comes from dsl/codes.py, the function table of
+docs/language.md from runtime/functions.py, and the editors' TextMate grammar from
+dsl/grammar.lark; tests fail when any is stale, so run this after adding a code, a
+function or a keyword.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from compiler.textmate import render as textmate
 from dsl.codes import markdown
 from runtime.functions import reference_markdown
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+TEXTMATE = ROOT / "editors" / "vscode" / "rostermap.tmLanguage.json"
 FUNCTIONS = re.compile(r"(<!-- functions:begin[^\n]*-->\n).*?(<!-- functions:end -->)", re.S)
 
 
@@ -29,6 +33,7 @@ def main() -> None:
     language = DOCS / "language.md"
     language.write_text(functions_section(language.read_text(encoding="utf-8")),
                         encoding="utf-8")
+    TEXTMATE.write_text(textmate(), encoding="utf-8")
 
 
 if __name__ == "__main__":
