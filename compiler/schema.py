@@ -20,6 +20,7 @@ from compiler import types as t
 
 __all__ = [
     "ENTITIES",
+    "reference_markdown",
     "ENUMS",
     "VERSIONS",
     "Entity",
@@ -319,3 +320,32 @@ def entity_for_record(name: str) -> Entity | None:
         if name.lower() in (candidate.name.lower(), candidate.record.replace(" ", "").lower()):
             return candidate
     return None
+
+
+def reference_markdown() -> str:
+    """The data model section of docs/language.md, generated from this table."""
+    lines = []
+    for e in ENTITIES.values():
+        versions = "" if e.versions == BOTH else f" (OneRoster {', '.join(sorted(e.versions))})"
+        lines += [f"**{e.name}**{versions}", "", "| field | type | CSV column | notes |",
+                  "|---|---|---|---|"]
+        for f in e.fields.values():
+            notes = []
+            if f.versions != BOTH:
+                notes.append(f"{', '.join(sorted(f.versions))} only")
+            if f.derived:
+                notes.append(f"{', '.join(sorted(f.derived))}: from roles.csv")
+            if f.aliases:
+                notes.append("also read from " + ", ".join(f"`{a}`" for a in f.aliases))
+            if f.type.enum:
+                notes.append("one of " + ", ".join(ENUMS[f.type.enum]))
+            if f.sensitive:
+                notes.append("secret")
+            elif f.pii:
+                notes.append("personal data")
+            if f.doc and not f.derived:
+                notes.append(f.doc)
+            csv = f"`{f.csv}`" if f.csv else ""
+            lines.append(f"| `{f.name}` | {f.type} | {csv} | {'; '.join(notes)} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from compiler.schema import reference_markdown as entities_markdown
 from compiler.textmate import render as textmate
 from dsl.codes import markdown
 from runtime.functions import reference_markdown
@@ -20,12 +21,15 @@ from runtime.functions import reference_markdown
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 TEXTMATE = ROOT / "editors" / "vscode" / "rostermap.tmLanguage.json"
-FUNCTIONS = re.compile(r"(<!-- functions:begin[^\n]*-->\n).*?(<!-- functions:end -->)", re.S)
+def _section(name: str, text: str, body: str) -> str:
+    pattern = re.compile(rf"(<!-- {name}:begin[^\n]*-->\n).*?(<!-- {name}:end -->)", re.S)
+    return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
 
 
 def functions_section(text: str) -> str:
-    """``text`` (docs/language.md) with the function table regenerated."""
-    return FUNCTIONS.sub(lambda m: m.group(1) + reference_markdown() + m.group(2), text)
+    """``text`` (docs/language.md) with its generated sections regenerated."""
+    text = _section("entities", text, entities_markdown())
+    return _section("functions", text, reference_markdown())
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from compiler import compile_expression, compile_mapping
+from compiler import FileResolver, compile_expression, compile_mapping
 from dsl.codes import markdown
 from runtime import functions
 from runtime.functions import REGISTRY
@@ -23,8 +23,14 @@ EXAMPLES = [(f.name, expr, expected) for f in REGISTRY.values() for expr, expect
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_language_examples_compile(block: str) -> None:
-    compiled = compile_mapping(block, "docs/language.md")
+def test_language_examples_compile(block: str, tmp_path: Path) -> None:
+    # Blocks that start with `# file: NAME` are files of one example; each block is
+    # compiled where they all are, so extends and import find each other.
+    for other in BLOCKS:
+        if other.startswith("# file: "):
+            (tmp_path / other.split("\n", 1)[0][8:].strip()).write_text(other)
+    name = block.split("\n", 1)[0][8:].strip() if block.startswith("# file: ") else "doc.rmap"
+    compiled = compile_mapping(block, str(tmp_path / name), FileResolver())
     assert compiled.ok, [d.message for d in compiled.diagnostics]
     assert not compiled.diagnostics
 
