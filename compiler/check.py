@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +72,7 @@ class _Checker:
     outputs: dict[str, n.Output] = field(default_factory=dict)
     _reported: set[tuple[str, int, str]] = field(default_factory=set)
     _uses: list[str] = field(default_factory=list)  # outputs used by the output being checked
+    _fallback: bool = False  # binding the first argument of coalesce/default
     broken: tuple[Span, ...] = ()  # where statements failed to parse
 
     # --- reporting -------------------------------------------------------------------
@@ -282,7 +283,7 @@ class _Checker:
             warns=tuple(warns),
             key=tuple(i.name for i in o.key),
             sort=tuple(i.name for i in o.sort),
-            distinct=o.distinct,
+            distinct=o.distinct is not None,
             depends_on=tuple(dict.fromkeys(self._uses)),
         )
 
@@ -360,9 +361,13 @@ class _Checker:
     def field_read(self, entity: schema.Entity, scope: int, name: str, span: Span) -> ir.Expr:
         f = entity.fields[name]
         missing = [v for v in self.versions if v not in f.versions]
-        if missing and entity.name in schema.ENTITIES:
-            self.report("RM211", f"`{name}` is not in OneRoster {', '.join(missing)}", span,
-                        f"empty in {', '.join(missing)} sources", severity=Severity.WARNING)
+        if missing and not self._fallback:
+            self.report("RM211", f"`{name}` is a OneRoster {', '.join(sorted(f.versions))} "
+                        f"field; {' and '.join(missing)} sources usually lack it", span,
+                        f"missing in most {', '.join(missing)} sources",
+                        notes=(f"help: give a fallback, e.g. coalesce({name}, ...): a field read "
+                               "with a fallback is not warned about",),
+                        severity=Severity.WARNING)
         type_ = t.ref(entity.name) if name == "sourcedId" else f.type
         return ir.FieldRead(type_, span, scope, entity.name, name)
 
@@ -375,11 +380,15 @@ class _Checker:
             return ir.OutColumn(t.ANY, e.span, name)
         entity = ctx.scopes[0] if ctx.scopes else None
         is_field = entity is not None and name in entity.fields
-        other = "parameter" if name in self.params else "rule" if name in self.rules else None
+        other = ("parameter" if name in self.params else "rule" if name in self.rules
+                 else "definition" if name in self.defines and not self.defines[name].params
+                 else None)
         if entity is not None and is_field and other:
             self.report("RM209", f"`{name}` is both a field of {entity.name} and {_a(other)}",
                         e.span, "ambiguous",
-                        notes=(f"help: rename the {other}, or write this.{name} for the field",))
+                        notes=(f"help: write this.{name} for the field"
+                               + (f", param.{name} for the parameter" if other == "parameter"
+                                  else f", or rename the {other}"),))
             return self.error_value(e.span)
         if entity is not None and is_field:
             return self.field_read(entity, 0, name, e.span)
@@ -388,6 +397,8 @@ class _Checker:
             return ir.ParamRead(spec.type, e.span, name)
         if name in self.rules:
             return self.expand_rule(name, e.span, ctx)
+        if name in self.defines and not self.defines[name].params:
+            return self.expand_define(n.Call(e.span, n.Ident(e.span, name), ()), ctx)
         if entity is not None and name.lower() in (entity.name.lower(), entity.record.lower()):
             return self.bind_This(n.This(e.span), dataclasses.replace(ctx, scopes=ctx.scopes[:1]))
         if f"{name}" in self.outputs:
@@ -399,14 +410,15 @@ class _Checker:
     def unknown_name(self, name: str, span: Span, entity: schema.Entity | None,
                      ctx_locals: tuple[tuple[str, ir.Expr], ...] = ()) -> ir.Expr:
         fields = list(entity.fields) if entity else []
-        hint = did_you_mean(name, [*fields, *self.params, *self.rules, *dict(ctx_locals)])
+        hint = did_you_mean(name, [*fields, *self.params, *self.rules, *self.defines,
+                                   *dict(ctx_locals)])
         help_ = (f"help: did you mean `{hint}`?",) if hint else ()
         if entity is not None and (hint is None or hint in fields):
             self.report("RM201", f"`{name}` is not a field of {entity.name}", span,
                         f"not a field of {entity.record}", notes=help_)
         else:
             self.report("RM203", f"unknown name `{name}`", span,
-                        "not a field, parameter or rule", notes=help_)
+                        "not a field, parameter, rule or definition", notes=help_)
         return self.error_value(span)
 
     def expand_rule(self, name: str, span: Span, ctx: _Context) -> ir.Expr:
@@ -429,6 +441,16 @@ class _Checker:
             return self.error_value(e.span)
         obj = e.obj
         entity = ctx.scopes[0] if ctx.scopes else None
+        if isinstance(obj, n.Name) and obj.name == "param" and obj.name not in self.params:
+            # param.X names a parameter even where a field has the same name.
+            spec = self.params.get(e.attr.name)
+            if spec is None:
+                hint = did_you_mean(e.attr.name, self.params)
+                self.report("RM203", f"the profile has no parameter `{e.attr.name}`",
+                            e.attr.span, "not a parameter",
+                            notes=(f"help: did you mean `param.{hint}`?",) if hint else ())
+                return self.error_value(e.span)
+            return ir.ParamRead(spec.type, e.span, spec.name)
         # `Users.username` (the seed tables' spelling) names a field of the record read.
         if (
             isinstance(obj, n.Name)
@@ -458,14 +480,35 @@ class _Checker:
             f = self.field_read(target, 0, name, e.span)
             return ir.Deref(f.type, e.span, base, target.name, name)
         if base.type.is_list and base.type.item and base.type.item.kind == "ref":
-            self.report("RM306", f"`{self.text_of(e.obj.span)}` is a list of references",
-                        e.attr.span, "which one?",
-                        notes=(f"help: pick one first, e.g. {self.text_of(e.obj.span)}[0].{name}",))
-            return self.error_value(e.span)
+            return self.each_field(base, e, ctx)
         self.report("RM306", f"{_a(base.type)} has no fields", e.attr.span, "no such attribute",
                     notes=("help: only references to other records (such as school or "
                            "class) have fields",))
         return self.error_value(e.span)
+
+    def each_field(self, base: ir.Expr, e: n.Attr, ctx: _Context) -> ir.Expr:
+        """``orgs.identifier``: the field of every record a list of references names,
+        as a list (in the records' sourcedId order): a lookup through the list."""
+        assert base.type.item is not None
+        target = schema.ENTITIES[base.type.item.entity or ""]
+        name = e.attr.name
+        if name not in target.fields:
+            hint = did_you_mean(name, target.fields)
+            self.report("RM201", f"`{name}` is not a field of {target.name}", e.attr.span,
+                        f"not a field of {target.record}",
+                        notes=(f"help: did you mean `{hint}`?",) if hint else ())
+            return self.error_value(e.span)
+        if name == "sourcedId":
+            return dataclasses.replace(base, span=e.span)
+        if ctx.in_lookup:
+            self.report("RM315", "a list of references cannot be followed inside a lookup",
+                        e.span, notes=(f"help: pick one first, e.g. "
+                                       f"{self.text_of(e.obj.span)}[0].{name}",))
+            return self.error_value(e.span)
+        field = self.field_read(target, 0, name, e.attr.span)
+        key = ir.FieldRead(t.ref(target.name), e.span, 0, target.name, "sourcedId")
+        return ir.Lookup(t.list_of(field.type), e.span, target.name, field, None, key, base,
+                         "outer")
 
     def bind_Index(self, e: n.Index, ctx: _Context) -> ir.Expr:
         base = self.bind(e.obj, ctx)
@@ -547,8 +590,7 @@ class _Checker:
                         notes=(f"help: test a reference to {_a(target.record)}, e.g. `user in "
                                f"{out}` or `this in {out}`",))
             return self.error_value(e.span)
-        if not ctx.in_lookup:
-            self._uses.append(out)
+        self._uses.append(out)
         return ir.Member(t.BOOL, e.span, item, out, e.negated)
 
     def bind_IsEmpty(self, e: n.IsEmpty, ctx: _Context) -> ir.Expr:
@@ -674,10 +716,16 @@ class _Checker:
             self.report("RM204", f"unknown function `{name}`", e.func.span,
                         "not in the function library",
                         notes=(f"help: did you mean `{hint}`?",) if hint else ())
-        args = [
-            self.bind_lookup(a, ctx) if isinstance(a, n.Lookup) else self.bind(a, ctx)
-            for a in e.args
-        ]
+        args = []
+        for i, a in enumerate(e.args):
+            # coalesce(preferredGivenName, givenName): reading a field that some versions
+            # lack, with a fallback, is deliberate; RM211 says nothing about it.
+            self._fallback = name in ("coalesce", "default") and i < len(e.args) - 1
+            try:
+                args.append(self.bind_lookup(a, ctx) if isinstance(a, n.Lookup)
+                            else self.bind(a, ctx))
+            finally:
+                self._fallback = False
         if fn is None:
             return self.error_value(e.span)
         returns = self.check_call(fn, args, e)
@@ -753,7 +801,7 @@ class _Checker:
             return self.error_value(e.span)
         self.check_entity_versions(target, e.entity.span)
         inner = dataclasses.replace(ctx, scopes=(target, *ctx.scopes), columns=frozenset(),
-                                    locals=tuple((k, _shift(v, +1)) for k, v in ctx.locals))
+                                    locals=tuple((k, ir.shift(v, +1)) for k, v in ctx.locals))
         value = self.bind(e.value, inner)
         if e.where is None:
             self.report("RM307", "a lookup needs `where` to relate its records to this one",
@@ -761,45 +809,62 @@ class _Checker:
                         notes=(f"help: e.g. `... of {target.name} where class = this`",))
             return self.error_value(e.span)
         test = self.condition(self.bind(e.where, inner), e.where.span, "`where`")
-        conjuncts = list(test.operands) if isinstance(test, ir.And) else [test]
-        key: tuple[ir.Expr, ir.Expr] | None = None
-        rest: list[ir.Expr] = []
-        for c in conjuncts:
-            if key is None and isinstance(c, ir.Compare) and c.op == "=":
-                sides = (_scopes(c.left), _scopes(c.right))
-                if sides == ({0}, {1}):
-                    key = (c.left, _shift(c.right))
-                    continue
-                if sides == ({1}, {0}):
-                    key = (c.right, _shift(c.left))
-                    continue
-            rest.append(c)
         if test.type.kind == "any" or value.type.kind == "any":
             return self.error_value(e.span)
-        if key is None:
+        found = _lookup_key(list(test.operands) if isinstance(test, ir.And) else [test])
+        if found is None:
             self.report("RM307", "this lookup is not tied to the record it is read for",
                         e.where.span, "no `<field> = this`",
-                        notes=(f"help: add a condition such as `class = this` or "
-                               f"`user = this.user`; {target.name} records are matched by it",))
+                        notes=(f"help: add a condition such as `class = this`, "
+                               f"`user = this.user` or `sourcedId in this.orgs`; "
+                               f"{target.name} records are matched by it",))
             return self.error_value(e.span)
-        for c in rest:
-            if 1 in _scopes(c):
-                self.report("RM307", "only the key comparison of a lookup may use `this`",
-                            c.span, "uses the outer record",
-                            notes=("help: move this condition to the output's `where`",))
-                return self.error_value(e.span)
-        if 1 in _scopes(value):
+        (inner_key, outer_key, explode), rest = found
+        if 1 in ir.scopes(value):
             self.report("RM307", "a lookup's value is read from the looked-up records",
                         e.value.span, "uses the outer record")
             return self.error_value(e.span)
-        filt: ir.Expr | None = None
-        if rest:
-            filt = rest[0] if len(rest) == 1 else ir.And(t.BOOL, e.where.span, tuple(rest))
-        return ir.Lookup(t.list_of(value.type), e.span, target.name, value, filt,
-                         key[0], key[1])
+        own = [c for c in rest if 1 not in ir.scopes(c)]
+        outer = [c for c in rest if 1 in ir.scopes(c)]
+        where_span = e.where.span
+
+        def conjunction(parts: list[ir.Expr]) -> ir.Expr | None:
+            if not parts:
+                return None
+            return parts[0] if len(parts) == 1 else ir.And(t.BOOL, where_span, tuple(parts))
+
+        return ir.Lookup(t.list_of(value.type), e.span, target.name, value, conjunction(own),
+                         inner_key, outer_key, explode, conjunction(outer))
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+
+def _lookup_key(
+    conjuncts: list[ir.Expr],
+) -> tuple[tuple[ir.Expr, ir.Expr, str], list[ir.Expr]] | None:
+    """The condition that ties a lookup to its outer record, and the other conditions.
+
+    The key is ``inner = outer`` (one record's field equals the other's), or
+    ``inner in outer-list`` / ``outer in inner-list`` (many-to-many through a list
+    of references such as ``sourcedId in this.orgs``); the third item says which
+    side, if any, is a list to spread out: "", "outer" or "inner".
+    """
+    for i, c in enumerate(conjuncts):
+        rest = conjuncts[:i] + conjuncts[i + 1:]
+        if isinstance(c, ir.Compare) and c.op == "=":
+            sides = (ir.scopes(c.left), ir.scopes(c.right))
+            if sides == ({0}, {1}):
+                return (c.left, ir.shift(c.right), ""), rest
+            if sides == ({1}, {0}):
+                return (c.right, ir.shift(c.left), ""), rest
+        if isinstance(c, ir.InList) and not c.negated:
+            sides = (ir.scopes(c.item), ir.scopes(c.collection))
+            if sides == ({0}, {1}):
+                return (c.item, ir.shift(c.collection), "outer"), rest
+            if sides == ({1}, {0}):
+                return (c.collection, ir.shift(c.item), "inner"), rest
+    return None
 
 
 def _narrowing(tests: list[ir.Expr]) -> tuple[tuple[str, frozenset[str]], ...]:
@@ -869,50 +934,6 @@ def _path_text(e: n.Expr) -> str | None:
         inner = _path_text(e.obj)
         return f"{inner}.{e.attr.name}" if inner is not None else None
     return None
-
-
-def _children(e: ir.Expr) -> Iterator[ir.Expr]:
-    for f in dataclasses.fields(e):
-        value = getattr(e, f.name)
-        if isinstance(value, ir.Expr):
-            yield value
-        elif isinstance(value, tuple):
-            for item in value:
-                if isinstance(item, ir.Expr):
-                    yield item
-                elif isinstance(item, tuple):  # match arms
-                    yield from (x for x in item if isinstance(x, ir.Expr))
-
-
-def _scopes(e: ir.Expr) -> set[int]:
-    """The record scopes an expression reads (lookups are closed over their own)."""
-    if isinstance(e, ir.FieldRead):
-        return {e.scope}
-    if isinstance(e, ir.Lookup):
-        return _scopes(e.outer_key)  # its value and filter read the looked-up records
-    out: set[int] = set()
-    for child in _children(e):
-        out |= _scopes(child)
-    return out
-
-
-def _shift(e: ir.Expr, by: int = -1) -> ir.Expr:
-    """Re-express an expression ``by`` record scopes out (-1) or in (+1).
-
-    -1: an outer-record expression seen from the outer record itself (lookup keys);
-    +1: an argument of a `define` seen from inside a lookup in its body.
-    """
-    if isinstance(e, ir.FieldRead):
-        return dataclasses.replace(e, scope=e.scope + by)
-    changes: dict[str, Any] = {}
-    for f in dataclasses.fields(e):
-        value = getattr(e, f.name)
-        if isinstance(value, ir.Expr):
-            changes[f.name] = _shift(value, by)
-        elif isinstance(value, tuple) and any(isinstance(v, ir.Expr) for v in value):
-            changes[f.name] = tuple(_shift(v, by) if isinstance(v, ir.Expr) else v
-                                    for v in value)
-    return dataclasses.replace(e, **changes) if changes else e
 
 
 def check_expression(

@@ -302,6 +302,13 @@ class _Module:
             args.append(f"where={self.x.condition(s.where)}")
         if s.steps:
             args.append(f"steps=({', '.join(self.steps(s.steps))},)")
+        if s.explode:
+            args.append(f"explode={literal(s.explode)}")
+        if s.carry:
+            carried = ", ".join(f"{literal(a)}: {self.x.emit(v)}" for a, v in s.carry)
+            args.append(f"carry={{{carried}}}")
+        if s.correlated is not None:
+            args.append(f"also={self.x.condition(s.correlated)}")
         return _call("Lookup", args)
 
     def sequence(self, label: str, items: Sequence[tuple[str, int | None]]) -> None:

@@ -8,6 +8,8 @@ has to resolve a name again.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +17,9 @@ from compiler.types import Type
 from dsl.span import Span
 
 __all__ = [
+    "children",
+    "scopes",
+    "shift",
     "And",
     "Arith",
     "Call",
@@ -176,11 +181,14 @@ class Call(Expr):
 
 @dataclass(frozen=True, slots=True)
 class Lookup(Expr):
-    """``value of entity where filter``, tied to the outer record by a key equality.
+    """``value of entity where filter``, tied to the outer record by a key.
 
     ``inner_key`` (read from the looked-up record) equals ``outer_key`` (read from the
-    outer record); the rest of the condition is ``filter``. The planner compiles this
-    to a filtered group-by joined back on the key, never to a loop.
+    outer record), or is one of its items (``explode``); the rest of the condition is
+    ``filter``, and ``correlated`` for what also reads the outer record. The planner
+    compiles this to a filtered group-by joined back on the key (or, when a list or
+    the outer record is involved, to a join of the pairs, filtered and grouped),
+    never to a loop.
     """
 
     entity: str
@@ -188,6 +196,8 @@ class Lookup(Expr):
     filter: Expr | None
     inner_key: Expr
     outer_key: Expr
+    explode: str = ""  # "outer" / "inner": that key is a list, matched item by item
+    correlated: Expr | None = None  # conditions that read both records (scope 0 and 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +205,57 @@ class OutColumn(Expr):
     """In a `warn` rule: the value the output gives a column."""
 
     name: str
+
+
+# --- walking expressions --------------------------------------------------------------------
+
+
+def children(e: Expr) -> Iterator[Expr]:
+    """The expressions directly inside ``e`` (match arms' values included)."""
+    for f in dataclasses.fields(e):
+        value = getattr(e, f.name)
+        if isinstance(value, Expr):
+            yield value
+        elif isinstance(value, tuple):
+            for item in value:
+                if isinstance(item, Expr):
+                    yield item
+                elif isinstance(item, tuple):  # match arms
+                    yield from (x for x in item if isinstance(x, Expr))
+
+
+def scopes(e: Expr) -> set[int]:
+    """The record scopes an expression reads (lookups are closed over their own)."""
+    if isinstance(e, FieldRead):
+        return {e.scope}
+    if isinstance(e, Lookup):
+        # Its value and filter read the looked-up records (its scope 0); what it reads
+        # of the record around it (its scope 1) is scope 0 from outside.
+        around = scopes(e.correlated) if e.correlated is not None else set()
+        return scopes(e.outer_key) | {s - 1 for s in around if s >= 1}
+    out: set[int] = set()
+    for child in children(e):
+        out |= scopes(child)
+    return out
+
+
+def shift(e: Expr, by: int = -1) -> Expr:
+    """Re-express an expression ``by`` record scopes out (-1) or in (+1).
+
+    -1: an outer-record expression seen from the outer record itself (lookup keys);
+    +1: an argument of a `define` seen from inside a lookup in its body.
+    """
+    if isinstance(e, FieldRead):
+        return dataclasses.replace(e, scope=e.scope + by)
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(e):
+        value = getattr(e, f.name)
+        if isinstance(value, Expr):
+            changes[f.name] = shift(value, by)
+        elif isinstance(value, tuple) and any(isinstance(v, Expr) for v in value):
+            changes[f.name] = tuple(shift(v, by) if isinstance(v, Expr) else v
+                                    for v in value)
+    return dataclasses.replace(e, **changes) if changes else e
 
 
 # --- the checked mapping ------------------------------------------------------------------

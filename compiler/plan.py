@@ -90,6 +90,9 @@ class LookupStep:
     value: ir.Expr
     aggregate: str  # list | first | last | min | max | count | exists
     text: str
+    explode: str = ""  # "outer" / "inner": that key is a list matched item by item
+    carry: tuple[tuple[str, ir.Expr], ...] = ()  # outer values the correlated test reads
+    correlated: ir.Expr | None = None  # a test reading both records (carried values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +244,9 @@ class _Planner:
         value = self.lower(e.value, inner)
         where = self.lower(e.filter, inner) if e.filter is not None else None
         key = self.lower(e.inner_key, inner)
+        carried: list[tuple[str, ir.Expr]] = []
+        correlated = (self.carry(e.correlated, inner, frame, carried)
+                      if e.correlated is not None else None)
         self.failures = collecting
         on = self.lower(e.outer_key, frame)
         inner.read(e.entity, "sourcedId")
@@ -249,10 +255,27 @@ class _Planner:
             name = frame.fresh("lookup")
             frame.steps.append(
                 LookupStep(name, e.span.line, e.entity, tuple(inner.steps), where, key, on,
-                           value, aggregate, f"{aggregate}({describe(e.value)} of {e.entity})")
+                           value, aggregate, f"{aggregate}({describe(e.value)} of {e.entity})",
+                           e.explode, tuple(carried), correlated)
             )
             frame.names[text] = name
         return ColumnRead(type_, e.span, frame.names[text])
+
+    def carry(self, e: ir.Expr, inner: _Frame, outer: _Frame,
+              carried: list[tuple[str, ir.Expr]]) -> ir.Expr:
+        """A condition reading both records, over the looked-up records' frame.
+
+        The parts that read only the outer record are computed on the outer frame
+        and carried along with each pair as ``outer:N`` columns.
+        """
+        read = ir.scopes(e)
+        if read == {1}:
+            alias = f"outer:{self.counter[0]}.{len(carried)}"
+            carried.append((alias, self.lower(ir.shift(e, -1), outer)))
+            return ColumnRead(e.type, e.span, alias)
+        if 1 not in read:
+            return self.lower(e, inner)
+        return _map_children(e, lambda child: self.carry(child, inner, outer, carried))
 
     def plan_output(self, out: ir.CheckedOutput) -> OutputPlan:
         frame = self.frame(out.entity)

@@ -185,7 +185,7 @@ class _Resolution:
                 warns=base.warns + o.warns,
                 key=o.key or base.key,
                 sort=o.sort or base.sort,
-                distinct=base.distinct or o.distinct,
+                distinct=o.distinct or base.distinct,
             )
         return dataclasses.replace(
             child,

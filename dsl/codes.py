@@ -18,6 +18,7 @@ class Code:
     code: str
     title: str
     explanation: str
+    severity: str = "error"  # error | warning | error or warning (documentation only)
 
 
 _TABLE: tuple[tuple[str, str, str], ...] = (
@@ -108,6 +109,7 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("RM417", "delta file read as a snapshot", "The manifest marks a file `delta`; its rows "
      "are read as they stand, not applied to an earlier snapshot."),
     ("RM420", "mapping warning", "A `warn` rule of the mapping matched records."),
+    ("RM421", "repeated key", "Several rows of an output have the same `key` columns."),
     ("RM430", "transform failed", "A rule failed while transforming; the mapping line is named."),
     ("RM431", "too many rejects", "More records were rejected than --max-rejects allows."),
     # --- RM5xx: run usage ----------------------------------------------------------
@@ -119,7 +121,15 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("RM505", "record not found", "--record is <entity>/<sourcedId> of a record in the source."),
 )
 
-CODES: dict[str, Code] = {code: Code(code, title, text) for code, title, text in _TABLE}
+# Codes reported as warnings (the run goes on), or as either depending on the case.
+_WARNINGS = {"RM211", "RM311", "RM402", "RM403", "RM406", "RM411", "RM414", "RM417", "RM420",
+             "RM421"}
+_EITHER = {"RM405", "RM416"}
+CODES: dict[str, Code] = {
+    code: Code(code, title, text, "warning" if code in _WARNINGS else
+               "error or warning" if code in _EITHER else "error")
+    for code, title, text in _TABLE
+}
 
 
 def lookup(code: str) -> Code:
@@ -143,7 +153,7 @@ def markdown() -> str:
         group = code.code[2]
         if group != current:
             current = group
-            lines += ["", f"## RM{group}xx: {ranges[group]}", "", "| code | title | meaning |",
-                      "|---|---|---|"]
-        lines.append(f"| {code.code} | {code.title} | {code.explanation} |")
+            lines += ["", f"## RM{group}xx: {ranges[group]}", "",
+                      "| code | severity | title | meaning |", "|---|---|---|---|"]
+        lines.append(f"| {code.code} | {code.severity} | {code.title} | {code.explanation} |")
     return "\n".join(lines) + "\n"

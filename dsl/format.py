@@ -272,8 +272,8 @@ def format_mapping(mapping: n.Mapping, origins: bool = False) -> str:
         if o.sort:
             add(group, o.sort[0].span.to(o.sort[-1].span),
                 "sort by " + ", ".join(column_name(k.name) for k in o.sort))
-        if o.distinct:
-            add(group, o.span, "distinct")
+        if o.distinct is not None:
+            add(group, o.distinct, "distinct")
         names = [column_name(f.column.name) for f in o.fields]
         width = min(max((len(x) for x in names), default=0), _MAX_ALIGN)
         for f, name in zip(o.fields, names, strict=True):

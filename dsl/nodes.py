@@ -296,7 +296,7 @@ class Output(Node):
     warns: tuple[WarnDecl, ...] = ()
     key: tuple[Ident, ...] = ()
     sort: tuple[Ident, ...] = ()
-    distinct: bool = False
+    distinct: Span | None = None  # where `distinct` was written, when it was
 
 
 @dataclass(frozen=True, slots=True)

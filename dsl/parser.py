@@ -604,7 +604,7 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
             defines.append(statement)
         elif isinstance(statement, _OutputHeader):
             outputs.append({"header": statement, "wheres": [], "fields": [], "warns": [],
-                            "key": (), "sort": (), "distinct": False})
+                            "key": (), "sort": (), "distinct": None})
         elif not outputs:
             diagnostics.append(
                 Diagnostic(
@@ -621,7 +621,7 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
         elif isinstance(statement, n.WarnDecl):
             outputs[-1]["warns"].append(statement)
         elif isinstance(statement, _Distinct):
-            outputs[-1]["distinct"] = True
+            outputs[-1]["distinct"] = statement.span
         elif isinstance(statement, _Columns):
             outputs[-1][statement.kind] = outputs[-1][statement.kind] + statement.columns
 

@@ -10,6 +10,7 @@ click provides the parsing, ``--help`` and the usage exit code.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import json
 import sys
 from pathlib import Path
@@ -101,9 +102,12 @@ def check(files: tuple[Path, ...], fmt: str, effective: bool) -> None:
         elif compiled.diagnostics:
             click.echo(render_all(compiled.diagnostics, compiled.source), err=True)
         if fmt == "text":
+            errors = sum(d.is_error for d in compiled.diagnostics)
+            warnings = len(compiled.diagnostics) - errors
+            counts = ", ".join(f"{n} {word}(s)" for n, word in ((errors, "error"),
+                                                                  (warnings, "warning")) if n)
             verdict = "ok" if compiled.ok else "failed"
-            warnings = sum(not d.is_error for d in compiled.diagnostics)
-            click.echo(f"{path}: {verdict}" + (f" ({warnings} warning(s))" if warnings else ""))
+            click.echo(f"{path}: {verdict}" + (f" ({counts})" if counts else ""))
     if fmt == "json":
         click.echo(json.dumps(records, indent=2))
     sys.exit(1 if failed else 0)
@@ -158,7 +162,11 @@ def fmt(files: tuple[Path, ...], check_only: bool) -> None:
             continue
         unformatted = True
         if check_only:
-            click.echo(f"{path}: would be reformatted")
+            click.echo(f"{path}: would be reformatted:")
+            diff = difflib.unified_diff(text.splitlines(keepends=True),
+                                        formatted.splitlines(keepends=True),
+                                        f"{path}", f"{path} (formatted)")
+            click.echo("".join(diff), nl=False)
         else:
             path.write_text(formatted, encoding="utf-8")
             click.echo(f"{path}: reformatted")

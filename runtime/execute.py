@@ -35,6 +35,7 @@ MAX_REJECTS_KEPT = 1000  # per output; the count is always exact
 _ID = "__rostermap_id"
 _ON = "__rostermap_on"
 _KEY = "__rostermap_key"
+_ROW = "__rostermap_row"
 _FILL = {"count": 0, "exists": False}
 
 
@@ -51,6 +52,7 @@ class WarningHits:
     message: str
     count: int
     examples: tuple[str, ...]  # sourcedIds of the records concerned
+    code: str = "RM420"  # a `warn` of the mapping; RM421 for rows that repeat a key
 
 
 @dataclass(frozen=True)
@@ -127,15 +129,39 @@ class Steps:
             "count": pl.len(),
             "exists": pl.len() > 0,
         }[step.aggregate]
-        grouped = inner.group_by(step.key.cast(pl.String).alias(_KEY)).agg(
-            aggregate.alias(step.name)
-        )
-        joined = self._left(frame, step.on, grouped)
+        if step.explode or step.also is not None:
+            joined = self._pairs(frame, step, inner, aggregate)
+        else:
+            grouped = inner.group_by(step.key.cast(pl.String).alias(_KEY)).agg(
+                aggregate.alias(step.name)
+            )
+            joined = self._left(frame, step.on, grouped)
         if step.aggregate in _FILL:
             return joined.with_columns(pl.col(step.name).fill_null(_FILL[step.aggregate]))
         if step.aggregate == "list":
             return joined.with_columns(pl.col(step.name).fill_null([]))
         return joined
+
+    @staticmethod
+    def _pairs(frame: pl.LazyFrame, step: Lookup, inner: pl.LazyFrame,
+               aggregate: pl.Expr) -> pl.LazyFrame:
+        """A lookup through a list of keys, or with a condition on both records: join the
+        pairs of records, keep those that pass, and reduce them per outer record."""
+        outer = frame.with_row_index(_ROW)
+        pairs = outer.select(pl.col(_ROW), step.on.alias(_ON),
+                             *(expr.alias(alias) for alias, expr in step.carry.items()))
+        if step.explode == "outer":
+            pairs = pairs.explode(_ON)
+        right = inner.with_columns(step.key.alias(_KEY))
+        if step.explode == "inner":
+            right = right.explode(_KEY)
+        joined = pairs.with_columns(pl.col(_ON).cast(pl.String)).join(
+            right.with_columns(pl.col(_KEY).cast(pl.String)), left_on=_ON, right_on=_KEY,
+            how="inner")
+        if step.also is not None:
+            joined = joined.filter(step.also.fill_null(False))
+        grouped = joined.group_by(_ROW).agg(aggregate.alias(step.name))
+        return outer.join(grouped, on=_ROW, how="left", maintain_order="left").drop(_ROW)
 
     def member(self, frame: pl.LazyFrame, step: Member) -> pl.LazyFrame:
         ids = self.emitted[step.output].lazy().select(
@@ -231,9 +257,16 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
           for c in output.columns),
     )
     emitted[output.name] = result.select(_ID).unique()
-    rows = result.drop(_ID)
     if output.distinct:
-        rows = rows.unique()
+        result = result.unique(subset=[c.name for c in output.columns], keep="first")
+    if output.key:
+        repeated = result.filter(pl.struct(list(output.key)).is_duplicated())
+        if repeated.height:
+            warnings.append(WarningHits(
+                output.line, f"{repeated.height} rows share their key ({', '.join(output.key)})"
+                " with another row", repeated.height,
+                tuple(repeated[_ID].sort().head(10).to_list()), "RM421"))
+    rows = result.drop(_ID)
     order = list(dict.fromkeys([*output.sort, *rows.columns]))
     rows = rows.sort(order)
     return OutputResult(

@@ -23,7 +23,7 @@ import polars as pl
 from compiler import schema
 from dsl.diagnostics import Diagnostic, did_you_mean
 from runtime.errors import UsageError
-from runtime.execute import Steps, as_text, run_outputs
+from runtime.execute import Steps, run_outputs
 from runtime.loader import load_mapping, parse_params, resolve_profile
 from runtime.plans import Join, Lookup, Member, Output, Step
 from runtime.sources.csv_package import open_package
@@ -150,8 +150,9 @@ def _verdict(
     after = steps.apply(before.lazy(), output.after)
     computed = after.with_columns(*(c.value.alias(f"out:{c.name}") for c in output.columns))
     done = computed.collect()
-    values = done.select(*(as_text(f"out:{c.name}", done.schema[f"out:{c.name}"]).alias(c.name)
-                           for c in output.columns)).row(0, named=True)
+    # Typed values, so that 6 (a number) and '6' (text) look different.
+    values = done.select(*(pl.col(f"out:{c.name}").alias(c.name) for c in output.columns)
+                         ).row(0, named=True)
     for column in output.columns:
         reads = set(column.value.meta.root_names())
         failed = next((f.reason for f in column.fails

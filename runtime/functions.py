@@ -152,10 +152,22 @@ def length(value: pl.Expr) -> pl.Expr:
     return lit(value).str.len_chars()
 
 
-@_register(("str", "str"), "bool", (('matches("ALG-101", "^[A-Z]{3}-[0-9]+$")', True),),
+@_register(("str", "str"), "bool", (('contains("Reading, Writing", "Writing")', True),
+                                    ('contains("Reading", "read")', False)))
+def contains(value: pl.Expr, part: Any) -> pl.Expr:
+    """Whether the text contains ``part`` (exactly: lower() both to ignore case)."""
+    return lit(value).str.contains(part, literal=True).fill_null(False)
+
+
+@_register(("str", "str"), "bool", (('matches("ALG-101", "^[A-Z]{3}-[0-9]+$")', True),
+                                    ('matches("Reading", "(?i)^read")', True)),
            constant=(1,))
 def matches(value: pl.Expr, pattern: str) -> pl.Expr:
-    """Whether the text matches a regular expression (anywhere, unless anchored)."""
+    """Whether the text matches a regular expression (anywhere, unless anchored).
+
+    Patterns use the common syntax (``^ $ . * + ? [a-z] (a|b) \\d``); ``(?i)`` at the
+    start ignores case.
+    """
     return lit(value).str.contains(pattern).fill_null(False)
 
 

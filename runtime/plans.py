@@ -57,7 +57,11 @@ class Join:
 @dataclass(frozen=True, eq=False)
 class Lookup:
     """The records of ``entity`` that pass ``where``, grouped by ``key``, reduced with
-    ``aggregate`` over ``value``, and joined back where ``on`` equals the key."""
+    ``aggregate`` over ``value``, and joined back where ``on`` equals the key.
+
+    With ``explode`` (a key that is a list) or ``also`` (a condition that reads both
+    records), pairs of records are joined first, filtered, then grouped per outer
+    record."""
 
     name: str
     line: int
@@ -69,6 +73,9 @@ class Lookup:
     aggregate: str
     where: pl.Expr | None = None
     steps: tuple[Step, ...] = ()
+    explode: str = ""  # "outer" / "inner": that key is a list, matched item by item
+    carry: dict[str, pl.Expr] = field(default_factory=dict)  # outer values `also` reads
+    also: pl.Expr | None = None  # a condition on each pair of records
 
 
 @dataclass(frozen=True, eq=False)

@@ -42,7 +42,7 @@ def build_report(
     for r in results:
         for w in r.warnings:
             report_warnings.append({
-                "code": "RM420", "message": w.message, "output": r.name, "line": w.line,
+                "code": w.code, "message": w.message, "output": r.name, "line": w.line,
                 "count": w.count, "examples": list(w.examples),
             })
     rejects = [

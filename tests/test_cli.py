@@ -84,7 +84,7 @@ def test_check_reports_every_problem_with_caret_and_exit_code(tmp_path: Path) ->
     bad = tmp_path / "bad.rmap"
     bad.write_text("profile bad\noutput u.csv from users\n  first <- givenNme\n  last <- lowr(x)\n")
     code, out, err = invoke("check", str(bad))
-    assert code == 1 and out.strip() == f"{bad}: failed"
+    assert code == 1 and out.strip() == f"{bad}: failed (3 error(s))"
     assert f"--> {bad}:3:12" in err and "^^^^^^^^" in err
     assert "did you mean `givenName`?" in err and "did you mean `lower`?" in err
     code, out, _ = invoke("check", "--format", "json", str(bad))

@@ -145,3 +145,52 @@ def test_loaded_module_runs_the_shipped_profile(tmp_path: Any) -> None:
     assert [p.name for p in loaded.module.PARAMS] == ["year", "google_domain", "schools"]
     assert set(loaded.module.READS) == {"users", "orgs", "classes", "enrollments"}
     assert len(loaded.sha256) == 64
+
+
+USERS = {
+    "sourcedId": ["t1", "t2", "s1", "s2", "p1"],
+    "orgs": [["o2", "o1"], ["o1"], ["o1"], ["o9"], []],
+    "agents": [[], [], ["p1"], ["p1"], ["s1", "s2"]],
+    "role": ["teacher", "teacher", "student", "student", "parent"],
+}
+ORG_NAMES = {"sourcedId": ["o1", "o2"], "name": ["One", "Two"], "identifier": ["111", "222"]}
+
+
+def test_lookups_through_lists_in_both_directions() -> None:
+    data = tables(users=USERS, orgs=ORG_NAMES)
+    result = run_text(
+        "output o.csv from users\n"
+        "  id <- sourcedId\n"
+        "  names <- join(name of orgs where sourcedId in this.orgs, \";\")\n"
+        "  codes <- join(orgs.identifier, \";\")\n"
+        "  listed_by <- count(sourcedId of users where this in agents)\n",
+        data,
+    )["o.csv"]
+    assert result.frame.rows() == [  # p1 is the agent of s1 and s2, which p1 lists
+        ("p1", "", "", "2"), ("s1", "One", "111", "1"), ("s2", "", "", "1"),
+        ("t1", "One;Two", "111;222", "0"), ("t2", "One", "111", "0"),
+    ]
+
+
+def test_lookup_conditions_may_read_the_outer_record() -> None:
+    data = tables(enrollments={
+        "sourcedId": ["e1", "e2", "e3", "e4"], "user": ["t1", "t1", "t1", "t2"],
+        "class": ["c3", "c1", "c2", "c1"],
+    })
+    result = run_text(
+        "output o.csv from enrollments\n"
+        "  id <- sourcedId\n"
+        "  rank <- count(sourcedId of enrollments where user = this.user and class < this.class)\n"
+        "  where count(sourcedId of enrollments where user = this.user and class < this.class) < 2\n",
+        data,
+    )["o.csv"]
+    assert result.frame.rows() == [("e2", "0"), ("e3", "1"), ("e4", "0")]
+
+
+def test_keys_that_repeat_are_reported() -> None:
+    data = tables(users=USERS)
+    result = run_text("output o.csv from users\n  key role\n  role <- role\n  id <- sourcedId\n",
+                      data)["o.csv"]
+    (warning,) = result.warnings
+    assert (warning.code, warning.count, warning.examples) == (
+        "RM421", 4, ("s1", "s2", "t1", "t2"))
