@@ -70,6 +70,7 @@ class _Checker:
     rules: dict[str, n.RuleDecl] = field(default_factory=dict)
     defines: dict[str, n.DefineDecl] = field(default_factory=dict)
     outputs: dict[str, n.Output] = field(default_factory=dict)
+    tables: dict[str, schema.Entity] = field(default_factory=dict)  # table parameters
     _reported: set[tuple[str, int, str]] = field(default_factory=set)
     _uses: list[str] = field(default_factory=list)  # outputs used by the output being checked
     _fallback: bool = False  # binding the first argument of coalesce/default
@@ -147,6 +148,17 @@ class _Checker:
                 continue
             type_ = self.resolve_type(p.type)
             default: Any = None
+            if type_ is not None and type_.kind == "table":
+                # A table parameter names a file; `= []` makes it optional (an empty table).
+                empty = isinstance(p.default, n.ListExpr) and not p.default.items
+                if p.default is not None and not empty:
+                    self.report("RM313", "a table parameter's default can only be []",
+                                p.default.span, "not []",
+                                notes=("help: write = [] for an optional file (no rows)",))
+                self.params[name] = ir.ParamSpec(name, type_, None, p.default is None,
+                                                 p.span.line, columns=p.type.columns)
+                self.tables[name] = _table_entity(name, p.type.columns)
+                continue
             if p.default is not None and type_ is not None:
                 value = self.bind(p.default, _Context())
                 if isinstance(value, ir.Call) and value.function == "today" and type_ == t.DATE:
@@ -157,13 +169,25 @@ class _Checker:
                 elif not _fits(value.type, type_):
                     self.report("RM313", f"the default is {_a(value.type)}, not {_a(type_)}",
                                 p.default.span, f"expected {type_}")
+                elif p.type.choices and value.value not in p.type.choices:
+                    self.report("RM313", f"the default is not one of {p.type}",
+                                p.default.span, "not a choice")
                 else:
                     default = list(value.value) if type_.is_list else value.value
             self.params[name] = ir.ParamSpec(
-                name, type_ or t.ANY, default, p.default is None, p.span.line
+                name, type_ or t.ANY, default, p.default is None, p.span.line,
+                choices=p.type.choices,
             )
 
     def resolve_type(self, ref: n.TypeRef) -> t.Type | None:
+        if ref.name == "choice":
+            return t.STR
+        if ref.columns:
+            if ref.name != "table":
+                self.report("RM213", f"unknown type `{ref.name}(...)`", ref.span, "not a type",
+                            notes=("help: a CSV file parameter is table(column, ...)",))
+                return None
+            return t.Type("table")
         if ref.name == "list" and len(ref.args) == 1:
             inner = self.resolve_type(ref.args[0])
             return t.list_of(inner) if inner else None
@@ -223,10 +247,14 @@ class _Checker:
         end = min(later, default=len(self.source.text))
         return any(o.span.start < span.start < end for span in self.broken)
 
+    def entity(self, name: str) -> schema.Entity | None:
+        """An entity by name: a table parameter's, or one of OneRoster's."""
+        return self.tables.get(name) or schema.entity(name)
+
     def check_output(self, o: n.Output) -> ir.CheckedOutput | None:
-        entity = schema.entity(o.entity.name)
+        entity = self.entity(o.entity.name)
         if entity is None:
-            hint = did_you_mean(o.entity.name, schema.ENTITIES)
+            hint = did_you_mean(o.entity.name, [*schema.ENTITIES, *self.tables])
             self.report("RM202", f"unknown entity `{o.entity.name}`", o.entity.span,
                         "not a OneRoster entity",
                         notes=(f"help: did you mean `{hint}`?",) if hint else
@@ -238,7 +266,7 @@ class _Checker:
         wheres = []
         for w in o.wheres:
             test = self.condition(self.bind(w.test, ctx), w.test.span, "`where`")
-            wheres.append(ir.WhereRule(w.span.line, self.text_of(w.span), test))
+            wheres.append(ir.WhereRule(w.span.line, self.text_of(w.span), test, w.report))
         ctx = dataclasses.replace(ctx, narrowed=_narrowing([w.test for w in wheres]))
         columns: list[ir.ColumnRule] = []
         seen: dict[str, n.FieldRule] = {}
@@ -268,6 +296,16 @@ class _Checker:
                         self.condition(self.bind(w.test, warn_ctx), w.test.span, "`warn ... if`"))
             for w in o.warns
         ]
+        counters = [
+            ir.CounterRule(c.label, c.span.line, None if c.test is None else self.condition(
+                self.bind(c.test, warn_ctx), c.test.span, "`counter ... if`"))
+            for c in o.counters
+        ]
+        rejects = [
+            ir.RejectRule(r.reason, r.span.line, self.condition(
+                self.bind(r.test, warn_ctx), r.test.span, "`reject ... if`"))
+            for r in o.rejects
+        ]
         for ident in (*o.key, *o.sort):
             if ident.name not in seen:
                 hint = did_you_mean(ident.name, seen)
@@ -285,6 +323,8 @@ class _Checker:
             sort=tuple(i.name for i in o.sort),
             distinct=o.distinct is not None,
             depends_on=tuple(dict.fromkeys(self._uses)),
+            counters=tuple(counters),
+            rejects=tuple(rejects),
         )
 
     def order_outputs(self, checked: list[ir.CheckedOutput]) -> list[ir.CheckedOutput]:
@@ -581,7 +621,7 @@ class _Checker:
         return ir.InList(t.BOOL, e.span, item, collection, e.negated)
 
     def membership(self, item: ir.Expr, out: str, e: n.In, ctx: _Context) -> ir.Expr:
-        target = schema.entity(self.outputs[out].entity.name)
+        target = self.entity(self.outputs[out].entity.name)
         if item.type.kind == "any" or target is None:
             return self.error_value(e.span)
         if item.type.kind != "ref" or item.type.entity != target.name:
@@ -728,10 +768,37 @@ class _Checker:
                 self._fallback = False
         if fn is None:
             return self.error_value(e.span)
+        if name == "resolves" and len(args) == 1:
+            return self.resolves(args[0], e)
+        if name in _EACH and len(args) == 1 and args[0].type.is_list:
+            # lower(email_domains): the text functions apply to each item of a list.
+            fn, name = REGISTRY[f"{name}_each"], f"{name}_each"
         returns = self.check_call(fn, args, e)
         if returns is None:
             return self.error_value(e.span)
         return ir.Call(returns, e.span, name, tuple(args))
+
+    def resolves(self, ref: ir.Expr, e: n.Call) -> ir.Expr:
+        """``resolves(school)``: whether a reference (or every reference of a list) names
+        a record the source holds. Written as a lookup on the referenced entity."""
+        kind = ref.type.item if ref.type.is_list else ref.type
+        if ref.type.kind == "any":
+            return self.error_value(e.span)
+        if kind is None or kind.kind != "ref":
+            self.report("RM304", f"resolves takes a reference, not {_a(ref.type)}", ref.span,
+                        "not a reference", notes=("note: resolves(reference) -> bool",))
+            return self.error_value(e.span)
+        target = schema.ENTITIES[kind.entity or ""]
+        key = ir.FieldRead(t.ref(target.name), e.span, 0, target.name, "sourcedId")
+        lookup = ir.Lookup(t.list_of(key.type), e.span, target.name, key, None, key, ref,
+                           "outer" if ref.type.is_list else "")
+        found = ir.Call(t.INT, e.span, "count", (lookup,))
+        if ref.type.is_list:
+            wanted = ir.Call(t.INT, e.span, "count", (ref,))
+            return ir.Compare(t.BOOL, e.span, "=", found, wanted)
+        given = ir.IsEmpty(t.BOOL, e.span, ref, negated=True)
+        exists = ir.Compare(t.BOOL, e.span, ">", found, ir.Const(t.INT, e.span, 0))
+        return ir.And(t.BOOL, e.span, (given, exists))
 
     def check_call(self, fn: Function, args: list[ir.Expr], e: n.Call) -> t.Type | None:
         params = list(fn.params)
@@ -785,9 +852,9 @@ class _Checker:
         return self.error_value(e.span)
 
     def bind_lookup(self, e: n.Lookup, ctx: _Context) -> ir.Expr:
-        target = schema.entity(e.entity.name)
+        target = self.entity(e.entity.name)
         if target is None:
-            hint = did_you_mean(e.entity.name, schema.ENTITIES)
+            hint = did_you_mean(e.entity.name, [*schema.ENTITIES, *self.tables])
             self.report("RM202", f"unknown entity `{e.entity.name}`", e.entity.span,
                         "not a OneRoster entity",
                         notes=(f"help: did you mean `{hint}`?",) if hint else ())
@@ -865,6 +932,17 @@ def _lookup_key(
             if sides == ({1}, {0}):
                 return (c.collection, ir.shift(c.item), "inner"), rest
     return None
+
+
+_EACH = frozenset({"lower", "upper", "trim"})
+
+
+def _table_entity(name: str, columns: tuple[str, ...]) -> schema.Entity:
+    """The entity a table parameter's file is read as: its columns, all text, and a
+    sourcedId (the file's own column, or the row's number) that orders its rows."""
+    fields = {c: schema.Field(c, t.STR, c) for c in columns}
+    fields.setdefault("sourcedId", schema.Field("sourcedId", t.STR, "sourcedId"))
+    return schema.Entity(name, name, fields)
 
 
 def _narrowing(tests: list[ir.Expr]) -> tuple[tuple[str, frozenset[str]], ...]:

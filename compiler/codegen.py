@@ -248,8 +248,11 @@ class _Emitter:
         if e.function == "today":
             return f"pl.lit(p[{literal(TODAY)}])", True  # the run's date, for reproducible runs
         fn = REGISTRY[e.function]
-        args = [self.value(a)[0] for a in e.args]
-        return _call(f"fn.{fn.impl.__name__}", args), True
+        values = [self.value(a) for a in e.args]
+        args = [code for code, _ in values]
+        # lower(a list parameter) is computed on the Python list: a plain value, like it.
+        plain = e.function.endswith("_each") and not values[0][1]
+        return _call(f"fn.{fn.impl.__name__}", args), not plain
 
     def emit_Missing(self, e: pl_.Missing) -> tuple[str, bool]:
         return f"({self.emit(e.ref)}.is_not_null() & col({literal(e.found)}).is_null())", True
@@ -274,8 +277,8 @@ class _Module:
         self.plan = plan
         self.w = _Writer()
         self.x = _Emitter()
-        self.names: set[str] = {"p", "pl", "fn", "col", "Column", "Fail", "Join", "Lookup",
-                                "Member", "Output", "Param", "Rule", "Warn"}
+        self.names: set[str] = {"p", "pl", "fn", "col", "Check", "Column", "Counter", "Fail",
+                                "Join", "Lookup", "Member", "Output", "Param", "Rule", "Warn"}
 
     def steps(self, steps: tuple[pl_.Step, ...]) -> list[str]:
         return [self.step(s) for s in steps]
@@ -337,8 +340,10 @@ class _Module:
                 self.sequence("before", [(c, None) for c in self.steps(op.before)])
                 rules = []
                 for r in op.rules:
-                    rules.append((_call("Rule", [str(r.line), literal(r.text),
-                                                 self.x.condition(r.test)]), r.line))
+                    args = [str(r.line), literal(r.text), self.x.condition(r.test)]
+                    if r.report is not None:
+                        args.append(f"report={literal(r.report)}")
+                    rules.append((_call("Rule", args), r.line))
                 self.sequence("rules", rules)
                 self.sequence("after", [(c, None) for c in self.steps(op.after)])
                 columns = []
@@ -353,6 +358,13 @@ class _Module:
                 warns = [(_call("Warn", [str(wr.line), literal(wr.message),
                                          self.x.condition(wr.test)]), wr.line) for wr in op.warns]
                 self.sequence("warns", warns)
+                checks = [(_call("Check", [str(r.line), literal(r.reason),
+                                           self.x.condition(r.test)]), r.line) for r in op.rejects]
+                self.sequence("checks", checks)
+                counters = [(_call("Counter", [literal(c.label), str(c.line)] + (
+                    [] if c.test is None else [self.x.condition(c.test)])), c.line)
+                    for c in op.counters]
+                self.sequence("counters", counters)
                 for label in ("key", "sort"):
                     values = getattr(out, label)
                     if values:
@@ -391,7 +403,10 @@ def generate(plan: pl_.Plan) -> str:
     outputs_code = "\n".join(module.w.lines).rstrip() + "\n"
     params = "\n".join(
         f"    Param({literal(p.name)}, {literal(str(p.type))}, required={p.required}, "
-        f"default={literal(p.default)}, line={p.line}),"
+        f"default={literal(p.default)}, line={p.line}"
+        + (f", choices={_tuple(p.choices)}" if p.choices else "")
+        + (f", columns={_tuple(p.columns)}" if p.columns else "")
+        + "),"
         for p in m.params
     )
     reads = "\n".join(f"    {literal(e)}: {_tuple(fs)}," for e, fs in plan.reads.items())
@@ -404,6 +419,8 @@ def generate(plan: pl_.Plan) -> str:
         versions=_tuple(m.versions),
         params=params,
         reads=reads,
+        tables="\n".join(f"    {literal(name)}: {_tuple(cols)}," for name, cols in
+                         plan.tables.items()),
         outputs=outputs_code,
         output_list="\n".join(f"    {f}," for f in functions),
         source_map="{}",

@@ -26,6 +26,7 @@ __all__ = [
     "CheckedMapping",
     "CheckedOutput",
     "ColumnRule",
+    "CounterRule",
     "Compare",
     "Const",
     "Deref",
@@ -45,6 +46,7 @@ __all__ = [
     "OutColumn",
     "ParamRead",
     "ParamSpec",
+    "RejectRule",
     "Quant",
     "WarnRule",
     "WhereRule",
@@ -268,6 +270,8 @@ class ParamSpec:
     default: Any  # a Python value; None with required=True means "no default"
     required: bool
     line: int
+    choices: tuple[str, ...] = ()  # a text parameter that takes one of these
+    columns: tuple[str, ...] = ()  # a table parameter: a CSV file with these columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +279,7 @@ class WhereRule:
     line: int
     text: str
     test: Expr
+    report: str | None = None  # each record this rule drops is reported with this
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +298,20 @@ class WarnRule:
 
 
 @dataclass(frozen=True, slots=True)
+class CounterRule:
+    label: str
+    line: int
+    test: Expr | None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectRule:
+    reason: str
+    line: int
+    test: Expr
+
+
+@dataclass(frozen=True, slots=True)
 class CheckedOutput:
     name: str
     entity: str
@@ -304,6 +323,8 @@ class CheckedOutput:
     sort: tuple[str, ...]
     distinct: bool
     depends_on: tuple[str, ...]
+    counters: tuple[CounterRule, ...] = ()
+    rejects: tuple[RejectRule, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

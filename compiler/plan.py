@@ -116,13 +116,16 @@ class OutputPlan:
     columns: tuple[ir.ColumnRule, ...]
     warns: tuple[ir.WarnRule, ...]
     failures: tuple[tuple[Failure, ...], ...]  # for each column, how it can fail
+    counters: tuple[ir.CounterRule, ...] = ()
+    rejects: tuple[ir.RejectRule, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
     mapping: ir.CheckedMapping
     outputs: tuple[OutputPlan, ...]
-    reads: dict[str, tuple[str, ...]]  # entity -> the fields the plans read from it
+    reads: dict[str, tuple[str, ...]]  # OneRoster entity -> the fields the plans read
+    tables: dict[str, tuple[str, ...]]  # table parameter -> its columns
 
 
 def describe(e: ir.Expr) -> str:
@@ -207,9 +210,9 @@ class _Planner:
                 on = self.lower(ref, frame)
                 column = frame.join_field(on, entity, name)
                 if self.failures is not None:
-                    target = schema.ENTITIES[entity]
-                    reason = (f"{describe(on)} names {_a(target.record)} that {target.file} "
-                              "does not hold")
+                    target = schema.ENTITIES.get(entity)
+                    record, file = (target.record, target.file) if target else (entity, entity)
+                    reason = f"{describe(on)} names {_a(record)} that {file} does not hold"
                     failure = Failure(Missing(t.BOOL, e.span, on, frame.found(on)), reason)
                     if failure.reason not in {f.reason for f in self.failures}:
                         self.failures.append(failure)
@@ -288,9 +291,15 @@ class _Planner:
             failures.append(tuple(self.failures))
             self.failures = None
         warns = tuple(dataclasses.replace(w, test=self.lower(w.test, frame)) for w in out.warns)
+        counters = tuple(
+            dataclasses.replace(c, test=None if c.test is None else self.lower(c.test, frame))
+            for c in out.counters
+        )
+        rejects = tuple(dataclasses.replace(r, test=self.lower(r.test, frame))
+                        for r in out.rejects)
         steps = tuple(frame.steps)  # joins first made for rules may have grown new fields
         return OutputPlan(out, steps[:before], rules, steps[before:], tuple(columns), warns,
-                          tuple(failures))
+                          tuple(failures), counters, rejects)
 
 
 def _a(word: str) -> str:
@@ -325,8 +334,11 @@ def plan(mapping: ir.CheckedMapping) -> Plan:
     """The columnar plan of every output, in the mapping's dependency order."""
     planner = _Planner(mapping)
     outputs = tuple(planner.plan_output(o) for o in mapping.outputs)
+    tables = {p.name: p.columns for p in mapping.params if p.type.kind == "table"}
     for entity, fields in planner.reads.items():
-        known = schema.ENTITIES[entity].fields
-        assert fields <= set(known), (entity, fields - set(known))
-    reads = {entity: tuple(sorted(fields)) for entity, fields in sorted(planner.reads.items())}
-    return Plan(mapping, outputs, reads)
+        known = set(tables[entity]) | {"sourcedId"} if entity in tables else set(
+            schema.ENTITIES[entity].fields)
+        assert fields <= known, (entity, fields - known)
+    reads = {entity: tuple(sorted(fields)) for entity, fields in sorted(planner.reads.items())
+             if entity not in tables}
+    return Plan(mapping, outputs, reads, tables)

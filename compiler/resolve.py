@@ -183,6 +183,8 @@ class _Resolution:
                 wheres=base.wheres + o.wheres,
                 fields=tuple(columns.values()),
                 warns=base.warns + o.warns,
+                counters=base.counters + o.counters,
+                rejects=base.rejects + o.rejects,
                 key=o.key or base.key,
                 sort=o.sort or base.sort,
                 distinct=o.distinct or base.distinct,

@@ -108,8 +108,12 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("RM416", "unsafe package", "A zip entry is outside the package root or too large."),
     ("RM417", "delta file read as a snapshot", "The manifest marks a file `delta`; its rows "
      "are read as they stand, not applied to an earlier snapshot."),
+    ("RM418", "parameter file problem", "A table parameter names a file that cannot be "
+     "read."),
     ("RM420", "mapping warning", "A `warn` rule of the mapping matched records."),
     ("RM421", "repeated key", "Several rows of an output have the same `key` columns."),
+    ("RM422", "records dropped with a reason", "A `where ... else warn` rule dropped these "
+     "records; each is named in the report."),
     ("RM430", "transform failed", "A rule failed while transforming; the mapping line is named."),
     ("RM431", "too many rejects", "More records were rejected than --max-rejects allows."),
     # --- RM5xx: run usage ----------------------------------------------------------
@@ -123,7 +127,7 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
 
 # Codes reported as warnings (the run goes on), or as either depending on the case.
 _WARNINGS = {"RM211", "RM311", "RM402", "RM403", "RM406", "RM411", "RM414", "RM417", "RM420",
-             "RM421"}
+             "RM421", "RM422"}
 _EITHER = {"RM405", "RM416"}
 CODES: dict[str, Code] = {
     code: Code(code, title, text, "warning" if code in _WARNINGS else

@@ -265,7 +265,10 @@ def format_mapping(mapping: n.Mapping, origins: bool = False) -> str:
         group = f"output{i}"
         add(group, o.span, f"output {o.file.name} from {o.entity.name}")
         for w in o.wheres:
-            add(group, w.span, _fit("  where ", w.test).removeprefix("  "))
+            text = _fit("  where ", w.test).removeprefix("  ")
+            if w.report is not None:
+                text += f" else warn {_string(w.report)}"
+            add(group, w.span, text)
         if o.key:
             add(group, o.key[0].span.to(o.key[-1].span),
                 "key " + ", ".join(column_name(k.name) for k in o.key))
@@ -282,6 +285,14 @@ def format_mapping(mapping: n.Mapping, origins: bool = False) -> str:
         for warn in o.warns:
             add(group + ".warns", warn.span,
                 _fit(f"  warn {_string(warn.message)} if ", warn.test).removeprefix("  "))
+        for rejection in o.rejects:
+            add(group + ".warns", rejection.span,
+                _fit(f"  reject {_string(rejection.reason)} if ", rejection.test
+                     ).removeprefix("  "))
+        for c in o.counters:
+            head = f"  counter {_string(c.label)}"
+            text = _fit(f"{head} if ", c.test) if c.test is not None else head
+            add(group + ".warns", c.span, text.removeprefix("  "))
 
     if origins:
         for _, s in statements:

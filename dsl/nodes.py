@@ -8,6 +8,7 @@ library's ``ast``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from dsl.span import Span
@@ -20,6 +21,7 @@ __all__ = [
     "Call",
     "Comment",
     "Compare",
+    "CounterDecl",
     "DefineDecl",
     "Expr",
     "FieldRule",
@@ -43,6 +45,7 @@ __all__ = [
     "ProfileDecl",
     "Quantified",
     "Reference",
+    "RejectDecl",
     "RuleDecl",
     "This",
     "TypeRef",
@@ -205,10 +208,19 @@ class Match(Expr):
 
 @dataclass(frozen=True, slots=True)
 class TypeRef(Node):
+    """A parameter's type: ``int``, ``list[str]``, ``"a" | "b"`` (one of these texts),
+    or ``table(id, email)`` (a CSV file given on the command line, with these columns)."""
+
     name: str
     args: tuple[TypeRef, ...] = ()
+    choices: tuple[str, ...] = ()  # name == "choice"
+    columns: tuple[str, ...] = ()  # name == "table"
 
     def __str__(self) -> str:
+        if self.choices:
+            return " | ".join(json.dumps(c, ensure_ascii=False) for c in self.choices)
+        if self.columns:
+            return f"table({', '.join(self.columns)})"
         inner = ", ".join(str(a) for a in self.args)
         return f"{self.name}[{inner}]" if self.args else self.name
 
@@ -265,6 +277,7 @@ class LibraryDecl(Node):
 @dataclass(frozen=True, slots=True)
 class Where(Node):
     test: Expr
+    report: str | None = None  # `else warn "..."`: each dropped record is reported
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +291,22 @@ class WarnDecl(Node):
     """``warn "message" if test``: report each emitted record for which test holds."""
 
     message: str
+    test: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class CounterDecl(Node):
+    """``counter "label" if test``: how many emitted rows pass test, in the report."""
+
+    label: str
+    test: Expr | None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectDecl(Node):
+    """``reject "reason" if test``: records for which test holds are rejected."""
+
+    reason: str
     test: Expr
 
 
@@ -297,6 +326,8 @@ class Output(Node):
     key: tuple[Ident, ...] = ()
     sort: tuple[Ident, ...] = ()
     distinct: Span | None = None  # where `distinct` was written, when it was
+    counters: tuple[CounterDecl, ...] = ()
+    rejects: tuple[RejectDecl, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

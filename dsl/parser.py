@@ -30,13 +30,13 @@ __all__ = ["parse", "split_statements"]
 # also introduces the condition of a lookup written over several lines.
 STATEMENT_WORDS = frozenset(
     {"profile", "library", "extends", "import", "oneroster", "param", "rule", "define",
-     "output", "where", "key", "sort", "distinct", "warn"}
+     "output", "where", "key", "sort", "distinct", "warn", "counter", "reject"}
 )
 _CONTINUE_AFTER = frozenset(
     {",", "<-", "->", "=", "!=", "<", "<=", ">", ">=", "+", "-", "|", ":", "(", "[",
      "and", "or", "not", "in", "is", "if", "then", "else", "of", "where"}
 )
-_CONTINUE_BEFORE = frozenset({"and", "or", "then", "else"})
+_CONTINUE_BEFORE = frozenset({"and", "or", "then", "else", "if"})
 _OPEN, _CLOSE = "([", ")]"
 
 _SCAN = re.compile(
@@ -222,6 +222,13 @@ class _ToNodes(Transformer[Token, Any]):
         name, *args = c
         return n.TypeRef(self._span(meta), str(name), tuple(a for a in args if a is not None))
 
+    def choice_type(self, meta: Any, c: list[Token]) -> n.TypeRef:
+        return n.TypeRef(self._span(meta), "choice", choices=tuple(self._text(t) for t in c))
+
+    def table_type(self, meta: Any, c: list[Token]) -> n.TypeRef:
+        name, *columns = c
+        return n.TypeRef(self._span(meta), str(name), columns=tuple(str(x) for x in columns))
+
     def rule(self, meta: Any, c: list[Any]) -> n.RuleDecl:
         name, body = c
         return n.RuleDecl(self._span(meta), self._ident(name), body)
@@ -231,7 +238,16 @@ class _ToNodes(Transformer[Token, Any]):
         return _OutputHeader(self._span(meta), self._ident(file), self._ident(entity))
 
     def where(self, meta: Any, c: list[Any]) -> n.Where:
-        return n.Where(self._span(meta), c[0])
+        test, report = c
+        return n.Where(self._span(meta), test, self._text(report) if report else None)
+
+    def counter(self, meta: Any, c: list[Any]) -> n.CounterDecl:
+        label, test = c
+        return n.CounterDecl(self._span(meta), self._text(label), test)
+
+    def reject(self, meta: Any, c: list[Any]) -> n.RejectDecl:
+        reason, test = c
+        return n.RejectDecl(self._span(meta), self._text(reason), test)
 
     def key(self, meta: Any, c: list[n.Ident]) -> _Columns:
         return _Columns(self._span(meta), "key", tuple(c))
@@ -604,7 +620,8 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
             defines.append(statement)
         elif isinstance(statement, _OutputHeader):
             outputs.append({"header": statement, "wheres": [], "fields": [], "warns": [],
-                            "key": (), "sort": (), "distinct": None})
+                            "key": (), "sort": (), "distinct": None, "counters": [],
+                            "rejects": []})
         elif not outputs:
             diagnostics.append(
                 Diagnostic(
@@ -620,6 +637,10 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
             outputs[-1]["fields"].append(statement)
         elif isinstance(statement, n.WarnDecl):
             outputs[-1]["warns"].append(statement)
+        elif isinstance(statement, n.CounterDecl):
+            outputs[-1]["counters"].append(statement)
+        elif isinstance(statement, n.RejectDecl):
+            outputs[-1]["rejects"].append(statement)
         elif isinstance(statement, _Distinct):
             outputs[-1]["distinct"] = statement.span
         elif isinstance(statement, _Columns):
@@ -636,6 +657,8 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
             o["key"],
             o["sort"],
             o["distinct"],
+            tuple(o["counters"]),
+            tuple(o["rejects"]),
         )
         for o in outputs
     )

@@ -52,7 +52,7 @@ class WarningHits:
     message: str
     count: int
     examples: tuple[str, ...]  # sourcedIds of the records concerned
-    code: str = "RM420"  # a `warn` of the mapping; RM421 for rows that repeat a key
+    code: str = "RM420"  # a `warn`; RM421 rows that repeat a key; RM422 `where ... else warn`
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,7 @@ class OutputResult:
     warnings: list[WarningHits] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)  # up to MAX_REJECTS_KEPT of them
     rejected: int = 0  # records rejected in all
+    counters: dict[str, int] = field(default_factory=dict)  # the mapping's `counter`s
 
     @property
     def rows(self) -> int:
@@ -200,21 +201,23 @@ def _failure(output: Output, error: Exception, frame: pl.LazyFrame) -> RunError:
 
 
 def _reject(output: Output, done: pl.DataFrame) -> tuple[pl.DataFrame, list[Reject], int]:
-    """Set aside the records a column failed on; the rest go on to the output."""
-    checks = [(column, fail) for column in output.columns for fail in column.fails]
+    """Set aside the records a column failed on, or a `reject` rule named; the rest go on
+    to the output."""
+    checks = [(column.line, fail.reason, fail.test) for column in output.columns
+              for fail in column.fails]
+    checks += [(check.line, check.reason, check.test) for check in output.checks]
     if not checks:
         return done, [], 0
-    flags = [fail.test.fill_null(False).alias(f"__fail_{i}") for i, (_, fail) in
+    flags = [test.fill_null(False).alias(f"__fail_{i}") for i, (_, _, test) in
              enumerate(checks)]
     flagged = done.with_columns(flags)
     names = [f"__fail_{i}" for i in range(len(checks))]
     failing = flagged.filter(pl.any_horizontal(names))
     rejects: list[Reject] = []
-    for name, (column, fail) in zip(names, checks, strict=True):
+    for name, (line, reason, _) in zip(names, checks, strict=True):
         ids = failing.filter(pl.col(name)).get_column("sourcedId").sort()
         for record in ids.head(MAX_REJECTS_KEPT - len(rejects)).to_list():
-            rejects.append(Reject(output.name, column.line, f"{output.entity}/{record}",
-                                  fail.reason))
+            rejects.append(Reject(output.name, line, f"{output.entity}/{record}", reason))
     kept = flagged.filter(~pl.any_horizontal(names)).drop(names)
     return kept, rejects, failing.height
 
@@ -234,6 +237,15 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
         passed_before = pl.all_horizontal(names[:i]) if i else pl.lit(True)
         dropped.append((passed_before & ~pl.col(name)).sum().alias(name))
     counts = evaluated.select(dropped).row(0) if names else ()
+    warnings = []
+    for i, rule in enumerate(output.rules):
+        if rule.report is None:
+            continue  # `where ... else warn "..."`: every record the rule drops is named
+        passed_before = pl.all_horizontal(names[:i]) if i else pl.lit(True)
+        ids = evaluated.filter(passed_before & ~pl.col(names[i]))["sourcedId"].sort()
+        if ids.len():
+            warnings.append(WarningHits(rule.line, rule.report, ids.len(),
+                                        tuple(ids.head(MAX_REJECTS_KEPT).to_list()), "RM422"))
     kept_frame = evaluated.filter(pl.all_horizontal(names)) if names else evaluated
     kept_frame = kept_frame.drop(names)
 
@@ -244,7 +256,6 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
     except pl.exceptions.PolarsError as error:
         raise _failure(output, error, after) from None
     done, rejects, rejected = _reject(output, done)
-    warnings = []
     for warn in output.warns:
         hits = done.filter(warn.test.fill_null(False)).select("sourcedId").sort("sourcedId")
         if hits.height:
@@ -266,6 +277,11 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
                 output.line, f"{repeated.height} rows share their key ({', '.join(output.key)})"
                 " with another row", repeated.height,
                 tuple(repeated[_ID].sort().head(10).to_list()), "RM421"))
+    counters = {
+        c.label: int(done.select(c.test.fill_null(False).sum()).item()) if c.test is not None
+        else done.height
+        for c in output.counters
+    }
     rows = result.drop(_ID)
     order = list(dict.fromkeys([*output.sort, *rows.columns]))
     rows = rows.sort(order)
@@ -280,6 +296,7 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
         warnings=warnings,
         rejects=rejects,
         rejected=rejected,
+        counters=counters,
     )
 
 

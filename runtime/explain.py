@@ -26,8 +26,8 @@ from runtime.errors import UsageError
 from runtime.execute import Steps, run_outputs
 from runtime.loader import load_mapping, parse_params, resolve_profile
 from runtime.plans import Join, Lookup, Member, Output, Step
-from runtime.sources.csv_package import open_package
-from runtime.tables import LINE, Tables, load_tables
+from runtime.run import load_inputs
+from runtime.tables import LINE, Tables
 
 __all__ = ["ColumnValue", "Explanation", "OutputVerdict", "RuleVerdict", "explain", "render"]
 
@@ -187,15 +187,9 @@ def explain(
     loaded = load_mapping(resolve_profile(profile))
     module = loaded.module
     values = parse_params(module.PARAMS, params, today)
-    reads = {k: tuple(v) for k, v in module.READS.items()}
-    reads.setdefault(entity.name, ("sourcedId",))
-    package = open_package(source)
-    try:
-        tables = load_tables(package, reads)
-        emitted: dict[str, pl.DataFrame] = {}
-        run_outputs(module, tables, values, emitted)
-    finally:
-        package.close()
+    tables = load_inputs(module, source, values, also={entity.name: ("sourcedId",)})
+    emitted: dict[str, pl.DataFrame] = {}
+    run_outputs(module, tables, values, emitted)
     found = tables.frames[entity.name].filter(pl.col("sourcedId") == sourced_id)
     if found.height == 0:
         raise UsageError([Diagnostic(

@@ -46,6 +46,7 @@ class Function:
     category: str = "text"
     fails: Callable[..., pl.Expr] | None = None  # true where a record's value can't be used
     constant: tuple[int, ...] = ()  # argument positions that must be literals (patterns)
+    compiled: bool = False  # the compiler writes calls out (as lookups); never called
 
     @property
     def variadic(self) -> bool:
@@ -71,12 +72,13 @@ def _register(
     name: str | None = None,
     fails: Callable[..., pl.Expr] | None = None,
     constant: tuple[int, ...] = (),
+    compiled: bool = False,
 ) -> Callable[[Callable[..., pl.Expr]], Callable[..., pl.Expr]]:
     def wrap(impl: Callable[..., pl.Expr]) -> Callable[..., pl.Expr]:
         fname = name or impl.__name__.rstrip("_")
         REGISTRY[fname] = Function(
             fname, params, returns, impl, (impl.__doc__ or "").strip(), examples, aggregate,
-            _CATEGORY[0], fails, constant,
+            _CATEGORY[0], fails, constant, compiled,
         )
         return impl
 
@@ -108,6 +110,32 @@ def upper(value: pl.Expr) -> pl.Expr:
 def trim(value: pl.Expr) -> pl.Expr:
     """The text without spaces at either end."""
     return lit(value).str.strip_chars()
+
+
+def _each(values: Any, change: Callable[[pl.Expr], pl.Expr]) -> Any:
+    """A text function applied to each item: of a parameter's list, or a list column."""
+    if isinstance(values, list | tuple):
+        return pl.select(change(pl.lit(pl.Series(values, dtype=pl.String)))).to_series(
+        ).to_list()
+    return lit(values).list.eval(change(pl.element()))
+
+
+@_register(("list[str]",), "list[str]", (('lower_each(["A", "b"])', ["a", "b"]),))
+def lower_each(values: Any) -> Any:
+    """Each text in lower case; ``lower(a_list)`` means this."""
+    return _each(values, lambda v: v.str.to_lowercase())
+
+
+@_register(("list[str]",), "list[str]", (('upper_each(["a"])', ["A"]),))
+def upper_each(values: Any) -> Any:
+    """Each text in upper case; ``upper(a_list)`` means this."""
+    return _each(values, lambda v: v.str.to_uppercase())
+
+
+@_register(("list[str]",), "list[str]", (('trim_each([" a "])', ["a"]),))
+def trim_each(values: Any) -> Any:
+    """Each text without spaces at either end; ``trim(a_list)`` means this."""
+    return _each(values, lambda v: v.str.strip_chars())
 
 
 @_register(("str", "str", "str"), "str", (('replace("a-b-c", "-", "/")', "a/b/c"),))
@@ -265,6 +293,18 @@ def today() -> pl.Expr:
     return pl.lit(dt.date.today())
 
 
+@_register(("date", "date", "date"), "bool",
+           (('in_period(date("2026-06-15"), date("2025-08-15"), date("2026-06-15"))', False),
+            ('in_period(date("2026-06-14"), date("2025-08-15"), date("2026-06-15"))', True)))
+def in_period(day: Any, start: Any, end: Any) -> pl.Expr:
+    """Whether ``day`` falls in a period from ``start`` (included) to ``end`` (excluded),
+    as OneRoster dates mean them; a missing start or end leaves that side open."""
+    when = lit(day)
+    after_start = lit(start).is_null() | (lit(start) <= when)
+    before_end = lit(end).is_null() | (when < lit(end))
+    return (after_start & before_end).fill_null(False)
+
+
 @_register(("date", "int"), "date", (('add_days(date("2026-01-05"), -14)',
                                       dt.date(2025, 12, 22)),))
 def add_days(value: pl.Expr, days: Any) -> pl.Expr:
@@ -396,6 +436,16 @@ def coalesce(*values: Any) -> pl.Expr:
         for v in values
     ]
     return pl.coalesce(present)
+
+
+@_register(("any",), "bool", (), compiled=True)
+def resolves(reference: Any) -> pl.Expr:
+    """Whether a reference names a record the source holds (for a list: every one).
+
+    ``reject "the class's school is missing" if not resolves(school)``. The compiler
+    writes it as a lookup; this function is never called itself.
+    """
+    raise NotImplementedError("resolves() is compiled to a lookup")
 
 
 @_register(("T", "T"), "T", (('default("", "none")', "none"), ('default("x", "none")', "x")))

@@ -147,6 +147,16 @@ def parse_params(
                 notes=(f"help: did you mean `{hint}`?",) if hint else
                 (f"note: parameters: {', '.join(specs) or '(none)'}",)))
             continue
+        spec = specs[name]
+        if spec.choices and value not in spec.choices:
+            hint = did_you_mean(value, spec.choices)
+            problems.append(Diagnostic(
+                "RM503", f"parameter `{name}` is one of {spec.type}, not {value!r}",
+                notes=(f"help: did you mean {hint!r}?",) if hint else ()))
+            continue
+        if spec.columns:
+            values[name] = value  # a file, read with the source (runtime.tables)
+            continue
         try:
             values[name] = _convert(value, specs[name].type)
         except ValueError as error:

@@ -15,7 +15,9 @@ from typing import Any
 import polars as pl
 
 __all__ = [
+    "Check",
     "Column",
+    "Counter",
     "Fail",
     "Join",
     "Lookup",
@@ -37,10 +39,12 @@ def col(name: str) -> pl.Expr:
 @dataclass(frozen=True, eq=False)
 class Param:
     name: str
-    type: str  # str | int | float | bool | date | list[...]
+    type: str  # str | int | float | bool | date | list[...] | "a" | "b" | table(...)
     required: bool
     default: Any
     line: int
+    choices: tuple[str, ...] = ()  # the texts a choice parameter takes
+    columns: tuple[str, ...] = ()  # a table parameter's columns
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,6 +99,7 @@ class Rule:
     line: int
     text: str
     test: pl.Expr
+    report: str | None = None  # report each record this rule drops, with this message
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,6 +126,24 @@ class Warn:
 
 
 @dataclass(frozen=True, eq=False)
+class Check:
+    """``reject "reason" if test``: a record for which test holds is rejected."""
+
+    line: int
+    reason: str
+    test: pl.Expr
+
+
+@dataclass(frozen=True, eq=False)
+class Counter:
+    """``counter "label" if test``: how many rows the output writes (that pass test)."""
+
+    label: str
+    line: int
+    test: pl.Expr | None = None
+
+
+@dataclass(frozen=True, eq=False)
 class Output:
     """One output file's plan. ``before`` steps feed the rules; ``after`` steps run on
     the records the rules kept."""
@@ -137,3 +160,5 @@ class Output:
     sort: tuple[str, ...] = ()
     distinct: bool = False
     depends_on: tuple[str, ...] = field(default=())
+    checks: tuple[Check, ...] = ()
+    counters: tuple[Counter, ...] = ()

@@ -41,9 +41,10 @@ def build_report(
     report_warnings = [_warning(d) for d in warnings]
     for r in results:
         for w in r.warnings:
+            named = "records" if w.code == "RM422" else "examples"
             report_warnings.append({
                 "code": w.code, "message": w.message, "output": r.name, "line": w.line,
-                "count": w.count, "examples": list(w.examples),
+                "count": w.count, named: [f"{r.entity}/{i}" for i in w.examples],
             })
     rejects = [
         {"output": j.output, "at": f"{mapping}:{j.line}", "record": j.record, "reason": j.reason}
@@ -80,6 +81,7 @@ def build_report(
         },
         "warnings": report_warnings,
         "rejects": rejects,
+        "counters": {r.name: r.counters for r in results if r.counters},
     }
 
 
@@ -95,6 +97,9 @@ def summary(report: dict[str, Any]) -> str:
                             if d["records"])
         lines.append(f"  {name:<{width}}  {o['rows']:>8} rows  from {o['read']} {o['entity']}"
                      + (f"  (dropped {dropped})" if dropped else ""))
+    for output, counters in report["counters"].items():
+        figures = ", ".join(f"{label}: {n}" for label, n in counters.items())
+        lines.append(f"  {output}: {figures}")
     rejected = sum(o["rejected"] for o in report["outputs"].values())
     if rejected:
         lines.append(f"  {rejected} record(s) rejected (partial run); see rejects in report.json:")

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from dsl.diagnostics import Diagnostic
@@ -22,7 +23,7 @@ from runtime.loader import load_mapping, parse_params, resolve_profile
 from runtime.outputs import write_outputs
 from runtime.report import build_report
 from runtime.sources.csv_package import Limits, open_package
-from runtime.tables import load_tables
+from runtime.tables import Tables, load_param_table, load_tables
 
 __all__ = ["RunResult", "run"]
 
@@ -36,6 +37,23 @@ class RunResult:
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def load_inputs(module: ModuleType, source: Path, values: dict[str, Any],
+                limits: Limits | None = None,
+                also: Mapping[str, tuple[str, ...]] | None = None) -> Tables:
+    """The tables a compiled module reads: from the source (and ``also`` these entity
+    fields), and its table parameters."""
+    reads = {**(also or {}), **module.READS}
+    package = open_package(source, limits)
+    try:
+        tables = load_tables(package, reads)
+    finally:
+        package.close()
+    for name, columns in module.TABLES.items():
+        tables.frames[name] = load_param_table(name, values.get(name), columns)
+        tables.files[name] = Path(values[name]).name if values.get(name) else f"{name} (none)"
+    return tables
 
 
 def run(
@@ -57,12 +75,8 @@ def run(
     loaded = load_mapping(resolve_profile(profile))
     module = loaded.module
     values = parse_params(module.PARAMS, params, today)
-    package = open_package(source, limits)
-    try:
-        tables = load_tables(package, module.READS)
-        results = run_outputs(module, tables, values)
-    finally:
-        package.close()
+    tables = load_inputs(module, source, values, limits)
+    results = run_outputs(module, tables, values)
     rejected = sum(r.rejected for r in results)
     if max_rejects is not None and rejected > max_rejects:
         first = next(j for r in results for j in r.rejects)

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import polars as pl
 
 from compiler import schema
 from dsl.diagnostics import DataLocation, Diagnostic, Severity
 from runtime.errors import RunError
-from runtime.sources.csv_package import LINE, Package, RawTable
+from runtime.sources.csv_package import LINE, Package, RawTable, diagnose
 from runtime.validate import MAX_EXAMPLES, dtype, typed
 
-__all__ = ["LINE", "Tables", "load_tables"]
+__all__ = ["LINE", "Tables", "load_param_table", "load_tables"]
 
 _DERIVED_FROM_ROLES = ("orgs", "role")
 
@@ -218,3 +219,39 @@ def load_tables(package: Package, reads: Mapping[str, tuple[str, ...]]) -> Table
         if package.has(entity):
             tables.warnings.extend(_dangling(tables, entity))
     return tables
+
+
+def load_param_table(name: str, path: str | None, columns: tuple[str, ...]) -> pl.DataFrame:
+    """A table parameter's CSV file, as text columns, with a sourcedId to order it by.
+
+    The file needs a header with the declared columns (others are ignored); a file
+    without a sourcedId column gets the row number, zero-padded, so that first()
+    means the file's first row. No file (an optional parameter) is an empty table.
+    """
+    wanted = tuple(dict.fromkeys((*columns, "sourcedId")))
+    if path is None:
+        return pl.DataFrame(schema={LINE: pl.Int64, **{c: pl.String for c in wanted}})
+    file = Path(path)
+    if not file.is_file():
+        raise RunError([Diagnostic("RM418", f"parameter {name}: no file `{path}`",
+                                   location=DataLocation(path))])
+    data = file.read_bytes()
+    try:
+        frame = pl.read_csv(data, infer_schema=False, encoding="utf8",
+                            truncate_ragged_lines=True)
+    except pl.exceptions.NoDataError:
+        raise RunError([Diagnostic("RM412", f"parameter {name}: {file.name} is empty",
+                                   location=DataLocation(file.name, 1))]) from None
+    except pl.exceptions.PolarsError as error:
+        raise RunError([diagnose(data, file.name, str(error))]) from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise RunError([Diagnostic(
+            "RM405", f"parameter {name}: {file.name} has no column {', '.join(missing)}",
+            location=DataLocation(file.name, 1, missing[0]),
+            notes=(f"note: the profile reads the columns {', '.join(columns)}",))])
+    frame = frame.with_row_index(LINE, offset=2).with_columns(pl.col(LINE).cast(pl.Int64))
+    if "sourcedId" not in frame.columns:
+        frame = frame.with_columns(pl.col(LINE).cast(pl.String).str.pad_start(10, "0")
+                                   .alias("sourcedId"))
+    return frame.select(LINE, *(pl.col(c).str.strip_chars() for c in wanted))

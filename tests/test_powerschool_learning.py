@@ -121,7 +121,7 @@ def test_report_counts_each_rule_and_warns(district: Path, tmp_path: Path) -> No
     codes = {(w["code"], w.get("message")) for w in report["warnings"]}
     assert ("RM420", "class has no primary teacher") in codes
     no_teacher = next(w for w in report["warnings"] if w["code"] == "RM420")
-    assert no_teacher["examples"] == ["c3"] and no_teacher["output"] == "classes.csv"
+    assert no_teacher["examples"] == ["classes/c3"] and no_teacher["output"] == "classes.csv"
     dangling = [w for w in report["warnings"] if w["code"] == "RM411"]
     assert len(dangling) == 1 and dangling[0]["line"] == 15  # e14 names `ghost`
     assert report["entities"]["enrollments"]["records"] == 14

@@ -27,7 +27,7 @@ from compiler import schema
 from dsl.diagnostics import DataLocation, Diagnostic, Severity, did_you_mean
 from runtime.errors import RunError
 
-__all__ = ["Limits", "Package", "RawTable", "open_package"]
+__all__ = ["Limits", "Package", "RawTable", "diagnose", "open_package"]
 
 MANIFEST = "manifest.csv"
 LINE = "__line"
@@ -152,7 +152,7 @@ class Package:
         except pl.exceptions.NoDataError:
             return pl.DataFrame(schema={LINE: pl.UInt32, **columns})
         except pl.exceptions.PolarsError as error:
-            raise RunError([_diagnose(self._bytes(name), name, str(error))]) from None
+            raise RunError([diagnose(self._bytes(name), name, str(error))]) from None
 
     def _bytes(self, name: str) -> bytes:
         source = self._source(name)
@@ -176,7 +176,7 @@ def _header(head: bytes, name: str) -> list[str]:
     try:
         decoded = first.decode("utf-8")
     except UnicodeDecodeError:
-        raise RunError([_diagnose(text, name, "")]) from None
+        raise RunError([diagnose(text, name, "")]) from None
     try:
         return next(csv.reader([decoded]))
     except csv.Error as error:  # a lone CR: the file does not end its lines with LF or CRLF
@@ -236,7 +236,7 @@ def _match_header(
     return matched, notes
 
 
-def _diagnose(data: bytes, name: str, reason: str) -> Diagnostic:
+def diagnose(data: bytes, name: str, reason: str) -> Diagnostic:
     """Why a file that polars refused is broken, with its line."""
     try:
         text = data.decode("utf-8")
