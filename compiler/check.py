@@ -47,7 +47,8 @@ class _Context:
     """Where an expression is read: the records in scope, innermost first."""
 
     scopes: tuple[schema.Entity, ...] = ()
-    columns: frozenset[str] = frozenset()  # output columns visible (in `warn` only)
+    # The output's columns and their types, visible in `warn`, `counter` and `reject`.
+    columns: tuple[tuple[str, t.Type], ...] = ()
     rules: tuple[str, ...] = ()  # the rules being expanded, to catch recursion
     # Values an enumerated field can still have after the output's `where` rules,
     # e.g. role in ("student", "teacher"): a `match` on it need not cover the rest.
@@ -290,7 +291,7 @@ class _Checker:
             self.report("RM314", f"output `{o.file.name}` has no columns", o.file.span,
                         "no `column <- value` lines below",
                         notes=("help: add a line such as `user_id <- sourcedId`",))
-        warn_ctx = dataclasses.replace(ctx, columns=frozenset(seen))
+        warn_ctx = dataclasses.replace(ctx, columns=tuple((c.name, c.value.type) for c in columns))
         warns = [
             ir.WarnRule(w.span.line, w.message,
                         self.condition(self.bind(w.test, warn_ctx), w.test.span, "`warn ... if`"))
@@ -416,8 +417,9 @@ class _Checker:
         local = dict(ctx.locals).get(name)
         if local is not None:
             return local
-        if name in ctx.columns:
-            return ir.OutColumn(t.ANY, e.span, name)
+        column = dict(ctx.columns).get(name)
+        if column is not None:
+            return ir.OutColumn(column, e.span, name)
         entity = ctx.scopes[0] if ctx.scopes else None
         is_field = entity is not None and name in entity.fields
         other = ("parameter" if name in self.params else "rule" if name in self.rules
@@ -867,7 +869,7 @@ class _Checker:
             self.report("RM215", "a lookup needs a record to relate to", e.span)
             return self.error_value(e.span)
         self.check_entity_versions(target, e.entity.span)
-        inner = dataclasses.replace(ctx, scopes=(target, *ctx.scopes), columns=frozenset(),
+        inner = dataclasses.replace(ctx, scopes=(target, *ctx.scopes), columns=(),
                                     locals=tuple((k, ir.shift(v, +1)) for k, v in ctx.locals))
         value = self.bind(e.value, inner)
         if e.where is None:

@@ -249,15 +249,17 @@ def shift(e: Expr, by: int = -1) -> Expr:
     """
     if isinstance(e, FieldRead):
         return dataclasses.replace(e, scope=e.scope + by)
-    changes: dict[str, Any] = {}
-    for f in dataclasses.fields(e):
-        value = getattr(e, f.name)
+
+    def inside(value: Any) -> Any:
         if isinstance(value, Expr):
-            changes[f.name] = shift(value, by)
-        elif isinstance(value, tuple) and any(isinstance(v, Expr) for v in value):
-            changes[f.name] = tuple(shift(v, by) if isinstance(v, Expr) else v
-                                    for v in value)
-    return dataclasses.replace(e, **changes) if changes else e
+            return shift(value, by)
+        if isinstance(value, tuple):  # lists of expressions, match arms
+            return tuple(inside(v) for v in value)
+        return value
+
+    changes = {f.name: inside(getattr(e, f.name)) for f in dataclasses.fields(e)
+               if f.name not in ("type", "span")}
+    return dataclasses.replace(e, **changes)
 
 
 # --- the checked mapping ------------------------------------------------------------------

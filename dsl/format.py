@@ -159,18 +159,29 @@ def _broken(e: n.Expr, indent: int) -> str:
             inner = AND if op == "or" else NOT
             first, *rest = (print_expression(o, inner) for o in operands)
             return first + "".join(f"\n{pad}{op} {o}" for o in rest)
-        case n.Call(func=func, args=args) if any(isinstance(a, n.Lookup) for a in args):
-            inside = " " * (indent + len(func.name) + 1)
+        case n.Call(func=func, args=args) if any(_has_lookup(a) for a in args):
+            inside = indent + len(func.name) + 1
             parts = []
             for a in args:
                 if isinstance(a, n.Lookup) and a.where is not None:
                     head = f"{print_expression(a.value, TEST)} of {a.entity.name}"
-                    where = _fitting(a.where, len(inside) + len("where "))
-                    parts.append(f"{head}\n{inside}where {where}")
+                    where = _fitting(a.where, inside + len("where "))
+                    parts.append(f"{head}\n{' ' * inside}where {where}")
+                elif isinstance(a, n.Call) and _has_lookup(a):
+                    parts.append(_broken(a, inside))
                 else:
                     parts.append(print_expression(a, TEST))
+            if len(parts) > 1 and "\n" in parts[0]:
+                # join(sort(... lookup ...), ";"): the later arguments on their own line
+                return f"{func.name}({parts[0]},\n{' ' * inside}{', '.join(parts[1:])})"
             return f"{func.name}({', '.join(parts)})"
     return print_expression(e)
+
+
+def _has_lookup(e: n.Expr) -> bool:
+    if isinstance(e, n.Lookup):
+        return True
+    return isinstance(e, n.Call) and any(_has_lookup(a) for a in e.args)
 
 
 def _fitting(e: n.Expr, indent: int) -> str:
@@ -312,7 +323,10 @@ def format_mapping(mapping: n.Mapping, origins: bool = False) -> str:
                 out.append("")  # two blank lines between output blocks
         previous = group
         column = columns[group].get(id(statement), 0)
-        out += statement.lines(_indent(group, statement), column)
+        lines = statement.lines(_indent(group, statement), column)
+        if lines and lines[0] == "" and (not out or out[-1] == ""):
+            lines = lines[1:]  # the group already starts after a blank line
+        out += lines
     if trailing:
         out += [""] + trailing if out else trailing
     return "\n".join(line.rstrip() for line in out) + "\n"
@@ -367,6 +381,10 @@ def _attach_comments(mapping: n.Mapping, statements: list[_Statement]) -> list[s
         above = previous_line.get(id(below))
         if above is not None and below.comments_before and line - above > 1:
             below.comments_before.append("")  # keep paragraphs of comments apart
+        if above is None:
+            before = [s.span.end_line for s in ordered if s.span.start < comment.span.start]
+            if before and line - max(before) > 1:
+                below.comments_before.append("")  # a blank line above the comment block
         below.comments_before.append(comment.text)
         previous_line[id(below)] = line
     for s in ordered:

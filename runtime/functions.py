@@ -305,6 +305,12 @@ def in_period(day: Any, start: Any, end: Any) -> pl.Expr:
     return (after_start & before_end).fill_null(False)
 
 
+@_register(("date",), "date", (('last_day(date("2026-06-15"))', dt.date(2026, 6, 14)),))
+def last_day(end: Any) -> pl.Expr:
+    """The last day of a period whose end date is excluded (OneRoster's endDate)."""
+    return lit(end) - pl.duration(days=1)
+
+
 @_register(("date", "int"), "date", (('add_days(date("2026-01-05"), -14)',
                                       dt.date(2025, 12, 22)),))
 def add_days(value: pl.Expr, days: Any) -> pl.Expr:

@@ -190,7 +190,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             Column('organization_id', 79, col('school')),
         ),
         warns=(
-            Warn(81, 'class has no primary teacher', col('out:teacher_id').is_null()),
+            Warn(81, 'class has no primary teacher', fn.is_blank(col('out:teacher_id'))),
         ),
         key=('class_id',),
     )
