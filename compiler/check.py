@@ -129,9 +129,11 @@ class _Checker:
         self.declare_outputs()
         checked = [self.check_output(o) for o in self.outputs.values()]
         ordered = self.order_outputs([c for c in checked if c is not None])
+        requires = self.check_requires()
         if m.profile is None or any(d.is_error for d in self.diagnostics):
             return None
         return ir.CheckedMapping(
+            requires=requires,
             profile=m.profile.name.name,
             title=m.profile.title or m.profile.name.name,
             versions=self.versions,
@@ -175,13 +177,18 @@ class _Checker:
                                 p.default.span, "not a choice")
                 else:
                     default = list(value.value) if type_.is_list else value.value
+            if p.type.name == "secret" and p.default is not None:
+                self.report("RM313", "a secret parameter has no default", p.default.span,
+                            "a secret in the mapping file",
+                            notes=("help: secrets come from the environment (ROSTERMAP_"
+                                   f"{name.upper()}), never from a file",))
             self.params[name] = ir.ParamSpec(
                 name, type_ or t.ANY, default, p.default is None, p.span.line,
-                choices=p.type.choices,
+                choices=p.type.choices, secret=p.type.name == "secret",
             )
 
     def resolve_type(self, ref: n.TypeRef) -> t.Type | None:
-        if ref.name == "choice":
+        if ref.name == "choice" or ref.name == "secret":
             return t.STR
         if ref.columns:
             if ref.name != "table":
@@ -194,10 +201,11 @@ class _Checker:
             return t.list_of(inner) if inner else None
         if ref.name in _SCALAR_TYPES and not ref.args:
             return _SCALAR_TYPES[ref.name]
-        hint = did_you_mean(ref.name, [*_SCALAR_TYPES, "list"])
+        hint = did_you_mean(ref.name, [*_SCALAR_TYPES, "list", "secret"])
         self.report("RM213", f"unknown type `{ref}`", ref.span, "not a type",
                     notes=(f"help: did you mean `{hint}`?",) if hint else
-                    ("help: types are str, int, float, bool, date and list[...]",))
+                    ("help: types are str, int, float, bool, date, secret, list[...], "
+                     "\"a\" | \"b\" and table(...)",))
         return None
 
     def declare_rules(self) -> None:
@@ -208,6 +216,23 @@ class _Checker:
                             "defined again here")
                 continue
             self.rules[name] = r
+
+    def check_requires(self) -> tuple[str, ...]:
+        items: list[str] = []
+        for r in self.mapping.requires:
+            for ident in r.items:
+                if ident.name in ("manifest", "bulk"):
+                    items.append(ident.name)
+                    continue
+                entity = schema.entity(ident.name)
+                if entity is None:
+                    hint = did_you_mean(ident.name, [*schema.ENTITIES, "manifest", "bulk"])
+                    self.report("RM202", f"`require` takes manifest, bulk or entities, not "
+                                f"`{ident.name}`", ident.span, "unknown",
+                                notes=(f"help: did you mean `{hint}`?",) if hint else ())
+                    continue
+                items.append(entity.name)
+        return tuple(dict.fromkeys(items))
 
     def declare_defines(self) -> None:
         for d in self.mapping.defines:

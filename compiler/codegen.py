@@ -406,6 +406,7 @@ def generate(plan: pl_.Plan) -> str:
         f"default={literal(p.default)}, line={p.line}"
         + (f", choices={_tuple(p.choices)}" if p.choices else "")
         + (f", columns={_tuple(p.columns)}" if p.columns else "")
+        + (", secret=True" if p.secret else "")
         + "),"
         for p in m.params
     )
@@ -417,6 +418,7 @@ def generate(plan: pl_.Plan) -> str:
         profile=literal(m.profile),
         title=literal(m.title),
         versions=_tuple(m.versions),
+        requires=_tuple(m.requires) if m.requires else "()",
         params=params,
         reads=reads,
         tables="\n".join(f"    {literal(name)}: {_tuple(cols)}," for name, cols in

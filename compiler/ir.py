@@ -274,6 +274,7 @@ class ParamSpec:
     line: int
     choices: tuple[str, ...] = ()  # a text parameter that takes one of these
     columns: tuple[str, ...] = ()  # a table parameter: a CSV file with these columns
+    secret: bool = False  # read from the environment, never shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,3 +338,4 @@ class CheckedMapping:
     params: tuple[ParamSpec, ...]
     outputs: tuple[CheckedOutput, ...]  # in an order where each output follows those it uses
     source_name: str
+    requires: tuple[str, ...] = ()  # manifest, bulk, and entities the source must hold

@@ -110,6 +110,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
      "are read as they stand, not applied to an earlier snapshot."),
     ("RM418", "parameter file problem", "A table parameter names a file that cannot be "
      "read."),
+    ("RM419", "delta package refused", "The profile requires full (bulk) files; the package "
+     "has delta files."),
     ("RM420", "mapping warning", "A `warn` rule of the mapping matched records."),
     ("RM421", "repeated key", "Several rows of an output have the same `key` columns."),
     ("RM422", "records dropped with a reason", "A `where ... else warn` rule dropped these "

@@ -242,6 +242,7 @@ def _header_statements(m: n.Mapping) -> list[tuple[Span, str]]:
         versions = ", ".join(v.name for v in m.versions.versions)
         items.append((m.versions.span, f"oneroster {versions}"))
     items += [(ref.span, _reference(ref)) for ref in m.imports]
+    items += [(r.span, "require " + ", ".join(i.name for i in r.items)) for r in m.requires]
     return items
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "Quantified",
     "Reference",
     "RejectDecl",
+    "RequireDecl",
     "RuleDecl",
     "This",
     "TypeRef",
@@ -270,6 +271,13 @@ class Reference(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class RequireDecl(Node):
+    """``require manifest, bulk, orgs``: what the source must hold, checked up front."""
+
+    items: tuple[Ident, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class LibraryDecl(Node):
     name: Ident
 
@@ -342,3 +350,4 @@ class Mapping(Node):
     library: LibraryDecl | None = None
     extends: Reference | None = None
     imports: tuple[Reference, ...] = ()
+    requires: tuple[RequireDecl, ...] = ()

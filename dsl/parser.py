@@ -29,7 +29,8 @@ __all__ = ["parse", "split_statements"]
 # (a forgotten `)` should not swallow the rest of the file), except `where`, which
 # also introduces the condition of a lookup written over several lines.
 STATEMENT_WORDS = frozenset(
-    {"profile", "library", "extends", "import", "oneroster", "param", "rule", "define",
+    {"profile", "library", "extends", "import", "oneroster", "require", "param", "rule",
+     "define",
      "output", "where", "key", "sort", "distinct", "warn", "counter", "reject"}
 )
 _CONTINUE_AFTER = frozenset(
@@ -192,6 +193,9 @@ class _ToNodes(Transformer[Token, Any]):
         slug, title = c
         text = self._text(title) if title else None
         return n.ProfileDecl(self._span(meta), self._ident(slug), text)
+
+    def require(self, meta: Any, c: list[Token]) -> n.RequireDecl:
+        return n.RequireDecl(self._span(meta), tuple(self._ident(t) for t in c))
 
     def oneroster(self, meta: Any, c: list[Token]) -> n.VersionsDecl:
         return n.VersionsDecl(self._span(meta), tuple(self._ident(t) for t in c))
@@ -589,6 +593,7 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
     _, comments = split_statements(text)
     header: dict[str, Any] = {}  # profile, library, oneroster, extends: once each
     imports: list[n.Reference] = []
+    requires: list[n.RequireDecl] = []
     params: list[n.ParamDecl] = []
     rules: list[n.RuleDecl] = []
     defines: list[n.DefineDecl] = []
@@ -612,6 +617,8 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
                 imports.append(statement)
             else:
                 header[word] = statement
+        elif isinstance(statement, n.RequireDecl):
+            requires.append(statement)
         elif isinstance(statement, n.ParamDecl):
             params.append(statement)
         elif isinstance(statement, n.RuleDecl):
@@ -665,7 +672,8 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
     whole = source.span(0, len(text))
     mapping = n.Mapping(whole, header.get("profile"), header.get("oneroster"), tuple(params),
                         tuple(rules), built, tuple(comments), tuple(defines),
-                        header.get("library"), header.get("extends"), tuple(imports))
+                        header.get("library"), header.get("extends"), tuple(imports),
+                        tuple(requires))
     return mapping, diagnostics
 
 

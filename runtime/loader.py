@@ -97,6 +97,11 @@ def load_mapping(path: Path) -> Loaded:
     return Loaded(path, compiled, module, digest.hexdigest())
 
 
+def secret_variable(name: str) -> str:
+    """The environment variable a secret parameter is read from."""
+    return f"ROSTERMAP_{name.upper()}"
+
+
 def _a(type_text: str) -> str:
     return f"an {type_text}" if type_text[0] in "aeio" else f"a {type_text}"
 
@@ -148,6 +153,11 @@ def parse_params(
                 (f"note: parameters: {', '.join(specs) or '(none)'}",)))
             continue
         spec = specs[name]
+        if spec.secret:
+            problems.append(Diagnostic(
+                "RM503", f"parameter `{name}` is a secret and is not given on the command line",
+                notes=(f"help: set the environment variable {secret_variable(name)}",)))
+            continue
         if spec.choices and value not in spec.choices:
             hint = did_you_mean(value, spec.choices)
             problems.append(Diagnostic(
@@ -165,12 +175,16 @@ def parse_params(
                 notes=(f"note: {error}",)))
     values[TODAY] = today or dt.date.today()
     for name, spec in specs.items():
+        if spec.secret and secret_variable(name) in os.environ:
+            values[name] = os.environ[secret_variable(name)]
         if name in values:
             continue
         if spec.required:
+            how = (f"set the environment variable {secret_variable(name)}" if spec.secret
+                   else f"pass --param {name}=<value>")
             problems.append(Diagnostic(
                 "RM502", f"the profile needs parameter `{name}` ({spec.type})",
-                notes=(f"help: pass --param {name}=<value>",)))
+                notes=(f"help: {how}",)))
         elif spec.default == TODAY:
             values[name] = values[TODAY]
         else:

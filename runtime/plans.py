@@ -45,6 +45,7 @@ class Param:
     line: int
     choices: tuple[str, ...] = ()  # the texts a choice parameter takes
     columns: tuple[str, ...] = ()  # a table parameter's columns
+    secret: bool = False  # from the environment (ROSTERMAP_<NAME>), never shown
 
 
 @dataclass(frozen=True, eq=False)

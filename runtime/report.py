@@ -14,7 +14,9 @@ from dsl.diagnostics import Diagnostic
 from runtime.execute import OutputResult
 from runtime.tables import Tables
 
-__all__ = ["build_report", "summary"]
+__all__ = ["SECRET", "build_report", "summary"]
+
+SECRET = "‹secret›"  # how a secret parameter's value appears in reports
 
 
 def _warning(d: Diagnostic) -> dict[str, Any]:
@@ -36,8 +38,10 @@ def build_report(
     finished: str,
     seconds: float,
     warnings: Iterable[Diagnostic] = (),
+    secrets: Iterable[str] = (),
 ) -> dict[str, Any]:
     results = list(results)
+    hidden = set(secrets)
     report_warnings = [_warning(d) for d in warnings]
     for r in results:
         for w in r.warnings:
@@ -56,7 +60,8 @@ def build_report(
         "mapping": mapping,
         "mapping_sha256": mapping_sha256,
         "source": {"path": source, "oneroster_version": tables.version},
-        "params": {k.lstrip("@"): (v.isoformat() if hasattr(v, "isoformat") else v)
+        "params": {k.lstrip("@"): SECRET if k in hidden else
+                   (v.isoformat() if hasattr(v, "isoformat") else v)
                    for k, v in params.items()},
         "started": started,
         "finished": finished,

@@ -23,7 +23,7 @@ from runtime.loader import load_mapping, parse_params, resolve_profile
 from runtime.outputs import write_outputs
 from runtime.report import build_report
 from runtime.sources.csv_package import Limits, open_package
-from runtime.tables import Tables, load_param_table, load_tables
+from runtime.tables import Tables, check_requires, load_param_table, load_tables
 
 __all__ = ["RunResult", "run"]
 
@@ -47,6 +47,7 @@ def load_inputs(module: ModuleType, source: Path, values: dict[str, Any],
     reads = {**(also or {}), **module.READS}
     package = open_package(source, limits)
     try:
+        check_requires(package, module.REQUIRES)
         tables = load_tables(package, reads)
     finally:
         package.close()
@@ -99,6 +100,7 @@ def run(
         finished=_now(),
         seconds=time.perf_counter() - clock,
         warnings=warnings,
+        secrets=[p.name for p in module.PARAMS if p.secret],
     )
     files: list[Path] = []
     if out_dir is not None:

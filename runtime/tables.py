@@ -22,7 +22,7 @@ from runtime.errors import RunError
 from runtime.sources.csv_package import LINE, Package, RawTable, diagnose
 from runtime.validate import MAX_EXAMPLES, dtype, typed
 
-__all__ = ["LINE", "Tables", "load_param_table", "load_tables"]
+__all__ = ["LINE", "Tables", "check_requires", "load_param_table", "load_tables"]
 
 _DERIVED_FROM_ROLES = ("orgs", "role")
 
@@ -255,3 +255,27 @@ def load_param_table(name: str, path: str | None, columns: tuple[str, ...]) -> p
         frame = frame.with_columns(pl.col(LINE).cast(pl.String).str.pad_start(10, "0")
                                    .alias("sourcedId"))
     return frame.select(LINE, *(pl.col(c).str.strip_chars() for c in wanted))
+
+
+def check_requires(package: Package, requires: tuple[str, ...]) -> None:
+    """Refuse a package that lacks what the profile requires, before reading any record."""
+    problems: list[Diagnostic] = []
+    if "manifest" in requires and package.version == "1.0":
+        problems.append(Diagnostic(
+            "RM404", "the profile requires manifest.csv, which the package lacks",
+            location=DataLocation(package.origin),
+            notes=("help: a OneRoster 1.1 or 1.2 package starts with manifest.csv",)))
+    if "bulk" in requires:
+        deltas = sorted(stem for stem, mode in package.modes.items() if mode == "delta")
+        if deltas:
+            problems.append(Diagnostic(
+                "RM419", f"the profile reads full (bulk) files only, but manifest.csv marks "
+                f"{', '.join(deltas)} as delta", location=DataLocation("manifest.csv"),
+                notes=("help: export a full package (every file.* bulk or absent)",)))
+    for entity in requires:
+        if entity in schema.ENTITIES and not package.has(entity):
+            problems.append(Diagnostic(
+                "RM404", f"the profile requires {schema.ENTITIES[entity].file}, which the "
+                "package lacks", location=DataLocation(package.origin)))
+    if problems:
+        raise RunError(problems)
