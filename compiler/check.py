@@ -55,6 +55,8 @@ class _Context:
     narrowed: tuple[tuple[str, frozenset[str]], ...] = ()
     # Inside a `define`: its parameters, bound to the caller's arguments.
     locals: tuple[tuple[str, ir.Expr], ...] = ()
+    # In an output with `for each NAME in LIST`: the name, and the type of an item.
+    item: tuple[str, t.Type] | None = None
 
     @property
     def in_lookup(self) -> bool:
@@ -289,6 +291,20 @@ class _Checker:
         self.check_entity_versions(entity, o.entity.span)
         self._uses = []
         ctx = _Context(scopes=(entity,))
+        each: tuple[str, ir.Expr] | None = None
+        if o.each is not None:
+            items = self.bind(o.each.items, ctx)
+            if items.type.kind != "any" and not items.type.is_list:
+                self.report("RM305", f"`for each` needs a list, not {_a(items.type)}",
+                            o.each.items.span, "not a list")
+            elif o.each.name.name in entity.fields:
+                self.report("RM209", f"`{o.each.name.name}` is a field of {entity.name}",
+                            o.each.name.span, "choose another name for the items")
+            else:
+                each = (o.each.name.name, items)
+                ctx = dataclasses.replace(ctx, item=(o.each.name.name,
+                                                     items.type.item or t.ANY))
+        fmt = output_format(o.file.name)
         wheres = []
         for w in o.wheres:
             test = self.condition(self.bind(w.test, ctx), w.test.span, "`where`")
@@ -305,9 +321,10 @@ class _Checker:
                 continue
             seen[name] = f
             value = self.bind(f.value, ctx)
-            if value.type.is_list:
-                self.report("RM303", f"`{name}` would hold {_a(value.type)}, but a column "
-                            "holds one value", f.value.span, "a list",
+            if fmt == "csv" and (value.type.is_list or value.type.kind == "object"):
+                self.report("RM303", f"`{name}` would hold {_a(value.type)}, but a CSV column "
+                            "holds one value", f.value.span, "a list" if value.type.is_list
+                            else "an object",
                             notes=(f"help: write first(...) for one item, or join(..., \",\") "
                                    f"for all of them: {name} <- join({self.text_of(f.value.span)}"
                                    ", \",\")",))
@@ -351,6 +368,8 @@ class _Checker:
             depends_on=tuple(dict.fromkeys(self._uses)),
             counters=tuple(counters),
             rejects=tuple(rejects),
+            each=each,
+            format=fmt,
         )
 
     def order_outputs(self, checked: list[ir.CheckedOutput]) -> list[ir.CheckedOutput]:
@@ -402,6 +421,16 @@ class _Checker:
     def bind_Literal(self, e: n.Literal, ctx: _Context) -> ir.Expr:
         return ir.Const(_literal_type(e.value), e.span, e.value)
 
+    def bind_ObjectExpr(self, e: n.ObjectExpr, ctx: _Context) -> ir.Expr:
+        seen: set[str] = set()
+        entries = []
+        for key, value in e.entries:
+            if key.name in seen:
+                self.report("RM207", f"key `{key.name}` is set twice", key.span, "again here")
+            seen.add(key.name)
+            entries.append((key.name, self.bind(value, ctx)))
+        return ir.ObjectOf(t.OBJECT, e.span, tuple(entries))
+
     def bind_ListExpr(self, e: n.ListExpr, ctx: _Context) -> ir.Expr:
         items = [self.bind(i, ctx) for i in e.items]
         item_type: t.Type | None = t.ANY
@@ -445,6 +474,8 @@ class _Checker:
         column = dict(ctx.columns).get(name)
         if column is not None:
             return ir.OutColumn(column, e.span, name)
+        if ctx.item is not None and ctx.item[0] == name and not ctx.in_lookup:
+            return ir.ItemRead(ctx.item[1], e.span, name)
         entity = ctx.scopes[0] if ctx.scopes else None
         is_field = entity is not None and name in entity.fields
         other = ("parameter" if name in self.params else "rule" if name in self.rules
@@ -797,6 +828,8 @@ class _Checker:
             return self.error_value(e.span)
         if name == "resolves" and len(args) == 1:
             return self.resolves(args[0], e)
+        if name == "guidref" and len(args) == 1:
+            return self.guidref(args[0], e)
         if name in _EACH and len(args) == 1 and args[0].type.is_list:
             # lower(email_domains): the text functions apply to each item of a list.
             fn, name = REGISTRY[f"{name}_each"], f"{name}_each"
@@ -804,6 +837,21 @@ class _Checker:
         if returns is None:
             return self.error_value(e.span)
         return ir.Call(returns, e.span, name, tuple(args))
+
+    def guidref(self, ref: ir.Expr, e: n.Call) -> ir.Expr:
+        """``guidref(school)``: a OneRoster GUIDRef object, {sourcedId, type}, for JSON
+        outputs (a list of them for a list of references)."""
+        kind = ref.type.item if ref.type.is_list else ref.type
+        if ref.type.kind == "any":
+            return self.error_value(e.span)
+        if kind is None or kind.kind != "ref":
+            self.report("RM304", f"guidref takes a reference, not {_a(ref.type)}", ref.span,
+                        "not a reference", notes=("note: guidref(reference) -> object",))
+            return self.error_value(e.span)
+        type_name = schema.ENTITIES[kind.entity or ""].guidref
+        result = t.list_of(t.OBJECT) if ref.type.is_list else t.OBJECT
+        return ir.Call(result, e.span, "guidref", (
+            ref, ir.Const(t.STR, e.span, type_name), ir.Const(t.BOOL, e.span, ref.type.is_list)))
 
     def resolves(self, ref: ir.Expr, e: n.Call) -> ir.Expr:
         """``resolves(school)``: whether a reference (or every reference of a list) names
@@ -962,6 +1010,14 @@ def _lookup_key(
 
 
 _EACH = frozenset({"lower", "upper", "trim"})
+
+
+def output_format(file: str) -> str:
+    """How an output is written, from its file name: JSON Lines, a JSON array, or CSV."""
+    lower = file.lower()
+    if lower.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    return "json" if lower.endswith(".json") else "csv"
 
 
 def _table_entity(name: str, columns: tuple[str, ...]) -> schema.Entity:

@@ -139,6 +139,13 @@ class _Emitter:
     def emit_ColumnRead(self, e: pl_.ColumnRead) -> tuple[str, bool]:
         return f"col({literal(e.name)})", True
 
+    def emit_ItemRead(self, e: ir.ItemRead) -> tuple[str, bool]:
+        return f"col({literal('each:' + e.name)})", True
+
+    def emit_ObjectOf(self, e: ir.ObjectOf) -> tuple[str, bool]:
+        fields = [f"{self.emit(v)}.alias({literal(k)})" for k, v in e.entries]
+        return _call("pl.struct", fields), True
+
     def emit_OutColumn(self, e: ir.OutColumn) -> tuple[str, bool]:
         return f"col({literal('out:' + e.name)})", True
 
@@ -337,6 +344,11 @@ class _Module:
                 w.line(f"{literal(out.name)},")
                 w.line(f"{literal(out.entity)},")
                 w.line(f"line={out.line},")
+                if out.format != "csv":
+                    w.line(f"format={literal(out.format)},")
+                if op.each is not None:
+                    self.sequence("prelude", [(c, None) for c in self.steps(op.prelude)])
+                    w.line(f"each=({literal(op.each[0])}, {self.x.emit(op.each[1])}),")
                 self.sequence("before", [(c, None) for c in self.steps(op.before)])
                 rules = []
                 for r in op.rules:

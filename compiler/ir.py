@@ -34,6 +34,8 @@ __all__ = [
     "FieldRead",
     "IfElse",
     "InList",
+    "ItemRead",
+    "ObjectOf",
     "Index",
     "IsEmpty",
     "ListOf",
@@ -203,6 +205,20 @@ class Lookup(Expr):
 
 
 @dataclass(frozen=True, slots=True)
+class ObjectOf(Expr):
+    """``{key: value, ...}``: a nested object (JSON outputs only)."""
+
+    entries: tuple[tuple[str, Expr], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRead(Expr):
+    """The item an output's ``for each NAME in ...`` gives each row."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class OutColumn(Expr):
     """In a `warn` rule: the value the output gives a column."""
 
@@ -328,7 +344,8 @@ class CheckedOutput:
     depends_on: tuple[str, ...]
     counters: tuple[CounterRule, ...] = ()
     rejects: tuple[RejectRule, ...] = ()
-
+    each: tuple[str, Expr] | None = None  # `for each NAME in LIST`
+    format: str = "csv"  # csv | jsonl | json, from the file name
 
 @dataclass(frozen=True, slots=True)
 class CheckedMapping:

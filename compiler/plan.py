@@ -118,6 +118,9 @@ class OutputPlan:
     failures: tuple[tuple[Failure, ...], ...]  # for each column, how it can fail
     counters: tuple[ir.CounterRule, ...] = ()
     rejects: tuple[ir.RejectRule, ...] = ()
+    # `for each NAME in LIST`: the steps LIST needs, then the list to spread a row per item
+    prelude: tuple[Step, ...] = ()
+    each: tuple[str, ir.Expr] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +148,8 @@ def describe(e: ir.Expr) -> str:
             return name
         case ir.Call(function=fname, args=args):
             return f"{fname}({', '.join(describe(a) for a in args)})"
+        case ir.ItemRead(name=name):
+            return name
         case ir.Lookup(entity=entity, value=value):
             return f"{describe(value)} of {entity}"
         case _:
@@ -282,6 +287,10 @@ class _Planner:
 
     def plan_output(self, out: ir.CheckedOutput) -> OutputPlan:
         frame = self.frame(out.entity)
+        each = None
+        if out.each is not None:
+            each = (out.each[0], self.lower(out.each[1], frame))
+        prelude = len(frame.steps)
         rules = tuple(dataclasses.replace(w, test=self.lower(w.test, frame)) for w in out.wheres)
         before = len(frame.steps)
         columns, failures = [], []
@@ -298,8 +307,8 @@ class _Planner:
         rejects = tuple(dataclasses.replace(r, test=self.lower(r.test, frame))
                         for r in out.rejects)
         steps = tuple(frame.steps)  # joins first made for rules may have grown new fields
-        return OutputPlan(out, steps[:before], rules, steps[before:], tuple(columns), warns,
-                          tuple(failures), counters, rejects)
+        return OutputPlan(out, steps[prelude:before], rules, steps[before:], tuple(columns),
+                          warns, tuple(failures), counters, rejects, steps[:prelude], each)
 
 
 def _a(word: str) -> str:

@@ -184,6 +184,7 @@ class _Resolution:
                 fields=tuple(columns.values()),
                 warns=base.warns + o.warns,
                 counters=base.counters + o.counters,
+                each=o.each or base.each,
                 rejects=base.rejects + o.rejects,
                 key=o.key or base.key,
                 sort=o.sort or base.sort,

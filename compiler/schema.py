@@ -81,6 +81,7 @@ class Entity:
     name: str  # as in `from users`: the CSV file stem and REST collection
     record: str  # singular, for messages: "user"
     fields: dict[str, Field]
+    guidref: str = ""  # the GUIDRef type of its records: org, user, class, ...
     versions: frozenset[str] = BOTH
     # Spec-ordered CSV header per version; other columns are unknown (metadata.* aside).
     columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -116,7 +117,8 @@ def _entity(
 ) -> Entity:
     table = {f.name: f for f in (*_BASE, *fields)}
     full = {v: _BASE_COLUMNS + cols for v, cols in columns.items()}
-    return Entity(name, record, table, versions, full)
+    guidref = "".join(w.capitalize() if i else w for i, w in enumerate(record.split()))
+    return Entity(name, record, table, guidref, versions, full)
 
 
 _SAME = ("1.1", "1.2")

@@ -26,7 +26,7 @@ ROLES: dict[str, tuple[str, ...]] = {
         "define", "output", "from",
     ),
     "keyword.other.statement": ("where", "key", "sort", "by", "distinct", "warn", "counter",
-                                "reject"),
+                                "reject", "for", "each"),
     "keyword.control": ("if", "then", "else", "match"),
     "keyword.operator.word": ("and", "or", "not", "in", "is", "empty", "any", "all", "none",
                               "of"),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "ANY",
+    "OBJECT",
     "BOOL",
     "DATE",
     "DATETIME",
@@ -57,6 +58,7 @@ class Type:
         return self.kind in ("int", "float")
 
 
+OBJECT = Type("object")  # a nested object of a JSON output (its keys are not typed)
 STR = Type("str")
 INT = Type("int")
 FLOAT = Type("float")

@@ -93,6 +93,9 @@ def _print(e: n.Expr) -> str:
             return name
         case n.This():
             return "this"
+        case n.ObjectExpr(entries=entries):
+            fields = ", ".join(f"{column_name(k.name)}: {p(v, TEST)}" for k, v in entries)
+            return f"{{{fields}}}"
         case n.ListExpr(items=items):
             listed = ", ".join(p(i, TEST) for i in items)
             return f"({listed})" if len(items) > 1 else f"[{listed}]"
@@ -276,6 +279,9 @@ def format_mapping(mapping: n.Mapping, origins: bool = False) -> str:
     for i, o in enumerate(mapping.outputs):
         group = f"output{i}"
         add(group, o.span, f"output {o.file.name} from {o.entity.name}")
+        if o.each is not None:
+            add(group, o.each.span, _fit(f"  for each {o.each.name.name} in ", o.each.items
+                                         ).removeprefix("  "))
         for w in o.wheres:
             text = _fit("  where ", w.test).removeprefix("  ")
             if w.report is not None:

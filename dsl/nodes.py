@@ -25,6 +25,7 @@ __all__ = [
     "DefineDecl",
     "Expr",
     "FieldRule",
+    "ForEach",
     "Ident",
     "If",
     "In",
@@ -39,6 +40,7 @@ __all__ = [
     "Name",
     "Neg",
     "Node",
+    "ObjectExpr",
     "Not",
     "Output",
     "ParamDecl",
@@ -91,6 +93,13 @@ class Literal(Expr):
 @dataclass(frozen=True, slots=True)
 class ListExpr(Expr):
     items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectExpr(Expr):
+    """``{sourcedId: school.sourcedId, type: "org"}``: a nested object, for JSON outputs."""
+
+    entries: tuple[tuple[Ident, Expr], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +312,14 @@ class WarnDecl(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class ForEach(Node):
+    """``for each parent in agents``: the output has a row per item of a list."""
+
+    name: Ident
+    items: Expr
+
+
+@dataclass(frozen=True, slots=True)
 class CounterDecl(Node):
     """``counter "label" if test``: how many emitted rows pass test, in the report."""
 
@@ -336,6 +353,7 @@ class Output(Node):
     distinct: Span | None = None  # where `distinct` was written, when it was
     counters: tuple[CounterDecl, ...] = ()
     rejects: tuple[RejectDecl, ...] = ()
+    each: ForEach | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,14 +31,14 @@ __all__ = ["parse", "split_statements"]
 STATEMENT_WORDS = frozenset(
     {"profile", "library", "extends", "import", "oneroster", "require", "param", "rule",
      "define",
-     "output", "where", "key", "sort", "distinct", "warn", "counter", "reject"}
+     "output", "where", "key", "sort", "distinct", "warn", "counter", "reject", "for"}
 )
 _CONTINUE_AFTER = frozenset(
     {",", "<-", "->", "=", "!=", "<", "<=", ">", ">=", "+", "-", "|", ":", "(", "[",
      "and", "or", "not", "in", "is", "if", "then", "else", "of", "where"}
 )
 _CONTINUE_BEFORE = frozenset({"and", "or", "then", "else", "if"})
-_OPEN, _CLOSE = "([", ")]"
+_OPEN, _CLOSE = "([{", ")]}"
 
 _SCAN = re.compile(
     r"""
@@ -245,6 +245,10 @@ class _ToNodes(Transformer[Token, Any]):
         test, report = c
         return n.Where(self._span(meta), test, self._text(report) if report else None)
 
+    def for_each(self, meta: Any, c: list[Any]) -> n.ForEach:
+        name, items = c
+        return n.ForEach(self._span(meta), self._ident(name), items)
+
     def counter(self, meta: Any, c: list[Any]) -> n.CounterDecl:
         label, test = c
         return n.CounterDecl(self._span(meta), self._text(label), test)
@@ -313,6 +317,14 @@ class _ToNodes(Transformer[Token, Any]):
 
     def list_literal(self, meta: Any, c: list[Any]) -> n.ListExpr:
         return n.ListExpr(self._span(meta), tuple(item for item in c if item is not None))
+
+    def entry(self, meta: Any, c: list[Any]) -> tuple[n.Ident, n.Expr]:
+        key, value = c
+        name = self._text(key) if key.type == "STRING" else str(key)
+        return n.Ident(self._tok(key), name), value
+
+    def object_literal(self, meta: Any, c: list[Any]) -> n.ObjectExpr:
+        return n.ObjectExpr(self._span(meta), tuple(e for e in c if e is not None))
 
     def attr(self, meta: Any, c: list[Any]) -> n.Attr:
         obj, name = c
@@ -628,7 +640,7 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
         elif isinstance(statement, _OutputHeader):
             outputs.append({"header": statement, "wheres": [], "fields": [], "warns": [],
                             "key": (), "sort": (), "distinct": None, "counters": [],
-                            "rejects": []})
+                            "rejects": [], "each": None})
         elif not outputs:
             diagnostics.append(
                 Diagnostic(
@@ -648,6 +660,12 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
             outputs[-1]["counters"].append(statement)
         elif isinstance(statement, n.RejectDecl):
             outputs[-1]["rejects"].append(statement)
+        elif isinstance(statement, n.ForEach):
+            if outputs[-1]["each"] is not None:
+                diagnostics.append(Diagnostic(
+                    "RM107", "an output has one `for each` at most",
+                    primary=Label(statement.span, "a second one")))
+            outputs[-1]["each"] = statement
         elif isinstance(statement, _Distinct):
             outputs[-1]["distinct"] = statement.span
         elif isinstance(statement, _Columns):
@@ -666,6 +684,7 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
             o["distinct"],
             tuple(o["counters"]),
             tuple(o["rejects"]),
+            o["each"],
         )
         for o in outputs
     )

@@ -172,6 +172,15 @@ class Steps:
         return joined.with_columns(pl.col(step.name).fill_null(False))
 
 
+def as_json(name: str, dtype: pl.DataType) -> pl.Expr:
+    """How a value is written to a JSON output: as itself, date-times as OneRoster
+    writes them (UTC, milliseconds, Z)."""
+    column = pl.col(name)
+    if isinstance(dtype, pl.Datetime):
+        return column.dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+    return column
+
+
 def as_text(name: str, dtype: pl.DataType) -> pl.Expr:
     """How a value is written to an output file: text, with missing as empty."""
     column = pl.col(name)
@@ -222,9 +231,20 @@ def _reject(output: Output, done: pl.DataFrame) -> tuple[pl.DataFrame, list[Reje
     return kept, rejects, failing.height
 
 
+def _spread(frame: pl.LazyFrame, each: tuple[str, pl.Expr]) -> pl.LazyFrame:
+    """`for each NAME in LIST`: a row per item of the list, the item as each:NAME."""
+    name, items = each
+    column = f"each:{name}"
+    return (frame.with_columns(items.alias(column)).explode(column)
+            .filter(pl.col(column).is_not_null()))
+
+
 def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]) -> OutputResult:
     steps = Steps(tables, emitted)
-    base = steps.apply(tables.frame(output.entity), output.before)
+    base = tables.frame(output.entity)
+    if output.each is not None:
+        base = _spread(steps.apply(base, output.prelude), output.each)
+    base = steps.apply(base, output.before)
     checks = [rule.test.fill_null(False).alias(f"__rule_{i}") for i, rule in
               enumerate(output.rules)]
     try:
@@ -262,9 +282,10 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
             warnings.append(WarningHits(warn.line, warn.message, hits.height,
                                         tuple(hits["sourcedId"].head(10).to_list())))
     schema = done.schema
+    write = as_text if output.format == "csv" else as_json
     result = done.select(
         pl.col("sourcedId").alias(_ID),
-        *(as_text(f"out:{c.name}", schema[f"out:{c.name}"]).alias(c.name)
+        *(write(f"out:{c.name}", schema[f"out:{c.name}"]).alias(c.name)
           for c in output.columns),
     )
     emitted[output.name] = result.select(_ID).unique()
@@ -283,8 +304,9 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
         for c in output.counters
     }
     rows = result.drop(_ID)
-    order = list(dict.fromkeys([*output.sort, *rows.columns]))
-    rows = rows.sort(order)
+    scalar = [c for c, dtype in rows.schema.items() if not dtype.is_nested()]
+    order = list(dict.fromkeys([*output.sort, *scalar]))
+    rows = rows.sort(order, nulls_last=True) if order else rows
     return OutputResult(
         name=output.name,
         entity=output.entity,

@@ -444,6 +444,19 @@ def coalesce(*values: Any) -> pl.Expr:
     return pl.coalesce(present)
 
 
+@_register(("ref",), "object", (), compiled=True)
+def guidref(reference: Any, kind: str = "", many: bool = False) -> pl.Expr:
+    """A OneRoster GUIDRef, ``{"sourcedId": ..., "type": ...}``, for JSON outputs; for a
+    list of references, a list of them. The compiler adds the type (org, user...)."""
+    def one(ref: pl.Expr) -> pl.Expr:
+        return pl.struct(ref.alias("sourcedId"), pl.lit(kind).alias("type"))
+
+    value = lit(reference)
+    if many:
+        return value.list.eval(one(pl.element()))
+    return pl.when(value.is_not_null()).then(one(value))
+
+
 @_register(("any",), "bool", (), compiled=True)
 def resolves(reference: Any) -> pl.Expr:
     """Whether a reference names a record the source holds (for a list: every one).

@@ -41,7 +41,13 @@ def write_outputs(out_dir: Path, files: Mapping[str, pl.DataFrame], report: Mapp
         written = []
         for name, frame in files.items():
             target = staging / name
-            _write_csv(frame, target)
+            if name.lower().endswith((".jsonl", ".ndjson")):
+                frame.write_ndjson(target)
+            elif name.lower().endswith(".json"):
+                target.write_text(json.dumps(frame.to_dicts(), ensure_ascii=False, indent=1,
+                                             default=str) + "\n", encoding="utf-8")
+            else:
+                _write_csv(frame, target)
             written.append(target)
         report_path = staging / "report.json"
         report_path.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n",

@@ -163,3 +163,8 @@ class Output:
     depends_on: tuple[str, ...] = field(default=())
     checks: tuple[Check, ...] = ()
     counters: tuple[Counter, ...] = ()
+    format: str = "csv"  # csv | jsonl | json
+    # `for each NAME in LIST`: after the prelude steps, a row per item of LIST, the item
+    # in the column each:NAME.
+    prelude: tuple[Step, ...] = ()
+    each: tuple[str, pl.Expr] | None = None
