@@ -1,8 +1,8 @@
 """Load the typed OneRoster tables a compiled mapping reads, and check their integrity.
 
 The result is one polars frame per entity with model-named, typed columns: the
-shape every source (CSV now, REST later) must produce, so mappings never see where
-records came from. Loading reads only the fields the mapping declared in READS,
+shape every source (a CSV package, a REST API) produces, so mappings never see
+where records came from. Loading reads only the fields the mapping declared in READS,
 derives the 1.2 fields that 1.1 mappings expect (a user's ``role`` and ``orgs``
 from ``roles.csv``), refuses duplicate sourcedIds, and warns about references to
 records the package does not hold.
@@ -18,7 +18,7 @@ import polars as pl
 from compiler import schema
 from dsl.diagnostics import DataLocation, Diagnostic, Severity
 from runtime.errors import RunError
-from runtime.sources.csv_package import LINE, Package
+from runtime.sources.raw import LINE, Source
 from runtime.validate import MAX_EXAMPLES, dtype, typed
 
 __all__ = ["LINE", "Tables", "load_tables"]
@@ -34,6 +34,9 @@ class Tables:
     frames: dict[str, pl.DataFrame]
     files: dict[str, str]
     warnings: list[Diagnostic] = field(default_factory=list)
+    # Entities read through a filter (REST pushdown): references into them may name
+    # records that were left out on purpose, so they are not reported as dangling.
+    filtered: frozenset[str] = frozenset()
 
     def frame(self, entity: str) -> pl.LazyFrame:
         return self.frames[entity].lazy()
@@ -49,7 +52,7 @@ def _empty(entity: str, fields: tuple[str, ...]) -> pl.DataFrame:
     )
 
 
-def _roles_of_users(package: Package, users: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+def _roles_of_users(package: Source, users: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
     """A 1.1-style ``role`` and ``orgs`` for each 1.2 user, from roles.csv.
 
     ``role`` is the role of the user's primary role, preferring the one at the
@@ -115,7 +118,7 @@ def _dangling(tables: Tables, entity: str) -> list[Diagnostic]:
         if f is None or name == "sourcedId":
             continue
         target = f.type.entity or (f.type.item.entity if f.type.item else None)
-        if target is None or target not in tables.frames:
+        if target is None or target not in tables.frames or target in tables.filtered:
             continue
         refs = frame.select(LINE, pl.col(name).alias("ref"))
         if f.type.is_list:
@@ -137,8 +140,13 @@ def _dangling(tables: Tables, entity: str) -> list[Diagnostic]:
     return found
 
 
-def load_tables(package: Package, reads: Mapping[str, tuple[str, ...]]) -> Tables:
-    """The typed tables for ``reads`` (entity -> fields), or a RunError listing problems."""
+def load_tables(
+    package: Source, reads: Mapping[str, tuple[str, ...]], filtered: frozenset[str] = frozenset()
+) -> Tables:
+    """The typed tables for ``reads`` (entity -> fields), or a RunError listing problems.
+
+    ``filtered`` names the entities the source read through a filter.
+    """
     problems: list[Diagnostic] = []
     frames: dict[str, pl.DataFrame] = {}
     files: dict[str, str] = {}
@@ -175,7 +183,7 @@ def load_tables(package: Package, reads: Mapping[str, tuple[str, ...]]) -> Table
         files[entity] = raw.file
     if problems:
         raise RunError(problems)
-    tables = Tables(package.version, frames, files, list(package.warnings))
+    tables = Tables(package.version, frames, files, list(package.warnings), filtered)
     for entity in frames:
         if package.has(entity):
             tables.warnings.extend(_dangling(tables, entity))
