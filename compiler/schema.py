@@ -21,6 +21,8 @@ from compiler import types as t
 __all__ = [
     "ENTITIES",
     "ENUMS",
+    "REST_EMBEDDED",
+    "REST_TYPES",
     "VERSIONS",
     "Entity",
     "Field",
@@ -61,6 +63,8 @@ class Field:
     ``csv`` is the column that carries it in a CSV package (None: not in CSV, for
     example the 1.2 ``users.role``, derived from ``roles.csv``). ``derived`` names
     the versions in which the runtime computes the field instead of reading it.
+    ``rest`` is the REST JSON property when it is not the model name (1.2's
+    ``preferredFirstName``); references are GUIDRef objects under the model name.
     """
 
     name: str
@@ -72,6 +76,12 @@ class Field:
     derived: frozenset[str] = frozenset()
     sensitive: bool = False
     doc: str = ""
+    rest: str = ""
+
+    @property
+    def rest_name(self) -> str:
+        """The property that carries this field in a REST JSON record."""
+        return self.rest or self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,9 +234,9 @@ ENTITIES: dict[str, Entity] = {
                 _f("grades", t.list_of(t.STR), aliases=("grade",)),
                 _f("password", t.STR, sensitive=True),
                 _f("userMasterIdentifier", t.STR, versions=V12),
-                _f("preferredGivenName", t.STR, versions=V12),
+                _f("preferredGivenName", t.STR, versions=V12, rest="preferredFirstName"),
                 _f("preferredMiddleName", t.STR, versions=V12),
-                _f("preferredFamilyName", t.STR, versions=V12),
+                _f("preferredFamilyName", t.STR, versions=V12, rest="preferredLastName"),
                 _f("primaryOrg", t.ref("orgs"), "primaryOrgSourcedId", versions=V12),
                 _f("pronouns", t.STR, versions=V12),
             ),
@@ -300,6 +310,24 @@ ENTITIES: dict[str, Entity] = {
         ),
     )
 }
+
+
+# The REST binding. Collections are ``GET {base}/{entity name}`` with the records
+# under the entity name (``{"users": [...]}``); each field is under its ``rest_name``.
+# GUIDRefs name the referenced record's type; 1.2 users carry their roles inline
+# (entity -> the users property holding them), so that entity
+# has no collection of its own, and 1.2 users' ``role`` and ``orgs`` are derived
+# from ``roles`` as they are from roles.csv.
+REST_TYPES: dict[str, str] = {
+    "orgs": "org",
+    "academicSessions": "academicSession",
+    "courses": "course",
+    "classes": "class",
+    "enrollments": "enrollment",
+    "users": "user",
+    "demographics": "demographics",
+}
+REST_EMBEDDED: dict[str, str] = {"roles": "roles"}
 
 
 def entity(name: str) -> Entity | None:

@@ -1,8 +1,11 @@
 """The ``rostermap`` command: run, check, compile, generate.
 
-Exit codes: 0 success, 1 mapping or data errors (nothing written), 2 usage errors
-(bad options or parameters). Diagnostics go to stderr; the run summary to stdout.
-click provides the parsing, ``--help`` and the usage exit code.
+Exit codes: 0 success, 1 mapping, data or fetch errors (nothing written), 2 usage
+errors (bad options or parameters). Diagnostics go to stderr; the run summary to
+stdout; the fetch progress to stderr, on a terminal only. Everything printed passes
+through ``runtime.redact``. No option takes a credential: they come from the
+environment or the config file, never from the visible command line. click
+provides the parsing, ``--help`` and the usage exit code.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -17,12 +21,13 @@ from compiler import compile_mapping
 from compiler.naming import mangle
 from dsl.diagnostics import DiagnosticError, render_all
 from runtime.errors import RunError
+from runtime.redact import redact
 
 __all__ = ["main"]
 
 
-def _fail(diagnostics: object, source: object = None, code: int = 1) -> None:
-    click.echo(render_all(diagnostics, source), err=True)  # type: ignore[arg-type]
+def _fail(diagnostics: object, source: object = None, code: int = 1) -> NoReturn:
+    click.echo(redact(render_all(diagnostics, source)), err=True)  # type: ignore[arg-type]
     sys.exit(code)
 
 
@@ -38,20 +43,58 @@ def main() -> None:
 
 @main.command()
 @click.argument("profile")
-@click.option("--source", required=True, type=click.Path(path_type=Path),
-              help="A OneRoster CSV package: a .zip or a folder.")
+@click.option("--source", required=True,
+              help="A OneRoster CSV package (a .zip or a folder), or a OneRoster API base URL "
+                   "such as https://sis.example.org/ims/oneroster/v1p1.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="The folder to write the import files and report.json into.")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
               help="A profile parameter; repeat for several. Lists are comma-separated.")
-@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
-def run(profile: str, source: Path, out_dir: Path, params: tuple[str, ...], quiet: bool) -> None:
-    """Run PROFILE (a name in mappings/ or a mapping file) over a OneRoster source."""
+@click.option("--quiet", is_flag=True, help="Print nothing but errors; no progress display.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="API source: a TOML file whose [source] section holds credentials and "
+                   "settings (default: $ROSTERMAP_CONFIG).")
+@click.option("--page-size", type=click.IntRange(min=1), help="API source: records per page "
+              "asked for (default 1000; a provider's smaller cap is detected).")
+@click.option("--concurrency", type=click.IntRange(min=1),
+              help="API source: requests in flight at once (default 4).")
+@click.option("--rate", type=click.FloatRange(min=0),
+              help="API source: requests per second per host (default 10; 0: no limit).")
+@click.option("--timeout", type=click.FloatRange(min=0.01),
+              help="API source: seconds to wait for a connection or data (default 30).")
+@click.option("--retries", type=click.IntRange(min=0),
+              help="API source: further attempts of a failed request (default 5).")
+@click.option("--compat/--strict", default=None,
+              help="API source: accept minimal providers' JSON (default: strict).")
+@click.option("--filter/--no-filter", "filter_", default=None,
+              help="API source: push the mapping's filters to the provider (default: on).")
+@click.option("--http2/--http1", default=None, help="API source: use HTTP/2 (default: off).")
+def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...], quiet: bool,
+        config_path: Path | None, page_size: int | None, concurrency: int | None,
+        rate: float | None, timeout: float | None, retries: int | None, compat: bool | None,
+        filter_: bool | None, http2: bool | None) -> None:
+    """Run PROFILE (a name in mappings/ or a mapping file) over a OneRoster source.
+
+    An API source authenticates with ROSTERMAP_CLIENT_ID, ROSTERMAP_CLIENT_SECRET and
+    ROSTERMAP_TOKEN_URL (OAuth 2; without a token URL, OAuth 1 signing), or the
+    [source] section of --config; see docs/rest.md.
+    """
+    from runtime.config import load_config
+    from runtime.progress import progress
     from runtime.report import summary
     from runtime.run import run as run_profile
+    from runtime.sources.rest import is_url
 
     try:
-        result = run_profile(profile, source, out_dir, params)
+        config = None
+        if is_url(source):
+            config = load_config(config_path, {
+                "page_size": page_size, "concurrency": concurrency, "rate": rate,
+                "timeout": timeout, "retries": retries, "compat": compat, "filter": filter_,
+                "http2": http2})
+        with progress(quiet) as observer:
+            result = run_profile(profile, source, out_dir, params, config=config,
+                                 observer=observer)
     except DiagnosticError as error:
         _fail(error.diagnostics, error.source)
     except RunError as error:

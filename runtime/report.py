@@ -2,7 +2,8 @@
 
 ``report.json`` is for tools and support; the summary is the few lines a
 specialist reads on the terminal. Both name records by sourcedId only, never by
-name or email: the report travels further than the data.
+name or email: the report travels further than the data. Both pass through
+``runtime.redact`` on the way out, so no registered secret reaches them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from dsl.diagnostics import Diagnostic
 from runtime.execute import OutputResult
+from runtime.redact import redact, redact_data
 from runtime.tables import Tables
 
 __all__ = ["build_report", "summary"]
@@ -36,7 +38,11 @@ def build_report(
     finished: str,
     seconds: float,
     warnings: Iterable[Diagnostic] = (),
+    fetch: dict[str, Any] | None = None,
+    rejects: Iterable[dict[str, str]] = (),
 ) -> dict[str, Any]:
+    """report.json's content. ``fetch``: how a REST source was fetched; ``rejects``:
+    the records its JSON Schema check left out (entity, sourcedId, field, reason)."""
     results = list(results)
     report_warnings = [_warning(d) for d in warnings]
     for r in results:
@@ -45,12 +51,15 @@ def build_report(
                 "code": "RM420", "message": w.message, "output": r.name, "line": w.line,
                 "count": w.count, "examples": list(w.examples),
             })
-    return {
+    source_section: dict[str, Any] = {"path": source, "oneroster_version": tables.version}
+    if fetch is not None:
+        source_section["fetch"] = fetch
+    report = {
         "rostermap": "0.1.0",
         "profile": profile,
         "mapping": mapping,
         "mapping_sha256": mapping_sha256,
-        "source": {"path": source, "oneroster_version": tables.version},
+        "source": source_section,
         "params": {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in
                    params.items()},
         "started": started,
@@ -74,7 +83,10 @@ def build_report(
             for r in results
         },
         "warnings": report_warnings,
+        "rejects": list(rejects),
     }
+    redacted: dict[str, Any] = redact_data(report)
+    return redacted
 
 
 def summary(report: dict[str, Any]) -> str:
@@ -97,4 +109,8 @@ def summary(report: dict[str, Any]) -> str:
             lines.append(f"    [{w['code']}] {w['message']}{count}")
         if len(warnings) > 10:
             lines.append(f"    ... and {len(warnings) - 10} more in report.json")
-    return "\n".join(lines)
+    rejects = report.get("rejects", [])
+    if rejects:
+        lines.append(f"  {len(rejects)} record(s) rejected by schema validation "
+                     "(listed in report.json)")
+    return redact("\n".join(lines))

@@ -2,8 +2,9 @@
 
 This module only chains the stages (resolve, compile and load, type parameters,
 open the source, load tables, execute, write); each stage lives in its own module.
-Parameters are checked before any data is read, and nothing is written unless
-every stage succeeded.
+The source is a CSV package (a path) or a OneRoster REST API (an ``https://`` URL);
+both give ``runtime.tables`` the same raw tables. Parameters are checked before
+any data is read, and nothing is written unless every stage succeeded.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runtime.config import SourceConfig, load_config
 from runtime.execute import OutputResult, run_outputs
 from runtime.loader import load_mapping, parse_params, resolve_profile
 from runtime.outputs import write_outputs
+from runtime.redact import redact
 from runtime.report import build_report
 from runtime.sources.csv_package import Limits, open_package
+from runtime.sources.raw import Source
+from runtime.sources.rest import FetchObserver, RestSource, is_url, open_rest
 from runtime.tables import load_tables
 
 __all__ = ["RunResult", "run"]
@@ -38,19 +43,32 @@ def _now() -> str:
 
 def run(
     profile: str,
-    source: Path,
+    source: Path | str,
     out_dir: Path | None,
     params: Iterable[str] = (),
     limits: Limits | None = None,
+    config: SourceConfig | None = None,
+    observer: FetchObserver | None = None,
 ) -> RunResult:
-    """Run a profile over a source; ``out_dir=None`` computes without writing."""
+    """Run a profile over a source; ``out_dir=None`` computes without writing.
+
+    ``config`` (REST sources only) defaults to the environment's settings;
+    ``observer`` is told how fetching goes, for a progress display.
+    """
     started, clock = _now(), time.perf_counter()
     loaded = load_mapping(resolve_profile(profile))
     module = loaded.module
     values = parse_params(module.PARAMS, params)
-    package = open_package(source, limits)
+    package: Source
+    rest: RestSource | None = None
+    if is_url(str(source)):
+        rest = open_rest(str(source), module.READS, getattr(module, "FILTERS", {}),
+                         config or load_config(), observer)
+        package = rest
+    else:
+        package = open_package(Path(source), limits)
     try:
-        tables = load_tables(package, module.READS)
+        tables = load_tables(package, module.READS, rest.filtered if rest else frozenset())
         results = run_outputs(module, tables, values)
     finally:
         package.close()
@@ -59,7 +77,9 @@ def run(
         profile=module.PROFILE,
         mapping=str(loaded.path),
         mapping_sha256=loaded.sha256,
-        source=str(source),
+        source=rest.origin if rest else redact(str(source)),
+        fetch=rest.report() if rest else None,
+        rejects=[r.to_dict() for r in rest.rejects] if rest else [],
         tables=tables,
         params=values,
         results=results,
