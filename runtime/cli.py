@@ -1,4 +1,4 @@
-"""The ``rostermap`` command: run, check, compile, generate.
+"""The ``rostermap`` command: run, check, compile, generate, serve.
 
 Exit codes: 0 success, 1 mapping, data or fetch errors (nothing written), 2 usage
 errors (bad options or parameters). Diagnostics go to stderr; the run summary to
@@ -166,6 +166,67 @@ def generate(students: int, seed: int, out: Path, as_zip: bool, version: str) ->
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     click.echo(f"wrote {summary}")
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="The port on 127.0.0.1; 0 picks a free one.")
+@click.option("--version", "version", type=click.Choice(["1.1", "1.2"]), default=None,
+              help="The OneRoster version to serve (default: the package's).")
+@click.option("--auth", type=click.Choice(["oauth2", "oauth1", "none"]), default="oauth2",
+              show_default=True, help="How clients authenticate, with the credentials in "
+              "ROSTERMAP_CLIENT_ID and ROSTERMAP_CLIENT_SECRET.")
+@click.option("--fault", "faults", multiple=True,
+              metavar="KIND[=VALUE][,entity=E][,offset=N][,times=N]",
+              help="Inject a fault: 429 (=Retry-After seconds), 500, 502, 503, 504, slow "
+                   "(=seconds), truncate, bad-json, reset, expire-token (=seconds after issue), "
+                   "ignore-filter, cap-page (=size), no-count. offset: only that page; times: per "
+                   "distinct request (default 1; 0: always). Repeat for several.")
+@click.option("--quirk", "quirks", multiple=True,
+              type=click.Choice(["json-booleans", "int-booleans", "bare-guidrefs",
+                                 "empty-arrays", "datetime-dates", "missing-required", "nulls",
+                                 "v11-paths"]),
+              help="Serve a minimal provider's JSON shapes; repeat for several.")
+@click.option("--token-lifetime", type=click.FloatRange(min=1), default=3600.0,
+              show_default=True, help="Seconds an OAuth 2 token is valid.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="A TOML file whose [source] section holds the accepted credentials.")
+def serve(source: Path, port: int, version: str | None, auth: str, faults: tuple[str, ...],
+          quirks: tuple[str, ...], token_lifetime: float, config_path: Path | None) -> None:
+    """Serve a OneRoster CSV package as a OneRoster 1.1 or 1.2 REST API on 127.0.0.1.
+
+    For trying a profile against an API, and for tests. Stop it with Ctrl-C.
+    """
+    from runtime.config import Credentials, load_config
+    from runtime.serve import Fault, Server
+
+    try:
+        parsed = [Fault.parse(spec) for spec in faults]
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--fault") from None
+    try:
+        credentials = load_config(config_path).credentials if auth != "none" else Credentials()
+        server = Server(source, version, auth, credentials, port, parsed, quirks,
+                        token_lifetime)
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
+    click.echo(f"rostermap serve: {source} (OneRoster {server.package_version} CSV) as a "
+               f"OneRoster {server.version} API")
+    click.echo(f"  base URL:  {server.base_url}")
+    if auth == "oauth2":
+        click.echo(f"  token URL: {server.token_url}")
+    click.echo(f"  auth:      {auth}" + (" (client id and secret from ROSTERMAP_CLIENT_ID and "
+                                          "ROSTERMAP_CLIENT_SECRET)" if auth != "none" else ""))
+    for fault in parsed:
+        click.echo(f"  fault:     {fault}")
+    for quirk in quirks:
+        click.echo(f"  quirk:     {quirk}")
+    click.echo("Press Ctrl-C to stop.")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":
