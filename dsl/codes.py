@@ -127,6 +127,9 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("RM452", "cannot serve", "`rostermap serve` could not start: the package or the port."),
     ("RM453", "records of the other version", "The provider serves OneRoster records of the "
      "other version under this URL (1.2 users under /v1p1); they are read as what they are."),
+    ("RM454", "most records rejected", "More of a collection's records failed validation than "
+     "max_rejected allows: a sign of a provider shape problem, not of a few bad records; "
+     "nothing is written."),
     # --- RM5xx: run usage ----------------------------------------------------------
     ("RM501", "unknown parameter", "--param names a parameter the profile does not declare."),
     ("RM502", "missing parameter", "The profile declares a parameter without a default."),

@@ -23,7 +23,7 @@ __all__ = ["RichProgress", "progress"]
 class _Rate(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text(f"{speed:>8,.0f} rec/s" if speed else "       - rec/s", style="cyan")
+        return Text(f"{speed:>7,.0f}/s" if speed else "      -/s", style="cyan")
 
 
 class RichProgress:
@@ -31,11 +31,11 @@ class RichProgress:
 
     def __init__(self, console: Console):
         self._progress = Progress(
-            TextColumn("{task.description:<18}"),
-            BarColumn(bar_width=24),
+            TextColumn("{task.description:<16}"),
+            BarColumn(bar_width=12),
             TextColumn("{task.completed:>9,.0f} records"),
-            TextColumn("{task.fields[pages]:>5} pages"),
-            TextColumn("{task.fields[retries]:>3} retries"),
+            TextColumn("{task.fields[pages]:>4} pages"),
+            TextColumn("{task.fields[retries]:>2} retries"),
             _Rate(),
             console=console,
         )

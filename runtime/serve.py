@@ -19,9 +19,9 @@ its ``ext:`` prefix. The payloads are valid against the schemas rostermap checks
 Faults and quirks are switchable, to test clients against real provider behaviour:
 ``429`` (with Retry-After), ``500``/``502``/``503``/``504``, ``slow`` responses,
 ``truncate``d bodies and ``bad-json``, connection ``reset``, ``expire-token`` (early),
-``ignore-filter``, ``cap-page`` and ``no-count`` headers; and the shapes of minimal
-providers (``json-booleans``, ``int-booleans``, ``bare-guidrefs``, ``empty-arrays``,
-``datetime-dates``, ``missing-required``, ``nulls``, ``v11-paths``). Built on the
+``ignore-filter``, ``ignore-offset``, ``cap-page`` and ``no-count`` headers; and the
+shapes of minimal providers (``json-booleans``, ``int-booleans``, ``bare-guidrefs``,
+``empty-arrays``, ``datetime-dates``, ``missing-required``, ``nulls``, ``v11-paths``). Built on the
 standard library's ThreadingHTTPServer: a web framework would add a dependency and
 hide the HTTP details the faults are about.
 """
@@ -60,7 +60,7 @@ __all__ = ["FAULTS", "QUIRKS", "Fault", "Server", "base_path"]
 log = logging.getLogger("rostermap.serve")
 
 FAULTS = ("429", "500", "502", "503", "504", "slow", "truncate", "bad-json", "reset",
-          "expire-token", "ignore-filter", "cap-page", "no-count")
+          "expire-token", "ignore-filter", "ignore-offset", "cap-page", "no-count")
 _STATUS_FAULTS = ("429", "500", "502", "503", "504")
 _REQUEST_FAULTS = (*_STATUS_FAULTS, "slow", "truncate", "bad-json", "reset")
 QUIRKS = ("json-booleans", "int-booleans", "bare-guidrefs", "empty-arrays", "datetime-dates",
@@ -579,6 +579,7 @@ def _package_version(path: Path) -> str:
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 64
     app: Server
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -780,6 +781,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise _BadRequest("invaliddata", "limit and offset are whole numbers") from None
         if limit < 1 or offset < 0:
             raise _BadRequest("invaliddata", "limit >= 1 and offset >= 0")
+        if app.active("ignore-offset", entity):
+            offset = 0
         cap = app.active("cap-page", entity)
         if cap is not None:
             limit = min(limit, int(cap.value or 100))

@@ -225,8 +225,10 @@ def fail_closed(tmp_path: Path, server: Server, *extra: str,
     assert sorted(p.name for p in out.iterdir()) == ["users.csv"]
     assert (out / "users.csv").read_text() == "last run\n"
     assert "Traceback" not in stdout + err
-    assert "error[RM448]: the fetch from the OneRoster API is incomplete; nothing was written" \
-        in err or "error[RM441]" in err
+    assert any(f"error[{code}]" in err for code in ("RM441", "RM448", "RM454"))
+    if "error[RM442]" in err or "error[RM443]" in err or "error[RM440]" in err:
+        assert "error[RM448]: the fetch from the OneRoster API is incomplete; nothing was " \
+            "written" in err
     return err
 
 
@@ -253,6 +255,14 @@ def test_a_failing_later_page_fails_the_whole_run(
     err = fail_closed(tmp_path, serve(faults=("503,entity=enrollments,offset=200,times=0",)))
     assert "error[RM442]: GET /enrollments?filter=status='active'&limit=100&offset=200 " \
         "failed after 3 attempts" in err
+
+
+def test_a_provider_that_ignores_offset_fails_instead_of_looping(
+    serve: Callable[..., Server], tmp_path: Path,
+) -> None:
+    err = fail_closed(tmp_path, serve(faults=("ignore-offset,entity=users",)))
+    assert "/users: the provider serves the same records at offset 0 and offset 100: it " \
+        "ignores `offset`" in err
 
 
 def test_refused_credentials_fail_with_a_clear_message(
@@ -304,11 +314,10 @@ def test_minimal_providers_need_compat_mode(
     serve: Callable[..., Server], tmp_path: Path, csv_run: dict[str, bytes],
 ) -> None:
     server = serve(version="1.2", quirks=QUIRKS)
-    strict = rest_run(server, tmp_path / "strict", filter=False)
-    assert strict["rejects"], "a minimal provider's records break the 1.2 schema"
-    first = strict["rejects"][0]
-    assert set(first) == {"entity", "sourcedId", "field", "reason"}
-    assert "RM446" in [w["code"] for w in strict["warnings"]]
+    # strict: every record breaks the 1.2 schema; writing the rest would write nothing
+    err = fail_closed(tmp_path, server)
+    assert "error[RM454]: /users: 227 of 227 records fail the OneRoster 1.2 schema" in err
+    assert "try --compat" in err
     compat = rest_run(server, tmp_path / "compat", compat=True)
     assert compat["rejects"] == []
     assert files_of(tmp_path / "compat") == csv_run

@@ -395,6 +395,7 @@ async def _collection(client: _Client, entity: str, reader: RecordReader,
     running: dict[int, asyncio.Task[_Page]] = {}
     chain: list[_Page] = []
     frontier, total, short_before = 0, None, None
+    firsts: dict[str, int] = {}  # first sourcedId of each page -> its offset
     started = time.perf_counter()
     client.observer.start(entity, stats.path)
 
@@ -419,6 +420,15 @@ async def _collection(client: _Client, entity: str, reader: RecordReader,
             while frontier in received:
                 page = received.pop(frontier)
                 chain.append(page)
+                if page.chunk.first is not None:
+                    seen = firsts.setdefault(page.chunk.first, page.offset)
+                    if seen != page.offset:  # else the loop would never see an empty page
+                        raise _Failed(Diagnostic(
+                            "RM448", f"{stats.path}: the provider serves the same records at "
+                            f"offset {seen} and offset {page.offset}: it ignores `offset`",
+                            location=DataLocation(stats.path),
+                            notes=("help: ask the provider to support limit/offset paging, "
+                                   "or raise page_size above the collection's size",)))
                 if page.total is not None:
                     if total is None:
                         client.observer.total(entity, page.total)
@@ -591,6 +601,28 @@ def _roles(users: list[str | None], lines: list[int], shape: Mapping[str, list[A
     return RawTable("roles", f"{path} (roles)", _frame(out, role_lines, "roles"), columns)
 
 
+def _too_many_rejected(collected: Mapping[str, _Collected], version: str,
+                       options: FetchOptions) -> None:
+    """Fail when most of a collection is rejected: writing the rest would drop users
+    wholesale because of a shape problem (a minimal provider, the wrong version)."""
+    problems = []
+    for got in collected.values():
+        s = got.stats
+        if s.records and s.rejected / s.records > options.max_rejected:
+            first = next(r for p in got.pages for r in p.chunk.rejects)
+            problems.append(Diagnostic(
+                "RM454", f"{s.path}: {s.rejected} of {s.records} records fail the OneRoster "
+                f"{version} schema, first {first.sourcedId!r} ({first.field}: {first.reason})",
+                location=DataLocation(s.path),
+                notes=("note: so many rejects mean the provider's JSON is not the shape the "
+                       "schema describes, not a few bad records; nothing was written",
+                       "help: if the provider is a minimal implementation, try --compat; "
+                       f"max_rejected in [source] is the share allowed ({options.max_rejected:g})",
+                       )))
+    if problems:
+        raise RunError(problems)
+
+
 def _reject_summary(path: str, version: str, rejects: list[Reject]) -> Diagnostic:
     first = rejects[0]
     return Diagnostic(
@@ -673,6 +705,7 @@ def open_rest(
     tables: dict[str, RawTable] = {}
     warnings: list[Diagnostic] = []
     rejects: list[Reject] = []
+    _too_many_rejected(collected, version, config.options)
     for entity, got in collected.items():
         _assemble(got, readers[entity], layout, tables)
         warnings.extend(got.warnings)

@@ -394,6 +394,7 @@ class Chunk:
     """The records of one page: kept ones as raw columns, rejected ones as report rows."""
 
     count: int  # records in the page, kept or not
+    first: str | None = None  # the first record's sourcedId, kept or not
     index: list[int] = field(default_factory=list)  # position in the page of each kept record
     columns: dict[str, list[Any]] = field(default_factory=dict)
     rejects: list[Reject] = field(default_factory=list)
@@ -423,6 +424,8 @@ class RecordReader:
 
     def read(self, records: list[Any]) -> Chunk:
         chunk = Chunk(len(records), columns={name: [] for name, _, _ in self._plain})
+        if records and isinstance(records[0], dict):
+            chunk.first = _as_text(records[0].get("sourcedId"))
         users = self.entity == "users"
         for position, record in enumerate(records):
             if not isinstance(record, dict):
