@@ -193,14 +193,23 @@ def generate(students: int, seed: int, out: Path, as_zip: bool, version: str) ->
               show_default=True, help="Seconds an OAuth 2 token is valid.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="A TOML file whose [source] section holds the accepted credentials.")
+@click.option("--verbose", is_flag=True, help="Log each request to stderr.")
 def serve(source: Path, port: int, version: str | None, auth: str, faults: tuple[str, ...],
-          quirks: tuple[str, ...], token_lifetime: float, config_path: Path | None) -> None:
+          quirks: tuple[str, ...], token_lifetime: float, config_path: Path | None,
+          verbose: bool) -> None:
     """Serve a OneRoster CSV package as a OneRoster 1.1 or 1.2 REST API on 127.0.0.1.
 
     For trying a profile against an API, and for tests. Stop it with Ctrl-C.
     """
+    import logging
+
     from runtime.config import Credentials, load_config
+    from runtime.redact import install_log_redaction
     from runtime.serve import Fault, Server
+
+    install_log_redaction()
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(message)s", stream=sys.stderr)
 
     try:
         parsed = [Fault.parse(spec) for spec in faults]

@@ -36,6 +36,7 @@ import json
 import logging
 import re
 import secrets
+import sys
 import threading
 import time
 import urllib.parse
@@ -583,8 +584,13 @@ class _HTTPServer(ThreadingHTTPServer):
     app: Server
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that gave up (a timeout during a `slow` fault) is not an error here.
-        log.debug("connection from %s ended abruptly", client_address)
+        # A client that gave up (a timeout during a `slow` fault) is not an error here;
+        # anything else is a bug of the server, logged with its traceback.
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.debug("connection from %s ended abruptly", client_address)
+        else:
+            log.exception("request from %s failed", client_address)
 
 
 def _status_body(minor: str, description: str) -> bytes:

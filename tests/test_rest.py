@@ -89,6 +89,16 @@ def test_rest_run_gives_the_csv_run_files_byte_for_byte(
         assert server.tokens_issued == 1  # cached: one token for every request
 
 
+def test_fetch_statistics_of_the_example_district(
+    serve: Callable[..., Server], tmp_path: Path, snapshot,  # type: ignore[no-untyped-def]
+) -> None:
+    """Pages and requests per collection: a change in paging shows up in review."""
+    report = rest_run(serve(), tmp_path)
+    fetch = {entity: {k: v for k, v in stats.items() if k != "seconds"}
+             for entity, stats in report["source"]["fetch"].items()}
+    assert fetch == snapshot
+
+
 def test_only_the_collections_the_mapping_reads_are_fetched_with_its_filters(
     serve: Callable[..., Server], tmp_path: Path, csv_run: dict[str, bytes],
 ) -> None:
