@@ -19,7 +19,8 @@ its ``ext:`` prefix. The payloads are valid against the schemas rostermap checks
 Faults and quirks are switchable, to test clients against real provider behaviour:
 ``429`` (with Retry-After), ``500``/``502``/``503``/``504``, ``slow`` responses,
 ``truncate``d bodies and ``bad-json``, connection ``reset``, ``expire-token`` (early),
-``ignore-filter``, ``ignore-offset``, ``cap-page`` and ``no-count`` headers; and the
+``ignore-filter``, ``reject-filter`` (400), ``ignore-offset``, ``cap-page`` and
+``no-count`` headers; and the
 shapes of minimal providers (``json-booleans``, ``int-booleans``, ``bare-guidrefs``,
 ``empty-arrays``, ``datetime-dates``, ``missing-required``, ``nulls``, ``v11-paths``). Built on the
 standard library's ThreadingHTTPServer: a web framework would add a dependency and
@@ -61,7 +62,8 @@ __all__ = ["FAULTS", "QUIRKS", "Fault", "Server", "base_path"]
 log = logging.getLogger("rostermap.serve")
 
 FAULTS = ("429", "500", "502", "503", "504", "slow", "truncate", "bad-json", "reset",
-          "expire-token", "ignore-filter", "ignore-offset", "cap-page", "no-count")
+          "expire-token", "ignore-filter", "reject-filter", "ignore-offset", "cap-page",
+          "no-count")
 _STATUS_FAULTS = ("429", "500", "502", "503", "504")
 _REQUEST_FAULTS = (*_STATUS_FAULTS, "slow", "truncate", "bad-json", "reset")
 QUIRKS = ("json-booleans", "int-booleans", "bare-guidrefs", "empty-arrays", "datetime-dates",
@@ -535,6 +537,8 @@ class Server:
              tuple[str, str] | None) -> list[int]:
         """The indices of the records a query selects, in the order it asks for."""
         text = params.get("filter", "")
+        if text and self.active("reject-filter", entity):
+            raise _BadRequest("invalid_filter_field", "this provider does not support filter")
         if self.active("ignore-filter", entity):
             text = ""
         key = (collection_test[1] if collection_test else "", text, params.get("sort", ""),

@@ -127,6 +127,18 @@ def test_a_provider_that_ignores_filter_changes_nothing_but_a_warning(
     assert "RM449" in codes
 
 
+def test_a_provider_that_refuses_filter_is_read_without_it(
+    serve: Callable[..., Server], tmp_path: Path, csv_run: dict[str, bytes],
+) -> None:
+    server = serve(faults=("reject-filter,entity=users",))
+    report = rest_run(server, tmp_path)
+    assert files_of(tmp_path) == csv_run
+    assert report["source"]["fetch"]["users"]["filter"] is None
+    assert report["source"]["fetch"]["classes"]["filter"] == "status='active'"
+    assert "RM449" in [w["code"] for w in report["warnings"]]
+    assert 400 in [r.status for r in server.requests]
+
+
 @pytest.fixture(scope="module")
 def package_12(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("gen") / "district12"

@@ -115,9 +115,10 @@ class EntityStats:
 class _Failed(Exception):
     """A request or collection that cannot complete; carries its diagnostic."""
 
-    def __init__(self, diagnostic: Diagnostic):
+    def __init__(self, diagnostic: Diagnostic, status: int | None = None):
         super().__init__(diagnostic.message)
         self.diagnostic = diagnostic
+        self.status = status  # the HTTP status that ended it, when one did
 
 
 # --- URLs --------------------------------------------------------------------------------
@@ -352,7 +353,8 @@ class _Client:
                     wait = _retry_after(response)
                 else:
                     raise _Failed(Diagnostic(
-                        "RM442", f"{where}: the provider answered {status}{_imsx(response)}"))
+                        "RM442", f"{where}: the provider answered {status}{_imsx(response)}"),
+                        status)
             if attempt > o.retries:
                 raise _Failed(Diagnostic(
                     code, f"{where} failed after {attempt} attempts: {problem}",
@@ -385,6 +387,29 @@ class _Collected:
 
 async def _collection(client: _Client, entity: str, reader: RecordReader,
                       filter_: str | None, stats: EntityStats) -> _Collected:
+    """Every page of one collection; without the filter if the provider refuses it.
+
+    Some providers answer 400 to a ``filter`` they do not support: the filter only
+    saves bandwidth (the rules filter anyway), so the collection is read without it.
+    """
+    client.observer.start(entity, stats.path)
+    try:
+        return await _pages(client, entity, reader, filter_, stats)
+    except _Failed as failure:
+        if filter_ is None or failure.status != 400 or stats.pages:
+            raise
+    stats.filter = None
+    collected = await _pages(client, entity, reader, None, stats)
+    collected.warnings.append(Diagnostic(
+        "RM449", f"{stats.path}: the provider refused filter={filter_} (400); the collection "
+        "was read without it", Severity.WARNING, location=DataLocation(stats.path),
+        notes=("note: the mapping's rules filtered the records instead; set filter = false "
+               "to stop sending it",)))
+    return collected
+
+
+async def _pages(client: _Client, entity: str, reader: RecordReader,
+                 filter_: str | None, stats: EntityStats) -> _Collected:
     """Every page of one collection, in order; see the module docstring for the rules."""
     o = client.options
     url = f"{str(client.base).rstrip('/')}/{entity}"
@@ -397,7 +422,6 @@ async def _collection(client: _Client, entity: str, reader: RecordReader,
     frontier, total, short_before = 0, None, None
     firsts: dict[str, int] = {}  # first sourcedId of each page -> its offset
     started = time.perf_counter()
-    client.observer.start(entity, stats.path)
 
     async def fetch(offset: int, size: int) -> _Page:
         params = {**base_params, "limit": size, "offset": offset}
@@ -713,7 +737,7 @@ def open_rest(
         if rejected:
             warnings.append(_reject_summary(got.stats.path, version, rejected))
             rejects.extend(rejected)
-        expression = pushed.get(entity)
+        expression = got.stats.filter
         if expression:
             allowed = {v for v in filters[entity].get("status", ()) if v}
             outside = sum(1 for p in got.pages for s in p.chunk.statuses
@@ -730,7 +754,7 @@ def open_rest(
             "RM453", f"/users: OneRoster {layout} users served under a {version} URL; read as "
             f"{layout} records", Severity.WARNING, location=DataLocation("/users")))
     files = {e: raw.file for e, raw in tables.items()}
-    filtered = frozenset(e for e, expression in pushed.items() if expression)
+    filtered = frozenset(e for e, got in collected.items() if got.stats.filter)
     origin = redact.redact(str(base))
     stats = {e: got.stats for e, got in collected.items()}
     return RestSource(origin, version, layout, tables, files, stats, rejects, filtered,
