@@ -69,7 +69,8 @@ _REQUEST_FAULTS = (*_STATUS_FAULTS, "slow", "truncate", "bad-json", "reset")
 QUIRKS = ("json-booleans", "int-booleans", "bare-guidrefs", "empty-arrays", "datetime-dates",
           "missing-required", "nulls", "v11-paths")
 TOKEN_PATH = "/oauth/token"
-# collection -> (entity, the envelope key, a record test for the sub-collections)
+# collection -> (the entity it serves, the (property, value) a record of a sub-collection
+# such as /students has); the envelope key is the entity's name
 _COLLECTIONS: dict[str, tuple[str, tuple[str, str] | None]] = {
     "orgs": ("orgs", None),
     "schools": ("orgs", ("type", "school")),
@@ -159,8 +160,7 @@ class _Builder:
     def ref(self, entity: str, sourced_id: str) -> dict[str, Any]:
         if "bare-guidrefs" in self.quirks:
             return {"sourcedId": sourced_id}
-        collection = "academicSessions" if entity == "academicSessions" else entity
-        return {"href": f"{self.base_url}/{collection}/{sourced_id}", "sourcedId": sourced_id,
+        return {"href": f"{self.base_url}/{entity}/{sourced_id}", "sourcedId": sourced_id,
                 "type": schema.REST_TYPES[entity]}
 
     def boolean(self, value: bool) -> Any:
