@@ -126,7 +126,7 @@ def test_a_secret_in_the_environment_never_shows(
     tokens: list[str] = []  # the access tokens the server issued: secrets too
     runner = CliRunner()
     for number, (auth, faults, env) in enumerate((
-        ("oauth2", ("503,entity=users", "expire-token=0.1"), {}),
+        ("oauth2", ("503,entity=users", "expire-token=0.2"), {}),
         ("oauth1", ("500,entity=orgs",), {"ROSTERMAP_AUTH": "oauth1"}),
         ("oauth2", ("503,entity=users,times=0",), {}),  # fails closed
         ("oauth2", (), {"ROSTERMAP_CLIENT_SECRET": SECRET + "-x"}),  # refused

@@ -214,7 +214,7 @@ def test_a_slow_response_times_out_and_is_retried(
     serve: Callable[..., Server], tmp_path: Path, csv_run: dict[str, bytes],
 ) -> None:
     server = serve(faults=("slow=1,entity=orgs",))
-    report = rest_run(server, tmp_path, timeout=0.3)
+    report = rest_run(server, tmp_path, timeout=0.5)
     assert files_of(tmp_path) == csv_run
     assert report["source"]["fetch"]["orgs"]["retries"] == 1
 
@@ -262,6 +262,8 @@ def fail_closed(tmp_path: Path, server: Server, *extra: str,
     ("bad-json,entity=orgs,times=0", "the body is not complete JSON"),
     ("reset,entity=classes,times=0", "the connection closed before the response was complete"),
     ("slow=2,entity=orgs,times=0", "timed out"),
+    ("429=600,entity=users", "the provider asks to wait 600s (Retry-After), longer than "
+     "max_retry_after (120s)"),
 ])
 def test_a_fetch_that_cannot_complete_writes_nothing(
     serve: Callable[..., Server], tmp_path: Path, fault: str, message: str,
