@@ -182,7 +182,7 @@ class _Checker:
             if p.type.name == "secret" and p.default is not None:
                 self.report("RM313", "a secret parameter has no default", p.default.span,
                             "a secret in the mapping file",
-                            notes=("help: secrets come from the environment (ROSTERMAP_"
+                            notes=("help: secrets come from the environment (ROSTERMAP_PARAM_"
                                    f"{name.upper()}), never from a file",))
             self.params[name] = ir.ParamSpec(
                 name, type_ or t.ANY, default, p.default is None, p.span.line,

@@ -18,7 +18,7 @@ from typing import Any
 
 import jinja2
 
-from compiler import ir
+from compiler import ir, pushdown
 from compiler import plan as pl_
 from compiler.naming import mangle
 from runtime.functions import REGISTRY
@@ -423,6 +423,11 @@ def generate(plan: pl_.Plan) -> str:
         for p in m.params
     )
     reads = "\n".join(f"    {literal(e)}: {_tuple(fs)}," for e, fs in plan.reads.items())
+    filters = "\n".join(
+        f"    {literal(e)}: {{" + ", ".join(f"{literal(f)}: {_tuple(tuple(sorted(vs)))}"
+                                       for f, vs in conj.items()) + "},"
+        for e, conj in pushdown.filters(plan).items()
+    )
     context = dict(
         version=VERSION,
         source_name=comment(m.source_name),
@@ -435,6 +440,7 @@ def generate(plan: pl_.Plan) -> str:
         reads=reads,
         tables="\n".join(f"    {literal(name)}: {_tuple(cols)}," for name, cols in
                          plan.tables.items()),
+        filters=filters,
         outputs=outputs_code,
         output_list="\n".join(f"    {f}," for f in functions),
         source_map="{}",

@@ -22,6 +22,8 @@ __all__ = [
     "ENTITIES",
     "reference_markdown",
     "ENUMS",
+    "REST_EMBEDDED",
+    "REST_TYPES",
     "VERSIONS",
     "Entity",
     "Field",
@@ -62,6 +64,8 @@ class Field:
     ``csv`` is the column that carries it in a CSV package (None: not in CSV, for
     example the 1.2 ``users.role``, derived from ``roles.csv``). ``derived`` names
     the versions in which the runtime computes the field instead of reading it.
+    ``rest`` is the REST JSON property when it is not the model name (1.2's
+    ``preferredFirstName``); references are GUIDRef objects under the model name.
     """
 
     name: str
@@ -74,6 +78,12 @@ class Field:
     sensitive: bool = False  # a secret: never shown, not even with --show-pii
     pii: bool = False  # personal data: explain and reports hide it unless asked
     doc: str = ""
+    rest: str = ""
+
+    @property
+    def rest_name(self) -> str:
+        """The property that carries this field in a REST JSON record."""
+        return self.rest or self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,9 +238,11 @@ ENTITIES: dict[str, Entity] = {
                 _f("grades", t.list_of(t.STR), aliases=("grade",)),
                 _f("password", t.STR, sensitive=True, pii=True),
                 _f("userMasterIdentifier", t.STR, versions=V12, pii=True),
-                _f("preferredGivenName", t.STR, versions=V12, pii=True),
+                _f("preferredGivenName", t.STR, versions=V12, rest="preferredFirstName",
+                   pii=True),
                 _f("preferredMiddleName", t.STR, versions=V12, pii=True),
-                _f("preferredFamilyName", t.STR, versions=V12, pii=True),
+                _f("preferredFamilyName", t.STR, versions=V12, rest="preferredLastName",
+                   pii=True),
                 _f("primaryOrg", t.ref("orgs"), "primaryOrgSourcedId", versions=V12),
                 _f("pronouns", t.STR, versions=V12, pii=True),
             ),
@@ -304,6 +316,24 @@ ENTITIES: dict[str, Entity] = {
         ),
     )
 }
+
+
+# The REST binding. Collections are ``GET {base}/{entity name}`` with the records
+# under the entity name (``{"users": [...]}``); each field is under its ``rest_name``.
+# GUIDRefs name the referenced record's type; 1.2 users carry their roles inline
+# (entity -> the users property holding them), so that entity
+# has no collection of its own, and 1.2 users' ``role`` and ``orgs`` are derived
+# from ``roles`` as they are from roles.csv.
+REST_TYPES: dict[str, str] = {
+    "orgs": "org",
+    "academicSessions": "academicSession",
+    "courses": "course",
+    "classes": "class",
+    "enrollments": "enrollment",
+    "users": "user",
+    "demographics": "demographics",
+}
+REST_EMBEDDED: dict[str, str] = {"roles": "roles"}
 
 
 def entity(name: str) -> Entity | None:

@@ -3,7 +3,8 @@
 Codes are stable: tools, tests and support notes refer to them, so a code is never
 reused for another meaning, even after the check that raised it is gone (mark it
 retired instead). Ranges: RM1xx syntax, RM2xx names, RM3xx types and profile rules,
-RM4xx source data, RM5xx run usage (parameters, paths).
+RM4xx source data (RM440–RM459: fetching from a REST API), RM5xx run usage
+(parameters, paths).
 """
 
 from __future__ import annotations
@@ -118,6 +119,38 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
      "records; each is named in the report."),
     ("RM430", "transform failed", "A rule failed while transforming; the mapping line is named."),
     ("RM431", "too many rejects", "More records were rejected than --max-rejects allows."),
+    # --- RM440-RM459: fetching from a OneRoster REST API ----------------------------
+    ("RM440", "source unreachable", "Connecting to the REST source kept failing after every "
+     "retry (refused, reset, timed out)."),
+    ("RM441", "authentication failed", "The provider or its token endpoint refused the "
+     "credentials (401 or 403), also after one fresh token."),
+    ("RM442", "request failed", "A request kept failing (429, 500, 502, 503, 504) after every "
+     "retry, or was refused outright (another 4xx)."),
+    ("RM443", "malformed response", "A page was not a complete OneRoster JSON document "
+     "(truncated body, invalid JSON, no collection), also after every retry."),
+    ("RM444", "insecure source URL", "Only https:// is accepted, and plain http:// for "
+     "loopback addresses; credentials never go in a URL."),
+    ("RM445", "missing credentials", "The auth method needs ROSTERMAP_CLIENT_ID and "
+     "ROSTERMAP_CLIENT_SECRET (and ROSTERMAP_TOKEN_URL for OAuth 2), from the environment "
+     "or the [source] section of the config file."),
+    ("RM446", "record rejected", "A record failed JSON Schema validation; it is left out and "
+     "listed in report.json `rejects` (entity, sourcedId, field, reason)."),
+    ("RM447", "endpoint not found", "The provider answered 404 for a collection the mapping "
+     "reads."),
+    ("RM448", "incomplete fetch", "A collection could not be fetched completely; the run "
+     "stops and writes nothing, so no record silently disappears."),
+    ("RM449", "filter ignored", "The provider returned records outside the filter it was "
+     "sent; the mapping's rules filter them instead."),
+    ("RM450", "page size capped", "The provider returned fewer records per page than asked; "
+     "paging goes on at the provider's size."),
+    ("RM451", "bad source configuration", "A setting in the config file or the environment "
+     "has an invalid value."),
+    ("RM452", "cannot serve", "`rostermap serve` could not start: the package or the port."),
+    ("RM453", "records of the other version", "The provider serves OneRoster records of the "
+     "other version under this URL (1.2 users under /v1p1); they are read as what they are."),
+    ("RM454", "most records rejected", "More of a collection's records failed validation than "
+     "max_rejected allows: a sign of a provider shape problem, not of a few bad records; "
+     "nothing is written."),
     # --- RM5xx: run usage ----------------------------------------------------------
     ("RM501", "unknown parameter", "--param names a parameter the profile does not declare."),
     ("RM502", "missing parameter", "The profile declares a parameter without a default."),
@@ -129,7 +162,7 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
 
 # Codes reported as warnings (the run goes on), or as either depending on the case.
 _WARNINGS = {"RM211", "RM311", "RM402", "RM403", "RM406", "RM411", "RM414", "RM417", "RM420",
-             "RM421", "RM422"}
+             "RM421", "RM422", "RM446", "RM449", "RM450", "RM453"}
 _EITHER = {"RM405", "RM416"}
 CODES: dict[str, Code] = {
     code: Code(code, title, text, "warning" if code in _WARNINGS else

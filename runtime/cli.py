@@ -1,10 +1,12 @@
-"""The ``rostermap`` command: run, check, compile, generate.
+"""The ``rostermap`` command: run, check, compile, generate, serve.
 
-Exit codes: 0 success, 1 mapping or data errors (nothing written), 2 usage errors
-(bad options or parameters), 3 a partial run (files written without the records
-some column rule could not compute; they are listed in report.json). Diagnostics
-go to stderr; the run summary to stdout.
-click provides the parsing, ``--help`` and the usage exit code.
+Exit codes: 0 success, 1 mapping, data or fetch errors (nothing written), 2 usage
+errors (bad options or parameters), 3 a partial run (files written without the
+records that were rejected; they are listed in report.json). Diagnostics go to
+stderr; the run summary to stdout; the fetch progress to stderr, on a terminal only.
+Everything printed passes through ``runtime.redact``. No option takes a credential:
+they come from the environment or the config file, never from the visible command
+line. click provides the parsing, ``--help`` and the usage exit code.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import difflib
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -21,14 +24,15 @@ from compiler import compile_mapping
 from compiler.naming import mangle
 from dsl.diagnostics import DiagnosticError, render_all
 from runtime.errors import RunError
+from runtime.redact import redact
 
 __all__ = ["PARTIAL", "main"]
 
 PARTIAL = 3  # the exit code of a run that wrote its files but rejected some records
 
 
-def _fail(diagnostics: object, source: object = None, code: int = 1) -> None:
-    click.echo(render_all(diagnostics, source), err=True)  # type: ignore[arg-type]
+def _fail(diagnostics: object, source: object = None, code: int = 1) -> NoReturn:
+    click.echo(redact(render_all(diagnostics, source)), err=True)  # type: ignore[arg-type]
     sys.exit(code)
 
 
@@ -44,8 +48,9 @@ def main() -> None:
 
 @main.command()
 @click.argument("profile")
-@click.option("--source", required=True, type=click.Path(path_type=Path),
-              help="A OneRoster CSV package: a .zip or a folder.")
+@click.option("--source", required=True,
+              help="A OneRoster CSV package (a .zip or a folder), or a OneRoster API base URL "
+                   "such as https://sis.example.org/ims/oneroster/v1p1.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="The folder to write the import files and report.json into.")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
@@ -55,16 +60,53 @@ def main() -> None:
               "to it; default: the machine's date. Set it to repeat a run exactly.")
 @click.option("--max-rejects", type=click.IntRange(min=0), default=None, metavar="N",
               help="Fail the run (writing nothing) when more than N records are rejected.")
-@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
-def run(profile: str, source: Path, out_dir: Path, params: tuple[str, ...],
-        today: dt.datetime | None, max_rejects: int | None, quiet: bool) -> None:
-    """Run PROFILE (a name in mappings/ or a mapping file) over a OneRoster source."""
+@click.option("--quiet", is_flag=True, help="Print nothing but errors; no progress display.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="API source: a TOML file whose [source] section holds credentials and "
+                   "settings (default: $ROSTERMAP_CONFIG).")
+@click.option("--page-size", type=click.IntRange(min=1), help="API source: records per page "
+              "asked for (default 1000; a provider's smaller cap is detected).")
+@click.option("--concurrency", type=click.IntRange(min=1),
+              help="API source: requests in flight at once (default 4).")
+@click.option("--rate", type=click.FloatRange(min=0),
+              help="API source: requests per second per host (default 10; 0: no limit).")
+@click.option("--timeout", type=click.FloatRange(min=0.01),
+              help="API source: seconds to wait for a connection or data (default 30).")
+@click.option("--retries", type=click.IntRange(min=0),
+              help="API source: further attempts of a failed request (default 5).")
+@click.option("--compat/--strict", default=None,
+              help="API source: accept minimal providers' JSON (default: strict).")
+@click.option("--filter/--no-filter", "filter_", default=None,
+              help="API source: push the mapping's filters to the provider (default: on).")
+@click.option("--http2/--http1", default=None, help="API source: use HTTP/2 (default: off).")
+def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
+        today: dt.datetime | None, max_rejects: int | None, quiet: bool,
+        config_path: Path | None, page_size: int | None, concurrency: int | None,
+        rate: float | None, timeout: float | None, retries: int | None, compat: bool | None,
+        filter_: bool | None, http2: bool | None) -> None:
+    """Run PROFILE (a name in mappings/ or a mapping file) over a OneRoster source.
+
+    An API source authenticates with ROSTERMAP_CLIENT_ID, ROSTERMAP_CLIENT_SECRET and
+    ROSTERMAP_TOKEN_URL (OAuth 2; without a token URL, OAuth 1 signing), or the
+    [source] section of --config; see docs/rest.md.
+    """
+    from runtime.config import load_config
+    from runtime.progress import progress
     from runtime.report import summary
     from runtime.run import run as run_profile
+    from runtime.sources.rest import is_url
 
     try:
-        result = run_profile(profile, source, out_dir, params,
-                             today=today.date() if today else None, max_rejects=max_rejects)
+        config = None
+        if is_url(source):
+            config = load_config(config_path, {
+                "page_size": page_size, "concurrency": concurrency, "rate": rate,
+                "timeout": timeout, "retries": retries, "compat": compat, "filter": filter_,
+                "http2": http2})
+        with progress(quiet) as observer:
+            result = run_profile(profile, source, out_dir, params, config=config,
+                                 observer=observer, today=today.date() if today else None,
+                                 max_rejects=max_rejects)
     except DiagnosticError as error:
         _fail(error.diagnostics, error.source)
     except RunError as error:
@@ -209,6 +251,78 @@ def generate(students: int, seed: int, out: Path, as_zip: bool, version: str) ->
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     click.echo(f"wrote {summary}")
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="The port on 127.0.0.1; 0 picks a free one.")
+@click.option("--version", "version", type=click.Choice(["1.1", "1.2"]), default=None,
+              help="The OneRoster version to serve (default: the package's).")
+@click.option("--auth", type=click.Choice(["oauth2", "oauth1", "none"]), default="oauth2",
+              show_default=True, help="How clients authenticate, with the credentials in "
+              "ROSTERMAP_CLIENT_ID and ROSTERMAP_CLIENT_SECRET.")
+@click.option("--fault", "faults", multiple=True,
+              metavar="KIND[=VALUE][,entity=E][,offset=N][,times=N]",
+              help="Inject a fault: 429 (=Retry-After seconds), 500, 502, 503, 504, slow "
+                   "(=seconds), truncate, bad-json, reset, expire-token (=seconds after issue), "
+                   "ignore-filter, reject-filter, ignore-offset, cap-page (=size), no-count. "
+                   "offset: only "
+                   "that page; times: per distinct request (default 1; 0: always). Repeat "
+                   "for several.")
+@click.option("--quirk", "quirks", multiple=True,
+              type=click.Choice(["json-booleans", "int-booleans", "bare-guidrefs",
+                                 "empty-arrays", "datetime-dates", "missing-required", "nulls",
+                                 "v11-paths"]),
+              help="Serve a minimal provider's JSON shapes; repeat for several.")
+@click.option("--token-lifetime", type=click.FloatRange(min=1), default=3600.0,
+              show_default=True, help="Seconds an OAuth 2 token is valid.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="A TOML file whose [source] section holds the accepted credentials.")
+@click.option("--verbose", is_flag=True, help="Log each request to stderr.")
+def serve(source: Path, port: int, version: str | None, auth: str, faults: tuple[str, ...],
+          quirks: tuple[str, ...], token_lifetime: float, config_path: Path | None,
+          verbose: bool) -> None:
+    """Serve a OneRoster CSV package as a OneRoster 1.1 or 1.2 REST API on 127.0.0.1.
+
+    For trying a profile against an API, and for tests. Stop it with Ctrl-C.
+    """
+    import logging
+
+    from runtime.config import Credentials, load_config
+    from runtime.redact import install_log_redaction
+    from runtime.serve import Fault, Server
+
+    install_log_redaction()
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(message)s", stream=sys.stderr)
+
+    try:
+        parsed = [Fault.parse(spec) for spec in faults]
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--fault") from None
+    try:
+        credentials = load_config(config_path).credentials if auth != "none" else Credentials()
+        server = Server(source, version, auth, credentials, port, parsed, quirks,
+                        token_lifetime)
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
+    click.echo(f"rostermap serve: {source} (OneRoster {server.package_version} CSV) as a "
+               f"OneRoster {server.version} API")
+    click.echo(f"  base URL:  {server.base_url}")
+    if auth == "oauth2":
+        click.echo(f"  token URL: {server.token_url}")
+    click.echo(f"  auth:      {auth}" + (" (client id and secret from ROSTERMAP_CLIENT_ID and "
+                                          "ROSTERMAP_CLIENT_SECRET)" if auth != "none" else ""))
+    for fault in parsed:
+        click.echo(f"  fault:     {fault}")
+    for quirk in quirks:
+        click.echo(f"  quirk:     {quirk}")
+    click.echo("Press Ctrl-C to stop.")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":

@@ -187,7 +187,7 @@ def explain(
     loaded = load_mapping(resolve_profile(profile))
     module = loaded.module
     values = parse_params(module.PARAMS, params, today)
-    tables = load_inputs(module, source, values, also={entity.name: ("sourcedId",)})
+    tables = load_inputs(module, source, values, also={entity.name: ("sourcedId",)}).tables
     emitted: dict[str, pl.DataFrame] = {}
     run_outputs(module, tables, values, emitted)
     found = tables.frames[entity.name].filter(pl.col("sourcedId") == sourced_id)

@@ -22,6 +22,7 @@ from compiler.naming import mangle
 from dsl.diagnostics import Diagnostic, DiagnosticError, did_you_mean
 from runtime.errors import UsageError
 from runtime.plans import Param
+from runtime.redact import register
 
 __all__ = ["Loaded", "load_mapping", "mapping_dirs", "parse_params", "resolve_profile"]
 
@@ -98,8 +99,9 @@ def load_mapping(path: Path) -> Loaded:
 
 
 def secret_variable(name: str) -> str:
-    """The environment variable a secret parameter is read from."""
-    return f"ROSTERMAP_{name.upper()}"
+    """The environment variable a secret parameter is read from (PARAM_ keeps it apart
+    from the source's own ROSTERMAP_CLIENT_SECRET and the like)."""
+    return f"ROSTERMAP_PARAM_{name.upper()}"
 
 
 def _a(type_text: str) -> str:
@@ -177,6 +179,7 @@ def parse_params(
     for name, spec in specs.items():
         if spec.secret and secret_variable(name) in os.environ:
             values[name] = os.environ[secret_variable(name)]
+            register(values[name])  # masked in everything printed, logged or reported
         if name in values:
             continue
         if spec.required:

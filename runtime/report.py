@@ -2,7 +2,8 @@
 
 ``report.json`` is for tools and support; the summary is the few lines a
 specialist reads on the terminal. Both name records by sourcedId only, never by
-name or email: the report travels further than the data.
+name or email: the report travels further than the data. Both pass through
+``runtime.redact`` on the way out, so no registered secret reaches them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from dsl.diagnostics import Diagnostic
 from runtime.execute import OutputResult
+from runtime.redact import redact, redact_data
 from runtime.tables import Tables
 
 __all__ = ["SECRET", "build_report", "summary"]
@@ -39,7 +41,16 @@ def build_report(
     seconds: float,
     warnings: Iterable[Diagnostic] = (),
     secrets: Iterable[str] = (),
+    fetch: dict[str, Any] | None = None,
+    source_rejects: Iterable[dict[str, str]] = (),
 ) -> dict[str, Any]:
+    """report.json's content.
+
+    ``rejects`` lists every record left out of the outputs, of two kinds: ``source``
+    (a REST record that failed the OneRoster JSON Schema: entity, sourcedId, field,
+    reason) and ``transform`` (a column or `reject` rule: output, mapping line,
+    reason). ``fetch`` says how a REST source was fetched.
+    """
     results = list(results)
     hidden = set(secrets)
     report_warnings = [_warning(d) for d in warnings]
@@ -51,22 +62,29 @@ def build_report(
                 "count": w.count, named: [f"{r.entity}/{i}" for i in w.examples],
             })
     rejects = [
-        {"output": j.output, "at": f"{mapping}:{j.line}", "record": j.record, "reason": j.reason}
+        {"kind": "source", "record": f"{j['entity']}/{j['sourcedId']}", **j}
+        for j in source_rejects
+    ] + [
+        {"kind": "transform", "record": j.record, "output": j.output,
+         "at": f"{mapping}:{j.line}", "reason": j.reason}
         for r in results for j in r.rejects
     ]
-    return {
+    source_section: dict[str, Any] = {"path": source, "oneroster_version": tables.version}
+    if fetch is not None:
+        source_section["fetch"] = fetch
+    report = {
         "rostermap": "0.1.0",
         "profile": profile,
         "mapping": mapping,
         "mapping_sha256": mapping_sha256,
-        "source": {"path": source, "oneroster_version": tables.version},
+        "source": source_section,
         "params": {k.lstrip("@"): SECRET if k in hidden else
                    (v.isoformat() if hasattr(v, "isoformat") else v)
                    for k, v in params.items()},
         "started": started,
         "finished": finished,
         "seconds": round(seconds, 3),
-        "outcome": "partial" if any(r.rejected for r in results) else "success",
+        "outcome": "partial" if rejects else "success",
         "entities": {
             entity: {"file": tables.files[entity], "records": tables.count(entity)}
             for entity in sorted(tables.frames)
@@ -88,6 +106,8 @@ def build_report(
         "rejects": rejects,
         "counters": {r.name: r.counters for r in results if r.counters},
     }
+    redacted: dict[str, Any] = redact_data(report)
+    return redacted
 
 
 def summary(report: dict[str, Any]) -> str:
@@ -105,11 +125,13 @@ def summary(report: dict[str, Any]) -> str:
     for output, counters in report["counters"].items():
         figures = ", ".join(f"{label}: {n}" for label, n in counters.items())
         lines.append(f"  {output}: {figures}")
-    rejected = sum(o["rejected"] for o in report["outputs"].values())
-    if rejected:
-        lines.append(f"  {rejected} record(s) rejected (partial run); see rejects in report.json:")
-        for j in report["rejects"][:5]:
-            lines.append(f"    {j['record']}: {j['reason']} ({j['at']})")
+    rejects = report["rejects"]
+    if rejects:
+        lines.append(f"  {len(rejects)} record(s) rejected (partial run); see rejects in "
+                     "report.json:")
+        for j in rejects[:5]:
+            where = j.get("at") or f"{j['field']}, schema check"
+            lines.append(f"    {j['record']}: {j['reason']} ({where})")
     warnings = report["warnings"]
     if warnings:
         lines.append(f"  {len(warnings)} warning(s):")
@@ -118,4 +140,4 @@ def summary(report: dict[str, Any]) -> str:
             lines.append(f"    [{w['code']}] {w['message']}{count}")
         if len(warnings) > 10:
             lines.append(f"    ... and {len(warnings) - 10} more in report.json")
-    return "\n".join(lines)
+    return redact("\n".join(lines))

@@ -2,8 +2,9 @@
 
 This module only chains the stages (resolve, compile and load, type parameters,
 open the source, load tables, execute, write); each stage lives in its own module.
-Parameters are checked before any data is read, and nothing is written unless
-every stage succeeded.
+The source is a CSV package (a path) or a OneRoster REST API (an ``https://`` URL);
+both give ``runtime.tables`` the same raw tables. Parameters are checked before
+any data is read, and nothing is written unless every stage succeeded.
 """
 
 from __future__ import annotations
@@ -17,15 +18,19 @@ from types import ModuleType
 from typing import Any
 
 from dsl.diagnostics import Diagnostic
+from runtime.config import SourceConfig, load_config
 from runtime.errors import RunError
 from runtime.execute import OutputResult, run_outputs
 from runtime.loader import load_mapping, parse_params, resolve_profile
 from runtime.outputs import write_outputs
+from runtime.redact import redact
 from runtime.report import build_report
 from runtime.sources.csv_package import Limits, open_package
+from runtime.sources.raw import Source
+from runtime.sources.rest import FetchObserver, RestSource, is_url, open_rest
 from runtime.tables import Tables, check_requires, load_param_table, load_tables
 
-__all__ = ["RunResult", "run"]
+__all__ = ["Inputs", "RunResult", "load_inputs", "run"]
 
 
 @dataclass(frozen=True)
@@ -35,48 +40,74 @@ class RunResult:
     files: list[Path]
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """What a run read: the typed tables and, for an API source, how fetching went."""
+
+    tables: Tables
+    rest: RestSource | None = None
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def load_inputs(module: ModuleType, source: Path, values: dict[str, Any],
-                limits: Limits | None = None,
-                also: Mapping[str, tuple[str, ...]] | None = None) -> Tables:
+def load_inputs(
+    module: ModuleType,
+    source: Path | str,
+    values: dict[str, Any],
+    limits: Limits | None = None,
+    also: Mapping[str, tuple[str, ...]] | None = None,
+    config: SourceConfig | None = None,
+    observer: FetchObserver | None = None,
+) -> Inputs:
     """The tables a compiled module reads: from the source (and ``also`` these entity
     fields), and its table parameters."""
     reads = {**(also or {}), **module.READS}
-    package = open_package(source, limits)
+    package: Source
+    rest: RestSource | None = None
+    if is_url(str(source)):
+        rest = open_rest(str(source), reads, getattr(module, "FILTERS", {}),
+                         config or load_config(), observer)
+        package = rest
+    else:
+        package = open_package(Path(source), limits)
     try:
         check_requires(package, module.REQUIRES)
-        tables = load_tables(package, reads)
+        tables = load_tables(package, reads, rest.filtered if rest else frozenset())
     finally:
         package.close()
     for name, columns in module.TABLES.items():
         tables.frames[name] = load_param_table(name, values.get(name), columns)
         tables.files[name] = Path(values[name]).name if values.get(name) else f"{name} (none)"
-    return tables
+    return Inputs(tables, rest)
 
 
 def run(
     profile: str,
-    source: Path,
+    source: Path | str,
     out_dir: Path | None,
     params: Iterable[str] = (),
     limits: Limits | None = None,
     today: dt.date | None = None,
     max_rejects: int | None = None,
+    config: SourceConfig | None = None,
+    observer: FetchObserver | None = None,
 ) -> RunResult:
     """Run a profile over a source; ``out_dir=None`` computes without writing.
 
     ``today`` fixes the run's date (what ``today()`` means in the mapping) so that a
     run can be repeated exactly; by default it is the machine's date. More than
     ``max_rejects`` rejected records fail the run, and nothing is written.
+    ``config`` (REST sources only) defaults to the environment's settings;
+    ``observer`` is told how fetching goes, for a progress display.
     """
     started, clock = _now(), time.perf_counter()
     loaded = load_mapping(resolve_profile(profile))
     module = loaded.module
     values = parse_params(module.PARAMS, params, today)
-    tables = load_inputs(module, source, values, limits)
+    inputs = load_inputs(module, source, values, limits, config=config, observer=observer)
+    tables, rest = inputs.tables, inputs.rest
     results = run_outputs(module, tables, values)
     rejected = sum(r.rejected for r in results)
     if max_rejects is not None and rejected > max_rejects:
@@ -92,7 +123,9 @@ def run(
         profile=module.PROFILE,
         mapping=str(loaded.path),
         mapping_sha256=loaded.sha256,
-        source=str(source),
+        source=rest.origin if rest else redact(str(source)),
+        fetch=rest.report() if rest else None,
+        source_rejects=[r.to_dict() for r in rest.rejects] if rest else [],
         tables=tables,
         params=values,
         results=results,

@@ -1,8 +1,8 @@
 """Load the typed OneRoster tables a compiled mapping reads, and check their integrity.
 
 The result is one polars frame per entity with model-named, typed columns: the
-shape every source (CSV now, REST later) must produce, so mappings never see where
-records came from. Loading reads only the fields the mapping declared in READS,
+shape every source (a CSV package, a REST API) produces, so mappings never see
+where records came from. Loading reads only the fields the mapping declared in READS,
 derives the 1.2 fields that 1.1 mappings expect (a user's ``role`` and ``orgs``
 from ``roles.csv``), refuses duplicate sourcedIds, and warns about references to
 records the package does not hold.
@@ -19,7 +19,8 @@ import polars as pl
 from compiler import schema
 from dsl.diagnostics import DataLocation, Diagnostic, Severity
 from runtime.errors import RunError
-from runtime.sources.csv_package import LINE, Package, RawTable, diagnose
+from runtime.sources.csv_package import Package, diagnose
+from runtime.sources.raw import LINE, RawTable, Source
 from runtime.validate import MAX_EXAMPLES, dtype, typed
 
 __all__ = ["LINE", "Tables", "check_requires", "load_param_table", "load_tables"]
@@ -35,6 +36,9 @@ class Tables:
     frames: dict[str, pl.DataFrame]
     files: dict[str, str]
     warnings: list[Diagnostic] = field(default_factory=list)
+    # Entities read through a filter (REST pushdown): references into them may name
+    # records that were left out on purpose, so they are not reported as dangling.
+    filtered: frozenset[str] = frozenset()
 
     def frame(self, entity: str) -> pl.LazyFrame:
         return self.frames[entity].lazy()
@@ -50,7 +54,7 @@ def _empty(entity: str, fields: tuple[str, ...]) -> pl.DataFrame:
     )
 
 
-def _roles_of_users(package: Package, users: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+def _roles_of_users(package: Source, users: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
     """A 1.1-style ``role`` and ``orgs`` for each 1.2 user, from roles.csv.
 
     ``role`` is the role of the user's primary role, preferring the one at the
@@ -146,7 +150,7 @@ def _dangling(tables: Tables, entity: str) -> list[Diagnostic]:
         if f is None or name == "sourcedId":
             continue
         target = f.type.entity or (f.type.item.entity if f.type.item else None)
-        if target is None or target not in tables.frames:
+        if target is None or target not in tables.frames or target in tables.filtered:
             continue
         refs = frame.select(LINE, pl.col(name).alias("ref"))
         if f.type.is_list:
@@ -169,8 +173,13 @@ def _dangling(tables: Tables, entity: str) -> list[Diagnostic]:
     return found
 
 
-def load_tables(package: Package, reads: Mapping[str, tuple[str, ...]]) -> Tables:
-    """The typed tables for ``reads`` (entity -> fields), or a RunError listing problems."""
+def load_tables(
+    package: Source, reads: Mapping[str, tuple[str, ...]], filtered: frozenset[str] = frozenset()
+) -> Tables:
+    """The typed tables for ``reads`` (entity -> fields), or a RunError listing problems.
+
+    ``filtered`` names the entities the source read through a filter.
+    """
     problems: list[Diagnostic] = []
     notes: list[Diagnostic] = []  # warnings, reported with the tables
     frames: dict[str, pl.DataFrame] = {}
@@ -214,7 +223,7 @@ def load_tables(package: Package, reads: Mapping[str, tuple[str, ...]]) -> Table
         files[entity] = raw.file
     if problems:
         raise RunError(problems)
-    tables = Tables(package.version, frames, files, [*package.warnings, *notes])
+    tables = Tables(package.version, frames, files, [*package.warnings, *notes], filtered)
     for entity in frames:
         if package.has(entity):
             tables.warnings.extend(_dangling(tables, entity))
@@ -257,15 +266,19 @@ def load_param_table(name: str, path: str | None, columns: tuple[str, ...]) -> p
     return frame.select(LINE, *(pl.col(c).str.strip_chars() for c in wanted))
 
 
-def check_requires(package: Package, requires: tuple[str, ...]) -> None:
-    """Refuse a package that lacks what the profile requires, before reading any record."""
+def check_requires(package: Source, requires: tuple[str, ...]) -> None:
+    """Refuse a source that lacks what the profile requires, before reading any record.
+
+    A manifest and bulk files are about CSV packages; an API has neither.
+    """
     problems: list[Diagnostic] = []
-    if "manifest" in requires and package.version == "1.0":
+    csv = isinstance(package, Package)
+    if "manifest" in requires and csv and package.version == "1.0":
         problems.append(Diagnostic(
             "RM404", "the profile requires manifest.csv, which the package lacks",
             location=DataLocation(package.origin),
             notes=("help: a OneRoster 1.1 or 1.2 package starts with manifest.csv",)))
-    if "bulk" in requires:
+    if "bulk" in requires and isinstance(package, Package):
         deltas = sorted(stem for stem, mode in package.modes.items() if mode == "delta")
         if deltas:
             problems.append(Diagnostic(

@@ -44,12 +44,19 @@ def _text(column: str) -> pl.Expr:
     return pl.when(value == "").then(None).otherwise(value)
 
 
-def _parse(column: str, type_: t.Type) -> pl.Expr:
-    """The typed column; a value that fails to parse becomes null (checked after)."""
-    value = _text(column)
+def _parse(column: str, type_: t.Type, listed: bool = False) -> pl.Expr:
+    """The typed column; a value that fails to parse becomes null (checked after).
+
+    ``listed``: a list field that arrives as a list already (a REST array), whose
+    items are not split on commas.
+    """
     if type_.is_list:
-        parts = value.str.split(",").list.eval(pl.element().str.strip_chars())
+        if listed:
+            parts = pl.col(column).list.eval(pl.element().str.strip_chars())
+        else:
+            parts = _text(column).str.split(",").list.eval(pl.element().str.strip_chars())
         return parts.list.eval(pl.element().filter(pl.element() != "")).fill_null([])
+    value = _text(column)
     if type_.enum is not None:
         canonical = {v.lower(): v for v in schema.ENUMS[type_.enum]}
         lowered = value.str.to_lowercase()
@@ -91,8 +98,9 @@ def typed(raw: RawTable) -> tuple[pl.DataFrame, list[Diagnostic]]:
     """The raw table with each field in its type, and one error per bad column."""
     spec = schema.ENTITIES[raw.entity]
     fields = [c for c in raw.frame.columns if c != LINE]
+    listed = {f for f in fields if isinstance(raw.frame.schema[f], pl.List)}
     parsed = raw.frame.with_columns(
-        *(_parse(f, spec.fields[f].type).alias(f"typed:{f}") for f in fields)
+        *(_parse(f, spec.fields[f].type, f in listed).alias(f"typed:{f}") for f in fields)
     )
     problems: list[Diagnostic] = []
     for f in fields:

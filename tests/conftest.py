@@ -105,3 +105,57 @@ def make_package(tmp_path: Path) -> Callable[..., Path]:
         return folder
 
     return make
+
+
+# --- OneRoster REST: a real server on a free loopback port --------------------------------
+
+CLIENT_ID = "rostermap-test-client"
+SECRET = "rm-secret-3f9c1e7a55d2b0c4"  # planted: no output of the suite may contain it
+
+
+@pytest.fixture
+def rest_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Credentials in the environment, where the client and the server read them."""
+    from runtime import redact
+
+    env = {"ROSTERMAP_CLIENT_ID": CLIENT_ID, "ROSTERMAP_CLIENT_SECRET": SECRET}
+    for key in ("ROSTERMAP_TOKEN_URL", "ROSTERMAP_AUTH", "ROSTERMAP_SIGNATURE_METHOD",
+                "ROSTERMAP_CONFIG", "ROSTERMAP_SCOPE", "ROSTERMAP_ONEROSTER_VERSION"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    redact.register(SECRET)
+    return env
+
+
+@pytest.fixture
+def serve(rest_env: dict[str, str]):  # type: ignore[no-untyped-def]
+    """Start `rostermap serve`'s server in-process; every one started is stopped after."""
+    from runtime.config import Credentials
+    from runtime.serve import Fault, Server
+
+    started: list[Server] = []
+
+    def start(package: Path = EXAMPLE, version: str | None = "1.1", auth: str = "oauth2",
+              faults: tuple[str, ...] = (), quirks: tuple[str, ...] = (),
+              token_lifetime: float = 3600.0) -> Server:
+        credentials = Credentials(auth, CLIENT_ID, SECRET)
+        server = Server(package, version, auth, credentials, 0,
+                        [Fault.parse(f) for f in faults], quirks, token_lifetime)
+        started.append(server.start())
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def fast_options(**changes: object):  # type: ignore[no-untyped-def]
+    """Fetch options for tests: small pages, no rate limit, quick backoff."""
+    from dataclasses import replace
+
+    from runtime.config import FetchOptions
+
+    base = FetchOptions(page_size=100, rate=0, backoff=0.01, max_backoff=0.05, timeout=5.0,
+                        retries=3)
+    return replace(base, **changes)

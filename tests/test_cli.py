@@ -22,7 +22,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 def test_help_names_every_command() -> None:
     code, out, _ = invoke("--help")
     assert code == 0
-    for command in ("run", "check", "compile", "generate"):
+    for command in ("run", "check", "compile", "generate", "serve"):
         assert command in out
     code, out, _ = invoke("run", "--help")
     assert code == 0 and "--param NAME=VALUE" in out

@@ -41,10 +41,10 @@ def test_rejected_records_are_left_out_and_reported(setup: tuple[Path, Path],
     assert report["outcome"] == "partial"
     assert report["outputs"]["users.csv"]["rejected"] == 2
     assert report["rejects"] == [
-        {"output": "users.csv", "at": f"{mapping}:5", "record": "users/u2",
-         "reason": "number(identifier) cannot read the record's value"},
-        {"output": "users.csv", "at": f"{mapping}:6", "record": "users/u3",
-         "reason": "orgs[0] names an org that orgs.csv does not hold"},
+        {"kind": "transform", "record": "users/u2", "output": "users.csv",
+         "at": f"{mapping}:5", "reason": "number(identifier) cannot read the record's value"},
+        {"kind": "transform", "record": "users/u3", "output": "users.csv",
+         "at": f"{mapping}:6", "reason": "orgs[0] names an org that orgs.csv does not hold"},
     ]
 
 

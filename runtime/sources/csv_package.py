@@ -26,11 +26,11 @@ import polars as pl
 from compiler import schema
 from dsl.diagnostics import DataLocation, Diagnostic, Severity, did_you_mean
 from runtime.errors import RunError
+from runtime.sources.raw import LINE, RawTable
 
-__all__ = ["Limits", "Package", "RawTable", "diagnose", "open_package"]
+__all__ = ["LINE", "Limits", "Package", "RawTable", "diagnose", "open_package"]
 
 MANIFEST = "manifest.csv"
-LINE = "__line"
 _EXTRA = "__extra"
 
 
@@ -40,20 +40,6 @@ class Limits:
 
     max_file_bytes: int = 8 * 1024**3
     max_zip_ratio: int = 200  # uncompressed / compressed, beyond which an entry is a bomb
-
-
-@dataclass(frozen=True)
-class RawTable:
-    """One entity's records as text, with the line each came from.
-
-    ``columns`` maps each model field read to the CSV column it came from, so
-    errors name the column as the file spells it.
-    """
-
-    entity: str
-    file: str
-    frame: pl.DataFrame  # a String column per field read, plus LINE
-    columns: dict[str, str]
 
 
 @dataclass
