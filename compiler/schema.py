@@ -114,6 +114,8 @@ _BASE = (
     _f("sourcedId", t.STR, required=True, doc="The record's identifier, unique per entity."),
     _f("status", t.enum("status"), doc="Blank in bulk files; active or tobedeleted in deltas."),
     _f("dateLastModified", t.DATETIME),
+    _f("metadata", t.OBJECT, None,
+       doc="Extensions: the metadata.* columns of a CSV file, the metadata object of the API."),
 )
 _BASE_COLUMNS = ("sourcedId", "status", "dateLastModified")
 

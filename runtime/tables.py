@@ -103,8 +103,8 @@ def _absent_columns(raw: RawTable, fields: tuple[str, ...], layout: str) -> list
         if f in raw.columns or (raw.entity == "users" and layout == "1.2"
                                 and f in _DERIVED_FROM_ROLES):
             continue
-        if layout not in spec.fields[f].versions:
-            continue  # a field of another version: its absence is expected (RM211)
+        if layout not in spec.fields[f].versions or spec.fields[f].csv is None:
+            continue  # another version's field (RM211), or extensions (metadata)
         column = spec.fields[f].csv or f
         found.append(Diagnostic(
             "RM405", f"{raw.file} has no column {column}; {f} is empty for every record",

@@ -36,6 +36,7 @@ def dtype(type_: t.Type) -> pl.DataType:
         "bool": pl.Boolean(),
         "date": pl.Date(),
         "datetime": pl.Datetime("us", "UTC"),
+        "object": pl.Null(),  # no extension columns: nothing
     }.get(type_.kind, pl.String())
 
 
@@ -50,6 +51,8 @@ def _parse(column: str, type_: t.Type, listed: bool = False) -> pl.Expr:
     ``listed``: a list field that arrives as a list already (a REST array), whose
     items are not split on commas.
     """
+    if type_.kind == "object":
+        return pl.col(column)  # extension data, passed on as it came
     if type_.is_list:
         if listed:
             parts = pl.col(column).list.eval(pl.element().str.strip_chars())
@@ -125,6 +128,7 @@ def typed(raw: RawTable) -> tuple[pl.DataFrame, list[Diagnostic]]:
         ))
     frame = parsed.select(
         pl.col(LINE),
-        *(pl.col(f"typed:{f}").cast(dtype(spec.fields[f].type)).alias(f) for f in fields),
+        *(pl.col(f"typed:{f}").alias(f) if spec.fields[f].type.kind == "object"
+          else pl.col(f"typed:{f}").cast(dtype(spec.fields[f].type)).alias(f) for f in fields),
     )
     return frame, problems

@@ -91,9 +91,12 @@ class Package:
         matched, notes = _match_header(spec, header, name)
         self.warnings.extend(notes)
         wanted = [f for f in dict.fromkeys(fields) if f in matched]
+        # metadata: the extension columns (metadata.x), read as one object {x: ...}
+        extensions = {i: c.strip()[len("metadata."):] for i, c in enumerate(header)
+                      if c.strip().startswith("metadata.")} if "metadata" in fields else {}
         # The first and last columns are read too: a row with no value in any column
         # read is a blank line (or a line of commas), which CSV readers skip.
-        indices = sorted({matched[f] for f in wanted} | {0, len(header) - 1})
+        indices = sorted({matched[f] for f in wanted} | {0, len(header) - 1} | set(extensions))
         positions = {i: f"c{i}" for i in range(len(header))}
         frame = self._parse(name, len(header), indices)
         read = [positions[i] for i in indices] + [_EXTRA]
@@ -110,11 +113,17 @@ class Package:
                        "help: a value with a comma must be in double quotes"),
             )])
         columns = {f: header[matched[f]] for f in wanted}
+        if extensions:
+            columns["metadata"] = "metadata.*"
+            wanted.append("metadata")
+        meta = (pl.struct(*(pl.col(positions[i]).alias(key) for i, key in extensions.items()))
+                if extensions else pl.lit(None))
         frame = frame.select(
             pl.col(LINE).cast(pl.Int64),
-            *(pl.col(positions[matched[f]]).alias(f) for f in wanted),
+            *(pl.col(positions[matched[f]]).alias(f) for f in wanted if f != "metadata"),
+            *([meta.alias("metadata")] if "metadata" in fields else []),
             *(pl.lit(None, dtype=pl.String).alias(f) for f in dict.fromkeys(fields)
-              if f not in matched),
+              if f not in matched and f != "metadata"),
         )
         return RawTable(entity, name, frame, columns)
 

@@ -375,6 +375,8 @@ def _user_id_texts(value: Any) -> list[str]:
 
 def _converter(entity: str, f: schema.Field) -> Callable[[Any], Any]:
     type_: t.Type = f.type
+    if type_.kind == "object":
+        return _identity  # the metadata object, as the provider sent it
     if entity == "users" and f.name == "userIds":
         return _user_id_texts
     if type_.is_list:
