@@ -31,7 +31,6 @@ __all__ = [
     "run_outputs",
 ]
 
-MAX_REJECTS_KEPT = 1000  # per output; the count is always exact
 _ID = "__rostermap_id"
 _ON = "__rostermap_on"
 _KEY = "__rostermap_key"
@@ -74,7 +73,7 @@ class OutputResult:
     kept: int
     rules: list[RuleCount] = field(default_factory=list)
     warnings: list[WarningHits] = field(default_factory=list)
-    rejects: list[Reject] = field(default_factory=list)  # up to MAX_REJECTS_KEPT of them
+    rejects: list[Reject] = field(default_factory=list)  # every one: the contract names each
     rejected: int = 0  # records rejected in all
     counters: dict[str, int] = field(default_factory=dict)  # the mapping's `counter`s
 
@@ -225,7 +224,7 @@ def _reject(output: Output, done: pl.DataFrame) -> tuple[pl.DataFrame, list[Reje
     rejects: list[Reject] = []
     for name, (line, reason, _) in zip(names, checks, strict=True):
         ids = failing.filter(pl.col(name)).get_column("sourcedId").sort()
-        for record in ids.head(MAX_REJECTS_KEPT - len(rejects)).to_list():
+        for record in ids.to_list():
             rejects.append(Reject(output.name, line, f"{output.entity}/{record}", reason))
     kept = flagged.filter(~pl.any_horizontal(names)).drop(names)
     return kept, rejects, failing.height
@@ -265,7 +264,7 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
         ids = evaluated.filter(passed_before & ~pl.col(names[i]))["sourcedId"].sort()
         if ids.len():
             warnings.append(WarningHits(rule.line, rule.report, ids.len(),
-                                        tuple(ids.head(MAX_REJECTS_KEPT).to_list()), "RM422"))
+                                        tuple(ids.to_list()), "RM422"))
     kept_frame = evaluated.filter(pl.all_horizontal(names)) if names else evaluated
     kept_frame = kept_frame.drop(names)
 

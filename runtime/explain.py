@@ -88,6 +88,8 @@ def _show(value: Any) -> str:
 def _private_columns(output: Output, steps: Iterable[Step]) -> tuple[set[str], set[str]]:
     """The frame's columns that hold personal data, and those that hold secrets."""
     def fields(entity: str, flag: str) -> set[str]:
+        if entity not in schema.ENTITIES:  # a table parameter: the product's own records
+            return set()
         return {f.name for f in schema.ENTITIES[entity].fields.values() if getattr(f, flag)}
 
     pii, secret = fields(output.entity, "pii"), fields(output.entity, "sensitive")
@@ -96,7 +98,9 @@ def _private_columns(output: Output, steps: Iterable[Step]) -> tuple[set[str], s
             pii |= {c for c, f in step.fields.items() if f in fields(step.entity, "pii")}
             secret |= {c for c, f in step.fields.items() if f in fields(step.entity, "sensitive")}
         elif isinstance(step, Lookup):
-            if set(step.value.meta.root_names()) & fields(step.entity, "pii"):
+            # a table parameter's columns are not in the data model: personal until shown not
+            if (step.entity not in schema.ENTITIES
+                    or set(step.value.meta.root_names()) & fields(step.entity, "pii")):
                 pii.add(step.name)
     return pii, secret
 

@@ -63,3 +63,14 @@ def test_unknown_record_and_bad_record_syntax() -> None:
                                        str(EXAMPLE), "--record", "users/nobody", *sum(
                                            (["--param", p] for p in PARAMS), [])])
     assert result.exit_code == 2 and "error[RM505]" in result.stderr
+
+
+def test_lookup_in_a_table_parameter_is_explained_and_hidden() -> None:
+    """A table parameter (the product's own users) is not in the data model: its
+    values are treated as personal data."""
+    existing = "existing=tests/cases/districts/linewize/existing-users.csv"
+    e = explain("linewize", EXAMPLE, "users/stu-1", ["merge_key=email", existing])
+    users = e.outputs[0]
+    assert users.dropped_by is None
+    values = {c.name: c.value for c in users.columns}
+    assert values["existing_id"] == HIDDEN and values["school_id"] == "'sch-1'"

@@ -39,7 +39,7 @@ READS = {
     'academicSessions': ('endDate', 'sourcedId', 'startDate'),
     'classes': ('school', 'sourcedId', 'status', 'terms', 'title'),
     'enrollments': ('beginDate', 'class', 'endDate', 'role', 'sourcedId', 'status', 'user'),
-    'orgs': ('identifier', 'sourcedId'),
+    'orgs': ('identifier', 'sourcedId', 'type'),
     'users': ('email', 'enabledUser', 'familyName', 'givenName', 'orgs', 'role', 'sourcedId', 'status'),
 }
 
@@ -59,15 +59,45 @@ FILTERS = {
 
 
 def users_csv(p: dict[str, object]) -> Output:
-    """output users.csv from users (mapping line 41)."""
+    """output users.csv from users (mapping line 48)."""
     return Output(
         'users.csv',
         'users',
-        line=41,
+        line=48,
         before=(
             Lookup(
                 'lookup_1',
-                line=45,
+                line=43,
+                text='exists(sourcedId of orgs)',
+                entity='orgs',
+                key=col('sourcedId'),
+                on=col('orgs'),
+                value=col('sourcedId'),
+                aggregate='exists',
+                where=pl.all_horizontal(
+                    (fn.blank(col('type')) == 'school'),
+                    ~(pl.any_horizontal(
+                        fn.blank(col('sourcedId')).is_in(p['exclude_schools']),
+                        fn.blank(col('identifier')).is_in(p['exclude_schools']),
+                    )),
+                ),
+                explode='outer',
+            ),
+            Lookup(
+                'lookup_2',
+                line=42,
+                text='exists(sourcedId of orgs)',
+                entity='orgs',
+                key=col('sourcedId'),
+                on=col('orgs'),
+                value=col('sourcedId'),
+                aggregate='exists',
+                where=(fn.blank(col('type')) == 'school'),
+                explode='outer',
+            ),
+            Lookup(
+                'lookup_3',
+                line=54,
                 text='exists(sourcedId of orgs)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -81,8 +111,8 @@ def users_csv(p: dict[str, object]) -> Output:
                 explode='outer',
             ),
             Lookup(
-                'lookup_2',
-                line=48,
+                'lookup_4',
+                line=57,
                 text='exists(sourcedId of enrollments)',
                 entity='enrollments',
                 key=col('user'),
@@ -95,7 +125,7 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Lookup(
-                'lookup_3',
+                'lookup_5',
                 line=36,
                 text='count(id of existing)',
                 entity='existing',
@@ -118,7 +148,7 @@ def users_csv(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                42,
+                49,
                 'where enabled',
                 pl.all_horizontal(
                     fn.blank(col('status')).is_in(['', 'active']),
@@ -126,37 +156,40 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                43,
+                50,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                45,
-                'where exists(sourcedId of orgs where sourcedId in this.orgs and not excluded)',
-                col('lookup_1').fill_null(False),
+                53,
+                'where in_a_synced_school or not in_a_school and exists(sourcedId of orgs where sourcedId in this.orgs and not excluded)',
+                pl.any_horizontal(
+                    col('lookup_1').fill_null(False),
+                    (~col('lookup_2') & col('lookup_3').fill_null(False)),
+                ),
             ),
             Rule(
-                46,
+                55,
                 'where not respect_enrolment_date or role != "student" or exists(sourcedId of enrollments where user = this and active and in_period(as_of, beginDate, endDate))',
                 pl.any_horizontal(
                     ~(pl.lit(p['respect_enrolment_date']).fill_null(False)),
                     (fn.blank(col('role')) != 'student'),
-                    col('lookup_2').fill_null(False),
+                    col('lookup_4').fill_null(False),
                 ),
             ),
             Rule(
-                49,
-                'where not attach_to_existing_only or existing_matches = 1',
+                59,
+                'where not attach_to_existing_only or existing_matches >= 1',
                 pl.any_horizontal(
                     ~(pl.lit(p['attach_to_existing_only']).fill_null(False)),
-                    col('lookup_3').eq_missing(1),
+                    (col('lookup_5') >= 1),
                 ),
             ),
         ),
         after=(
             Lookup(
-                'lookup_4',
-                line=54,
+                'lookup_6',
+                line=64,
                 text='first(id of existing)',
                 entity='existing',
                 key=(
@@ -176,8 +209,26 @@ def users_csv(p: dict[str, object]) -> Output:
                 where=pl.all_horizontal((pl.lit(p['merge_key']) != 'none'), ~fn.is_blank(col('email'))),
             ),
             Lookup(
-                'lookup_5',
-                line=60,
+                'lookup_7',
+                line=70,
+                text='first(sourcedId of orgs)',
+                entity='orgs',
+                key=col('sourcedId'),
+                on=col('orgs'),
+                value=col('sourcedId'),
+                aggregate='first',
+                where=pl.all_horizontal(
+                    (fn.blank(col('type')) == 'school'),
+                    ~(pl.any_horizontal(
+                        fn.blank(col('sourcedId')).is_in(p['exclude_schools']),
+                        fn.blank(col('identifier')).is_in(p['exclude_schools']),
+                    )),
+                ),
+                explode='outer',
+            ),
+            Lookup(
+                'lookup_8',
+                line=74,
                 text='first(sourcedId of orgs)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -192,29 +243,29 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('id', 52, col('sourcedId')),
+            Column('id', 62, col('sourcedId')),
             Column(
                 'existing_id',
-                53,
+                63,
                 (
-                    pl.when(col('lookup_3').eq_missing(1))
-                        .then(col('lookup_4'))
+                    pl.when(col('lookup_5').eq_missing(1))
+                        .then(col('lookup_6'))
                         .otherwise(pl.lit(''))
                 ),
             ),
-            Column('email', 56, col('email')),
-            Column('first_name', 57, col('givenName')),
-            Column('last_name', 58, col('familyName')),
-            Column('role', 59, col('role')),
-            Column('school_id', 60, col('lookup_5')),
+            Column('email', 66, col('email')),
+            Column('first_name', 67, col('givenName')),
+            Column('last_name', 68, col('familyName')),
+            Column('role', 69, col('role')),
+            Column('school_id', 70, fn.coalesce(col('lookup_7'), col('lookup_8'))),
         ),
         checks=(
-            Check(64, "several existing users match this user's merge key", (col('lookup_3') > 1)),
+            Check(79, "several existing users match this user's merge key", (col('lookup_5') > 1)),
         ),
         counters=(
             Counter(
                 'matched students',
-                65,
+                80,
                 pl.all_horizontal(
                     (fn.blank(col('out:role')) == 'student'),
                     ~fn.is_blank(col('out:existing_id')),
@@ -222,42 +273,53 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Counter(
                 'matched teachers',
-                66,
+                81,
                 pl.all_horizontal(
                     (fn.blank(col('out:role')) == 'teacher'),
                     ~fn.is_blank(col('out:existing_id')),
                 ),
             ),
-            Counter('unmatched users', 67, fn.is_blank(col('out:existing_id'))),
+            Counter('unmatched users', 82, fn.is_blank(col('out:existing_id'))),
         ),
         key=('id',),
     )
 
 
 def classes_csv(p: dict[str, object]) -> Output:
-    """output classes.csv from classes (mapping line 70)."""
+    """output classes.csv from classes (mapping line 85)."""
     return Output(
         'classes.csv',
         'classes',
-        line=70,
+        line=85,
         before=(
             Lookup(
-                'lookup_6',
-                line=72,
+                'lookup_9',
+                line=88,
                 text='exists(sourcedId of orgs)',
                 entity='orgs',
                 key=col('sourcedId'),
                 on=col('school'),
                 value=col('sourcedId'),
                 aggregate='exists',
-                where=~(pl.any_horizontal(
+                where=pl.any_horizontal(
                     fn.blank(col('sourcedId')).is_in(p['exclude_schools']),
                     fn.blank(col('identifier')).is_in(p['exclude_schools']),
-                )),
+                ),
             ),
             Lookup(
-                'lookup_7',
-                line=74,
+                'lookup_10',
+                line=90,
+                text='count(sourcedId of academicSessions)',
+                entity='academicSessions',
+                key=col('sourcedId'),
+                on=col('terms'),
+                value=col('sourcedId'),
+                aggregate='count',
+                explode='outer',
+            ),
+            Lookup(
+                'lookup_11',
+                line=91,
                 text='exists(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -269,25 +331,26 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         rules=(
-            Rule(71, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(86, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                72,
-                'where exists(sourcedId of orgs where sourcedId = this.school and not excluded)',
-                col('lookup_6').fill_null(False),
+                88,
+                'where not exists(sourcedId of orgs where sourcedId = this.school and excluded)',
+                ~col('lookup_9'),
             ),
             Rule(
-                73,
-                'where not respect_academic_sessions or exists(sourcedId of academicSessions where sourcedId in this.terms and in_period(as_of, startDate, endDate))',
+                89,
+                'where not respect_academic_sessions or not resolves(terms) or exists(sourcedId of academicSessions where sourcedId in this.terms and in_period(as_of, startDate, endDate))',
                 pl.any_horizontal(
                     ~(pl.lit(p['respect_academic_sessions']).fill_null(False)),
-                    col('lookup_7').fill_null(False),
+                    ~col('lookup_10').eq_missing(fn.count(col('terms'))),
+                    col('lookup_11').fill_null(False),
                 ),
             ),
         ),
         after=(
             Lookup(
-                'lookup_9',
-                line=80,
+                'lookup_13',
+                line=97,
                 text='list(user of enrollments)',
                 entity='enrollments',
                 key=col('class'),
@@ -297,13 +360,13 @@ def classes_csv(p: dict[str, object]) -> Output:
                 where=pl.all_horizontal(
                     fn.blank(col('status')).is_in(['', 'active']),
                     (fn.blank(col('role')) == 'teacher'),
-                    col('member_8').fill_null(False),
+                    col('member_12').fill_null(False),
                 ),
-                steps=(Member('member_8', 'users.csv', on=col('user')),),
+                steps=(Member('member_12', 'users.csv', on=col('user')),),
             ),
             Lookup(
-                'lookup_11',
-                line=86,
+                'lookup_15',
+                line=103,
                 text='list(user of enrollments)',
                 entity='enrollments',
                 key=col('class'),
@@ -313,13 +376,13 @@ def classes_csv(p: dict[str, object]) -> Output:
                 where=pl.all_horizontal(
                     fn.blank(col('status')).is_in(['', 'active']),
                     (fn.blank(col('role')) == 'student'),
-                    col('member_10').fill_null(False),
+                    col('member_14').fill_null(False),
                 ),
-                steps=(Member('member_10', 'users.csv', on=col('user')),),
+                steps=(Member('member_14', 'users.csv', on=col('user')),),
             ),
             Lookup(
-                'lookup_12',
-                line=96,
+                'lookup_16',
+                line=113,
                 text='count(sourcedId of orgs)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -328,8 +391,8 @@ def classes_csv(p: dict[str, object]) -> Output:
                 aggregate='count',
             ),
             Lookup(
-                'lookup_13',
-                line=97,
+                'lookup_17',
+                line=114,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -340,26 +403,26 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('id', 77, col('sourcedId')),
-            Column('name', 78, col('title')),
-            Column('school_id', 79, col('school')),
-            Column('teacher_ids', 80, fn.join(fn.sort(fn.unique(col('lookup_9'))), ';')),
-            Column('student_ids', 86, fn.join(fn.sort(fn.unique(col('lookup_11'))), ';')),
+            Column('id', 94, col('sourcedId')),
+            Column('name', 95, col('title')),
+            Column('school_id', 96, col('school')),
+            Column('teacher_ids', 97, fn.join(fn.sort(fn.unique(col('lookup_13'))), ';')),
+            Column('student_ids', 103, fn.join(fn.sort(fn.unique(col('lookup_15'))), ';')),
         ),
         checks=(
             Check(
-                96,
+                113,
                 "the class's school is not in orgs.csv",
-                ~(~fn.is_blank(col('school')) & (col('lookup_12') > 0)),
+                ~(~fn.is_blank(col('school')) & (col('lookup_16') > 0)),
             ),
             Check(
-                97,
+                114,
                 'a term of the class is not in academicSessions.csv',
-                ~col('lookup_13').eq_missing(fn.count(col('terms'))),
+                ~col('lookup_17').eq_missing(fn.count(col('terms'))),
             ),
         ),
         counters=(
-            Counter('imported classes', 98),
+            Counter('imported classes', 115),
         ),
         key=('id',),
         depends_on=('users.csv',),
@@ -374,4 +437,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {61: 41, 63: 41, 120: 42, 121: 42, 122: 42, 123: 42, 124: 42, 125: 42, 126: 42, 127: 42, 128: 43, 129: 43, 130: 43, 131: 43, 132: 43, 133: 45, 134: 45, 135: 45, 136: 45, 137: 45, 138: 46, 139: 46, 140: 46, 141: 46, 142: 46, 143: 46, 144: 46, 145: 46, 146: 46, 147: 49, 148: 49, 149: 49, 150: 49, 151: 49, 152: 49, 153: 49, 154: 49, 195: 52, 196: 53, 197: 53, 198: 53, 199: 53, 200: 53, 201: 53, 202: 53, 203: 53, 204: 53, 205: 56, 206: 57, 207: 58, 208: 59, 209: 60, 212: 64, 215: 65, 216: 65, 217: 65, 218: 65, 219: 65, 220: 65, 221: 65, 222: 65, 223: 66, 224: 66, 225: 66, 226: 66, 227: 66, 228: 66, 229: 66, 230: 66, 231: 67, 237: 70, 239: 70, 272: 71, 273: 72, 274: 72, 275: 72, 276: 72, 277: 72, 278: 73, 279: 73, 280: 73, 281: 73, 282: 73, 283: 73, 284: 73, 285: 73, 343: 77, 344: 78, 345: 79, 346: 80, 347: 86, 350: 96, 351: 96, 352: 96, 353: 96, 354: 96, 355: 97, 356: 97, 357: 97, 358: 97, 359: 97, 362: 98}
+SOURCE_MAP = {61: 48, 63: 48, 150: 49, 151: 49, 152: 49, 153: 49, 154: 49, 155: 49, 156: 49, 157: 49, 158: 50, 159: 50, 160: 50, 161: 50, 162: 50, 163: 53, 164: 53, 165: 53, 166: 53, 167: 53, 168: 53, 169: 53, 170: 53, 171: 55, 172: 55, 173: 55, 174: 55, 175: 55, 176: 55, 177: 55, 178: 55, 179: 55, 180: 59, 181: 59, 182: 59, 183: 59, 184: 59, 185: 59, 186: 59, 187: 59, 246: 62, 247: 63, 248: 63, 249: 63, 250: 63, 251: 63, 252: 63, 253: 63, 254: 63, 255: 63, 256: 66, 257: 67, 258: 68, 259: 69, 260: 70, 263: 79, 266: 80, 267: 80, 268: 80, 269: 80, 270: 80, 271: 80, 272: 80, 273: 80, 274: 81, 275: 81, 276: 81, 277: 81, 278: 81, 279: 81, 280: 81, 281: 81, 282: 82, 288: 85, 290: 85, 334: 86, 335: 88, 336: 88, 337: 88, 338: 88, 339: 88, 340: 89, 341: 89, 342: 89, 343: 89, 344: 89, 345: 89, 346: 89, 347: 89, 348: 89, 406: 94, 407: 95, 408: 96, 409: 97, 410: 103, 413: 113, 414: 113, 415: 113, 416: 113, 417: 113, 418: 114, 419: 114, 420: 114, 421: 114, 422: 114, 425: 115}
