@@ -93,7 +93,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("RM402", "no manifest", "The package has no manifest.csv; it is read as OneRoster 1.0."),
     ("RM403", "file missing", "manifest.csv lists a file that the package does not hold."),
     ("RM404", "file needed by the mapping is absent", "The mapping reads an entity whose file "
-     "the package does not provide."),
+     "the package does not provide: an error, or a warning (read as empty) when the "
+     "profile's `require` names the files it needs and not this one."),
     ("RM405", "required column missing", "The file lacks a column the mapping reads."),
     ("RM406", "unknown column", "The header names a column OneRoster does not define."),
     ("RM407", "invalid value", "A value does not have its field's type (boolean, date, ...)."),
@@ -163,7 +164,7 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
 # Codes reported as warnings (the run goes on), or as either depending on the case.
 _WARNINGS = {"RM211", "RM311", "RM402", "RM403", "RM406", "RM411", "RM414", "RM417", "RM420",
              "RM421", "RM422", "RM446", "RM449", "RM450", "RM453"}
-_EITHER = {"RM405", "RM416"}
+_EITHER = {"RM404", "RM405", "RM416"}
 CODES: dict[str, Code] = {
     code: Code(code, title, text, "warning" if code in _WARNINGS else
                "error or warning" if code in _EITHER else "error")

@@ -181,7 +181,7 @@ def explain(profile: str, source: Path, record: str, params: tuple[str, ...],
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
     else:
-        click.echo(render(result))
+        click.echo(redact(render(result)))  # secret parameters too
 
 
 @main.command("fmt")

@@ -29,6 +29,7 @@ __all__ = [
     "WarningHits",
     "as_text",
     "run_outputs",
+    "spread",
 ]
 
 _ID = "__rostermap_id"
@@ -230,7 +231,7 @@ def _reject(output: Output, done: pl.DataFrame) -> tuple[pl.DataFrame, list[Reje
     return kept, rejects, failing.height
 
 
-def _spread(frame: pl.LazyFrame, each: tuple[str, pl.Expr]) -> pl.LazyFrame:
+def spread(frame: pl.LazyFrame, each: tuple[str, pl.Expr]) -> pl.LazyFrame:
     """`for each NAME in LIST`: a row per item of the list, the item as each:NAME."""
     name, items = each
     column = f"each:{name}"
@@ -242,7 +243,7 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
     steps = Steps(tables, emitted)
     base = tables.frame(output.entity)
     if output.each is not None:
-        base = _spread(steps.apply(base, output.prelude), output.each)
+        base = spread(steps.apply(base, output.prelude), output.each)
     base = steps.apply(base, output.before)
     checks = [rule.test.fill_null(False).alias(f"__rule_{i}") for i, rule in
               enumerate(output.rules)]

@@ -23,7 +23,7 @@ import polars as pl
 from compiler import schema
 from dsl.diagnostics import Diagnostic, did_you_mean
 from runtime.errors import UsageError
-from runtime.execute import Steps, run_outputs
+from runtime.execute import Steps, run_outputs, spread
 from runtime.loader import load_mapping, parse_params, resolve_profile
 from runtime.plans import Join, Lookup, Member, Output, Step
 from runtime.run import load_inputs
@@ -55,6 +55,8 @@ class ColumnValue:
 class OutputVerdict:
     output: str
     line: int
+    each: str = ""  # `for each`: the item this row is for
+    empty: bool = False  # `for each` over an empty list: the record makes no row
     rules: list[RuleVerdict] = field(default_factory=list)
     columns: list[ColumnValue] = field(default_factory=list)
 
@@ -115,38 +117,53 @@ def _labels(steps: Iterable[Step]) -> dict[str, str]:
     return labels
 
 
-def _verdict(
+def _verdicts(
     output: Output, tables: Tables, emitted: dict[str, pl.DataFrame], sourced_id: str,
-    params: dict[str, Any], show_pii: bool,
-) -> OutputVerdict:
+    params: dict[str, Any], secrets: set[str], show_pii: bool,
+) -> list[OutputVerdict]:
+    """One verdict per row the record makes: one, or one per item of `for each`."""
     steps = Steps(tables, emitted)
     record = tables.frame(output.entity).filter(pl.col("sourcedId") == sourced_id)
-    before = steps.apply(record, output.before).collect()
-    every_step = (*output.before, *output.after)
+    every_step = (*output.prelude, *output.before, *output.after)
     pii, secret = _private_columns(output, every_step)
     labels = _labels(every_step)
+    if output.each is not None:
+        record = spread(steps.apply(record, output.prelude), output.each)
+    rows = steps.apply(record, output.before).collect()
+    if output.each is not None and rows.height == 0:
+        return [OutputVerdict(output.name, output.line, empty=True)]
 
-    def shown(names: Iterable[str], row: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-        out = []
-        for name in dict.fromkeys(names):
-            if name not in row:
-                continue
-            if name in secret:
-                value = SECRET
-            elif name in pii and not show_pii:
-                value = HIDDEN
-            else:
-                value = _show(row[name])
-            out.append((labels.get(name, name), value))
-        return tuple(out)
+    def shown_value(name: str, value: Any, reads: set[str]) -> str:
+        text = _show(value)
+        if reads & secret or any(s in text for s in secrets):
+            return SECRET  # a secret field, or a secret parameter's value
+        if reads & pii and not show_pii:
+            return HIDDEN
+        return text
 
-    verdict = OutputVerdict(output.name, output.line)
-    row = before.row(0, named=True)
+    verdicts = []
+    for i in range(rows.height):
+        before = rows.slice(i, 1)
+        row = before.row(0, named=True)
+        each = ""
+        if output.each is not None:
+            item = row[f"each:{output.each[0]}"]
+            each = f"{output.each[0]} = {_show(item)}"
+        verdicts.append(_verdict(output, steps, before, row, each, params, labels, shown_value))
+    return verdicts
+
+
+def _verdict(
+    output: Output, steps: Steps, before: pl.DataFrame, row: dict[str, Any], each: str,
+    params: dict[str, Any], labels: dict[str, str], shown_value: Any,
+) -> OutputVerdict:
+    verdict = OutputVerdict(output.name, output.line, each=each)
     for rule in output.rules:
         passed = bool(before.select(rule.test.fill_null(False)).item())
-        read = shown(rule.test.meta.root_names(), row)
+        names = dict.fromkeys(rule.test.meta.root_names())
+        read = tuple((labels.get(n, n), shown_value(n, row[n], {n})) for n in names if n in row)
         # Parameters are constants in the plan; the rule's text names the ones it reads.
-        read += tuple((name, _show(value)) for name, value in params.items()
+        read += tuple((name, shown_value(name, value, set())) for name, value in params.items()
                       if re.search(rf"\b{re.escape(name)}\b", rule.text))
         verdict.rules.append(RuleVerdict(rule.line, rule.text, passed, read))
         if not passed:
@@ -158,15 +175,10 @@ def _verdict(
     values = done.select(*(pl.col(f"out:{c.name}").alias(c.name) for c in output.columns)
                          ).row(0, named=True)
     for column in output.columns:
-        reads = set(column.value.meta.root_names())
         failed = next((f.reason for f in column.fails
                        if done.select(f.test.fill_null(False)).item()), None)
-        if reads & secret:
-            value = SECRET
-        elif reads & pii and not show_pii:
-            value = HIDDEN
-        else:
-            value = _show(values[column.name])
+        value = shown_value(column.name, values[column.name],
+                            set(column.value.meta.root_names()))
         verdict.columns.append(ColumnValue(column.name, column.line, value, failed))
     return verdict
 
@@ -198,10 +210,13 @@ def explain(
     if found.height == 0:
         raise UsageError([Diagnostic(
             "RM505", f"{tables.files[entity.name]} has no record with sourcedId `{sourced_id}`")])
+    secrets = {str(values[p.name]) for p in module.PARAMS
+               if p.secret and values.get(p.name)}
     outputs = [
-        _verdict(output, tables, emitted, sourced_id, values, show_pii)
+        verdict
         for output in (build(dict(values)) for build in module.OUTPUTS)
         if output.entity == entity.name
+        for verdict in _verdicts(output, tables, emitted, sourced_id, values, secrets, show_pii)
     ]
     mapping = Path(os.path.relpath(loaded.path)) if loaded.path.is_absolute() else loaded.path
     return Explanation(entity.name, sourced_id, tables.files[entity.name],
@@ -216,13 +231,16 @@ def render(e: Explanation) -> str:
     for o in e.outputs:
         lines.append("")
         dropped = o.dropped_by
-        if dropped is not None:
+        if o.empty:
+            verdict = "no row (its `for each` list is empty)"
+        elif dropped is not None:
             verdict = f"dropped by line {dropped.line}"
         elif any(c.rejected for c in o.columns):
             verdict = "rejected"
         else:
             verdict = "written"
-        lines.append(f"{o.output}  (mapping line {o.line}): {verdict}")
+        item = f" for {o.each}" if o.each else ""
+        lines.append(f"{o.output}{item}  (mapping line {o.line}): {verdict}")
         for r in o.rules:
             mark = "pass" if r.passed else "FAIL"
             lines.append(f"  {mark}  {e.mapping}:{r.line}  {r.text}")

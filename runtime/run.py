@@ -28,7 +28,13 @@ from runtime.report import build_report
 from runtime.sources.csv_package import Limits, open_package
 from runtime.sources.raw import Source
 from runtime.sources.rest import FetchObserver, RestSource, is_url, open_rest
-from runtime.tables import Tables, check_requires, load_param_table, load_tables
+from runtime.tables import (
+    Tables,
+    check_requires,
+    load_param_table,
+    load_tables,
+    optional_entities,
+)
 
 __all__ = ["Inputs", "RunResult", "load_inputs", "run"]
 
@@ -74,7 +80,8 @@ def load_inputs(
         package = open_package(Path(source), limits)
     try:
         check_requires(package, module.REQUIRES)
-        tables = load_tables(package, reads, rest.filtered if rest else frozenset())
+        tables = load_tables(package, reads, rest.filtered if rest else frozenset(),
+                             optional_entities(module.REQUIRES, reads))
     finally:
         package.close()
     for name, columns in module.TABLES.items():

@@ -23,7 +23,14 @@ from runtime.sources.csv_package import Package, diagnose
 from runtime.sources.raw import LINE, RawTable, Source
 from runtime.validate import MAX_EXAMPLES, dtype, typed
 
-__all__ = ["LINE", "Tables", "check_requires", "load_param_table", "load_tables"]
+__all__ = [
+    "LINE",
+    "Tables",
+    "check_requires",
+    "load_param_table",
+    "load_tables",
+    "optional_entities",
+]
 
 _DERIVED_FROM_ROLES = ("orgs", "role")
 
@@ -174,11 +181,14 @@ def _dangling(tables: Tables, entity: str) -> list[Diagnostic]:
 
 
 def load_tables(
-    package: Source, reads: Mapping[str, tuple[str, ...]], filtered: frozenset[str] = frozenset()
+    package: Source, reads: Mapping[str, tuple[str, ...]], filtered: frozenset[str] = frozenset(),
+    optional: frozenset[str] = frozenset(),
 ) -> Tables:
     """The typed tables for ``reads`` (entity -> fields), or a RunError listing problems.
 
-    ``filtered`` names the entities the source read through a filter.
+    ``filtered`` names the entities the source read through a filter; ``optional``
+    those a package may lack (read as no records), as when a profile's ``require``
+    names the files it cannot do without and leaves these out.
     """
     problems: list[Diagnostic] = []
     notes: list[Diagnostic] = []  # warnings, reported with the tables
@@ -187,7 +197,11 @@ def load_tables(
     for entity, fields in reads.items():
         spec = schema.ENTITIES[entity]
         if not package.has(entity):
-            if package.version in spec.versions or package.version == "1.0":
+            if entity in optional:
+                notes.append(Diagnostic(
+                    "RM404", f"the package has no {spec.file}; the profile reads it as empty",
+                    Severity.WARNING, location=DataLocation(package.origin)))
+            elif package.version in spec.versions or package.version == "1.0":
                 problems.append(Diagnostic(
                     "RM404", f"the mapping reads {spec.name}, but the package has no {spec.file}",
                     location=DataLocation(package.origin),
@@ -264,6 +278,13 @@ def load_param_table(name: str, path: str | None, columns: tuple[str, ...]) -> p
         frame = frame.with_columns(pl.col(LINE).cast(pl.String).str.pad_start(10, "0")
                                    .alias("sourcedId"))
     return frame.select(LINE, *(pl.col(c).str.strip_chars() for c in wanted))
+
+
+def optional_entities(requires: tuple[str, ...], reads: Mapping[str, object]) -> frozenset[str]:
+    """The entities read that a package may lack: when a profile's ``require`` names
+    files, the others it reads are optional; when it names none, none is."""
+    named = {e for e in requires if e in schema.ENTITIES}
+    return frozenset(e for e in reads if e not in named) if named else frozenset()
 
 
 def check_requires(package: Source, requires: tuple[str, ...]) -> None:

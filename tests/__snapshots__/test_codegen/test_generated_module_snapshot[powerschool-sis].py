@@ -38,7 +38,7 @@ READS = {
     'classes': ('classCode', 'course', 'periods', 'school', 'sourcedId', 'status', 'terms'),
     'courses': ('courseCode', 'sourcedId', 'title'),
     'enrollments': ('class', 'primary', 'role', 'sourcedId', 'status', 'user'),
-    'orgs': ('name', 'sourcedId', 'status'),
+    'orgs': ('name', 'sourcedId', 'status', 'type'),
     'users': ('agents', 'email', 'enabledUser', 'familyName', 'givenName', 'grades', 'orgs', 'role', 'sourcedId', 'status', 'username'),
 }
 
@@ -51,7 +51,7 @@ TABLES = {}
 FILTERS = {
     'classes': {'status': ('', 'active')},
     'enrollments': {'role': ('student', 'teacher'), 'status': ('', 'active')},
-    'orgs': {'status': ('', 'active')},
+    'orgs': {'type': ('school',)},
 }
 
 
@@ -134,6 +134,26 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
         ),
+        after=(
+            Lookup(
+                'lookup_3',
+                line=57,
+                text='first(sourcedId of orgs)',
+                entity='orgs',
+                key=col('sourcedId'),
+                on=col('orgs'),
+                value=col('sourcedId'),
+                aggregate='first',
+                where=pl.all_horizontal(
+                    (fn.blank(col('type')) == 'school'),
+                    pl.any_horizontal(
+                        pl.lit(not p['schools']),
+                        fn.blank(col('sourcedId')).is_in(p['schools']),
+                    ),
+                ),
+                explode='outer',
+            ),
+        ),
         columns=(
             Column('external_id', 45, col('sourcedId')),
             Column('first_name', 46, col('givenName')),
@@ -151,13 +171,20 @@ def users_csv(p: dict[str, object]) -> Output:
                     .otherwise(pl.lit(''))
                 ),
             ),
-            Column('organization_id', 56, col('orgs').list.get(0, null_on_oob=True)),
-            Column('enabled', 57, pl.lit('1')),
+            Column(
+                'organization_id',
+                57,
+                fn.coalesce(col('lookup_3'), col('orgs').list.get(0, null_on_oob=True)),
+            ),
+            Column('enabled', 62, pl.lit('1')),
             Column(
                 'sso_email_address',
-                58,
+                64,
                 (
-                    pl.when(fn.blank(fn.domain(col('email'))).is_in(fn.lower_each(p['sso_domains'])))
+                    pl.when(pl.all_horizontal(
+                        ~(fn.blank(col('role')).is_in(['parent', 'guardian'])),
+                        fn.blank(fn.domain(col('email'))).is_in(fn.lower_each(p['sso_domains'])),
+                    ))
                         .then(col('email'))
                         .otherwise(pl.lit(''))
                 ),
@@ -168,27 +195,27 @@ def users_csv(p: dict[str, object]) -> Output:
 
 
 def user_levels_csv(p: dict[str, object]) -> Output:
-    """output user_levels.csv from users (mapping line 62)."""
+    """output user_levels.csv from users (mapping line 70)."""
     return Output(
         'user_levels.csv',
         'users',
-        line=62,
+        line=70,
         before=(
-            Member('member_3', 'users.csv', on=col('sourcedId')),
+            Member('member_4', 'users.csv', on=col('sourcedId')),
         ),
         rules=(
             Rule(
-                63,
+                71,
                 'where this in users.csv and role = "student"',
                 pl.all_horizontal(
-                    col('member_3').fill_null(False),
+                    col('member_4').fill_null(False),
                     (fn.blank(col('role')) == 'student'),
                 ),
             ),
         ),
         columns=(
-            Column('external_id', 66, col('sourcedId')),
-            Column('level_id', 67, fn.grade_number(fn.first(col('grades')))),
+            Column('external_id', 74, col('sourcedId')),
+            Column('level_id', 75, fn.grade_number(fn.first(col('grades')))),
         ),
         key=('external_id',),
         depends_on=('users.csv',),
@@ -196,25 +223,25 @@ def user_levels_csv(p: dict[str, object]) -> Output:
 
 
 def parent_child_csv(p: dict[str, object]) -> Output:
-    """output parent_child.csv from users (mapping line 72)."""
+    """output parent_child.csv from users (mapping line 80)."""
     return Output(
         'parent_child.csv',
         'users',
-        line=72,
+        line=80,
         each=('other', col('agents')),
         before=(
-            Member('member_4', 'users.csv', on=col('sourcedId')),
-            Member('member_5', 'users.csv', on=col('each:other')),
+            Member('member_5', 'users.csv', on=col('sourcedId')),
+            Member('member_6', 'users.csv', on=col('each:other')),
             Join('users', on=col('each:other'), fields={'other.role': 'role'}, found='other:found'),
         ),
         rules=(
             Rule(
-                74,
+                82,
                 'where this in users.csv and other in users.csv',
-                pl.all_horizontal(col('member_4').fill_null(False), col('member_5').fill_null(False)),
+                pl.all_horizontal(col('member_5').fill_null(False), col('member_6').fill_null(False)),
             ),
             Rule(
-                75,
+                83,
                 'where role = "student" and other.role in ("parent", "guardian") or role in ("parent", "guardian") and other.role = "student"',
                 pl.any_horizontal(
                     pl.all_horizontal(
@@ -231,7 +258,7 @@ def parent_child_csv(p: dict[str, object]) -> Output:
         columns=(
             Column(
                 'parent_id',
-                80,
+                88,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('each:other'))
@@ -240,7 +267,7 @@ def parent_child_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'child_id',
-                81,
+                89,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('sourcedId'))
@@ -255,15 +282,22 @@ def parent_child_csv(p: dict[str, object]) -> Output:
 
 
 def organizations_csv(p: dict[str, object]) -> Output:
-    """output organizations.csv from orgs (mapping line 85)."""
+    """output organizations.csv from orgs (mapping line 93)."""
     return Output(
         'organizations.csv',
         'orgs',
-        line=85,
+        line=93,
         rules=(
-            Rule(86, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                87,
+                94,
+                'where active and type = "school"',
+                pl.all_horizontal(
+                    fn.blank(col('status')).is_in(['', 'active']),
+                    (fn.blank(col('type')) == 'school'),
+                ),
+            ),
+            Rule(
+                95,
                 'where schools is empty or sourcedId in schools',
                 pl.any_horizontal(
                     pl.lit(not p['schools']),
@@ -272,24 +306,24 @@ def organizations_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('organization_id', 90, col('sourcedId')),
-            Column('name', 91, col('name')),
+            Column('organization_id', 98, col('sourcedId')),
+            Column('name', 99, col('name')),
         ),
         key=('organization_id',),
     )
 
 
 def classes_csv(p: dict[str, object]) -> Output:
-    """output classes.csv from classes (mapping line 97)."""
+    """output classes.csv from classes (mapping line 105)."""
     return Output(
         'classes.csv',
         'classes',
-        line=97,
+        line=105,
         before=(
-            Member('member_6', 'organizations.csv', on=col('school')),
+            Member('member_7', 'organizations.csv', on=col('school')),
             Lookup(
-                'lookup_7',
-                line=100,
+                'lookup_8',
+                line=108,
                 text='min(schoolYear of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -299,8 +333,8 @@ def classes_csv(p: dict[str, object]) -> Output:
                 explode='outer',
             ),
             Lookup(
-                'lookup_9',
-                line=101,
+                'lookup_10',
+                line=109,
                 text='exists(user of enrollments)',
                 entity='enrollments',
                 key=col('class'),
@@ -310,23 +344,23 @@ def classes_csv(p: dict[str, object]) -> Output:
                 where=pl.all_horizontal(
                     (fn.blank(col('role')) == 'teacher'),
                     fn.blank(col('status')).is_in(['', 'active']),
-                    col('member_8').fill_null(False),
+                    col('member_9').fill_null(False),
                 ),
-                steps=(Member('member_8', 'users.csv', on=col('user')),),
+                steps=(Member('member_9', 'users.csv', on=col('user')),),
             ),
         ),
         rules=(
-            Rule(98, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
-            Rule(99, 'where school in organizations.csv', col('member_6').fill_null(False)),
+            Rule(106, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(107, 'where school in organizations.csv', col('member_7').fill_null(False)),
             Rule(
-                100,
+                108,
                 'where min(schoolYear of academicSessions where sourcedId in this.terms) - 1 >= start_year',
-                ((col('lookup_7') - 1) >= p['start_year']),
+                ((col('lookup_8') - 1) >= p['start_year']),
             ),
             Rule(
-                101,
+                109,
                 'where exists(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv) else warn "class without an active teacher: not imported"',
-                col('lookup_9').fill_null(False),
+                col('lookup_10').fill_null(False),
                 report='class without an active teacher: not imported',
             ),
         ),
@@ -338,8 +372,8 @@ def classes_csv(p: dict[str, object]) -> Output:
                 found='course:found',
             ),
             Lookup(
-                'lookup_11',
-                line=111,
+                'lookup_12',
+                line=119,
                 text='min(user of enrollments)',
                 entity='enrollments',
                 key=col('class'),
@@ -350,13 +384,13 @@ def classes_csv(p: dict[str, object]) -> Output:
                     (fn.blank(col('role')) == 'teacher'),
                     fn.blank(col('status')).is_in(['', 'active']),
                     col('primary').fill_null(False),
-                    col('member_10').fill_null(False),
+                    col('member_11').fill_null(False),
                 ),
-                steps=(Member('member_10', 'users.csv', on=col('user')),),
+                steps=(Member('member_11', 'users.csv', on=col('user')),),
             ),
             Lookup(
-                'lookup_13',
-                line=117,
+                'lookup_14',
+                line=125,
                 text='min(user of enrollments)',
                 entity='enrollments',
                 key=col('class'),
@@ -366,16 +400,16 @@ def classes_csv(p: dict[str, object]) -> Output:
                 where=pl.all_horizontal(
                     (fn.blank(col('role')) == 'teacher'),
                     fn.blank(col('status')).is_in(['', 'active']),
-                    col('member_12').fill_null(False),
+                    col('member_13').fill_null(False),
                 ),
-                steps=(Member('member_12', 'users.csv', on=col('user')),),
+                steps=(Member('member_13', 'users.csv', on=col('user')),),
             ),
         ),
         columns=(
-            Column('class_id', 105, col('sourcedId')),
+            Column('class_id', 113, col('sourcedId')),
             Column(
                 'name',
-                107,
+                115,
                 fn.concat(
                     col('course.title'),
                     ' (',
@@ -390,16 +424,16 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'code',
-                108,
+                116,
                 col('course.courseCode'),
                 fails=(Fail(
                     (col('course').is_not_null() & col('course:found').is_null()),
                     'course names a course that courses.csv does not hold',
                 ),),
             ),
-            Column('year', 109, col('terms').list.get(0, null_on_oob=True)),
-            Column('teacher_id', 111, fn.coalesce(col('lookup_11'), col('lookup_13'))),
-            Column('organization_id', 122, col('school')),
+            Column('year', 117, col('terms').list.get(0, null_on_oob=True)),
+            Column('teacher_id', 119, fn.coalesce(col('lookup_12'), col('lookup_14'))),
+            Column('organization_id', 130, col('school')),
         ),
         key=('class_id',),
         depends_on=('organizations.csv', 'users.csv'),
@@ -407,17 +441,17 @@ def classes_csv(p: dict[str, object]) -> Output:
 
 
 def rosters_csv(p: dict[str, object]) -> Output:
-    """output rosters.csv from enrollments (mapping line 129)."""
+    """output rosters.csv from enrollments (mapping line 137)."""
     return Output(
         'rosters.csv',
         'enrollments',
-        line=129,
+        line=137,
         before=(
-            Member('member_14', 'classes.csv', on=col('class')),
-            Member('member_15', 'users.csv', on=col('user')),
+            Member('member_15', 'classes.csv', on=col('class')),
+            Member('member_16', 'users.csv', on=col('user')),
             Lookup(
-                'lookup_17',
-                line=135,
+                'lookup_18',
+                line=143,
                 text='count(sourcedId of enrollments)',
                 entity='enrollments',
                 key=col('user'),
@@ -428,42 +462,42 @@ def rosters_csv(p: dict[str, object]) -> Output:
                     (fn.blank(col('role')) == 'teacher'),
                     ~col('primary').fill_null(False),
                     fn.blank(col('status')).is_in(['', 'active']),
-                    col('member_16').fill_null(False),
+                    col('member_17').fill_null(False),
                 ),
-                steps=(Member('member_16', 'classes.csv', on=col('class')),),
-                carry={'outer:16.0': col('class')},
-                also=(fn.blank(col('class')) < fn.blank(col('outer:16.0'))),
+                steps=(Member('member_17', 'classes.csv', on=col('class')),),
+                carry={'outer:17.0': col('class')},
+                also=(fn.blank(col('class')) < fn.blank(col('outer:17.0'))),
             ),
         ),
         rules=(
-            Rule(130, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(138, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                131,
+                139,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                132,
+                140,
                 'where class in classes.csv and user in users.csv',
-                pl.all_horizontal(col('member_14').fill_null(False), col('member_15').fill_null(False)),
+                pl.all_horizontal(col('member_15').fill_null(False), col('member_16').fill_null(False)),
             ),
             Rule(
-                133,
+                141,
                 'where role = "student" or primary or count(sourcedId of enrollments where user = this.user and role = "teacher" and not primary and active and class in classes.csv and class < this.class) < 25 else warn "co-teacher enrollment beyond the 25-class limit"',
                 pl.any_horizontal(
                     (fn.blank(col('role')) == 'student'),
                     col('primary').fill_null(False),
-                    (col('lookup_17') < 25),
+                    (col('lookup_18') < 25),
                 ),
                 report='co-teacher enrollment beyond the 25-class limit',
             ),
         ),
         columns=(
-            Column('class_id', 139, col('class')),
-            Column('user_id', 140, col('user')),
+            Column('class_id', 147, col('class')),
+            Column('user_id', 148, col('user')),
             Column(
                 'role',
-                141,
+                149,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('S'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('T'))
@@ -489,4 +523,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {58: 39, 60: 39, 105: 40, 106: 40, 107: 40, 108: 40, 109: 40, 110: 40, 111: 40, 112: 40, 113: 40, 114: 40, 115: 40, 116: 40, 117: 40, 118: 40, 119: 40, 120: 40, 121: 40, 122: 40, 123: 40, 124: 40, 125: 40, 126: 40, 127: 40, 128: 40, 129: 40, 130: 40, 131: 40, 132: 40, 133: 40, 134: 40, 135: 40, 138: 45, 139: 46, 140: 47, 141: 48, 142: 49, 143: 50, 144: 51, 145: 51, 146: 51, 147: 51, 148: 51, 149: 51, 150: 51, 151: 51, 152: 51, 153: 51, 154: 56, 155: 57, 156: 58, 157: 58, 158: 58, 159: 58, 160: 58, 161: 58, 162: 58, 163: 58, 164: 58, 170: 62, 172: 62, 180: 63, 181: 63, 182: 63, 183: 63, 184: 63, 185: 63, 186: 63, 187: 63, 190: 66, 191: 67, 198: 72, 200: 72, 211: 74, 212: 74, 213: 74, 214: 74, 215: 74, 216: 75, 217: 75, 218: 75, 219: 75, 220: 75, 221: 75, 222: 75, 223: 75, 224: 75, 225: 75, 226: 75, 227: 75, 228: 75, 229: 75, 232: 80, 233: 80, 234: 80, 235: 80, 236: 80, 237: 80, 238: 80, 239: 80, 240: 80, 241: 81, 242: 81, 243: 81, 244: 81, 245: 81, 246: 81, 247: 81, 248: 81, 249: 81, 257: 85, 259: 85, 264: 86, 265: 87, 266: 87, 267: 87, 268: 87, 269: 87, 270: 87, 271: 87, 272: 87, 275: 90, 276: 91, 282: 97, 284: 97, 319: 98, 320: 99, 321: 100, 322: 100, 323: 100, 324: 100, 325: 100, 326: 101, 327: 101, 328: 101, 329: 101, 330: 101, 331: 101, 375: 105, 376: 107, 377: 107, 378: 107, 379: 107, 380: 107, 381: 107, 382: 107, 383: 107, 384: 107, 385: 107, 386: 107, 387: 107, 388: 107, 389: 107, 390: 107, 391: 108, 392: 108, 393: 108, 394: 108, 395: 108, 396: 108, 397: 108, 398: 108, 399: 108, 400: 109, 401: 111, 402: 122, 409: 129, 411: 129, 439: 130, 440: 131, 441: 131, 442: 131, 443: 131, 444: 131, 445: 132, 446: 132, 447: 132, 448: 132, 449: 132, 450: 133, 451: 133, 452: 133, 453: 133, 454: 133, 455: 133, 456: 133, 457: 133, 458: 133, 459: 133, 462: 139, 463: 140, 464: 141, 465: 141, 466: 141, 467: 141, 468: 141, 469: 141, 470: 141, 471: 141, 472: 141}
+SOURCE_MAP = {58: 39, 60: 39, 105: 40, 106: 40, 107: 40, 108: 40, 109: 40, 110: 40, 111: 40, 112: 40, 113: 40, 114: 40, 115: 40, 116: 40, 117: 40, 118: 40, 119: 40, 120: 40, 121: 40, 122: 40, 123: 40, 124: 40, 125: 40, 126: 40, 127: 40, 128: 40, 129: 40, 130: 40, 131: 40, 132: 40, 133: 40, 134: 40, 135: 40, 158: 45, 159: 46, 160: 47, 161: 48, 162: 49, 163: 50, 164: 51, 165: 51, 166: 51, 167: 51, 168: 51, 169: 51, 170: 51, 171: 51, 172: 51, 173: 51, 174: 57, 175: 57, 176: 57, 177: 57, 178: 57, 179: 62, 180: 64, 181: 64, 182: 64, 183: 64, 184: 64, 185: 64, 186: 64, 187: 64, 188: 64, 189: 64, 190: 64, 191: 64, 197: 70, 199: 70, 207: 71, 208: 71, 209: 71, 210: 71, 211: 71, 212: 71, 213: 71, 214: 71, 217: 74, 218: 75, 225: 80, 227: 80, 238: 82, 239: 82, 240: 82, 241: 82, 242: 82, 243: 83, 244: 83, 245: 83, 246: 83, 247: 83, 248: 83, 249: 83, 250: 83, 251: 83, 252: 83, 253: 83, 254: 83, 255: 83, 256: 83, 259: 88, 260: 88, 261: 88, 262: 88, 263: 88, 264: 88, 265: 88, 266: 88, 267: 88, 268: 89, 269: 89, 270: 89, 271: 89, 272: 89, 273: 89, 274: 89, 275: 89, 276: 89, 284: 93, 286: 93, 291: 94, 292: 94, 293: 94, 294: 94, 295: 94, 296: 94, 297: 94, 298: 94, 299: 95, 300: 95, 301: 95, 302: 95, 303: 95, 304: 95, 305: 95, 306: 95, 309: 98, 310: 99, 316: 105, 318: 105, 353: 106, 354: 107, 355: 108, 356: 108, 357: 108, 358: 108, 359: 108, 360: 109, 361: 109, 362: 109, 363: 109, 364: 109, 365: 109, 409: 113, 410: 115, 411: 115, 412: 115, 413: 115, 414: 115, 415: 115, 416: 115, 417: 115, 418: 115, 419: 115, 420: 115, 421: 115, 422: 115, 423: 115, 424: 115, 425: 116, 426: 116, 427: 116, 428: 116, 429: 116, 430: 116, 431: 116, 432: 116, 433: 116, 434: 117, 435: 119, 436: 130, 443: 137, 445: 137, 473: 138, 474: 139, 475: 139, 476: 139, 477: 139, 478: 139, 479: 140, 480: 140, 481: 140, 482: 140, 483: 140, 484: 141, 485: 141, 486: 141, 487: 141, 488: 141, 489: 141, 490: 141, 491: 141, 492: 141, 493: 141, 496: 147, 497: 148, 498: 149, 499: 149, 500: 149, 501: 149, 502: 149, 503: 149, 504: 149, 505: 149, 506: 149}
