@@ -63,6 +63,10 @@ class _Context:
         return len(self.scopes) > 1
 
 
+_MISSING_ACTIONS = ("deactivate", "delete", "keep")
+_LIMIT_ACTIONS = ("create", "update", "deactivate")
+
+
 @dataclass
 class _Checker:
     mapping: n.Mapping
@@ -349,6 +353,7 @@ class _Checker:
                 self.bind(r.test, warn_ctx), r.test.span, "`reject ... if`"))
             for r in o.rejects
         ]
+        missing, limits = self.check_sync(o)
         for ident in (*o.key, *o.sort):
             if ident.name not in seen:
                 hint = did_you_mean(ident.name, seen)
@@ -370,7 +375,52 @@ class _Checker:
             rejects=tuple(rejects),
             each=each,
             format=fmt,
+            missing=missing,
+            limits=limits,
         )
+
+    def check_sync(self, o: n.Output) -> tuple[tuple[str, int, str] | None,
+                                               tuple[tuple[str, float, bool, bool], ...]]:
+        """`when missing` and `limit`: the words are few and fixed, so a typo is named."""
+        def word(ident: n.Ident, allowed: tuple[str, ...], what: str) -> str | None:
+            name = ident.name
+            if name in allowed:
+                return name
+            if not name.endswith("s") and f"{name}s" in allowed:
+                return f"{name}s"  # `after 1 run`
+            hint = did_you_mean(name, allowed)
+            choices = (f"help: the only choice is `{allowed[0]}`" if len(allowed) == 1
+                       else f"help: one of {', '.join(allowed)}")
+            self.report("RM320", f"`{name}` is not {what}", ident.span, "unknown here",
+                        notes=(f"help: did you mean `{hint}`?",) if hint else (choices,))
+            return None
+
+        missing = None
+        if o.missing is not None:
+            m = o.missing
+            action = word(m.action, _MISSING_ACTIONS, "a `when missing` action")
+            unit = "runs" if m.unit is None else word(m.unit, ("runs", "days"), "runs or days")
+            if action is not None and unit is not None:
+                missing = (action, m.after or 0, unit)
+        limits = []
+        for lim in o.limits:
+            action = word(lim.action, _LIMIT_ACTIONS, "a `limit` action")
+            per = lim.per is None or word(lim.per, ("school",), "what a limit is per") is not None
+            whole = lim.percent or lim.amount == int(lim.amount)
+            if lim.amount < 0 or (lim.percent and lim.amount > 100) or not whole:
+                self.report("RM321", f"`{lim.amount:g}{'%' if lim.percent else ''}` is not a "
+                            "limit", lim.span, "out of range",
+                            notes=("help: a number of rows, such as 50, or a share from 0% "
+                                   "to 100%",))
+            elif action is not None and per:
+                limits.append((action, lim.amount, lim.percent, lim.per is not None))
+        if (o.missing is not None or o.limits) and not o.key:
+            first = o.missing.span if o.missing is not None else o.limits[0].span
+            self.report("RM322", f"{o.file.name} has no `key`: rows are told apart by all "
+                        "their columns", first, "needs a key to see updates",
+                        notes=("help: add `key <column>` with the column that identifies a "
+                               "row, such as key user_id",), severity=Severity.WARNING)
+        return missing, tuple(limits)
 
     def order_outputs(self, checked: list[ir.CheckedOutput]) -> list[ir.CheckedOutput]:
         """Outputs in dependency order (file order among equals); cycles are reported."""

@@ -285,7 +285,8 @@ class _Module:
         self.w = _Writer()
         self.x = _Emitter()
         self.names: set[str] = {"p", "pl", "fn", "col", "Check", "Column", "Counter", "Fail",
-                                "Join", "Lookup", "Member", "Output", "Param", "Rule", "Warn"}
+                                "Join", "Limit", "Lookup", "Member", "Missing", "Output", "Param",
+                                "Rule", "Warn"}
 
     def steps(self, steps: tuple[pl_.Step, ...]) -> list[str]:
         return [self.step(s) for s in steps]
@@ -383,6 +384,15 @@ class _Module:
                         w.line(f"{label}={_tuple(values)},")
                 if out.distinct:
                     w.line("distinct=True,")
+                if out.missing is not None:
+                    action, after, unit = out.missing
+                    w.line(f"missing=Missing({literal(action)}, after={after}, "
+                           f"unit={literal(unit)}),")
+                if out.limits:
+                    limits = [_call("Limit", [literal(a), repr(float(n)), f"percent={pc}",
+                                              f"per_school={ps}"])
+                              for a, n, pc, ps in out.limits]
+                    self.sequence("limits", [(limit, None) for limit in limits])
                 if out.depends_on:
                     w.line(f"depends_on={_tuple(out.depends_on)},")
             w.line(")")

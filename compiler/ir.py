@@ -346,6 +346,8 @@ class CheckedOutput:
     rejects: tuple[RejectRule, ...] = ()
     each: tuple[str, Expr] | None = None  # `for each NAME in LIST`
     format: str = "csv"  # csv | jsonl | json, from the file name
+    missing: tuple[str, int, str] | None = None  # `when missing`: action, after, unit
+    limits: tuple[tuple[str, float, bool, bool], ...] = ()  # action, amount, %, per school
 
 @dataclass(frozen=True, slots=True)
 class CheckedMapping:

@@ -12,7 +12,8 @@ Merging, child over parent:
   the profile itself (or of a profile it extends) replaces;
 - outputs: a child's output of the same file adds its ``where`` rules and ``warn``
   lines to the parent's, replaces columns of the same name in place and appends
-  new ones, and replaces ``key``/``sort by`` when it gives them.
+  new ones, and replaces ``key``/``sort by``, ``when missing`` and the ``limit``s
+  when it gives them.
 """
 
 from __future__ import annotations
@@ -189,6 +190,8 @@ class _Resolution:
                 key=o.key or base.key,
                 sort=o.sort or base.sort,
                 distinct=o.distinct or base.distinct,
+                missing=o.missing or base.missing,
+                limits=o.limits or base.limits,
             )
         return dataclasses.replace(
             child,

@@ -14,8 +14,8 @@ import builtins
 
 __all__ = ["VerificationError", "verify"]
 
-_ROOTS = frozenset({"pl", "fn", "col", "Check", "Column", "Counter", "Fail", "Join", "Lookup",
-                    "Member", "Output", "Param", "Rule", "Warn", "p"})
+_ROOTS = frozenset({"pl", "fn", "col", "Check", "Column", "Counter", "Fail", "Join", "Limit",
+                    "Lookup", "Member", "Missing", "Output", "Param", "Rule", "Warn", "p"})
 _IMPORTS = frozenset({"__future__", "polars", "runtime", "runtime.plans"})
 _BUILTINS = frozenset({"dict", "str", "object", "None", "True", "False"})
 

@@ -88,6 +88,14 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("RM318", "bad literal argument", "Patterns and formats are literals the compiler checks."),
     ("RM319", "match misses values", "A `match` over an enumeration covers every value the "
      "field can have (after the output's `where` rules), or has `else`."),
+    ("RM320", "unknown sync word", "`when missing` takes deactivate, delete or keep, and "
+     "`after N runs` or `after N days`; `limit` takes create, update or deactivate, and "
+     "`per school`."),
+    ("RM321", "limit out of range", "A `limit` is a count of rows (0 or more) or a share "
+     "from 0% to 100%; a grace period is a whole number of runs or days."),
+    ("RM322", "change set without a key", "An output with `when missing` or `limit` but no "
+     "`key` tells rows apart by all their columns: a changed row is a deactivation and a "
+     "creation, never an update."),
     # --- RM4xx: source data --------------------------------------------------------
     ("RM401", "source not found", "--source names a .zip or a folder of OneRoster CSV files."),
     ("RM402", "no manifest", "The package has no manifest.csv; it is read as OneRoster 1.0."),
@@ -153,6 +161,12 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
      "max_rejected allows: a sign of a provider shape problem, not of a few bad records; "
      "nothing is written."),
     # --- RM5xx: run usage ----------------------------------------------------------
+    ("RM460", "state locked", "Another run of the same profile and tenant holds the state; "
+     "runs wait with --wait, or exit with code 5."),
+    ("RM461", "state unreadable", "The state file is damaged, of another version, or belongs "
+     "to another profile or tenant."),
+    ("RM462", "no such run", "`approve`, `reject` and `diff` name runs that `rostermap runs` "
+     "lists; only a held run, not superseded by a later one, can be approved or rejected."),
     ("RM501", "unknown parameter", "--param names a parameter the profile does not declare."),
     ("RM502", "missing parameter", "The profile declares a parameter without a default."),
     ("RM503", "bad parameter value", "--param gives a value that does not have the "
@@ -162,8 +176,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
 )
 
 # Codes reported as warnings (the run goes on), or as either depending on the case.
-_WARNINGS = {"RM211", "RM311", "RM402", "RM403", "RM406", "RM411", "RM414", "RM417", "RM420",
-             "RM421", "RM422", "RM446", "RM449", "RM450", "RM453"}
+_WARNINGS = {"RM211", "RM311", "RM322", "RM402", "RM403", "RM406", "RM411", "RM414", "RM417",
+             "RM420", "RM421", "RM422", "RM446", "RM449", "RM450", "RM453"}
 _EITHER = {"RM404", "RM405", "RM416"}
 CODES: dict[str, Code] = {
     code: Code(code, title, text, "warning" if code in _WARNINGS else

@@ -295,6 +295,14 @@ def format_mapping(mapping: n.Mapping, origins: bool = False) -> str:
                 "sort by " + ", ".join(column_name(k.name) for k in o.sort))
         if o.distinct is not None:
             add(group, o.distinct, "distinct")
+        if o.missing is not None:
+            m = o.missing
+            after = f" after {m.after} {m.unit.name if m.unit else 'runs'}" if m.after else ""
+            add(group, m.span, f"when missing {m.action.name}{after}")
+        for lim in o.limits:
+            amount = f"{lim.amount:g}{'%' if lim.percent else ''}"
+            per = f" per {lim.per.name}" if lim.per else ""
+            add(group, lim.span, f"limit {lim.action.name} {amount}{per}")
         names = [column_name(f.column.name) for f in o.fields]
         width = min(max((len(x) for x in names), default=0), _MAX_ALIGN)
         for f, name in zip(o.fields, names, strict=True):

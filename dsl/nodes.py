@@ -336,6 +336,33 @@ class RejectDecl(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class MissingDecl(Node):
+    """``when missing ACTION [after N runs|days]``: the output's deactivation policy.
+
+    A row that a later run no longer makes is deactivated, deleted, or kept; with a
+    grace period, only once it has been missing for N runs or N days.
+    """
+
+    action: Ident
+    after: int | None = None
+    unit: Ident | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LimitDecl(Node):
+    """``limit ACTION AMOUNT[%] [per school]``: a mass-change threshold.
+
+    A run that would create, update or deactivate more rows than this (a count, or a
+    share of the rows of the last run, of the output or of each school) is held.
+    """
+
+    action: Ident
+    amount: float
+    percent: bool
+    per: Ident | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Output(Node):
     """One output file and the entity whose records become its rows.
 
@@ -354,6 +381,8 @@ class Output(Node):
     counters: tuple[CounterDecl, ...] = ()
     rejects: tuple[RejectDecl, ...] = ()
     each: ForEach | None = None
+    missing: MissingDecl | None = None
+    limits: tuple[LimitDecl, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

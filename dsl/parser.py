@@ -31,7 +31,8 @@ __all__ = ["parse", "split_statements"]
 STATEMENT_WORDS = frozenset(
     {"profile", "library", "extends", "import", "oneroster", "require", "param", "rule",
      "define",
-     "output", "where", "key", "sort", "distinct", "warn", "counter", "reject", "for"}
+     "output", "where", "key", "sort", "distinct", "warn", "counter", "reject", "for",
+     "when", "limit"}
 )
 _CONTINUE_AFTER = frozenset(
     {",", "<-", "->", "=", "!=", "<", "<=", ">", ">=", "+", "-", "|", ":", "(", "[",
@@ -262,6 +263,17 @@ class _ToNodes(Transformer[Token, Any]):
 
     def sort(self, meta: Any, c: list[n.Ident]) -> _Columns:
         return _Columns(self._span(meta), "sort", tuple(c))
+
+    def missing(self, meta: Any, c: list[Any]) -> n.MissingDecl:
+        action, after, unit = c
+        return n.MissingDecl(self._span(meta), self._ident(action),
+                             None if after is None else int(after),
+                             None if unit is None else self._ident(unit))
+
+    def limit(self, meta: Any, c: list[Any]) -> n.LimitDecl:
+        action, amount, percent, per = c
+        return n.LimitDecl(self._span(meta), self._ident(action), float(amount),
+                           percent is not None, None if per is None else self._ident(per))
 
     def distinct(self, meta: Any, c: list[Any]) -> _Distinct:
         return _Distinct(self._span(meta))
@@ -640,7 +652,7 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
         elif isinstance(statement, _OutputHeader):
             outputs.append({"header": statement, "wheres": [], "fields": [], "warns": [],
                             "key": (), "sort": (), "distinct": None, "counters": [],
-                            "rejects": [], "each": None})
+                            "rejects": [], "each": None, "missing": None, "limits": []})
         elif not outputs:
             diagnostics.append(
                 Diagnostic(
@@ -666,6 +678,14 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
                     "RM107", "an output has one `for each` at most",
                     primary=Label(statement.span, "a second one")))
             outputs[-1]["each"] = statement
+        elif isinstance(statement, n.MissingDecl):
+            if outputs[-1]["missing"] is not None:
+                diagnostics.append(Diagnostic(
+                    "RM107", "an output has one `when missing` at most",
+                    primary=Label(statement.span, "a second one")))
+            outputs[-1]["missing"] = statement
+        elif isinstance(statement, n.LimitDecl):
+            outputs[-1]["limits"].append(statement)
         elif isinstance(statement, _Distinct):
             outputs[-1]["distinct"] = statement.span
         elif isinstance(statement, _Columns):
@@ -685,6 +705,8 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
             tuple(o["counters"]),
             tuple(o["rejects"]),
             o["each"],
+            o["missing"],
+            tuple(o["limits"]),
         )
         for o in outputs
     )

@@ -2,7 +2,9 @@
 
 Exit codes: 0 success, 1 mapping, data or fetch errors (nothing written), 2 usage
 errors (bad options or parameters), 3 a partial run (files written without the
-records that were rejected; they are listed in report.json). Diagnostics go to
+records that were rejected; they are listed in report.json), 4 a held run (over a
+mass-change limit: nothing published until approved), 5 another run of the same
+profile and tenant holds the state. Diagnostics go to
 stderr; the run summary to stdout; the fetch progress to stderr, on a terminal only.
 Everything printed passes through ``runtime.redact``. No option takes a credential:
 they come from the environment or the config file, never from the visible command
@@ -16,7 +18,7 @@ import difflib
 import json
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -79,12 +81,34 @@ def main() -> None:
 @click.option("--filter/--no-filter", "filter_", default=None,
               help="API source: push the mapping's filters to the provider (default: on).")
 @click.option("--http2/--http1", default=None, help="API source: use HTTP/2 (default: off).")
+@click.option("--state", "state", type=click.Path(dir_okay=False, path_type=Path),
+              help="The run state (SQLite) that change sets are computed against; default: "
+              "$ROSTERMAP_STATE_DIR or the user data folder, then PROFILE/TENANT.sqlite.")
+@click.option("--tenant", default="default", show_default=True,
+              help="The district or customer this run is for: each has its own state.")
+@click.option("--no-state", is_flag=True,
+              help="Only transform: no state, no changes/, no guards (a one-off export).")
+@click.option("--dry-run", is_flag=True,
+              help="Compute the outputs, the changes and the guards' verdict; write nothing.")
+@click.option("--changes-only", is_flag=True,
+              help="Write changes/ and the reports, not the full files.")
+@click.option("--wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
+              help="Wait this long for another run of the same profile and tenant to end "
+              "(default: exit 5 at once).")
+@click.option("--log", "log_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append a line per run (outcome, counts; no personal data) to this file.")
 def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
         today: dt.datetime | None, max_rejects: int | None, quiet: bool,
         config_path: Path | None, page_size: int | None, concurrency: int | None,
         rate: float | None, timeout: float | None, retries: int | None, compat: bool | None,
-        filter_: bool | None, http2: bool | None) -> None:
+        filter_: bool | None, http2: bool | None, state: Path | None, tenant: str,
+        no_state: bool, dry_run: bool, changes_only: bool, wait: float,
+        log_file: Path | None) -> None:
     """Run PROFILE (a name in mappings/ or a mapping file) over a OneRoster source.
+
+    Each run is compared with the last one of the same profile and tenant: changes/
+    lists what to create, update and deactivate, and a run that would change too
+    much is held (exit code 4) until `rostermap approve` or `rostermap reject`.
 
     An API source authenticates with ROSTERMAP_CLIENT_ID, ROSTERMAP_CLIENT_SECRET and
     ROSTERMAP_TOKEN_URL (OAuth 2; without a token URL, OAuth 1 signing), or the
@@ -95,7 +119,12 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
     from runtime.report import summary
     from runtime.run import run as run_profile
     from runtime.sources.rest import is_url
+    from runtime.sync import HELD, SyncOptions, sync
 
+    if no_state and (dry_run or changes_only or state):
+        raise click.UsageError("--no-state cannot be combined with --state, --dry-run or "
+                               "--changes-only")
+    _log_to(log_file)
     try:
         config = None
         if is_url(source):
@@ -103,20 +132,138 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
                 "page_size": page_size, "concurrency": concurrency, "rate": rate,
                 "timeout": timeout, "retries": retries, "compat": compat, "filter": filter_,
                 "http2": http2})
+        day = today.date() if today else None
         with progress(quiet) as observer:
-            result = run_profile(profile, source, out_dir, params, config=config,
-                                 observer=observer, today=today.date() if today else None,
-                                 max_rejects=max_rejects)
+            if no_state:
+                result = run_profile(profile, source, out_dir, params, config=config,
+                                     observer=observer, today=day, max_rejects=max_rejects)
+                report, files, folder = result.report, result.files, out_dir
+            else:
+                options = SyncOptions(state, tenant, dry_run, changes_only, wait)
+                synced = sync(profile, source, out_dir, params, options, today=day,
+                              max_rejects=max_rejects, config=config, observer=observer)
+                report, files = synced.report, synced.files
+                folder = synced.folder or out_dir
     except DiagnosticError as error:
         _fail(error.diagnostics, error.source)
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
-    else:
-        if not quiet:
-            click.echo(summary(result.report))
-            click.echo(f"  wrote {len(result.files)} files to {out_dir}")
-        if result.report["outcome"] == "partial":
-            sys.exit(PARTIAL)
+    if not quiet:
+        click.echo(summary(report))
+        if dry_run:
+            click.echo("  dry run: nothing was written")
+        else:
+            click.echo(f"  wrote {len(files)} files to {folder}")
+    if report["outcome"] == "held":
+        sys.exit(HELD)
+    if report["outcome"] == "partial":
+        sys.exit(PARTIAL)
+
+
+def _log_to(log_file: Path | None) -> None:
+    """Send the run's log lines (no personal data, secrets masked) to a file."""
+    if log_file is None:
+        return
+    import logging
+
+    from runtime.redact import install_log_redaction
+
+    install_log_redaction()
+    handler = logging.FileHandler(log_file, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logger = logging.getLogger("rostermap")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+def _state_options(state: Path | None, tenant: str, wait: float = 0.0) -> Any:
+    from runtime.sync import SyncOptions
+
+    return SyncOptions(state=state, tenant=tenant, wait=wait)
+
+
+_STATE_OPTIONS = [
+    click.option("--state", "state", type=click.Path(dir_okay=False, path_type=Path),
+                 help="The run state file, as for `run`."),
+    click.option("--tenant", default="default", show_default=True,
+                 help="The tenant, as for `run`."),
+]
+
+
+def _with_state(command: Any) -> Any:
+    for option in reversed(_STATE_OPTIONS):
+        command = option(command)
+    return command
+
+
+@main.command()
+@click.argument("profile")
+@_with_state
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many runs to list, newest first.")
+def runs(profile: str, state: Path | None, tenant: str, limit: int) -> None:
+    """List the runs of PROFILE for a tenant: when, outcome, rows and changes."""
+    from runtime.history import open_state, runs_table
+
+    try:
+        with open_state(profile, _state_options(state, tenant)) as store:
+            click.echo(runs_table(store.runs(limit)))
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
+
+
+@main.command("diff")
+@click.argument("profile")
+@click.argument("first", type=click.IntRange(min=0))
+@click.argument("second", type=click.IntRange(min=0))
+@_with_state
+@click.option("--output", "only", multiple=True, help="Only this output; repeat for several.")
+def diff_(profile: str, first: int, second: int, state: Path | None, tenant: str,
+          only: tuple[str, ...]) -> None:
+    """What changed between two runs of PROFILE: created, updated and deactivated rows,
+    by key, with the columns that changed."""
+    from runtime.history import net_changes, open_state, render_diff
+
+    try:
+        with open_state(profile, _state_options(state, tenant)) as store:
+            click.echo(redact(render_diff(net_changes(store, first, second, only), first,
+                                          second)))
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
+
+
+@main.command()
+@click.argument("profile")
+@click.argument("run_id", metavar="RUN", type=click.IntRange(min=1))
+@_with_state
+@click.option("--wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
+              help="Wait this long for a running sync to end.")
+def approve(profile: str, run_id: int, state: Path | None, tenant: str, wait: float) -> None:
+    """Publish held run RUN of PROFILE, and make it the run the next one compares with."""
+    from runtime.sync import approve as approve_run
+
+    try:
+        result = approve_run(profile, run_id, _state_options(state, tenant, wait))
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
+    click.echo(f"run {run_id} approved: published {len(result.files)} files to {result.folder}")
+
+
+@main.command()
+@click.argument("profile")
+@click.argument("run_id", metavar="RUN", type=click.IntRange(min=1))
+@_with_state
+@click.option("--wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
+              help="Wait this long for a running sync to end.")
+def reject(profile: str, run_id: int, state: Path | None, tenant: str, wait: float) -> None:
+    """Drop held run RUN of PROFILE: nothing of it is published or kept."""
+    from runtime.sync import reject as reject_run
+
+    try:
+        reject_run(profile, run_id, _state_options(state, tenant, wait))
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
+    click.echo(f"run {run_id} rejected: the last approved or committed run stays current")
 
 
 @main.command()

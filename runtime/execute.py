@@ -77,6 +77,9 @@ class OutputResult:
     rejects: list[Reject] = field(default_factory=list)  # every one: the contract names each
     rejected: int = 0  # records rejected in all
     counters: dict[str, int] = field(default_factory=dict)  # the mapping's `counter`s
+    # the sourcedId of the record each row was made from (row by row; for a distinct
+    # output, the first record that made the row): what the sync stage finds schools by
+    records: pl.Series = field(default_factory=lambda: pl.Series("sourcedId", [], pl.String))
 
     @property
     def rows(self) -> int:
@@ -303,14 +306,14 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
         else done.height
         for c in output.counters
     }
-    rows = result.drop(_ID)
-    scalar = [c for c, dtype in rows.schema.items() if not dtype.is_nested()]
+    scalar = [c for c, dtype in result.schema.items() if not dtype.is_nested() and c != _ID]
     order = list(dict.fromkeys([*output.sort, *scalar]))
-    rows = rows.sort(order, nulls_last=True) if order else rows
+    rows = result.sort(order, nulls_last=True) if order else result
     return OutputResult(
         name=output.name,
         entity=output.entity,
-        frame=rows,
+        frame=rows.drop(_ID),
+        records=rows.get_column(_ID).alias("sourcedId"),
         read=evaluated.height,
         kept=kept_frame.height,
         rules=[RuleCount(r.line, r.text, int(c)) for r, c in zip(output.rules, counts,

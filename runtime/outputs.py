@@ -1,10 +1,15 @@
 """Write output files so that a failed run leaves the previous files as they were.
 
 Every file of a run is first written into a staging folder inside the output
-folder (same filesystem, so the final moves are renames), and only when all of
-them are complete are they moved into place. A run that fails before that point
-removes its staging folder and touches nothing else. Files are created readable by
-their owner only: they hold students' personal data.
+folder (same filesystem, so the final moves are renames), flushed to disk, and only
+when all of them are complete are they moved into place. A run that fails before
+that point removes its staging folder and touches nothing else.
+
+Moving several files is not one atomic step, so :func:`publish` is written to be
+repeated: it moves whatever is still in the staging folder. A stateful run records
+the staging folder in its state before it starts moving (the commit point), and a
+run killed halfway is finished by the next one (``runtime.state``). Files are
+created readable by their owner only: they hold students' personal data.
 """
 
 from __future__ import annotations
@@ -19,9 +24,19 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["FILE_MODE", "write_outputs"]
+__all__ = [
+    "FILE_MODE",
+    "STAGING_PREFIX",
+    "discard",
+    "publish",
+    "report_text",
+    "stage",
+    "write_frame",
+    "write_outputs",
+]
 
 FILE_MODE = 0o600
+STAGING_PREFIX = ".rostermap-staging-"
 
 
 def _write_csv(frame: pl.DataFrame, path: Path) -> None:
@@ -32,36 +47,91 @@ def _write_csv(frame: pl.DataFrame, path: Path) -> None:
                      null_value="")
 
 
-def write_outputs(out_dir: Path, files: Mapping[str, pl.DataFrame], report: Mapping[str, Any]
-                  ) -> list[Path]:
-    """Write each output file and ``report.json`` into ``out_dir``, all or nothing."""
+def write_frame(frame: pl.DataFrame, target: Path) -> None:
+    """One output file, in the format its name says: CSV, JSON Lines or JSON."""
+    if target.name.lower().endswith((".jsonl", ".ndjson")):
+        frame.write_ndjson(target)
+    elif target.name.lower().endswith(".json"):
+        target.write_text(json.dumps(frame.to_dicts(), ensure_ascii=False, indent=1,
+                                     default=str) + "\n", encoding="utf-8")
+    else:
+        _write_csv(frame, target)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def stage(
+    out_dir: Path,
+    files: Mapping[str, pl.DataFrame],
+    documents: Mapping[str, str],
+    folder: Path | None = None,
+) -> Path:
+    """Write every file into a staging folder (``folder``, or a new one inside
+    ``out_dir``) and flush it to disk. Names may hold a subfolder (changes/users.csv)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".rostermap-staging-", dir=out_dir))
+    if folder is None:
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir))
+    else:
+        staging = folder
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True, mode=0o700)
     try:
         written = []
         for name, frame in files.items():
             target = staging / name
-            if name.lower().endswith((".jsonl", ".ndjson")):
-                frame.write_ndjson(target)
-            elif name.lower().endswith(".json"):
-                target.write_text(json.dumps(frame.to_dicts(), ensure_ascii=False, indent=1,
-                                             default=str) + "\n", encoding="utf-8")
-            else:
-                _write_csv(frame, target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_frame(frame, target)
             written.append(target)
-        report_path = staging / "report.json"
-        report_path.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n",
-                               encoding="utf-8")
-        written.append(report_path)
+        for name, text in documents.items():
+            target = staging / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+            written.append(target)
         for path in written:
             os.chmod(path, FILE_MODE)
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
-        final = []
-        for path in written:
-            destination = out_dir / path.name
-            os.replace(path, destination)
-            final.append(destination)
-        return final
-    finally:
+        for folder_ in {p.parent for p in written}:
+            _fsync_dir(folder_)
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging
+
+
+def publish(staging: Path, out_dir: Path) -> list[Path]:
+    """Move every file still in ``staging`` to the same place under ``out_dir``, then
+    remove ``staging``. Safe to call again after an interruption."""
+    moved = []
+    if staging.is_dir():
+        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            destination = out_dir / path.relative_to(staging)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, destination)
+            moved.append(destination)
+        for folder in {d.parent for d in moved}:
+            _fsync_dir(folder)
+    shutil.rmtree(staging, ignore_errors=True)
+    return moved
+
+
+def discard(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_outputs(out_dir: Path, files: Mapping[str, pl.DataFrame], report: Mapping[str, Any]
+                  ) -> list[Path]:
+    """Write each output file and ``report.json`` into ``out_dir``, all or nothing."""
+    staging = stage(out_dir, files, {"report.json": report_text(report)})
+    publish(staging, out_dir)
+    return [out_dir / name for name in (*files, "report.json")]
+
+
+def report_text(report: Mapping[str, Any]) -> str:
+    return json.dumps(report, indent=2, sort_keys=False) + "\n"

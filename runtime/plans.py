@@ -20,8 +20,10 @@ __all__ = [
     "Counter",
     "Fail",
     "Join",
+    "Limit",
     "Lookup",
     "Member",
+    "Missing",
     "Output",
     "Param",
     "Rule",
@@ -34,6 +36,38 @@ __all__ = [
 def col(name: str) -> pl.Expr:
     """A column of the frame: a OneRoster field, or a derived column a step added."""
     return pl.col(name)
+
+
+@dataclass(frozen=True)
+class Missing:
+    """``when missing ACTION after N UNIT``: what a run does with a row that is gone.
+
+    ``deactivate`` emits a deactivate change, ``delete`` a delete change, ``keep``
+    nothing (the row stays in the full file: additive only). With ``after``, the row
+    is carried over unchanged until it has been missing for that many runs or days.
+    """
+
+    action: str = "deactivate"
+    after: int = 0
+    unit: str = "runs"  # runs | days
+
+
+@dataclass(frozen=True)
+class Limit:
+    """``limit ACTION AMOUNT[%] [per school]``: more changes than this hold the run.
+
+    ``action`` is create, update or deactivate (deactivate counts deletions too). A
+    percent is of the rows of the last committed run: of the output, or of each school.
+    """
+
+    action: str
+    amount: float
+    percent: bool = False
+    per_school: bool = False
+
+    def __str__(self) -> str:
+        amount = f"{self.amount:g}{'%' if self.percent else ''}"
+        return f"{self.action} {amount}" + (" per school" if self.per_school else "")
 
 
 @dataclass(frozen=True, eq=False)
@@ -168,3 +202,5 @@ class Output:
     # in the column each:NAME.
     prelude: tuple[Step, ...] = ()
     each: tuple[str, pl.Expr] | None = None
+    missing: Missing = field(default_factory=Missing)
+    limits: tuple[Limit, ...] = ()  # as declared; runtime.guard adds the defaults

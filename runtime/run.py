@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,6 +26,7 @@ from runtime.outputs import write_outputs
 from runtime.redact import redact
 from runtime.report import build_report
 from runtime.sources.csv_package import Limits, open_package
+from runtime.sources.delta import SnapshotSource, SourceSnapshot
 from runtime.sources.raw import Source
 from runtime.sources.rest import FetchObserver, RestSource, is_url, open_rest
 from runtime.tables import (
@@ -40,18 +41,25 @@ __all__ = ["Inputs", "RunResult", "load_inputs", "run"]
 
 
 @dataclass(frozen=True)
+class Inputs:
+    """What a run read: the typed tables and, for an API source, how fetching went.
+
+    ``snapshot`` is every record of a CSV package (deltas applied), when asked for:
+    what the run state keeps so that a later delta package can be applied.
+    """
+
+    tables: Tables
+    rest: RestSource | None = None
+    snapshot: SourceSnapshot | None = None
+
+
+@dataclass(frozen=True)
 class RunResult:
     report: dict[str, Any]
     outputs: list[OutputResult]
     files: list[Path]
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """What a run read: the typed tables and, for an API source, how fetching went."""
-
-    tables: Tables
-    rest: RestSource | None = None
+    inputs: Inputs | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # typed, as the outputs saw them
 
 
 def _now() -> str:
@@ -66,28 +74,48 @@ def load_inputs(
     also: Mapping[str, tuple[str, ...]] | None = None,
     config: SourceConfig | None = None,
     observer: FetchObserver | None = None,
+    base: SourceSnapshot | None = None,
+    keep: bool = False,
 ) -> Inputs:
     """The tables a compiled module reads: from the source (and ``also`` these entity
-    fields), and its table parameters."""
-    reads = {**(also or {}), **module.READS}
+    fields), and its table parameters.
+
+    With ``keep`` (a stateful run), a CSV package is read whole and its delta files
+    are applied on ``base``, the records of the last run; the result's ``snapshot``
+    holds every record for the next run.
+    """
+    reads = {e: tuple(dict.fromkeys((*module.READS.get(e, ()), *(also or {}).get(e, ()))))
+             for e in {**module.READS, **(also or {})}}
     package: Source
     rest: RestSource | None = None
+    whole: SnapshotSource | None = None
     if is_url(str(source)):
         rest = open_rest(str(source), reads, getattr(module, "FILTERS", {}),
                          config or load_config(), observer)
         package = rest
     else:
-        package = open_package(Path(source), limits)
+        opened = open_package(Path(source), limits)
+        try:
+            check_requires(opened, module.REQUIRES, applied=keep)
+            if keep:
+                package = whole = SnapshotSource(opened, base)
+            else:
+                package = opened
+        except BaseException:
+            opened.close()
+            raise
     try:
-        check_requires(package, module.REQUIRES)
+        if rest is not None:
+            check_requires(package, module.REQUIRES)
         tables = load_tables(package, reads, rest.filtered if rest else frozenset(),
                              optional_entities(module.REQUIRES, reads))
+        snapshot = whole.snapshot() if whole is not None else None
     finally:
         package.close()
     for name, columns in module.TABLES.items():
         tables.frames[name] = load_param_table(name, values.get(name), columns)
         tables.files[name] = Path(values[name]).name if values.get(name) else f"{name} (none)"
-    return Inputs(tables, rest)
+    return Inputs(tables, rest, snapshot)
 
 
 def run(
@@ -100,6 +128,9 @@ def run(
     max_rejects: int | None = None,
     config: SourceConfig | None = None,
     observer: FetchObserver | None = None,
+    base: SourceSnapshot | None = None,
+    keep: bool = False,
+    also: Mapping[str, tuple[str, ...]] | None = None,
 ) -> RunResult:
     """Run a profile over a source; ``out_dir=None`` computes without writing.
 
@@ -107,13 +138,14 @@ def run(
     run can be repeated exactly; by default it is the machine's date. More than
     ``max_rejects`` rejected records fail the run, and nothing is written.
     ``config`` (REST sources only) defaults to the environment's settings;
-    ``observer`` is told how fetching goes, for a progress display.
+    ``observer`` is told how fetching goes, for a progress display. ``base``,
+    ``keep`` and ``also`` are for sync runs: see :func:`load_inputs`.
     """
     started, clock = _now(), time.perf_counter()
     loaded = load_mapping(resolve_profile(profile))
     module = loaded.module
     values = parse_params(module.PARAMS, params, today)
-    inputs = load_inputs(module, source, values, limits, config=config, observer=observer)
+    inputs = load_inputs(module, source, values, limits, also, config, observer, base, keep)
     tables, rest = inputs.tables, inputs.rest
     results = run_outputs(module, tables, values)
     rejected = sum(r.rejected for r in results)
@@ -145,4 +177,4 @@ def run(
     files: list[Path] = []
     if out_dir is not None:
         files = write_outputs(out_dir, {r.name: r.frame for r in results}, report)
-    return RunResult(report, results, files)
+    return RunResult(report, results, files, inputs, values)

@@ -287,10 +287,12 @@ def optional_entities(requires: tuple[str, ...], reads: Mapping[str, object]) ->
     return frozenset(e for e in reads if e not in named) if named else frozenset()
 
 
-def check_requires(package: Source, requires: tuple[str, ...]) -> None:
+def check_requires(package: Source, requires: tuple[str, ...], applied: bool = False) -> None:
     """Refuse a source that lacks what the profile requires, before reading any record.
 
-    A manifest and bulk files are about CSV packages; an API has neither.
+    A manifest and bulk files are about CSV packages; an API has neither. ``applied``:
+    the package's deltas will be applied on the last run's records, which reads as
+    the bulk package a ``bulk`` profile asks for.
     """
     problems: list[Diagnostic] = []
     csv = isinstance(package, Package)
@@ -299,7 +301,7 @@ def check_requires(package: Source, requires: tuple[str, ...]) -> None:
             "RM404", "the profile requires manifest.csv, which the package lacks",
             location=DataLocation(package.origin),
             notes=("help: a OneRoster 1.1 or 1.2 package starts with manifest.csv",)))
-    if "bulk" in requires and isinstance(package, Package):
+    if "bulk" in requires and isinstance(package, Package) and not applied:
         deltas = sorted(stem for stem, mode in package.modes.items() if mode == "delta")
         if deltas:
             problems.append(Diagnostic(

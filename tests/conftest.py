@@ -30,6 +30,12 @@ class TextSnapshot(SingleFileSnapshotExtension):
     _write_mode = WriteMode.TEXT
 
 
+@pytest.fixture(autouse=True)
+def _own_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's runs keep their state in a folder of their own, never the user's."""
+    monkeypatch.setenv("ROSTERMAP_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+
+
 @pytest.fixture
 def py_snapshot(snapshot):  # type: ignore[no-untyped-def]
     return snapshot.use_extension(PythonSnapshot)

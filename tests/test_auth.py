@@ -139,7 +139,7 @@ def test_a_secret_in_the_environment_never_shows(
             "--page-size", "100"], env={"ROSTERMAP_TOKEN_URL": server.token_url, **env})
         outputs += [result.stdout, result.stderr]
         if out.exists():
-            outputs += [p.read_text() for p in out.iterdir()]
+            outputs += [p.read_text() for p in out.rglob("*") if p.is_file()]
         tokens += list(server._tokens)
     console = Console(file=StringIO(), force_terminal=True, width=120)
     server = serve()
@@ -154,7 +154,7 @@ def test_a_secret_in_the_environment_never_shows(
     outputs += [display, json.dumps(report), caplog.text]
     everything = "\n".join(outputs)
     # the runs did what they were meant to: success, retries, a fail-closed run, a refusal
-    assert "wrote 7 files" in everything and "error[RM448]" in everything
+    assert "wrote 14 files" in everything and "error[RM448]" in everything
     assert "error[RM441]" in everything and "retry 1 of 2" in caplog.text
     assert len(tokens) >= 4
     assert SECRET not in everything

@@ -32,7 +32,7 @@ def test_run_writes_files_and_prints_a_summary(tmp_path: Path) -> None:
     code, out, err = invoke("run", "powerschool-learning", "--source", str(EXAMPLE),
                             "--out", str(tmp_path), "--param", "year=2026")
     assert code == 0, err
-    assert "users.csv" in out and "rows" in out and "wrote 7 files" in out
+    assert "users.csv" in out and "rows" in out and "wrote 14 files" in out
     assert (tmp_path / "rosters.csv").exists()
     code, out, _ = invoke("run", PROFILE, "--source", str(EXAMPLE), "--out", str(tmp_path / "q"),
                           "--param", "year=2026", "--quiet")

@@ -43,6 +43,7 @@ import datetime as dt
 import io
 import json
 import logging
+import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -54,6 +55,7 @@ from click.testing import CliRunner
 from runtime import redact
 from runtime.cli import main
 from runtime.run import RunResult, run
+from runtime.state import Store
 from tests.conftest import EXAMPLE
 
 PASSWORD = "Pw-9f3Kq!x7-default"
@@ -509,8 +511,8 @@ def test_co_teacher_classes_still_imported(coteaching_run: tuple[RunResult, Path
 
 
 def everything_but_users(out: Path) -> Iterator[Path]:
-    for path in sorted(out.iterdir()):
-        if path.name != "users.csv":
+    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        if path.name != "users.csv":  # the import file and its change file
             yield path
 
 
@@ -539,6 +541,12 @@ def test_the_password_never_reaches_the_cli_output(district: Path, secret: str,
     assert PASSWORD in (out / "users.csv").read_text(encoding="utf-8")
     for path in everything_but_users(out):
         assert PASSWORD not in path.read_text(encoding="utf-8"), path.name
+    # nor the run state, which stores a placeholder and puts the password back on writing
+    (state,) = Path(os.environ["ROSTERMAP_STATE_DIR"]).rglob("*.sqlite")
+    store = Store(state, "powerschool-sis", "default")
+    stored = [*store.snapshots().values(), *store.changes(1).values()]
+    store.close()
+    assert stored and all(PASSWORD not in str(frame.to_dicts()) for frame in stored)
     # a failed run (a parameter of the wrong type) does not print it either
     result = runner.invoke(main, ["run", "powerschool-sis", "--source", str(district),
                                   "--out", str(tmp_path / "bad"), "--param",
