@@ -13,8 +13,6 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-import polars as pl
-
 from dsl.diagnostics import DataLocation, Diagnostic
 from runtime.changes import SEP
 from runtime.errors import UsageError
@@ -25,6 +23,7 @@ __all__ = ["NetChange", "net_changes", "open_state", "render_diff", "runs_table"
 
 _CREATED = ("create", "reactivate")
 _GONE = ("deactivate", "delete")
+_ORDER = ("create", "update", "deactivate", "delete")
 
 
 @contextlib.contextmanager
@@ -119,8 +118,9 @@ def render_diff(changes: dict[str, list[NetChange]], first: int, second: int,
     for output, net in changes.items():
         if not net:
             continue
-        counts = pl.Series([c.action for c in net]).value_counts(sort=True)
-        summary = ", ".join(f"{n} {a}" for a, n in counts.iter_rows())
+        net = sorted(net, key=lambda c: (_ORDER.index(c.action), c.key))
+        counts = {a: sum(c.action == a for c in net) for a in _ORDER}
+        summary = ", ".join(f"{n} {a}" for a, n in counts.items() if n)
         lines.append(f"  {output}: {summary}")
         for change in net[:limit]:
             key = change.key.replace(SEP, ", ")
