@@ -12,7 +12,7 @@ and where it stands:
 ``schools``     the orgs of the record the row was made from (per-school guards)
 ``state``       present | missing (within grace) | kept | deactivated | deleted
 ``missing_runs`` runs in a row without it; ``missing_since`` the first of them (ISO time)
-``first_run``   the run that first published it; ``last_run`` the last that made it
+``first_run``   the run that first published it
 ==============  =====================================================================
 
 A row the source no longer makes follows the output's ``when missing`` policy:
@@ -60,7 +60,6 @@ SNAPSHOT_SCHEMA: dict[str, Any] = {
     "missing_runs": pl.Int64,
     "missing_since": pl.String,
     "first_run": pl.Int64,
-    "last_run": pl.Int64,
 }
 _CARRIED = ("missing", "kept", "postponed")  # still published: carried into the full file
 
@@ -81,6 +80,14 @@ class OutputChanges:
     # school -> {"before": rows of the last run, action: count}
     schools: dict[str, dict[str, int]] = field(default_factory=dict)
     duplicates: int = 0  # rows sharing a key with an earlier row: not tracked apart
+    first: bool = False  # no snapshot before this run
+    moved: int = 0  # rows unchanged but now of other schools
+
+    @property
+    def unchanged(self) -> bool:
+        """Whether the snapshot is the same as before (nothing to store again)."""
+        return not self.first and not self.moved and all(
+            n == 0 for k, n in self.counts.items() if k != "unchanged")
 
 
 def _placeholder(i: int) -> str:
@@ -208,8 +215,6 @@ def diff(
         .otherwise(pl.col("missing_since")).alias("missing_since"),
         pl.when(a.is_in(["create"]) & ~was).then(run).otherwise(pl.col("first_run"))
         .fill_null(run).cast(pl.Int64).alias("first_run"),
-        pl.when(present).then(run).otherwise(pl.col("last_run")).cast(pl.Int64)
-        .alias("last_run"),
     )
     counts = dict.fromkeys((*ACTIONS, *_QUIET), 0)
     counts.update(dict(j.group_by("action").len().iter_rows()))
@@ -220,7 +225,10 @@ def diff(
         [frame, rows_of(carried.get_column("row_prev"), frame, secrets)],
         how="vertical_relaxed")
     changes = _change_rows(j, frame, secrets)
-    return OutputChanges(name, full, changes, snapshot, counts, _per_school(j), duplicates)
+    moved = j.select((a == "unchanged") & pl.col("schools").ne_missing(pl.col("schools_prev"))
+                     ).to_series().sum()
+    return OutputChanges(name, full, changes, snapshot, counts, _per_school(j), duplicates,
+                         previous is None, int(moved))
 
 
 def _change_rows(j: pl.DataFrame, frame: pl.DataFrame, secrets: tuple[str, ...]

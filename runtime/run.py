@@ -21,7 +21,7 @@ from dsl.diagnostics import Diagnostic
 from runtime.config import SourceConfig, load_config
 from runtime.errors import RunError
 from runtime.execute import OutputResult, run_outputs
-from runtime.loader import load_mapping, parse_params, resolve_profile
+from runtime.loader import Loaded, load_mapping, parse_params, resolve_profile
 from runtime.outputs import write_outputs
 from runtime.redact import redact
 from runtime.report import build_report
@@ -109,7 +109,9 @@ def load_inputs(
             check_requires(package, module.REQUIRES)
         tables = load_tables(package, reads, rest.filtered if rest else frozenset(),
                              optional_entities(module.REQUIRES, reads))
-        snapshot = whole.snapshot() if whole is not None else None
+        # 1.2 users read roles.csv too
+        kept = [*reads, "roles"] if "users" in reads else list(reads)
+        snapshot = whole.snapshot(kept) if whole is not None else None
     finally:
         package.close()
     for name, columns in module.TABLES.items():
@@ -119,7 +121,7 @@ def load_inputs(
 
 
 def run(
-    profile: str,
+    profile: str | Loaded,
     source: Path | str,
     out_dir: Path | None,
     params: Iterable[str] = (),
@@ -142,7 +144,7 @@ def run(
     ``keep`` and ``also`` are for sync runs: see :func:`load_inputs`.
     """
     started, clock = _now(), time.perf_counter()
-    loaded = load_mapping(resolve_profile(profile))
+    loaded = profile if isinstance(profile, Loaded) else load_mapping(resolve_profile(profile))
     module = loaded.module
     values = parse_params(module.PARAMS, params, today)
     inputs = load_inputs(module, source, values, limits, also, config, observer, base, keep)

@@ -2,7 +2,7 @@
 
 SQLite because the state must survive a run killed at any moment: a transaction
 either happened or did not, and the file is one file, in the standard library, that
-a person can copy or open. Each output's rows are stored as one Parquet blob (see
+a person can copy or open. Each output's rows are stored as one Arrow blob (see
 ``runtime.changes`` for its columns) rather than a table row per record: a district
 of 650,000 enrollments loads and saves in a tenth of a second that way.
 
@@ -18,7 +18,7 @@ out_dir, staging, publishing, rows, changes, error, report)``
     output; ``report`` the run's report.json. While ``publishing`` is 1, the files in
     ``staging`` still have to be moved into ``out_dir``.
 ``snapshots(output, run, data)``
-    per output, the rows as of the last committed run (Parquet).
+    per output, the rows as of the last committed run (Arrow IPC, zstd).
 ``changes(run, output, data)``
     per run and output, the change rows (key, action, changed, row) for ``diff``.
 ``sources(entity, run, version, file, data)``
@@ -38,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import io
 import json
 import os
 import re
@@ -55,7 +54,7 @@ import polars as pl
 from dsl.diagnostics import DataLocation, Diagnostic
 from runtime.errors import RunError, UsageError
 from runtime.outputs import STAGING_PREFIX, discard, publish
-from runtime.sources.delta import SourceSnapshot
+from runtime.sources.delta import SourceSnapshot, decode_frame, encode_frame
 
 __all__ = [
     "LockedError",
@@ -119,14 +118,8 @@ def default_state_path(profile: str, tenant: str) -> Path:
     return base / _safe(profile) / f"{_safe(tenant)}.sqlite"
 
 
-def _blob(frame: pl.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.write_parquet(buffer, compression="zstd")
-    return buffer.getvalue()
-
-
-def _frame(data: bytes) -> pl.DataFrame:
-    return pl.read_parquet(io.BytesIO(data))
+_blob = encode_frame
+_frame = decode_frame
 
 
 class LockedError(RunError):
@@ -278,8 +271,8 @@ class Store:
         rows = self.db.execute("SELECT entity, version, file, data FROM sources").fetchall()
         if not rows:
             return None
-        return SourceSnapshot.decode(rows[0]["version"], {r["entity"]: r["data"] for r in rows},
-                                     {r["entity"]: r["file"] for r in rows})
+        return SourceSnapshot(rows[0]["version"], {r["entity"]: r["data"] for r in rows},
+                              {r["entity"]: r["file"] for r in rows})
 
     def changes(self, run_id: int) -> dict[str, pl.DataFrame]:
         rows = self.db.execute("SELECT output, data FROM changes WHERE run = ?", (run_id,))
@@ -330,7 +323,7 @@ class Store:
         self.db.execute("DELETE FROM changes WHERE run <= ?", (run_id - KEEP_CHANGES,))
         if source is not None:
             self.db.execute("DELETE FROM sources")
-            for entity, data in source.encode().items():
+            for entity, data in source.blobs.items():
                 self.db.execute("INSERT INTO sources VALUES (?, ?, ?, ?, ?)",
                                 (entity, run_id, source.version, source.files.get(entity, ""),
                                  data))
@@ -364,7 +357,7 @@ class Store:
                 self.db.execute("INSERT INTO pending VALUES (?, 'changes', ?, ?, '')",
                                 (run_id, output, _blob(frame)))
             if source is not None:
-                for entity, data in source.encode().items():
+                for entity, data in source.blobs.items():
                     extra = json.dumps([source.version, source.files.get(entity, "")])
                     self.db.execute("INSERT INTO pending VALUES (?, 'source', ?, ?, ?)",
                                     (run_id, entity, data, extra))
@@ -381,8 +374,8 @@ class Store:
         source = None
         if sources:
             version = json.loads(sources[0]["extra"])[0]
-            source = SourceSnapshot.decode(version, {r["name"]: r["data"] for r in sources},
-                                           {r["name"]: json.loads(r["extra"])[1] for r in sources})
+            source = SourceSnapshot(version, {r["name"]: r["data"] for r in sources},
+                                    {r["name"]: json.loads(r["extra"])[1] for r in sources})
         with self.transaction():
             self._write_committed(run_id, snapshots, changes, source)
             self.db.execute("DELETE FROM pending WHERE run = ?", (run_id,))

@@ -36,7 +36,7 @@ from runtime import guard
 from runtime.errors import RunError
 from runtime.execute import OutputResult
 from runtime.html_report import render_html
-from runtime.loader import load_mapping, resolve_profile
+from runtime.loader import Loaded, load_mapping, resolve_profile
 from runtime.outputs import discard, publish, report_text, stage
 from runtime.plans import Output
 from runtime.run import RunResult, run
@@ -77,9 +77,9 @@ class SyncResult:
     verdict: guard.Verdict | None = None
 
 
-def state_for(profile: str, options: SyncOptions) -> tuple[str, Path]:
+def state_for(profile: str | Loaded, options: SyncOptions) -> tuple[str, Path]:
     """The profile's name and its state file, from a profile name or mapping path."""
-    loaded = load_mapping(resolve_profile(profile))
+    loaded = profile if isinstance(profile, Loaded) else load_mapping(resolve_profile(profile))
     name = str(loaded.module.PROFILE)
     return name, options.state or default_state_path(name, options.tenant)
 
@@ -173,10 +173,11 @@ def sync(
 
     ``now`` fixes the clock for ``after N days`` grace periods (tests).
     """
-    name, path = state_for(profile, options)
+    loaded = load_mapping(resolve_profile(profile))
+    name, path = state_for(loaded, options)
     now = now or dt.datetime.now(dt.UTC)
     if options.dry_run and not path.exists():
-        return _sync(profile, name, path, None, source, out_dir, params, options, limits,
+        return _sync(loaded, name, path, None, source, out_dir, params, options, limits,
                      today, max_rejects, config, observer, now)
     with lock(path, options.wait):
         store = Store(path, name, options.tenant)
@@ -184,17 +185,16 @@ def sync(
             store.recover()
             if not options.dry_run:
                 orphan_staging(out_dir, store)
-            return _sync(profile, name, path, store, source, out_dir, params, options, limits,
+            return _sync(loaded, name, path, store, source, out_dir, params, options, limits,
                          today, max_rejects, config, observer, now)
         finally:
             store.close()
 
 
-def _sync(profile: str, name: str, path: Path, store: Store | None, source: Path | str,
+def _sync(loaded: Loaded, name: str, path: Path, store: Store | None, source: Path | str,
           out_dir: Path, params: Iterable[str], options: SyncOptions, limits: Limits | None,
           today: dt.date | None, max_rejects: int | None, config: Any,
           observer: FetchObserver | None, now: dt.datetime) -> SyncResult:
-    loaded = load_mapping(resolve_profile(profile))
     base_record = store.last_committed() if store is not None else None
     base = base_record.id if base_record is not None else None
     writing = store is not None and not options.dry_run
@@ -205,7 +205,7 @@ def _sync(profile: str, name: str, path: Path, store: Store | None, source: Path
     try:
         previous = store.snapshots() if store is not None and base is not None else {}
         stored_source = store.source() if store is not None and base is not None else None
-        result = run(profile, source, None, params, limits, today, max_rejects, config,
+        result = run(loaded, source, None, params, limits, today, max_rejects, config,
                      observer, base=stored_source, keep=True, also=_school_reads(loaded.module))
         return _finish(result, loaded.module, name, path, store, run_id, base, previous,
                        out_dir, options, now)
@@ -259,7 +259,7 @@ def _finish(result: RunResult, module: Any, name: str, path: Path, store: Store 
     if options.dry_run or store is None or run_id is None:
         return sync_result
     files = _files(found, result.outputs, options.changes_only)
-    snapshots = {c.output: c.snapshot for c in found}
+    snapshots = {c.output: c.snapshot for c in found if not c.unchanged}
     stored_changes = {c.output: ch.encode_changes(c.changes, p.key, secrets)
                       for c, p in zip(found, plans, strict=True)}
     source_snapshot = result.inputs.snapshot
