@@ -167,6 +167,9 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
      "to another profile or tenant."),
     ("RM462", "no such run", "`approve`, `reject` and `diff` name runs that `rostermap runs` "
      "lists; only a held run, not superseded by a later one, can be approved or rejected."),
+    ("RM463", "output folder not writable", "The run's files could not be written or moved "
+     "into --out (permissions, a full disk). Before the commit nothing changed; after it, the "
+     "next command finishes publishing."),
     ("RM501", "unknown parameter", "--param names a parameter the profile does not declare."),
     ("RM502", "missing parameter", "The profile declares a parameter without a default."),
     ("RM503", "bad parameter value", "--param gives a value that does not have the "

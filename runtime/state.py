@@ -294,8 +294,11 @@ class Store:
         return cursor.lastrowid
 
     def fail(self, run_id: int, error: str, outcome: str = "failed") -> None:
+        """Record why a run ended, unless it got past its commit point (or was held):
+        then it stands, and :meth:`recover` finishes what is left."""
         with self.transaction():
-            self.db.execute("UPDATE runs SET outcome = ?, finished = ?, error = ? WHERE id = ?",
+            self.db.execute("UPDATE runs SET outcome = ?, finished = ?, error = ? "
+                            "WHERE id = ? AND outcome = 'running'",
                             (outcome, _now(), error, run_id))
 
     def _supersede_held(self) -> None:
@@ -309,7 +312,8 @@ class Store:
         self.db.execute(
             "UPDATE runs SET outcome = ?, finished = ?, base_run = ?, out_dir = ?, staging = ?, "
             "publishing = ?, rows = ?, changes = ?, report = ? WHERE id = ?",
-            (outcome, _now(), base, str(out_dir), str(staging), int(publishing),
+            (outcome, _now(), base, str(out_dir.absolute()), str(staging.absolute()),
+             int(publishing),
              json.dumps(rows), json.dumps(changes), json.dumps(report), run_id))
 
     def _write_committed(self, run_id: int, snapshots: dict[str, pl.DataFrame],
@@ -431,12 +435,17 @@ class Store:
         return done
 
 
-def orphan_staging(out_dir: Path, store: Store) -> None:
-    """Remove staging folders in ``out_dir`` that no run is publishing (a killed run's)."""
+def orphan_staging(out_dir: Path, store: Store, held_dir: str = "held") -> None:
+    """Remove what killed runs left in ``out_dir``: staging folders no run is
+    publishing, and held folders of runs that never got to be held."""
     if not out_dir.is_dir():
         return
     live = {r["staging"] for r in store.db.execute(
-        "SELECT staging FROM runs WHERE publishing = 1 OR outcome = 'held'").fetchall()}
-    for folder in out_dir.glob(f"{STAGING_PREFIX}*"):
+        "SELECT staging FROM runs WHERE (publishing = 1 OR outcome = 'held') "
+        "AND staging IS NOT NULL").fetchall()}
+    for folder in out_dir.absolute().glob(f"{STAGING_PREFIX}*"):
         if str(folder) not in live:
+            discard(folder)
+    for folder in (out_dir.absolute() / held_dir).glob("*"):
+        if folder.is_dir() and str(folder) not in live and folder.name.isdigit():
             discard(folder)

@@ -175,6 +175,7 @@ def sync(
     """
     loaded = load_mapping(resolve_profile(profile))
     name, path = state_for(loaded, options)
+    out_dir = out_dir.absolute()  # recorded in the state: the next command may run elsewhere
     now = now or dt.datetime.now(dt.UTC)
     if options.dry_run and not path.exists():
         return _sync(loaded, name, path, None, source, out_dir, params, options, limits,
@@ -184,7 +185,7 @@ def sync(
         try:
             store.recover()
             if not options.dry_run:
-                orphan_staging(out_dir, store)
+                orphan_staging(out_dir, store, HELD_DIR)
             return _sync(loaded, name, path, store, source, out_dir, params, options, limits,
                          today, max_rejects, config, observer, now)
         finally:
@@ -265,7 +266,10 @@ def _finish(result: RunResult, module: Any, name: str, path: Path, store: Store 
     source_snapshot = result.inputs.snapshot
     if held:
         folder = out_dir / HELD_DIR / str(run_id)
-        stage(out_dir, files, _documents(report), folder=folder)
+        try:
+            stage(out_dir, files, _documents(report), folder=folder)
+        except OSError as error:
+            raise _unwritable(out_dir, error, committed=False) from None
         store.hold(run_id, base, out_dir, folder, snapshots, stored_changes, source_snapshot,
                    rows, counts, report)
         log.warning("run %s of %s/%s held: %s", run_id, name, options.tenant,
@@ -273,14 +277,20 @@ def _finish(result: RunResult, module: Any, name: str, path: Path, store: Store 
         sync_result.folder = folder
         sync_result.files = sorted(p for p in folder.rglob("*") if p.is_file())
         return sync_result
-    staging = stage(out_dir, files, _documents(report))
+    try:
+        staging = stage(out_dir, files, _documents(report))
+    except OSError as error:
+        raise _unwritable(out_dir, error, committed=False) from None
     try:
         store.commit(run_id, transform, base, out_dir, staging, snapshots, stored_changes,
                      source_snapshot, rows, counts, report)
     except BaseException:
         discard(staging)
         raise
-    published = publish(staging, out_dir)  # after the commit point: recover() finishes it
+    try:
+        published = publish(staging, out_dir)  # after the commit point: recover() finishes it
+    except OSError as error:
+        raise _unwritable(out_dir, error, committed=True) from None
     store.published(run_id)
     log.info("run %s of %s/%s: %s", run_id, name, options.tenant, "; ".join(
         f"{c.output} {ch.summary_line(c.counts)}" for c in found))
@@ -329,6 +339,15 @@ def reject(profile: str, run_id: int, options: SyncOptions = SyncOptions()) -> S
             return SyncResult(store.report(run_id) or {}, "rejected", run_id)
         finally:
             store.close()
+
+
+def _unwritable(out_dir: Path, error: OSError, committed: bool) -> RunError:
+    note = ("note: the run is committed; the next run (or approve, reject) finishes moving "
+            "its files" if committed else "note: nothing was published; the state is as it was")
+    return RunError([Diagnostic(
+        "RM463", f"cannot write the run's files into {out_dir}: {error.strerror or error}",
+        location=DataLocation(str(error.filename or out_dir)),
+        notes=(note, "help: check the folder's permissions and free space"))])
 
 
 def _missing_folder(folder: Path, run_id: int) -> Diagnostic:
