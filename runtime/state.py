@@ -263,6 +263,10 @@ class Store:
         row = self.db.execute("SELECT report FROM runs WHERE id = ?", (run_id,)).fetchone()
         return json.loads(row[0]) if row and row[0] else None
 
+    def snapshot(self, output: str) -> pl.DataFrame | None:
+        row = self.db.execute("SELECT data FROM snapshots WHERE output = ?", (output,)).fetchone()
+        return None if row is None else _frame(row[0])
+
     def snapshots(self) -> dict[str, pl.DataFrame]:
         rows = self.db.execute("SELECT output, data FROM snapshots").fetchall()
         return {output: _frame(data) for output, data in rows}

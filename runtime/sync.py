@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,13 +101,14 @@ def _schools(result: OutputResult, tables: Tables) -> pl.Series:
 
 
 def _diff_all(outputs: list[Output], results: list[OutputResult], tables: Tables,
-              previous: dict[str, pl.DataFrame], run_id: int, now: dt.datetime,
+              previous: Callable[[str], pl.DataFrame | None], run_id: int, now: dt.datetime,
               postpone: bool, secrets: tuple[str, ...]) -> list[ch.OutputChanges]:
     found = []
     for plan, result in zip(outputs, results, strict=True):
         current = ch.current_rows(result.frame, plan.key, _schools(result, tables), plan.format,
                                   secrets)
-        found.append(ch.diff(result.name, previous.get(result.name), result.frame, current,
+        # one output's snapshot at a time: a large district's are hundreds of MB
+        found.append(ch.diff(result.name, previous(result.name), result.frame, current,
                              plan.missing, run_id, now, postpone, secrets))
     return found
 
@@ -204,7 +205,9 @@ def _sync(loaded: Loaded, name: str, path: Path, store: Store | None, source: Pa
         assert store is not None
         run_id = store.begin(str(source), str(loaded.path), loaded.sha256)
     try:
-        previous = store.snapshots() if store is not None and base is not None else {}
+        def previous(output: str) -> pl.DataFrame | None:
+            return store.snapshot(output) if store is not None and base is not None else None
+
         stored_source = store.source() if store is not None and base is not None else None
         result = run(loaded, source, None, params, limits, today, max_rejects, config,
                      observer, base=stored_source, keep=True, also=_school_reads(loaded.module))
@@ -226,7 +229,8 @@ def _school_reads(module: Any) -> dict[str, tuple[str, ...]]:
 
 
 def _finish(result: RunResult, module: Any, name: str, path: Path, store: Store | None,
-            run_id: int | None, base: int | None, previous: dict[str, pl.DataFrame],
+            run_id: int | None, base: int | None,
+            previous: Callable[[str], pl.DataFrame | None],
             out_dir: Path, options: SyncOptions, now: dt.datetime) -> SyncResult:
     assert result.inputs is not None
     tables = result.inputs.tables
@@ -261,7 +265,7 @@ def _finish(result: RunResult, module: Any, name: str, path: Path, store: Store 
         return sync_result
     files = _files(found, result.outputs, options.changes_only)
     snapshots = {c.output: c.snapshot for c in found if not c.unchanged}
-    stored_changes = {c.output: ch.encode_changes(c.changes, p.key, secrets)
+    stored_changes = {c.output: ch.history_rows(c, p.key)
                       for c, p in zip(found, plans, strict=True)}
     source_snapshot = result.inputs.snapshot
     if held:

@@ -103,7 +103,9 @@ class SnapshotSource:
         self.origin = package.origin
         self.version = package.version
         self.warnings = package.warnings
-        self._read: dict[str, RawTable] = {}
+        # Each file is read whole once and kept encoded: the next run's source
+        # records, and what a second read of the same file (1.2 roles) decodes.
+        self._kept: dict[str, tuple[bytes, str, dict[str, str]]] = {}
 
     @property
     def layout(self) -> str:
@@ -128,8 +130,9 @@ class SnapshotSource:
                         {f: c for f, c in whole.columns.items() if f in wanted})
 
     def _whole(self, entity: str) -> RawTable:
-        if entity in self._read:
-            return self._read[entity]
+        if entity in self._kept:
+            data, file, columns = self._kept[entity]
+            return RawTable(entity, file, decode_frame(data), columns)
         every = _fields(entity)
         if not self.package.has(entity):
             assert self.base is not None  # has() said so
@@ -141,7 +144,7 @@ class SnapshotSource:
             table = self.package.read(entity, every)
             if self._mode(entity) == "delta" and self.base is not None:
                 table = self._apply(entity, table)
-        self._read[entity] = table
+        self._kept[entity] = (encode_frame(table.frame), table.file, table.columns)
         return table
 
     def _apply(self, entity: str, delta: RawTable) -> RawTable:
@@ -160,13 +163,15 @@ class SnapshotSource:
 
     def snapshot(self, entities: Iterable[str]) -> SourceSnapshot:
         """The records of ``entities`` as this run read them (deltas applied), every
-        field; the run's raw records are let go once encoded."""
-        frames, files = {}, {}
+        field, encoded."""
+        blobs, files = {}, {}
         for entity in sorted(set(entities)):
             if entity not in schema.ENTITIES or not self.has(entity):
                 continue
-            frames[entity] = encode_frame(self._whole(entity).frame)
+            if entity not in self._kept:
+                self._whole(entity)
+            blobs[entity] = self._kept[entity][0]
             files[entity] = self.package.files.get(entity) or (
                 self.base.files.get(entity, "") if self.base else "")
-        self._read.clear()
-        return SourceSnapshot(self.version, frames, files)
+        self._kept.clear()
+        return SourceSnapshot(self.version, blobs, files)
