@@ -97,7 +97,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("RM405", "required column missing", "The file lacks a column the mapping reads."),
     ("RM406", "unknown column", "The header names a column OneRoster does not define."),
     ("RM407", "invalid value", "A value does not have its field's type (boolean, date, ...)."),
-    ("RM408", "malformed CSV", "A row cannot be read as RFC 4180 CSV."),
+    ("RM408", "malformed CSV", "A row cannot be read as RFC 4180 CSV, or a value holds a "
+     "NUL byte."),
     ("RM409", "not UTF-8", "OneRoster CSV files are UTF-8."),
     ("RM410", "duplicate sourcedId", "Two records of one file share a sourcedId."),
     ("RM411", "dangling reference", "A record refers to a record the package does not hold."),
@@ -106,7 +107,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
      "1.1 or 1.2."),
     ("RM414", "bad header", "The header has an empty or a repeated column name."),
     ("RM415", "extra fields", "A row has more fields than the header."),
-    ("RM416", "unsafe package", "A zip entry is outside the package root or too large."),
+    ("RM416", "unsafe package", "A zip entry is outside the package root, or a file or zip "
+     "entry is (or expands to) more than --max-file-bytes."),
     ("RM417", "delta file read as a snapshot", "The manifest marks a file `delta`; its rows "
      "are read as they stand, not applied to an earlier snapshot."),
     ("RM418", "parameter file problem", "A table parameter names a file that cannot be "
@@ -117,6 +119,11 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("RM421", "repeated key", "Several rows of an output have the same `key` columns."),
     ("RM422", "records dropped with a reason", "A `where ... else warn` rule dropped these "
      "records; each is named in the report."),
+    ("RM423", "too many records", "A file has more rows than --max-records allows."),
+    ("RM424", "value too long", "A value of a column the mapping reads is longer than "
+     "--max-field-bytes allows."),
+    ("RM425", "unreadable zip entry", "A zip entry is damaged (cut short, bad checksum), "
+     "encrypted, or compressed with a method other than deflate, bzip2 or lzma."),
     ("RM430", "transform failed", "A rule failed while transforming; the mapping line is named."),
     ("RM431", "too many rejects", "More records were rejected than --max-rejects allows."),
     # --- RM440-RM459: fetching from a OneRoster REST API ----------------------------

@@ -61,6 +61,14 @@ def main() -> None:
 @click.option("--max-rejects", type=click.IntRange(min=0), default=None, metavar="N",
               help="Fail the run (writing nothing) when more than N records are rejected.")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors; no progress display.")
+@click.option("--max-file-bytes", type=click.IntRange(min=1), metavar="N",
+              help="CSV source: refuse a file, or a zip entry once expanded, larger than N "
+              "bytes (default 8 GiB).")
+@click.option("--max-records", type=click.IntRange(min=1), metavar="N",
+              help="CSV source: refuse a file of more than N rows (default 20 million).")
+@click.option("--max-field-bytes", type=click.IntRange(min=1), metavar="N",
+              help="CSV source: refuse a value longer than N bytes in a column the profile "
+              "reads (default 1 MiB).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="API source: a TOML file whose [source] section holds credentials and "
                    "settings (default: $ROSTERMAP_CONFIG).")
@@ -81,6 +89,7 @@ def main() -> None:
 @click.option("--http2/--http1", default=None, help="API source: use HTTP/2 (default: off).")
 def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
         today: dt.datetime | None, max_rejects: int | None, quiet: bool,
+        max_file_bytes: int | None, max_records: int | None, max_field_bytes: int | None,
         config_path: Path | None, page_size: int | None, concurrency: int | None,
         rate: float | None, timeout: float | None, retries: int | None, compat: bool | None,
         filter_: bool | None, http2: bool | None) -> None:
@@ -94,6 +103,7 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
     from runtime.progress import progress
     from runtime.report import summary
     from runtime.run import run as run_profile
+    from runtime.sources.csv_package import Limits
     from runtime.sources.rest import is_url
 
     try:
@@ -103,8 +113,12 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
                 "page_size": page_size, "concurrency": concurrency, "rate": rate,
                 "timeout": timeout, "retries": retries, "compat": compat, "filter": filter_,
                 "http2": http2})
+        limits = Limits(**{k: v for k, v in (("max_file_bytes", max_file_bytes),
+                                             ("max_records", max_records),
+                                             ("max_field_bytes", max_field_bytes))
+                           if v is not None})
         with progress(quiet) as observer:
-            result = run_profile(profile, source, out_dir, params, config=config,
+            result = run_profile(profile, source, out_dir, params, limits=limits, config=config,
                                  observer=observer, today=today.date() if today else None,
                                  max_rejects=max_rejects)
     except DiagnosticError as error:
