@@ -165,6 +165,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
      "parameter's type."),
     ("RM504", "unknown profile", "PROFILE is a name in mappings/ or a path to a mapping file."),
     ("RM505", "record not found", "--record is <entity>/<sourcedId> of a record in the source."),
+    ("RM506", "unreadable mapping file", "A mapping file cannot be read, or is not UTF-8 "
+     "text."),
 )
 
 # Codes reported as warnings (the run goes on), or as either depending on the case.

@@ -22,6 +22,7 @@ import click
 
 from compiler import compile_mapping
 from compiler.naming import mangle
+from compiler.resolve import read_mapping
 from dsl.diagnostics import DiagnosticError, render_all
 from runtime.errors import RunError
 from runtime.redact import redact
@@ -149,7 +150,12 @@ def check(files: tuple[Path, ...], fmt: str, effective: bool) -> None:
     failed = False
     records = []
     for path in files:
-        compiled = compile_mapping(path.read_text(encoding="utf-8"), str(path), resolver())
+        try:
+            compiled = compile_mapping(read_mapping(path), str(path), resolver())
+        except DiagnosticError as error:  # the file, or one it imports, cannot be read
+            click.echo(redact(render_all(error.diagnostics)), err=True)
+            failed = True
+            continue
         if effective and compiled.effective is not None:
             click.echo(format_mapping(compiled.effective, origins=True))
         failed |= not compiled.ok
@@ -209,7 +215,10 @@ def fmt(files: tuple[Path, ...], check_only: bool) -> None:
 
     unformatted = False
     for path in files:
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = read_mapping(path)
+        except DiagnosticError as error:
+            _fail(error.diagnostics)
         formatted = format_text(text, str(path))
         if formatted is None:
             click.echo(f"{path}: does not parse; run `rostermap check {path}`", err=True)
@@ -235,7 +244,10 @@ def fmt(files: tuple[Path, ...], check_only: bool) -> None:
               default=Path("build"), show_default=True, help="Folder for the Python module.")
 def compile_(file: Path, out_dir: Path) -> None:
     """Compile a mapping file to a readable Python module."""
-    compiled = compile_mapping(file.read_text(encoding="utf-8"), str(file))
+    try:
+        compiled = compile_mapping(read_mapping(file), str(file))
+    except DiagnosticError as error:
+        _fail(error.diagnostics)
     if compiled.diagnostics:
         click.echo(render_all(compiled.diagnostics, compiled.source), err=True)
     if compiled.code is None or compiled.checked is None:
