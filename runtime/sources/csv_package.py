@@ -452,7 +452,10 @@ def _open_zip(path: Path, limits: Limits, warnings: list[Diagnostic]) -> tuple[
             archive.close()
             raise RunError([Diagnostic(
                 "RM416", f"{path.name}: entry `{info.filename}` would expand to "
-                f"{info.file_size:,} bytes, past the limit", location=DataLocation(str(path)),
+                f"{info.file_size:,} bytes, past the limit of {limits.max_file_bytes:,}"
+                if info.file_size > limits.max_file_bytes else
+                f"{path.name}: entry `{info.filename}` would expand {info.file_size:,} bytes "
+                f"from {info.compress_size:,}: a zip bomb", location=DataLocation(str(path)),
                 notes=("help: raise the limit with --max-file-bytes if the file is real",))])
         if pure.name.startswith(".") or "__MACOSX" in pure.parts:
             continue
