@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import shutil
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -59,6 +60,9 @@ class Limits:
 
 
 _MANIFEST_BYTES = 1024**2  # a manifest is a few dozen short lines
+# What zipfile and its decompressors raise for a damaged or unusual archive.
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError,
+               NotImplementedError, ValueError, struct.error)
 _ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
 
 
@@ -251,8 +255,7 @@ def _expand(archive: zipfile.ZipFile, member: str, sink: IO[bytes], limit: int,
                 if copied > limit:
                     return False
                 sink.write(chunk)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError,
-            NotImplementedError) as error:
+    except _ZIP_ERRORS as error:
         raise RunError([Diagnostic(
             "RM425", f"{origin}: entry `{member}` is damaged ({error})",
             location=DataLocation(origin),
@@ -431,12 +434,18 @@ def _open_zip(path: Path, limits: Limits, warnings: list[Diagnostic]) -> tuple[
 ]:
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as error:
+    except _ZIP_ERRORS as error:
         raise RunError([Diagnostic("RM401", f"{path.name} is not a readable zip: {error}",
                                    location=DataLocation(str(path)))]) from None
     members: dict[str, str] = {}
     folders: set[str] = set()
     for info in archive.infolist():
+        if not info.filename:  # zipfile's own is_dir() fails on it
+            archive.close()
+            raise RunError([Diagnostic("RM425", f"{path.name}: an entry has no name",
+                                       location=DataLocation(str(path)),
+                                       notes=("help: the zip is damaged; export or download "
+                                              "it again",))])
         if info.is_dir():
             continue
         pure = PurePosixPath(info.filename.replace("\\", "/"))
