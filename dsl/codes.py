@@ -158,6 +158,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("RM454", "most records rejected", "More of a collection's records failed validation than "
      "max_rejected allows: a sign of a provider shape problem, not of a few bad records; "
      "nothing is written."),
+    ("RM455", "config file open to others", "A config file that others can write, or that "
+     "holds the client secret and others can read, is refused: chmod 600 it."),
     # --- RM5xx: run usage ----------------------------------------------------------
     ("RM501", "unknown parameter", "--param names a parameter the profile does not declare."),
     ("RM502", "missing parameter", "The profile declares a parameter without a default."),

@@ -96,6 +96,28 @@ def _problem(message: str, origin: str, help_: str = "") -> Diagnostic:
                       notes=(f"help: {help_}",) if help_ else ())
 
 
+def _check_mode(path: Path, section: Mapping[str, Any]) -> None:
+    """Refuse a config file others may change, or read when it holds the secret.
+
+    A file anyone can write could point token_url at another host and collect the
+    secret from the environment; one anyone can read gives the secret away.
+    """
+    if os.name != "posix":
+        return  # Windows permissions are ACLs, not mode bits
+    mode = path.stat().st_mode
+    if mode & 0o002:
+        verb, why = "changed", "says where the credentials are sent"
+    elif mode & 0o004 and "client_secret" in section:
+        verb, why = "read", "holds the client secret"
+    else:
+        return
+    raise UsageError([Diagnostic(
+        "RM455", f"config file `{path}` can be {verb} by other users of this machine",
+        location=DataLocation(str(path)),
+        notes=(f"note: its mode is {mode & 0o777:03o}, and it {why}",
+               f"help: chmod 600 {path}"))])
+
+
 def _read_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -108,6 +130,7 @@ def _read_file(path: Path) -> dict[str, Any]:
     section = data.get("source", {})
     if not isinstance(section, dict):
         raise UsageError([_problem(f"{path}: `source` must be a table ([source])", str(path))])
+    _check_mode(path, section)
     return section
 
 
