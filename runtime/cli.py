@@ -201,7 +201,7 @@ def explain(profile: str, source: Path, record: str, params: tuple[str, ...],
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
     else:
-        click.echo(render(result))
+        click.echo(redact(render(result)))  # a secret parameter's value, if a column shows it
 
 
 @main.command("fmt")

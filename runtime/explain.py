@@ -23,7 +23,7 @@ import polars as pl
 from compiler import schema
 from dsl.diagnostics import Diagnostic, did_you_mean
 from runtime.errors import UsageError
-from runtime.execute import Steps, run_outputs
+from runtime.execute import Steps, _spread, run_outputs
 from runtime.loader import load_mapping, parse_params, resolve_profile
 from runtime.plans import Join, Lookup, Member, Output, Step
 from runtime.run import load_inputs
@@ -111,16 +111,37 @@ def _labels(steps: Iterable[Step]) -> dict[str, str]:
     return labels
 
 
-def _verdict(
+def _verdicts(
     output: Output, tables: Tables, emitted: dict[str, pl.DataFrame], sourced_id: str,
-    params: dict[str, Any], show_pii: bool,
-) -> OutputVerdict:
+    params: dict[str, Any], show_pii: bool, secrets: frozenset[str],
+) -> list[OutputVerdict]:
+    """The record's verdict in ``output``; with `for each`, one per row it gives."""
     steps = Steps(tables, emitted)
     record = tables.frame(output.entity).filter(pl.col("sourcedId") == sourced_id)
+    if output.each is None:
+        return [_verdict(output, output.name, steps, record, params, show_pii, secrets)]
+    name = output.each[0]
+    rows = _spread(steps.apply(record, output.prelude), output.each).collect()
+    if rows.height == 0:
+        empty = RuleVerdict(output.line, f"for each {name}: the list is empty", False, ())
+        return [OutputVerdict(output.name, output.line, [empty])]
+    return [_verdict(output, f"{output.name} (row {i + 1} of {rows.height}, for each {name})",
+                     steps, rows.slice(i, 1).lazy(), params, show_pii, secrets)
+            for i in range(rows.height)]
+
+
+def _verdict(
+    output: Output, label: str, steps: Steps, record: pl.LazyFrame, params: dict[str, Any],
+    show_pii: bool, secrets: frozenset[str],
+) -> OutputVerdict:
     before = steps.apply(record, output.before).collect()
-    every_step = (*output.before, *output.after)
+    every_step = (*output.prelude, *output.before, *output.after)
     pii, secret = _private_columns(output, every_step)
     labels = _labels(every_step)
+    if output.each is not None:  # the item read from a list of personal data is personal
+        name, items = output.each
+        if set(items.meta.root_names()) & pii:
+            pii.add(f"each:{name}")
 
     def shown(names: Iterable[str], row: dict[str, Any]) -> tuple[tuple[str, str], ...]:
         out = []
@@ -136,13 +157,14 @@ def _verdict(
             out.append((labels.get(name, name), value))
         return tuple(out)
 
-    verdict = OutputVerdict(output.name, output.line)
+    verdict = OutputVerdict(label, output.line)
     row = before.row(0, named=True)
     for rule in output.rules:
         passed = bool(before.select(rule.test.fill_null(False)).item())
         read = shown(rule.test.meta.root_names(), row)
         # Parameters are constants in the plan; the rule's text names the ones it reads.
-        read += tuple((name, _show(value)) for name, value in params.items()
+        read += tuple((name, SECRET if name in secrets else _show(value))
+                      for name, value in params.items()
                       if re.search(rf"\b{re.escape(name)}\b", rule.text))
         verdict.rules.append(RuleVerdict(rule.line, rule.text, passed, read))
         if not passed:
@@ -195,9 +217,11 @@ def explain(
         raise UsageError([Diagnostic(
             "RM505", f"{tables.files[entity.name]} has no record with sourcedId `{sourced_id}`")])
     outputs = [
-        _verdict(output, tables, emitted, sourced_id, values, show_pii)
+        verdict
         for output in (build(dict(values)) for build in module.OUTPUTS)
         if output.entity == entity.name
+        for verdict in _verdicts(output, tables, emitted, sourced_id, values, show_pii,
+                                 frozenset(p.name for p in module.PARAMS if p.secret))
     ]
     mapping = Path(os.path.relpath(loaded.path)) if loaded.path.is_absolute() else loaded.path
     return Explanation(entity.name, sourced_id, tables.files[entity.name],
