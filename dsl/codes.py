@@ -160,6 +160,9 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
      "nothing is written."),
     ("RM455", "config file open to others", "A config file that others can write, or that "
      "holds the client secret and others can read, is refused: chmod 600 it."),
+    ("RM456", "redirect not followed", "The provider redirected a request to another host "
+     "(or to plain http); the credentials would go along, so the fetch stops unless the "
+     "host is listed in redirect_hosts."),
     # --- RM5xx: run usage ----------------------------------------------------------
     ("RM501", "unknown parameter", "--param names a parameter the profile does not declare."),
     ("RM502", "missing parameter", "The profile declares a parameter without a default."),

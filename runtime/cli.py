@@ -291,7 +291,8 @@ def generate(students: int, seed: int, out: Path, as_zip: bool, version: str) ->
 @click.option("--fault", "faults", multiple=True,
               metavar="KIND[=VALUE][,entity=E][,offset=N][,times=N]",
               help="Inject a fault: 429 (=Retry-After seconds), 500, 502, 503, 504, slow "
-                   "(=seconds), truncate, bad-json, reset, expire-token (=seconds after issue), "
+                   "(=seconds), truncate, bad-json, reset, stall (=seconds), trickle (=seconds "
+                   "a byte), html, redirect, expire-token (=seconds after issue), "
                    "ignore-filter, reject-filter, ignore-offset, cap-page (=size), no-count. "
                    "offset: only "
                    "that page; times: per distinct request (default 1; 0: always). Repeat "

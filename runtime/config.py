@@ -70,6 +70,7 @@ class FetchOptions:
     concurrency: int = 4  # requests in flight at once (Infinite Campus asks for <= 5)
     rate: float = 10.0  # requests per second per host; 0: no limit
     timeout: float = 30.0  # seconds to connect, and between bytes of a response
+    deadline: float = 300.0  # seconds a whole request may take, however it trickles in
     retries: int = 5  # further attempts of a request after the first
     backoff: float = 0.5  # seconds before the first retry; doubles each time, with jitter
     max_backoff: float = 30.0
@@ -79,6 +80,7 @@ class FetchOptions:
     compat: bool = False  # accept minimal providers' shapes (see docs/rest.md)
     http2: bool = False
     version: str = ""  # the OneRoster version, when the URL does not say (v1p1, v1p2)
+    redirect_hosts: str = ""  # other hosts a redirect may lead to, comma-separated: none
 
 
 @dataclass(frozen=True)
