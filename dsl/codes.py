@@ -119,7 +119,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("RM421", "repeated key", "Several rows of an output have the same `key` columns."),
     ("RM422", "records dropped with a reason", "A `where ... else warn` rule dropped these "
      "records; each is named in the report."),
-    ("RM423", "too many records", "A file has more rows than --max-records allows."),
+    ("RM423", "too many records", "A file has more rows, or an API collection more records, "
+     "than --max-records allows."),
     ("RM424", "value too long", "A value of a column the mapping reads is longer than "
      "--max-field-bytes allows."),
     ("RM425", "unreadable zip entry", "A zip entry is damaged (cut short, bad checksum), "

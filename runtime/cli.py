@@ -66,7 +66,8 @@ def main() -> None:
               help="CSV source: refuse a file, or a zip entry once expanded, larger than N "
               "bytes (default 8 GiB).")
 @click.option("--max-records", type=click.IntRange(min=1), metavar="N",
-              help="CSV source: refuse a file of more than N rows (default 20 million).")
+              help="Refuse a file of more than N rows, or an API collection of more than N "
+              "records (default 20 million).")
 @click.option("--max-field-bytes", type=click.IntRange(min=1), metavar="N",
               help="CSV source: refuse a value longer than N bytes in a column the profile "
               "reads (default 1 MiB).")
@@ -113,7 +114,7 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
             config = load_config(config_path, {
                 "page_size": page_size, "concurrency": concurrency, "rate": rate,
                 "timeout": timeout, "retries": retries, "compat": compat, "filter": filter_,
-                "http2": http2})
+                "http2": http2, "max_records": max_records})
         limits = Limits(**{k: v for k, v in (("max_file_bytes", max_file_bytes),
                                              ("max_records", max_records),
                                              ("max_field_bytes", max_field_bytes))

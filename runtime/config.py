@@ -76,6 +76,7 @@ class FetchOptions:
     max_backoff: float = 30.0
     max_retry_after: float = 120.0  # a longer Retry-After fails the request instead of waiting
     max_rejected: float = 0.5  # fail when a larger share of a collection is rejected
+    max_records: int = 20_000_000  # records of one collection (--max-records)
     filter: bool = True  # push the mapping's FILTERS down as the `filter` parameter
     compat: bool = False  # accept minimal providers' shapes (see docs/rest.md)
     http2: bool = False

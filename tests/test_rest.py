@@ -311,6 +311,14 @@ def test_a_redirect_to_another_host_is_followed_only_when_allowed(
     assert report["source"]["fetch"]["users"]["retries"] == 0
 
 
+def test_a_provider_that_pages_on_past_max_records_fails_closed(
+    serve: Callable[..., Server], tmp_path: Path,
+) -> None:
+    err = fail_closed(tmp_path, serve(), "--max-records", "150")
+    assert "error[RM423]: /enrollments: the provider serves more than 150 records, the " \
+        "limit" in err
+
+
 def test_a_failing_later_page_fails_the_whole_run(
     serve: Callable[..., Server], tmp_path: Path,
 ) -> None:

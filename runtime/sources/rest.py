@@ -513,6 +513,12 @@ async def _pages(client: _Client, entity: str, reader: RecordReader,
                         limit = short_before
                     short_before = None
                 frontier += page.n
+                if frontier > o.max_records:  # a provider that pages on for ever
+                    raise _Failed(Diagnostic(
+                        "RM423", f"{stats.path}: the provider serves more than "
+                        f"{o.max_records:,} records, the limit", location=DataLocation(stats.path),
+                        notes=("help: raise the limit with --max-records if the collection "
+                               "is real",)))
                 if page.n < page.limit:
                     if page.final(frontier):
                         done = True
