@@ -23,7 +23,7 @@ import click
 from compiler import compile_mapping
 from compiler.naming import mangle
 from compiler.resolve import read_mapping
-from dsl.diagnostics import DiagnosticError, render_all
+from dsl.diagnostics import DiagnosticError, printable, render_all
 from runtime.errors import RunError
 from runtime.redact import redact
 
@@ -129,7 +129,7 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
         _fail(error.diagnostics, code=error.exit_code)
     else:
         if not quiet:
-            click.echo(summary(result.report))
+            click.echo(printable(summary(result.report)))
             click.echo(f"  wrote {len(result.files)} files to {out_dir}")
         if result.report["outcome"] == "partial":
             sys.exit(PARTIAL)
@@ -202,7 +202,8 @@ def explain(profile: str, source: Path, record: str, params: tuple[str, ...],
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
     else:
-        click.echo(redact(render(result)))  # a secret parameter's value, if a column shows it
+        # a secret parameter's value, if a column shows it; control characters of the data
+        click.echo(printable(redact(render(result))))
 
 
 @main.command("fmt")

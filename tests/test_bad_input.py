@@ -53,7 +53,8 @@ KEYS = {"about", "exit", "code", "profile", "mapping", "mapping_encoding", "para
         "base", "zip", "zip_folder", "raw", "same_as_tidy", "files", "patch"}
 # The 4-byte fields of zip headers (CRC, sizes), by offset; the others are 2 bytes.
 WIDE = {"local": {14, 18, 22}, "central": {16, 20, 24}}
-LAST_RUN = "last run\n"  # what --out holds before the case runs
+LAST_RUN = "last run\n"
+TERMINAL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # what --out holds before the case runs
 
 
 def tiny_12() -> dict[str, str]:
@@ -200,6 +201,8 @@ def test_bad_input(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert result.exception is None or isinstance(result.exception, SystemExit), \
         result.exception
     assert "Traceback" not in result.stdout + result.stderr
+    # nothing a file holds can act on the terminal: control characters come out escaped
+    assert not TERMINAL.search(result.stdout + result.stderr), repr(result.stderr)
     assert result.exit_code == case["exit"], result.stdout + result.stderr
     # nothing left behind, the source untouched
     assert list(temporary.iterdir()) == []
