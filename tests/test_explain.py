@@ -63,3 +63,21 @@ def test_unknown_record_and_bad_record_syntax() -> None:
                                        str(EXAMPLE), "--record", "users/nobody", *sum(
                                            (["--param", p] for p in PARAMS), [])])
     assert result.exit_code == 2 and "error[RM505]" in result.stderr
+
+
+def test_for_each_outputs_are_explained_row_by_row_and_secrets_never_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # powerschool-sis: parent_child.csv has `for each other in agents` (explain used to
+    # fail on it), and users.csv's password is the secret parameter default_password.
+    monkeypatch.setenv("ROSTERMAP_PARAM_DEFAULT_PASSWORD", "explain-secret-77")
+    result = CliRunner().invoke(main, ["explain", "powerschool-sis", "--source", str(EXAMPLE),
+                                       "--record", "users/par-3", "--param",
+                                       "start_year=2020"])
+    assert result.exit_code == 0, result.output
+    assert "parent_child.csv (row 1 of 2, for each other)" in result.stdout
+    assert "parent_child.csv (row 2 of 2, for each other)" in result.stdout
+    assert "explain-secret-77" not in result.stdout
+    alone = CliRunner().invoke(main, ["explain", "powerschool-sis", "--source", str(EXAMPLE),
+                                      "--record", "users/tch-3", "--param", "start_year=2020"])
+    assert "for each other: the list is empty" in alone.stdout
