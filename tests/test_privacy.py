@@ -146,6 +146,12 @@ def test_secrets_and_personal_data_stay_where_they_belong(
         assert result.exit_code == code, result.stderr
         tokens += list(server._tokens)  # access tokens are secrets too
 
+    # a library that logs what it sends (an HTTP client at DEBUG, a proxy's error)
+    logging.getLogger("httpcore.http11").debug("send_request_headers Authorization: "
+                                               "Bearer %s", tokens[0])
+    logging.getLogger("urllib3").warning("token request failed: client_secret=%s&x=%s",
+                                         SECRET, PASSWORD)
+
     # --- every artefact ---------------------------------------------------------------
     data_files: list[Path] = []  # the import files: they hold personal data by design
     other_files: list[Path] = []
