@@ -10,6 +10,7 @@ line produced each emitted line; the module carries that map as ``SOURCE_MAP``.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import functools
 import math
@@ -26,6 +27,9 @@ from runtime.functions import REGISTRY
 __all__ = ["comment", "docstring", "emit_expression", "generate", "literal"]
 
 VERSION = "0.1.0"
+# The module-level names of the template (compiler/templates/module.py.jinja).
+_MODULE_NAMES = ("annotations", "PROFILE", "TITLE", "VERSIONS", "REQUIRES", "PARAMS", "READS",
+                 "TABLES", "FILTERS", "OUTPUTS", "SOURCE_MAP")
 TODAY = "@today"  # the parameter through which the runtime passes the run's date
 _WIDTH = 88
 
@@ -284,9 +288,11 @@ class _Module:
         self.plan = plan
         self.w = _Writer()
         self.x = _Emitter()
+        # Names the module defines or uses besides the output functions: an output
+        # named PARAMS.csv or open.csv must not replace one of them.
         self.names: set[str] = {"p", "pl", "fn", "col", "Check", "Column", "Counter", "Fail",
                                 "Join", "Limit", "Lookup", "Member", "Missing", "Output", "Param",
-                                "Rule", "Warn"}
+                                "Rule", "Warn", *_MODULE_NAMES, *dir(builtins)}
 
     def steps(self, steps: tuple[pl_.Step, ...]) -> list[str]:
         return [self.step(s) for s in steps]

@@ -25,15 +25,33 @@ from pathlib import Path
 from typing import TypeVar
 
 from dsl import nodes as n
-from dsl.diagnostics import Diagnostic, Label, did_you_mean
+from dsl.diagnostics import DataLocation, Diagnostic, DiagnosticError, Label, did_you_mean
 from dsl.parser import parse
 from dsl.span import Source
 
-__all__ = ["FileResolver", "Resolver", "resolve"]
+__all__ = ["FileResolver", "Resolver", "read_mapping", "resolve"]
 
 EXTENSION = ".rmap"
 Resolver = Callable[[str, Source], Source | None]
 _Named = TypeVar("_Named", n.ParamDecl, n.RuleDecl, n.DefineDecl)
+
+
+def read_mapping(path: Path) -> str:
+    """A mapping file's text; DiagnosticError (RM506) if it cannot be read or is not UTF-8."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise DiagnosticError([Diagnostic(
+            "RM506", f"cannot read the mapping file `{path}`: {error.strerror}",
+            location=DataLocation(str(path)))]) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise DiagnosticError([Diagnostic(
+            "RM506", f"{path} is not UTF-8 (byte 0x{data[error.start]:02x} at line {line})",
+            location=DataLocation(str(path), line),
+            notes=("help: save the mapping file as UTF-8",))]) from None
 
 
 @dataclass
@@ -51,7 +69,7 @@ class FileResolver:
         for folder in self.candidates(origin):
             path = folder / name if name.endswith(EXTENSION) else folder / f"{name}{EXTENSION}"
             if path.is_file():
-                return Source(path.read_text(encoding="utf-8"), str(path))
+                return Source(read_mapping(path), str(path))
         return None
 
     def known(self, origin: Source) -> list[str]:

@@ -106,7 +106,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("RM405", "required column missing", "The file lacks a column the mapping reads."),
     ("RM406", "unknown column", "The header names a column OneRoster does not define."),
     ("RM407", "invalid value", "A value does not have its field's type (boolean, date, ...)."),
-    ("RM408", "malformed CSV", "A row cannot be read as RFC 4180 CSV."),
+    ("RM408", "malformed CSV", "A row cannot be read as RFC 4180 CSV, or a value holds a "
+     "NUL byte."),
     ("RM409", "not UTF-8", "OneRoster CSV files are UTF-8."),
     ("RM410", "duplicate sourcedId", "Two records of one file share a sourcedId."),
     ("RM411", "dangling reference", "A record refers to a record the package does not hold."),
@@ -115,7 +116,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
      "1.1 or 1.2."),
     ("RM414", "bad header", "The header has an empty or a repeated column name."),
     ("RM415", "extra fields", "A row has more fields than the header."),
-    ("RM416", "unsafe package", "A zip entry is outside the package root or too large."),
+    ("RM416", "unsafe package", "A zip entry is outside the package root, or a file or zip "
+     "entry is (or expands to) more than --max-file-bytes."),
     ("RM417", "delta file read as a snapshot", "The manifest marks a file `delta`; its rows "
      "are read as they stand, not applied to an earlier snapshot."),
     ("RM418", "parameter file problem", "A table parameter names a file that cannot be "
@@ -126,6 +128,12 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("RM421", "repeated key", "Several rows of an output have the same `key` columns."),
     ("RM422", "records dropped with a reason", "A `where ... else warn` rule dropped these "
      "records; each is named in the report."),
+    ("RM423", "too many records", "A file has more rows, or an API collection more records, "
+     "than --max-records allows."),
+    ("RM424", "value too long", "A value of a column the mapping reads is longer than "
+     "--max-field-bytes allows."),
+    ("RM425", "unreadable zip entry", "A zip entry is damaged (cut short, bad checksum), "
+     "encrypted, or compressed with a method other than deflate, bzip2 or lzma."),
     ("RM430", "transform failed", "A rule failed while transforming; the mapping line is named."),
     ("RM431", "too many rejects", "More records were rejected than --max-rejects allows."),
     # --- RM440-RM459: fetching from a OneRoster REST API ----------------------------
@@ -160,6 +168,11 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("RM454", "most records rejected", "More of a collection's records failed validation than "
      "max_rejected allows: a sign of a provider shape problem, not of a few bad records; "
      "nothing is written."),
+    ("RM455", "config file open to others", "A config file that others can write, or that "
+     "holds the client secret and others can read, is refused: chmod 600 it."),
+    ("RM456", "redirect not followed", "The provider redirected a request to another host "
+     "(or to plain http); the credentials would go along, so the fetch stops unless the "
+     "host is listed in redirect_hosts."),
     # --- RM5xx: run usage ----------------------------------------------------------
     ("RM460", "state locked", "Another run of the same profile and tenant holds the state; "
      "runs wait with --wait, or exit with code 5."),
@@ -176,6 +189,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
      "parameter's type."),
     ("RM504", "unknown profile", "PROFILE is a name in mappings/ or a path to a mapping file."),
     ("RM505", "record not found", "--record is <entity>/<sourcedId> of a record in the source."),
+    ("RM506", "unreadable mapping file", "A mapping file cannot be read, or is not UTF-8 "
+     "text."),
 )
 
 # Codes reported as warnings (the run goes on), or as either depending on the case.

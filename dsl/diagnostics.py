@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ __all__ = [
     "Severity",
     "did_you_mean",
     "has_errors",
+    "printable",
     "render",
     "render_all",
 ]
@@ -132,6 +134,20 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     return by_lower[hits[0]] if hits else None
 
 
+# Characters that would act on a terminal instead of showing: control characters
+# (escape sequences, carriage returns, bells) and the bidirectional overrides that
+# make text read differently from what it is ("Trojan Source").
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e"
+                          "\u2066-\u2069\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: every control character escaped (\\x1b),
+    line breaks and tabs kept. Source data and mapping text reach messages; a
+    hostile file must not be able to rewrite the screen it is reported on."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def _marks(text: str, span: Span, line: int) -> tuple[int, int]:
     """Display columns ``[start, end)`` that underline ``span`` on ``line``."""
     start = span.column - 1 if line == span.line else len(text) - len(text.lstrip())
@@ -202,7 +218,7 @@ def render(diagnostic: Diagnostic, source: Source | None = None) -> str:
         indent = " "
     for note in diagnostic.notes:
         lines.append(f"{indent} = {note}")
-    return "\n".join(lines)
+    return printable("\n".join(lines))
 
 
 def render_all(diagnostics: Iterable[Diagnostic], source: Source | None = None) -> str:

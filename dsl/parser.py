@@ -187,6 +187,18 @@ class _ToNodes(Transformer[Token, Any]):
                 )
             ) from None
         assert isinstance(value, str)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: no file can hold it
+            raise _SyntaxProblem(
+                Diagnostic(
+                    "RM105",
+                    "invalid escape in string",
+                    primary=Label(self._tok(token), "half of a surrogate pair"),
+                    notes=("help: \uD800 to \uDFFF come in pairs; write the character "
+                           "itself",),
+                )
+            ) from None
         return value
 
     # statements ---------------------------------------------------------------------

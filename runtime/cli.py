@@ -24,7 +24,8 @@ import click
 
 from compiler import compile_mapping
 from compiler.naming import mangle
-from dsl.diagnostics import DiagnosticError, render_all
+from compiler.resolve import read_mapping
+from dsl.diagnostics import DiagnosticError, printable, render_all
 from runtime.errors import RunError
 from runtime.redact import redact
 
@@ -63,6 +64,15 @@ def main() -> None:
 @click.option("--max-rejects", type=click.IntRange(min=0), default=None, metavar="N",
               help="Fail the run (writing nothing) when more than N records are rejected.")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors; no progress display.")
+@click.option("--max-file-bytes", type=click.IntRange(min=1), metavar="N",
+              help="CSV source: refuse a file, or a zip entry once expanded, larger than N "
+              "bytes (default 8 GiB).")
+@click.option("--max-records", type=click.IntRange(min=1), metavar="N",
+              help="Refuse a file of more than N rows, or an API collection of more than N "
+              "records (default 20 million).")
+@click.option("--max-field-bytes", type=click.IntRange(min=1), metavar="N",
+              help="CSV source: refuse a value longer than N bytes in a column the profile "
+              "reads (default 1 MiB).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="API source: a TOML file whose [source] section holds credentials and "
                    "settings (default: $ROSTERMAP_CONFIG).")
@@ -99,6 +109,7 @@ def main() -> None:
               help="Append a line per run (outcome, counts; no personal data) to this file.")
 def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
         today: dt.datetime | None, max_rejects: int | None, quiet: bool,
+        max_file_bytes: int | None, max_records: int | None, max_field_bytes: int | None,
         config_path: Path | None, page_size: int | None, concurrency: int | None,
         rate: float | None, timeout: float | None, retries: int | None, compat: bool | None,
         filter_: bool | None, http2: bool | None, state: Path | None, tenant: str,
@@ -118,6 +129,7 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
     from runtime.progress import progress
     from runtime.report import summary
     from runtime.run import run as run_profile
+    from runtime.sources.csv_package import Limits
     from runtime.sources.rest import is_url
     from runtime.sync import HELD, SyncOptions, sync
 
@@ -131,17 +143,23 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
             config = load_config(config_path, {
                 "page_size": page_size, "concurrency": concurrency, "rate": rate,
                 "timeout": timeout, "retries": retries, "compat": compat, "filter": filter_,
-                "http2": http2})
+                "http2": http2, "max_records": max_records})
+        limits = Limits(**{k: v for k, v in (("max_file_bytes", max_file_bytes),
+                                             ("max_records", max_records),
+                                             ("max_field_bytes", max_field_bytes))
+                           if v is not None})
         day = today.date() if today else None
         with progress(quiet) as observer:
             if no_state:
-                result = run_profile(profile, source, out_dir, params, config=config,
-                                     observer=observer, today=day, max_rejects=max_rejects)
+                result = run_profile(profile, source, out_dir, params, limits=limits,
+                                     config=config, observer=observer, today=day,
+                                     max_rejects=max_rejects)
                 report, files, folder = result.report, result.files, out_dir
             else:
                 options = SyncOptions(state, tenant, dry_run, changes_only, wait)
-                synced = sync(profile, source, out_dir, params, options, today=day,
-                              max_rejects=max_rejects, config=config, observer=observer)
+                synced = sync(profile, source, out_dir, params, options, limits=limits,
+                              today=day, max_rejects=max_rejects, config=config,
+                              observer=observer)
                 report, files = synced.report, synced.files
                 folder = synced.folder or out_dir
     except DiagnosticError as error:
@@ -149,7 +167,7 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
     if not quiet:
-        click.echo(summary(report))
+        click.echo(printable(summary(report)))
         if dry_run:
             click.echo("  dry run: nothing was written")
         else:
@@ -207,7 +225,7 @@ def runs(profile: str, state: Path | None, tenant: str, limit: int) -> None:
 
     try:
         with open_state(profile, _state_options(state, tenant)) as store:
-            click.echo(runs_table(store.runs(limit)))
+            click.echo(printable(redact(runs_table(store.runs(limit)))))
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
 
@@ -226,8 +244,8 @@ def diff_(profile: str, first: int, second: int, state: Path | None, tenant: str
 
     try:
         with open_state(profile, _state_options(state, tenant)) as store:
-            click.echo(redact(render_diff(net_changes(store, first, second, only), first,
-                                          second)))
+            click.echo(printable(redact(render_diff(net_changes(store, first, second, only),
+                                                    first, second))))
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
 
@@ -282,7 +300,12 @@ def check(files: tuple[Path, ...], fmt: str, effective: bool) -> None:
     failed = False
     records = []
     for path in files:
-        compiled = compile_mapping(path.read_text(encoding="utf-8"), str(path), resolver())
+        try:
+            compiled = compile_mapping(read_mapping(path), str(path), resolver())
+        except DiagnosticError as error:  # the file, or one it imports, cannot be read
+            click.echo(redact(render_all(error.diagnostics)), err=True)
+            failed = True
+            continue
         if effective and compiled.effective is not None:
             click.echo(format_mapping(compiled.effective, origins=True))
         failed |= not compiled.ok
@@ -328,7 +351,8 @@ def explain(profile: str, source: Path, record: str, params: tuple[str, ...],
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
     else:
-        click.echo(redact(render(result)))  # secret parameters too
+        # a secret parameter's value, if a column shows it; control characters of the data
+        click.echo(printable(redact(render(result))))
 
 
 @main.command("fmt")
@@ -342,7 +366,10 @@ def fmt(files: tuple[Path, ...], check_only: bool) -> None:
 
     unformatted = False
     for path in files:
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = read_mapping(path)
+        except DiagnosticError as error:
+            _fail(error.diagnostics)
         formatted = format_text(text, str(path))
         if formatted is None:
             click.echo(f"{path}: does not parse; run `rostermap check {path}`", err=True)
@@ -368,7 +395,10 @@ def fmt(files: tuple[Path, ...], check_only: bool) -> None:
               default=Path("build"), show_default=True, help="Folder for the Python module.")
 def compile_(file: Path, out_dir: Path) -> None:
     """Compile a mapping file to a readable Python module."""
-    compiled = compile_mapping(file.read_text(encoding="utf-8"), str(file))
+    try:
+        compiled = compile_mapping(read_mapping(file), str(file))
+    except DiagnosticError as error:
+        _fail(error.diagnostics)
     if compiled.diagnostics:
         click.echo(render_all(compiled.diagnostics, compiled.source), err=True)
     if compiled.code is None or compiled.checked is None:
@@ -412,7 +442,8 @@ def generate(students: int, seed: int, out: Path, as_zip: bool, version: str) ->
 @click.option("--fault", "faults", multiple=True,
               metavar="KIND[=VALUE][,entity=E][,offset=N][,times=N]",
               help="Inject a fault: 429 (=Retry-After seconds), 500, 502, 503, 504, slow "
-                   "(=seconds), truncate, bad-json, reset, expire-token (=seconds after issue), "
+                   "(=seconds), truncate, bad-json, reset, stall (=seconds), trickle (=seconds "
+                   "a byte), html, redirect, expire-token (=seconds after issue), "
                    "ignore-filter, reject-filter, ignore-offset, cap-page (=size), no-count. "
                    "offset: only "
                    "that page; times: per distinct request (default 1; 0: always). Repeat "

@@ -70,15 +70,18 @@ class FetchOptions:
     concurrency: int = 4  # requests in flight at once (Infinite Campus asks for <= 5)
     rate: float = 10.0  # requests per second per host; 0: no limit
     timeout: float = 30.0  # seconds to connect, and between bytes of a response
+    deadline: float = 300.0  # seconds a whole request may take, however it trickles in
     retries: int = 5  # further attempts of a request after the first
     backoff: float = 0.5  # seconds before the first retry; doubles each time, with jitter
     max_backoff: float = 30.0
     max_retry_after: float = 120.0  # a longer Retry-After fails the request instead of waiting
     max_rejected: float = 0.5  # fail when a larger share of a collection is rejected
+    max_records: int = 20_000_000  # records of one collection (--max-records)
     filter: bool = True  # push the mapping's FILTERS down as the `filter` parameter
     compat: bool = False  # accept minimal providers' shapes (see docs/rest.md)
     http2: bool = False
     version: str = ""  # the OneRoster version, when the URL does not say (v1p1, v1p2)
+    redirect_hosts: str = ""  # other hosts a redirect may lead to, comma-separated: none
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,28 @@ def _problem(message: str, origin: str, help_: str = "") -> Diagnostic:
                       notes=(f"help: {help_}",) if help_ else ())
 
 
+def _check_mode(path: Path, section: Mapping[str, Any]) -> None:
+    """Refuse a config file others may change, or read when it holds the secret.
+
+    A file anyone can write could point token_url at another host and collect the
+    secret from the environment; one anyone can read gives the secret away.
+    """
+    if os.name != "posix":
+        return  # Windows permissions are ACLs, not mode bits
+    mode = path.stat().st_mode
+    if mode & 0o002:
+        verb, why = "changed", "says where the credentials are sent"
+    elif mode & 0o004 and "client_secret" in section:
+        verb, why = "read", "holds the client secret"
+    else:
+        return
+    raise UsageError([Diagnostic(
+        "RM455", f"config file `{path}` can be {verb} by other users of this machine",
+        location=DataLocation(str(path)),
+        notes=(f"note: its mode is {mode & 0o777:03o}, and it {why}",
+               f"help: chmod 600 {path}"))])
+
+
 def _read_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -108,6 +133,7 @@ def _read_file(path: Path) -> dict[str, Any]:
     section = data.get("source", {})
     if not isinstance(section, dict):
         raise UsageError([_problem(f"{path}: `source` must be a table ([source])", str(path))])
+    _check_mode(path, section)
     return section
 
 

@@ -128,6 +128,9 @@ def _verdicts(
     pii, secret = _private_columns(output, every_step)
     labels = _labels(every_step)
     if output.each is not None:
+        name, items = output.each
+        if set(items.meta.root_names()) & pii:  # an item of a list of personal data is too
+            pii.add(f"each:{name}")
         record = spread(steps.apply(record, output.prelude), output.each)
     rows = steps.apply(record, output.before).collect()
     if output.each is not None and rows.height == 0:

@@ -19,6 +19,7 @@ from typing import Any
 from compiler import Compiled, FileResolver, compile_mapping
 from compiler.check import TODAY, parse_type
 from compiler.naming import mangle
+from compiler.resolve import read_mapping
 from dsl.diagnostics import Diagnostic, DiagnosticError, did_you_mean
 from runtime.errors import UsageError
 from runtime.plans import Param
@@ -43,7 +44,11 @@ def resolver() -> FileResolver:
 
 def is_library(path: Path) -> bool:
     """Whether a mapping file is a library (shared definitions), not a profile."""
-    for line in path.read_text(encoding="utf-8").splitlines():
+    try:
+        text = read_mapping(path)
+    except DiagnosticError:
+        return False  # not read as a profile's name; naming it fails with the reason
+    for line in text.splitlines():
         words = line.split("#", 1)[0].split()
         if words:
             return words[0] == "library"
@@ -82,7 +87,7 @@ class Loaded:
 
 def load_mapping(path: Path) -> Loaded:
     """Compile a mapping file and execute the module; errors raise DiagnosticError."""
-    text = path.read_text(encoding="utf-8")
+    text = read_mapping(path)
     compiled = compile_mapping(text, str(path), resolver())
     if compiled.code is None:
         raise DiagnosticError(compiled.diagnostics, compiled.source)
@@ -175,6 +180,7 @@ def parse_params(
             problems.append(Diagnostic(
                 "RM503", f"parameter `{name}` takes {_a(specs[name].type)}, not {value!r}",
                 notes=(f"note: {error}",)))
+    given = {name for name, _ in pairs}
     values[TODAY] = today or dt.date.today()
     for name, spec in specs.items():
         if spec.secret and secret_variable(name) in os.environ:
@@ -182,7 +188,7 @@ def parse_params(
             register(values[name])  # masked in everything printed, logged or reported
         if name in values:
             continue
-        if spec.required:
+        if spec.required and name not in given:  # given but refused: reported above
             how = (f"set the environment variable {secret_variable(name)}" if spec.secret
                    else f"pass --param {name}=<value>")
             problems.append(Diagnostic(

@@ -58,6 +58,15 @@ def write_frame(frame: pl.DataFrame, target: Path) -> None:
         _write_csv(frame, target)
 
 
+def _private_dir(path: Path) -> None:
+    """A folder (and its missing parents up to an existing one) only its owner can
+    open, whatever the umask: what it holds is students' data."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(exist_ok=True)
+        os.chmod(folder, 0o700)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -80,17 +89,17 @@ def stage(
     else:
         staging = folder
         shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True, mode=0o700)
+        _private_dir(staging)
     try:
         written = []
         for name, frame in files.items():
             target = staging / name
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _private_dir(target.parent)
             write_frame(frame, target)
             written.append(target)
         for name, text in documents.items():
             target = staging / name
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _private_dir(target.parent)
             target.write_text(text, encoding="utf-8")
             written.append(target)
         for path in written:
@@ -112,7 +121,7 @@ def publish(staging: Path, out_dir: Path) -> list[Path]:
     if staging.is_dir():
         for path in sorted(p for p in staging.rglob("*") if p.is_file()):
             destination = out_dir / path.relative_to(staging)
-            destination.parent.mkdir(parents=True, exist_ok=True)
+            _private_dir(destination.parent)
             os.replace(path, destination)
             moved.append(destination)
         for folder in {d.parent for d in moved}:

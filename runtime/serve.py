@@ -18,7 +18,10 @@ its ``ext:`` prefix. The payloads are valid against the schemas rostermap checks
 
 Faults and quirks are switchable, to test clients against real provider behaviour:
 ``429`` (with Retry-After), ``500``/``502``/``503``/``504``, ``slow`` responses,
-``truncate``d bodies and ``bad-json``, connection ``reset``, ``expire-token`` (early),
+``truncate``d bodies and ``bad-json``, connection ``reset``, a body that ``stall``s
+half-way with the connection open, or ``trickle``s in a byte at a time (each byte
+in time, the whole never), an ``html`` error page with status 200, a ``redirect``
+to another host name (``localhost`` for ``127.0.0.1``), ``expire-token`` (early),
 ``ignore-filter``, ``reject-filter`` (400), ``ignore-offset``, ``cap-page`` and
 ``no-count`` headers; and the
 shapes of minimal providers (``json-booleans``, ``int-booleans``, ``bare-guidrefs``,
@@ -62,10 +65,11 @@ __all__ = ["FAULTS", "QUIRKS", "Fault", "Server", "base_path"]
 log = logging.getLogger("rostermap.serve")
 
 FAULTS = ("429", "500", "502", "503", "504", "slow", "truncate", "bad-json", "reset",
-          "expire-token", "ignore-filter", "reject-filter", "ignore-offset", "cap-page",
-          "no-count")
+          "stall", "trickle", "html", "redirect", "expire-token", "ignore-filter",
+          "reject-filter", "ignore-offset", "cap-page", "no-count")
 _STATUS_FAULTS = ("429", "500", "502", "503", "504")
-_REQUEST_FAULTS = (*_STATUS_FAULTS, "slow", "truncate", "bad-json", "reset")
+_REQUEST_FAULTS = (*_STATUS_FAULTS, "slow", "truncate", "bad-json", "reset", "stall", "trickle",
+                   "html", "redirect")
 QUIRKS = ("json-booleans", "int-booleans", "bare-guidrefs", "empty-arrays", "datetime-dates",
           "missing-required", "nulls", "v11-paths")
 TOKEN_PATH = "/oauth/token"
@@ -752,7 +756,23 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "slow":
             time.sleep(fault.value if fault.value is not None else 2.0)
             return False
+        if fault.kind == "redirect":  # the same request, on another host name
+            self._log(302)
+            self.send_response(302)
+            self.send_header("Location", f"http://localhost:{self.app.port}{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return True
         self._log(200)
+        if fault.kind == "html":  # a proxy's or a portal's error page, with status 200
+            page = (b"<!DOCTYPE html>\n<html><head><title>Down for maintenance</title></head>"
+                    b"<body><h1>We'll be back soon</h1></body></html>\n")
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+            return True
         if fault.kind == "reset":
             self.close_connection = True
             return True
@@ -763,6 +783,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body[: len(body) // 2])
+            self.close_connection = True
+        elif fault.kind in ("stall", "trickle"):
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            if fault.kind == "stall":  # then nothing, the connection open, for VALUE seconds
+                time.sleep(fault.value if fault.value is not None else 30.0)
+            else:  # then a byte every VALUE seconds: each in time, the body never complete
+                for i in range(len(body) // 2, len(body) - 1):
+                    time.sleep(fault.value if fault.value is not None else 0.1)
+                    self.wfile.write(body[i: i + 1])
+                    self.wfile.flush()
             self.close_connection = True
         else:  # bad-json: a complete response whose JSON is cut short
             self.send_header("Content-Length", str(len(body) // 2))

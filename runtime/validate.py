@@ -4,7 +4,10 @@ Validation is vectorised: each field is parsed as a whole column with polars, an
 only the rows that failed are looked at, to report their lines. Lenient where real
 exports are untidy but the meaning is plain (``TRUE``, ``Scheduled``, a date with a
 time, spaces after commas in lists), strict where a guess could be wrong
-(``yes`` for a boolean, ``1/05/2023`` for a date: day or month first?).
+(``yes`` for a boolean, ``1/05/2023`` for a date: day or month first?). Messages
+quote a refused value only from files that hold no personal data: in users.csv a
+shifted row puts a name in any column, and in demographics.csv the line says
+whose birth date or ethnicity it is.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ __all__ = ["MAX_EXAMPLES", "dtype", "typed"]
 MAX_EXAMPLES = 5
 _TRUE = ("true", "1")
 _FALSE = ("false", "0")
-_PII = frozenset({"birthDate"})  # values never quoted in messages
 # A date, or the date part of an ISO date-time (a time after T or a space, then a zone).
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
 
@@ -106,6 +108,9 @@ def typed(raw: RawTable) -> tuple[pl.DataFrame, list[Diagnostic]]:
         *(_parse(f, spec.fields[f].type, f in listed).alias(f"typed:{f}") for f in fields)
     )
     problems: list[Diagnostic] = []
+    # A file of personal records (users, demographics) quotes none of its values: a
+    # shifted row puts a name or an email in any column.
+    personal = any(field.pii for field in spec.fields.values())
     for f in fields:
         kind = spec.fields[f].type.kind
         if kind not in _EXPECTED:
@@ -116,7 +121,7 @@ def typed(raw: RawTable) -> tuple[pl.DataFrame, list[Diagnostic]]:
         column = raw.columns.get(f, f)
         lines = bad[LINE].head(MAX_EXAMPLES).to_list()
         values = bad[f].head(MAX_EXAMPLES).to_list()
-        hidden = f in _PII or spec.fields[f].sensitive
+        hidden = personal or spec.fields[f].sensitive  # never quoted in messages
         first = "the first" if hidden else f"the first, {values[0]!r},"
         problems.append(Diagnostic(
             "RM407",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -117,6 +117,15 @@ def make_package(tmp_path: Path) -> Callable[..., Path]:
 
 CLIENT_ID = "rostermap-test-client"
 SECRET = "rm-secret-3f9c1e7a55d2b0c4"  # planted: no output of the suite may contain it
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """When the whole run ends: no file any test wrote holds the planted secret."""
+    yield
+    leaked = [str(p) for p in tmp_path_factory.getbasetemp().rglob("*")
+              if p.is_file() and not p.is_symlink() and SECRET.encode() in p.read_bytes()]
+    assert leaked == [], f"the planted REST secret was written to {leaked}"
 
 
 @pytest.fixture

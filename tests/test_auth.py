@@ -32,6 +32,7 @@ def test_settings_come_from_file_then_environment_then_command_line(tmp_path: Pa
     file.write_text('[source]\nclient_id = "from-file"\nclient_secret = "file-secret-1"\n'
                     'token_url = "https://sis.example.org/token"\npage_size = 250\n'
                     "compat = true\n")
+    file.chmod(0o600)  # it holds the secret: others may not read it (RM455)
     config = load_config(file, {"page_size": None, "rate": 2.5},
                          {"ROSTERMAP_CLIENT_ID": "from-env", "ROSTERMAP_CONFIG": "/nowhere"})
     c = config.credentials
@@ -42,6 +43,36 @@ def test_settings_come_from_file_then_environment_then_command_line(tmp_path: Pa
     assert load_config(None, None, {"ROSTERMAP_CLIENT_ID": "a", "ROSTERMAP_CLIENT_SECRET": "bbbb"}
                        ).credentials.method == "oauth1"
     assert load_config(None, None, {}).credentials.method == "none"
+
+
+def test_a_config_file_others_can_read_or_change_is_refused(tmp_path: Path) -> None:
+    file = tmp_path / "rostermap.toml"
+    file.write_text('[source]\nclient_id = "a"\nclient_secret = "file-secret-1"\n')
+    file.chmod(0o644)
+    with pytest.raises(UsageError) as caught:
+        load_config(file, None, {})
+    error = caught.value.diagnostics[0]
+    assert (error.code, caught.value.exit_code) == ("RM455", 2)
+    assert error.message == f"config file `{file}` can be read by other users of this machine"
+    assert error.notes == ("note: its mode is 644, and it holds the client secret",
+                           f"help: chmod 600 {file}")
+    assert "file-secret-1" not in str(caught.value)
+    for mode in (0o600, 0o640, 0o400):  # the owner (and its group) only: accepted
+        file.chmod(mode)
+        assert load_config(file, None, {}).credentials.client_secret == "file-secret-1"
+    file.write_text("[source]\npage_size = 10\n")  # no secret: anyone may read it ...
+    file.chmod(0o644)
+    assert load_config(file, None, {}).options.page_size == 10
+    file.chmod(0o666)  # ... but not change it: token_url decides where the secret goes
+    with pytest.raises(UsageError) as caught:
+        load_config(file, None, {})
+    assert "can be changed by other users" in str(caught.value)
+    result = CliRunner().invoke(main, ["run", "powerschool-learning", "--source",
+                                       "https://sis.example.org/ims/oneroster/v1p1", "--out",
+                                       str(tmp_path / "out"), "--param", "year=2026",
+                                       "--config", str(file)])
+    assert result.exit_code == 2 and "error[RM455]" in result.stderr
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -521,6 +521,13 @@ def test_first_row_with_two_extra_fields_is_rm415(make_package: MakePackage) -> 
     assert (error.code, error.location) == ("RM415", DataLocation("users.csv", 2))
 
 
+def test_text_in_a_later_extra_field_is_rm415_too(make_package: MakePackage) -> None:
+    # trailing empty fields are tolerated, so text past them must still be seen
+    body = "sourcedId,givenName\nu1,Sam\nu2,Sue,,,,shifted\n"
+    error = only(read_error(users_package(make_package, body), "users", ("sourcedId",)))
+    assert (error.code, error.location) == ("RM415", DataLocation("users.csv", 3))
+
+
 @pytest.mark.parametrize("row", ["u2,Sue,", "u2,Sue,,"])
 def test_extra_empty_trailing_fields_are_accepted(make_package: MakePackage, row: str) -> None:
     path = users_package(make_package, f"sourcedId,givenName\n{row}\nu3,Tom\n")
@@ -652,7 +659,8 @@ def test_zip_reads_like_the_folder_for_untidy_files(make_package: MakePackage) -
 _WHITESPACE = ("\t\x0b\x0c \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
                "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 _TEXT_FIELDS = ("givenName", "familyName", "email", "username", "middleName")
-_values = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\r\n"),
+# NUL is not text: a value holding one is refused (RM408), see tests/bad_input/.
+_values = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\r\n\x00"),
                   max_size=12)
 _rows = st.lists(st.tuples(*[_values] * len(_TEXT_FIELDS)), min_size=1, max_size=6)
 
@@ -680,3 +688,156 @@ def test_csv_writer_output_round_trips(rows: list[tuple[str, ...]], bom: bool,
         assert raw[field].to_list() == [v if v else None for v in written], field
         # Validation trims surrounding white space; what is left empty is missing.
         assert typed[field].to_list() == [v.strip(_WHITESPACE) or None for v in written], field
+
+
+# --- limits and damaged zips ---------------------------------------------------------------
+
+
+def patch_zip(path: Path, entry: str, local: dict[int, int], central: dict[int, int],
+              width: int = 2) -> None:
+    """Overwrite header fields of ``entry`` (offset -> value) in a zip's local and
+    central headers: how a damaged or hostile zip is made."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    for signature, name_at, fields in ((b"PK\x03\x04", (26, 30), local),
+                                       (b"PK\x01\x02", (28, 46), central)):
+        at = 0
+        while (at := data.find(signature, at)) != -1:
+            size = struct.unpack_from("<H", data, at + name_at[0])[0]
+            name = bytes(data[at + name_at[1]: at + name_at[1] + size]).decode()
+            if name == entry:
+                for offset, value in fields.items():
+                    struct.pack_into("<H" if width == 2 else "<I", data, at + offset, value)
+            at += 4
+    path.write_bytes(bytes(data))
+
+
+def test_more_records_than_max_records_is_rm423(make_package: MakePackage) -> None:
+    body = "sourcedId,givenName\n" + "".join(f"u{i},x\n" for i in range(5))
+    path = users_package(make_package, body)
+    with opened(path, Limits(max_records=3)) as package, pytest.raises(RunError) as caught:
+        package.read("users", ("sourcedId",))
+    error = only(caught.value)
+    assert error.code == "RM423"
+    assert error.message == "users.csv has more than 3 records, the limit"
+    assert error.location == DataLocation("users.csv", 5)
+    assert error.notes == ("help: raise the limit with --max-records if the file is real",)
+    with opened(path, Limits(max_records=5)) as package:
+        assert package.read("users", ("sourcedId",)).frame.height == 5
+
+
+def test_value_longer_than_max_field_bytes_is_rm424(make_package: MakePackage) -> None:
+    path = users_package(make_package, "sourcedId,givenName,familyName\nu1,Sam,Stu\n"
+                         "u2,Zoë-Annabelle,Stu\n")
+    limits = Limits(max_field_bytes=10)
+    with opened(path, limits) as package, pytest.raises(RunError) as caught:
+        package.read("users", ("sourcedId", "givenName"))
+    error = only(caught.value)
+    assert error.code == "RM424"
+    assert error.message == ("users.csv: a value of givenName at line 3 is 14 bytes, past the "
+                             "limit of 10")
+    assert error.location == DataLocation("users.csv", 3, "givenName")
+    with opened(path, limits) as package:  # a column the mapping does not read is not held
+        assert package.read("users", ("familyName",)).frame.height == 2
+
+
+def test_nul_byte_in_a_value_read_is_rm408(make_package: MakePackage) -> None:
+    path = users_package(make_package, "sourcedId,givenName,familyName\nu1,Sam,Stu\n"
+                         "u2,S\x00ue,Stu\n")
+    error = only(read_error(path, "users", ("sourcedId", "givenName")))
+    assert (error.code, error.location) == ("RM408", DataLocation("users.csv", 3, "givenName"))
+    assert error.message == "users.csv contains a NUL byte at line 3, in givenName"
+    assert read_rows(path, "users", ("familyName",))[1]["familyName"] == "Stu"
+
+
+def test_nul_byte_in_the_header_is_rm408(make_package: MakePackage) -> None:
+    error = only(read_error(users_package(make_package, "sourcedId,given\x00Name\nu1,Sam\n"),
+                            "users", ("sourcedId",)))
+    assert (error.code, error.location) == ("RM408", DataLocation("users.csv", 1))
+
+
+def test_folder_file_past_max_file_bytes_is_rm416(make_package: MakePackage) -> None:
+    path = users_package(make_package, "sourcedId,givenName\nu1,Sam\n")
+    error = only(_read_with(path, Limits(max_file_bytes=10)))
+    assert error.code == "RM416"
+    assert error.message == "users.csv is larger than the limit of 10 bytes (--max-file-bytes)"
+
+
+def _read_with(path: Path, limits: Limits) -> RunError:
+    with opened(path, limits) as package, pytest.raises(RunError) as caught:
+        package.read("users", ("sourcedId",))
+    return caught.value
+
+
+def test_huge_manifest_is_refused(make_package: MakePackage) -> None:
+    manifest = MANIFEST_USERS + "x,y\n" * 300_000
+    for as_zip in (False, True):
+        path = make_package({"manifest.csv": manifest, "users.csv": "sourcedId\nu1\n"},
+                            as_zip=as_zip, name=f"m{as_zip}")
+        error = only(refused(path))
+        assert error.code == "RM416"
+        assert "manifest.csv is larger than 1,048,576 bytes: not a manifest" in error.message
+
+
+@pytest.mark.parametrize(("local", "central", "message"), [
+    ({6: 1}, {8: 1}, "p.zip: entry `users.csv` is encrypted"),
+    ({8: 99}, {10: 99}, "p.zip: entry `users.csv` uses compression method 99, which rostermap "
+     "cannot read"),
+])
+def test_encrypted_or_unknown_compression_is_rm425(make_package: MakePackage,
+                                                   local: dict[int, int],
+                                                   central: dict[int, int], message: str) -> None:
+    path = make_package(as_zip=True, name="p")
+    patch_zip(path, "users.csv", local, central)
+    with opened(path) as package:
+        assert package.read("orgs", ("sourcedId",)).frame.height == 3  # other files read
+        with pytest.raises(RunError) as caught:
+            package.read("users", ("sourcedId",))
+    error = only(caught.value)
+    assert (error.code, error.message) == ("RM425", message)
+
+
+def test_damaged_zip_entry_is_rm425(make_package: MakePackage) -> None:
+    path = make_package(as_zip=True, name="p")
+    data = bytearray(path.read_bytes())
+    data[data.find(b"Sam,Stu")] = ord("X")  # stored, not compressed: the checksum fails
+    path.write_bytes(bytes(data))
+    error = only(_read_with(path, Limits()))
+    assert error.code == "RM425"
+    assert error.message == "p.zip: entry `users.csv` is damaged (Bad CRC-32 for file " \
+        "'users.csv')"
+
+
+def test_zip_entry_larger_than_its_header_says_is_cut_off(make_package: MakePackage) -> None:
+    files: dict[str, str | bytes] = dict(tiny_files())
+    files["users.csv"] = str(files["users.csv"]) + "u9,,,true,s1,student,x,,X,Y,,,,,,,,\n" * 5000
+    path = make_package(files, as_zip=True, name="p")
+    # a bomb that lies: its headers claim 500 bytes, well under any limit
+    patch_zip(path, "users.csv", {22: 500}, {24: 500}, width=4)
+    error = only(_read_with(path, Limits()))
+    assert error.code == "RM425" and "is damaged" in error.message
+
+
+def test_zip_entries_are_streamed_not_held_in_memory(make_package: MakePackage) -> None:
+    import tracemalloc
+
+    files: dict[str, str | bytes] = dict(tiny_files())
+    row = "u{},,,true,s1,student,sam,,Samantha,Student,,S-1,sam@d.org,,,,09,\n"
+    header = str(files["users.csv"]).split("\n", 1)[0] + "\n"
+    files["users.csv"] = header + "".join(row.format(i) for i in range(400_000))
+    path = make_package(files, as_zip=True, name="big")
+    size = len(files["users.csv"])
+    assert size > 25_000_000
+    tracemalloc.start()
+    try:
+        with opened(path) as package:
+            rows = package.read("users", ("sourcedId",)).frame.height
+            expanded = package._expanded
+            assert expanded is not None and expanded.stat().st_mode & 0o777 == 0o700
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert rows == 400_000
+    assert peak < size / 5  # the entry went through 1 MiB chunks, never whole
+    assert not expanded.exists()  # removed on close

@@ -74,3 +74,21 @@ def test_lookup_in_a_table_parameter_is_explained_and_hidden() -> None:
     assert users.dropped_by is None
     values = {c.name: c.value for c in users.columns}
     assert values["existing_id"] == HIDDEN and values["school_id"] == "'sch-1'"
+
+
+def test_for_each_outputs_are_explained_row_by_row_and_secrets_never_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # powerschool-sis: parent_child.csv has `for each other in agents` (explain used to
+    # fail on it), and users.csv's password is the secret parameter default_password.
+    monkeypatch.setenv("ROSTERMAP_PARAM_DEFAULT_PASSWORD", "explain-secret-77")
+    result = CliRunner().invoke(main, ["explain", "powerschool-sis", "--source", str(EXAMPLE),
+                                       "--record", "users/par-3", "--param",
+                                       "start_year=2020"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("parent_child.csv for other = ") == 2
+    assert "explain-secret-77" not in result.stdout
+    alone = CliRunner().invoke(main, ["explain", "powerschool-sis", "--source", str(EXAMPLE),
+                                      "--record", "users/tch-3", "--param", "start_year=2020"])
+    assert "parent_child.csv  (mapping line 80): no row (its `for each` list is empty)" \
+        in alone.stdout

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from dsl import nodes as n
 from dsl import parse
 from dsl.parser import split_statements
+from tests.fuzzing import fuzz_settings
 
 
 def one_field(text: str) -> n.Expr:
@@ -166,7 +167,8 @@ _WORDS = st.sampled_from([
 ])
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@pytest.mark.fuzz
+@fuzz_settings(300)
 @given(st.lists(_WORDS, max_size=40).map(" ".join))
 def test_any_token_soup_gives_a_tree_or_diagnostics(text: str) -> None:
     mapping, diagnostics = parse(text)
@@ -176,7 +178,8 @@ def test_any_token_soup_gives_a_tree_or_diagnostics(text: str) -> None:
         assert 0 <= d.primary.span.start <= d.primary.span.end <= len(text)
 
 
-@settings(max_examples=200, deadline=None)
+@pytest.mark.fuzz
+@fuzz_settings(200)
 @given(st.text(max_size=200))
 def test_any_text_gives_a_tree_or_diagnostics(text: str) -> None:
     mapping, diagnostics = parse(text)

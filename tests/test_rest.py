@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 from runtime.cli import main
 from runtime.config import Credentials, SourceConfig
+from runtime.errors import RunError
 from runtime.generate import generate
 from runtime.run import run
 from runtime.serve import Server
@@ -238,7 +239,7 @@ def fail_closed(tmp_path: Path, server: Server, *extra: str,
     (out / "users.csv").write_text("last run\n")
     settings = tmp_path / "rostermap.toml"
     settings.write_text("[source]\nretries = 2\nbackoff = 0.01\nrate = 0\ntimeout = 0.5\n"
-                        "page_size = 100\n")
+                        "deadline = 0.8\npage_size = 100\n")
     environment = {"ROSTERMAP_TOKEN_URL": server.token_url, **(env or {})}
     code, stdout, err = invoke("run", "powerschool-learning", "--source", server.base_url,
                                "--out", str(out), "--param", "year=2026", "--config",
@@ -264,12 +265,58 @@ def fail_closed(tmp_path: Path, server: Server, *extra: str,
     ("slow=2,entity=orgs,times=0", "timed out"),
     ("429=600,entity=users", "the provider asks to wait 600s (Retry-After), longer than "
      "max_retry_after (120s)"),
+    ("stall=1,entity=orgs,times=0", "failed after 3 attempts: timed out (ReadTimeout)"),
+    ("trickle=0.05,entity=orgs,times=0", "failed after 3 attempts: no complete response within "
+     "0.8s"),
+    ("html,entity=users,times=0", "failed after 3 attempts: the provider answered 200 with an "
+     "HTML page, not JSON"),
+    ("redirect,entity=classes", "the provider redirects to http://localhost, which rostermap "
+     "does not follow"),
 ])
 def test_a_fetch_that_cannot_complete_writes_nothing(
     serve: Callable[..., Server], tmp_path: Path, fault: str, message: str,
 ) -> None:
     err = fail_closed(tmp_path, serve(faults=(fault,)))
     assert message in err
+
+
+@pytest.mark.parametrize("fault", ["stall=1,entity=users", "trickle=0.05,entity=users",
+                                   "html,entity=users", "reset,entity=users"])
+def test_a_response_that_stalls_trickles_or_is_a_web_page_is_retried(
+    serve: Callable[..., Server], tmp_path: Path, csv_run: dict[str, bytes], fault: str,
+) -> None:
+    started = time.monotonic()
+    report = rest_run(serve(faults=(fault,)), tmp_path, timeout=0.5, deadline=0.8)
+    assert files_of(tmp_path) == csv_run
+    assert report["source"]["fetch"]["users"]["retries"] == 3  # once for each of 3 pages
+    assert time.monotonic() - started < 15  # every request has a deadline: never a hang
+
+
+def test_a_redirect_to_another_host_is_followed_only_when_allowed(
+    serve: Callable[..., Server], tmp_path: Path, csv_run: dict[str, bytes],
+) -> None:
+    server = serve(faults=("redirect,entity=users",))
+    with pytest.raises(RunError) as caught:
+        rest_run(server, tmp_path / "refused")
+    codes = [d.code for d in caught.value.diagnostics]
+    assert codes[0] == "RM456" and codes[-1] == "RM448"
+    assert "list it in redirect_hosts in [source] (https only)" in str(caught.value)
+    assert not (tmp_path / "refused").exists()
+    # the request that was redirected was not repeated anywhere
+    users = [r for r in server.requests if r.path.endswith("/users")]
+    assert [r.status for r in users] == [302]
+    report = rest_run(serve(faults=("redirect,entity=users",)), tmp_path / "allowed",
+                      redirect_hosts="localhost")
+    assert files_of(tmp_path / "allowed") == csv_run
+    assert report["source"]["fetch"]["users"]["retries"] == 0
+
+
+def test_a_provider_that_pages_on_past_max_records_fails_closed(
+    serve: Callable[..., Server], tmp_path: Path,
+) -> None:
+    err = fail_closed(tmp_path, serve(), "--max-records", "150")
+    assert "error[RM423]: /enrollments: the provider serves more than 150 records, the " \
+        "limit" in err
 
 
 def test_a_failing_later_page_fails_the_whole_run(

@@ -501,7 +501,8 @@ def test_failed_runs_are_recorded_and_change_nothing(runner: Runner) -> None:
     published = (runner.out / "users.csv").read_text()
     broken = runner.tmp / "broken"
     d.write(broken)
-    (broken / "users.csv").write_text(USER_HEADER + '\nx,,,"unterminated\n')
+    users = (broken / "users.csv").read_text()
+    (broken / "users.csv").write_text(users + "x" + "," * 20 + "extra\n")  # RM415
     with pytest.raises(RunError):
         runner(broken)
     assert (runner.out / "users.csv").read_text() == published

@@ -172,6 +172,15 @@ def test_birth_date_errors_never_show_the_value(value: str) -> None:
     assert values == [dt.date(1997, 5, 30), None]
 
 
+@pytest.mark.parametrize("field", ["asian", "hispanicOrLatinoEthnicity", "white"])
+def test_demographic_flag_errors_never_show_the_value(field: str) -> None:
+    # The value says something about the student on that line: "Y" for asian.
+    error, _ = refusal("demographics", field, ["true", "Y-Asian"])
+    assert error.message == (f"demographics.csv: 1 value(s) of {field} are not true or false; "
+                             "the first is at line 3")
+    assert "Y-Asian" not in str(error.to_dict())
+
+
 # --- enumerations -------------------------------------------------------------------------
 
 

@@ -10,16 +10,27 @@ exception through.
 The fast path is polars' CSV reader. When it refuses a file, the file is scanned
 again with Python's csv module, which is slow but says exactly which line is
 broken and why.
+
+Packages are untrusted: zip entries are checked before they are read (no path
+outside the package, no entry that expands past ``--max-file-bytes``, no
+encrypted or damaged entry) and streamed into a private temporary folder rather
+than memory; ``Limits`` bounds the size of files, the rows of a file and the
+length of a value, each a ``rostermap run`` option.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import shutil
+import struct
+import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 import polars as pl
 
@@ -32,14 +43,30 @@ __all__ = ["LINE", "Limits", "Package", "RawTable", "diagnose", "open_package"]
 
 MANIFEST = "manifest.csv"
 _EXTRA = "__extra"
+# Fields past the header that are looked at: an empty one is a trailing comma (real
+# exports have them); text in any of these is a row shifted by an unquoted comma.
+_EXTRAS = 8
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds that keep a hostile or broken package from exhausting the machine."""
+    """Bounds that keep a hostile or broken package from exhausting the machine.
 
-    max_file_bytes: int = 8 * 1024**3
+    Each is an option of ``rostermap run``; a package past one is refused with a
+    message that names the option, never read in part.
+    """
+
+    max_file_bytes: int = 8 * 1024**3  # a file, or a zip entry expanded (--max-file-bytes)
+    max_records: int = 20_000_000  # rows of one file (--max-records)
+    max_field_bytes: int = 1024**2  # one value of a column the mapping reads (--max-field-bytes)
     max_zip_ratio: int = 200  # uncompressed / compressed, beyond which an entry is a bomb
+
+
+_MANIFEST_BYTES = 1024**2  # a manifest is a few dozen short lines
+# What zipfile and its decompressors raise for a damaged or unusual archive.
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError,
+               NotImplementedError, ValueError, struct.error)
+_ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
 
 
 @dataclass
@@ -54,6 +81,8 @@ class Package:
     _folder: Path | None = None
     _zip: zipfile.ZipFile | None = None
     _zip_names: dict[str, str] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    _expanded: Path | None = None  # a private temporary folder for the zip entries read
 
     @property
     def layout(self) -> str:
@@ -66,21 +95,57 @@ class Package:
     def close(self) -> None:
         if self._zip is not None:
             self._zip.close()
+        if self._expanded is not None:
+            shutil.rmtree(self._expanded, ignore_errors=True)
+            self._expanded = None
 
     # --- reading --------------------------------------------------------------------
-    def _source(self, name: str) -> str | bytes:
-        """A path polars can map, or the bytes of a zip entry."""
-        if self._folder is not None:
-            return str(self._folder / name)
-        assert self._zip is not None
-        return self._zip.read(self._zip_names[name])
+    def _source(self, name: str) -> str:
+        """A path polars can map: the folder's file, or the zip entry expanded.
 
-    def _head(self, name: str) -> bytes:
+        Zip entries are streamed into a private temporary folder (removed by close),
+        so memory stays bounded however large the entry, and the expansion is cut
+        off at the limit whatever the entry's header claims.
+        """
+        if self._folder is not None:
+            path = self._folder / name
+            if path.stat().st_size > self.limits.max_file_bytes:
+                raise RunError([_too_large(name, self.limits.max_file_bytes)])
+            return str(path)
+        assert self._zip is not None
+        if self._expanded is None:
+            self._expanded = Path(tempfile.mkdtemp(prefix="rostermap-"))  # mode 0700
+        target = self._expanded / name
+        if not target.exists():
+            with open(target, "wb") as sink:
+                complete = _expand(self._zip, self._zip_names[name], sink,
+                                   self.limits.max_file_bytes, Path(self.origin).name)
+            if not complete:
+                target.unlink()
+                raise RunError([_too_large(name, self.limits.max_file_bytes)])
+        return str(target)
+
+    def _manifest(self, name: str) -> bytes:
+        """manifest.csv's bytes, read into memory up to a small bound."""
         if self._folder is not None:
             with open(self._folder / name, "rb") as handle:
-                return handle.read(1 << 16)
-        assert self._zip is not None
-        with self._zip.open(self._zip_names[name]) as handle:
+                data = handle.read(_MANIFEST_BYTES + 1)
+            complete = len(data) <= _MANIFEST_BYTES
+        else:
+            assert self._zip is not None
+            buffer = io.BytesIO()
+            complete = _expand(self._zip, self._zip_names[name], buffer, _MANIFEST_BYTES,
+                               Path(self.origin).name)
+            data = buffer.getvalue()
+        if not complete:
+            raise RunError([Diagnostic(
+                "RM416", f"{name} is larger than {_MANIFEST_BYTES:,} bytes: not a manifest",
+                location=DataLocation(name),
+                notes=("note: a manifest is a few dozen short lines",))])
+        return data
+
+    def _head(self, name: str) -> bytes:
+        with open(self._source(name), "rb") as handle:
             return handle.read(1 << 16)
 
     def read(self, entity: str, fields: Iterable[str]) -> RawTable:
@@ -99,9 +164,17 @@ class Package:
         indices = sorted({matched[f] for f in wanted} | {0, len(header) - 1} | set(extensions))
         positions = {i: f"c{i}" for i in range(len(header))}
         frame = self._parse(name, len(header), indices)
-        read = [positions[i] for i in indices] + [_EXTRA]
+        if frame.height > self.limits.max_records:
+            raise RunError([Diagnostic(
+                "RM423", f"{name} has more than {self.limits.max_records:,} records, the limit",
+                location=DataLocation(name, int(frame[LINE][-1])),
+                notes=("help: raise the limit with --max-records if the file is real",))])
+        extras = [f"{_EXTRA}{k}" for k in range(_EXTRAS)]
+        read = [positions[i] for i in indices] + extras
         frame = frame.filter(pl.any_horizontal(pl.col(c).is_not_null() for c in read))
-        extra = frame.filter(pl.col(_EXTRA).is_not_null() & (pl.col(_EXTRA) != ""))
+        _check_values(frame, name, {positions[i]: header[i] for i in indices}, self.limits)
+        extra = frame.filter(pl.any_horizontal(pl.col(c).is_not_null() & (pl.col(c) != "")
+                                               for c in extras))
         if extra.height:
             lines = extra[LINE].head(5).to_list()
             raise RunError([Diagnostic(
@@ -128,14 +201,15 @@ class Package:
         return RawTable(entity, name, frame, columns)
 
     def _parse(self, name: str, width: int, indices: list[int]) -> pl.DataFrame:
-        columns = {f"c{i}": pl.String for i in range(width)} | {_EXTRA: pl.String}
+        extras = {f"{_EXTRA}{k}": pl.String for k in range(_EXTRAS)}
+        columns = {f"c{i}": pl.String for i in range(width)} | extras
         try:
             return pl.read_csv(
                 self._source(name),
                 has_header=False,
                 skip_rows=1,
                 schema=columns,
-                columns=[*indices, width],
+                columns=[*indices, *range(width, width + _EXTRAS)],
                 truncate_ragged_lines=True,
                 extra_columns="ignore",  # else a first row with 2+ extra fields is refused
                 missing_columns="insert",
@@ -143,6 +217,7 @@ class Package:
                 row_index_name=LINE,
                 row_index_offset=2,
                 encoding="utf8",
+                n_rows=self.limits.max_records + 1,  # one more: enough to tell it is too many
             )
         except pl.exceptions.NoDataError:
             return pl.DataFrame(schema={LINE: pl.UInt32, **columns})
@@ -150,8 +225,77 @@ class Package:
             raise RunError([diagnose(self._bytes(name), name, str(error))]) from None
 
     def _bytes(self, name: str) -> bytes:
-        source = self._source(name)
-        return Path(source).read_bytes() if isinstance(source, str) else source
+        return Path(self._source(name)).read_bytes()
+
+
+def _too_large(name: str, limit: int) -> Diagnostic:
+    return Diagnostic(
+        "RM416", f"{name} is larger than the limit of {limit:,} bytes (--max-file-bytes)",
+        location=DataLocation(name),
+        notes=("help: raise the limit with --max-file-bytes if the file is real",))
+
+
+def _expand(archive: zipfile.ZipFile, member: str, sink: IO[bytes], limit: int,
+            origin: str) -> bool:
+    """Copy a zip entry into ``sink`` in chunks; False if it goes past ``limit`` bytes.
+
+    zipfile never expands an entry past the size its header declares (it fails the
+    checksum instead), and headers past the limit are refused on opening; the count
+    here holds whatever the header says. Every way an entry can be unreadable is a
+    located diagnostic, not an exception from zipfile or zlib.
+    """
+    info = archive.getinfo(member)
+    why = ("is encrypted" if info.flag_bits & 0x1 else
+           f"uses compression method {info.compress_type}, which rostermap cannot read"
+           if info.compress_type not in _ZIP_METHODS else None)
+    if why is not None:
+        raise RunError([Diagnostic(
+            "RM425", f"{origin}: entry `{member}` {why}", location=DataLocation(origin),
+            notes=("help: export the package again as a plain zip (no password, deflate "
+                   "compression)",))])
+    copied = 0
+    try:
+        with archive.open(member) as source:
+            while chunk := source.read(1 << 20):
+                copied += len(chunk)
+                if copied > limit:
+                    return False
+                sink.write(chunk)
+    except _ZIP_ERRORS as error:
+        raise RunError([Diagnostic(
+            "RM425", f"{origin}: entry `{member}` is damaged ({error})",
+            location=DataLocation(origin),
+            notes=("help: the zip was cut short or changed after it was made; export or "
+                   "download it again",))]) from None
+    return True
+
+
+def _check_values(frame: pl.DataFrame, name: str, columns: dict[str, str], limits: Limits
+                  ) -> None:
+    """Refuse a value longer than the limit, or holding a NUL byte, in a column read."""
+    if frame.height == 0 or not columns:
+        return
+    stats = frame.select(
+        *(pl.col(c).str.len_bytes().max().alias(f"len:{c}") for c in columns),
+        *(pl.col(c).str.contains("\x00", literal=True).any().alias(f"nul:{c}")
+          for c in columns),
+    ).row(0, named=True)
+    for c, header in columns.items():
+        length = stats[f"len:{c}"]
+        if length is not None and length > limits.max_field_bytes:
+            line = frame.filter(pl.col(c).str.len_bytes() > limits.max_field_bytes)[LINE][0]
+            raise RunError([Diagnostic(
+                "RM424", f"{name}: a value of {header.strip()} at line {line} is {length:,} "
+                f"bytes, past the limit of {limits.max_field_bytes:,}",
+                location=DataLocation(name, line, header.strip()),
+                notes=("help: raise the limit with --max-field-bytes if the value is real",))])
+        if stats[f"nul:{c}"]:
+            line = frame.filter(pl.col(c).str.contains("\x00", literal=True))[LINE][0]
+            raise RunError([Diagnostic(
+                "RM408", f"{name} contains a NUL byte at line {line}, in {header.strip()}",
+                location=DataLocation(name, line, header.strip()),
+                notes=("help: a NUL byte is not text; the export is damaged or not a CSV "
+                       "file",))])
 
 
 def _header(head: bytes, name: str) -> list[str]:
@@ -168,6 +312,9 @@ def _header(head: bytes, name: str) -> list[str]:
             notes=("help: a OneRoster file starts with its column names; leave a file out "
                    "and mark it absent in manifest.csv rather than sending it empty",),
         )])
+    if b"\x00" in first:
+        raise RunError([Diagnostic("RM408", f"{name} contains a NUL byte at line 1",
+                                   location=DataLocation(name, 1))])
     try:
         decoded = first.decode("utf-8")
     except UnicodeDecodeError:
@@ -293,12 +440,18 @@ def _open_zip(path: Path, limits: Limits, warnings: list[Diagnostic]) -> tuple[
 ]:
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as error:
+    except _ZIP_ERRORS as error:
         raise RunError([Diagnostic("RM401", f"{path.name} is not a readable zip: {error}",
                                    location=DataLocation(str(path)))]) from None
     members: dict[str, str] = {}
     folders: set[str] = set()
     for info in archive.infolist():
+        if not info.filename:  # zipfile's own is_dir() fails on it
+            archive.close()
+            raise RunError([Diagnostic("RM425", f"{path.name}: an entry has no name",
+                                       location=DataLocation(str(path)),
+                                       notes=("help: the zip is damaged; export or download "
+                                              "it again",))])
         if info.is_dir():
             continue
         pure = PurePosixPath(info.filename.replace("\\", "/"))
@@ -314,7 +467,10 @@ def _open_zip(path: Path, limits: Limits, warnings: list[Diagnostic]) -> tuple[
             archive.close()
             raise RunError([Diagnostic(
                 "RM416", f"{path.name}: entry `{info.filename}` would expand to "
-                f"{info.file_size:,} bytes, past the limit", location=DataLocation(str(path)),
+                f"{info.file_size:,} bytes, past the limit of {limits.max_file_bytes:,}"
+                if info.file_size > limits.max_file_bytes else
+                f"{path.name}: entry `{info.filename}` would expand {info.file_size:,} bytes "
+                f"from {info.compress_size:,}: a zip bomb", location=DataLocation(str(path)),
                 notes=("help: raise the limit with --max-file-bytes if the file is real",))])
         if pure.name.startswith(".") or "__MACOSX" in pure.parts:
             continue
@@ -356,7 +512,8 @@ def open_package(path: Path, limits: Limits | None = None) -> Package:
         raise RunError([Diagnostic("RM401", f"`{path}` holds no CSV files",
                                    location=DataLocation(str(path)))])
     files = _entity_files(names, warnings)
-    package = Package(str(path), "1.1", {}, files, warnings, folder, archive, zip_names)
+    package = Package(str(path), "1.1", {}, files, warnings, folder, archive, zip_names,
+                      limits)
     manifest_name = next((n for n in names if n.lower() == MANIFEST), None)
     if manifest_name is None:
         package.version = "1.0"
@@ -364,8 +521,11 @@ def open_package(path: Path, limits: Limits | None = None) -> Package:
             "RM402", "the package has no manifest.csv; it is read as OneRoster 1.0",
             Severity.WARNING, location=DataLocation(str(path))))
         return package
-    raw = (folder / manifest_name).read_bytes() if folder else archive.read(  # type: ignore[union-attr]
-        zip_names[manifest_name])
+    try:
+        raw = package._manifest(manifest_name)
+    except RunError:
+        package.close()
+        raise
     manifest = _read_manifest(raw)
     version = manifest.get("oneroster.version", "")
     if version.startswith("1.2"):

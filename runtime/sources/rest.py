@@ -11,11 +11,14 @@ is confirmed by one more request, so a provider that silently caps the page size
 received, never by the size asked for.
 
 Requests go through one httpx client (HTTP/1.1 unless asked), bounded in
-concurrency and rate per host, with timeouts, and retried with exponential backoff
-and jitter on connection errors, truncated or invalid bodies, 429 and 500/502/503/
-504, waiting as long as ``Retry-After`` says. A collection that cannot be fetched
-completely fails the run (RM448 and the cause): an incomplete roster is never
-written, so no user silently disappears because a page failed.
+concurrency and rate per host, with timeouts between bytes and a deadline for the
+whole request, and retried with exponential backoff and jitter on connection
+errors, truncated or invalid bodies, HTML pages served as 200, 429 and 500/502/
+503/504, waiting as long as ``Retry-After`` says. Redirects are followed only to
+the same origin or to hosts the settings list, since credentials go along. A
+collection that cannot be fetched completely fails the run (RM448 and the cause):
+an incomplete roster is never written, so no user silently disappears because a
+page failed.
 
 Records are validated and reduced to raw columns page by page as they arrive
 (``rest_records``), and handed to ``runtime.tables`` exactly as a CSV package's
@@ -62,6 +65,7 @@ __all__ = [
 log = logging.getLogger("rostermap.rest")
 USER_AGENT = "rostermap/0.1.0"
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
+_MAX_REDIRECTS = 5
 _VERSION_IN_PATH = re.compile(r"/v1p([12])(?=/|$)")
 
 
@@ -232,6 +236,12 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def _is_html(response: httpx.Response) -> bool:
+    """A web page where JSON was expected: a login, error or maintenance page."""
+    kind = response.headers.get("Content-Type", "").lower()
+    return "html" in kind or response.content.lstrip()[:1] == b"<"
+
+
 def _imsx(response: httpx.Response) -> str:
     """The provider's own words about a failure (imsx_description), shortened."""
     try:
@@ -299,6 +309,34 @@ class _Client:
         path = url[len(str(self.base).rstrip("/")):] or "/"
         return f"GET {path}?{query}" if query else f"GET {path}"
 
+    async def _fetch(self, url: str, params: Mapping[str, Any], where: str) -> httpx.Response:
+        """One GET, whole within the deadline, following only the redirects allowed:
+        to the same origin, or to a host listed in ``redirect_hosts``, over https (or
+        http to a loopback address). Anywhere else the request's credentials would
+        follow it, so the request fails (RM456) instead."""
+        o = self.options
+        allowed = {h.strip().lower() for h in o.redirect_hosts.split(",") if h.strip()}
+        async with asyncio.timeout(o.deadline):
+            response = await self.http.get(url, params=params)
+            for _ in range(_MAX_REDIRECTS):
+                if not response.is_redirect:
+                    return response
+                here = response.url
+                target = here.join(response.headers["Location"])
+                same = (target.scheme, target.host, target.port) == (here.scheme, here.host,
+                                                                      here.port)
+                safe = target.scheme == "https" or (target.scheme == "http"
+                                                    and _is_loopback(target.host))
+                if not (same or target.host.lower() in allowed) or not safe or target.userinfo:
+                    raise _Failed(Diagnostic(
+                        "RM456", f"{where}: the provider redirects to "
+                        f"{target.scheme}://{target.host}, which rostermap does not follow",
+                        notes=("note: the request's credentials would go to that host",
+                               "help: if it is the provider's own host, list it in "
+                               "redirect_hosts in [source] (https only)")))
+                response = await self.http.get(target)
+        raise _Failed(Diagnostic("RM456", f"{where}: more than {_MAX_REDIRECTS} redirects"))
+
     async def get(self, entity: str, url: str, params: Mapping[str, Any],
                   stats: EntityStats) -> tuple[list[Any], httpx.Headers]:
         """The collection's records on one page, retried until it comes or cannot."""
@@ -312,7 +350,9 @@ class _Client:
                 async with self.semaphore:
                     await self.limiter.wait()
                     stats.requests += 1
-                    response = await self.http.get(url, params=params)
+                    response = await self._fetch(url, params, where)
+            except TimeoutError:  # the deadline, not httpx's timeout between bytes
+                code, problem = "RM440", f"no complete response within {o.deadline:g}s"
             except AuthError as error:
                 if not error.retryable:
                     raise _Failed(Diagnostic("RM441", f"{where}: {error}")) from None
@@ -325,7 +365,10 @@ class _Client:
                 code, problem = "RM440", f"connection failed ({type(error).__name__})"
             else:
                 status = response.status_code
-                if status == 200:
+                if status == 200 and _is_html(response):
+                    code, problem = "RM443", ("the provider answered 200 with an HTML page, "
+                                              "not JSON (a login, error or maintenance page?)")
+                elif status == 200:
                     try:
                         body = json.loads(response.content)
                     except ValueError:
@@ -470,6 +513,12 @@ async def _pages(client: _Client, entity: str, reader: RecordReader,
                         limit = short_before
                     short_before = None
                 frontier += page.n
+                if frontier > o.max_records:  # a provider that pages on for ever
+                    raise _Failed(Diagnostic(
+                        "RM423", f"{stats.path}: the provider serves more than "
+                        f"{o.max_records:,} records, the limit", location=DataLocation(stats.path),
+                        notes=("help: raise the limit with --max-records if the collection "
+                               "is real",)))
                 if page.n < page.limit:
                     if page.final(frontier):
                         done = True
