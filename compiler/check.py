@@ -64,6 +64,9 @@ class _Context:
 
 
 _MISSING_ACTIONS = ("deactivate", "delete", "keep")
+# What a run writes beside the outputs (changes/ and held/ are folders: no output
+# name can be one, a file name has no slash).
+_RESERVED_FILES = frozenset({"report.json", "report.html", "changes", "held"})
 _LIMIT_ACTIONS = ("create", "update", "deactivate")
 
 
@@ -265,6 +268,13 @@ class _Checker:
 
     def declare_outputs(self) -> None:
         for o in self.mapping.outputs:
+            if o.file.name.lower() in _RESERVED_FILES:
+                self.report("RM323", f"`{o.file.name}` is a file every run writes itself",
+                            o.file.span, "reserved",
+                            notes=("help: name the output otherwise, such as "
+                                   f"`{o.file.name.rsplit('.', 1)[0]}_export."
+                                   f"{o.file.name.rsplit('.', 1)[-1]}`",))
+                continue
             if o.file.name in self.outputs:
                 first = self.outputs[o.file.name]
                 self.report("RM206", f"output `{o.file.name}` is written twice", o.file.span,

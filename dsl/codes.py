@@ -96,6 +96,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("RM322", "change set without a key", "An output with `when missing` or `limit` but no "
      "`key` tells rows apart by all their columns: a changed row is a deactivation and a "
      "creation, never an update."),
+    ("RM323", "reserved output name", "`report.json`, `report.html`, `changes` and `held` "
+     "are what every run writes beside its outputs."),
     # --- RM4xx: source data --------------------------------------------------------
     ("RM401", "source not found", "--source names a .zip or a folder of OneRoster CSV files."),
     ("RM402", "no manifest", "The package has no manifest.csv; it is read as OneRoster 1.0."),
