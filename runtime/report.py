@@ -140,4 +140,36 @@ def summary(report: dict[str, Any]) -> str:
             lines.append(f"    [{w['code']}] {w['message']}{count}")
         if len(warnings) > 10:
             lines.append(f"    ... and {len(warnings) - 10} more in report.json")
+    if "sync" in report:
+        lines.extend(_sync_summary(report["sync"]))
     return redact("\n".join(lines))
+
+
+_DONE = {"create": "created", "reactivate": "reactivated", "update": "updated",
+         "deactivate": "deactivated", "delete": "deleted", "missing": "missing (grace)",
+         "kept": "kept", "postponed": "postponed"}
+
+
+def _sync_summary(sync: dict[str, Any]) -> list[str]:
+    """What changed since the last run, and the guard's verdict."""
+    base = sync.get("base_run")
+    lines = [f"  run {sync.get('run') or '-'} of tenant {sync['tenant']}, against "
+             + (f"run {base}:" if base else "no earlier run (first run):")]
+    for output, counts in sync["changes"].items():
+        done = ", ".join(f"{counts[k]} {word}" for k, word in _DONE.items() if counts.get(k))
+        lines.append(f"    {output}: {done or 'no changes'}")
+    guard = sync["guard"]
+    if guard["held"]:
+        lines.append("  HELD: over a mass-change limit; nothing was published:")
+        for limit in guard["limits"]:
+            if limit["exceeded"]:
+                where = f" of school {limit['school']}" if limit["school"] else ""
+                lines.append(f"    {limit['output']}: {limit['count']} of {limit['base']} rows"
+                             f"{where} would be {_DONE[limit['action']]}, over "
+                             f"{limit['limit']}")
+        if "approve" in guard:
+            lines.append(f"  review report.html in the held folder, then: {guard['approve']}")
+            lines.append(f"                                           or: {guard['reject']}")
+    if sync.get("postponed_note"):
+        lines.append(f"  note: {sync['postponed_note']}")
+    return lines
