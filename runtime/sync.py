@@ -242,6 +242,10 @@ def _finish(result: RunResult, module: Any, name: str, path: Path, store: Store 
                       secrets)
     verdict = guard.check((c, guard.limits_of(p.limits)) for c, p in zip(found, plans,
                                                                             strict=True))
+    for c in found:  # the files hold the rows carried over (grace, keep, postponed) too
+        carried = c.full.height - result.report["outputs"][c.output]["rows"]
+        if carried:
+            result.report["outputs"][c.output].update(rows=c.full.height, carried=carried)
     held = verdict.held
     transform = "partial" if partial else "success"
     outcome = "dry-run" if options.dry_run else "held" if held else transform

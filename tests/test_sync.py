@@ -187,6 +187,8 @@ def test_two_runs_with_edits_give_exactly_the_expected_change_rows(runner: Runne
     assert "u-s2-05" in runner.ids("enrollments.csv", "user_id")
     counts = result.report["sync"]["changes"]["enrollments.csv"]
     assert counts["missing"] == 1 and counts["unchanged"] == 62
+    written = result.report["outputs"]["enrollments.csv"]
+    assert (written["rows"], written["carried"]) == (64, 1)  # the file holds the carried row
     assert "u-s2-05" not in runner.ids("users.csv")
 
 
