@@ -89,6 +89,7 @@ class Steps:
     def __init__(self, tables: Tables, emitted: Mapping[str, pl.DataFrame]):
         self.tables = tables
         self.emitted = emitted
+        self._unique_ids: dict[str, pl.DataFrame] = {}
 
     def apply(self, frame: pl.LazyFrame, steps: tuple[Step, ...]) -> pl.LazyFrame:
         for step in steps:
@@ -165,10 +166,14 @@ class Steps:
         return outer.join(grouped, on=_ROW, how="left", maintain_order="left").drop(_ROW)
 
     def member(self, frame: pl.LazyFrame, step: Member) -> pl.LazyFrame:
-        ids = self.emitted[step.output].lazy().select(
-            pl.col(_ID).alias(_KEY), pl.lit(True).alias(step.name)
-        )
-        joined = self._left(frame, step.on, ids)
+        # Outputs publish their ids as they come (duplicates and all: most outputs are
+        # never tested for membership); the ids are made unique here, once per output
+        # and only for the outputs a membership test reads.
+        ids = self._unique_ids.get(step.output)
+        if ids is None:
+            ids = self.emitted[step.output].select(pl.col(_ID).alias(_KEY)).unique()
+            self._unique_ids[step.output] = ids
+        joined = self._left(frame, step.on, ids.lazy().with_columns(pl.lit(True).alias(step.name)))
         return joined.with_columns(pl.col(step.name).fill_null(False))
 
 
@@ -239,8 +244,9 @@ def _spread(frame: pl.LazyFrame, each: tuple[str, pl.Expr]) -> pl.LazyFrame:
             .filter(pl.col(column).is_not_null()))
 
 
-def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]) -> OutputResult:
-    steps = Steps(tables, emitted)
+def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame],
+                steps: Steps | None = None) -> OutputResult:
+    steps = steps or Steps(tables, emitted)
     base = tables.frame(output.entity)
     if output.each is not None:
         base = _spread(steps.apply(base, output.prelude), output.each)
@@ -266,21 +272,33 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
         if ids.len():
             warnings.append(WarningHits(rule.line, rule.report, ids.len(),
                                         tuple(ids.head(MAX_REJECTS_KEPT).to_list()), "RM422"))
+    read = evaluated.height
     kept_frame = evaluated.filter(pl.all_horizontal(names)) if names else evaluated
     kept_frame = kept_frame.drop(names)
+    kept = kept_frame.height
+    # Intermediate frames are let go as soon as they are used: on a large district
+    # each is hundreds of megabytes, and holding them all set the run's peak memory.
+    del evaluated
 
     after = steps.apply(kept_frame.lazy(), output.after)
+    del kept_frame
     computed = after.with_columns(*(c.value.alias(f"out:{c.name}") for c in output.columns))
     try:
         done = computed.collect()
     except pl.exceptions.PolarsError as error:
         raise _failure(output, error, after) from None
+    del after, computed
     done, rejects, rejected = _reject(output, done)
     for warn in output.warns:
         hits = done.filter(warn.test.fill_null(False)).select("sourcedId").sort("sourcedId")
         if hits.height:
             warnings.append(WarningHits(warn.line, warn.message, hits.height,
                                         tuple(hits["sourcedId"].head(10).to_list())))
+    counters = {
+        c.label: int(done.select(c.test.fill_null(False).sum()).item()) if c.test is not None
+        else done.height
+        for c in output.counters
+    }
     schema = done.schema
     write = as_text if output.format == "csv" else as_json
     result = done.select(
@@ -288,31 +306,43 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
         *(write(f"out:{c.name}", schema[f"out:{c.name}"]).alias(c.name)
           for c in output.columns),
     )
-    emitted[output.name] = result.select(_ID).unique()
+    del done
+    emitted[output.name] = result.select(_ID)  # made unique by Steps.member, if tested
+    columns = [c.name for c in output.columns]
+    scalar = [c for c in columns if not result.schema[c].is_nested()]
+    order = list(dict.fromkeys([*output.sort, *scalar]))
+    if order:
+        # Sort first, stably: rows are then in their final order, rows alike are
+        # neighbours (in file order), and `distinct` and the key check below are one
+        # linear pass each instead of hashing every row (issue 8: on a million-student
+        # district's rosters, unique() and is_duplicated() cost more than the sort).
+        result = result.sort(order, nulls_last=True, maintain_order=True)
     if output.distinct:
-        result = result.unique(subset=[c.name for c in output.columns], keep="first")
+        if set(order) == set(columns):  # every column sorted on: equal rows are neighbours
+            first = pl.int_range(pl.len()) == 0
+            result = result.filter(first | pl.any_horizontal(
+                pl.col(c).ne_missing(pl.col(c).shift(1)) for c in columns))
+        else:
+            result = result.unique(subset=columns, keep="first", maintain_order=True)
     if output.key:
-        repeated = result.filter(pl.struct(list(output.key)).is_duplicated())
+        key = list(output.key)
+        if order[:len(key)] == key:  # sorted on the key first: equal keys are neighbours
+            same = pl.all_horizontal(pl.col(k).eq_missing(pl.col(k).shift(1)) for k in key)
+            shared = same | same.shift(-1, fill_value=False)
+        else:
+            shared = pl.struct(key).is_duplicated()
+        repeated = result.filter(shared)
         if repeated.height:
             warnings.append(WarningHits(
                 output.line, f"{repeated.height} rows share their key ({', '.join(output.key)})"
                 " with another row", repeated.height,
                 tuple(repeated[_ID].sort().head(10).to_list()), "RM421"))
-    counters = {
-        c.label: int(done.select(c.test.fill_null(False).sum()).item()) if c.test is not None
-        else done.height
-        for c in output.counters
-    }
-    rows = result.drop(_ID)
-    scalar = [c for c, dtype in rows.schema.items() if not dtype.is_nested()]
-    order = list(dict.fromkeys([*output.sort, *scalar]))
-    rows = rows.sort(order, nulls_last=True) if order else rows
     return OutputResult(
         name=output.name,
         entity=output.entity,
-        frame=rows,
-        read=evaluated.height,
-        kept=kept_frame.height,
+        frame=result.drop(_ID),
+        read=read,
+        kept=kept,
         rules=[RuleCount(r.line, r.text, int(c)) for r, c in zip(output.rules, counts,
                                                                  strict=True)],
         warnings=warnings,
@@ -334,8 +364,9 @@ def run_outputs(
     membership tests read); explain passes a dict to look at them afterwards.
     """
     emitted = {} if emitted is None else emitted
+    steps = Steps(tables, emitted)
     results = []
     for build in module.OUTPUTS:
         output: Output = build(dict(params))
-        results.append(_run_output(output, tables, emitted))
+        results.append(_run_output(output, tables, emitted, steps))
     return results
