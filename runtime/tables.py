@@ -116,6 +116,9 @@ def _absent_columns(raw: RawTable, fields: tuple[str, ...], layout: str) -> list
 
 
 def _duplicates(frame: pl.DataFrame, file: str) -> Diagnostic | None:
+    ids = frame.get_column("sourcedId").drop_nulls()
+    if ids.n_unique() == ids.len():  # the usual case, in one hashing pass (issue 8)
+        return None
     dupes = frame.filter(pl.col("sourcedId").is_duplicated() & pl.col("sourcedId").is_not_null())
     if dupes.height == 0:
         return None
