@@ -21,11 +21,11 @@ import jinja2
 from compiler import ir, pushdown
 from compiler import plan as pl_
 from compiler.naming import mangle
+from compiler.version import VERSION
 from runtime.functions import REGISTRY
 
 __all__ = ["comment", "docstring", "emit_expression", "generate", "literal"]
 
-VERSION = "0.1.0"
 TODAY = "@today"  # the parameter through which the runtime passes the run's date
 _WIDTH = 88
 

@@ -16,11 +16,10 @@ import difflib
 import json
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
-from compiler import compile_mapping
 from compiler.naming import mangle
 from dsl.diagnostics import DiagnosticError, render_all
 from runtime.errors import RunError
@@ -90,20 +89,25 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
     ROSTERMAP_TOKEN_URL (OAuth 2; without a token URL, OAuth 1 signing), or the
     [source] section of --config; see docs/rest.md.
     """
+    from contextlib import AbstractContextManager, nullcontext
+
     from runtime.config import load_config
-    from runtime.progress import progress
     from runtime.report import summary
     from runtime.run import run as run_profile
-    from runtime.sources.rest import is_url
+    from runtime.sources.raw import is_url
 
     try:
         config = None
+        display: AbstractContextManager[Any] = nullcontext(None)
         if is_url(source):
+            from runtime.progress import progress  # rich and the HTTP stack: APIs only
+
             config = load_config(config_path, {
                 "page_size": page_size, "concurrency": concurrency, "rate": rate,
                 "timeout": timeout, "retries": retries, "compat": compat, "filter": filter_,
                 "http2": http2})
-        with progress(quiet) as observer:
+            display = progress(quiet)
+        with display as observer:
             result = run_profile(profile, source, out_dir, params, config=config,
                                  observer=observer, today=today.date() if today else None,
                                  max_rejects=max_rejects)
@@ -129,6 +133,7 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
               "marked with the file and line it comes from.")
 def check(files: tuple[Path, ...], fmt: str, effective: bool) -> None:
     """Parse and check mapping files; exit 1 if any has an error."""
+    from compiler import compile_mapping
     from dsl.format import format_mapping
     from runtime.loader import resolver
 
@@ -221,6 +226,8 @@ def fmt(files: tuple[Path, ...], check_only: bool) -> None:
               default=Path("build"), show_default=True, help="Folder for the Python module.")
 def compile_(file: Path, out_dir: Path) -> None:
     """Compile a mapping file to a readable Python module."""
+    from compiler import compile_mapping
+
     compiled = compile_mapping(file.read_text(encoding="utf-8"), str(file))
     if compiled.diagnostics:
         click.echo(render_all(compiled.diagnostics, compiled.source), err=True)

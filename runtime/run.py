@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dsl.diagnostics import Diagnostic
 from runtime.config import SourceConfig, load_config
@@ -26,9 +26,11 @@ from runtime.outputs import write_outputs
 from runtime.redact import redact
 from runtime.report import build_report
 from runtime.sources.csv_package import Limits, open_package
-from runtime.sources.raw import Source
-from runtime.sources.rest import FetchObserver, RestSource, is_url, open_rest
+from runtime.sources.raw import Source, is_url
 from runtime.tables import Tables, check_requires, load_param_table, load_tables
+
+if TYPE_CHECKING:  # the HTTP stack is imported only for an API source (see load_inputs)
+    from runtime.sources.rest import FetchObserver, RestSource
 
 __all__ = ["Inputs", "RunResult", "load_inputs", "run"]
 
@@ -67,6 +69,8 @@ def load_inputs(
     package: Source
     rest: RestSource | None = None
     if is_url(str(source)):
+        from runtime.sources.rest import open_rest
+
         rest = open_rest(str(source), reads, getattr(module, "FILTERS", {}),
                          config or load_config(), observer)
         package = rest
