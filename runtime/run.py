@@ -112,7 +112,7 @@ def run(
     values = parse_params(module.PARAMS, params, today)
     inputs = load_inputs(module, source, values, limits, config=config, observer=observer)
     tables, rest = inputs.tables, inputs.rest
-    results = run_outputs(module, tables, values)
+    results = run_outputs(module, tables, values, release=True)
     rejected = sum(r.rejected for r in results)
     if max_rejects is not None and rejected > max_rejects:
         first = next(j for r in results for j in r.rejects)

@@ -40,11 +40,20 @@ class Tables:
     # records that were left out on purpose, so they are not reported as dangling.
     filtered: frozenset[str] = frozenset()
 
+    # Records of entities released after their last use: the count is still reported.
+    released: dict[str, int] = field(default_factory=dict)
+
     def frame(self, entity: str) -> pl.LazyFrame:
         return self.frames[entity].lazy()
 
     def count(self, entity: str) -> int:
-        return self.frames[entity].height
+        return self.released.get(entity, self.frames[entity].height)
+
+    def release(self, entity: str) -> None:
+        """Let an entity's records go (no later output reads them); its count stays."""
+        if entity in self.frames and entity not in self.released:
+            self.released[entity] = self.frames[entity].height
+            self.frames[entity] = self.frames[entity].clear()
 
 
 def _empty(entity: str, fields: tuple[str, ...]) -> pl.DataFrame:
@@ -176,6 +185,40 @@ def _dangling(tables: Tables, entity: str) -> list[Diagnostic]:
     return found
 
 
+def _read_typed(package: Source, entity: str, fields: list[str]
+                ) -> tuple[RawTable, pl.DataFrame, list[Diagnostic]]:
+    """One entity's typed frame and the problems typing it found.
+
+    A CSV package is read and typed a piece at a time (``Package.read_chunks``), so
+    that the text of a large file and its typed frame are never whole in memory
+    together. A piece with any problem sends the file back through the whole-file
+    path, whose diagnostics (counts, first lines) are exact.
+    """
+    if isinstance(package, Package):
+        noted = len(package.warnings)
+        parts: list[pl.DataFrame] = []
+        last: RawTable | None = None
+        try:
+            for piece in package.read_chunks(entity, fields):
+                part, bad = typed(piece)
+                if bad:
+                    break
+                parts.append(part)
+                last = piece
+            else:
+                if last is not None:
+                    frame = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
+                    return RawTable(entity, last.file, last.frame.clear(), last.columns), \
+                        frame, []
+        except (RunError, pl.exceptions.PolarsError):
+            pass
+        del parts
+        del package.warnings[noted:]  # the whole-file read notes them again
+    raw = package.read(entity, fields)
+    frame, bad = typed(raw)
+    return raw, frame, bad
+
+
 def load_tables(
     package: Source, reads: Mapping[str, tuple[str, ...]], filtered: frozenset[str] = frozenset()
 ) -> Tables:
@@ -201,11 +244,10 @@ def load_tables(
         wanted = list(fields)
         if entity == "users" and package.layout == "1.2":
             wanted = [*fields, "primaryOrg"] if "primaryOrg" not in fields else wanted
-        raw = package.read(entity, wanted)
+        raw, frame, bad = _read_typed(package, entity, wanted)
         absent = _absent_columns(raw, fields, package.layout)
         problems.extend(d for d in absent if d.is_error)
         notes.extend(d for d in absent if not d.is_error)
-        frame, bad = typed(raw)
         problems.extend(bad)
         checks = [_duplicates(frame, raw.file)]
         if "sourcedId" in raw.columns:
