@@ -164,11 +164,13 @@ def _dangling(tables: Tables, entity: str) -> list[Diagnostic]:
         target = f.type.entity or (f.type.item.entity if f.type.item else None)
         if target is None or target not in tables.frames or target in tables.filtered:
             continue
-        refs = frame.select(LINE, pl.col(name).alias("ref"))
+        refs = frame.lazy().select(LINE, pl.col(name).alias("ref"))
         if f.type.is_list:
             refs = refs.explode("ref")
-        ids = tables.frames[target].select(pl.col("sourcedId").alias("ref"))
-        missing = refs.filter(pl.col("ref").is_not_null()).join(ids, on="ref", how="anti")
+        # A hash lookup, not an anti-join: it builds a set of the target's ids only, where
+        # a join also hashes and gathers the referring side (issue 8: peak memory).
+        ids = tables.frames[target].get_column("sourcedId").implode()
+        missing = refs.filter(pl.col("ref").is_not_null() & ~pl.col("ref").is_in(ids)).collect()
         if missing.height:
             lines = missing[LINE].head(MAX_EXAMPLES).to_list()
             column = f.csv or name
