@@ -158,6 +158,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
      "parameter's type."),
     ("RM504", "unknown profile", "PROFILE is a name in mappings/ or a path to a mapping file."),
     ("RM505", "record not found", "--record is <entity>/<sourcedId> of a record in the source."),
+    ("RM506", "bad tenants file", "run-many's TOML lists [[tenant]] entries, each with a "
+     "distinct name and out folder, a profile and a source."),
 )
 
 # Codes reported as warnings (the run goes on), or as either depending on the case.

@@ -123,6 +123,37 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
             sys.exit(PARTIAL)
 
 
+@main.command("run-many")
+@click.argument("tenants_file", metavar="TENANTS.toml",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Tenants synced at once, each in a process of its own.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON lines.")
+def run_many(tenants_file: Path, jobs: int, as_json: bool) -> None:
+    """Run many tenants' syncs (a [[tenant]] per district in TENANTS.toml).
+
+    Each tenant runs `rostermap run` in a process of its own, JOBS at a time; one
+    tenant's failure leaves the others' files alone. Exit 1 if any tenant failed, 3 if
+    any was partial, else 0. The file's format is in docs/scaling.md.
+    """
+    from runtime.many import TenantResult, as_dict, exit_code, load_tenants, render
+    from runtime.many import run_many as sync
+
+    try:
+        tenants = load_tenants(tenants_file)
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
+
+    def show(result: TenantResult) -> None:
+        if as_json:
+            click.echo(json.dumps(as_dict(result)))
+
+    results = sync(tenants, jobs, show)
+    if not as_json:
+        click.echo(redact(render(results)))
+    sys.exit(exit_code(results))
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False,
                                                                    path_type=Path))
