@@ -144,6 +144,8 @@ def _duplicates(frame: pl.DataFrame, file: str) -> Diagnostic | None:
 
 
 def _missing_ids(frame: pl.DataFrame, file: str) -> Diagnostic | None:
+    if frame.get_column("sourcedId").null_count() == 0:
+        return None
     missing = frame.filter(pl.col("sourcedId").is_null())
     if missing.height == 0:
         return None

@@ -41,8 +41,9 @@ def dtype(type_: t.Type) -> pl.DataType:
 
 
 def _text(column: str) -> pl.Expr:
-    value = pl.col(column).str.strip_chars()
-    return pl.when(value == "").then(None).otherwise(value)
+    # replace("", None) rather than when/then/otherwise: the same values, in half the
+    # time on a million records (issue 8).
+    return pl.col(column).str.strip_chars().replace("", None)
 
 
 def _parse(column: str, type_: t.Type, listed: bool = False) -> pl.Expr:
