@@ -233,6 +233,9 @@ def _reject(output: Output, done: pl.DataFrame) -> tuple[pl.DataFrame, list[Reje
     return kept, rejects, failing.height
 
 
+_LEAN_ROWS = 1_000_000  # from this many rows on, sort one column at a time
+
+
 def _sorted(held: list[pl.DataFrame], order: list[str]) -> pl.DataFrame:
     """The frame in ``held`` (which is emptied) sorted stably on ``order``, nulls last,
     one column at a time.
@@ -245,8 +248,12 @@ def _sorted(held: list[pl.DataFrame], order: list[str]) -> pl.DataFrame:
     sort (maintain_order).
     """
     frame = held.pop()
-    position = pl.int_range(pl.len(), dtype=pl.UInt32)
-    index = frame.select(pl.arg_sort_by([*order, position], nulls_last=True)).to_series()
+    keys: list[str | pl.Expr] = [*order, pl.int_range(pl.len(), dtype=pl.UInt32)]
+    if frame.get_column(order[0]).n_unique() == frame.height:
+        keys = [order[0]]  # no two rows alike in the first key (an id): it alone decides
+    index = frame.select(pl.arg_sort_by(keys, nulls_last=True)).to_series()
+    if frame.height < _LEAN_ROWS:  # small enough: gather every column at once, in parallel
+        return frame.select(pl.all().gather(index))
     columns = frame.get_columns()
     del frame
     gathered = []
