@@ -1,85 +1,30 @@
 """The mapping compiler: parse, check, plan, generate, verify.
 
-``compile_mapping`` only chains the stages; each stage lives in its own module and
-returns diagnostics instead of raising, so one run reports every problem.
+``compile_mapping`` (in ``compiler.pipeline``) only chains the stages; each stage
+lives in its own module and returns diagnostics instead of raising, so one run
+reports every problem. The pipeline is imported on first use: a run whose module
+comes from the compile cache never needs it (issue 8: start-up time).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-# The stage modules are imported as modules, so that `compiler.plan` is always the
-# planning module and never shadowed by a function of the same name.
-from compiler import check, codegen, ir, plan, resolve, verify
-from compiler.plan import Plan
-from compiler.resolve import FileResolver, Resolver
-from dsl import nodes as n
-from dsl import parse
-from dsl.diagnostics import Diagnostic, has_errors
-from dsl.span import Source
+from compiler.result import Compiled
+
+if TYPE_CHECKING:
+    from compiler.pipeline import compile_expression, compile_mapping
+    from compiler.resolve import FileResolver, Resolver
 
 __all__ = ["Compiled", "FileResolver", "Resolver", "compile_mapping", "compile_expression"]
 
-
-@dataclass(frozen=True)
-class Compiled:
-    """What compiling a mapping gave: always its diagnostics, and code when clean."""
-
-    source: Source
-    diagnostics: tuple[Diagnostic, ...]
-    checked: ir.CheckedMapping | None = None
-    plan: Plan | None = None
-    code: str | None = None
-    sources: tuple[Source, ...] = ()  # every file the mapping is made of, itself first
-    effective: n.Mapping | None = None  # after extends and imports
-
-    @property
-    def is_library(self) -> bool:
-        return self.effective is not None and self.effective.library is not None
-
-    @property
-    def ok(self) -> bool:
-        """No errors: a profile compiled to code, or a library whose definitions parse."""
-        return not has_errors(self.diagnostics) and (self.code is not None or self.is_library)
+_LAZY = {"compile_mapping": "compiler.pipeline", "compile_expression": "compiler.pipeline",
+         "FileResolver": "compiler.resolve", "Resolver": "compiler.resolve"}
 
 
-def compile_mapping(
-    text: str, filename: str = "<mapping>", resolver: Resolver | None = None
-) -> Compiled:
-    """Compile mapping text to the source of a Python module (when it has no errors).
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
 
-    ``resolver`` finds the files that ``extends`` and ``import`` name; by default
-    they are looked for next to ``filename``.
-    """
-    source = Source(text, filename)
-    mapping, diagnostics = parse(text, filename)
-    mapping, more, sources = resolve.resolve(mapping, source, resolver)
-    diagnostics = [*diagnostics, *more]
-    checked, more = check.check(mapping, source, diagnostics)
-    diagnostics = [*diagnostics, *more]
-    common = dict(sources=tuple(sources), effective=mapping)
-    if checked is None or has_errors(diagnostics):
-        return Compiled(source, tuple(diagnostics), checked, **common)  # type: ignore[arg-type]
-    planned = plan.plan(checked)
-    code = codegen.generate(planned)
-    verify.verify(code, f"<compiled {filename}>")
-    return Compiled(source, tuple(diagnostics), checked, planned, code,
-                    **common)  # type: ignore[arg-type]
-
-
-def compile_expression(text: str) -> tuple[str | None, tuple[Diagnostic, ...]]:
-    """The polars source of an expression that reads no record (constants, functions).
-
-    Used by the function library's examples and by the language reference's checks,
-    so that what the documentation shows is what the compiler does.
-    """
-    wrapped = f"profile expression\nrule value = {text}\n"
-    mapping, diagnostics = parse(wrapped, "<expression>")
-    if has_errors(diagnostics) or not mapping.rules:
-        return None, tuple(diagnostics)
-    bound, more = check.check_expression(mapping.rules[0].body, mapping,
-                                         Source(wrapped, "<expression>"))
-    found = (*diagnostics, *more)
-    if has_errors(found):
-        return None, found
-    return codegen.emit_expression(bound), found
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'compiler' has no attribute {name!r}")

@@ -17,29 +17,15 @@ from typing import Any
 
 from compiler import ir, schema
 from compiler import types as t
+from compiler.types import TODAY, parse_type
 from dsl import nodes as n
 from dsl.diagnostics import Diagnostic, Label, Severity, did_you_mean
 from dsl.span import Source, Span
 from runtime.functions import REGISTRY, Function
 
-TODAY = "@today"  # a date parameter's default of today(): the run's date
+__all__ = ["TODAY", "check", "check_expression", "parse_type"]
 
-__all__ = ["check", "check_expression", "parse_type"]
-
-_SCALAR_TYPES = {"str": t.STR, "int": t.INT, "float": t.FLOAT, "bool": t.BOOL, "date": t.DATE}
-
-
-def parse_type(text: str, typevar: t.Type | None = None) -> t.Type | None:
-    """A type from its written form (``list[str]``); ``T`` stands for ``typevar``."""
-    text = text.strip().removesuffix("...")
-    if text == "T":
-        return typevar
-    if text == "any":
-        return t.ANY
-    if text.startswith("list[") and text.endswith("]"):
-        inner = parse_type(text[5:-1], typevar)
-        return t.list_of(inner) if inner else None
-    return _SCALAR_TYPES.get(text)
+_SCALAR_TYPES = t.SCALAR_TYPES
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,11 @@ import jinja2
 from compiler import ir, pushdown
 from compiler import plan as pl_
 from compiler.naming import mangle
+from compiler.version import VERSION
 from runtime.functions import REGISTRY
 
 __all__ = ["comment", "docstring", "emit_expression", "generate", "literal"]
 
-VERSION = "0.1.0"
 # The module-level names of the template (compiler/templates/module.py.jinja).
 _MODULE_NAMES = ("annotations", "PROFILE", "TITLE", "VERSIONS", "REQUIRES", "PARAMS", "READS",
                  "TABLES", "FILTERS", "OUTPUTS", "SOURCE_MAP")

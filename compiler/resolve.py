@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from dsl import nodes as n
-from dsl.diagnostics import DataLocation, Diagnostic, DiagnosticError, Label, did_you_mean
+from dsl.diagnostics import Diagnostic, Label, did_you_mean
+from dsl.files import read_mapping
 from dsl.parser import parse
 from dsl.span import Source
 
@@ -34,24 +35,6 @@ __all__ = ["FileResolver", "Resolver", "read_mapping", "resolve"]
 EXTENSION = ".rmap"
 Resolver = Callable[[str, Source], Source | None]
 _Named = TypeVar("_Named", n.ParamDecl, n.RuleDecl, n.DefineDecl)
-
-
-def read_mapping(path: Path) -> str:
-    """A mapping file's text; DiagnosticError (RM506) if it cannot be read or is not UTF-8."""
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise DiagnosticError([Diagnostic(
-            "RM506", f"cannot read the mapping file `{path}`: {error.strerror}",
-            location=DataLocation(str(path)))]) from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise DiagnosticError([Diagnostic(
-            "RM506", f"{path} is not UTF-8 (byte 0x{data[error.start]:02x} at line {line})",
-            location=DataLocation(str(path), line),
-            notes=("help: save the mapping file as UTF-8",))]) from None
 
 
 @dataclass

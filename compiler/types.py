@@ -13,6 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "SCALAR_TYPES",
+    "TODAY",
+    "parse_type",
     "ANY",
     "OBJECT",
     "BOOL",
@@ -115,3 +118,21 @@ def common(a: Type, b: Type) -> Type | None:
     if {a.kind, b.kind} == {"date", "datetime"}:
         return DATETIME
     return None
+
+
+TODAY = "@today"  # a date parameter's default of today(): the run's date
+
+SCALAR_TYPES = {"str": STR, "int": INT, "float": FLOAT, "bool": BOOL, "date": DATE}
+
+
+def parse_type(text: str, typevar: Type | None = None) -> Type | None:
+    """A type from its written form (``list[str]``); ``T`` stands for ``typevar``."""
+    text = text.strip().removesuffix("...")
+    if text == "T":
+        return typevar
+    if text == "any":
+        return ANY
+    if text.startswith("list[") and text.endswith("]"):
+        inner = parse_type(text[5:-1], typevar)
+        return list_of(inner) if inner else None
+    return SCALAR_TYPES.get(text)

@@ -193,6 +193,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("RM505", "record not found", "--record is <entity>/<sourcedId> of a record in the source."),
     ("RM506", "unreadable mapping file", "A mapping file cannot be read, or is not UTF-8 "
      "text."),
+    ("RM507", "bad tenants file", "run-many's TOML lists [[tenant]] entries, each with a "
+     "distinct name and out folder, a profile and a source."),
 )
 
 # Codes reported as warnings (the run goes on), or as either depending on the case.

@@ -9,7 +9,7 @@ outputs can test membership in it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -168,11 +168,13 @@ class Steps:
         return outer.join(grouped, on=_ROW, how="left", maintain_order="left").drop(_ROW)
 
     def member(self, frame: pl.LazyFrame, step: Member) -> pl.LazyFrame:
-        ids = self.emitted[step.output].lazy().select(
-            pl.col(_ID).alias(_KEY), pl.lit(True).alias(step.name)
-        )
-        joined = self._left(frame, step.on, ids)
-        return joined.with_columns(pl.col(step.name).fill_null(False))
+        # A hash lookup (is_in) rather than a left join: it adds one boolean column,
+        # where a join gathers a copy of every column of the frame (on a 1M-student
+        # district's 6.5M enrollments, 600 MB per membership test; issue 8). Outputs
+        # publish their ids as they come, duplicates and all.
+        ids = self.emitted[step.output].get_column(_ID).implode()
+        test = step.on.cast(pl.String).is_in(ids).fill_null(False)
+        return frame.with_columns(test.alias(step.name))
 
 
 def as_json(name: str, dtype: pl.DataType) -> pl.Expr:
@@ -234,6 +236,39 @@ def _reject(output: Output, done: pl.DataFrame) -> tuple[pl.DataFrame, list[Reje
     return kept, rejects, failing.height
 
 
+_LEAN_ROWS = 1_000_000  # from this many rows on, sort one column at a time
+_PEEK = 10_000
+
+
+def _sorted(held: list[pl.DataFrame], order: list[str]) -> pl.DataFrame:
+    """The frame in ``held`` (which is emptied) sorted stably on ``order``, nulls last.
+
+    DataFrame.sort gathers every column at once while the unsorted ones are still
+    held: on a 1M-student district's rosters, 0.9 GB on top of the output. For large
+    frames the caller hands the only reference over, and columns are gathered one at
+    a time, each unsorted one let go as soon as its sorted copy exists (issue 8).
+    Rows alike keep their order through the row number as the last key, which is
+    twice as fast as asking polars for a stable sort (maintain_order).
+    """
+    frame = held.pop()
+    keys: list[str | pl.Expr] = [*order, pl.int_range(pl.len(), dtype=pl.UInt32)]
+    first = frame.get_column(order[0])
+    # No two rows alike in the first key (an id): it alone decides. Two alike among the
+    # first rows already say no, without hashing the whole column.
+    if first.head(_PEEK).n_unique() == min(_PEEK, frame.height) and \
+            first.n_unique() == frame.height:
+        keys = [order[0]]
+    index = frame.select(pl.arg_sort_by(keys, nulls_last=True)).to_series()
+    if frame.height < _LEAN_ROWS:  # small enough: gather every column at once, in parallel
+        return frame.select(pl.all().gather(index))
+    columns = frame.get_columns()
+    del frame, first
+    gathered = []
+    while columns:
+        gathered.append(columns.pop(0).gather(index))
+    return pl.DataFrame(gathered)
+
+
 def spread(frame: pl.LazyFrame, each: tuple[str, pl.Expr]) -> pl.LazyFrame:
     """`for each NAME in LIST`: a row per item of the list, the item as each:NAME."""
     name, items = each
@@ -242,8 +277,12 @@ def spread(frame: pl.LazyFrame, each: tuple[str, pl.Expr]) -> pl.LazyFrame:
             .filter(pl.col(column).is_not_null()))
 
 
-def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]) -> OutputResult:
-    steps = Steps(tables, emitted)
+def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame],
+                steps: Steps | None = None, done_with: Callable[[], None] | None = None
+                ) -> OutputResult:
+    """One output; ``done_with`` is called once its records are computed, before they are
+    sorted: the tables no later output reads can go then."""
+    steps = steps or Steps(tables, emitted)
     base = tables.frame(output.entity)
     if output.each is not None:
         base = spread(steps.apply(base, output.prelude), output.each)
@@ -269,53 +308,98 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
         if ids.len():
             warnings.append(WarningHits(rule.line, rule.report, ids.len(),
                                         tuple(ids.to_list()), "RM422"))
-    kept_frame = evaluated.filter(pl.all_horizontal(names)) if names else evaluated
-    kept_frame = kept_frame.drop(names)
+    read = evaluated.height
+    kept = read - sum(int(c) for c in counts)  # a record dropped counts for one rule
+    kept_frame = evaluated.lazy()
+    kept_frame = kept_frame.filter(pl.all_horizontal(names)).drop(names) if names else kept_frame
+    # Intermediate frames are let go as soon as they are used: on a large district
+    # each is hundreds of megabytes, and holding them all set the run's peak memory.
+    del evaluated, base
 
-    after = steps.apply(kept_frame.lazy(), output.after)
+    after = steps.apply(kept_frame, output.after)
     computed = after.with_columns(*(c.value.alias(f"out:{c.name}") for c in output.columns))
+    write = as_text if output.format == "csv" else as_json
+    rejects: list[Reject] = []
+    rejected = 0
+    counters: dict[str, int] = {}
+    plain = not (output.checks or output.warns or output.counters
+                 or any(c.fails for c in output.columns))
     try:
-        done = computed.collect()
+        if plain:
+            # Nothing reads the computed records but the output itself: filter, compute
+            # and write as text in one plan, so that only the output's columns are ever
+            # materialised (issue 8: peak memory on large districts).
+            schema = computed.collect_schema()
+            result = computed.select(
+                pl.col("sourcedId").alias(_ID),
+                *(write(f"out:{c.name}", schema[f"out:{c.name}"]).alias(c.name)
+                  for c in output.columns),
+            ).collect()
+        else:
+            done = computed.collect()
     except pl.exceptions.PolarsError as error:
         raise _failure(output, error, after) from None
-    done, rejects, rejected = _reject(output, done)
-    for warn in output.warns:
-        hits = done.filter(warn.test.fill_null(False)).select("sourcedId").sort("sourcedId")
-        if hits.height:
-            warnings.append(WarningHits(warn.line, warn.message, hits.height,
-                                        tuple(hits["sourcedId"].head(10).to_list())))
-    schema = done.schema
-    write = as_text if output.format == "csv" else as_json
-    result = done.select(
-        pl.col("sourcedId").alias(_ID),
-        *(write(f"out:{c.name}", schema[f"out:{c.name}"]).alias(c.name)
-          for c in output.columns),
-    )
-    emitted[output.name] = result.select(_ID).unique()
+    del after, computed, kept_frame
+    if not plain:
+        done, rejects, rejected = _reject(output, done)
+        for warn in output.warns:
+            hits = done.filter(warn.test.fill_null(False)).select("sourcedId").sort("sourcedId")
+            if hits.height:
+                warnings.append(WarningHits(warn.line, warn.message, hits.height,
+                                            tuple(hits["sourcedId"].head(10).to_list())))
+        counters = {
+            c.label: int(done.select(c.test.fill_null(False).sum()).item())
+            if c.test is not None else done.height
+            for c in output.counters
+        }
+        schema = done.schema
+        result = done.select(
+            pl.col("sourcedId").alias(_ID),
+            *(write(f"out:{c.name}", schema[f"out:{c.name}"]).alias(c.name)
+              for c in output.columns),
+        )
+        del done
+    if done_with is not None:
+        done_with()
+    emitted[output.name] = result.select(_ID)  # what Steps.member tests membership in
+    columns = [c.name for c in output.columns]
+    scalar = [c for c in columns if not result.schema[c].is_nested()]
+    order = list(dict.fromkeys([*output.sort, *scalar]))
+    if order:
+        # Sort first, stably: rows are then in their final order, rows alike are
+        # neighbours (in file order), and `distinct` and the key check below are one
+        # linear pass each instead of hashing every row (issue 8: on a million-student
+        # district's rosters, unique() and is_duplicated() cost more than the sort).
+        held = [result]
+        del result
+        result = _sorted(held, order)
     if output.distinct:
-        result = result.unique(subset=[c.name for c in output.columns], keep="first")
+        if set(order) == set(columns):  # every column sorted on: equal rows are neighbours
+            first = pl.int_range(pl.len()) == 0
+            result = result.filter(first | pl.any_horizontal(
+                pl.col(c).ne_missing(pl.col(c).shift(1)) for c in columns))
+        else:
+            result = result.unique(subset=columns, keep="first", maintain_order=True)
     if output.key:
-        repeated = result.filter(pl.struct(list(output.key)).is_duplicated())
+        key = list(output.key)
+        if order[:len(key)] == key:  # sorted on the key first: equal keys are neighbours
+            same = pl.all_horizontal(pl.col(k).eq_missing(pl.col(k).shift(1)) for k in key)
+            shared = same | same.shift(-1, fill_value=False)
+        else:
+            shared = pl.struct(key).is_duplicated()
+        repeated = result.filter(shared)
         if repeated.height:
             warnings.append(WarningHits(
                 output.line, f"{repeated.height} rows share their key ({', '.join(output.key)})"
                 " with another row", repeated.height,
                 tuple(repeated[_ID].sort().head(10).to_list()), "RM421"))
-    counters = {
-        c.label: int(done.select(c.test.fill_null(False).sum()).item()) if c.test is not None
-        else done.height
-        for c in output.counters
-    }
-    scalar = [c for c, dtype in result.schema.items() if not dtype.is_nested() and c != _ID]
-    order = list(dict.fromkeys([*output.sort, *scalar]))
-    rows = result.sort(order, nulls_last=True) if order else result
     return OutputResult(
         name=output.name,
         entity=output.entity,
-        frame=rows.drop(_ID),
-        records=rows.get_column(_ID).alias("sourcedId"),
-        read=evaluated.height,
-        kept=kept_frame.height,
+        frame=result.drop(_ID),
+        records=result.get_column(_ID).alias("sourcedId"),
+        read=read,
+        kept=kept,
         rules=[RuleCount(r.line, r.text, int(c)) for r, c in zip(output.rules, counts,
                                                                  strict=True)],
         warnings=warnings,
@@ -325,20 +409,62 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
     )
 
 
+def _entities(steps: tuple[Step, ...]) -> set[str]:
+    found: set[str] = set()
+    for step in steps:
+        if isinstance(step, Join):
+            found.add(step.entity)
+        elif isinstance(step, Lookup):
+            found |= {step.entity, *_entities(step.steps)}
+    return found
+
+
+def _reads(output: Output) -> tuple[set[str], set[str]]:
+    """The entities an output reads records of, and the outputs it tests membership in."""
+    steps = (*output.prelude, *output.before, *output.after)
+    members = {s.output for s in steps if isinstance(s, Member)}
+    nested = [s for s in steps if isinstance(s, Lookup)]
+    while nested:
+        lookup = nested.pop()
+        members |= {s.output for s in lookup.steps if isinstance(s, Member)}
+        nested += [s for s in lookup.steps if isinstance(s, Lookup)]
+    return {output.entity, *_entities(steps)}, members
+
+
 def run_outputs(
     module: ModuleType,
     tables: Tables,
     params: Mapping[str, Any],
     emitted: dict[str, pl.DataFrame] | None = None,
+    release: bool = False,
 ) -> list[OutputResult]:
     """Every output of a compiled module, in its order.
 
     ``emitted`` receives, per output, the sourcedIds of the records it emitted (what
     membership tests read); explain passes a dict to look at them afterwards.
+    ``release`` empties each entity's table (``Tables.release``) and forgets each
+    output's ids once no later output reads them: a run's peak memory is then that of
+    its largest output, not of every table at once (issue 8).
     """
     emitted = {} if emitted is None else emitted
+    steps = Steps(tables, emitted)
+    outputs: list[Output] = [build(dict(params)) for build in module.OUTPUTS]
+    last: dict[str, int] = {}  # entity or "output:NAME" -> the last output that reads it
+    for i, output in enumerate(outputs):
+        entities, members = _reads(output)
+        last.update({e: i for e in entities} | {f"output:{m}": i for m in members})
     results = []
-    for build in module.OUTPUTS:
-        output: Output = build(dict(params))
-        results.append(_run_output(output, tables, emitted))
+    for i, output in enumerate(outputs):
+
+        def done_with(i: int = i) -> None:
+            for name, at in last.items():
+                if at == i and name.startswith("output:"):
+                    emitted.pop(name.removeprefix("output:"), None)
+                elif at == i:
+                    tables.release(name)
+
+        results.append(_run_output(output, tables, emitted, steps,
+                                   done_with if release else None))
+        if release and last.get(f"output:{output.name}", i) <= i:
+            emitted.pop(output.name, None)  # no later output tests membership in it
     return results

@@ -14,16 +14,22 @@ import types
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from compiler import Compiled, FileResolver, compile_mapping
-from compiler.check import TODAY, parse_type
+from compiler import verify
 from compiler.naming import mangle
-from compiler.resolve import read_mapping
+from compiler.result import Compiled
+from compiler.types import TODAY, parse_type
 from dsl.diagnostics import Diagnostic, DiagnosticError, did_you_mean
+from dsl.files import read_mapping
+from dsl.span import Source
+from runtime import cache
 from runtime.errors import UsageError
 from runtime.plans import Param
 from runtime.redact import register
+
+if TYPE_CHECKING:
+    from compiler import FileResolver
 
 __all__ = ["Loaded", "load_mapping", "mapping_dirs", "parse_params", "resolve_profile"]
 
@@ -39,6 +45,8 @@ def mapping_dirs() -> list[Path]:
 
 def resolver() -> FileResolver:
     """Finds the files a mapping extends or imports: beside it, then in the mapping folders."""
+    from compiler import FileResolver
+
     return FileResolver(mapping_dirs())
 
 
@@ -86,15 +94,36 @@ class Loaded:
 
 
 def load_mapping(path: Path) -> Loaded:
-    """Compile a mapping file and execute the module; errors raise DiagnosticError."""
+    """Compile a mapping file and execute the module; errors raise DiagnosticError.
+
+    A mapping compiled before, unchanged, comes from the compile cache
+    (``runtime.cache``, the user's cache folder only) and is verified again before it
+    runs; a clean compile is put there.
+    """
     text = read_mapping(path)
-    compiled = compile_mapping(text, str(path), resolver())
-    if compiled.code is None:
-        raise DiagnosticError(compiled.diagnostics, compiled.source)
-    assert compiled.checked is not None
-    module = types.ModuleType(f"rostermap_compiled_{mangle(compiled.checked.profile)}")
-    code = compile(compiled.code, f"<compiled {path.name}>", "exec")
+    dirs = mapping_dirs()
+    filename = f"<compiled {path.name}>"
+    hit = cache.lookup(path, text, dirs)
+    if hit is not None:
+        try:
+            verify.verify(hit.code, filename)  # what runs is always verified compiler output
+        except verify.VerificationError:
+            hit = None  # not what the compiler writes: compile again, and replace it
+    if hit is not None:
+        compiled = Compiled(Source(text, str(path)), (), code=hit.code, sources=hit.sources)
+    else:
+        from compiler import FileResolver, compile_mapping
+
+        compiled = compile_mapping(text, str(path), FileResolver(dirs))
+        if compiled.code is None:
+            raise DiagnosticError(compiled.diagnostics, compiled.source)
+        if not compiled.diagnostics:  # warnings are shown on every run: not cached
+            cache.store(path, text, dirs, compiled.code, compiled.sources)
+    assert compiled.code is not None
+    code = compile(compiled.code, filename, "exec")
+    module = types.ModuleType("rostermap_compiled")
     exec(code, module.__dict__)  # noqa: S102 - our own verified output, see module docstring
+    module.__name__ = f"rostermap_compiled_{mangle(str(module.PROFILE))}"
     # The version of a mapping is that of every file it is made of.
     digest = hashlib.sha256()
     for source in compiled.sources:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dsl.diagnostics import Diagnostic
 from runtime.config import SourceConfig, load_config
@@ -27,8 +27,7 @@ from runtime.redact import redact
 from runtime.report import build_report
 from runtime.sources.csv_package import Limits, open_package
 from runtime.sources.delta import SnapshotSource, SourceSnapshot
-from runtime.sources.raw import Source
-from runtime.sources.rest import FetchObserver, RestSource, is_url, open_rest
+from runtime.sources.raw import Source, is_url
 from runtime.tables import (
     Tables,
     check_requires,
@@ -36,6 +35,9 @@ from runtime.tables import (
     load_tables,
     optional_entities,
 )
+
+if TYPE_CHECKING:  # the HTTP stack is imported only for an API source (see load_inputs)
+    from runtime.sources.rest import FetchObserver, RestSource
 
 __all__ = ["Inputs", "RunResult", "load_inputs", "run"]
 
@@ -90,6 +92,8 @@ def load_inputs(
     rest: RestSource | None = None
     whole: SnapshotSource | None = None
     if is_url(str(source)):
+        from runtime.sources.rest import open_rest
+
         rest = open_rest(str(source), reads, getattr(module, "FILTERS", {}),
                          config or load_config(), observer)
         package = rest
@@ -149,7 +153,8 @@ def run(
     values = parse_params(module.PARAMS, params, today)
     inputs = load_inputs(module, source, values, limits, also, config, observer, base, keep)
     tables, rest = inputs.tables, inputs.rest
-    results = run_outputs(module, tables, values)
+    tables.retain.update(also or {})
+    results = run_outputs(module, tables, values, release=True)
     rejected = sum(r.rejected for r in results)
     if max_rejects is not None and rejected > max_rejects:
         first = next(j for r in results for j in r.rejects)

@@ -26,7 +26,7 @@ import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -41,9 +41,11 @@ from runtime.outputs import discard, publish, report_text, stage
 from runtime.plans import Output
 from runtime.run import RunResult, run
 from runtime.sources.csv_package import Limits
-from runtime.sources.rest import FetchObserver
 from runtime.state import Store, default_state_path, lock, orphan_staging
 from runtime.tables import Tables
+
+if TYPE_CHECKING:  # the HTTP stack is imported only for an API source
+    from runtime.sources.rest import FetchObserver
 
 __all__ = ["HELD", "SyncOptions", "SyncResult", "approve", "reject", "state_for", "sync"]
 

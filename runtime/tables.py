@@ -47,11 +47,27 @@ class Tables:
     # records that were left out on purpose, so they are not reported as dangling.
     filtered: frozenset[str] = frozenset()
 
+    # Records of entities released after their last use: the count is still reported.
+    released: dict[str, int] = field(default_factory=dict)
+    # Fields of an entity that outlive its release: what a sync run reads after the
+    # outputs are made (the school of each record, for per-school limits).
+    retain: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
     def frame(self, entity: str) -> pl.LazyFrame:
         return self.frames[entity].lazy()
 
     def count(self, entity: str) -> int:
-        return self.frames[entity].height
+        return self.released.get(entity, self.frames[entity].height)
+
+    def release(self, entity: str) -> None:
+        """Let an entity's records go (no later output reads them); its count stays, and
+        so do the fields in ``retain``."""
+        if entity in self.frames and entity not in self.released:
+            frame = self.frames[entity]
+            self.released[entity] = frame.height
+            kept = [c for c in dict.fromkeys(("sourcedId", *self.retain.get(entity, ())))
+                    if c in frame.columns]
+            self.frames[entity] = frame.select(kept) if entity in self.retain else frame.clear()
 
 
 def _empty(entity: str, fields: tuple[str, ...]) -> pl.DataFrame:
@@ -123,6 +139,9 @@ def _absent_columns(raw: RawTable, fields: tuple[str, ...], layout: str) -> list
 
 
 def _duplicates(frame: pl.DataFrame, file: str) -> Diagnostic | None:
+    ids = frame.get_column("sourcedId").drop_nulls()
+    if ids.n_unique() == ids.len():  # the usual case, in one hashing pass (issue 8)
+        return None
     dupes = frame.filter(pl.col("sourcedId").is_duplicated() & pl.col("sourcedId").is_not_null())
     if dupes.height == 0:
         return None
@@ -139,6 +158,8 @@ def _duplicates(frame: pl.DataFrame, file: str) -> Diagnostic | None:
 
 
 def _missing_ids(frame: pl.DataFrame, file: str) -> Diagnostic | None:
+    if frame.get_column("sourcedId").null_count() == 0:
+        return None
     missing = frame.filter(pl.col("sourcedId").is_null())
     if missing.height == 0:
         return None
@@ -159,11 +180,13 @@ def _dangling(tables: Tables, entity: str) -> list[Diagnostic]:
         target = f.type.entity or (f.type.item.entity if f.type.item else None)
         if target is None or target not in tables.frames or target in tables.filtered:
             continue
-        refs = frame.select(LINE, pl.col(name).alias("ref"))
+        refs = frame.lazy().select(LINE, pl.col(name).alias("ref"))
         if f.type.is_list:
             refs = refs.explode("ref")
-        ids = tables.frames[target].select(pl.col("sourcedId").alias("ref"))
-        missing = refs.filter(pl.col("ref").is_not_null()).join(ids, on="ref", how="anti")
+        # A hash lookup, not an anti-join: it builds a set of the target's ids only, where
+        # a join also hashes and gathers the referring side (issue 8: peak memory).
+        ids = tables.frames[target].get_column("sourcedId").implode()
+        missing = refs.filter(pl.col("ref").is_not_null() & ~pl.col("ref").is_in(ids)).collect()
         if missing.height:
             lines = missing[LINE].head(MAX_EXAMPLES).to_list()
             column = f.csv or name
@@ -178,6 +201,40 @@ def _dangling(tables: Tables, entity: str) -> list[Diagnostic]:
                 notes=(f"note: lines {', '.join(map(str, lines))}",),
             ))
     return found
+
+
+def _read_typed(package: Source, entity: str, fields: list[str]
+                ) -> tuple[RawTable, pl.DataFrame, list[Diagnostic]]:
+    """One entity's typed frame and the problems typing it found.
+
+    A CSV package is read and typed a piece at a time (``Package.read_chunks``), so
+    that the text of a large file and its typed frame are never whole in memory
+    together. A piece with any problem sends the file back through the whole-file
+    path, whose diagnostics (counts, first lines) are exact.
+    """
+    if isinstance(package, Package):
+        noted = len(package.warnings)
+        parts: list[pl.DataFrame] = []
+        last: RawTable | None = None
+        try:
+            for piece in package.read_chunks(entity, fields):
+                part, bad = typed(piece)
+                if bad:
+                    break
+                parts.append(part)
+                last = piece
+            else:
+                if last is not None:
+                    frame = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
+                    return RawTable(entity, last.file, last.frame.clear(), last.columns), \
+                        frame, []
+        except (RunError, pl.exceptions.PolarsError):
+            pass
+        del parts
+        del package.warnings[noted:]  # the whole-file read notes them again
+    raw = package.read(entity, fields)
+    frame, bad = typed(raw)
+    return raw, frame, bad
 
 
 def load_tables(
@@ -212,11 +269,10 @@ def load_tables(
         wanted = list(fields)
         if entity == "users" and package.layout == "1.2":
             wanted = [*fields, "primaryOrg"] if "primaryOrg" not in fields else wanted
-        raw = package.read(entity, wanted)
+        raw, frame, bad = _read_typed(package, entity, wanted)
         absent = _absent_columns(raw, fields, package.layout)
         problems.extend(d for d in absent if d.is_error)
         notes.extend(d for d in absent if not d.is_error)
-        frame, bad = typed(raw)
         problems.extend(bad)
         checks = [_duplicates(frame, raw.file)]
         if "sourcedId" in raw.columns:

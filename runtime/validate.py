@@ -43,8 +43,9 @@ def dtype(type_: t.Type) -> pl.DataType:
 
 
 def _text(column: str) -> pl.Expr:
-    value = pl.col(column).str.strip_chars()
-    return pl.when(value == "").then(None).otherwise(value)
+    # replace("", None) rather than when/then/otherwise: the same values, in half the
+    # time on a million records (issue 8).
+    return pl.col(column).str.strip_chars().replace("", None)
 
 
 def _parse(column: str, type_: t.Type, listed: bool = False) -> pl.Expr:
@@ -99,41 +100,75 @@ _EXPECTED = {
 }
 
 
+# Kinds of field whose values repeat a lot (a status, a role, a flag, a date): such a
+# column is typed by typing its distinct values once and mapping every record's
+# value to the result, which on a million-enrollment file is several times faster
+# than parsing each record (lower-casing, trimming, matching). Above _FEW distinct
+# values the column is parsed record by record as usual.
+_REPEATING = frozenset({"bool", "date", "datetime"})
+_FEW = 4096
+
+
+def _by_value(frame: pl.DataFrame, f: str, type_: t.Type) -> tuple[pl.Expr, list[str]] | None:
+    """The typed column as a mapping from each distinct raw value, and the raw values
+    that did not parse; None when the column is not worth it."""
+    if not (type_.enum is not None or type_.kind in _REPEATING) or type_.is_list:
+        return None
+    if frame.schema[f] != pl.String:
+        return None
+    distinct = frame.select(pl.col(f).unique().drop_nulls().head(_FEW + 1))
+    if distinct.height > _FEW:
+        return None
+    values = distinct.select(pl.col(f), _parse(f, type_).cast(dtype(type_)).alias("typed"),
+                             _text(f).is_not_null().alias("given"))
+    mapping = dict(zip(values[f].to_list(), values["typed"].to_list(), strict=True))
+    bad = values.filter(pl.col("typed").is_null() & pl.col("given"))[f].to_list()
+    return pl.col(f).replace_strict(mapping, default=None, return_dtype=dtype(type_)), bad
+
+
 def typed(raw: RawTable) -> tuple[pl.DataFrame, list[Diagnostic]]:
     """The raw table with each field in its type, and one error per bad column."""
     spec = schema.ENTITIES[raw.entity]
     fields = [c for c in raw.frame.columns if c != LINE]
     listed = {f for f in fields if isinstance(raw.frame.schema[f], pl.List)}
-    parsed = raw.frame.with_columns(
-        *(_parse(f, spec.fields[f].type, f in listed).alias(f"typed:{f}") for f in fields)
+    exprs: dict[str, pl.Expr] = {}
+    checked: dict[str, pl.Expr] = {}  # a test per field that can fail: true where it does
+    for f in fields:
+        type_ = spec.fields[f].type
+        mapped = _by_value(raw.frame, f, type_) if f not in listed else None
+        if mapped is not None:
+            exprs[f], bad = mapped
+            if bad and type_.kind in _EXPECTED:
+                checked[f] = pl.col(f).is_in(bad)
+            continue
+        exprs[f] = _parse(f, type_, f in listed)
+        if type_.kind in _EXPECTED:
+            checked[f] = exprs[f].is_null() & _text(f).is_not_null()
+    frame = raw.frame.select(
+        pl.col(LINE),
+        *(exprs[f].alias(f) if spec.fields[f].type.kind == "object"
+          else exprs[f].cast(dtype(spec.fields[f].type)).alias(f) for f in fields),
     )
     problems: list[Diagnostic] = []
     # A file of personal records (users, demographics) quotes none of its values: a
     # shifted row puts a name or an email in any column.
     personal = any(field.pii for field in spec.fields.values())
-    for f in fields:
+    for f, test in checked.items():
         kind = spec.fields[f].type.kind
-        if kind not in _EXPECTED:
-            continue
-        bad = parsed.filter(pl.col(f"typed:{f}").is_null() & _text(f).is_not_null())
-        if bad.height == 0:
+        bad_rows = raw.frame.filter(test)
+        if bad_rows.height == 0:
             continue
         column = raw.columns.get(f, f)
-        lines = bad[LINE].head(MAX_EXAMPLES).to_list()
-        values = bad[f].head(MAX_EXAMPLES).to_list()
-        hidden = personal or spec.fields[f].sensitive  # never quoted in messages
+        lines = bad_rows[LINE].head(MAX_EXAMPLES).to_list()
+        values = bad_rows[f].head(MAX_EXAMPLES).to_list()
+        hidden = personal or spec.fields[f].sensitive
         first = "the first" if hidden else f"the first, {values[0]!r},"
         problems.append(Diagnostic(
             "RM407",
-            f"{raw.file}: {bad.height} value(s) of {column} are not {_EXPECTED[kind]}; "
+            f"{raw.file}: {bad_rows.height} value(s) of {column} are not {_EXPECTED[kind]}; "
             f"{first} is at line {lines[0]}",
             location=DataLocation(raw.file, lines[0], column),
             notes=(f"note: lines {', '.join(map(str, lines))}"
-                   f"{' and more' if bad.height > len(lines) else ''}",),
+                   f"{' and more' if bad_rows.height > len(lines) else ''}",),
         ))
-    frame = parsed.select(
-        pl.col(LINE),
-        *(pl.col(f"typed:{f}").alias(f) if spec.fields[f].type.kind == "object"
-          else pl.col(f"typed:{f}").cast(dtype(spec.fields[f].type)).alias(f) for f in fields),
-    )
     return frame, problems

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,15 @@ SHARED = ROOT.parent / "shared"
 MAPPINGS = ROOT / "mappings"
 EXAMPLE = ROOT / "examples" / "district"
 CASES = Path(__file__).resolve().parent / "cases"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The compile cache of the whole session lives in a temporary folder, not the
+    user's: tests neither read stale entries nor leave any behind."""
+    folder = tmp_path_factory.mktemp("xdg-cache")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    return folder
 
 
 class PythonSnapshot(SingleFileSnapshotExtension):

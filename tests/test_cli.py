@@ -113,3 +113,28 @@ def test_generate_is_deterministic(tmp_path: Path) -> None:
         assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes()
     code, _, _ = invoke("generate", "--students", "30", "--out", str(tmp_path / "a"))
     assert code == 2  # refuses a folder that is not empty
+
+
+def test_start_up_imports_only_what_a_csv_run_needs(tmp_path: Path) -> None:
+    """Start-up time (issue 8): the command module imports no polars (so the allocator
+    setting it makes applies), and a run from a CSV package whose mapping is in the
+    compile cache imports neither the compiler's parser nor the HTTP stack."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    probe = (
+        "import sys\n"
+        "import runtime.cli\n"
+        "assert 'polars' not in sys.modules\n"
+        "from runtime.run import run\n"
+        f"run('powerschool-learning', {str(EXAMPLE)!r}, None, ['year=2026'])\n"
+        "print(sorted(m for m in ('lark', 'jinja2', 'httpx', 'rich') if m in sys.modules))\n"
+    )
+    first = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                           text=True, check=True)
+    assert first.stdout.strip() == "['jinja2', 'lark']"  # compiled, and cached
+    second = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                            text=True, check=True)
+    assert second.stdout.strip() == "[]"

@@ -520,3 +520,42 @@ def test_tiny_district_still_valid(tmp_path: Path) -> None:
         for path in root.iterdir():
             read_rows(path)
         assert len(load(root)["demographics.csv"]) == n
+
+
+# -- rostermap's own validation ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+@pytest.mark.parametrize("as_zip", [False, True])
+def test_packages_pass_rostermaps_own_validation(tmp_path: Path, version: str,
+                                                 as_zip: bool) -> None:
+    """What a user generates is what rostermap reads without a complaint: every field of
+    every entity the package holds is typed (booleans, dates, enumerations, lists),
+    sourcedIds are unique, references resolve, bar the one dangling enrollment that is
+    there on purpose. Deterministic per seed, zipped or not."""
+    from compiler import schema
+    from runtime.sources.csv_package import open_package
+    from runtime.tables import load_tables
+
+    path = tmp_path / ("district.zip" if as_zip else "district")
+    generate(path, students=600, seed=11, version=version, as_zip=as_zip)
+    again = tmp_path / ("again.zip" if as_zip else "again")
+    generate(again, students=600, seed=11, version=version, as_zip=as_zip)
+    files = [path] if as_zip else sorted(path.iterdir())
+    assert [p.read_bytes() for p in files] == [
+        (again if as_zip else again / p.name).read_bytes() for p in files]
+    package = open_package(path)
+    try:
+        reads = {
+            name: tuple(f for f in entity.field_names(version) if f != "metadata")
+            for name, entity in schema.ENTITIES.items() if package.has(name)
+        }
+        assert {"orgs", "academicSessions", "courses", "classes", "enrollments", "users",
+                "demographics"} <= set(reads)
+        tables = load_tables(package, reads)  # raises RunError on any error
+    finally:
+        package.close()
+    assert tables.version == version
+    assert [(w.code, w.location.file if w.location else None) for w in tables.warnings] == [
+        ("RM411", "enrollments.csv")], [w.message for w in tables.warnings]
+    assert tables.count("users") > 600 and tables.count("enrollments") > 600 * 5

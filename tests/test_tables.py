@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from dsl.diagnostics import DataLocation, Diagnostic, Severity
 from runtime.errors import RunError
+from runtime.sources import csv_package
 from runtime.sources.csv_package import Package, open_package
 from runtime.tables import LINE, Tables, load_tables
 from tests.conftest import SHARED, tiny_files
@@ -468,3 +469,37 @@ def test_any_bytes_as_users_csv_load_or_fail_cleanly(data: bytes) -> None:
 def test_known_hard_bytes_fail_cleanly(data: bytes) -> None:
     # Found by the properties above: a lone CR in the header used to escape as _csv.Error.
     _load_any(data)
+
+
+@pytest.mark.parametrize("as_zip", [False, True])
+def test_a_file_read_in_pieces_gives_the_same_table(make_package: Callable[..., Path],
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     as_zip: bool) -> None:
+    """Batches of any size give the whole file's table: quoted values that hold a line
+    end or a comma, CRLF, a BOM, blank lines, lines of commas, folders and zips."""
+    users = (
+        "\ufeffsourcedId,status,dateLastModified,enabledUser,orgSourcedIds,role,username,"
+        "userIds,givenName,familyName,middleName,identifier,email,sms,phone,agentSourcedIds,"
+        "grades,password\r\n"
+        't1,,,TRUE,"s1,s2",Teacher,tina,,"Tina\r\nMarie",Ames,,T-1,t@d.org,,,,,\r\n'
+        "\r\n"
+        'u1,Active,2026-01-01,true,s1,student,uma,,Uma,"O\'Neil ""Junior""",,S-1,,,,,09,\r\n'
+        ",,,,,,,,,,,,,,,,,\r\n"
+        'u2,,,false,s2,student,ugo,,Ugo,"Émile, Jr",,S-2,,,,,"07, 08",\r\n'
+    ) * 1 + "".join(f"x{i},,,true,s1,student,x{i},,X,Y,,I{i},,,,,09,\r\n" for i in range(40))
+    files = {**tiny_files(), "users.csv": users}
+    package = open_package(make_package(files, as_zip=as_zip))
+    fields = ("sourcedId", "status", "enabledUser", "orgs", "role", "givenName",
+              "familyName", "grades")
+    whole = load_tables(package, {"users": fields})
+
+    def whole_file(*args: object) -> None:
+        raise AssertionError("read whole, not in pieces")
+
+    monkeypatch.setattr(Package, "read", whole_file)
+    for size in (1, 2, 7, 1000):
+        monkeypatch.setattr(csv_package, "CHUNK_ROWS", size)
+        pieces = load_tables(package, {"users": fields})
+        assert pieces.frames["users"].equals(whole.frames["users"]), size
+        assert [d.message for d in pieces.warnings] == [d.message for d in whole.warnings]
+    package.close()

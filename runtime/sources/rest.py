@@ -48,7 +48,7 @@ from runtime import redact
 from runtime.auth import AuthError, OAuth2ClientCredentials, make_auth
 from runtime.config import FetchOptions, SourceConfig
 from runtime.errors import RunError, UsageError
-from runtime.sources.raw import LINE, RawTable
+from runtime.sources.raw import LINE, RawTable, is_url
 from runtime.sources.rest_records import ROLE_FIELDS, Chunk, RecordReader, Reject
 
 __all__ = [
@@ -126,10 +126,6 @@ class _Failed(Exception):
 
 
 # --- URLs --------------------------------------------------------------------------------
-
-
-def is_url(source: str) -> bool:
-    return re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", source) is not None
 
 
 def _is_loopback(host: str) -> bool:

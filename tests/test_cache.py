@@ -1,0 +1,121 @@
+"""The compile cache: an unchanged mapping is loaded, not compiled; any change to
+what it is made of compiles it again; what is loaded is verified; entries live in
+the user's cache folder only."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from compiler import pipeline
+from runtime import cache
+from runtime.loader import load_mapping
+from tests.conftest import MAPPINGS
+
+
+@pytest.fixture
+def mappings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of powerschool-learning and the library it imports, and an empty cache."""
+    folder = tmp_path / "mappings"
+    folder.mkdir()
+    for name in ("powerschool-learning.rmap", "oneroster-common.rmap"):
+        shutil.copy(MAPPINGS / name, folder / name)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("ROSTERMAP_NO_CACHE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return folder
+
+
+@pytest.fixture
+def compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The mappings compiled from their text (not found in the cache)."""
+    seen: list[str] = []
+    real = pipeline.compile_mapping
+
+    def counting(text: str, filename: str = "<mapping>", resolver=None):  # type: ignore[no-untyped-def]
+        seen.append(Path(filename).name)
+        return real(text, filename, resolver)
+
+    monkeypatch.setattr(pipeline, "compile_mapping", counting)
+    return seen
+
+
+def entries(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "cache" / "rostermap" / "compiled").glob("*.json"))
+
+
+def test_an_unchanged_mapping_is_not_compiled_again(mappings: Path, compiles: list[str],
+                                                    tmp_path: Path) -> None:
+    first = load_mapping(mappings / "powerschool-learning.rmap")
+    assert compiles == ["powerschool-learning.rmap"] and len(entries(tmp_path)) == 1
+    second = load_mapping(mappings / "powerschool-learning.rmap")
+    assert compiles == ["powerschool-learning.rmap"]  # the cache was hit
+    assert second.compiled.code == first.compiled.code and second.sha256 == first.sha256
+    assert [b.__name__ for b in second.module.OUTPUTS] == [
+        b.__name__ for b in first.module.OUTPUTS]
+    assert second.module.__name__ == "rostermap_compiled_powerschool_learning"
+
+
+def test_a_change_to_the_mapping_or_an_import_compiles_again(mappings: Path,
+                                                              compiles: list[str]) -> None:
+    profile = mappings / "powerschool-learning.rmap"
+    load_mapping(profile)
+    profile.write_text(profile.read_text(encoding="utf-8") + "\n# a comment\n",
+                       encoding="utf-8")
+    load_mapping(profile)
+    assert len(compiles) == 2
+    library = mappings / "oneroster-common.rmap"
+    library.write_text(library.read_text(encoding="utf-8").replace(
+        'rule active = status in ("", "active")', 'rule active = status = "active"'),
+        encoding="utf-8")
+    changed = load_mapping(profile)
+    assert len(compiles) == 3
+    assert "fn.blank(col('status')) == 'active'" in (changed.compiled.code or "")
+    load_mapping(profile)
+    assert len(compiles) == 3
+
+
+def test_a_new_file_that_shadows_an_import_compiles_again(mappings: Path, compiles: list[str],
+                                                          tmp_path: Path) -> None:
+    # The profile is beside its library; a library of the same name appearing first in
+    # the search path (beside the profile) must be noticed.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.move(mappings / "powerschool-learning.rmap", elsewhere / "powerschool-learning.rmap")
+    profile = elsewhere / "powerschool-learning.rmap"
+    load_mapping(profile)  # oneroster-common from ./mappings
+    shutil.copy(mappings / "oneroster-common.rmap", elsewhere / "oneroster-common.rmap")
+    load_mapping(profile)
+    assert len(compiles) == 2
+
+
+def test_a_cached_module_is_verified_before_it_runs(mappings: Path, compiles: list[str],
+                                                    tmp_path: Path) -> None:
+    profile = mappings / "powerschool-learning.rmap"
+    load_mapping(profile)
+    [entry] = entries(tmp_path)
+    data = json.loads(entry.read_text(encoding="utf-8"))
+    data["code"] = data["code"].replace("import polars as pl",
+                                        "import polars as pl\nimport os\nos.environ['PWNED'] = '1'")
+    entry.write_text(json.dumps(data), encoding="utf-8")
+    loaded = load_mapping(profile)
+    assert len(compiles) == 2  # refused by compiler.verify: compiled again
+    assert "import os" not in (loaded.compiled.code or "")
+    assert "import os" not in json.loads(entry.read_text(encoding="utf-8"))["code"]
+
+
+def test_the_cache_lives_in_the_users_cache_folder_only(mappings: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cache.cache_dir() == tmp_path / "cache" / "rostermap" / "compiled"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache.cache_dir() == tmp_path / "home" / ".cache" / "rostermap" / "compiled"
+    monkeypatch.setenv("ROSTERMAP_NO_CACHE", "1")
+    assert cache.cache_dir() is None
+    load_mapping(mappings / "powerschool-learning.rmap")
+    assert not (tmp_path / "home").exists()
+    assert sorted(p.name for p in mappings.iterdir()) == [
+        "oneroster-common.rmap", "powerschool-learning.rmap"]

@@ -1,0 +1,173 @@
+"""Many tenants' syncs: the tenants file, `rostermap run-many`, and the same jobs on a
+Dask cluster (an in-process one, offline)."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from runtime.cli import main
+from runtime.errors import UsageError
+from runtime.many import Tenant, load_tenants, run_tenant
+from tests.conftest import EXAMPLE, ROOT
+
+TENANTS = """
+[defaults]
+profile = "powerschool-learning"
+params = {{ year = 2026, google_domain = "willowsprings.k12.us" }}
+
+[[tenant]]
+name = "whole"
+source = "{source}"
+out = "out/whole"
+
+[[tenant]]
+name = "broken"
+source = "no-such-district"
+out = "out/broken"
+
+[[tenant]]
+name = "high-school"
+source = "{source}"
+out = "out/high"
+params = {{ schools = ["sch-3"] }}
+today = 2026-09-01
+"""
+
+
+@pytest.fixture
+def tenants_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tenants.toml"
+    path.write_text(TENANTS.format(source=EXAMPLE), encoding="utf-8")
+    return path
+
+
+def test_the_tenants_file(tenants_file: Path, tmp_path: Path) -> None:
+    whole, broken, high = load_tenants(tenants_file)
+    assert whole == Tenant("whole", "powerschool-learning", str(EXAMPLE),
+                           str(tmp_path / "out/whole"),
+                           ("year=2026", "google_domain=willowsprings.k12.us"))
+    assert broken.source == str(tmp_path / "no-such-district")
+    assert high.params == ("year=2026", "google_domain=willowsprings.k12.us", "schools=sch-3")
+    assert high.today == "2026-09-01"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "needs [[tenant]] entries"),
+    ('[[tenant]]\nname = "a"\nprofile = "p"\nsource = "s"\n', "tenant 1: missing out"),
+    ('[[tenant]]\nname = "a"\nprofile = "p"\nsource = "s"\nout = "o"\nparam = {}\n',
+     "unknown key(s) param"),
+    ('[defaults]\nprofile = "p"\nsource = "s"\n[[tenant]]\nname = "a"\nout = "o"\n'
+     '[[tenant]]\nname = "b"\nout = "./o"\n', "tenants share a out folder"),
+    ('[[tenant]]\nname = "a"\nprofile = "p"\nsource = "s"\nout = "o"\n'
+     '[[tenant]]\nname = "a"\nprofile = "p"\nsource = "s"\nout = "p"\n', "share a name"),
+    ("[[tenant]\n", "cannot be read"),
+])
+def test_a_bad_tenants_file_is_a_usage_error(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "tenants.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(UsageError) as raised:
+        load_tenants(path)
+    assert message in str(raised.value) and raised.value.diagnostics[0].code == "RM507"
+
+
+def test_run_many_syncs_each_tenant_alone(tenants_file: Path, tmp_path: Path) -> None:
+    # The broken tenant's out folder holds last night's files: they stay as they were.
+    (tmp_path / "out" / "broken").mkdir(parents=True)
+    (tmp_path / "out" / "broken" / "users.csv").write_text("last night\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["run-many", str(tenants_file), "--jobs", "2"])
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["tenant", "outcome", "rows", "changes", "seconds"]
+    assert lines[1].split()[:2] == ["whole", "success"]
+    assert lines[2].split()[:2] == ["broken", "failed"] and "does not exist" in lines[2]
+    assert lines[3].split()[:2] == ["high-school", "success"]
+    assert lines[-1] == "3 tenant(s): 2 synced, 0 held, 1 failed"
+    assert (tmp_path / "out" / "broken" / "users.csv").read_text(encoding="utf-8") == \
+        "last night\n"
+    expected = CliRunner().invoke(main, [
+        "run", "powerschool-learning", "--source", str(EXAMPLE), "--out",
+        str(tmp_path / "single"), "--quiet", "--param", "year=2026",
+        "--param", "google_domain=willowsprings.k12.us"])
+    assert expected.exit_code == 0, expected.output
+    for name in ("users.csv", "classes.csv", "rosters.csv"):
+        assert (tmp_path / "out" / "whole" / name).read_bytes() == \
+            (tmp_path / "single" / name).read_bytes()
+    high = (tmp_path / "out" / "high" / "organizations.csv").read_text(encoding="utf-8")
+    assert high.splitlines()[1:] == [line for line in high.splitlines()[1:]
+                                     if line.startswith("sch-3,")] and len(high.splitlines()) == 2
+
+
+def test_each_tenant_keeps_its_own_state(tmp_path: Path) -> None:
+    """A tenant's second run is a sync against its own first: nothing changed; a
+    tenant whose district lost most of its students is held, alone."""
+    shrunk = tmp_path / "shrunk"
+    shutil.copytree(EXAMPLE, shrunk)
+    path = tmp_path / "tenants.toml"
+    path.write_text(TENANTS.format(source=EXAMPLE).split("[[tenant]]\nname = \"broken\"")[0]
+                    + f'[[tenant]]\nname = "shrinking"\nsource = "{shrunk}"\n'
+                    'out = "out/shrinking"\n', encoding="utf-8")
+    first = CliRunner().invoke(main, ["run-many", str(path)])
+    assert first.exit_code == 0, first.output
+    assert [line.split()[:2] for line in first.output.splitlines()[1:3]] == [
+        ["whole", "success"], ["shrinking", "success"]]
+    users = (shrunk / "users.csv").read_text(encoding="utf-8").splitlines()
+    (shrunk / "users.csv").write_text("\n".join(users[:len(users) // 3]) + "\n",
+                                      encoding="utf-8")
+    second = CliRunner().invoke(main, ["run-many", str(path)])
+    assert second.exit_code == 4, second.output
+    whole, shrinking = (line.split() for line in second.output.splitlines()[1:3])
+    assert whole[:2] == ["whole", "success"] and whole[3:6] == ["+0", "~0", "-0"]
+    assert shrinking[:2] == ["shrinking", "held"]
+    assert "rostermap approve powerschool-learning 2 --tenant shrinking" in second.output
+    assert second.output.splitlines()[-1] == "2 tenant(s): 1 synced, 1 held, 0 failed"
+
+
+def test_run_many_exit_code_is_zero_when_all_succeed(tmp_path: Path) -> None:
+    path = tmp_path / "tenants.toml"
+    path.write_text(TENANTS.format(source=EXAMPLE).split("[[tenant]]\nname = \"broken\"")[0],
+                    encoding="utf-8")
+    result = CliRunner().invoke(main, ["run-many", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"outcome": "success"' in result.output
+
+
+def test_run_tenant_takes_plain_data(tmp_path: Path) -> None:
+    result = run_tenant({"name": "t", "profile": "powerschool-learning", "source": str(EXAMPLE),
+                         "out": str(tmp_path / "o"), "params": ["year=2026"]})
+    assert result.outcome == "success" and result.rows["users.csv"] > 0
+    missing = run_tenant({"name": "t", "profile": "powerschool-learning",
+                          "source": str(EXAMPLE), "out": str(tmp_path / "p"), "params": []})
+    assert (missing.outcome, missing.exit_code) == ("failed", 2)
+    assert "needs parameter `year`" in missing.message
+
+
+def test_the_same_jobs_on_a_dask_cluster(tmp_path: Path) -> None:
+    """examples/scaling/dask_sync.py on an in-process cluster: the tenants of the
+    bundled tenants file, each synced as one task, giving run-many's files."""
+    distributed = pytest.importorskip("distributed")
+    folder = tmp_path / "scaling"
+    shutil.copytree(ROOT / "examples" / "scaling", folder,
+                    ignore=shutil.ignore_patterns("out", "__pycache__"))
+    (tmp_path / "district").symlink_to(EXAMPLE, target_is_directory=True)
+    spec = importlib.util.spec_from_file_location("dask_sync", folder / "dask_sync.py")
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        results = example.sync(folder / "tenants.toml", client)
+    assert [(r.name, r.outcome) for r in results] == [
+        ("willow-springs", "success"), ("willow-springs-high", "success")]
+    synced = {p.relative_to(folder): p.read_bytes() for p in (folder / "out").glob("*/*.csv")}
+    shutil.rmtree(folder / "out")
+    local = CliRunner().invoke(main, ["run-many", str(folder / "tenants.toml"), "--jobs", "2"])
+    assert local.exit_code == 0, local.output
+    assert len(synced) == 12
+    assert synced == {p.relative_to(folder): p.read_bytes()
+                      for p in (folder / "out").glob("*/*.csv")}
