@@ -26,7 +26,7 @@ import click
 from compiler.naming import mangle
 from dsl.diagnostics import DiagnosticError, printable, render_all
 from dsl.files import read_mapping
-from runtime.errors import RunError
+from runtime.errors import HELD, PARTIAL, RunError
 from runtime.redact import redact
 
 # polars' allocator (jemalloc) keeps freed memory for ten seconds by default, so a run's
@@ -37,7 +37,6 @@ from runtime.redact import redact
 os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:500,muzzy_decay_ms:0")
 __all__ = ["PARTIAL", "main"]
 
-PARTIAL = 3  # the exit code of a run that wrote its files but rejected some records
 
 
 def _fail(diagnostics: object, source: object = None, code: int = 1) -> NoReturn:
@@ -138,7 +137,6 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
     from runtime.run import run as run_profile
     from runtime.sources.csv_package import Limits
     from runtime.sources.raw import is_url
-    from runtime.sync import HELD, SyncOptions, sync
 
     if no_state and (dry_run or changes_only or state):
         raise click.UsageError("--no-state cannot be combined with --state, --dry-run or "
@@ -167,6 +165,8 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
                                      max_rejects=max_rejects)
                 report, files, folder = result.report, result.files, out_dir
             else:
+                from runtime.sync import SyncOptions, sync
+
                 options = SyncOptions(state, tenant, dry_run, changes_only, wait)
                 synced = sync(profile, source, out_dir, params, options, limits=limits,
                               today=day, max_rejects=max_rejects, config=config,
@@ -304,12 +304,12 @@ def reject(profile: str, run_id: int, state: Path | None, tenant: str, wait: flo
 def run_many(tenants_file: Path, jobs: int, as_json: bool) -> None:
     """Run many tenants' syncs (a [[tenant]] per district in TENANTS.toml).
 
-    Each tenant runs `rostermap run` in a process of its own, JOBS at a time; one
-    tenant's failure leaves the others' files alone. Exit 1 if any tenant failed, 3 if
-    any was partial, else 0. The file's format is in docs/scaling.md.
+    Each tenant runs `rostermap run` (a sync against the tenant's own state) in a
+    process of its own, JOBS at a time; one tenant's failure or held run leaves the
+    others' files alone. Exit 1 if any tenant failed, else 4 if any was held, else 3
+    if any was partial, else 0. The file's format is in docs/scaling.md.
     """
-    from runtime.many import TenantResult, as_dict, exit_code, load_tenants, render
-    from runtime.many import run_many as sync
+    from runtime.many import TenantResult, as_dict, exit_code, load_tenants, render, run_many
 
     try:
         tenants = load_tenants(tenants_file)
@@ -320,7 +320,7 @@ def run_many(tenants_file: Path, jobs: int, as_json: bool) -> None:
         if as_json:
             click.echo(json.dumps(as_dict(result)))
 
-    results = sync(tenants, jobs, show)
+    results = run_many(tenants, jobs, show)
     if not as_json:
         click.echo(redact(render(results)))
     sys.exit(exit_code(results))

@@ -6,7 +6,11 @@ from collections.abc import Sequence
 
 from dsl.diagnostics import Diagnostic, render_all
 
-__all__ = ["RunError", "UsageError"]
+__all__ = ["HELD", "PARTIAL", "RunError", "UsageError"]
+
+# Exit codes of a run that finished but needs attention (a failed one: RunError's).
+PARTIAL = 3  # its files were written, but some records were rejected
+HELD = 4  # over a mass-change limit: nothing published until approved (runtime.sync)
 
 
 class RunError(Exception):

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from dsl.diagnostics import Diagnostic
-from runtime.errors import UsageError
+from runtime.errors import HELD, PARTIAL, UsageError
 
 __all__ = ["Tenant", "TenantResult", "exit_code", "load_tenants", "render", "run_many",
            "run_tenant"]
@@ -144,7 +144,7 @@ def run_tenant(tenant: Tenant | Mapping[str, Any]) -> TenantResult:
     from dsl.diagnostics import DiagnosticError
     from runtime.errors import RunError
     from runtime.run import run
-    from runtime.sync import HELD, SyncOptions, sync
+    from runtime.sync import SyncOptions, sync
 
     if not isinstance(tenant, Tenant):
         tenant = Tenant(**{**tenant, "params": tuple(tenant.get("params", ()))})
@@ -176,7 +176,7 @@ def run_tenant(tenant: Tenant | Mapping[str, Any]) -> TenantResult:
         return TenantResult(tenant.name, "failed", 1, time.perf_counter() - start,
                             message=f"{type(error).__name__}: {error}")
     outcome = "held" if message else report["outcome"]
-    code = HELD if outcome == "held" else 3 if outcome == "partial" else 0
+    code = HELD if outcome == "held" else PARTIAL if outcome == "partial" else 0
     rows = {name: o["rows"] for name, o in report["outputs"].items()}
     return TenantResult(tenant.name, outcome, code, time.perf_counter() - start, rows,
                         message, changes)

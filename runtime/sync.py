@@ -33,7 +33,7 @@ import polars as pl
 from dsl.diagnostics import DataLocation, Diagnostic, DiagnosticError
 from runtime import changes as ch
 from runtime import guard
-from runtime.errors import RunError
+from runtime.errors import HELD, RunError
 from runtime.execute import OutputResult
 from runtime.html_report import render_html
 from runtime.loader import Loaded, load_mapping, resolve_profile
@@ -49,7 +49,6 @@ if TYPE_CHECKING:  # the HTTP stack is imported only for an API source
 
 __all__ = ["HELD", "SyncOptions", "SyncResult", "approve", "reject", "state_for", "sync"]
 
-HELD = 4  # the exit code of a held run
 HELD_DIR = "held"
 CHANGES_DIR = "changes"
 log = logging.getLogger("rostermap.sync")
