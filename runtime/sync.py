@@ -89,13 +89,15 @@ def _schools(result: OutputResult, tables: Tables) -> pl.Series:
     """Per row, the orgs of the record it was made from."""
     field_ = SCHOOL_FIELD.get(result.entity)
     frame = tables.frames.get(result.entity)
-    empty = pl.Series("schools", [None] * len(result.records), pl.List(pl.String))
+    empty = pl.Series("schools", [], pl.List(pl.String)).extend_constant(
+        None, len(result.records))
     if field_ is None or frame is None or field_ not in frame.columns:
         return empty
     orgs = frame.select(pl.col("sourcedId"), pl.col(field_).alias("schools"))
     if orgs.schema["schools"] != pl.List(pl.String):
         orgs = orgs.with_columns(pl.concat_list(pl.col("schools").cast(pl.String)))
-    orgs = orgs.unique("sourcedId", keep="first")
+    if orgs.get_column("sourcedId").n_unique() < orgs.height:  # tables refuse repeats
+        orgs = orgs.unique("sourcedId", keep="first")
     looked = result.records.to_frame().join(orgs, on="sourcedId", how="left",
                                              maintain_order="left")
     return looked.get_column("schools")
