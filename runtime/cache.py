@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compiler.version import VERSION
+from dsl.cachedir import cache_folder
 from dsl.span import Source
 
 __all__ = ["Entry", "cache_dir", "lookup", "store"]
@@ -38,10 +39,7 @@ _FINGERPRINT: list[str] = []
 
 def cache_dir() -> Path | None:
     """The folder compiled modules are kept in, or None when caching is off."""
-    if os.environ.get("ROSTERMAP_NO_CACHE", "") not in ("", "0"):
-        return None
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "rostermap" / "compiled"
+    return cache_folder("compiled")
 
 
 def _sha(data: bytes) -> str:

@@ -119,3 +119,29 @@ def test_the_cache_lives_in_the_users_cache_folder_only(mappings: Path, tmp_path
     assert not (tmp_path / "home").exists()
     assert sorted(p.name for p in mappings.iterdir()) == [
         "oneroster-common.rmap", "powerschool-learning.rmap"]
+
+
+def test_the_grammar_tables_are_kept_in_the_private_cache_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lark's tables (a pickle) go to the user's cache folder, created 0700, and are
+    used by the next parser; with caching off, nothing is written anywhere."""
+    from dsl import parser
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("ROSTERMAP_NO_CACHE", raising=False)
+    parser._parser.cache_clear()
+    try:
+        parser._parser()
+        folder = tmp_path / "cache" / "rostermap" / "grammar"
+        (kept,) = folder.iterdir()
+        assert folder.stat().st_mode & 0o777 == 0o700 and kept.stat().st_size > 0
+        parser._parser.cache_clear()
+        assert parser._parser().parse("id <- sourcedId\n") is not None  # loaded from it
+
+        monkeypatch.setenv("ROSTERMAP_NO_CACHE", "1")
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "off"))
+        parser._parser.cache_clear()
+        parser._parser()
+        assert not (tmp_path / "off").exists()
+    finally:
+        parser._parser.cache_clear()
