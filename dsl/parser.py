@@ -132,14 +132,11 @@ def _parser() -> Lark:
 def _grammar_cache() -> str | bool:
     """Where Lark keeps the grammar's LALR tables between processes: building them is
     most of a cold compile (100 ms of 230 on the largest profile). Lark checks the
-    grammar's hash before using them, and builds them again if the file is unusable."""
+    grammar's hash before using them, and builds them again if the file is unusable;
+    ``dsl.cachedir`` makes sure no one else can have written it."""
     folder = cache_folder("grammar")
     if folder is None:
         return False
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError:
-        return False  # a read-only home: build the tables each time
     python = "".join(map(str, sys.version_info[:2]))
     return str(folder / f"lark-{lark.__version__}-py{python}.cache")
 

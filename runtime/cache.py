@@ -125,7 +125,6 @@ def store(path: Path, text: str, dirs: Sequence[Path], code: str,
         "code": code,
     }
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=".entry-", suffix=".tmp")
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             json.dump(entry, out)

@@ -383,7 +383,9 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
     if output.key:
         key = list(output.key)
         if order[:len(key)] == key:  # sorted on the key first: equal keys are neighbours
-            same = pl.all_horizontal(pl.col(k).eq_missing(pl.col(k).shift(1)) for k in key)
+            # the first row has none before it (shift's null would equal a null key)
+            same = (pl.int_range(pl.len()) > 0) & pl.all_horizontal(
+                pl.col(k).eq_missing(pl.col(k).shift(1)) for k in key)
             shared = same | same.shift(-1, fill_value=False)
         else:
             shared = pl.struct(key).is_duplicated()

@@ -132,7 +132,8 @@ def load_tenants(path: Path) -> list[Tenant]:
         ))
     names = [t.name for t in tenants]
     outs = [Path(t.out).resolve() for t in tenants]
-    for label, values in (("name", names), ("out folder", outs)):
+    states = [Path(t.state).resolve() for t in tenants if t.state]
+    for label, values in (("name", names), ("out folder", outs), ("state file", states)):
         repeated = sorted({str(v) for v in values if values.count(v) > 1})  # type: ignore[arg-type]
         if repeated:
             raise _problem(f"tenants share a {label}: {', '.join(repeated)}", path)
@@ -143,16 +144,24 @@ def run_tenant(tenant: Tenant | Mapping[str, Any]) -> TenantResult:
     """One tenant's sync, as `rostermap run` would do it; never raises."""
     from dsl.diagnostics import DiagnosticError
     from runtime.errors import RunError
+    from runtime.redact import redact
     from runtime.run import run
     from runtime.sync import SyncOptions, sync
 
     if not isinstance(tenant, Tenant):
         tenant = Tenant(**{**tenant, "params": tuple(tenant.get("params", ()))})
     start = time.perf_counter()
-    today = dt.date.fromisoformat(tenant.today) if tenant.today else None
     message = ""
     changes: dict[str, dict[str, int]] = {}
+
+    def failed(code: int, why: str) -> TenantResult:
+        # Redacted here, in the process that registered the tenant's secrets: the
+        # parent process that prints the result knows none of them.
+        return TenantResult(tenant.name, "failed", code, time.perf_counter() - start,
+                            message=redact(why))
+
     try:
+        today = dt.date.fromisoformat(tenant.today) if tenant.today else None
         if tenant.stateless:
             result = run(tenant.profile, tenant.source, Path(tenant.out), tenant.params,
                          today=today, max_rejects=tenant.max_rejects)
@@ -166,15 +175,11 @@ def run_tenant(tenant: Tenant | Mapping[str, Any]) -> TenantResult:
             if synced.outcome == "held":
                 message = report["sync"]["guard"].get("approve", "held")
     except DiagnosticError as error:
-        return TenantResult(tenant.name, "failed", 1, time.perf_counter() - start,
-                            message=error.diagnostics[0].message if error.diagnostics else "")
+        return failed(1, error.diagnostics[0].message if error.diagnostics else "")
     except RunError as error:
-        return TenantResult(tenant.name, "failed", error.exit_code,
-                            time.perf_counter() - start,
-                            message=error.diagnostics[0].message if error.diagnostics else "")
+        return failed(error.exit_code, error.diagnostics[0].message if error.diagnostics else "")
     except Exception as error:  # noqa: BLE001 - one tenant's bug must not stop the others
-        return TenantResult(tenant.name, "failed", 1, time.perf_counter() - start,
-                            message=f"{type(error).__name__}: {error}")
+        return failed(1, f"{type(error).__name__}: {error}")
     outcome = "held" if message else report["outcome"]
     code = HELD if outcome == "held" else PARTIAL if outcome == "partial" else 0
     rows = {name: o["rows"] for name, o in report["outputs"].items()}

@@ -203,6 +203,11 @@ def _dangling(tables: Tables, entity: str) -> list[Diagnostic]:
     return found
 
 
+# Limits a package is refused for (unsafe package, too many records, a value too long):
+# found exactly on the piece that crosses them.
+_LIMITS = frozenset({"RM416", "RM423", "RM424"})
+
+
 def _read_typed(package: Source, entity: str, fields: list[str]
                 ) -> tuple[RawTable, pl.DataFrame, list[Diagnostic]]:
     """One entity's typed frame and the problems typing it found.
@@ -228,7 +233,10 @@ def _read_typed(package: Source, entity: str, fields: list[str]
                     frame = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
                     return RawTable(entity, last.file, last.frame.clear(), last.columns), \
                         frame, []
-        except (RunError, pl.exceptions.PolarsError):
+        except RunError as error:
+            if any(d.code in _LIMITS for d in error.diagnostics):
+                raise  # exact already, and reading the whole file is what a limit spares
+        except pl.exceptions.PolarsError:
             pass
         del parts
         del package.warnings[noted:]  # the whole-file read notes them again

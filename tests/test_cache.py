@@ -113,6 +113,7 @@ def test_the_cache_lives_in_the_users_cache_folder_only(mappings: Path, tmp_path
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert cache.cache_dir() == tmp_path / "home" / ".cache" / "rostermap" / "compiled"
+    shutil.rmtree(tmp_path / "home")  # made, private, by cache_dir()
     monkeypatch.setenv("ROSTERMAP_NO_CACHE", "1")
     assert cache.cache_dir() is None
     load_mapping(mappings / "powerschool-learning.rmap")
@@ -145,3 +146,39 @@ def test_the_grammar_tables_are_kept_in_the_private_cache_folder(
         assert not (tmp_path / "off").exists()
     finally:
         parser._parser.cache_clear()
+
+
+def test_a_cache_folder_someone_else_could_write_to_is_not_used(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a cache holds gets executed: a folder writable by others, a link, a
+    relative XDG_CACHE_HOME or no home at all turn caching off instead."""
+    from dsl import cachedir, parser
+
+    monkeypatch.delenv("ROSTERMAP_NO_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "shared"))
+    folder = cachedir.cache_folder("grammar")
+    assert folder is not None and folder.stat().st_mode & 0o777 == 0o700
+    planted = folder / "planted.cache"
+    planted.write_bytes(b"not a pickle")
+    folder.chmod(0o777)  # as if another user had made it
+    assert cachedir.cache_folder("grammar") is None
+    assert parser._grammar_cache() is False
+    folder.chmod(0o700)
+    (tmp_path / "shared" / "rostermap").chmod(0o775)
+    assert cachedir.cache_folder("compiled") is None and cache.cache_dir() is None
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "linked"))
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "elsewhere").mkdir(mode=0o700)
+    (tmp_path / "linked" / "rostermap").symlink_to(tmp_path / "elsewhere")
+    assert cachedir.cache_folder("grammar") is None
+
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    assert cachedir.cache_folder("grammar") is None
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert cachedir.cache_folder("grammar") is None

@@ -187,6 +187,18 @@ def test_lookup_conditions_may_read_the_outer_record() -> None:
     assert result.frame.rows() == [("e2", "0"), ("e3", "1"), ("e4", "0")]
 
 
+def test_a_lone_row_with_a_missing_key_repeats_nothing() -> None:
+    """The key check compares each row with the one before it: the first row has none
+    (a JSON output keeps a missing key as null, which must not match "nothing")."""
+    data = tables(users={"sourcedId": ["u1", "u2", "u3"], "email": [None, "a@x", "a@x"]})
+    one = run_text("output o.jsonl from users\n  where sourcedId = \"u1\"\n  key mail\n"
+                   "  mail <- email\n", data)["o.jsonl"]
+    assert one.warnings == []
+    two = run_text("output o.jsonl from users\n  key mail\n  mail <- email\n", data)["o.jsonl"]
+    (warning,) = two.warnings
+    assert (warning.code, warning.count) == ("RM421", 2)
+
+
 def test_keys_that_repeat_are_reported() -> None:
     data = tables(users=USERS)
     result = run_text("output o.csv from users\n  key role\n  role <- role\n  id <- sourcedId\n",

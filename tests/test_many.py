@@ -66,6 +66,8 @@ def test_the_tenants_file(tenants_file: Path, tmp_path: Path) -> None:
     ('[[tenant]]\nname = "a"\nprofile = "p"\nsource = "s"\nout = "o"\n'
      '[[tenant]]\nname = "a"\nprofile = "p"\nsource = "s"\nout = "p"\n', "share a name"),
     ("[[tenant]\n", "cannot be read"),
+    ('[defaults]\nprofile = "p"\nsource = "s"\nstate = "one.sqlite"\n[[tenant]]\nname = "a"\n'
+     'out = "o"\n[[tenant]]\nname = "b"\nout = "p"\n', "tenants share a state file"),
 ])
 def test_a_bad_tenants_file_is_a_usage_error(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "tenants.toml"
@@ -144,6 +146,11 @@ def test_run_tenant_takes_plain_data(tmp_path: Path) -> None:
                           "source": str(EXAMPLE), "out": str(tmp_path / "p"), "params": []})
     assert (missing.outcome, missing.exit_code) == ("failed", 2)
     assert "needs parameter `year`" in missing.message
+    bad_day = run_tenant({"name": "t", "profile": "powerschool-learning",
+                          "source": str(EXAMPLE), "out": str(tmp_path / "q"),
+                          "params": ["year=2026"], "today": "2026-13-40"})
+    assert (bad_day.outcome, bad_day.exit_code) == ("failed", 1)
+    assert "ValueError" in bad_day.message and not (tmp_path / "q").exists()
 
 
 def test_the_same_jobs_on_a_dask_cluster(tmp_path: Path) -> None:
