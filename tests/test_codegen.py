@@ -104,6 +104,11 @@ def test_verify_refuses_code_that_does_more_than_plans() -> None:
         compiled.code + "\nX = (lambda: 1)()\n",
         compiled.code.replace("col('sourcedId')", "col('sourcedId').__class__"),
         compiled.code + "\nY = eval('1')\n",
+        # Calls on anything but the plan vocabulary, each refused by the call rule
+        # alone (no import, builtin, lambda or dunder name to catch it otherwise).
+        compiled.code + "\nZ = '{0.x}'.format(1)\n",
+        compiled.code + "\nZ = p.x()\n",
+        compiled.code + "\nZ = (1).bit_length()\n",
     ):
         with pytest.raises(VerificationError):
             verify(tampered, "tampered")
