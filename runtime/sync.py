@@ -96,8 +96,7 @@ def _schools(result: OutputResult, tables: Tables) -> pl.Series:
     orgs = frame.select(pl.col("sourcedId"), pl.col(field_).alias("schools"))
     if orgs.schema["schools"] != pl.List(pl.String):
         orgs = orgs.with_columns(pl.concat_list(pl.col("schools").cast(pl.String)))
-    if orgs.get_column("sourcedId").n_unique() < orgs.height:  # tables refuse repeats
-        orgs = orgs.unique("sourcedId", keep="first")
+    # one row per sourcedId: load_tables refuses a table with repeats (RM410)
     looked = result.records.to_frame().join(orgs, on="sourcedId", how="left",
                                              maintain_order="left")
     return looked.get_column("schools")
