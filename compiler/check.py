@@ -958,12 +958,14 @@ class _Checker:
                 self.report("RM318", f"{fn.name} needs a literal here", given.span,
                             "not a literal", notes=(f"note: {signature}",))
                 return None
-            if fn.name in ("matches", "extract"):
-                try:
-                    re.compile(str(given.value))
-                except re.error as error:
-                    self.report("RM318", f"invalid pattern: {error}", given.span, "this pattern")
-                    return None
+        literals = [args[i] for i in fn.constant]
+        if fn.check is not None and all(isinstance(a, ir.Const) for a in literals):
+            found = fn.check(*(a.value for a in literals if isinstance(a, ir.Const)))
+            if found is not None:
+                index, problem = found
+                self.report("RM318", problem, args[fn.constant[index]].span, "this argument",
+                            notes=(f"note: {signature}",))
+                return None
         return parse_type(fn.returns, typevar or t.ANY)
 
     def bind_Lookup(self, e: n.Lookup, ctx: _Context) -> ir.Expr:

@@ -9,6 +9,7 @@ outputs can test membership in it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -207,7 +208,11 @@ def _failure(output: Output, error: Exception, frame: pl.LazyFrame) -> RunError:
         except pl.exceptions.PolarsError:
             culprit = line
             break
-    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    # polars' first line says what failed; the rest is hints about its own API and the
+    # plan. Values it quotes (a failed cast lists some) may be students' names: masked.
+    first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    first = re.sub(r"\[[^\]]*\]", "[…]", re.sub(r'"[^"]*"', '"…"', first))
+    message = first[:300] or type(error).__name__
     return RunError([Diagnostic(
         "RM430", f"{output.name}: the rule at mapping line {culprit} failed: {message}",
         notes=(f"note: output {output.name} starts at mapping line {output.line}",),

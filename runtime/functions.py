@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import inspect
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +46,9 @@ class Function:
     fails: Callable[..., pl.Expr] | None = None  # true where a record's value can't be used
     constant: tuple[int, ...] = ()  # argument positions that must be literals (patterns)
     compiled: bool = False  # the compiler writes calls out (as lookups); never called
+    # Given the literal arguments (in `constant` order): the index among them of one
+    # polars would refuse, and why; checked by the compiler (RM318), not at run time.
+    check: Callable[..., tuple[int, str] | None] | None = None
 
     @property
     def variadic(self) -> bool:
@@ -73,12 +75,13 @@ def _register(
     fails: Callable[..., pl.Expr] | None = None,
     constant: tuple[int, ...] = (),
     compiled: bool = False,
+    check: Callable[..., tuple[int, str] | None] | None = None,
 ) -> Callable[[Callable[..., pl.Expr]], Callable[..., pl.Expr]]:
     def wrap(impl: Callable[..., pl.Expr]) -> Callable[..., pl.Expr]:
         fname = name or impl.__name__.rstrip("_")
         REGISTRY[fname] = Function(
             fname, params, returns, impl, (impl.__doc__ or "").strip(), examples, aggregate,
-            _CATEGORY[0], fails, constant, compiled,
+            _CATEGORY[0], fails, constant, compiled, check,
         )
         return impl
 
@@ -156,7 +159,16 @@ def concat(*values: Any) -> pl.Expr:
     return pl.concat_str([lit(v).cast(pl.String) for v in values], ignore_nulls=True)
 
 
-@_register(("str", "int", "str"), "str", (('pad("42", 5, "0")', "00042"),))
+def _pad_problem(length: int, fill: str) -> tuple[int, str] | None:
+    if length < 0:
+        return 0, f"pad to {length} characters: a length is 0 or more"
+    if len(fill) != 1:
+        return 1, f"pad fills with one character, not {fill!r}"
+    return None
+
+
+@_register(("str", "int", "str"), "str", (('pad("42", 5, "0")', "00042"),),
+           constant=(1, 2), check=_pad_problem)
 def pad(value: pl.Expr, length: int, fill: str) -> pl.Expr:
     """The text padded on the left with ``fill`` to ``length`` characters (ids, codes)."""
     return lit(value).str.pad_start(length, fill)
@@ -187,9 +199,27 @@ def contains(value: pl.Expr, part: Any) -> pl.Expr:
     return lit(value).str.contains(part, literal=True).fill_null(False)
 
 
+def regex_problem(pattern: str) -> tuple[int, str] | None:
+    """Why polars' regex engine (Rust's regex syntax, which runs the rule) refuses a
+    pattern. The engine itself is asked, not Python's re: the two disagree both ways
+    (re accepts look-around, `\\Z`, `a{,3}`; polars accepts `\\p{L}`)."""
+    try:
+        pl.Series([""], dtype=pl.String).str.contains(pattern)
+    except pl.exceptions.PolarsError as error:
+        lines = str(error).splitlines()
+        reason = next((line.removeprefix("error: ") for line in lines
+                       if line.startswith("error: ")), lines[0] if lines else "invalid")
+        carets = next((line for line in lines if line.strip() and set(line.strip()) == {"^"}),
+                      "")
+        start = len(carets) - len(carets.lstrip()) - 4  # the pattern is quoted indented by 4
+        found = pattern[start:start + len(carets.strip())] if carets and start >= 0 else ""
+        return 0, f"invalid pattern: {reason}" + (f" (at `{found}`)" if found else "")
+    return None
+
+
 @_register(("str", "str"), "bool", (('matches("ALG-101", "^[A-Z]{3}-[0-9]+$")', True),
                                     ('matches("Reading", "(?i)^read")', True)),
-           constant=(1,))
+           constant=(1,), check=regex_problem)
 def matches(value: pl.Expr, pattern: str) -> pl.Expr:
     """Whether the text matches a regular expression (anywhere, unless anchored).
 
@@ -200,10 +230,11 @@ def matches(value: pl.Expr, pattern: str) -> pl.Expr:
 
 
 @_register(("str", "str"), "str", (('extract("Room 2-B", "([0-9]+)")', "2"),),
-           constant=(1,))
+           constant=(1,), check=regex_problem)
 def extract(value: pl.Expr, pattern: str) -> pl.Expr:
     """The part of the text that the pattern's first group matches (else the whole match)."""
-    group = 1 if re.compile(pattern).groups else 0
+    groups = pl.Series([""], dtype=pl.String).str.extract_groups(pattern).struct.fields
+    group = 1 if groups else 0
     return lit(value).str.extract(pattern, group)
 
 
@@ -273,15 +304,24 @@ def date(value: pl.Expr) -> pl.Expr:
     return _parse_date(lit(value).cast(pl.String), None)
 
 
+def _format_problem(fmt: str) -> tuple[int, str] | None:
+    """A strftime format polars cannot use (an unknown code, a lone %)."""
+    try:
+        pl.Series([dt.date(2026, 1, 5)]).dt.strftime(fmt)
+    except pl.exceptions.PolarsError:
+        return 0, f"invalid date format {fmt!r}: use strftime codes such as %Y, %m, %d, %b"
+    return None
+
+
 @_register(("str", "str"), "date", (('date_as("1/05/2026", "%m/%d/%Y")', dt.date(2026, 1, 5)),),
-           fails=date_failed, constant=(1,))
+           fails=date_failed, constant=(1,), check=_format_problem)
 def date_as(value: pl.Expr, fmt: str) -> pl.Expr:
     """A date read with an explicit format (strftime codes: %d %m %Y %y %b)."""
     return _parse_date(lit(value).cast(pl.String), fmt)
 
 
 @_register(("date", "str"), "str", (('format_date(date("2026-01-05"), "%m/%d/%Y")',
-                                     "01/05/2026"),), constant=(1,))
+                                     "01/05/2026"),), constant=(1,), check=_format_problem)
 def format_date(value: pl.Expr, fmt: str) -> pl.Expr:
     """The date written with a format (strftime codes)."""
     return lit(value).dt.strftime(fmt)

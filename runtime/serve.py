@@ -431,8 +431,9 @@ class Server:
         try:
             self._httpd = _HTTPServer(("127.0.0.1", port), _Handler)
         except OSError as error:
-            raise UsageError([Diagnostic("RM452", f"cannot listen on 127.0.0.1:{port}: "
-                                         f"{error.strerror}")]) from None
+            raise UsageError([Diagnostic(
+                "RM452", f"cannot listen on 127.0.0.1:{port}: {error.strerror}",
+                notes=("help: choose another --port, or --port 0 for any free one",))]) from None
         self._httpd.app = self
         self.port = self._httpd.server_address[1]
         self.root = f"http://127.0.0.1:{self.port}"

@@ -409,7 +409,7 @@ class Store:
                                          notes=("help: `rostermap runs` lists them",))])
         if record.outcome != "held":
             raise UsageError([Diagnostic(
-                "RM462", f"run {run_id} is {record.outcome}, not held",
+                "RM462", f"run {run_id} is not held: its outcome is {record.outcome}",
                 location=DataLocation(str(self.path)),
                 notes=("note: a held run can be approved or rejected until a later run "
                        "commits or is held (it is then superseded)",))])

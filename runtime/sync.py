@@ -357,7 +357,8 @@ def _unwritable(out_dir: Path, error: OSError, committed: bool) -> RunError:
     return RunError([Diagnostic(
         "RM463", f"cannot write the run's files into {out_dir}: {error.strerror or error}",
         location=DataLocation(str(error.filename or out_dir)),
-        notes=(note, "help: check the folder's permissions and free space"))])
+        notes=(note, "help: --out names a folder: check that it is not a file, its "
+               "permissions and the free space"))])
 
 
 def _missing_folder(folder: Path, run_id: int) -> Diagnostic:

@@ -340,7 +340,7 @@ def test_a_rejected_run_leaves_everything_as_it_was(runner: Runner) -> None:
     held = runner(d)
     reject(MAPPING, held.run, runner.options)  # type: ignore[arg-type]
     assert not (runner.out / "held" / str(held.run)).exists()
-    with pytest.raises(UsageError, match=f"run {held.run} is rejected, not held"):
+    with pytest.raises(UsageError, match=f"run {held.run} is not held: its outcome is rejected"):
         approve(MAPPING, held.run, runner.options)  # type: ignore[arg-type]
     again = runner(d)  # the same export again: held again, against run 1
     assert again.outcome == "held" and again.report["sync"]["base_run"] == 1
@@ -564,7 +564,7 @@ def test_cli_exit_codes_held_approve_and_reject(tmp_path: Path) -> None:
     approved = cli.invoke(main, ["approve", MAPPING, "2", "--state", str(tmp_path / "s.sqlite")])
     assert approved.exit_code == 0 and "run 2 approved" in approved.output
     again = cli.invoke(main, ["approve", MAPPING, "2", "--state", str(tmp_path / "s.sqlite")])
-    assert again.exit_code == 2 and "run 2 is approved, not held" in again.output
+    assert again.exit_code == 2 and "run 2 is not held: its outcome is approved" in again.output
     dry = cli.invoke(main, ["run", MAPPING, "--source", str(first), *common, "--dry-run"])
     assert dry.exit_code == 0 and "dry run: nothing was written" in dry.output
     log = tmp_path / "sync.log"

@@ -300,6 +300,10 @@ class _Client:
         await self.http.aclose()
         await self.token_http.aclose()
 
+    def _origin(self) -> str:
+        base = httpx.URL(str(self.base))
+        return f"{base.host}:{base.port}" if base.port else str(base.host)
+
     def _where(self, url: str, params: Mapping[str, Any]) -> str:
         query = "&".join(f"{k}={v}" for k, v in params.items())
         path = url[len(str(self.base).rstrip("/")):] or "/"
@@ -351,14 +355,20 @@ class _Client:
                 code, problem = "RM440", f"no complete response within {o.deadline:g}s"
             except AuthError as error:
                 if not error.retryable:
-                    raise _Failed(Diagnostic("RM441", f"{where}: {error}")) from None
-                code, problem = "RM441", str(error)
+                    raise _Failed(Diagnostic(
+                        "RM441", f"{error}, asked for a token to {where}",
+                        notes=("help: check the client id and secret "
+                               "(ROSTERMAP_CLIENT_ID, ROSTERMAP_CLIENT_SECRET) and the token "
+                               "URL (ROSTERMAP_TOKEN_URL), or the [source] section of --config",
+                               ))) from None
+                code, problem = "RM440", str(error)  # the token endpoint is unreachable or busy
             except httpx.TimeoutException as error:
                 code, problem = "RM440", f"timed out ({type(error).__name__})"
             except httpx.RemoteProtocolError:
                 code, problem = "RM443", "the connection closed before the response was complete"
             except httpx.TransportError as error:
-                code, problem = "RM440", f"connection failed ({type(error).__name__})"
+                code, problem = "RM440", (f"cannot connect to {self._origin()} "
+                                          f"({type(error).__name__})")
             else:
                 status = response.status_code
                 if status == 200 and _is_html(response):
@@ -742,8 +752,11 @@ def open_rest(
     if c.method in ("oauth1", "oauth2") and not (c.client_id and c.client_secret):
         raise UsageError([Diagnostic(
             "RM445", f"{c.method} needs a client id and secret",
-            notes=("help: set ROSTERMAP_CLIENT_ID and ROSTERMAP_CLIENT_SECRET, or "
-                   "client_id and client_secret in the [source] section of --config",))])
+            notes=("note: unless `auth` says otherwise, a token URL means OAuth 2 and a "
+                   "client id without one OAuth 1.0a",
+                   "help: set ROSTERMAP_CLIENT_ID and ROSTERMAP_CLIENT_SECRET (and "
+                   "ROSTERMAP_TOKEN_URL for OAuth 2), or the same in the [source] section "
+                   "of --config",))])
     if c.method == "oauth2":
         if not c.token_url:
             raise UsageError([Diagnostic(
