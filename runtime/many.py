@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dsl.diagnostics import Diagnostic
+from dsl.diagnostics import DataLocation, Diagnostic
 from runtime.errors import HELD, PARTIAL, UsageError
 
 __all__ = ["Tenant", "TenantResult", "exit_code", "load_tenants", "render", "run_many",
@@ -90,7 +90,9 @@ def _param(name: str, value: Any) -> str:
 
 
 def _problem(message: str, file: Path) -> UsageError:
-    return UsageError([Diagnostic("RM507", f"{file.name}: {message}")])
+    return UsageError([Diagnostic("RM507", f"{file.name}: {message}",
+                                  location=DataLocation(str(file)),
+                                  notes=("help: the format is in docs/scaling.md",))])
 
 
 def load_tenants(path: Path) -> list[Tenant]:

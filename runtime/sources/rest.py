@@ -727,10 +727,12 @@ async def _fetch_all(base: httpx.URL, version: str, wanted: Mapping[str, tuple[s
                      for e in wanted}
     except* _Failed as failures:
         problems = [f.diagnostic for f in failures.exceptions if isinstance(f, _Failed)]
-        raise RunError([*problems, Diagnostic(
-            "RM448", "the fetch from the OneRoster API is incomplete; nothing was written",
-            notes=("note: an incomplete roster would look complete to the product and "
-                   "drop the users it lacks",))]) from None
+        if not any(p.code == "RM448" for p in problems):  # else said already, with its cause
+            problems.append(Diagnostic(
+                "RM448", "the fetch from the OneRoster API is incomplete; nothing was written",
+                notes=("note: an incomplete roster would look complete to the product and "
+                       "drop the users it lacks",)))
+        raise RunError(problems) from None
     finally:
         await client.close()
     if isinstance(client.auth, OAuth2ClientCredentials):
