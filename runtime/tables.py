@@ -10,7 +10,7 @@ records the package does not hold.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,36 +168,48 @@ def _missing_ids(frame: pl.DataFrame, file: str) -> Diagnostic | None:
                       f"at line {line}", location=DataLocation(file, line, "sourcedId"))
 
 
-def _dangling(tables: Tables, entity: str) -> list[Diagnostic]:
-    """References from ``entity`` to records of loaded entities that do not exist."""
-    spec = schema.ENTITIES[entity]
-    frame = tables.frames[entity]
+def _dangling(tables: Tables, entities: Iterable[str]) -> list[Diagnostic]:
+    """References from ``entities`` to records of loaded entities that do not exist.
+
+    Every reference column's check is one query, and all run at once (polars spreads
+    them over the cores): on a 1M-student district they were a tenth of the read.
+    """
+    checks: list[tuple[str, str, str, pl.LazyFrame]] = []
+    for entity in entities:
+        frame = tables.frames[entity]
+        spec = schema.ENTITIES[entity]
+        for name in frame.columns:
+            f = spec.fields.get(name)
+            if f is None or name == "sourcedId":
+                continue
+            target = f.type.entity or (f.type.item.entity if f.type.item else None)
+            if target is None or target not in tables.frames or target in tables.filtered:
+                continue
+            refs = frame.lazy().select(LINE, pl.col(name).alias("ref"))
+            if f.type.is_list:
+                refs = refs.explode("ref")
+            # A hash lookup, not an anti-join: it builds a set of the target's ids only,
+            # where a join also hashes and gathers the referring side (issue 8: memory).
+            ids = tables.frames[target].get_column("sourcedId").implode()
+            missing = refs.filter(pl.col("ref").is_not_null() & ~pl.col("ref").is_in(ids))
+            lines = missing.select(pl.len().alias("n"), pl.col(LINE).head(MAX_EXAMPLES)
+                                   .implode().alias("lines"))
+            checks.append((entity, name, target, lines))
     found = []
-    for name in frame.columns:
-        f = spec.fields.get(name)
-        if f is None or name == "sourcedId":
-            continue
-        target = f.type.entity or (f.type.item.entity if f.type.item else None)
-        if target is None or target not in tables.frames or target in tables.filtered:
-            continue
-        refs = frame.lazy().select(LINE, pl.col(name).alias("ref"))
-        if f.type.is_list:
-            refs = refs.explode("ref")
-        # A hash lookup, not an anti-join: it builds a set of the target's ids only, where
-        # a join also hashes and gathers the referring side (issue 8: peak memory).
-        ids = tables.frames[target].get_column("sourcedId").implode()
-        missing = refs.filter(pl.col("ref").is_not_null() & ~pl.col("ref").is_in(ids)).collect()
-        if missing.height:
-            lines = missing[LINE].head(MAX_EXAMPLES).to_list()
-            column = f.csv or name
+    for (entity, name, target, _), result in zip(
+            checks, pl.collect_all([c[3] for c in checks]), strict=True):
+        count, lines = result["n"][0], result["lines"][0].to_list()
+        if count:
+            spec = schema.ENTITIES[entity]
             found.append(Diagnostic(
                 "RM411",
-                f"{tables.files[entity]}: {missing.height} {spec.record} record(s) name "
+                f"{tables.files[entity]}: {count} {spec.record} record(s) name "
                 f"{_a(schema.ENTITIES[target].record)} that {tables.files[target]} does not "
                 "hold, "
                 f"first at line {lines[0]}",
                 Severity.WARNING,
-                location=DataLocation(tables.files[entity], lines[0], column),
+                location=DataLocation(tables.files[entity], lines[0], spec.fields[name].csv
+                                      or name),
                 notes=(f"note: lines {', '.join(map(str, lines))}",),
             ))
     return found
@@ -302,9 +314,7 @@ def load_tables(
     if problems:
         raise RunError(problems)
     tables = Tables(package.version, frames, files, [*package.warnings, *notes], filtered)
-    for entity in frames:
-        if package.has(entity):
-            tables.warnings.extend(_dangling(tables, entity))
+    tables.warnings.extend(_dangling(tables, [e for e in frames if package.has(e)]))
     return tables
 
 
