@@ -8,7 +8,9 @@ columns (prefixed ``c:``) and where it stands:
 
 ================  ===================================================================
 ``key``           the row's key columns joined by U+001F (all columns when no ``key``)
-``schools``       the orgs of the record the row was made from (per-school guards)
+``schools``       the orgs of the record the row was made from (per-school guards),
+                  joined by U+001F: as text, a million-row join costs half the memory
+                  of a list column
 ``state``         present | missing (within grace) | kept | deactivated | deleted
 ``missing_runs``  runs in a row without it; ``missing_since`` the first (ISO time)
 ``first_run``     the run that first published it
@@ -57,7 +59,7 @@ SEP = "\x1f"
 COLUMN = "c:"
 _STATE: dict[str, Any] = {
     "key": pl.String,
-    "schools": pl.List(pl.String),
+    "schools": pl.String,
     "state": pl.String,
     "missing_runs": pl.Int64,
     "missing_since": pl.String,
@@ -131,7 +133,7 @@ def current_rows(frame: pl.DataFrame, key: tuple[str, ...], schools: pl.Series,
         pl.concat_str([pl.col(k).cast(pl.String).fill_null("") for k in keys],
                       separator=SEP).alias("key"),
         *(pl.col(c).alias(COLUMN + c) for c in columns),
-    ).with_columns(schools.alias("schools").cast(pl.List(pl.String)))
+    ).with_columns(schools.alias("schools").cast(pl.String))
     if out.get_column("key").n_unique() < out.height:  # hashing once beats unique()
         out = out.unique(subset="key", keep="first", maintain_order=True)
     return mask(out, secrets)
@@ -142,6 +144,8 @@ def _aligned(previous: pl.DataFrame | None, current: pl.DataFrame) -> pl.DataFra
     wanted = {c: t for c, t in current.schema.items() if c.startswith(COLUMN)}
     if previous is None:
         return pl.DataFrame(schema={**_STATE, **wanted})
+    if previous.schema["schools"] != pl.String:  # a state written before 0.1.0's release
+        previous = previous.with_columns(pl.col("schools").list.join(SEP))
     return previous.select(
         *(pl.col(c) for c in _STATE),
         *(pl.col(c).cast(t, strict=False) if c in previous.columns else pl.lit(None, t).alias(c)
@@ -265,14 +269,14 @@ def _change_rows(j: pl.DataFrame, values: Callable[[pl.DataFrame, str], pl.DataF
 def _per_school(j: pl.DataFrame) -> dict[str, dict[str, int]]:
     """Per school: the rows the last run published, and this run's changes."""
     before = (j.filter(pl.col("state").is_in(["present", "missing", "kept"]))
-              .select(pl.col("schools_prev").alias("school")).explode("school")
+              .select(pl.col("schools_prev").str.split(SEP).alias("school")).explode("school")
               .drop_nulls().group_by("school").len())
     schools: dict[str, dict[str, int]] = {
         s: {"before": n, **dict.fromkeys(ACTIONS, 0)} for s, n in before.iter_rows()}
     a = pl.col("action")
     acted = j.filter(a.is_in(list(ACTIONS))).select(
         a, pl.when(a.is_in(["deactivate", "delete"])).then(pl.col("schools_prev"))
-        .otherwise(pl.col("schools")).alias("school"),
+        .otherwise(pl.col("schools")).str.split(SEP).alias("school"),
     ).explode("school").drop_nulls().group_by("school", "action").len()
     for school, action, n in acted.iter_rows():
         schools.setdefault(school, {"before": 0, **dict.fromkeys(ACTIONS, 0)})[action] = n

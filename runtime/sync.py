@@ -86,16 +86,17 @@ def state_for(profile: str | Loaded, options: SyncOptions) -> tuple[str, Path]:
 
 
 def _schools(result: OutputResult, tables: Tables) -> pl.Series:
-    """Per row, the orgs of the record it was made from."""
+    """Per row, the orgs of the record it was made from, joined by U+001F."""
     field_ = SCHOOL_FIELD.get(result.entity)
     frame = tables.frames.get(result.entity)
-    empty = pl.Series("schools", [], pl.List(pl.String)).extend_constant(
-        None, len(result.records))
+    empty = pl.Series("schools", [], pl.String).extend_constant(None, len(result.records))
     if field_ is None or frame is None or field_ not in frame.columns:
         return empty
     orgs = frame.select(pl.col("sourcedId"), pl.col(field_).alias("schools"))
-    if orgs.schema["schools"] != pl.List(pl.String):
-        orgs = orgs.with_columns(pl.concat_list(pl.col("schools").cast(pl.String)))
+    if isinstance(orgs.schema["schools"], pl.List):
+        orgs = orgs.with_columns(pl.col("schools").cast(pl.List(pl.String)).list.join(ch.SEP))
+    else:
+        orgs = orgs.with_columns(pl.col("schools").cast(pl.String))
     # one row per sourcedId: load_tables refuses a table with repeats (RM410)
     looked = result.records.to_frame().join(orgs, on="sourcedId", how="left",
                                              maintain_order="left")

@@ -257,10 +257,10 @@ def test_grace_in_days_follows_the_clock() -> None:
     frame = pl.DataFrame({"id": ["a", "b"]})
     policy = Missing("deactivate", after=3, unit="days")
     start = dt.datetime(2026, 3, 2, 4, 22, tzinfo=dt.UTC)
-    snapshot = diff("o", None, frame, current_rows(frame, ("id",), pl.Series([["s1"]] * 2),
+    snapshot = diff("o", None, frame, current_rows(frame, ("id",), pl.Series(["s1"] * 2),
                                                    "csv"), policy, 1, start, False).snapshot
     gone = frame.head(1)
-    rows = current_rows(gone, ("id",), pl.Series([["s1"]]), "csv")
+    rows = current_rows(gone, ("id",), pl.Series(["s1"]), "csv")
     for run, hours, expected in ((2, 24, "missing"), (3, 72, "missing"),
                                  (4, 95, "missing"), (5, 96, "deactivate")):
         step = diff("o", snapshot, gone, rows, policy, run,
@@ -269,6 +269,27 @@ def test_grace_in_days_follows_the_clock() -> None:
         assert step.full.get_column("id").to_list() == (
             ["a", "b"] if expected == "missing" else ["a"])
         snapshot = step.snapshot
+
+
+def test_schools_are_text_and_a_state_with_lists_still_reads() -> None:
+    """Schools are kept joined by U+001F (a list column doubled the memory of a large
+    output's diff); a snapshot stored with lists, as before, is read the same way."""
+    frame = pl.DataFrame({"id": ["a", "b", "c"]})
+    schools = pl.Series(["s1\x1fs2", "s2", None])
+    first = diff("o", None, frame, current_rows(frame, ("id",), schools, "csv"), Missing(),
+                 1, dt.datetime(2026, 3, 2, tzinfo=dt.UTC), False).snapshot
+    assert first.schema["schools"] == pl.String
+    as_lists = first.with_columns(pl.col("schools").str.split("\x1f"))
+    gone = frame.head(1)
+    for stored in (first, as_lists):
+        step = diff("o", stored, gone, current_rows(gone, ("id",), schools.head(1), "csv"),
+                    Missing(), 2, dt.datetime(2026, 3, 3, tzinfo=dt.UTC), False)
+        assert step.counts["deactivate"] == 2
+        assert step.schools == {
+            "s1": {"before": 1, "create": 0, "reactivate": 0, "update": 0, "deactivate": 0,
+                   "delete": 0},
+            "s2": {"before": 2, "create": 0, "reactivate": 0, "update": 0, "deactivate": 1,
+                   "delete": 0}}
 
 
 def test_dry_run_writes_nothing(runner: Runner, tmp_path: Path) -> None:
