@@ -153,7 +153,7 @@ def run_tenant(tenant: Tenant | Mapping[str, Any]) -> TenantResult:
     if not isinstance(tenant, Tenant):
         tenant = Tenant(**{**tenant, "params": tuple(tenant.get("params", ()))})
     start = time.perf_counter()
-    message = ""
+    message, held = "", False
     changes: dict[str, dict[str, int]] = {}
 
     def failed(code: int, why: str) -> TenantResult:
@@ -174,15 +174,16 @@ def run_tenant(tenant: Tenant | Mapping[str, Any]) -> TenantResult:
                           options, today=today, max_rejects=tenant.max_rejects)
             report = synced.report
             changes = {c.output: dict(c.counts) for c in synced.changes}
-            if synced.outcome == "held":
-                message = report["sync"]["guard"].get("approve", "held")
+            held = synced.outcome == "held"
+            if held:  # the command that releases it
+                message = report["sync"]["guard"].get("approve", "")
     except DiagnosticError as error:
         return failed(1, error.diagnostics[0].message if error.diagnostics else "")
     except RunError as error:
         return failed(error.exit_code, error.diagnostics[0].message if error.diagnostics else "")
     except Exception as error:  # noqa: BLE001 - one tenant's bug must not stop the others
         return failed(1, f"{type(error).__name__}: {error}")
-    outcome = "held" if message else report["outcome"]
+    outcome = "held" if held else report["outcome"]
     code = HELD if outcome == "held" else PARTIAL if outcome == "partial" else 0
     rows = {name: o["rows"] for name, o in report["outputs"].items()}
     return TenantResult(tenant.name, outcome, code, time.perf_counter() - start, rows,
