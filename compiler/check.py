@@ -96,7 +96,10 @@ class _Checker:
         return ir.Const(t.ANY, span, None)
 
     def text_of(self, span: Span) -> str:
-        return re.sub(r"\s+", " ", self.source.text[span.start : span.end]).strip()
+        """The source text of a span, from the file it is in (extends and import bring
+        nodes of other files)."""
+        text = (span.source or self.source).text
+        return re.sub(r"\s+", " ", text[span.start : span.end]).strip()
 
     # --- declarations ----------------------------------------------------------------
     def run(self) -> ir.CheckedMapping | None:

@@ -74,6 +74,16 @@ def test_child_overrides_and_extends_its_parent(mappings: Path, make_package: Ca
     assert files["orgs.csv"] == "id\ns1\ns2\n"  # the child's own output
 
 
+def test_inherited_rules_keep_their_own_text(mappings: Path) -> None:
+    """Rules and columns from the parent file carry the parent's text (the report's
+    drops per rule and explain show it), not a slice of the child's file."""
+    loaded = load_mapping(mappings / "child.rmap")
+    users = next(build for build in loaded.module.OUTPUTS
+                 if build({"year": 2026, "suffix": "-c"}).name == "users.csv")
+    output = users({"year": 2026, "suffix": "-c"})
+    assert [r.text for r in output.rules] == ["where kept", 'where role = "student"']
+
+
 def test_effective_mapping_names_where_each_line_comes_from(mappings: Path) -> None:
     result = CliRunner().invoke(main, ["check", "--effective", str(mappings / "child.rmap")])
     assert result.exit_code == 0, result.stderr
