@@ -1027,7 +1027,7 @@ class _Checker:
             return parts[0] if len(parts) == 1 else ir.And(t.BOOL, where_span, tuple(parts))
 
         return ir.Lookup(t.list_of(value.type), e.span, target.name, value, conjunction(own),
-                         inner_key, outer_key, explode, conjunction(outer))
+                         inner_key, outer_key, explode, conjunction(outer), self.text_of(e.span))
 
 
 # --- helpers --------------------------------------------------------------------------------

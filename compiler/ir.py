@@ -202,6 +202,7 @@ class Lookup(Expr):
     outer_key: Expr
     explode: str = ""  # "outer" / "inner": that key is a list, matched item by item
     correlated: Expr | None = None  # conditions that read both records (scope 0 and 1)
+    text: str = ""  # as written (`x of entity where ...`): what explain calls it
 
 
 @dataclass(frozen=True, slots=True)

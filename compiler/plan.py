@@ -263,7 +263,8 @@ class _Planner:
             name = frame.fresh("lookup")
             frame.steps.append(
                 LookupStep(name, e.span.line, e.entity, tuple(inner.steps), where, key, on,
-                           value, aggregate, f"{aggregate}({describe(e.value)} of {e.entity})",
+                           value, aggregate,
+                           f"{aggregate}({e.text or f'{describe(e.value)} of {e.entity}'})",
                            e.explode, tuple(carried), correlated)
             )
             frame.names[text] = name

@@ -66,7 +66,7 @@ def users_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_1',
                 line=53,
-                text='exists(sourcedId of orgs)',
+                text='exists(sourcedId of orgs where sourcedId in this.orgs and in_scope)',
                 entity='orgs',
                 key=col('sourcedId'),
                 on=col('orgs'),
@@ -123,7 +123,7 @@ def users_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_2',
                 line=62,
-                text='list(sourcedId of orgs)',
+                text='list(sourcedId of orgs where sourcedId in this.orgs and in_scope)',
                 entity='orgs',
                 key=col('sourcedId'),
                 on=col('orgs'),
@@ -183,7 +183,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_3',
                 line=69,
-                text='exists(sourcedId of orgs)',
+                text='exists(sourcedId of orgs where sourcedId = this.school and in_scope)',
                 entity='orgs',
                 key=col('sourcedId'),
                 on=col('school'),
@@ -205,7 +205,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_4',
                 line=44,
-                text='min(startDate of academicSessions)',
+                text='min(startDate of academicSessions where sourcedId in this.terms)',
                 entity='academicSessions',
                 key=col('sourcedId'),
                 on=col('terms'),
@@ -234,7 +234,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_6',
                 line=76,
-                text='list(user of enrollments)',
+                text='list(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
                 on=col('sourcedId'),
@@ -250,7 +250,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_7',
                 line=45,
-                text='max(endDate of academicSessions)',
+                text='max(endDate of academicSessions where sourcedId in this.terms)',
                 entity='academicSessions',
                 key=col('sourcedId'),
                 on=col('terms'),

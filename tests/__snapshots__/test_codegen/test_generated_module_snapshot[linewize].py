@@ -69,7 +69,7 @@ def users_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_1',
                 line=43,
-                text='exists(sourcedId of orgs)',
+                text='exists(sourcedId of orgs where sourcedId in this.orgs and type = "school" and not excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
                 on=col('orgs'),
@@ -87,7 +87,7 @@ def users_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_2',
                 line=42,
-                text='exists(sourcedId of orgs)',
+                text='exists(sourcedId of orgs where sourcedId in this.orgs and type = "school")',
                 entity='orgs',
                 key=col('sourcedId'),
                 on=col('orgs'),
@@ -99,7 +99,7 @@ def users_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_3',
                 line=54,
-                text='exists(sourcedId of orgs)',
+                text='exists(sourcedId of orgs where sourcedId in this.orgs and not excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
                 on=col('orgs'),
@@ -114,7 +114,7 @@ def users_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_4',
                 line=57,
-                text='exists(sourcedId of enrollments)',
+                text='exists(sourcedId of enrollments where user = this and active and in_period(as_of, beginDate, endDate))',
                 entity='enrollments',
                 key=col('user'),
                 on=col('sourcedId'),
@@ -128,7 +128,7 @@ def users_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_5',
                 line=36,
-                text='count(id of existing)',
+                text='count(id of existing where merge_value(email) = merge_value(this.email) and merge_key != "none" and email is not empty)',
                 entity='existing',
                 key=(
                     pl.when(p['merge_key'] == 'email').then(col('email'))
@@ -191,7 +191,7 @@ def users_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_6',
                 line=64,
-                text='first(id of existing)',
+                text='first(id of existing where merge_value(email) = merge_value(this.email) and merge_key != "none" and email is not empty)',
                 entity='existing',
                 key=(
                     pl.when(p['merge_key'] == 'email').then(col('email'))
@@ -212,7 +212,7 @@ def users_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_7',
                 line=70,
-                text='first(sourcedId of orgs)',
+                text='first(sourcedId of orgs where sourcedId in this.orgs and type = "school" and not excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
                 on=col('orgs'),
@@ -230,7 +230,7 @@ def users_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_8',
                 line=74,
-                text='first(sourcedId of orgs)',
+                text='first(sourcedId of orgs where sourcedId in this.orgs and not excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
                 on=col('orgs'),
@@ -296,7 +296,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_9',
                 line=88,
-                text='exists(sourcedId of orgs)',
+                text='exists(sourcedId of orgs where sourcedId = this.school and excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
                 on=col('school'),
@@ -321,7 +321,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_11',
                 line=91,
-                text='exists(sourcedId of academicSessions)',
+                text='exists(sourcedId of academicSessions where sourcedId in this.terms and in_period(as_of, startDate, endDate))',
                 entity='academicSessions',
                 key=col('sourcedId'),
                 on=col('terms'),
@@ -352,7 +352,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_13',
                 line=97,
-                text='list(user of enrollments)',
+                text='list(user.sourcedId of enrollments where class = this and active and role = "teacher" and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
                 on=col('sourcedId'),
@@ -368,7 +368,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_15',
                 line=103,
-                text='list(user of enrollments)',
+                text='list(user.sourcedId of enrollments where class = this and active and role = "student" and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
                 on=col('sourcedId'),

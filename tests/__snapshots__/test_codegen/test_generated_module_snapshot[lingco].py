@@ -61,7 +61,7 @@ def orgs_jsonl(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_1',
                 line=41,
-                text='list(sourcedId of orgs)',
+                text='list(sourcedId of orgs where parent = this)',
                 entity='orgs',
                 key=col('parent'),
                 on=col('sourcedId'),
@@ -95,7 +95,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_2',
                 line=61,
-                text='list(sourcedId of academicSessions)',
+                text='list(sourcedId of academicSessions where parent = this)',
                 entity='academicSessions',
                 key=col('parent'),
                 on=col('sourcedId'),
@@ -137,7 +137,7 @@ def courses_jsonl(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_3',
                 line=84,
-                text='first(catalogId of catalog)',
+                text='first(catalogId of catalog where courseCode = this.courseCode)',
                 entity='catalog',
                 key=col('courseCode'),
                 on=col('courseCode'),
@@ -147,7 +147,7 @@ def courses_jsonl(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_4',
                 line=85,
-                text='exists(catalogId of catalog)',
+                text='exists(catalogId of catalog where courseCode = this.courseCode)',
                 entity='catalog',
                 key=col('courseCode'),
                 on=col('courseCode'),

@@ -179,7 +179,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_2',
                 line=77,
-                text='min(user of enrollments)',
+                text='min(user.sourcedId of enrollments where class = this and role = "teacher" and primary and active)',
                 entity='enrollments',
                 key=col('class'),
                 on=col('sourcedId'),

@@ -66,7 +66,7 @@ def users_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_1',
                 line=42,
-                text='exists(sourcedId of users)',
+                text='exists(sourcedId of users where this in agents and student_ok)',
                 entity='users',
                 key=col('agents'),
                 on=col('sourcedId'),
@@ -85,7 +85,7 @@ def users_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_2',
                 line=42,
-                text='exists(sourcedId of users)',
+                text='exists(sourcedId of users where sourcedId in this.agents and student_ok)',
                 entity='users',
                 key=col('sourcedId'),
                 on=col('agents'),
@@ -139,7 +139,7 @@ def users_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_3',
                 line=57,
-                text='first(sourcedId of orgs)',
+                text='first(sourcedId of orgs where sourcedId in this.orgs and type = "school" and (schools is empty or sourcedId in schools))',
                 entity='orgs',
                 key=col('sourcedId'),
                 on=col('orgs'),
@@ -325,7 +325,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_8',
                 line=108,
-                text='min(schoolYear of academicSessions)',
+                text='min(schoolYear of academicSessions where sourcedId in this.terms)',
                 entity='academicSessions',
                 key=col('sourcedId'),
                 on=col('terms'),
@@ -336,7 +336,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_10',
                 line=109,
-                text='exists(user of enrollments)',
+                text='exists(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
                 on=col('sourcedId'),
@@ -375,7 +375,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_12',
                 line=119,
-                text='min(user of enrollments)',
+                text='min(user.sourcedId of enrollments where class = this and role = "teacher" and active and primary and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
                 on=col('sourcedId'),
@@ -392,7 +392,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_14',
                 line=125,
-                text='min(user of enrollments)',
+                text='min(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
                 on=col('sourcedId'),
@@ -453,7 +453,7 @@ def rosters_csv(p: dict[str, object]) -> Output:
             Lookup(
                 'lookup_18',
                 line=143,
-                text='count(sourcedId of enrollments)',
+                text='count(sourcedId of enrollments where user = this.user and role = "teacher" and not primary and active and class in classes.csv and class < this.class)',
                 entity='enrollments',
                 key=col('user'),
                 on=col('user'),
