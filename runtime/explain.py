@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from compiler import schema
-from dsl.diagnostics import Diagnostic, did_you_mean
+from dsl.diagnostics import DataLocation, Diagnostic, did_you_mean
 from runtime.errors import UsageError
 from runtime.execute import Steps, run_outputs, spread
 from runtime.loader import load_mapping, parse_params, resolve_profile
@@ -186,6 +186,17 @@ def _verdict(
     return verdict
 
 
+def _near_id(ids: pl.Series, wanted: str) -> str | None:
+    """A sourcedId the user may have meant: the same but for case and spaces, else a
+    close spelling among those sharing its first characters (a district has millions
+    of ids: comparing with all of them would take seconds)."""
+    same = ids.filter(ids.str.strip_chars().str.to_lowercase() == wanted.strip().lower())
+    if same.len():
+        return str(same[0])
+    alike = ids.filter(ids.str.starts_with(wanted.strip()[:3])).head(20_000).to_list()
+    return did_you_mean(wanted.strip(), alike)
+
+
 def explain(
     profile: str,
     source: Path,
@@ -211,8 +222,11 @@ def explain(
     run_outputs(module, tables, values, emitted)
     found = tables.frames[entity.name].filter(pl.col("sourcedId") == sourced_id)
     if found.height == 0:
+        hint = _near_id(tables.frames[entity.name].get_column("sourcedId"), sourced_id)
         raise UsageError([Diagnostic(
-            "RM505", f"{tables.files[entity.name]} has no record with sourcedId `{sourced_id}`")])
+            "RM505", f"{tables.files[entity.name]} has no record with sourcedId `{sourced_id}`",
+            location=DataLocation(tables.files[entity.name]),
+            notes=(f"help: did you mean `{entity.name}/{hint}`?",) if hint else ())])
     secrets = {str(values[p.name]) for p in module.PARAMS
                if p.secret and values.get(p.name)}
     outputs = [

@@ -65,6 +65,16 @@ def test_unknown_record_and_bad_record_syntax() -> None:
     assert result.exit_code == 2 and "error[RM505]" in result.stderr
 
 
+@pytest.mark.parametrize("given, meant", [
+    ("STU-1", "stu-1"), (" stu-1 ", "stu-1"), ("stu-1000", "stu-100"), ("zzz", None)])
+def test_a_sourcedid_not_found_suggests_a_near_one(given: str, meant: str | None) -> None:
+    with pytest.raises(UsageError) as raised:
+        explain("powerschool-learning", EXAMPLE, f"users/{given}", PARAMS)
+    (diagnostic,) = raised.value.diagnostics
+    hint = f"help: did you mean `users/{meant}`?"
+    assert diagnostic.notes == ((hint,) if meant else ())
+
+
 def test_lookup_in_a_table_parameter_is_explained_and_hidden() -> None:
     """A table parameter (the product's own users) is not in the data model: its
     values are treated as personal data."""
