@@ -23,7 +23,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -184,16 +185,11 @@ def sync(
     if options.dry_run and not path.exists():
         return _sync(loaded, name, path, None, source, out_dir, params, options, limits,
                      today, max_rejects, config, observer, now)
-    with lock(path, options.wait):
-        store = Store(path, name, options.tenant)
-        try:
-            store.recover()
-            if not options.dry_run:
-                orphan_staging(out_dir, store, HELD_DIR)
-            return _sync(loaded, name, path, store, source, out_dir, params, options, limits,
-                         today, max_rejects, config, observer, now)
-        finally:
-            store.close()
+    with _locked(name, path, options) as store:
+        if not options.dry_run:
+            orphan_staging(out_dir, store, HELD_DIR)
+        return _sync(loaded, name, path, store, source, out_dir, params, options, limits,
+                     today, max_rejects, config, observer, now)
 
 
 def _sync(loaded: Loaded, name: str, path: Path, store: Store | None, source: Path | str,
@@ -310,46 +306,48 @@ def _finish(result: RunResult, module: Any, name: str, path: Path, store: Store 
     return sync_result
 
 
-def approve(profile: str, run_id: int, options: SyncOptions = SyncOptions()) -> SyncResult:
-    """Publish a held run and commit its state."""
-    name, path = state_for(profile, options)
+@contextmanager
+def _locked(name: str, path: Path, options: SyncOptions) -> Iterator[Store]:
+    """The state under its lock, with a killed run's publication finished first."""
     with lock(path, options.wait):
         store = Store(path, name, options.tenant)
         try:
             store.recover()
-            record = store._held(run_id)
-            report = store.report(run_id) or {}
-            report["outcome"] = "partial" if report.get("rejects") else "success"
-            report.setdefault("sync", {})["outcome"] = "approved"
-            folder = Path(record.staging or "")
-            if not folder.is_dir():
-                raise RunError([_missing_folder(folder, run_id)])
-            for document, text in _documents(report).items():
-                (folder / document).write_text(text, encoding="utf-8")
-            store.approve(run_id, report)
-            published = publish(folder, Path(record.out_dir or "."))
-            store.published(run_id)
-            log.info("run %s of %s/%s approved", run_id, name, options.tenant)
-            return SyncResult(report, "approved", run_id, sorted(published),
-                              Path(record.out_dir or "."))
+            yield store
         finally:
             store.close()
+
+
+def approve(profile: str, run_id: int, options: SyncOptions = SyncOptions()) -> SyncResult:
+    """Publish a held run and commit its state."""
+    name, path = state_for(profile, options)
+    with _locked(name, path, options) as store:
+        record = store._held(run_id)
+        report = store.report(run_id) or {}
+        report["outcome"] = "partial" if report.get("rejects") else "success"
+        report.setdefault("sync", {})["outcome"] = "approved"
+        folder = Path(record.staging or "")
+        if not folder.is_dir():
+            raise RunError([_missing_folder(folder, run_id)])
+        for document, text in _documents(report).items():
+            (folder / document).write_text(text, encoding="utf-8")
+        store.approve(run_id, report)
+        published = publish(folder, Path(record.out_dir or "."))
+        store.published(run_id)
+        log.info("run %s of %s/%s approved", run_id, name, options.tenant)
+        return SyncResult(report, "approved", run_id, sorted(published),
+                          Path(record.out_dir or "."))
 
 
 def reject(profile: str, run_id: int, options: SyncOptions = SyncOptions()) -> SyncResult:
     """Drop a held run: its state and its folder; the last committed state stays."""
     name, path = state_for(profile, options)
-    with lock(path, options.wait):
-        store = Store(path, name, options.tenant)
-        try:
-            store.recover()
-            record = store.reject(run_id)
-            if record.staging:
-                shutil.rmtree(record.staging, ignore_errors=True)
-            log.info("run %s of %s/%s rejected", run_id, name, options.tenant)
-            return SyncResult(store.report(run_id) or {}, "rejected", run_id)
-        finally:
-            store.close()
+    with _locked(name, path, options) as store:
+        record = store.reject(run_id)
+        if record.staging:
+            shutil.rmtree(record.staging, ignore_errors=True)
+        log.info("run %s of %s/%s rejected", run_id, name, options.tenant)
+        return SyncResult(store.report(run_id) or {}, "rejected", run_id)
 
 
 def _unwritable(out_dir: Path, error: OSError, committed: bool) -> RunError:
