@@ -36,7 +36,7 @@ def district(students: int) -> Path:
     if not (path / "manifest.csv").exists():
         shutil.rmtree(path, ignore_errors=True)
         DATA.mkdir(exist_ok=True)
-        subprocess.run([sys.executable, "-m", "runtime.cli", "generate", "--students",
+        subprocess.run([sys.executable, "-m", "rostermap", "generate", "--students",
                         str(students), "--seed", "1", "--out", str(path)], check=True,
                        stdout=subprocess.DEVNULL)
     return path
@@ -55,7 +55,7 @@ def main() -> None:
     env = {**os.environ, "ROSTERMAP_CLIENT_ID": "bench",
            "ROSTERMAP_CLIENT_SECRET": secrets.token_urlsafe(16), "ROSTERMAP_AUTH": args.auth}
     server = subprocess.Popen(
-        [sys.executable, "-m", "runtime.cli", "serve", str(source), "--version", args.version,
+        [sys.executable, "-m", "rostermap", "serve", str(source), "--version", args.version,
          "--auth", args.auth], env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None
@@ -74,7 +74,7 @@ def main() -> None:
                 with tempfile.TemporaryDirectory() as out:
                     started = time.perf_counter()
                     subprocess.run(
-                        [sys.executable, "-m", "runtime.cli", "run", "powerschool-learning",
+                        [sys.executable, "-m", "rostermap", "run", "powerschool-learning",
                          "--source", urls["base URL"], "--out", out, "--quiet", "--rate", "0",
                          "--page-size", str(size), "--concurrency", str(args.concurrency),
                          "--param", "year=2026"], env=env, check=True)

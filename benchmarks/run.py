@@ -78,7 +78,7 @@ def district(students: int) -> Path:
     if not (path / "manifest.csv").exists():
         shutil.rmtree(path, ignore_errors=True)
         DATA.mkdir(exist_ok=True)
-        subprocess.run([sys.executable, "-m", "runtime.cli", "generate", "--students",
+        subprocess.run([sys.executable, "-m", "rostermap", "generate", "--students",
                         str(students), "--seed", "1", "--out", str(path)], check=True,
                        stdout=subprocess.DEVNULL, cwd=ROOT)
     return path
@@ -99,7 +99,7 @@ def command(key: str, source: Path, out: Path, domain: str, state: Path | None =
         # Without state, like for like with the scripts: read, transform, write. With
         # state (`sync`), also the change files against the last run and its report.
         stateful = ["--state", str(state)] if state else ["--no-state"]
-        return [sys.executable, "-m", "runtime.cli", "run", "powerschool-learning",
+        return [sys.executable, "-m", "rostermap", "run", "powerschool-learning",
                 "--source", str(source), "--out", str(out), "--quiet", *stateful,
                 "--param", f"year={YEAR}", "--param", f"google_domain={domain}"]
     script = HERE / f"{key}.py"
@@ -149,13 +149,13 @@ def compile_times(env: dict[str, str]) -> list[tuple[str, float, float, float]]:
     probe = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from runtime.loader import load_mapping\n"
+        "from rostermap.runtime.run.loader import load_mapping\n"
         "from compiler import pipeline\n"
         "t = time.perf_counter(); load_mapping(Path(sys.argv[1]));"
         " print(time.perf_counter() - t)\n"
     )
     rows = []
-    from runtime.loader import is_library
+    from rostermap.runtime.run.loader import is_library
 
     for path in sorted((ROOT / "mappings").glob("*.rmap")):
         if is_library(path):

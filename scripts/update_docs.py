@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from compiler.schema import reference_markdown as entities_markdown
-from compiler.textmate import render as textmate
-from dsl.codes import markdown
-from runtime.functions import reference_markdown
+from rostermap.compiler.textmate import render as textmate
+from rostermap.dsl.codes import markdown
+from rostermap.dsl.schema import reference_markdown as entities_markdown
+from rostermap.runtime.engine.functions import reference_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

@@ -12,7 +12,7 @@ from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
-MAPPINGS = ROOT / "mappings"
+MAPPINGS = ROOT / "rostermap" / "mappings"
 EXAMPLE = ROOT / "examples" / "district"
 CASES = Path(__file__).resolve().parent / "cases"
 
@@ -141,7 +141,7 @@ def no_secret_in_any_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 @pytest.fixture
 def rest_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Credentials in the environment, where the client and the server read them."""
-    from runtime import redact
+    from rostermap.runtime import redact
 
     env = {"ROSTERMAP_CLIENT_ID": CLIENT_ID, "ROSTERMAP_CLIENT_SECRET": SECRET}
     for key in ("ROSTERMAP_TOKEN_URL", "ROSTERMAP_AUTH", "ROSTERMAP_SIGNATURE_METHOD",
@@ -156,8 +156,8 @@ def rest_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 @pytest.fixture
 def serve(rest_env: dict[str, str]):  # type: ignore[no-untyped-def]
     """Start `rostermap serve`'s server in-process; every one started is stopped after."""
-    from runtime.config import Credentials
-    from runtime.serve import Fault, Server
+    from rostermap.devtools.serve import Fault, Server
+    from rostermap.runtime.sources.config import Credentials
 
     started: list[Server] = []
 
@@ -179,7 +179,7 @@ def fast_options(**changes: object):  # type: ignore[no-untyped-def]
     """Fetch options for tests: small pages, no rate limit, quick backoff."""
     from dataclasses import replace
 
-    from runtime.config import FetchOptions
+    from rostermap.runtime.sources.config import FetchOptions
 
     base = FetchOptions(page_size=100, rate=0, backoff=0.01, max_backoff=0.05, timeout=5.0,
                         retries=3)

@@ -14,14 +14,19 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from runtime import redact
-from runtime.auth import AuthError, OAuth1Signer, OAuth2ClientCredentials, verify_oauth1
-from runtime.cli import main
-from runtime.config import Credentials, FetchOptions, SourceConfig, load_config
-from runtime.errors import UsageError
-from runtime.progress import progress
-from runtime.run import run
-from runtime.serve import Server
+from rostermap.cli.main import main
+from rostermap.cli.progress import progress
+from rostermap.devtools.serve import Server
+from rostermap.runtime import redact
+from rostermap.runtime.errors import UsageError
+from rostermap.runtime.run.pipeline import run
+from rostermap.runtime.sources.auth import (
+    AuthError,
+    OAuth1Signer,
+    OAuth2ClientCredentials,
+    verify_oauth1,
+)
+from rostermap.runtime.sources.config import Credentials, FetchOptions, SourceConfig, load_config
 from tests.conftest import CLIENT_ID, SECRET, fast_options
 
 PARAMS = ["year=2026", "google_domain=willowsprings.k12.us"]

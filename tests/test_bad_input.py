@@ -45,7 +45,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from runtime.cli import main
+from rostermap.cli.main import main
 from tests.conftest import tiny_files
 
 CASES = sorted((Path(__file__).resolve().parent / "bad_input").glob("*.toml"))

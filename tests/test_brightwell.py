@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from compiler import compile_mapping
-from runtime.run import run
+from rostermap.compiler import compile_mapping
+from rostermap.runtime.run.pipeline import run
 from tests.conftest import EXAMPLE, ROOT
 
 PROFILE = ROOT / "examples" / "brightwell" / "brightwell.rmap"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from compiler import pipeline
-from runtime import cache
-from runtime.loader import load_mapping
+from rostermap.compiler import pipeline
+from rostermap.runtime.run import cache
+from rostermap.runtime.run.loader import load_mapping
 from tests.conftest import MAPPINGS
 
 
@@ -102,7 +102,7 @@ def test_a_cached_module_is_verified_before_it_runs(mappings: Path, compiles: li
                                         "import polars as pl\nimport os\nos.environ['PWNED'] = '1'")
     entry.write_text(json.dumps(data), encoding="utf-8")
     loaded = load_mapping(profile)
-    assert len(compiles) == 2  # refused by compiler.verify: compiled again
+    assert len(compiles) == 2  # refused by rostermap.compiler.verify: compiled again
     assert "import os" not in (loaded.compiled.code or "")
     assert "import os" not in json.loads(entry.read_text(encoding="utf-8"))["code"]
 
@@ -126,7 +126,7 @@ def test_the_grammar_tables_are_kept_in_the_private_cache_folder(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Lark's tables (a pickle) go to the user's cache folder, created 0700, and are
     used by the next parser; with caching off, nothing is written anywhere."""
-    from dsl import parser
+    from rostermap.dsl import parser
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("ROSTERMAP_NO_CACHE", raising=False)
@@ -152,7 +152,7 @@ def test_a_cache_folder_someone_else_could_write_to_is_not_used(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What a cache holds gets executed: a folder writable by others, a link, a
     relative XDG_CACHE_HOME or no home at all turn caching off instead."""
-    from dsl import cachedir, parser
+    from rostermap.dsl import cachedir, parser
 
     monkeypatch.delenv("ROSTERMAP_NO_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "shared"))

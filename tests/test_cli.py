@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from runtime.cli import main
+from rostermap.cli.main import main
 from tests.conftest import EXAMPLE, MAPPINGS, tiny_files
 
 PROFILE = str(MAPPINGS / "powerschool-learning.rmap")
@@ -126,9 +126,9 @@ def test_start_up_imports_only_what_a_csv_run_needs(tmp_path: Path) -> None:
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     probe = (
         "import sys\n"
-        "import runtime.cli\n"
+        "import rostermap.cli.main\n"
         "assert 'polars' not in sys.modules\n"
-        "from runtime.run import run\n"
+        "from rostermap.runtime.run.pipeline import run\n"
         f"run('powerschool-learning', {str(EXAMPLE)!r}, None, ['year=2026'])\n"
         "print(sorted(m for m in ('lark', 'jinja2', 'httpx', 'rich') if m in sys.modules))\n"
     )

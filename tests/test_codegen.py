@@ -9,15 +9,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from compiler import compile_mapping
-from compiler.codegen import comment, literal
-from compiler.naming import mangle
-from compiler.verify import VerificationError, verify
-from runtime.functions import REGISTRY
-from runtime.loader import is_library, load_mapping, resolver
-from runtime.plans import col
+from rostermap.compiler import compile_mapping
+from rostermap.compiler.codegen import comment, literal
+from rostermap.compiler.naming import mangle
+from rostermap.compiler.verify import VerificationError, verify
+from rostermap.runtime.engine.functions import REGISTRY
+from rostermap.runtime.engine.plans import col
+from rostermap.runtime.run.loader import is_library, load_mapping, resolver
 
-MAPPINGS = sorted(p for p in (Path(__file__).resolve().parent.parent / "mappings").glob("*.rmap")
+MAPPINGS = sorted(p for p in (Path(__file__).resolve().parent.parent / "rostermap" / "mappings").glob("*.rmap")
                   if not is_library(p))
 
 
@@ -215,8 +215,8 @@ def assert_only_runtime_calls(code: str) -> set[str]:
     imports = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
     assert [ast.unparse(n) for n in imports] == [
         "from __future__ import annotations", "import polars as pl",
-        "from runtime import functions as fn",
-        f"from runtime.plans import {', '.join(sorted(PLAN_NAMES - {'col'}) + ['col'])}",
+        "from rostermap.runtime.engine import functions as fn",
+        f"from rostermap.runtime.engine.plans import {', '.join(sorted(PLAN_NAMES - {'col'}) + ['col'])}",
     ]
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):

@@ -42,12 +42,12 @@ from typing import Any
 
 import pytest
 
-from runtime import outputs
-from runtime.changes import ACTIONS
-from runtime.errors import RunError
-from runtime.outputs import STAGING_PREFIX
-from runtime.state import Store, lock, orphan_staging
-from runtime.sync import SyncOptions, sync
+from rostermap.runtime.errors import RunError
+from rostermap.runtime.run import outputs
+from rostermap.runtime.run.outputs import STAGING_PREFIX
+from rostermap.runtime.sync.changes import ACTIONS
+from rostermap.runtime.sync.run import SyncOptions, sync
+from rostermap.runtime.sync.state import Store, lock, orphan_staging
 from tests.conftest import EXAMPLE, MAPPINGS, ROOT
 
 PROFILE = "powerschool-learning"
@@ -192,7 +192,7 @@ class Harness:
 
     def command(self, source: Path, out: Path | None = None, state: Path | None = None,
                 extra: Sequence[str] = ()) -> list[str]:
-        return [sys.executable, "-m", "runtime.cli", "run", str(self.profile),
+        return [sys.executable, "-m", "rostermap", "run", str(self.profile),
                 "--source", str(source), "--out", str(out or self.out),
                 "--state", str(state or self.state), *PARAMS, *extra]
 
@@ -576,14 +576,14 @@ def test_sigkill_at_random_moments_never_corrupts_state_or_outputs(
 KILL_AT = """
 import os, signal, sys
 
-import runtime.outputs
-import runtime.state
+import rostermap.runtime.run.outputs
+import rostermap.runtime.sync.state
 
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 
 class Os:
-    # runtime.outputs' os, whose second os.replace kills: one file is moved.
+    # rostermap.runtime.run.outputs' os, whose second os.replace kills: one file is moved.
     calls = 0
 
     def __getattr__(self, name):
@@ -597,12 +597,12 @@ class Os:
 
 point = sys.argv[1]
 if point == "publish":
-    runtime.outputs.os = Os()
+    rostermap.runtime.run.outputs.os = Os()
 elif point == "commit":
-    runtime.state.Store.commit = die
+    rostermap.runtime.sync.state.Store.commit = die
 elif point == "published":
-    runtime.state.Store.published = die
-from runtime.cli import main
+    rostermap.runtime.sync.state.Store.published = die
+from rostermap.cli.main import main
 main(sys.argv[2:], prog_name="rostermap")
 """
 
@@ -665,7 +665,7 @@ def test_a_run_killed_at_a_fixed_point_is_finished_by_the_next_command(
 
 
 class _Replace:
-    """``runtime.outputs``' ``os``, whose second ``replace`` raises: one file is moved."""
+    """``runtime.run.outputs``' ``os``, whose second ``replace`` raises: one file is moved."""
 
     def __init__(self, error: type[BaseException]):
         self.error, self.calls = error, 0
@@ -688,7 +688,7 @@ def test_an_exception_after_the_commit_point_leaves_the_run_committed(
 
     Test 2 kills the run in the same place; here an exception stops it, so the run's
     own error handling runs. Reproduction: sync run 1 of the example district; sync
-    run 2 of a variant with ``runtime.outputs.os.replace`` raising on its 2nd call;
+    run 2 of a variant with ``runtime.run.outputs.os.replace`` raising on its 2nd call;
     then ``Store.recover()``.
     """
     harness = district.harness(tmp_path)
@@ -735,12 +735,12 @@ def test_a_relative_out_folder_is_recovered_from_any_working_folder(
         return ["run", str(harness.profile), "--source", str(source), "--out", "out",
                 "--state", str(harness.state), *PARAMS, *extra]
 
-    run_to_end(harness, [sys.executable, "-m", "runtime.cli", *command(original)], here)
+    run_to_end(harness, [sys.executable, "-m", "rostermap", *command(original)], here)
     code, stderr = finish(harness.start(
         [sys.executable, "-c", KILL_AT, "publish", *command(renamed)], here))
     assert code == -signal.SIGKILL, stderr
     assert publishing(harness)
-    run_to_end(harness, [sys.executable, "-m", "runtime.cli", *command(renamed, "--dry-run")],
+    run_to_end(harness, [sys.executable, "-m", "rostermap", *command(renamed, "--dry-run")],
                elsewhere)
     check_state(harness)
     check_published(harness, district.expected, staging_allowed=True)

@@ -1,4 +1,4 @@
-"""Tests for the OneRoster CSV package reader (runtime.sources.csv_package).
+"""Tests for the OneRoster CSV package reader (rostermap.runtime.sources.csv_package).
 
 Opening: folders and zips, zip layouts that are tolerated or refused, the manifest and
 what it says about versions and files. Reading: the untidy CSV real exports contain
@@ -20,10 +20,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsl.diagnostics import DataLocation, Diagnostic, Severity
-from runtime.errors import RunError
-from runtime.sources.csv_package import LINE, Limits, Package, open_package
-from runtime.tables import load_tables
+from rostermap.dsl.diagnostics import DataLocation, Diagnostic, Severity
+from rostermap.runtime.engine.tables import load_tables
+from rostermap.runtime.errors import RunError
+from rostermap.runtime.sources.csv_package import LINE, Limits, Package, open_package
 from tests.conftest import SHARED, tiny_files
 
 SAMPLES = SHARED / "data" / "oneroster-samples"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from compiler import compile_mapping
-from dsl.codes import CODES
-from dsl.diagnostics import DataLocation, Diagnostic, Label, Severity, render, render_all
-from dsl.span import Source
+from rostermap.compiler import compile_mapping
+from rostermap.dsl.codes import CODES
+from rostermap.dsl.diagnostics import DataLocation, Diagnostic, Label, Severity, render, render_all
+from rostermap.dsl.span import Source
 
 CASES = sorted((Path(__file__).parent / "cases" / "diagnostics").glob("*.rmap"))
 

@@ -10,10 +10,10 @@ from typing import Any
 import polars as pl
 import pytest
 
-from compiler import FileResolver, compile_expression, compile_mapping
-from dsl.codes import markdown
-from runtime import functions
-from runtime.functions import REGISTRY
+from rostermap.compiler import FileResolver, compile_expression, compile_mapping
+from rostermap.dsl.codes import markdown
+from rostermap.runtime.engine import functions
+from rostermap.runtime.engine.functions import REGISTRY
 from scripts.update_docs import functions_section
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from runtime.run import run
+from rostermap.runtime.run.pipeline import run
 from tests.conftest import EXAMPLE, SHARED
 
 SAMPLES = SHARED / "data" / "oneroster-samples"

@@ -8,12 +8,12 @@ from typing import Any
 import polars as pl
 import pytest
 
-from compiler import compile_mapping
-from runtime.errors import RunError
-from runtime.execute import OutputResult, run_outputs
-from runtime.loader import load_mapping
-from runtime.plans import Column, Output, Rule, col
-from runtime.tables import LINE, Tables
+from rostermap.compiler import compile_mapping
+from rostermap.runtime.engine.execute import OutputResult, run_outputs
+from rostermap.runtime.engine.plans import Column, Output, Rule, col
+from rostermap.runtime.engine.tables import LINE, Tables
+from rostermap.runtime.errors import RunError
+from rostermap.runtime.run.loader import load_mapping
 
 
 def tables(**frames: dict[str, list[Any]]) -> Tables:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from runtime.cli import main
-from runtime.errors import UsageError
-from runtime.explain import HIDDEN, explain, render
+from rostermap.cli.main import main
+from rostermap.runtime.errors import UsageError
+from rostermap.runtime.run.explain import HIDDEN, explain, render
 from tests.conftest import EXAMPLE, ROOT
 
 PARAMS = ["year=2026", "google_domain=willowsprings.k12.us"]

@@ -12,14 +12,14 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dsl import nodes as n
-from dsl import parse
-from dsl.format import format_mapping, format_text
-from dsl.span import Span
-from runtime.cli import main
+from rostermap.cli.main import main
+from rostermap.dsl import nodes as n
+from rostermap.dsl import parse
+from rostermap.dsl.format import format_mapping, format_text
+from rostermap.dsl.span import Span
 
 ROOT = Path(__file__).resolve().parent.parent
-FILES = sorted([*ROOT.glob("mappings/*.rmap"), *ROOT.glob("examples/**/*.rmap"),
+FILES = sorted([*ROOT.glob("rostermap/mappings/*.rmap"), *ROOT.glob("examples/**/*.rmap"),
                 *(ROOT / "tests" / "cases" / "diagnostics").glob("RM[23]*.rmap")])
 DOC_BLOCKS = re.findall(r"```rmap\n(.*?)```", (ROOT / "docs" / "language.md").read_text(),
                         flags=re.S)
@@ -63,7 +63,7 @@ def test_documentation_examples_format(block: str) -> None:
 
 
 def test_shipped_mappings_are_formatted() -> None:
-    for path in ROOT.glob("mappings/*.rmap"):
+    for path in ROOT.glob("rostermap/mappings/*.rmap"):
         assert format_text(path.read_text()) == path.read_text(), f"run rostermap fmt {path}"
 
 

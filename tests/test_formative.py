@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from runtime.errors import UsageError
-from runtime.run import run
+from rostermap.runtime.errors import UsageError
+from rostermap.runtime.run.pipeline import run
 from tests.conftest import EXAMPLE
 
 AS_OF = dt.date(2026, 3, 2)

@@ -22,12 +22,12 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from compiler import compile_mapping
-from dsl.diagnostics import Diagnostic
-from runtime.errors import RunError
-from runtime.loader import load_mapping, resolver
-from runtime.sources.csv_package import Limits, open_package
-from runtime.tables import load_tables
+from rostermap.compiler import compile_mapping
+from rostermap.dsl.diagnostics import Diagnostic
+from rostermap.runtime.engine.tables import load_tables
+from rostermap.runtime.errors import RunError
+from rostermap.runtime.run.loader import load_mapping, resolver
+from rostermap.runtime.sources.csv_package import Limits, open_package
 from tests.conftest import MAPPINGS, tiny_files
 from tests.fuzzing import fuzz_settings
 

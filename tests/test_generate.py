@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.generate import GenerateSummary, file_types, generate
+from rostermap.devtools.generate import GenerateSummary, file_types, generate
 
 BASE = ["sourcedId", "status", "dateLastModified"]
 # Written out from the OneRoster CSV binding rather than imported, so a typo in the module
@@ -533,9 +533,9 @@ def test_packages_pass_rostermaps_own_validation(tmp_path: Path, version: str,
     every entity the package holds is typed (booleans, dates, enumerations, lists),
     sourcedIds are unique, references resolve, bar the one dangling enrollment that is
     there on purpose. Deterministic per seed, zipped or not."""
-    from compiler import schema
-    from runtime.sources.csv_package import open_package
-    from runtime.tables import load_tables
+    from rostermap.dsl import schema
+    from rostermap.runtime.engine.tables import load_tables
+    from rostermap.runtime.sources.csv_package import open_package
 
     path = tmp_path / ("district.zip" if as_zip else "district")
     generate(path, students=600, seed=11, version=version, as_zip=as_zip)

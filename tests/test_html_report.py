@@ -7,7 +7,6 @@ import json
 import shutil
 import struct
 import subprocess
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -17,9 +16,9 @@ from typing import Any
 import pytest
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
-from runtime.html_report import MAX_RECORDS, MAX_ROWS, render_html
-from runtime.redact import forget_all, register
-from tests.conftest import CASES, ROOT
+from rostermap.runtime.redact import forget_all, register
+from rostermap.runtime.report.html_report import MAX_RECORDS, MAX_ROWS, render_html
+from tests.conftest import CASES
 
 FIXTURES = CASES / "html_report"
 HOSTILE = "<script>alert(1)</script>"
@@ -387,11 +386,6 @@ def test_many_runs_are_thinned_to_the_last_ones() -> None:
     assert len(changes.all("rect")) == 12
     labels = [t.text for t in rows.all("text", cls="tick") if t.attrs.get("text-anchor") == "middle"]
     assert labels[-1] == "100" and len(labels) <= 10
-
-
-def test_the_template_is_packaged() -> None:
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert "templates/*.jinja" in pyproject["tool"]["setuptools"]["package-data"]["runtime"]
 
 
 # The page as a whole

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from runtime.cli import main
-from runtime.errors import UsageError
-from runtime.run import run
+from rostermap.cli.main import main
+from rostermap.runtime.errors import UsageError
+from rostermap.runtime.run.pipeline import run
 from tests.conftest import CASES, EXAMPLE
 
 AS_OF = dt.date(2026, 3, 2)

@@ -39,9 +39,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from runtime.errors import RunError
-from runtime.generate import generate
-from runtime.run import RunResult, run
+from rostermap.devtools.generate import generate
+from rostermap.runtime.errors import RunError
+from rostermap.runtime.run.pipeline import RunResult, run
 from tests.conftest import CASES, EXAMPLE, MAPPINGS
 
 TODAY = dt.date(2026, 3, 2)

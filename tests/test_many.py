@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from runtime.cli import main
-from runtime.errors import UsageError
-from runtime.many import Tenant, load_tenants, run_tenant
+from rostermap.cli.main import main
+from rostermap.runtime.errors import UsageError
+from rostermap.runtime.sync.many import Tenant, load_tenants, run_tenant
 from tests.conftest import EXAMPLE, ROOT
 
 TENANTS = """

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dsl import nodes as n
-from dsl import parse
-from dsl.parser import split_statements
+from rostermap.dsl import nodes as n
+from rostermap.dsl import parse
+from rostermap.dsl.parser import split_statements
 from tests.fuzzing import fuzz_settings
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from compiler import compile_mapping, ir
-from compiler import plan as p
+from rostermap.compiler import compile_mapping, ir
+from rostermap.compiler import plan as p
 
 
 def planned(body: str, header: str = "") -> p.Plan:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.errors import UsageError
-from runtime.run import run
+from rostermap.runtime.errors import UsageError
+from rostermap.runtime.run.pipeline import run
 
 MANIFEST = (
     "propertyName,value\nmanifest.version,1.0\noneroster.version,1.1\n"

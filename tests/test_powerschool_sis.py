@@ -52,10 +52,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from runtime import redact
-from runtime.cli import main
-from runtime.run import RunResult, run
-from runtime.state import Store
+from rostermap.cli.main import main
+from rostermap.runtime import redact
+from rostermap.runtime.run.pipeline import RunResult, run
+from rostermap.runtime.sync.state import Store
 from tests.conftest import EXAMPLE
 
 PASSWORD = "Pw-9f3Kq!x7-default"

@@ -28,9 +28,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from runtime.cli import main
-from runtime.generate import generate
-from runtime.serve import Server
+from rostermap.cli.main import main
+from rostermap.devtools.generate import generate
+from rostermap.devtools.serve import Server
 from tests.conftest import SECRET
 
 PASSWORD = "planted-password-Xq81vB"  # powerschool-sis's secret parameter default_password

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from compiler import compile_mapping
-from compiler.pushdown import filters
+from rostermap.compiler import compile_mapping
+from rostermap.compiler.pushdown import filters
 from tests.conftest import MAPPINGS
 
 ACTIVE = 'rule active = status in ("", "active")\n'

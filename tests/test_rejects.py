@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from runtime.cli import PARTIAL, main
-from runtime.errors import RunError
-from runtime.run import run
+from rostermap.cli.main import PARTIAL, main
+from rostermap.runtime.errors import RunError
+from rostermap.runtime.run.pipeline import run
 from tests.conftest import tiny_files
 
 MAPPING = """profile rejecting

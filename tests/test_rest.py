@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from runtime.cli import main
-from runtime.config import Credentials, SourceConfig
-from runtime.errors import RunError
-from runtime.generate import generate
-from runtime.run import run
-from runtime.serve import Server
+from rostermap.cli.main import main
+from rostermap.devtools.generate import generate
+from rostermap.devtools.serve import Server
+from rostermap.runtime.errors import RunError
+from rostermap.runtime.run.pipeline import run
+from rostermap.runtime.sources.config import Credentials, SourceConfig
 from tests.conftest import CLIENT_ID, EXAMPLE, SECRET, fast_options
 
 PARAMS = ["year=2026", "google_domain=willowsprings.k12.us"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from runtime.sources.rest import check_url, filter_expression, is_url
-from runtime.sources.rest_records import RecordReader, repair
+from rostermap.runtime.sources.rest import check_url, filter_expression, is_url
+from rostermap.runtime.sources.rest_records import RecordReader, repair
 from tests.conftest import SHARED
 
 SAMPLES = SHARED / "data" / "oneroster-samples" / "da2022-or12-rest-json"

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from compiler import FileResolver, compile_mapping
-from runtime.cli import main
-from runtime.loader import load_mapping, resolve_profile
-from runtime.run import run
+from rostermap.cli.main import main
+from rostermap.compiler import FileResolver, compile_mapping
+from rostermap.runtime.run.loader import load_mapping, resolve_profile
+from rostermap.runtime.run.pipeline import run
 from tests.conftest import MAPPINGS
 
 PARENT = """profile parent "Parent"

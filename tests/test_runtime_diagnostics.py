@@ -4,7 +4,7 @@ snapshotted (tests/__snapshots__/test_runtime_diagnostics.ambr).
 test_diagnostics.py does this for the compiler's codes; here each case goes through the
 code path a user's run takes: the command line (click's CliRunner on ``rostermap``),
 whose stderr is what the user reads, or, for warnings, which a run reports in
-report.json and its summary rather than on stderr, ``runtime.run.run`` and
+report.json and its summary rather than on stderr, ``runtime.run.pipeline.run`` and
 ``render_all`` of the warnings it collected. Nothing of rostermap is mocked: CSV cases
 read small packages, REST cases fetch from `rostermap serve`'s server on a loopback
 port (faults injected the way test_rest.py injects them), state cases use real state
@@ -29,13 +29,13 @@ import pytest
 from click.testing import CliRunner
 from syrupy.assertion import SnapshotAssertion
 
-from dsl.codes import CODES
-from dsl.diagnostics import render_all
-from runtime.cli import main
-from runtime.config import Credentials, SourceConfig
-from runtime.run import run
-from runtime.serve import Server
-from runtime.state import lock
+from rostermap.cli.main import main
+from rostermap.devtools.serve import Server
+from rostermap.dsl.codes import CODES
+from rostermap.dsl.diagnostics import render_all
+from rostermap.runtime.run.pipeline import run
+from rostermap.runtime.sources.config import Credentials, SourceConfig
+from rostermap.runtime.sync.state import lock
 from tests.conftest import CASES, CLIENT_ID, EXAMPLE, ROOT, SECRET, fast_options, tiny_files
 
 HERE = CASES / "runtime_diagnostics"
@@ -185,11 +185,11 @@ def _transform_failed(ctx: Ctx) -> str:
     fails on every record: text cast strictly to a number."""
     import polars as pl
 
-    from runtime.errors import RunError
-    from runtime.execute import run_outputs
-    from runtime.plans import Column, Output, col
-    from runtime.sources.csv_package import open_package
-    from runtime.tables import load_tables
+    from rostermap.runtime.engine.execute import run_outputs
+    from rostermap.runtime.engine.plans import Column, Output, col
+    from rostermap.runtime.engine.tables import load_tables
+    from rostermap.runtime.errors import RunError
+    from rostermap.runtime.sources.csv_package import open_package
 
     plan = Output("users.csv", "users", line=5, columns=(
         Column("id", 6, col("sourcedId")),

@@ -27,12 +27,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runtime.execute import run_outputs
-from runtime.generate import generate
-from runtime.loader import Loaded, load_mapping, parse_params
-from runtime.run import load_inputs
-from runtime.sources.csv_package import open_package
-from runtime.tables import Tables, load_tables
+from rostermap.devtools.generate import generate
+from rostermap.runtime.engine.execute import run_outputs
+from rostermap.runtime.engine.tables import Tables, load_tables
+from rostermap.runtime.run.loader import Loaded, load_mapping, parse_params
+from rostermap.runtime.run.pipeline import load_inputs
+from rostermap.runtime.sources.csv_package import open_package
 from tests.conftest import MAPPINGS
 from tests.fuzzing import fuzz_settings
 

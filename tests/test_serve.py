@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runtime.serve import Fault, Server
+from rostermap.devtools.serve import Fault, Server
 from tests.conftest import CLIENT_ID, EXAMPLE, ROOT, SECRET
 
 
@@ -102,7 +102,7 @@ def test_fault_specs_parse_and_print() -> None:
 def test_serve_command_prints_its_urls_and_serves(rest_env: dict[str, str]) -> None:
     env = {**os.environ, **rest_env}
     process = subprocess.Popen(
-        [sys.executable, "-m", "runtime.cli", "serve", str(EXAMPLE), "--version", "1.2",
+        [sys.executable, "-m", "rostermap", "serve", str(EXAMPLE), "--version", "1.2",
          "--fault", "429=1,entity=orgs"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -131,7 +131,7 @@ def test_serving_needs_the_credentials_it_accepts(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
-    from runtime.cli import main
+    from rostermap.cli.main import main
 
     monkeypatch.delenv("ROSTERMAP_CLIENT_ID", raising=False)
     monkeypatch.delenv("ROSTERMAP_CLIENT_SECRET", raising=False)

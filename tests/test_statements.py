@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from compiler import compile_mapping
-from runtime.errors import RunError, UsageError
-from runtime.run import run
+from rostermap.compiler import compile_mapping
+from rostermap.runtime.errors import RunError, UsageError
+from rostermap.runtime.run.pipeline import run
 from tests.conftest import tiny_files
 
 MAPPING = """profile p

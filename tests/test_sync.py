@@ -20,12 +20,12 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from runtime.changes import current_rows, diff
-from runtime.cli import main
-from runtime.errors import RunError, UsageError
-from runtime.plans import Missing
-from runtime.state import Store
-from runtime.sync import SyncOptions, SyncResult, approve, reject, sync
+from rostermap.cli.main import main
+from rostermap.runtime.engine.plans import Missing
+from rostermap.runtime.errors import RunError, UsageError
+from rostermap.runtime.sync.changes import current_rows, diff
+from rostermap.runtime.sync.run import SyncOptions, SyncResult, approve, reject, sync
+from rostermap.runtime.sync.state import Store
 from tests.conftest import CASES, EXAMPLE
 
 MAPPING = str(CASES / "sync" / "sync-test.rmap")

@@ -1,4 +1,4 @@
-"""Tests for loading the typed tables a mapping reads (runtime.tables).
+"""Tests for loading the typed tables a mapping reads (rostermap.runtime.engine.tables).
 
 Integrity (duplicate and missing sourcedIds refuse the run, dangling references warn,
 each with its lines), the 1.2 ``users.role``/``users.orgs`` derived from roles.csv, files
@@ -19,11 +19,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dsl.diagnostics import DataLocation, Diagnostic, Severity
-from runtime.errors import RunError
-from runtime.sources import csv_package
-from runtime.sources.csv_package import Package, open_package
-from runtime.tables import LINE, Tables, load_tables
+from rostermap.dsl.diagnostics import DataLocation, Diagnostic, Severity
+from rostermap.runtime.engine.tables import LINE, Tables, load_tables
+from rostermap.runtime.errors import RunError
+from rostermap.runtime.sources import csv_package
+from rostermap.runtime.sources.csv_package import Package, open_package
 from tests.conftest import SHARED, tiny_files
 from tests.fuzzing import fuzz_settings
 

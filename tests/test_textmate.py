@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from compiler.textmate import ROLES, grammar, keywords, render
+from rostermap.compiler.textmate import ROLES, grammar, keywords, render
 from tests.conftest import ROOT
 
 COMMITTED = ROOT / "editors" / "vscode" / "rostermap.tmLanguage.json"

@@ -1,4 +1,4 @@
-"""Tests for typing raw OneRoster columns (runtime.validate).
+"""Tests for typing raw OneRoster columns (rostermap.runtime.engine.validate).
 
 Lenient where an untidy value still has one plain meaning (``TRUE``, ``Scheduled``, a
 date with a time, spaces after commas), strict where a guess could be wrong (``yes``,
@@ -15,12 +15,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from compiler import types as t
-from dsl.diagnostics import DataLocation, Diagnostic, Severity
-from runtime.errors import RunError
-from runtime.sources.csv_package import LINE, RawTable, open_package
-from runtime.tables import load_tables
-from runtime.validate import MAX_EXAMPLES, dtype, typed
+from rostermap.dsl import types as t
+from rostermap.dsl.diagnostics import DataLocation, Diagnostic, Severity
+from rostermap.runtime.engine.tables import load_tables
+from rostermap.runtime.engine.validate import MAX_EXAMPLES, dtype, typed
+from rostermap.runtime.errors import RunError
+from rostermap.runtime.sources.csv_package import LINE, RawTable, open_package
 
 MakePackage = Callable[..., Path]
 UTC = dt.UTC

@@ -6,7 +6,7 @@
 Without --scheduler, a local cluster of processes on this machine; with it, the
 workers of an existing cluster, each with rostermap installed and the tenants'
 sources and output folders at the same paths (a shared or object-store-backed file
-system). The tasks are `runtime.many.run_tenant`, exactly what `rostermap run-many`
+system). The tasks are `rostermap.runtime.sync.many.run_tenant`, exactly what `rostermap run-many`
 runs: plain data in and out, never raising, so a tenant that fails is a result, not
 a lost task. docs/scaling.md says why Dask, and what to set on a real cluster.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from dask.distributed import Client, LocalCluster
 
-from runtime.many import TenantResult, exit_code, load_tenants, render, run_tenant
+from rostermap.runtime.sync.many import TenantResult, exit_code, load_tenants, render, run_tenant
 
 
 def sync(tenants_file: Path, client: Client, retries: int = 0) -> list[TenantResult]:

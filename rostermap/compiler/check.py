@@ -1,0 +1,1173 @@
+"""Check a parsed mapping against the OneRoster data model and the language's types.
+
+The checker resolves every name (field, parameter, rule, output), assigns types,
+inlines named rules, ties each lookup to its outer record, and orders outputs so
+that an output follows the outputs it tests membership in. It never raises: every
+problem becomes a diagnostic and the expression is replaced by a typed "error"
+constant of type ``any``, so one mistake does not cascade into ten.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rostermap.compiler import ir
+from rostermap.dsl import nodes as n
+from rostermap.dsl import schema
+from rostermap.dsl import types as t
+from rostermap.dsl.diagnostics import Diagnostic, Label, Severity, did_you_mean
+from rostermap.dsl.span import Source, Span
+from rostermap.dsl.types import TODAY, parse_type
+from rostermap.runtime.engine.functions import REGISTRY, Function
+
+__all__ = ["TODAY", "check", "check_expression", "parse_type"]
+
+_SCALAR_TYPES = t.SCALAR_TYPES
+
+
+@dataclass(frozen=True)
+class _Context:
+    """Where an expression is read: the records in scope, innermost first."""
+
+    scopes: tuple[schema.Entity, ...] = ()
+    # The output's columns and their types, visible in `warn`, `counter` and `reject`.
+    columns: tuple[tuple[str, t.Type], ...] = ()
+    rules: tuple[str, ...] = ()  # the rules being expanded, to catch recursion
+    # Values an enumerated field can still have after the output's `where` rules,
+    # e.g. role in ("student", "teacher"): a `match` on it need not cover the rest.
+    narrowed: tuple[tuple[str, frozenset[str]], ...] = ()
+    # Inside a `define`: its parameters, bound to the caller's arguments.
+    locals: tuple[tuple[str, ir.Expr], ...] = ()
+    # In an output with `for each NAME in LIST`: the name, and the type of an item.
+    item: tuple[str, t.Type] | None = None
+
+    @property
+    def in_lookup(self) -> bool:
+        return len(self.scopes) > 1
+
+
+_MISSING_ACTIONS = ("deactivate", "delete", "keep")
+# What a run writes beside the outputs (changes/ and held/ are folders: no output
+# name can be one, a file name has no slash).
+_RESERVED_FILES = frozenset({"report.json", "report.html", "changes", "held"})
+_LIMIT_ACTIONS = ("create", "update", "deactivate")
+
+
+@dataclass
+class _Checker:
+    mapping: n.Mapping
+    source: Source
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    versions: tuple[str, ...] = schema.VERSIONS
+    params: dict[str, ir.ParamSpec] = field(default_factory=dict)
+    rules: dict[str, n.RuleDecl] = field(default_factory=dict)
+    defines: dict[str, n.DefineDecl] = field(default_factory=dict)
+    outputs: dict[str, n.Output] = field(default_factory=dict)
+    tables: dict[str, schema.Entity] = field(default_factory=dict)  # table parameters
+    _reported: set[tuple[str, int, str]] = field(default_factory=set)
+    _uses: list[str] = field(default_factory=list)  # outputs used by the output being checked
+    _fallback: bool = False  # binding the first argument of coalesce/default
+    broken: tuple[Span, ...] = ()  # where statements failed to parse
+
+    # --- reporting -------------------------------------------------------------------
+    def report(
+        self,
+        code: str,
+        message: str,
+        span: Span,
+        label: str = "",
+        notes: tuple[str, ...] = (),
+        severity: Severity = Severity.ERROR,
+        secondary: tuple[Label, ...] = (),
+    ) -> None:
+        # Rules are expanded at each use; report a problem inside one only once.
+        key = (code, span.start, message)
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        self.diagnostics.append(
+            Diagnostic(code, message, severity, Label(span, label), secondary, notes)
+        )
+
+    def error_value(self, span: Span) -> ir.Const:
+        return ir.Const(t.ANY, span, None)
+
+    def text_of(self, span: Span) -> str:
+        """The source text of a span, from the file it is in (extends and import bring
+        nodes of other files)."""
+        text = (span.source or self.source).text
+        return re.sub(r"\s+", " ", text[span.start : span.end]).strip()
+
+    # --- declarations ----------------------------------------------------------------
+    def run(self) -> ir.CheckedMapping | None:
+        m = self.mapping
+        if m.library is not None:
+            self.check_library()
+            return None
+        if m.profile is None:
+            at = self.source.span(0, 0)
+            self.report("RM108", "the mapping has no `profile` line", at,
+                        notes=("help: start the file with `profile <name> \"<title>\"`",))
+        if m.versions is not None:
+            versions = []
+            for v in m.versions.versions:
+                if v.name not in schema.VERSIONS:
+                    self.report("RM210", f"unknown OneRoster version {v.name}", v.span,
+                                "not a version rostermap reads",
+                                notes=("help: write 1.1, 1.2 or both",))
+                else:
+                    versions.append(v.name)
+            self.versions = tuple(versions) or schema.VERSIONS
+        self.declare_params()
+        self.declare_rules()
+        self.declare_defines()
+        self.declare_outputs()
+        checked = [self.check_output(o) for o in self.outputs.values()]
+        ordered = self.order_outputs([c for c in checked if c is not None])
+        requires = self.check_requires()
+        if m.profile is None or any(d.is_error for d in self.diagnostics):
+            return None
+        return ir.CheckedMapping(
+            requires=requires,
+            profile=m.profile.name.name,
+            title=m.profile.title or m.profile.name.name,
+            versions=self.versions,
+            params=tuple(self.params.values()),
+            outputs=tuple(ordered),
+            source_name=self.source.name,
+        )
+
+    def declare_params(self) -> None:
+        for p in self.mapping.params:
+            name = p.name.name
+            if name in self.params:
+                self.report("RM208", f"parameter `{name}` is declared twice", p.name.span,
+                            "declared again here")
+                continue
+            type_ = self.resolve_type(p.type)
+            default: Any = None
+            if type_ is not None and type_.kind == "table":
+                # A table parameter names a file; `= []` makes it optional (an empty table).
+                empty = isinstance(p.default, n.ListExpr) and not p.default.items
+                if p.default is not None and not empty:
+                    self.report("RM313", "a table parameter's default can only be []",
+                                p.default.span, "not []",
+                                notes=("help: write = [] for an optional file (no rows)",))
+                self.params[name] = ir.ParamSpec(name, type_, None, p.default is None,
+                                                 p.span.line, columns=p.type.columns)
+                self.tables[name] = _table_entity(name, p.type.columns)
+                continue
+            if p.default is not None and type_ is not None:
+                value = self.bind(p.default, _Context())
+                if isinstance(value, ir.Call) and value.function == "today" and type_ == t.DATE:
+                    value = ir.Const(t.DATE, value.span, TODAY)  # resolved when the run starts
+                if not isinstance(value, ir.Const) or value.type.kind == "any":
+                    self.report("RM313", "a parameter default must be a constant",
+                                p.default.span, "not a constant")
+                elif not _fits(value.type, type_):
+                    self.report("RM313", f"the default is {_a(value.type)}, not {_a(type_)}",
+                                p.default.span, f"expected {type_}")
+                elif p.type.choices and value.value not in p.type.choices:
+                    self.report("RM313", f"the default is not one of {p.type}",
+                                p.default.span, "not a choice")
+                else:
+                    default = list(value.value) if type_.is_list else value.value
+            if p.type.name == "secret" and p.default is not None:
+                self.report("RM313", "a secret parameter has no default", p.default.span,
+                            "a secret in the mapping file",
+                            notes=("help: secrets come from the environment (ROSTERMAP_PARAM_"
+                                   f"{name.upper()}), never from a file",))
+            self.params[name] = ir.ParamSpec(
+                name, type_ or t.ANY, default, p.default is None, p.span.line,
+                choices=p.type.choices, secret=p.type.name == "secret",
+            )
+
+    def resolve_type(self, ref: n.TypeRef) -> t.Type | None:
+        if ref.name == "choice" or ref.name == "secret":
+            return t.STR
+        if ref.columns:
+            if ref.name != "table":
+                self.report("RM213", f"unknown type `{ref.name}(...)`", ref.span, "not a type",
+                            notes=("help: a CSV file parameter is table(column, ...)",))
+                return None
+            return t.Type("table")
+        if ref.name == "list" and len(ref.args) == 1:
+            inner = self.resolve_type(ref.args[0])
+            return t.list_of(inner) if inner else None
+        if ref.name in _SCALAR_TYPES and not ref.args:
+            return _SCALAR_TYPES[ref.name]
+        hint = did_you_mean(ref.name, [*_SCALAR_TYPES, "list", "secret"])
+        self.report("RM213", f"unknown type `{ref}`", ref.span, "not a type",
+                    notes=(f"help: did you mean `{hint}`?",) if hint else
+                    ("help: types are str, int, float, bool, date, secret, list[...], "
+                     "\"a\" | \"b\" and table(...)",))
+        return None
+
+    def declare_rules(self) -> None:
+        for r in self.mapping.rules:
+            name = r.name.name
+            if name in self.rules or name in self.params:
+                self.report("RM208", f"`{name}` is already defined", r.name.span,
+                            "defined again here")
+                continue
+            self.rules[name] = r
+
+    def check_requires(self) -> tuple[str, ...]:
+        items: list[str] = []
+        for r in self.mapping.requires:
+            for ident in r.items:
+                if ident.name in ("manifest", "bulk"):
+                    items.append(ident.name)
+                    continue
+                entity = schema.entity(ident.name)
+                if entity is None:
+                    hint = did_you_mean(ident.name, [*schema.ENTITIES, "manifest", "bulk"])
+                    self.report("RM202", f"`require` takes manifest, bulk or entities, not "
+                                f"`{ident.name}`", ident.span, "unknown",
+                                notes=(f"help: did you mean `{hint}`?",) if hint else ())
+                    continue
+                items.append(entity.name)
+        return tuple(dict.fromkeys(items))
+
+    def declare_defines(self) -> None:
+        for d in self.mapping.defines:
+            name = d.name.name
+            if name in REGISTRY:
+                self.report("RM208", f"`{name}` is a function of the library", d.name.span,
+                            "defined again here", notes=("help: choose another name",))
+                continue
+            if name in self.defines:
+                self.report("RM208", f"`{name}` is already defined", d.name.span,
+                            "defined again here")
+                continue
+            self.defines[name] = d
+
+    def check_library(self) -> None:
+        """A library file on its own: its definitions, which are checked where used."""
+        m = self.mapping
+        for statement in (*m.params, *m.outputs):
+            self.report("RM223", "a library holds only rules, definitions and imports",
+                        statement.span, "not allowed in a library",
+                        notes=("help: move it into the profiles that import the library",))
+        self.declare_rules()
+        self.declare_defines()
+
+    def declare_outputs(self) -> None:
+        for o in self.mapping.outputs:
+            if o.file.name.lower() in _RESERVED_FILES:
+                self.report("RM323", f"`{o.file.name}` is a file every run writes itself",
+                            o.file.span, "reserved",
+                            notes=("help: name the output otherwise, such as "
+                                   f"`{o.file.name.rsplit('.', 1)[0]}_export."
+                                   f"{o.file.name.rsplit('.', 1)[-1]}`",))
+                continue
+            if o.file.name in self.outputs:
+                first = self.outputs[o.file.name]
+                self.report("RM206", f"output `{o.file.name}` is written twice", o.file.span,
+                            "written again here", secondary=(Label(first.file.span, "first here"),))
+                continue
+            self.outputs[o.file.name] = o
+
+    # --- outputs ---------------------------------------------------------------------
+    def lost_statements(self, o: n.Output) -> bool:
+        """Whether a syntax error dropped statements from this output's block."""
+        later = [x.span.start for x in self.mapping.outputs if x.span.start > o.span.start]
+        end = min(later, default=len(self.source.text))
+        return any(o.span.start < span.start < end for span in self.broken)
+
+    def entity(self, name: str) -> schema.Entity | None:
+        """An entity by name: a table parameter's, or one of OneRoster's."""
+        return self.tables.get(name) or schema.entity(name)
+
+    def check_output(self, o: n.Output) -> ir.CheckedOutput | None:
+        entity = self.entity(o.entity.name)
+        if entity is None:
+            hint = did_you_mean(o.entity.name, [*schema.ENTITIES, *self.tables])
+            self.report("RM202", f"unknown entity `{o.entity.name}`", o.entity.span,
+                        "not a OneRoster entity",
+                        notes=(f"help: did you mean `{hint}`?",) if hint else
+                        (f"help: entities are {', '.join(sorted(schema.ENTITIES))}",))
+            return None
+        self.check_entity_versions(entity, o.entity.span)
+        self._uses = []
+        ctx = _Context(scopes=(entity,))
+        each: tuple[str, ir.Expr] | None = None
+        if o.each is not None:
+            items = self.bind(o.each.items, ctx)
+            if items.type.kind != "any" and not items.type.is_list:
+                self.report("RM305", f"`for each` needs a list, not {_a(items.type)}",
+                            o.each.items.span, "not a list")
+            elif o.each.name.name in entity.fields:
+                self.report("RM209", f"`{o.each.name.name}` is a field of {entity.name}",
+                            o.each.name.span, "choose another name for the items")
+            else:
+                each = (o.each.name.name, items)
+                ctx = dataclasses.replace(ctx, item=(o.each.name.name,
+                                                     items.type.item or t.ANY))
+        fmt = output_format(o.file.name)
+        wheres = []
+        for w in o.wheres:
+            test = self.condition(self.bind(w.test, ctx), w.test.span, "`where`")
+            wheres.append(ir.WhereRule(w.span.line, self.text_of(w.span), test, w.report))
+        ctx = dataclasses.replace(ctx, narrowed=_narrowing([w.test for w in wheres]))
+        columns: list[ir.ColumnRule] = []
+        seen: dict[str, n.FieldRule] = {}
+        for f in o.fields:
+            name = f.column.name
+            if name in seen:
+                self.report("RM207", f"column `{name}` is set twice", f.column.span,
+                            "set again here",
+                            secondary=(Label(seen[name].column.span, "first set here"),))
+                continue
+            seen[name] = f
+            value = self.bind(f.value, ctx)
+            if fmt == "csv" and (value.type.is_list or value.type.kind == "object"):
+                self.report("RM303", f"`{name}` would hold {_a(value.type)}, but a CSV column "
+                            "holds one value", f.value.span, "a list" if value.type.is_list
+                            else "an object",
+                            notes=(f"help: write first(...) for one item, or join(..., \",\") "
+                                   f"for all of them: {name} <- join({self.text_of(f.value.span)}"
+                                   ", \",\")",))
+            columns.append(ir.ColumnRule(name, f.span.line, self.text_of(f.span), value))
+        if not o.fields and not self.lost_statements(o):
+            self.report("RM314", f"output `{o.file.name}` has no columns", o.file.span,
+                        "no `column <- value` lines below",
+                        notes=("help: add a line such as `user_id <- sourcedId`",))
+        warn_ctx = dataclasses.replace(ctx, columns=tuple((c.name, c.value.type) for c in columns))
+        warns = [
+            ir.WarnRule(w.span.line, w.message,
+                        self.condition(self.bind(w.test, warn_ctx), w.test.span, "`warn ... if`"))
+            for w in o.warns
+        ]
+        counters = [
+            ir.CounterRule(c.label, c.span.line, None if c.test is None else self.condition(
+                self.bind(c.test, warn_ctx), c.test.span, "`counter ... if`"))
+            for c in o.counters
+        ]
+        rejects = [
+            ir.RejectRule(r.reason, r.span.line, self.condition(
+                self.bind(r.test, warn_ctx), r.test.span, "`reject ... if`"))
+            for r in o.rejects
+        ]
+        missing, limits = self.check_sync(o)
+        for ident in (*o.key, *o.sort):
+            if ident.name not in seen:
+                hint = did_you_mean(ident.name, seen)
+                self.report("RM212", f"`{ident.name}` is not a column of {o.file.name}",
+                            ident.span, "no such column",
+                            notes=(f"help: did you mean `{hint}`?",) if hint else ())
+        return ir.CheckedOutput(
+            name=o.file.name,
+            entity=entity.name,
+            line=o.span.line,
+            wheres=tuple(wheres),
+            columns=tuple(columns),
+            warns=tuple(warns),
+            key=tuple(i.name for i in o.key),
+            sort=tuple(i.name for i in o.sort),
+            distinct=o.distinct is not None,
+            depends_on=tuple(dict.fromkeys(self._uses)),
+            counters=tuple(counters),
+            rejects=tuple(rejects),
+            each=each,
+            format=fmt,
+            missing=missing,
+            limits=limits,
+        )
+
+    def check_sync(self, o: n.Output) -> tuple[tuple[str, int, str] | None,
+                                               tuple[tuple[str, float, bool, bool], ...]]:
+        """`when missing` and `limit`: the words are few and fixed, so a typo is named."""
+        def word(ident: n.Ident, allowed: tuple[str, ...], what: str) -> str | None:
+            name = ident.name
+            if name in allowed:
+                return name
+            if not name.endswith("s") and f"{name}s" in allowed:
+                return f"{name}s"  # `after 1 run`
+            hint = did_you_mean(name, allowed)
+            choices = (f"help: the only choice is `{allowed[0]}`" if len(allowed) == 1
+                       else f"help: one of {', '.join(allowed)}")
+            self.report("RM320", f"`{name}` is not {what}", ident.span, "unknown here",
+                        notes=(f"help: did you mean `{hint}`?",) if hint else (choices,))
+            return None
+
+        missing = None
+        if o.missing is not None:
+            m = o.missing
+            action = word(m.action, _MISSING_ACTIONS, "a `when missing` action")
+            unit = "runs" if m.unit is None else word(m.unit, ("runs", "days"), "runs or days")
+            if action is not None and unit is not None:
+                missing = (action, m.after or 0, unit)
+        limits = []
+        for lim in o.limits:
+            action = word(lim.action, _LIMIT_ACTIONS, "a `limit` action")
+            per = lim.per is None or word(lim.per, ("school",), "what a limit is per") is not None
+            whole = lim.percent or lim.amount == int(lim.amount)
+            if lim.amount < 0 or (lim.percent and lim.amount > 100) or not whole:
+                self.report("RM321", f"`{lim.amount:g}{'%' if lim.percent else ''}` is not a "
+                            "limit", lim.span, "out of range",
+                            notes=("help: a number of rows, such as 50, or a share from 0% "
+                                   "to 100%",))
+            elif action is not None and per:
+                limits.append((action, lim.amount, lim.percent, lim.per is not None))
+        if (o.missing is not None or o.limits) and not o.key:
+            first = o.missing.span if o.missing is not None else o.limits[0].span
+            self.report("RM322", f"{o.file.name} has no `key`: rows are told apart by all "
+                        "their columns", first, "needs a key to see updates",
+                        notes=("help: add `key <column>` with the column that identifies a "
+                               "row, such as key user_id",), severity=Severity.WARNING)
+        return missing, tuple(limits)
+
+    def order_outputs(self, checked: list[ir.CheckedOutput]) -> list[ir.CheckedOutput]:
+        """Outputs in dependency order (file order among equals); cycles are reported."""
+        by_name = {c.name: c for c in checked}
+        done: list[ir.CheckedOutput] = []
+        state: dict[str, str] = {}
+
+        def visit(c: ir.CheckedOutput, path: tuple[str, ...]) -> None:
+            if state.get(c.name) == "done":
+                return
+            if state.get(c.name) == "active":
+                cycle = " -> ".join((*path[path.index(c.name):], c.name))
+                self.report("RM310", f"outputs depend on each other: {cycle}",
+                            self.outputs[c.name].file.span, "part of the cycle")
+                return
+            state[c.name] = "active"
+            for dep in c.depends_on:
+                if dep in by_name:
+                    visit(by_name[dep], (*path, c.name))
+            state[c.name] = "done"
+            done.append(c)
+
+        for c in checked:
+            visit(c, ())
+        return done
+
+    def check_entity_versions(self, entity: schema.Entity, span: Span) -> None:
+        missing = [v for v in self.versions if v not in entity.versions]
+        if missing:
+            self.report("RM211", f"{entity.name} exists only in OneRoster "
+                        f"{', '.join(sorted(entity.versions))}", span,
+                        f"absent from {', '.join(missing)}", severity=Severity.WARNING)
+
+    # --- expressions -----------------------------------------------------------------
+    def condition(self, value: ir.Expr, span: Span, where: str) -> ir.Expr:
+        if value.type.kind not in ("bool", "any"):
+            self.report("RM302", f"{where} needs a condition, but this is {_a(value.type)}",
+                        span, f"{_a(value.type)}, not true/false",
+                        notes=("help: compare it, e.g. `x = \"value\"` or `x is not empty`",))
+            return self.error_value(span)
+        return value
+
+    def bind(self, e: n.Expr, ctx: _Context) -> ir.Expr:
+        method = getattr(self, f"bind_{type(e).__name__}")
+        result: ir.Expr = method(e, ctx)
+        return result
+
+    def bind_Literal(self, e: n.Literal, ctx: _Context) -> ir.Expr:
+        return ir.Const(_literal_type(e.value), e.span, e.value)
+
+    def bind_ObjectExpr(self, e: n.ObjectExpr, ctx: _Context) -> ir.Expr:
+        seen: set[str] = set()
+        entries = []
+        for key, value in e.entries:
+            if key.name in seen:
+                self.report("RM207", f"key `{key.name}` is set twice", key.span, "again here")
+            seen.add(key.name)
+            entries.append((key.name, self.bind(value, ctx)))
+        return ir.ObjectOf(t.OBJECT, e.span, tuple(entries))
+
+    def bind_ListExpr(self, e: n.ListExpr, ctx: _Context) -> ir.Expr:
+        items = [self.bind(i, ctx) for i in e.items]
+        item_type: t.Type | None = t.ANY
+        for item in items:
+            item_type = t.common(item_type, item.type) if item_type else None
+        if item_type is None:
+            self.report("RM301", "a list's items must have one type", e.span,
+                        "items of different types")
+            item_type = t.ANY
+        if all(isinstance(i, ir.Const) for i in items):
+            return ir.Const(t.list_of(item_type), e.span,
+                            tuple(i.value for i in items if isinstance(i, ir.Const)))
+        return ir.ListOf(t.list_of(item_type), e.span, tuple(items))
+
+    def bind_This(self, e: n.This, ctx: _Context) -> ir.Expr:
+        if not ctx.scopes:
+            self.report("RM215", "`this` is only meaningful inside an output", e.span)
+            return self.error_value(e.span)
+        scope = 1 if ctx.in_lookup else 0
+        entity = ctx.scopes[scope]
+        return ir.FieldRead(t.ref(entity.name), e.span, scope, entity.name, "sourcedId")
+
+    def field_read(self, entity: schema.Entity, scope: int, name: str, span: Span) -> ir.Expr:
+        f = entity.fields[name]
+        missing = [v for v in self.versions if v not in f.versions]
+        if missing and not self._fallback:
+            self.report("RM211", f"`{name}` is a OneRoster {', '.join(sorted(f.versions))} "
+                        f"field; {' and '.join(missing)} sources usually lack it", span,
+                        f"missing in most {', '.join(missing)} sources",
+                        notes=(f"help: give a fallback, e.g. coalesce({name}, ...): a field read "
+                               "with a fallback is not warned about",),
+                        severity=Severity.WARNING)
+        type_ = t.ref(entity.name) if name == "sourcedId" else f.type
+        return ir.FieldRead(type_, span, scope, entity.name, name)
+
+    def bind_Name(self, e: n.Name, ctx: _Context) -> ir.Expr:
+        name = e.name
+        local = dict(ctx.locals).get(name)
+        if local is not None:
+            return local
+        column = dict(ctx.columns).get(name)
+        if column is not None:
+            return ir.OutColumn(column, e.span, name)
+        if ctx.item is not None and ctx.item[0] == name and not ctx.in_lookup:
+            return ir.ItemRead(ctx.item[1], e.span, name)
+        entity = ctx.scopes[0] if ctx.scopes else None
+        is_field = entity is not None and name in entity.fields
+        other = ("parameter" if name in self.params else "rule" if name in self.rules
+                 else "definition" if name in self.defines and not self.defines[name].params
+                 else None)
+        if entity is not None and is_field and other:
+            self.report("RM209", f"`{name}` is both a field of {entity.name} and {_a(other)}",
+                        e.span, "ambiguous",
+                        notes=(f"help: write this.{name} for the field"
+                               + (f", param.{name} for the parameter" if other == "parameter"
+                                  else f", or rename the {other}"),))
+            return self.error_value(e.span)
+        if entity is not None and is_field:
+            return self.field_read(entity, 0, name, e.span)
+        if name in self.params:
+            spec = self.params[name]
+            return ir.ParamRead(spec.type, e.span, name)
+        if name in self.rules:
+            return self.expand_rule(name, e.span, ctx)
+        if name in self.defines and not self.defines[name].params:
+            return self.expand_define(n.Call(e.span, n.Ident(e.span, name), ()), ctx)
+        if entity is not None and name.lower() in (entity.name.lower(), entity.record.lower()):
+            return self.bind_This(n.This(e.span), dataclasses.replace(ctx, scopes=ctx.scopes[:1]))
+        if f"{name}" in self.outputs:
+            self.report("RM316", f"`{name}` is an output; only `in` can test it", e.span,
+                        notes=(f"help: write `user in {name}`",))
+            return self.error_value(e.span)
+        return self.unknown_name(name, e.span, entity, ctx.locals)
+
+    def unknown_name(self, name: str, span: Span, entity: schema.Entity | None,
+                     ctx_locals: tuple[tuple[str, ir.Expr], ...] = ()) -> ir.Expr:
+        fields = list(entity.fields) if entity else []
+        hint = did_you_mean(name, [*fields, *self.params, *self.rules, *self.defines,
+                                   *dict(ctx_locals)])
+        help_ = (f"help: did you mean `{hint}`?",) if hint else ()
+        if entity is not None and (hint is None or hint in fields):
+            self.report("RM201", f"`{name}` is not a field of {entity.name}", span,
+                        f"not a field of {entity.record}", notes=help_)
+        else:
+            self.report("RM203", f"unknown name `{name}`", span,
+                        "not a field, parameter, rule or definition", notes=help_)
+        return self.error_value(span)
+
+    def expand_rule(self, name: str, span: Span, ctx: _Context) -> ir.Expr:
+        rule = self.rules[name]
+        if name in ctx.rules:
+            self.report("RM214", f"rule `{name}` uses itself", rule.name.span,
+                        f"through {' -> '.join((*ctx.rules, name))}")
+            return self.error_value(span)
+        return self.bind(rule.body, dataclasses.replace(ctx, rules=(*ctx.rules, name)))
+
+    def output_ref(self, e: n.Expr) -> str | None:
+        """The output an expression names (``users.csv`` parses as a field path)."""
+        text = _path_text(e)
+        return text if text is not None and text in self.outputs else None
+
+    def bind_Attr(self, e: n.Attr, ctx: _Context) -> ir.Expr:
+        if (out := self.output_ref(e)) is not None:
+            self.report("RM316", f"`{out}` is an output; only `in` can test it", e.span,
+                        notes=(f"help: write `... in {out}`",))
+            return self.error_value(e.span)
+        obj = e.obj
+        entity = ctx.scopes[0] if ctx.scopes else None
+        if isinstance(obj, n.Name) and obj.name == "param" and obj.name not in self.params:
+            # param.X names a parameter even where a field has the same name.
+            spec = self.params.get(e.attr.name)
+            if spec is None:
+                hint = did_you_mean(e.attr.name, self.params)
+                self.report("RM203", f"the profile has no parameter `{e.attr.name}`",
+                            e.attr.span, "not a parameter",
+                            notes=(f"help: did you mean `param.{hint}`?",) if hint else ())
+                return self.error_value(e.span)
+            return ir.ParamRead(spec.type, e.span, spec.name)
+        # `Users.username` (the seed tables' spelling) names a field of the record read.
+        if (
+            isinstance(obj, n.Name)
+            and entity is not None
+            and obj.name not in entity.fields
+            and obj.name not in self.params
+            and obj.name.lower() in (entity.name.lower(), entity.record.lower())
+        ):
+            obj = n.This(obj.span)
+        base = self.bind(obj, ctx)
+        name = e.attr.name
+        if base.type.kind == "any":
+            return self.error_value(e.span)
+        if base.type.kind == "ref":
+            target = schema.ENTITIES[base.type.entity or ""]
+            if name == "sourcedId":
+                return dataclasses.replace(base, span=e.span)
+            if name not in target.fields:
+                hint = did_you_mean(name, target.fields)
+                self.report("RM201", f"`{name}` is not a field of {target.name}", e.attr.span,
+                            f"not a field of {target.record}",
+                            notes=(f"help: did you mean `{hint}`?",) if hint else ())
+                return self.error_value(e.span)
+            if isinstance(base, ir.FieldRead) and base.name == "sourcedId":
+                # this.x reads the record itself, not a joined copy of it
+                return self.field_read(target, base.scope, name, e.span)
+            f = self.field_read(target, 0, name, e.span)
+            return ir.Deref(f.type, e.span, base, target.name, name)
+        if base.type.is_list and base.type.item and base.type.item.kind == "ref":
+            return self.each_field(base, e, ctx)
+        self.report("RM306", f"{_a(base.type)} has no fields", e.attr.span, "no such attribute",
+                    notes=("help: only references to other records (such as school or "
+                           "class) have fields",))
+        return self.error_value(e.span)
+
+    def each_field(self, base: ir.Expr, e: n.Attr, ctx: _Context) -> ir.Expr:
+        """``orgs.identifier``: the field of every record a list of references names,
+        as a list (in the records' sourcedId order): a lookup through the list."""
+        assert base.type.item is not None
+        target = schema.ENTITIES[base.type.item.entity or ""]
+        name = e.attr.name
+        if name not in target.fields:
+            hint = did_you_mean(name, target.fields)
+            self.report("RM201", f"`{name}` is not a field of {target.name}", e.attr.span,
+                        f"not a field of {target.record}",
+                        notes=(f"help: did you mean `{hint}`?",) if hint else ())
+            return self.error_value(e.span)
+        if name == "sourcedId":
+            return dataclasses.replace(base, span=e.span)
+        if ctx.in_lookup:
+            self.report("RM315", "a list of references cannot be followed inside a lookup",
+                        e.span, notes=(f"help: pick one first, e.g. "
+                                       f"{self.text_of(e.obj.span)}[0].{name}",))
+            return self.error_value(e.span)
+        field = self.field_read(target, 0, name, e.attr.span)
+        key = ir.FieldRead(t.ref(target.name), e.span, 0, target.name, "sourcedId")
+        return ir.Lookup(t.list_of(field.type), e.span, target.name, field, None, key, base,
+                         "outer")
+
+    def bind_Index(self, e: n.Index, ctx: _Context) -> ir.Expr:
+        base = self.bind(e.obj, ctx)
+        if base.type.kind == "any":
+            return self.error_value(e.span)
+        if not base.type.is_list or base.type.item is None:
+            self.report("RM305", f"{_a(base.type)} cannot be indexed", e.obj.span, "not a list")
+            return self.error_value(e.span)
+        return ir.Index(base.type.item, e.span, base, e.index)
+
+    def bind_Compare(self, e: n.Compare, ctx: _Context) -> ir.Expr:
+        left, right = self.bind(e.left, ctx), self.bind(e.right, ctx)
+        if not t.comparable(left.type, right.type) or (
+            e.op not in ("=", "!=") and (left.type.is_list or left.type.kind == "bool")
+        ):
+            self.report("RM301", f"cannot compare {_a(left.type)} with {_a(right.type)} using "
+                        f"`{e.op}`", e.span, f"{left.type} {e.op} {right.type}")
+            return self.error_value(e.span)
+        self.check_enum(left, right)
+        self.check_enum(right, left)
+        return ir.Compare(t.BOOL, e.span, e.op, left, right)
+
+    def check_enum(self, value: ir.Expr, other: ir.Expr) -> None:
+        """Warn when a literal compared with an enumerated field can never match."""
+        enum_name = value.type.enum
+        if enum_name is None or not isinstance(other, ir.Const):
+            return
+        literals = other.value if isinstance(other.value, tuple) else (other.value,)
+        allowed = schema.ENUMS[enum_name]
+        for literal in literals:
+            if not isinstance(literal, str) or literal == "" or literal in allowed:
+                continue
+            if literal.startswith("ext:"):
+                continue
+            hint = did_you_mean(literal, allowed)
+            self.report(
+                "RM311", f'"{literal}" is not a value of {enum_name}', other.span,
+                "never matches" if hint is None or hint.lower() != literal.lower()
+                else "values are read in OneRoster's spelling",
+                notes=((f'help: did you mean "{hint}"?',) if hint else ())
+                + (f"note: {enum_name} is one of {', '.join(allowed)}",),
+                severity=Severity.WARNING,
+            )
+
+    def bind_In(self, e: n.In, ctx: _Context) -> ir.Expr:
+        item = self.bind(e.item, ctx)
+        if (out := self.output_ref(e.collection)) is not None:
+            return self.membership(item, out, e, ctx)
+        text = _path_text(e.collection)
+        if text is not None and re.fullmatch(r"\w+\.(csv|jsonl|json|tsv|txt)", text):
+            hint = did_you_mean(text, self.outputs)
+            self.report("RM205", f"no output is named `{text}`", e.collection.span,
+                        "not an output of this mapping",
+                        notes=(f"help: did you mean `{hint}`?",) if hint else ())
+            return self.error_value(e.span)
+        collection = self.bind(e.collection, ctx)
+        if collection.type.kind == "any" or item.type.kind == "any":
+            return self.error_value(e.span)
+        if not collection.type.is_list or collection.type.item is None:
+            self.report("RM316", f"`in` needs a list on its right, not {_a(collection.type)}",
+                        e.collection.span, "not a list",
+                        notes=('help: write a list such as ("a", "b"), a list parameter or '
+                               "another output",))
+            return self.error_value(e.span)
+        if not t.comparable(item.type, collection.type.item):
+            self.report("RM301", f"cannot look for {_a(item.type)} in {_a(collection.type)}",
+                        e.span, "mismatched types")
+            return self.error_value(e.span)
+        self.check_enum(item, collection)
+        return ir.InList(t.BOOL, e.span, item, collection, e.negated)
+
+    def membership(self, item: ir.Expr, out: str, e: n.In, ctx: _Context) -> ir.Expr:
+        target = self.entity(self.outputs[out].entity.name)
+        if item.type.kind == "any" or target is None:
+            return self.error_value(e.span)
+        if item.type.kind != "ref" or item.type.entity != target.name:
+            self.report("RM309", f"{out} is made of {target.name}, but this is {_a(item.type)}",
+                        e.item.span, f"not a reference to {target.record}",
+                        notes=(f"help: test a reference to {_a(target.record)}, e.g. `user in "
+                               f"{out}` or `this in {out}`",))
+            return self.error_value(e.span)
+        self._uses.append(out)
+        return ir.Member(t.BOOL, e.span, item, out, e.negated)
+
+    def bind_IsEmpty(self, e: n.IsEmpty, ctx: _Context) -> ir.Expr:
+        return ir.IsEmpty(t.BOOL, e.span, self.bind(e.operand, ctx), e.negated)
+
+    def bind_Quantified(self, e: n.Quantified, ctx: _Context) -> ir.Expr:
+        items, collection = self.bind(e.items, ctx), self.bind(e.collection, ctx)
+        for value, span in ((items, e.items.span), (collection, e.collection.span)):
+            if value.type.kind != "any" and not value.type.is_list:
+                self.report("RM305", f"`{e.quantifier} of` needs lists, not {_a(value.type)}",
+                            span, "not a list")
+                return self.error_value(e.span)
+        if items.type.item and collection.type.item and not t.comparable(
+            items.type.item, collection.type.item
+        ):
+            self.report("RM301", f"cannot compare {_a(items.type)} with {_a(collection.type)}",
+                        e.span, "mismatched types")
+            return self.error_value(e.span)
+        return ir.Quant(t.BOOL, e.span, e.quantifier, items, collection)
+
+    def bind_BoolOp(self, e: n.BoolOp, ctx: _Context) -> ir.Expr:
+        operands = tuple(
+            self.condition(self.bind(o, ctx), o.span, f"`{e.op}`") for o in e.operands
+        )
+        return (ir.And if e.op == "and" else ir.Or)(t.BOOL, e.span, operands)
+
+    def bind_Not(self, e: n.Not, ctx: _Context) -> ir.Expr:
+        operand = self.condition(self.bind(e.operand, ctx), e.operand.span, "`not`")
+        return ir.Not(t.BOOL, e.span, operand)
+
+    def bind_Arith(self, e: n.Arith, ctx: _Context) -> ir.Expr:
+        left, right = self.bind(e.left, ctx), self.bind(e.right, ctx)
+        if left.type.kind == "any" or right.type.kind == "any":
+            return self.error_value(e.span)
+        if left.type.is_number and right.type.is_number:
+            kind = t.INT if left.type == right.type == t.INT else t.FLOAT
+            return ir.Arith(kind, e.span, e.op, left, right)
+        if e.op == "+" and left.type.is_text and right.type.is_text:
+            return ir.Call(t.STR, e.span, "concat", (left, right))
+        self.report("RM301", f"cannot compute {left.type} {e.op} {right.type}", e.span,
+                    "mismatched types",
+                    notes=("help: + adds numbers or joins text; - subtracts numbers",))
+        return self.error_value(e.span)
+
+    def bind_Neg(self, e: n.Neg, ctx: _Context) -> ir.Expr:
+        operand = self.bind(e.operand, ctx)
+        if operand.type.kind != "any" and not operand.type.is_number:
+            self.report("RM301", f"cannot negate {_a(operand.type)}", e.span, "not a number")
+            return self.error_value(e.span)
+        return ir.Neg(operand.type, e.span, operand)
+
+    def branches(self, values: list[ir.Expr], span: Span) -> t.Type:
+        result: t.Type | None = t.ANY
+        for value in values:
+            result = t.common(result, value.type) if result else None
+        if result is None:
+            kinds = ", ".join(sorted({str(v.type) for v in values}))
+            self.report("RM312", f"the branches give different types ({kinds})", span,
+                        "one type expected")
+            return t.ANY
+        return result
+
+    def bind_If(self, e: n.If, ctx: _Context) -> ir.Expr:
+        test = self.condition(self.bind(e.test, ctx), e.test.span, "`if`")
+        then, orelse = self.bind(e.then, ctx), self.bind(e.orelse, ctx)
+        return ir.IfElse(self.branches([then, orelse], e.span), e.span, test, then, orelse)
+
+    def bind_Match(self, e: n.Match, ctx: _Context) -> ir.Expr:
+        subject = self.bind(e.subject, ctx)
+        arms: list[tuple[tuple[Any, ...], ir.Expr]] = []
+        for arm in e.arms:
+            patterns = []
+            for p in arm.patterns:
+                pattern = self.bind_Literal(p, ctx)
+                if not t.comparable(subject.type, pattern.type):
+                    self.report("RM301", f"{_a(pattern.type)} pattern cannot match "
+                                f"{_a(subject.type)}", p.span, "mismatched types")
+                self.check_enum(subject, pattern)
+                patterns.append(p.value)
+            arms.append((tuple(patterns), self.bind(arm.value, ctx)))
+        default = self.bind(e.default, ctx) if e.default is not None else None
+        if default is None and subject.type.enum is not None:
+            possible = set(schema.ENUMS[subject.type.enum])
+            if isinstance(subject, ir.FieldRead) and subject.scope == 0:
+                possible &= dict(ctx.narrowed).get(subject.name, frozenset(possible))
+            missed = sorted(possible - {p for patterns, _ in arms for p in patterns})
+            if missed:
+                self.report("RM319", f"this match over {subject.type.enum} misses "
+                            f"{', '.join(missed)}", e.span, "not every value has an arm",
+                            notes=('help: add arms for them, or `else -> ""` to leave them '
+                                   "empty", "note: a `where` rule such as role in (...) "
+                                   "limits the values a match must cover"))
+        values = [v for _, v in arms] + ([default] if default is not None else [])
+        return ir.MatchMap(self.branches(values, e.span), e.span, subject, tuple(arms), default)
+
+    def expand_define(self, e: n.Call, ctx: _Context) -> ir.Expr:
+        """A call of a `define`: its body, read where it is called, parameters bound."""
+        d = self.defines[e.func.name]
+        if e.func.name in ctx.rules:
+            self.report("RM214", f"`{e.func.name}` uses itself", d.name.span,
+                        f"through {' -> '.join((*ctx.rules, e.func.name))}")
+            return self.error_value(e.span)
+        if len(e.args) != len(d.params):
+            self.report("RM304", f"{d.name.name} takes {len(d.params)} argument(s), not "
+                        f"{len(e.args)}", e.span, "wrong number of arguments",
+                        secondary=(Label(d.name.span, "defined here"),))
+            return self.error_value(e.span)
+        args = [self.bind_lookup(a, ctx) if isinstance(a, n.Lookup) else self.bind(a, ctx)
+                for a in e.args]
+        inner = dataclasses.replace(
+            ctx, rules=(*ctx.rules, e.func.name),
+            locals=tuple((p.name, a) for p, a in zip(d.params, args, strict=True)),
+        )
+        return self.bind(d.body, inner)
+
+    def bind_Call(self, e: n.Call, ctx: _Context) -> ir.Expr:
+        name = e.func.name
+        if name in self.defines:
+            return self.expand_define(e, ctx)
+        fn = REGISTRY.get(name)
+        if fn is None:
+            hint = did_you_mean(name, REGISTRY)
+            self.report("RM204", f"unknown function `{name}`", e.func.span,
+                        "not in the function library",
+                        notes=(f"help: did you mean `{hint}`?",) if hint else ())
+        args = []
+        for i, a in enumerate(e.args):
+            # coalesce(preferredGivenName, givenName): reading a field that some versions
+            # lack, with a fallback, is deliberate; RM211 says nothing about it.
+            self._fallback = name in ("coalesce", "default") and i < len(e.args) - 1
+            try:
+                args.append(self.bind_lookup(a, ctx) if isinstance(a, n.Lookup)
+                            else self.bind(a, ctx))
+            finally:
+                self._fallback = False
+        if fn is None:
+            return self.error_value(e.span)
+        if name == "resolves" and len(args) == 1:
+            return self.resolves(args[0], e)
+        if name == "guidref" and len(args) == 1:
+            return self.guidref(args[0], e)
+        if name in _EACH and len(args) == 1 and args[0].type.is_list:
+            # lower(email_domains): the text functions apply to each item of a list.
+            fn, name = REGISTRY[f"{name}_each"], f"{name}_each"
+        returns = self.check_call(fn, args, e)
+        if returns is None:
+            return self.error_value(e.span)
+        return ir.Call(returns, e.span, name, tuple(args))
+
+    def guidref(self, ref: ir.Expr, e: n.Call) -> ir.Expr:
+        """``guidref(school)``: a OneRoster GUIDRef object, {sourcedId, type}, for JSON
+        outputs (a list of them for a list of references)."""
+        kind = ref.type.item if ref.type.is_list else ref.type
+        if ref.type.kind == "any":
+            return self.error_value(e.span)
+        if kind is None or kind.kind != "ref":
+            self.report("RM304", f"guidref takes a reference, not {_a(ref.type)}", ref.span,
+                        "not a reference", notes=("note: guidref(reference) -> object",))
+            return self.error_value(e.span)
+        type_name = schema.ENTITIES[kind.entity or ""].guidref
+        result = t.list_of(t.OBJECT) if ref.type.is_list else t.OBJECT
+        return ir.Call(result, e.span, "guidref", (
+            ref, ir.Const(t.STR, e.span, type_name), ir.Const(t.BOOL, e.span, ref.type.is_list)))
+
+    def resolves(self, ref: ir.Expr, e: n.Call) -> ir.Expr:
+        """``resolves(school)``: whether a reference (or every reference of a list) names
+        a record the source holds. Written as a lookup on the referenced entity."""
+        kind = ref.type.item if ref.type.is_list else ref.type
+        if ref.type.kind == "any":
+            return self.error_value(e.span)
+        if kind is None or kind.kind != "ref":
+            self.report("RM304", f"resolves takes a reference, not {_a(ref.type)}", ref.span,
+                        "not a reference", notes=("note: resolves(reference) -> bool",))
+            return self.error_value(e.span)
+        target = schema.ENTITIES[kind.entity or ""]
+        key = ir.FieldRead(t.ref(target.name), e.span, 0, target.name, "sourcedId")
+        lookup = ir.Lookup(t.list_of(key.type), e.span, target.name, key, None, key, ref,
+                           "outer" if ref.type.is_list else "")
+        found = ir.Call(t.INT, e.span, "count", (lookup,))
+        if ref.type.is_list:
+            wanted = ir.Call(t.INT, e.span, "count", (ref,))
+            return ir.Compare(t.BOOL, e.span, "=", found, wanted)
+        given = ir.IsEmpty(t.BOOL, e.span, ref, negated=True)
+        exists = ir.Compare(t.BOOL, e.span, ">", found, ir.Const(t.INT, e.span, 0))
+        return ir.And(t.BOOL, e.span, (given, exists))
+
+    def check_call(self, fn: Function, args: list[ir.Expr], e: n.Call) -> t.Type | None:
+        params = list(fn.params)
+        if fn.variadic:
+            params = params[:-1] + [params[-1]] * max(1, len(args) - len(params) + 1)
+        signature = f"{fn.name}({', '.join(fn.params)}) -> {fn.returns}"
+        if len(args) != len(params):
+            self.report("RM304", f"{fn.name} takes {len(fn.params)}"
+                        f"{' or more' if fn.variadic else ''} argument"
+                        f"{'s' if len(fn.params) != 1 else ''}, not {len(args)}", e.span,
+                        "wrong number of arguments", notes=(f"note: {signature}",))
+            return None
+        for arg, param in zip(args, params, strict=True):
+            if isinstance(arg, ir.Lookup) and not param.startswith("list"):
+                self.report("RM308", f"a lookup gives many values, but {fn.name} takes one",
+                            arg.span, "many values",
+                            notes=("help: reduce it first: min(...), max(...), first(...), "
+                                   "count(...), exists(...) or join(..., \",\")",))
+                return None
+        typevar: t.Type | None = None
+        for arg, param in zip(args, params, strict=True):
+            if arg.type.kind == "any":
+                continue
+            if typevar is None and "T" in param:
+                typevar = _bind_typevar(param, arg.type)
+            expected = parse_type(param, typevar or t.ANY)
+            if expected is not None and not _fits(arg.type, expected):
+                self.report("RM304", f"{fn.name} expects {_a(expected)} here, not {_a(arg.type)}",
+                            arg.span, f"{_a(arg.type)}", notes=(f"note: {signature}",))
+                return None
+        for position in fn.constant:
+            given = args[position]
+            if given.type.kind == "any":
+                continue
+            if not isinstance(given, ir.Const):
+                self.report("RM318", f"{fn.name} needs a literal here", given.span,
+                            "not a literal", notes=(f"note: {signature}",))
+                return None
+        literals = [args[i] for i in fn.constant]
+        if fn.check is not None and all(isinstance(a, ir.Const) for a in literals):
+            found = fn.check(*(a.value for a in literals if isinstance(a, ir.Const)))
+            if found is not None:
+                index, problem = found
+                self.report("RM318", problem, args[fn.constant[index]].span, "this argument",
+                            notes=(f"note: {signature}",))
+                return None
+        return parse_type(fn.returns, typevar or t.ANY)
+
+    def bind_Lookup(self, e: n.Lookup, ctx: _Context) -> ir.Expr:
+        self.report("RM308", "a lookup gives many values: pass it to a function", e.span,
+                    notes=("help: min(...), max(...), count(...), exists(...), first(...) or "
+                           "join(..., \",\")",))
+        return self.error_value(e.span)
+
+    def bind_lookup(self, e: n.Lookup, ctx: _Context) -> ir.Expr:
+        target = self.entity(e.entity.name)
+        if target is None:
+            hint = did_you_mean(e.entity.name, [*schema.ENTITIES, *self.tables])
+            self.report("RM202", f"unknown entity `{e.entity.name}`", e.entity.span,
+                        "not a OneRoster entity",
+                        notes=(f"help: did you mean `{hint}`?",) if hint else ())
+            return self.error_value(e.span)
+        if ctx.in_lookup:
+            self.report("RM315", "a lookup cannot contain another lookup", e.span,
+                        notes=("help: compute the inner value in a separate output or rule",))
+            return self.error_value(e.span)
+        if not ctx.scopes:
+            self.report("RM215", "a lookup needs a record to relate to", e.span)
+            return self.error_value(e.span)
+        self.check_entity_versions(target, e.entity.span)
+        inner = dataclasses.replace(ctx, scopes=(target, *ctx.scopes), columns=(),
+                                    locals=tuple((k, ir.shift(v, +1)) for k, v in ctx.locals))
+        value = self.bind(e.value, inner)
+        if e.where is None:
+            self.report("RM307", "a lookup needs `where` to relate its records to this one",
+                        e.span, "no `where`",
+                        notes=(f"help: e.g. `... of {target.name} where class = this`",))
+            return self.error_value(e.span)
+        test = self.condition(self.bind(e.where, inner), e.where.span, "`where`")
+        if test.type.kind == "any" or value.type.kind == "any":
+            return self.error_value(e.span)
+        found = _lookup_key(list(test.operands) if isinstance(test, ir.And) else [test])
+        if found is None:
+            self.report("RM307", "this lookup is not tied to the record it is read for",
+                        e.where.span, "no `<field> = this`",
+                        notes=(f"help: add a condition such as `class = this`, "
+                               f"`user = this.user` or `sourcedId in this.orgs`; "
+                               f"{target.name} records are matched by it",))
+            return self.error_value(e.span)
+        (inner_key, outer_key, explode), rest = found
+        if 1 in ir.scopes(value):
+            self.report("RM307", "a lookup's value is read from the looked-up records",
+                        e.value.span, "uses the outer record")
+            return self.error_value(e.span)
+        own = [c for c in rest if 1 not in ir.scopes(c)]
+        outer = [c for c in rest if 1 in ir.scopes(c)]
+        where_span = e.where.span
+
+        def conjunction(parts: list[ir.Expr]) -> ir.Expr | None:
+            if not parts:
+                return None
+            return parts[0] if len(parts) == 1 else ir.And(t.BOOL, where_span, tuple(parts))
+
+        return ir.Lookup(t.list_of(value.type), e.span, target.name, value, conjunction(own),
+                         inner_key, outer_key, explode, conjunction(outer), self.text_of(e.span))
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _lookup_key(
+    conjuncts: list[ir.Expr],
+) -> tuple[tuple[ir.Expr, ir.Expr, str], list[ir.Expr]] | None:
+    """The condition that ties a lookup to its outer record, and the other conditions.
+
+    The key is ``inner = outer`` (one record's field equals the other's), or
+    ``inner in outer-list`` / ``outer in inner-list`` (many-to-many through a list
+    of references such as ``sourcedId in this.orgs``); the third item says which
+    side, if any, is a list to spread out: "", "outer" or "inner".
+    """
+    for i, c in enumerate(conjuncts):
+        rest = conjuncts[:i] + conjuncts[i + 1:]
+        if isinstance(c, ir.Compare) and c.op == "=":
+            sides = (ir.scopes(c.left), ir.scopes(c.right))
+            if sides == ({0}, {1}):
+                return (c.left, ir.shift(c.right), ""), rest
+            if sides == ({1}, {0}):
+                return (c.right, ir.shift(c.left), ""), rest
+        if isinstance(c, ir.InList) and not c.negated:
+            sides = (ir.scopes(c.item), ir.scopes(c.collection))
+            if sides == ({0}, {1}):
+                return (c.item, ir.shift(c.collection), "outer"), rest
+            if sides == ({1}, {0}):
+                return (c.collection, ir.shift(c.item), "inner"), rest
+    return None
+
+
+_EACH = frozenset({"lower", "upper", "trim"})
+
+
+def output_format(file: str) -> str:
+    """How an output is written, from its file name: JSON Lines, a JSON array, or CSV."""
+    lower = file.lower()
+    if lower.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    return "json" if lower.endswith(".json") else "csv"
+
+
+def _table_entity(name: str, columns: tuple[str, ...]) -> schema.Entity:
+    """The entity a table parameter's file is read as: its columns, all text, and a
+    sourcedId (the file's own column, or the row's number) that orders its rows."""
+    fields = {c: schema.Field(c, t.STR, c) for c in columns}
+    fields.setdefault("sourcedId", schema.Field("sourcedId", t.STR, "sourcedId"))
+    return schema.Entity(name, name, fields)
+
+
+def _narrowing(tests: list[ir.Expr]) -> tuple[tuple[str, frozenset[str]], ...]:
+    """The values ``where`` rules leave to enumerated fields (`f = "x"`, `f in (...)`)."""
+    allowed: dict[str, frozenset[str]] = {}
+    for test in tests:
+        for c in test.operands if isinstance(test, ir.And) else (test,):
+            field, values = None, None
+            if isinstance(c, ir.InList) and not c.negated and isinstance(c.collection, ir.Const):
+                field, values = c.item, c.collection.value
+            elif isinstance(c, ir.Compare) and c.op == "=" and isinstance(c.right, ir.Const):
+                field, values = c.left, (c.right.value,)
+            if (isinstance(field, ir.FieldRead) and field.scope == 0
+                    and field.type.enum is not None and values is not None):
+                keep = frozenset(str(v) for v in values)
+                allowed[field.name] = allowed.get(field.name, keep) & keep
+    return tuple(sorted(allowed.items()))
+
+
+def _a(type_: t.Type | str) -> str:
+    """The type with its article: "an int", "a str"."""
+    text = str(type_)
+    vowel = text[0] in "aeio" or text.startswith(("un", "in"))
+    return f"an {text}" if vowel else f"a {text}"
+
+
+def _literal_type(value: object) -> t.Type:
+    if isinstance(value, bool):
+        return t.BOOL
+    if isinstance(value, int):
+        return t.INT
+    if isinstance(value, float):
+        return t.FLOAT
+    return t.STR
+
+
+def _fits(actual: t.Type, expected: t.Type) -> bool:
+    """Whether a value of ``actual`` type may be passed where ``expected`` is wanted."""
+    if actual.kind == "any" or expected.kind == "any":
+        return True
+    if expected.is_list:
+        return bool(
+            actual.is_list and actual.item and expected.item and _fits(actual.item, expected.item)
+        )
+    if expected.kind == "str":
+        return actual.is_text
+    if expected.kind == "float":
+        return actual.is_number
+    if expected.kind == "ref":
+        return actual.kind == "ref" and actual.entity == expected.entity
+    return actual.kind == expected.kind
+
+
+def _bind_typevar(param: str, actual: t.Type) -> t.Type | None:
+    param = param.removesuffix("...")
+    if param == "T":
+        return actual
+    if param.startswith("list[") and actual.is_list:
+        return _bind_typevar(param[5:-1], actual.item or t.ANY)
+    return None
+
+
+def _path_text(e: n.Expr) -> str | None:
+    if isinstance(e, n.Name):
+        return e.name
+    if isinstance(e, n.Attr):
+        inner = _path_text(e.obj)
+        return f"{inner}.{e.attr.name}" if inner is not None else None
+    return None
+
+
+def check_expression(
+    expression: n.Expr, mapping: n.Mapping, source: Source
+) -> tuple[ir.Expr, list[Diagnostic]]:
+    """Check one expression that reads no record, with the mapping's parameters and rules."""
+    checker = _Checker(mapping, source)
+    checker.declare_params()
+    checker.declare_rules()
+    return checker.bind(expression, _Context()), checker.diagnostics
+
+
+def check(
+    mapping: n.Mapping, source: Source, syntax: Sequence[Diagnostic] = ()
+) -> tuple[ir.CheckedMapping | None, list[Diagnostic]]:
+    """Check a parsed mapping; the result is None when any error was found.
+
+    ``syntax`` are the parser's diagnostics: where statements were lost, the
+    checker does not add complaints that only follow from their absence.
+    """
+    broken = tuple(d.primary.span for d in syntax if d.primary is not None)
+    checker = _Checker(mapping, source, broken=broken)
+    checked = checker.run()
+    return checked, checker.diagnostics

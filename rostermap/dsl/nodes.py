@@ -1,0 +1,400 @@
+"""The mapping language's syntax tree: small frozen dataclasses, each with its span.
+
+Nodes say what the specialist wrote, nothing more: names are not yet resolved and
+nothing is typed (that is the checker's job, in ``compiler.check``). The module is
+called ``nodes`` rather than ``ast`` because code generation uses the standard
+library's ``ast``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from rostermap.dsl.span import Span
+
+__all__ = [
+    "Arith",
+    "Arm",
+    "Attr",
+    "BoolOp",
+    "Call",
+    "Comment",
+    "Compare",
+    "CounterDecl",
+    "DefineDecl",
+    "Expr",
+    "FieldRule",
+    "ForEach",
+    "Ident",
+    "If",
+    "In",
+    "Index",
+    "IsEmpty",
+    "LibraryDecl",
+    "ListExpr",
+    "Literal",
+    "Lookup",
+    "Mapping",
+    "Match",
+    "Name",
+    "Neg",
+    "Node",
+    "ObjectExpr",
+    "Not",
+    "Output",
+    "ParamDecl",
+    "ProfileDecl",
+    "Quantified",
+    "Reference",
+    "RejectDecl",
+    "RequireDecl",
+    "RuleDecl",
+    "This",
+    "TypeRef",
+    "VersionsDecl",
+    "WarnDecl",
+    "Where",
+]
+
+LiteralValue = str | int | float | bool
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Ident(Node):
+    """A name as written, kept with its own span so diagnostics can underline it."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Comment(Node):
+    text: str
+
+
+# --- expressions ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Expr(Node):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Literal(Expr):
+    value: LiteralValue
+
+
+@dataclass(frozen=True, slots=True)
+class ListExpr(Expr):
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectExpr(Expr):
+    """``{sourcedId: school.sourcedId, type: "org"}``: a nested object, for JSON outputs."""
+
+    entries: tuple[tuple[Ident, Expr], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Name(Expr):
+    """A bare name: a field of the current record, a parameter, a rule or an output."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class This(Expr):
+    """The record being read (inside a lookup: the outer record)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attr(Expr):
+    obj: Expr
+    attr: Ident
+
+
+@dataclass(frozen=True, slots=True)
+class Index(Expr):
+    obj: Expr
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Expr):
+    func: Ident
+    args: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup(Expr):
+    """``value of entity where test``: the values of related records."""
+
+    value: Expr
+    entity: Ident
+    where: Expr | None
+
+
+@dataclass(frozen=True, slots=True)
+class Compare(Expr):
+    op: str  # one of = != < <= > >=
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class In(Expr):
+    item: Expr
+    collection: Expr
+    negated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IsEmpty(Expr):
+    operand: Expr
+    negated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Quantified(Expr):
+    """``any of xs in ys`` / ``all of xs in ys`` / ``none of xs in ys``."""
+
+    quantifier: str
+    items: Expr
+    collection: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class BoolOp(Expr):
+    op: str  # "and" | "or"
+    operands: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not(Expr):
+    operand: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Arith(Expr):
+    op: str  # "+" | "-"
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Neg(Expr):
+    operand: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class If(Expr):
+    test: Expr
+    then: Expr
+    orelse: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Arm(Node):
+    patterns: tuple[Literal, ...]
+    value: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Match(Expr):
+    subject: Expr
+    arms: tuple[Arm, ...]
+    default: Expr | None
+
+
+# --- declarations and statements ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TypeRef(Node):
+    """A parameter's type: ``int``, ``list[str]``, ``"a" | "b"`` (one of these texts),
+    or ``table(id, email)`` (a CSV file given on the command line, with these columns)."""
+
+    name: str
+    args: tuple[TypeRef, ...] = ()
+    choices: tuple[str, ...] = ()  # name == "choice"
+    columns: tuple[str, ...] = ()  # name == "table"
+
+    def __str__(self) -> str:
+        if self.choices:
+            return " | ".join(json.dumps(c, ensure_ascii=False) for c in self.choices)
+        if self.columns:
+            return f"table({', '.join(self.columns)})"
+        inner = ", ".join(str(a) for a in self.args)
+        return f"{self.name}[{inner}]" if self.args else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileDecl(Node):
+    name: Ident
+    title: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionsDecl(Node):
+    versions: tuple[Ident, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ParamDecl(Node):
+    name: Ident
+    type: TypeRef
+    default: Expr | None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleDecl(Node):
+    """``rule active = status in ("", "active")``: a named condition, reused by name."""
+
+    name: Ident
+    body: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class DefineDecl(Node):
+    """``define full_name(first, last) = concat(first, " ", last)``: a helper, expanded
+    where it is called, its parameters standing for the arguments."""
+
+    name: Ident
+    params: tuple[Ident, ...]
+    body: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Reference(Node):
+    """``extends X`` / ``import X``: another mapping file, by name or by path."""
+
+    kind: str  # "extends" | "import"
+    target: Ident
+
+
+@dataclass(frozen=True, slots=True)
+class RequireDecl(Node):
+    """``require manifest, bulk, orgs``: what the source must hold, checked up front."""
+
+    items: tuple[Ident, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryDecl(Node):
+    name: Ident
+
+
+@dataclass(frozen=True, slots=True)
+class Where(Node):
+    test: Expr
+    report: str | None = None  # `else warn "..."`: each dropped record is reported
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRule(Node):
+    column: Ident
+    value: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class WarnDecl(Node):
+    """``warn "message" if test``: report each emitted record for which test holds."""
+
+    message: str
+    test: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class ForEach(Node):
+    """``for each parent in agents``: the output has a row per item of a list."""
+
+    name: Ident
+    items: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class CounterDecl(Node):
+    """``counter "label" if test``: how many emitted rows pass test, in the report."""
+
+    label: str
+    test: Expr | None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectDecl(Node):
+    """``reject "reason" if test``: records for which test holds are rejected."""
+
+    reason: str
+    test: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class MissingDecl(Node):
+    """``when missing ACTION [after N runs|days]``: the output's deactivation policy.
+
+    A row that a later run no longer makes is deactivated, deleted, or kept; with a
+    grace period, only once it has been missing for N runs or N days.
+    """
+
+    action: Ident
+    after: int | None = None
+    unit: Ident | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LimitDecl(Node):
+    """``limit ACTION AMOUNT[%] [per school]``: a mass-change threshold.
+
+    A run that would create, update or deactivate more rows than this (a count, or a
+    share of the rows of the last run, of the output or of each school) is held.
+    """
+
+    action: Ident
+    amount: float
+    percent: bool
+    per: Ident | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Output(Node):
+    """One output file and the entity whose records become its rows.
+
+    ``span`` covers the ``output`` line only, which is what diagnostics about the
+    whole block should underline.
+    """
+
+    file: Ident
+    entity: Ident
+    wheres: tuple[Where, ...]
+    fields: tuple[FieldRule, ...]
+    warns: tuple[WarnDecl, ...] = ()
+    key: tuple[Ident, ...] = ()
+    sort: tuple[Ident, ...] = ()
+    distinct: Span | None = None  # where `distinct` was written, when it was
+    counters: tuple[CounterDecl, ...] = ()
+    rejects: tuple[RejectDecl, ...] = ()
+    each: ForEach | None = None
+    missing: MissingDecl | None = None
+    limits: tuple[LimitDecl, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping(Node):
+    profile: ProfileDecl | None
+    versions: VersionsDecl | None
+    params: tuple[ParamDecl, ...]
+    rules: tuple[RuleDecl, ...]
+    outputs: tuple[Output, ...]
+    comments: tuple[Comment, ...] = ()
+    defines: tuple[DefineDecl, ...] = ()
+    library: LibraryDecl | None = None
+    extends: Reference | None = None
+    imports: tuple[Reference, ...] = ()
+    requires: tuple[RequireDecl, ...] = ()

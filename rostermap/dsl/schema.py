@@ -1,0 +1,385 @@
+"""The OneRoster 1.1 and 1.2 rostering data model, as the mapping language sees it.
+
+Mappings speak of the data model (``orgs``, ``school``, ``enabledUser``), never of
+CSV column spellings (``orgSourcedIds``), so one mapping serves a CSV package and
+the REST API alike. This module is the single table that says, per entity, each
+field's model name, type, CSV column, the versions that have it, and the legacy
+spellings real exports still use. The compiler checks mappings against it; the
+runtime reads CSV headers and types values with it.
+
+Sources: the 1.2.1 CSV binding and the official 1.2 OpenAPI, with 1.1 columns
+cross-checked against real exports (see shared/research/oneroster-spec.md §1.5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from rostermap.dsl import types as t
+
+__all__ = [
+    "ENTITIES",
+    "reference_markdown",
+    "ENUMS",
+    "REST_EMBEDDED",
+    "REST_TYPES",
+    "VERSIONS",
+    "Entity",
+    "Field",
+    "entity",
+    "entity_for_record",
+]
+
+VERSIONS = ("1.1", "1.2")
+BOTH = frozenset(VERSIONS)
+V11 = frozenset({"1.1"})
+V12 = frozenset({"1.2"})
+
+# Enumerations. Values are normalised to these spellings when records are read,
+# so `classType = "scheduled"` also matches an export that wrote `Scheduled`.
+ENUMS: dict[str, tuple[str, ...]] = {
+    "status": ("active", "tobedeleted", "inactive"),
+    "orgType": ("department", "school", "district", "local", "state", "national"),
+    "sessionType": ("gradingPeriod", "semester", "schoolYear", "term"),
+    "classType": ("homeroom", "scheduled"),
+    "role": (
+        "administrator", "aide", "counselor", "districtAdministrator", "guardian", "parent",
+        "principal", "proctor", "relative", "siteAdministrator", "student",
+        "systemAdministrator", "teacher",
+    ),
+    "enrollmentRole": (
+        "administrator", "aide", "guardian", "parent", "proctor", "relative", "student",
+        "teacher",
+    ),
+    "roleType": ("primary", "secondary"),
+    "sex": ("male", "female", "unspecified", "other"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One field of an entity.
+
+    ``csv`` is the column that carries it in a CSV package (None: not in CSV, for
+    example the 1.2 ``users.role``, derived from ``roles.csv``). ``derived`` names
+    the versions in which the runtime computes the field instead of reading it.
+    ``rest`` is the REST JSON property when it is not the model name (1.2's
+    ``preferredFirstName``); references are GUIDRef objects under the model name.
+    """
+
+    name: str
+    type: t.Type
+    csv: str | None
+    versions: frozenset[str] = BOTH
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+    derived: frozenset[str] = frozenset()
+    sensitive: bool = False  # a secret: never shown, not even with --show-pii
+    pii: bool = False  # personal data: explain and reports hide it unless asked
+    doc: str = ""
+    rest: str = ""
+
+    @property
+    def rest_name(self) -> str:
+        """The property that carries this field in a REST JSON record."""
+        return self.rest or self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    name: str  # as in `from users`: the CSV file stem and REST collection
+    record: str  # singular, for messages: "user"
+    fields: dict[str, Field]
+    guidref: str = ""  # the GUIDRef type of its records: org, user, class, ...
+    versions: frozenset[str] = BOTH
+    # Spec-ordered CSV header per version; other columns are unknown (metadata.* aside).
+    columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def file(self) -> str:
+        return f"{self.name}.csv"
+
+    def field_names(self, version: str | None = None) -> list[str]:
+        return sorted(
+            name for name, f in self.fields.items() if version is None or version in f.versions
+        )
+
+
+def _f(name: str, type_: t.Type, csv: str | None = "", **kw: object) -> Field:
+    return Field(name, type_, name if csv == "" else csv, **kw)  # type: ignore[arg-type]
+
+
+_BASE = (
+    _f("sourcedId", t.STR, required=True, doc="The record's identifier, unique per entity."),
+    _f("status", t.enum("status"), doc="Blank in bulk files; active or tobedeleted in deltas."),
+    _f("dateLastModified", t.DATETIME),
+    _f("metadata", t.OBJECT, None,
+       doc="Extensions: the metadata.* columns of a CSV file, the metadata object of the API."),
+)
+_BASE_COLUMNS = ("sourcedId", "status", "dateLastModified")
+
+
+def _entity(
+    name: str,
+    record: str,
+    fields: Iterable[Field],
+    columns: dict[str, tuple[str, ...]],
+    versions: frozenset[str] = BOTH,
+) -> Entity:
+    table = {f.name: f for f in (*_BASE, *fields)}
+    full = {v: _BASE_COLUMNS + cols for v, cols in columns.items()}
+    guidref = "".join(w.capitalize() if i else w for i, w in enumerate(record.split()))
+    return Entity(name, record, table, guidref, versions, full)
+
+
+_SAME = ("1.1", "1.2")
+
+
+def _both(cols: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    return {v: cols for v in _SAME}
+
+
+ENTITIES: dict[str, Entity] = {
+    e.name: e
+    for e in (
+        _entity(
+            "orgs",
+            "org",
+            (
+                _f("name", t.STR, required=True),
+                _f("type", t.enum("orgType"), required=True),
+                _f("identifier", t.STR, doc="In US exports usually the NCES id."),
+                _f("parent", t.ref("orgs"), "parentSourcedId"),
+            ),
+            _both(("name", "type", "identifier", "parentSourcedId")),
+        ),
+        _entity(
+            "academicSessions",
+            "academic session",
+            (
+                _f("title", t.STR, required=True),
+                _f("type", t.enum("sessionType"), required=True),
+                _f("startDate", t.DATE, required=True, doc="Inclusive."),
+                _f("endDate", t.DATE, required=True, doc="Exclusive, as OneRoster says."),
+                _f("parent", t.ref("academicSessions"), "parentSourcedId"),
+                _f("schoolYear", t.INT, required=True, doc="The year the school year ends."),
+            ),
+            _both(("title", "type", "startDate", "endDate", "parentSourcedId", "schoolYear")),
+        ),
+        _entity(
+            "courses",
+            "course",
+            (
+                _f("schoolYear", t.ref("academicSessions"), "schoolYearSourcedId"),
+                _f("title", t.STR, required=True),
+                _f("courseCode", t.STR),
+                _f("grades", t.list_of(t.STR)),
+                _f("org", t.ref("orgs"), "orgSourcedId", required=True),
+                _f("subjects", t.list_of(t.STR)),
+                _f("subjectCodes", t.list_of(t.STR)),
+            ),
+            _both(("schoolYearSourcedId", "title", "courseCode", "grades", "orgSourcedId",
+                   "subjects", "subjectCodes")),
+        ),
+        _entity(
+            "classes",
+            "class",
+            (
+                _f("title", t.STR, required=True),
+                _f("grades", t.list_of(t.STR)),
+                _f("course", t.ref("courses"), "courseSourcedId", required=True),
+                _f("classCode", t.STR),
+                _f("classType", t.enum("classType"), required=True),
+                _f("location", t.STR),
+                _f("school", t.ref("orgs"), "schoolSourcedId", required=True),
+                _f("terms", t.list_of(t.ref("academicSessions")), "termSourcedIds",
+                   required=True),
+                _f("subjects", t.list_of(t.STR)),
+                _f("subjectCodes", t.list_of(t.STR)),
+                _f("periods", t.list_of(t.STR)),
+            ),
+            _both(("title", "grades", "courseSourcedId", "classCode", "classType", "location",
+                   "schoolSourcedId", "termSourcedIds", "subjects", "subjectCodes", "periods")),
+        ),
+        _entity(
+            "enrollments",
+            "enrollment",
+            (
+                _f("class", t.ref("classes"), "classSourcedId", required=True),
+                _f("school", t.ref("orgs"), "schoolSourcedId", required=True),
+                _f("user", t.ref("users"), "userSourcedId", required=True),
+                _f("role", t.enum("enrollmentRole"), required=True),
+                _f("primary", t.BOOL, doc="true for a class's primary teacher."),
+                _f("beginDate", t.DATE, doc="Inclusive."),
+                _f("endDate", t.DATE, doc="Exclusive."),
+            ),
+            _both(("classSourcedId", "schoolSourcedId", "userSourcedId", "role", "primary",
+                   "beginDate", "endDate")),
+        ),
+        _entity(
+            "users",
+            "user",
+            (
+                _f("enabledUser", t.BOOL, required=True),
+                _f("orgs", t.list_of(t.ref("orgs")), "orgSourcedIds", derived=V12,
+                   doc="1.1: orgSourcedIds. 1.2: the orgs of the user's roles, primary first."),
+                _f("role", t.enum("role"), derived=V12,
+                   doc="1.1: the role column. 1.2: the role of the user's primary role."),
+                _f("username", t.STR, pii=True),
+                _f("userIds", t.list_of(t.STR), pii=True),
+                _f("givenName", t.STR, required=True, pii=True),
+                _f("familyName", t.STR, required=True, pii=True),
+                _f("middleName", t.STR, pii=True),
+                _f("identifier", t.STR, aliases=("userId",), pii=True,
+                   doc="OneRoster 1.0 called it userId; such a column is read as identifier."),
+                _f("email", t.STR, pii=True),
+                _f("sms", t.STR, pii=True),
+                _f("phone", t.STR, pii=True),
+                _f("agents", t.list_of(t.ref("users")), "agentSourcedIds", aliases=("agents",)),
+                _f("grades", t.list_of(t.STR), aliases=("grade",)),
+                _f("password", t.STR, sensitive=True, pii=True),
+                _f("userMasterIdentifier", t.STR, versions=V12, pii=True),
+                _f("preferredGivenName", t.STR, versions=V12, rest="preferredFirstName",
+                   pii=True),
+                _f("preferredMiddleName", t.STR, versions=V12, pii=True),
+                _f("preferredFamilyName", t.STR, versions=V12, rest="preferredLastName",
+                   pii=True),
+                _f("primaryOrg", t.ref("orgs"), "primaryOrgSourcedId", versions=V12),
+                _f("pronouns", t.STR, versions=V12, pii=True),
+            ),
+            {
+                "1.1": ("enabledUser", "orgSourcedIds", "role", "username", "userIds",
+                        "givenName", "familyName", "middleName", "identifier", "email", "sms",
+                        "phone", "agentSourcedIds", "grades", "password"),
+                "1.2": ("enabledUser", "username", "userIds", "givenName", "familyName",
+                        "middleName", "identifier", "email", "sms", "phone", "agentSourcedIds",
+                        "grades", "password", "userMasterIdentifier", "resourceSourcedIds",
+                        "preferredGivenName", "preferredMiddleName", "preferredFamilyName",
+                        "primaryOrgSourcedId", "pronouns"),
+            },
+        ),
+        _entity(
+            "roles",
+            "role",
+            (
+                _f("user", t.ref("users"), "userSourcedId", required=True),
+                _f("roleType", t.enum("roleType"), required=True),
+                _f("role", t.enum("role"), required=True),
+                _f("beginDate", t.DATE),
+                _f("endDate", t.DATE),
+                _f("org", t.ref("orgs"), "orgSourcedId", required=True),
+                _f("userProfile", t.STR, "userProfileSourcedId"),
+            ),
+            {"1.2": ("userSourcedId", "roleType", "role", "beginDate", "endDate",
+                     "orgSourcedId", "userProfileSourcedId")},
+            versions=V12,
+        ),
+        _entity(
+            "userProfiles",
+            "user profile",
+            (
+                _f("user", t.ref("users"), "userSourcedId", required=True),
+                _f("profileType", t.STR, required=True),
+                _f("vendorId", t.STR, required=True),
+                _f("applicationId", t.STR),
+                _f("description", t.STR),
+                _f("credentialType", t.STR, required=True),
+                _f("username", t.STR, required=True, pii=True),
+                _f("password", t.STR, sensitive=True, pii=True),
+            ),
+            {"1.2": ("userSourcedId", "profileType", "vendorId", "applicationId",
+                     "description", "credentialType", "username", "password")},
+            versions=V12,
+        ),
+        _entity(
+            "demographics",
+            "demographics record",
+            (
+                _f("birthDate", t.DATE, pii=True),
+                _f("sex", t.enum("sex"), pii=True),
+                _f("americanIndianOrAlaskaNative", t.BOOL, pii=True),
+                _f("asian", t.BOOL, pii=True),
+                _f("blackOrAfricanAmerican", t.BOOL, pii=True),
+                _f("nativeHawaiianOrOtherPacificIslander", t.BOOL, pii=True),
+                _f("white", t.BOOL, pii=True),
+                _f("demographicRaceTwoOrMoreRaces", t.BOOL, pii=True),
+                _f("hispanicOrLatinoEthnicity", t.BOOL, pii=True),
+                _f("countryOfBirthCode", t.STR, pii=True),
+                _f("stateOfBirthAbbreviation", t.STR, pii=True),
+                _f("cityOfBirth", t.STR, pii=True),
+                _f("publicSchoolResidenceStatus", t.STR, pii=True),
+            ),
+            _both(("birthDate", "sex", "americanIndianOrAlaskaNative", "asian",
+                   "blackOrAfricanAmerican", "nativeHawaiianOrOtherPacificIslander", "white",
+                   "demographicRaceTwoOrMoreRaces", "hispanicOrLatinoEthnicity",
+                   "countryOfBirthCode", "stateOfBirthAbbreviation", "cityOfBirth",
+                   "publicSchoolResidenceStatus")),
+        ),
+    )
+}
+
+
+# The REST binding. Collections are ``GET {base}/{entity name}`` with the records
+# under the entity name (``{"users": [...]}``); each field is under its ``rest_name``.
+# GUIDRefs name the referenced record's type; 1.2 users carry their roles inline
+# (entity -> the users property holding them), so that entity
+# has no collection of its own, and 1.2 users' ``role`` and ``orgs`` are derived
+# from ``roles`` as they are from roles.csv.
+REST_TYPES: dict[str, str] = {
+    "orgs": "org",
+    "academicSessions": "academicSession",
+    "courses": "course",
+    "classes": "class",
+    "enrollments": "enrollment",
+    "users": "user",
+    "demographics": "demographics",
+}
+REST_EMBEDDED: dict[str, str] = {"roles": "roles"}
+
+
+def entity(name: str) -> Entity | None:
+    """An entity by its collection name, accepting any case (``Users`` is ``users``)."""
+    if name in ENTITIES:
+        return ENTITIES[name]
+    for candidate in ENTITIES.values():
+        if candidate.name.lower() == name.lower():
+            return candidate
+    return None
+
+
+def entity_for_record(name: str) -> Entity | None:
+    """An entity by its record name as the seed tables write it (``Users``, ``Org``)."""
+    for candidate in ENTITIES.values():
+        if name.lower() in (candidate.name.lower(), candidate.record.replace(" ", "").lower()):
+            return candidate
+    return None
+
+
+def reference_markdown() -> str:
+    """The data model section of docs/language.md, generated from this table."""
+    lines = []
+    for e in ENTITIES.values():
+        versions = "" if e.versions == BOTH else f" (OneRoster {', '.join(sorted(e.versions))})"
+        lines += [f"**{e.name}**{versions}", "", "| field | type | CSV column | notes |",
+                  "|---|---|---|---|"]
+        for f in e.fields.values():
+            notes = []
+            if f.versions != BOTH:
+                notes.append(f"{', '.join(sorted(f.versions))} only")
+            if f.derived:
+                notes.append(f"{', '.join(sorted(f.derived))}: from roles.csv")
+            if f.aliases:
+                notes.append("also read from " + ", ".join(f"`{a}`" for a in f.aliases))
+            if f.type.enum:
+                notes.append("one of " + ", ".join(ENUMS[f.type.enum]))
+            if f.sensitive:
+                notes.append("secret")
+            elif f.pii:
+                notes.append("personal data")
+            if f.doc and not f.derived:
+                notes.append(f.doc)
+            csv = f"`{f.csv}`" if f.csv else ""
+            lines.append(f"| `{f.name}` | {f.type} | {csv} | {'; '.join(notes)} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,477 @@
+"""Run a compiled module's plans over the typed tables.
+
+Each output is computed in three collects at most: the frame with its ``where``
+rules as boolean columns (so the report can say how many records each rule
+dropped), then the kept records with their columns, then nothing else. Outputs run
+in the module's order, and each publishes the sourcedIds it emitted so later
+outputs can test membership in it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import polars as pl
+
+from rostermap.dsl.diagnostics import Diagnostic
+from rostermap.runtime.engine.plans import Join, Lookup, Member, Output, Step
+from rostermap.runtime.engine.tables import Tables
+from rostermap.runtime.errors import RunError
+
+__all__ = [
+    "OutputResult",
+    "Reject",
+    "RuleCount",
+    "Steps",
+    "WarningHits",
+    "as_text",
+    "run_outputs",
+    "spread",
+]
+
+_ID = "__rostermap_id"
+_ON = "__rostermap_on"
+_KEY = "__rostermap_key"
+_ROW = "__rostermap_row"
+_FILL = {"count": 0, "exists": False}
+
+
+@dataclass(frozen=True)
+class RuleCount:
+    line: int
+    text: str
+    dropped: int
+
+
+@dataclass(frozen=True)
+class WarningHits:
+    line: int
+    message: str
+    count: int
+    examples: tuple[str, ...]  # sourcedIds of the records concerned
+    code: str = "RM420"  # a `warn`; RM421 rows that repeat a key; RM422 `where ... else warn`
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A record set aside because a column could not be computed for it."""
+
+    output: str
+    line: int  # the mapping line of the column rule
+    record: str  # entity/sourcedId
+    reason: str
+
+
+@dataclass
+class OutputResult:
+    name: str
+    entity: str
+    frame: pl.DataFrame  # the rows to write, every column as text
+    read: int
+    kept: int
+    rules: list[RuleCount] = field(default_factory=list)
+    warnings: list[WarningHits] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)  # every one: the contract names each
+    rejected: int = 0  # records rejected in all
+    counters: dict[str, int] = field(default_factory=dict)  # the mapping's `counter`s
+    # the sourcedId of the record each row was made from (row by row; for a distinct
+    # output, the first record that made the row): what the sync stage finds schools by
+    records: pl.Series = field(default_factory=lambda: pl.Series("sourcedId", [], pl.String))
+
+    @property
+    def rows(self) -> int:
+        return self.frame.height
+
+
+class Steps:
+    """Applies plan steps: the one implementation of joins, lookups and membership."""
+
+    def __init__(self, tables: Tables, emitted: Mapping[str, pl.DataFrame]):
+        self.tables = tables
+        self.emitted = emitted
+
+    def apply(self, frame: pl.LazyFrame, steps: tuple[Step, ...]) -> pl.LazyFrame:
+        for step in steps:
+            if isinstance(step, Join):
+                frame = self.join(frame, step)
+            elif isinstance(step, Lookup):
+                frame = self.lookup(frame, step)
+            else:
+                frame = self.member(frame, step)
+        return frame
+
+    @staticmethod
+    def _left(frame: pl.LazyFrame, on: pl.Expr, right: pl.LazyFrame) -> pl.LazyFrame:
+        return (
+            frame.with_columns(on.cast(pl.String).alias(_ON))
+            .join(right, left_on=_ON, right_on=_KEY, how="left", maintain_order="left")
+            .drop(_ON)
+        )
+
+    def join(self, frame: pl.LazyFrame, step: Join) -> pl.LazyFrame:
+        right = self.tables.frame(step.entity).select(
+            pl.col("sourcedId").alias(_KEY),
+            *(pl.col(source).alias(column) for column, source in step.fields.items()),
+            pl.lit(True).alias(step.found),
+        )
+        return self._left(frame, step.on, right)
+
+    def lookup(self, frame: pl.LazyFrame, step: Lookup) -> pl.LazyFrame:
+        inner = self.apply(self.tables.frame(step.entity), step.steps)
+        if step.where is not None:
+            inner = inner.filter(step.where)
+        value = step.value
+        aggregate: pl.Expr = {
+            "list": value.sort_by(pl.col("sourcedId")),
+            "first": value.sort_by(pl.col("sourcedId")).first(),
+            "last": value.sort_by(pl.col("sourcedId")).last(),
+            "min": value.min(),
+            "max": value.max(),
+            "count": pl.len(),
+            "exists": pl.len() > 0,
+        }[step.aggregate]
+        if step.explode or step.also is not None:
+            joined = self._pairs(frame, step, inner, aggregate)
+        else:
+            grouped = inner.group_by(step.key.cast(pl.String).alias(_KEY)).agg(
+                aggregate.alias(step.name)
+            )
+            joined = self._left(frame, step.on, grouped)
+        if step.aggregate in _FILL:
+            return joined.with_columns(pl.col(step.name).fill_null(_FILL[step.aggregate]))
+        if step.aggregate == "list":
+            return joined.with_columns(pl.col(step.name).fill_null([]))
+        return joined
+
+    @staticmethod
+    def _pairs(frame: pl.LazyFrame, step: Lookup, inner: pl.LazyFrame,
+               aggregate: pl.Expr) -> pl.LazyFrame:
+        """A lookup through a list of keys, or with a condition on both records: join the
+        pairs of records, keep those that pass, and reduce them per outer record."""
+        outer = frame.with_row_index(_ROW)
+        pairs = outer.select(pl.col(_ROW), step.on.alias(_ON),
+                             *(expr.alias(alias) for alias, expr in step.carry.items()))
+        if step.explode == "outer":
+            pairs = pairs.explode(_ON)
+        right = inner.with_columns(step.key.alias(_KEY))
+        if step.explode == "inner":
+            right = right.explode(_KEY)
+        joined = pairs.with_columns(pl.col(_ON).cast(pl.String)).join(
+            right.with_columns(pl.col(_KEY).cast(pl.String)), left_on=_ON, right_on=_KEY,
+            how="inner")
+        if step.also is not None:
+            joined = joined.filter(step.also.fill_null(False))
+        grouped = joined.group_by(_ROW).agg(aggregate.alias(step.name))
+        return outer.join(grouped, on=_ROW, how="left", maintain_order="left").drop(_ROW)
+
+    def member(self, frame: pl.LazyFrame, step: Member) -> pl.LazyFrame:
+        # A hash lookup (is_in) rather than a left join: it adds one boolean column,
+        # where a join gathers a copy of every column of the frame (on a 1M-student
+        # district's 6.5M enrollments, 600 MB per membership test; issue 8). Outputs
+        # publish their ids as they come, duplicates and all.
+        ids = self.emitted[step.output].get_column(_ID).implode()
+        test = step.on.cast(pl.String).is_in(ids).fill_null(False)
+        return frame.with_columns(test.alias(step.name))
+
+
+def as_json(name: str, dtype: pl.DataType) -> pl.Expr:
+    """How a value is written to a JSON output: as itself, date-times as OneRoster
+    writes them (UTC, milliseconds, Z)."""
+    column = pl.col(name)
+    if isinstance(dtype, pl.Datetime):
+        return column.dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+    return column
+
+
+def as_text(name: str, dtype: pl.DataType) -> pl.Expr:
+    """How a value is written to an output file: text, with missing as empty."""
+    column = pl.col(name)
+    if dtype == pl.Boolean:
+        text = pl.when(column).then(pl.lit("true")).otherwise(pl.lit("false"))
+        return pl.when(column.is_null()).then(pl.lit("")).otherwise(text)
+    if isinstance(dtype, pl.Datetime):
+        return column.dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").fill_null("")
+    return column.cast(pl.String).fill_null("")
+
+
+def _failure(output: Output, error: Exception, frame: pl.LazyFrame) -> RunError:
+    """Name the mapping line whose rule failed, by trying each rule on its own."""
+    culprit = output.line
+    for line, expr in [*((r.line, r.test) for r in output.rules),
+                       *((c.line, c.value) for c in output.columns)]:
+        try:
+            frame.select(expr).head(1000).collect()
+        except pl.exceptions.PolarsError:
+            culprit = line
+            break
+    # polars' first line says what failed; the rest is hints about its own API and the
+    # plan. Values it quotes (a failed cast lists some) may be students' names: masked.
+    first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    first = re.sub(r"\[[^\]]*\]", "[…]", re.sub(r'"[^"]*"', '"…"', first))
+    message = first[:300] or type(error).__name__
+    return RunError([Diagnostic(
+        "RM430", f"{output.name}: the rule at mapping line {culprit} failed: {message}",
+        notes=(f"note: output {output.name} starts at mapping line {output.line}",),
+    )])
+
+
+def _reject(output: Output, done: pl.DataFrame) -> tuple[pl.DataFrame, list[Reject], int]:
+    """Set aside the records a column failed on, or a `reject` rule named; the rest go on
+    to the output."""
+    checks = [(column.line, fail.reason, fail.test) for column in output.columns
+              for fail in column.fails]
+    checks += [(check.line, check.reason, check.test) for check in output.checks]
+    if not checks:
+        return done, [], 0
+    flags = [test.fill_null(False).alias(f"__fail_{i}") for i, (_, _, test) in
+             enumerate(checks)]
+    flagged = done.with_columns(flags)
+    names = [f"__fail_{i}" for i in range(len(checks))]
+    failing = flagged.filter(pl.any_horizontal(names))
+    rejects: list[Reject] = []
+    for name, (line, reason, _) in zip(names, checks, strict=True):
+        ids = failing.filter(pl.col(name)).get_column("sourcedId").sort()
+        for record in ids.to_list():
+            rejects.append(Reject(output.name, line, f"{output.entity}/{record}", reason))
+    kept = flagged.filter(~pl.any_horizontal(names)).drop(names)
+    return kept, rejects, failing.height
+
+
+_LEAN_ROWS = 1_000_000  # from this many rows on, sort one column at a time
+_PEEK = 10_000
+
+
+def _sorted(held: list[pl.DataFrame], order: list[str]) -> pl.DataFrame:
+    """The frame in ``held`` (which is emptied) sorted stably on ``order``, nulls last.
+
+    DataFrame.sort gathers every column at once while the unsorted ones are still
+    held: on a 1M-student district's rosters, 0.9 GB on top of the output. For large
+    frames the caller hands the only reference over, and columns are gathered one at
+    a time, each unsorted one let go as soon as its sorted copy exists (issue 8).
+    Rows alike keep their order through the row number as the last key, which is
+    twice as fast as asking polars for a stable sort (maintain_order).
+    """
+    frame = held.pop()
+    keys: list[str | pl.Expr] = [*order, pl.int_range(pl.len(), dtype=pl.UInt32)]
+    first = frame.get_column(order[0])
+    # No two rows alike in the first key (an id): it alone decides. Two alike among the
+    # first rows already say no, without hashing the whole column.
+    if first.head(_PEEK).n_unique() == min(_PEEK, frame.height) and \
+            first.n_unique() == frame.height:
+        keys = [order[0]]
+    index = frame.select(pl.arg_sort_by(keys, nulls_last=True)).to_series()
+    if frame.height < _LEAN_ROWS:  # small enough: gather every column at once, in parallel
+        return frame.select(pl.all().gather(index))
+    columns = frame.get_columns()
+    del frame, first
+    gathered = []
+    while columns:
+        gathered.append(columns.pop(0).gather(index))
+    return pl.DataFrame(gathered)
+
+
+def spread(frame: pl.LazyFrame, each: tuple[str, pl.Expr]) -> pl.LazyFrame:
+    """`for each NAME in LIST`: a row per item of the list, the item as each:NAME."""
+    name, items = each
+    column = f"each:{name}"
+    return (frame.with_columns(items.alias(column)).explode(column)
+            .filter(pl.col(column).is_not_null()))
+
+
+def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame],
+                steps: Steps | None = None, done_with: Callable[[], None] | None = None
+                ) -> OutputResult:
+    """One output; ``done_with`` is called once its records are computed, before they are
+    sorted: the tables no later output reads can go then."""
+    steps = steps or Steps(tables, emitted)
+    base = tables.frame(output.entity)
+    if output.each is not None:
+        base = spread(steps.apply(base, output.prelude), output.each)
+    base = steps.apply(base, output.before)
+    checks = [rule.test.fill_null(False).alias(f"__rule_{i}") for i, rule in
+              enumerate(output.rules)]
+    try:
+        evaluated = base.with_columns(checks).collect()
+    except pl.exceptions.PolarsError as error:
+        raise _failure(output, error, base) from None
+    names = [f"__rule_{i}" for i in range(len(output.rules))]
+    dropped: list[pl.Expr] = []
+    for i, name in enumerate(names):
+        passed_before = pl.all_horizontal(names[:i]) if i else pl.lit(True)
+        dropped.append((passed_before & ~pl.col(name)).sum().alias(name))
+    counts = evaluated.select(dropped).row(0) if names else ()
+    warnings = []
+    for i, rule in enumerate(output.rules):
+        if rule.report is None:
+            continue  # `where ... else warn "..."`: every record the rule drops is named
+        passed_before = pl.all_horizontal(names[:i]) if i else pl.lit(True)
+        ids = evaluated.filter(passed_before & ~pl.col(names[i]))["sourcedId"].sort()
+        if ids.len():
+            warnings.append(WarningHits(rule.line, rule.report, ids.len(),
+                                        tuple(ids.to_list()), "RM422"))
+    read = evaluated.height
+    kept = read - sum(int(c) for c in counts)  # a record dropped counts for one rule
+    kept_frame = evaluated.lazy()
+    kept_frame = kept_frame.filter(pl.all_horizontal(names)).drop(names) if names else kept_frame
+    # Intermediate frames are let go as soon as they are used: on a large district
+    # each is hundreds of megabytes, and holding them all set the run's peak memory.
+    del evaluated, base
+
+    after = steps.apply(kept_frame, output.after)
+    computed = after.with_columns(*(c.value.alias(f"out:{c.name}") for c in output.columns))
+    write = as_text if output.format == "csv" else as_json
+    rejects: list[Reject] = []
+    rejected = 0
+    counters: dict[str, int] = {}
+    plain = not (output.checks or output.warns or output.counters
+                 or any(c.fails for c in output.columns))
+    try:
+        if plain:
+            # Nothing reads the computed records but the output itself: filter, compute
+            # and write as text in one plan, so that only the output's columns are ever
+            # materialised (issue 8: peak memory on large districts).
+            schema = computed.collect_schema()
+            result = computed.select(
+                pl.col("sourcedId").alias(_ID),
+                *(write(f"out:{c.name}", schema[f"out:{c.name}"]).alias(c.name)
+                  for c in output.columns),
+            ).collect()
+        else:
+            done = computed.collect()
+    except pl.exceptions.PolarsError as error:
+        raise _failure(output, error, after) from None
+    del after, computed, kept_frame
+    if not plain:
+        done, rejects, rejected = _reject(output, done)
+        for warn in output.warns:
+            hits = done.filter(warn.test.fill_null(False)).select("sourcedId").sort("sourcedId")
+            if hits.height:
+                warnings.append(WarningHits(warn.line, warn.message, hits.height,
+                                            tuple(hits["sourcedId"].head(10).to_list())))
+        counters = {
+            c.label: int(done.select(c.test.fill_null(False).sum()).item())
+            if c.test is not None else done.height
+            for c in output.counters
+        }
+        schema = done.schema
+        result = done.select(
+            pl.col("sourcedId").alias(_ID),
+            *(write(f"out:{c.name}", schema[f"out:{c.name}"]).alias(c.name)
+              for c in output.columns),
+        )
+        del done
+    if done_with is not None:
+        done_with()
+    emitted[output.name] = result.select(_ID)  # what Steps.member tests membership in
+    columns = [c.name for c in output.columns]
+    scalar = [c for c in columns if not result.schema[c].is_nested()]
+    order = list(dict.fromkeys([*output.sort, *scalar]))
+    if order:
+        # Sort first, stably: rows are then in their final order, rows alike are
+        # neighbours (in file order), and `distinct` and the key check below are one
+        # linear pass each instead of hashing every row (issue 8: on a million-student
+        # district's rosters, unique() and is_duplicated() cost more than the sort).
+        held = [result]
+        del result
+        result = _sorted(held, order)
+    if output.distinct:
+        if set(order) == set(columns):  # every column sorted on: equal rows are neighbours
+            first = pl.int_range(pl.len()) == 0
+            result = result.filter(first | pl.any_horizontal(
+                pl.col(c).ne_missing(pl.col(c).shift(1)) for c in columns))
+        else:
+            result = result.unique(subset=columns, keep="first", maintain_order=True)
+    if output.key:
+        key = list(output.key)
+        if order[:len(key)] == key:  # sorted on the key first: equal keys are neighbours
+            # the first row has none before it (shift's null would equal a null key)
+            same = (pl.int_range(pl.len()) > 0) & pl.all_horizontal(
+                pl.col(k).eq_missing(pl.col(k).shift(1)) for k in key)
+            shared = same | same.shift(-1, fill_value=False)
+        else:
+            shared = pl.struct(key).is_duplicated()
+        repeated = result.filter(shared)
+        if repeated.height:
+            warnings.append(WarningHits(
+                output.line, f"{repeated.height} rows share their key ({', '.join(output.key)})"
+                " with another row", repeated.height,
+                tuple(repeated[_ID].sort().head(10).to_list()), "RM421"))
+    return OutputResult(
+        name=output.name,
+        entity=output.entity,
+        frame=result.drop(_ID),
+        records=result.get_column(_ID).alias("sourcedId"),
+        read=read,
+        kept=kept,
+        rules=[RuleCount(r.line, r.text, int(c)) for r, c in zip(output.rules, counts,
+                                                                 strict=True)],
+        warnings=warnings,
+        rejects=rejects,
+        rejected=rejected,
+        counters=counters,
+    )
+
+
+def _entities(steps: tuple[Step, ...]) -> set[str]:
+    found: set[str] = set()
+    for step in steps:
+        if isinstance(step, Join):
+            found.add(step.entity)
+        elif isinstance(step, Lookup):
+            found |= {step.entity, *_entities(step.steps)}
+    return found
+
+
+def _reads(output: Output) -> tuple[set[str], set[str]]:
+    """The entities an output reads records of, and the outputs it tests membership in."""
+    steps = (*output.prelude, *output.before, *output.after)
+    members = {s.output for s in steps if isinstance(s, Member)}
+    nested = [s for s in steps if isinstance(s, Lookup)]
+    while nested:
+        lookup = nested.pop()
+        members |= {s.output for s in lookup.steps if isinstance(s, Member)}
+        nested += [s for s in lookup.steps if isinstance(s, Lookup)]
+    return {output.entity, *_entities(steps)}, members
+
+
+def run_outputs(
+    module: ModuleType,
+    tables: Tables,
+    params: Mapping[str, Any],
+    emitted: dict[str, pl.DataFrame] | None = None,
+    release: bool = False,
+) -> list[OutputResult]:
+    """Every output of a compiled module, in its order.
+
+    ``emitted`` receives, per output, the sourcedIds of the records it emitted (what
+    membership tests read); explain passes a dict to look at them afterwards.
+    ``release`` empties each entity's table (``Tables.release``) and forgets each
+    output's ids once no later output reads them: a run's peak memory is then that of
+    its largest output, not of every table at once (issue 8).
+    """
+    emitted = {} if emitted is None else emitted
+    steps = Steps(tables, emitted)
+    outputs: list[Output] = [build(dict(params)) for build in module.OUTPUTS]
+    last: dict[str, int] = {}  # entity or "output:NAME" -> the last output that reads it
+    for i, output in enumerate(outputs):
+        entities, members = _reads(output)
+        last.update({e: i for e in entities} | {f"output:{m}": i for m in members})
+    results = []
+    for i, output in enumerate(outputs):
+
+        def done_with(i: int = i) -> None:
+            for name, at in last.items():
+                if at == i and name.startswith("output:"):
+                    emitted.pop(name.removeprefix("output:"), None)
+                elif at == i:
+                    tables.release(name)
+
+        results.append(_run_output(output, tables, emitted, steps,
+                                   done_with if release else None))
+        if release and last.get(f"output:{output.name}", i) <= i:
+            emitted.pop(output.name, None)  # no later output tests membership in it
+    return results

@@ -1,0 +1,253 @@
+"""Find a profile's mapping, compile it, load the module, and type its parameters.
+
+Compiled modules are executed from the compiler's own output in memory, never
+imported from a path a user or a mapping names, so what runs is always what the
+compiler just verified.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import types
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rostermap.compiler import verify
+from rostermap.compiler.naming import mangle
+from rostermap.compiler.result import Compiled
+from rostermap.dsl.diagnostics import Diagnostic, DiagnosticError, did_you_mean
+from rostermap.dsl.files import read_mapping
+from rostermap.dsl.span import Source
+from rostermap.dsl.types import TODAY, parse_type
+from rostermap.runtime.engine.plans import Param
+from rostermap.runtime.errors import UsageError
+from rostermap.runtime.redact import register
+from rostermap.runtime.run import cache
+
+if TYPE_CHECKING:
+    from rostermap.compiler import FileResolver
+
+__all__ = ["Loaded", "builtin_folder", "load_mapping", "mapping_dirs", "parse_params",
+           "resolve_profile", "shown_path"]
+
+EXTENSION = ".rmap"
+
+
+def builtin_folder() -> Path:
+    """The profiles that ship with rostermap: package data, found wherever it is installed."""
+    return Path(str(resources.files("rostermap") / "mappings"))
+
+
+def shown_path(path: Path) -> str:
+    """A mapping's path as messages show it: a built-in profile by its place in the
+    package (the same in a checkout and an install), any other relative to here."""
+    resolved = path.resolve()
+    builtin = builtin_folder().resolve()
+    if resolved.is_relative_to(builtin):
+        return f"rostermap/mappings/{resolved.relative_to(builtin).as_posix()}"
+    return os.path.relpath(path) if path.is_absolute() else str(path)
+
+
+def mapping_dirs() -> list[Path]:
+    """Where profile names are looked up: $ROSTERMAP_MAPPINGS, ./mappings, the built-in ones.
+
+    The built-in folder comes last, so a user's profile of the same name wins, and a
+    user's profiles can import the shipped ``oneroster-common``.
+    """
+    dirs = [Path(p) for p in os.environ.get("ROSTERMAP_MAPPINGS", "").split(os.pathsep) if p]
+    dirs += [Path.cwd() / "mappings", builtin_folder()]
+    return list(dict.fromkeys(d for d in dirs if d.is_dir()))
+
+
+def resolver() -> FileResolver:
+    """Finds the files a mapping extends or imports: beside it, then in the mapping folders."""
+    from rostermap.compiler import FileResolver
+
+    return FileResolver(mapping_dirs())
+
+
+def is_library(path: Path) -> bool:
+    """Whether a mapping file is a library (shared definitions), not a profile."""
+    try:
+        text = read_mapping(path)
+    except DiagnosticError:
+        return False  # not read as a profile's name; naming it fails with the reason
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if words:
+            return words[0] == "library"
+    return False
+
+
+def resolve_profile(profile: str) -> Path:
+    """A mapping file from a profile name or a path."""
+    path = Path(profile)
+    if path.suffix == EXTENSION or os.sep in profile or "/" in profile:
+        if path.is_file():
+            return path
+        raise UsageError([Diagnostic("RM504", f"mapping file `{profile}` does not exist")])
+    names: dict[str, Path] = {}
+    for folder in mapping_dirs():
+        for candidate in sorted(folder.glob(f"*{EXTENSION}")):
+            if not is_library(candidate):
+                names.setdefault(candidate.stem, candidate)
+    if profile in names:
+        return names[profile]
+    hint = did_you_mean(profile, names)
+    raise UsageError([Diagnostic(
+        "RM504", f"no profile named `{profile}`",
+        notes=(f"help: did you mean `{hint}`?",) if hint else
+        (f"note: profiles: {', '.join(sorted(names)) or '(none found)'}",),
+    )])
+
+
+@dataclass(frozen=True)
+class Loaded:
+    path: Path
+    compiled: Compiled
+    module: types.ModuleType
+    sha256: str
+
+
+def load_mapping(path: Path) -> Loaded:
+    """Compile a mapping file and execute the module; errors raise DiagnosticError.
+
+    A mapping compiled before, unchanged, comes from the compile cache
+    (``runtime.run.cache``, the user's cache folder only) and is verified again before it
+    runs; a clean compile is put there.
+    """
+    text = read_mapping(path)
+    dirs = mapping_dirs()
+    filename = f"<compiled {path.name}>"
+    hit = cache.lookup(path, text, dirs)
+    if hit is not None:
+        try:
+            verify.verify(hit.code, filename)  # what runs is always verified compiler output
+        except verify.VerificationError:
+            hit = None  # not what the compiler writes: compile again, and replace it
+    if hit is not None:
+        compiled = Compiled(Source(text, str(path)), (), code=hit.code, sources=hit.sources)
+    else:
+        from rostermap.compiler import FileResolver, compile_mapping
+
+        compiled = compile_mapping(text, str(path), FileResolver(dirs))
+        if compiled.code is None:
+            raise DiagnosticError(compiled.diagnostics, compiled.source)
+        if not compiled.diagnostics:  # warnings are shown on every run: not cached
+            cache.store(path, text, dirs, compiled.code, compiled.sources)
+    assert compiled.code is not None
+    code = compile(compiled.code, filename, "exec")
+    module = types.ModuleType("rostermap_compiled")
+    exec(code, module.__dict__)  # noqa: S102 - our own verified output, see module docstring
+    module.__name__ = f"rostermap_compiled_{mangle(str(module.PROFILE))}"
+    # The version of a mapping is that of every file it is made of.
+    digest = hashlib.sha256()
+    for source in compiled.sources:
+        name = Path(source.name).name  # not the folder: the same mapping anywhere
+        digest.update(name.encode("utf-8") + b"\0" + source.text.encode("utf-8") + b"\0")
+    return Loaded(path, compiled, module, digest.hexdigest())
+
+
+def secret_variable(name: str) -> str:
+    """The environment variable a secret parameter is read from (PARAM_ keeps it apart
+    from the source's own ROSTERMAP_CLIENT_SECRET and the like)."""
+    return f"ROSTERMAP_PARAM_{name.upper()}"
+
+
+def _a(type_text: str) -> str:
+    return f"an {type_text}" if type_text[0] in "aeio" else f"a {type_text}"
+
+
+def _convert(raw: str, type_text: str) -> Any:
+    type_ = parse_type(type_text)
+    assert type_ is not None
+    if type_.is_list:
+        assert type_.item is not None
+        return [_convert(part.strip(), str(type_.item)) for part in raw.split(",") if part.strip()]
+    if type_.kind == "int":
+        return int(raw)
+    if type_.kind == "float":
+        return float(raw)
+    if type_.kind == "bool":
+        lowered = raw.strip().lower()
+        if lowered not in ("true", "false", "1", "0"):
+            raise ValueError("expected true or false")
+        return lowered in ("true", "1")
+    if type_.kind == "date":
+        return dt.date.fromisoformat(raw.strip())
+    return raw
+
+
+def parse_params(
+    declared: Iterable[Param], given: Iterable[str], today: dt.date | None = None
+) -> dict[str, Any]:
+    """Typed parameter values from ``name=value`` strings; problems are usage errors.
+
+    ``today`` is the run's date (default: the machine's): ``today()`` in a mapping and
+    a date parameter defaulting to it read this value, so a run can be repeated.
+    """
+    specs = {p.name: p for p in declared}
+    pairs: list[tuple[str, str]] = []
+    problems: list[Diagnostic] = []
+    for item in given:
+        name, sep, value = item.partition("=")
+        if not sep:
+            problems.append(Diagnostic("RM503", f"--param `{item}` is not name=value"))
+            continue
+        pairs.append((name.strip(), value))
+    values: dict[str, Any] = {}
+    for name, value in pairs:
+        if name not in specs:
+            hint = did_you_mean(name, specs)
+            problems.append(Diagnostic(
+                "RM501", f"the profile has no parameter `{name}`",
+                notes=(f"help: did you mean `{hint}`?",) if hint else
+                (f"note: parameters: {', '.join(specs) or '(none)'}",)))
+            continue
+        spec = specs[name]
+        if spec.secret:
+            problems.append(Diagnostic(
+                "RM503", f"parameter `{name}` is a secret and is not given on the command line",
+                notes=(f"help: set the environment variable {secret_variable(name)}",)))
+            continue
+        if spec.choices and value not in spec.choices:
+            hint = did_you_mean(value, spec.choices)
+            problems.append(Diagnostic(
+                "RM503", f"parameter `{name}` is one of {spec.type}, not {value!r}",
+                notes=(f"help: did you mean {hint!r}?",) if hint else ()))
+            continue
+        if spec.columns:
+            values[name] = value  # a file, read with the source (rostermap.runtime.engine.tables)
+            continue
+        try:
+            values[name] = _convert(value, specs[name].type)
+        except ValueError as error:
+            problems.append(Diagnostic(
+                "RM503", f"parameter `{name}` takes {_a(specs[name].type)}, not {value!r}",
+                notes=(f"note: {error}",)))
+    given = {name for name, _ in pairs}
+    values[TODAY] = today or dt.date.today()
+    for name, spec in specs.items():
+        if spec.secret and secret_variable(name) in os.environ:
+            values[name] = os.environ[secret_variable(name)]
+            register(values[name])  # masked in everything printed, logged or reported
+        if name in values:
+            continue
+        if spec.required and name not in given:  # given but refused: reported above
+            how = (f"set the environment variable {secret_variable(name)}" if spec.secret
+                   else f"pass --param {name}=<value>")
+            problems.append(Diagnostic(
+                "RM502", f"the profile needs parameter `{name}` ({spec.type})",
+                notes=(f"help: {how}",)))
+        elif spec.default == TODAY:
+            values[name] = values[TODAY]
+        else:
+            values[name] = list(spec.default) if isinstance(spec.default, list) else spec.default
+    if problems:
+        raise UsageError(problems)
+    return values

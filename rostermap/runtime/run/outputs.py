@@ -1,0 +1,152 @@
+"""Write output files so that a failed run leaves the previous files as they were.
+
+Every file of a run is first written into a staging folder inside the output
+folder (same filesystem, so the final moves are renames), flushed to disk, and only
+when all of them are complete are they moved into place. A run that fails before
+that point removes its staging folder and touches nothing else.
+
+Moving several files is not one atomic step, so :func:`publish` is written to be
+repeated: it moves whatever is still in the staging folder. A stateful run records
+the staging folder in its state before it starts moving (the commit point), and a
+run killed halfway is finished by the next one (``runtime.sync.state``). Files are
+created readable by their owner only: they hold students' personal data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+__all__ = [
+    "FILE_MODE",
+    "STAGING_PREFIX",
+    "discard",
+    "publish",
+    "report_text",
+    "stage",
+    "write_frame",
+    "write_outputs",
+]
+
+FILE_MODE = 0o600
+STAGING_PREFIX = ".rostermap-staging-"
+
+
+_SLICE = 1 << 18  # rows written at a time
+
+
+def _write_csv(frame: pl.DataFrame, path: Path) -> None:
+    # Empty text is written as an empty field (a,,b), never as "": importers differ
+    # on whether "" is empty, and no product asks for it. A slice at a time, so that
+    # the blanked copy of a large output is never whole in memory (issue 8).
+    with open(path, "wb") as handle:
+        for start in range(0, max(frame.height, 1), _SLICE):
+            blanks = frame.slice(start, _SLICE).with_columns(pl.col(pl.String).replace("", None))
+            blanks.write_csv(handle, include_header=start == 0, line_terminator="\n",
+                             quote_style="necessary", null_value="")
+
+
+def write_frame(frame: pl.DataFrame, target: Path) -> None:
+    """One output file, in the format its name says: CSV, JSON Lines or JSON."""
+    if target.name.lower().endswith((".jsonl", ".ndjson")):
+        frame.write_ndjson(target)
+    elif target.name.lower().endswith(".json"):
+        target.write_text(json.dumps(frame.to_dicts(), ensure_ascii=False, indent=1,
+                                     default=str) + "\n", encoding="utf-8")
+    else:
+        _write_csv(frame, target)
+
+
+def _private_dir(path: Path) -> None:
+    """A folder (and its missing parents up to an existing one) only its owner can
+    open, whatever the umask: what it holds is students' data."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(exist_ok=True)
+        os.chmod(folder, 0o700)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def stage(
+    out_dir: Path,
+    files: Mapping[str, pl.DataFrame],
+    documents: Mapping[str, str],
+    folder: Path | None = None,
+) -> Path:
+    """Write every file into a staging folder (``folder``, or a new one inside
+    ``out_dir``) and flush it to disk. Names may hold a subfolder (changes/users.csv)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if folder is None:
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir))
+    else:
+        staging = folder
+        shutil.rmtree(staging, ignore_errors=True)
+        _private_dir(staging)
+    try:
+        written = []
+        for name, frame in files.items():
+            target = staging / name
+            _private_dir(target.parent)
+            write_frame(frame, target)
+            written.append(target)
+        for name, text in documents.items():
+            target = staging / name
+            _private_dir(target.parent)
+            target.write_text(text, encoding="utf-8")
+            written.append(target)
+        for path in written:
+            os.chmod(path, FILE_MODE)
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+        for folder_ in {p.parent for p in written}:
+            _fsync_dir(folder_)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging
+
+
+def publish(staging: Path, out_dir: Path) -> list[Path]:
+    """Move every file still in ``staging`` to the same place under ``out_dir``, then
+    remove ``staging``. Safe to call again after an interruption."""
+    moved = []
+    if staging.is_dir():
+        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            destination = out_dir / path.relative_to(staging)
+            _private_dir(destination.parent)
+            os.replace(path, destination)
+            moved.append(destination)
+        for folder in {d.parent for d in moved}:
+            _fsync_dir(folder)
+    shutil.rmtree(staging, ignore_errors=True)
+    return moved
+
+
+def discard(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_outputs(out_dir: Path, files: Mapping[str, pl.DataFrame], report: Mapping[str, Any]
+                  ) -> list[Path]:
+    """Write each output file and ``report.json`` into ``out_dir``, all or nothing."""
+    staging = stage(out_dir, files, {"report.json": report_text(report)})
+    publish(staging, out_dir)
+    return [out_dir / name for name in (*files, "report.json")]
+
+
+def report_text(report: Mapping[str, Any]) -> str:
+    return json.dumps(report, indent=2, sort_keys=False) + "\n"

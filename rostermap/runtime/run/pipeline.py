@@ -1,0 +1,187 @@
+"""One sync run: mapping and source in, output files and a report out.
+
+This module only chains the stages (resolve, compile and load, type parameters,
+open the source, load tables, execute, write); each stage lives in its own module.
+The source is a CSV package (a path) or a OneRoster REST API (an ``https://`` URL);
+both give ``runtime.engine.tables`` the same raw tables. Parameters are checked before
+any data is read, and nothing is written unless every stage succeeded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from rostermap.dsl.diagnostics import Diagnostic
+from rostermap.runtime.engine.execute import OutputResult, run_outputs
+from rostermap.runtime.engine.tables import (
+    Tables,
+    check_requires,
+    load_param_table,
+    load_tables,
+    optional_entities,
+)
+from rostermap.runtime.errors import RunError
+from rostermap.runtime.redact import redact
+from rostermap.runtime.report.json_report import build_report
+from rostermap.runtime.run.loader import Loaded, load_mapping, parse_params, resolve_profile
+from rostermap.runtime.run.outputs import write_outputs
+from rostermap.runtime.sources.config import SourceConfig, load_config
+from rostermap.runtime.sources.csv_package import Limits, open_package
+from rostermap.runtime.sources.delta import SnapshotSource, SourceSnapshot
+from rostermap.runtime.sources.raw import Source, is_url
+
+if TYPE_CHECKING:  # the HTTP stack is imported only for an API source (see load_inputs)
+    from rostermap.runtime.sources.rest import FetchObserver, RestSource
+
+__all__ = ["Inputs", "RunResult", "load_inputs", "run"]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a run read: the typed tables and, for an API source, how fetching went.
+
+    ``snapshot`` is every record of a CSV package (deltas applied), when asked for:
+    what the run state keeps so that a later delta package can be applied.
+    """
+
+    tables: Tables
+    rest: RestSource | None = None
+    snapshot: SourceSnapshot | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    report: dict[str, Any]
+    outputs: list[OutputResult]
+    files: list[Path]
+    inputs: Inputs | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # typed, as the outputs saw them
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def load_inputs(
+    module: ModuleType,
+    source: Path | str,
+    values: dict[str, Any],
+    limits: Limits | None = None,
+    also: Mapping[str, tuple[str, ...]] | None = None,
+    config: SourceConfig | None = None,
+    observer: FetchObserver | None = None,
+    base: SourceSnapshot | None = None,
+    keep: bool = False,
+) -> Inputs:
+    """The tables a compiled module reads: from the source (and ``also`` these entity
+    fields), and its table parameters.
+
+    With ``keep`` (a stateful run), a CSV package is read whole and its delta files
+    are applied on ``base``, the records of the last run; the result's ``snapshot``
+    holds every record for the next run.
+    """
+    reads = {e: tuple(dict.fromkeys((*module.READS.get(e, ()), *(also or {}).get(e, ()))))
+             for e in {**module.READS, **(also or {})}}
+    package: Source
+    rest: RestSource | None = None
+    whole: SnapshotSource | None = None
+    if is_url(str(source)):
+        from rostermap.runtime.sources.rest import open_rest
+
+        rest = open_rest(str(source), reads, getattr(module, "FILTERS", {}),
+                         config or load_config(), observer)
+        package = rest
+    else:
+        opened = open_package(Path(source), limits)
+        try:
+            check_requires(opened, module.REQUIRES, applied=keep)
+            if keep:
+                package = whole = SnapshotSource(opened, base)
+            else:
+                package = opened
+        except BaseException:
+            opened.close()
+            raise
+    try:
+        if rest is not None:
+            check_requires(package, module.REQUIRES)
+        tables = load_tables(package, reads, rest.filtered if rest else frozenset(),
+                             optional_entities(module.REQUIRES, reads))
+        # 1.2 users read roles.csv too
+        kept = [*reads, "roles"] if "users" in reads else list(reads)
+        snapshot = whole.snapshot(kept) if whole is not None else None
+    finally:
+        package.close()
+    for name, columns in module.TABLES.items():
+        tables.frames[name] = load_param_table(name, values.get(name), columns)
+        tables.files[name] = Path(values[name]).name if values.get(name) else f"{name} (none)"
+    return Inputs(tables, rest, snapshot)
+
+
+def run(
+    profile: str | Loaded,
+    source: Path | str,
+    out_dir: Path | None,
+    params: Iterable[str] = (),
+    limits: Limits | None = None,
+    today: dt.date | None = None,
+    max_rejects: int | None = None,
+    config: SourceConfig | None = None,
+    observer: FetchObserver | None = None,
+    base: SourceSnapshot | None = None,
+    keep: bool = False,
+    also: Mapping[str, tuple[str, ...]] | None = None,
+) -> RunResult:
+    """Run a profile over a source; ``out_dir=None`` computes without writing.
+
+    ``today`` fixes the run's date (what ``today()`` means in the mapping) so that a
+    run can be repeated exactly; by default it is the machine's date. More than
+    ``max_rejects`` rejected records fail the run, and nothing is written.
+    ``config`` (REST sources only) defaults to the environment's settings;
+    ``observer`` is told how fetching goes, for a progress display. ``base``,
+    ``keep`` and ``also`` are for sync runs: see :func:`load_inputs`.
+    """
+    started, clock = _now(), time.perf_counter()
+    loaded = profile if isinstance(profile, Loaded) else load_mapping(resolve_profile(profile))
+    module = loaded.module
+    values = parse_params(module.PARAMS, params, today)
+    inputs = load_inputs(module, source, values, limits, also, config, observer, base, keep)
+    tables, rest = inputs.tables, inputs.rest
+    tables.retain.update(also or {})
+    results = run_outputs(module, tables, values, release=True)
+    rejected = sum(r.rejected for r in results)
+    if max_rejects is not None and rejected > max_rejects:
+        first = next(j for r in results for j in r.rejects)
+        raise RunError([Diagnostic(
+            "RM431", f"{rejected} records were rejected, more than --max-rejects {max_rejects}; "
+            "nothing was written",
+            notes=(f"note: the first: {first.record}: {first.reason} "
+                   f"({loaded.path}:{first.line})",),
+        )])
+    warnings = [d for d in loaded.compiled.diagnostics] + tables.warnings
+    report = build_report(
+        profile=module.PROFILE,
+        mapping=str(loaded.path),
+        mapping_sha256=loaded.sha256,
+        source=rest.origin if rest else redact(str(source)),
+        fetch=rest.report() if rest else None,
+        source_rejects=[r.to_dict() for r in rest.rejects] if rest else [],
+        tables=tables,
+        params=values,
+        results=results,
+        started=started,
+        finished=_now(),
+        seconds=time.perf_counter() - clock,
+        warnings=warnings,
+        secrets=[p.name for p in module.PARAMS if p.secret],
+    )
+    files: list[Path] = []
+    if out_dir is not None:
+        files = write_outputs(out_dir, {r.name: r.frame for r in results}, report)
+    return RunResult(report, results, files, inputs, values)

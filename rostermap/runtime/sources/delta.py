@@ -1,0 +1,177 @@
+"""OneRoster delta packages, applied on top of the source records of the last run.
+
+A delta package's manifest marks files ``delta``: they hold only the records that
+changed since the previous export, each with ``status`` active (added or changed)
+or ``tobedeleted``. Read alone, a delta looks like a district that lost almost
+everyone. So a stateful run keeps the source records it read (every field of every
+file: a *source snapshot*), and a later delta package is applied on top of it:
+
+- a ``delta`` file replaces the stored records of its sourcedIds and drops those
+  marked ``tobedeleted``;
+- a ``bulk`` file replaces its entity entirely;
+- a file the delta package leaves ``absent`` is unchanged.
+
+The result reads exactly like the equivalent bulk package, so outputs and change
+sets are the same whichever the district sent. A delta package with no stored
+snapshot (a first run, or a new tenant) is refused: there is nothing to apply it to.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from rostermap.dsl import schema
+from rostermap.dsl.diagnostics import DataLocation, Diagnostic
+from rostermap.runtime.errors import RunError
+from rostermap.runtime.sources.csv_package import Package
+from rostermap.runtime.sources.raw import LINE, RawTable
+
+__all__ = ["SnapshotSource", "SourceSnapshot", "decode_frame", "encode_frame", "is_delta"]
+
+
+@dataclass
+class SourceSnapshot:
+    """Every field of the files a run read, as text, with the line each came from.
+
+    Held encoded (Arrow IPC, zstd: a tenth of a second and a few MB for 650,000
+    enrollments), so that a large district's records do not stay in memory twice.
+    """
+
+    version: str
+    blobs: dict[str, bytes] = field(default_factory=dict)  # entity -> encoded frame
+    files: dict[str, str] = field(default_factory=dict)  # entity -> file name
+
+    @classmethod
+    def of(cls, version: str, frames: dict[str, pl.DataFrame], files: dict[str, str]
+           ) -> SourceSnapshot:
+        return cls(version, {e: encode_frame(f) for e, f in frames.items()}, files)
+
+    def frame(self, entity: str) -> pl.DataFrame:
+        return decode_frame(self.blobs[entity])
+
+    def __contains__(self, entity: str) -> bool:
+        return entity in self.blobs
+
+
+def encode_frame(frame: pl.DataFrame) -> bytes:
+    """A frame as bytes for the state: Arrow IPC, zstd (faster than Parquet by 5x)."""
+    buffer = io.BytesIO()
+    frame.write_ipc(buffer, compression="zstd")
+    return buffer.getvalue()
+
+
+def decode_frame(data: bytes) -> pl.DataFrame:
+    return pl.read_ipc(io.BytesIO(data))
+
+
+def is_delta(package: object) -> bool:
+    """Whether a source is a CSV package whose manifest marks any file delta."""
+    return isinstance(package, Package) and "delta" in package.modes.values()
+
+
+def _fields(entity: str) -> tuple[str, ...]:
+    return tuple(schema.ENTITIES[entity].fields)
+
+
+class SnapshotSource:
+    """A CSV package read whole, with its deltas applied on ``base``: a ``Source``.
+
+    It reads every field of each file once (so that the next run can apply a delta
+    on it) and serves the fields asked for from that; :meth:`snapshot` is what the
+    run's state keeps.
+    """
+
+    def __init__(self, package: Package, base: SourceSnapshot | None):
+        if is_delta(package) and base is None:
+            deltas = sorted(s for s, mode in package.modes.items() if mode == "delta")
+            raise RunError([Diagnostic(
+                "RM419", f"manifest.csv marks {', '.join(deltas)} as delta, and there is no "
+                "earlier run to apply the changes to", location=DataLocation("manifest.csv"),
+                notes=("help: send a full (bulk) package first; later runs take deltas",
+                       "note: runs of the same --tenant and profile share their state"))])
+        if base is not None and is_delta(package) and base.version != package.version:
+            raise RunError([Diagnostic(
+                "RM419", f"this delta package is OneRoster {package.version}, but the stored "
+                f"snapshot is {base.version}", location=DataLocation("manifest.csv"),
+                notes=("help: send a full (bulk) package to start over",))])
+        self.package = package
+        self.base = base if is_delta(package) else None
+        self.origin = package.origin
+        self.version = package.version
+        self.warnings = package.warnings
+        # Each file is read whole once and kept encoded: the next run's source
+        # records, and what a second read of the same file (1.2 roles) decodes.
+        self._kept: dict[str, tuple[bytes, str, dict[str, str]]] = {}
+
+    @property
+    def layout(self) -> str:
+        return self.package.layout
+
+    def _mode(self, entity: str) -> str:
+        return self.package.modes.get(entity, "bulk" if self.package.has(entity) else "absent")
+
+    def has(self, entity: str) -> bool:
+        if self.package.has(entity):
+            return True
+        return self.base is not None and entity in self.base
+
+    def close(self) -> None:
+        self.package.close()
+
+    def read(self, entity: str, fields: Iterable[str]) -> RawTable:
+        whole = self._whole(entity)
+        wanted = list(dict.fromkeys(fields))
+        frame = whole.frame.select(LINE, *wanted)
+        return RawTable(entity, whole.file, frame,
+                        {f: c for f, c in whole.columns.items() if f in wanted})
+
+    def _whole(self, entity: str) -> RawTable:
+        if entity in self._kept:
+            data, file, columns = self._kept[entity]
+            return RawTable(entity, file, decode_frame(data), columns)
+        every = _fields(entity)
+        if not self.package.has(entity):
+            assert self.base is not None  # has() said so
+            stored = self.base.frame(entity)
+            file = self.base.files.get(entity, schema.ENTITIES[entity].file)
+            table = RawTable(entity, f"{file} (as of the last run)", stored,
+                             {f: f for f in every})
+        else:
+            table = self.package.read(entity, every)
+            if self._mode(entity) == "delta" and self.base is not None:
+                table = self._apply(entity, table)
+        self._kept[entity] = (encode_frame(table.frame), table.file, table.columns)
+        return table
+
+    def _apply(self, entity: str, delta: RawTable) -> RawTable:
+        base = (self.base.frame(entity) if self.base is not None and entity in self.base
+                else delta.frame.clear())
+        if "sourcedId" not in delta.columns:
+            raise RunError([Diagnostic(
+                "RM405", f"{delta.file} is a delta but has no sourcedId column",
+                location=DataLocation(delta.file, 1, "sourcedId"))])
+        status = pl.col("status").str.strip_chars().str.to_lowercase()
+        changed = delta.frame.get_column("sourcedId").str.strip_chars()
+        kept = base.filter(~pl.col("sourcedId").str.strip_chars().is_in(changed.implode()))
+        added = delta.frame.filter(status.fill_null("") != "tobedeleted")
+        merged = pl.concat([kept, added], how="vertical_relaxed")
+        return RawTable(entity, f"{delta.file} (delta applied)", merged, delta.columns)
+
+    def snapshot(self, entities: Iterable[str]) -> SourceSnapshot:
+        """The records of ``entities`` as this run read them (deltas applied), every
+        field, encoded."""
+        blobs, files = {}, {}
+        for entity in sorted(set(entities)):
+            if entity not in schema.ENTITIES or not self.has(entity):
+                continue
+            if entity not in self._kept:
+                self._whole(entity)
+            blobs[entity] = self._kept[entity][0]
+            files[entity] = self.package.files.get(entity) or (
+                self.base.files.get(entity, "") if self.base else "")
+        self._kept.clear()
+        return SourceSnapshot(self.version, blobs, files)
