@@ -712,6 +712,12 @@ def _reject_summary(path: str, version: str, rejects: list[Reject]) -> Diagnosti
                "help: if the provider is a minimal implementation, try --compat"))
 
 
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    """The exceptions of a group, nested groups flattened."""
+    return [leaf for e in group.exceptions
+            for leaf in (_leaves(e) if isinstance(e, BaseExceptionGroup) else [e])]
+
+
 async def _fetch_all(base: httpx.URL, version: str, wanted: Mapping[str, tuple[str, ...]],
                      filters: Mapping[str, str | None], config: SourceConfig,
                      observer: FetchObserver) -> tuple[dict[str, _Collected],
@@ -725,8 +731,13 @@ async def _fetch_all(base: httpx.URL, version: str, wanted: Mapping[str, tuple[s
             tasks = {e: group.create_task(_collection(client, e, readers[e], filters.get(e),
                                                       stats[e]))
                      for e in wanted}
-    except* _Failed as failures:
-        problems = [f.diagnostic for f in failures.exceptions if isinstance(f, _Failed)]
+    except BaseExceptionGroup as group:
+        # Not `except*`: before CPython 3.11.4 an exception raised inside `except*` left
+        # as a new group, and the command printed a traceback instead of RM448.
+        failures, others = group.split(_Failed)
+        if others is not None or failures is None:
+            raise
+        problems = [f.diagnostic for f in _leaves(failures) if isinstance(f, _Failed)]
         if not any(p.code == "RM448" for p in problems):  # else said already, with its cause
             problems.append(Diagnostic(
                 "RM448", "the fetch from the OneRoster API is incomplete; nothing was written",
