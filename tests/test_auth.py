@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from io import StringIO
@@ -19,6 +18,7 @@ from rostermap.cli.progress import progress
 from rostermap.devtools.serve import Server
 from rostermap.runtime import redact
 from rostermap.runtime.errors import UsageError
+from rostermap.runtime.report.model import encode
 from rostermap.runtime.run.pipeline import run
 from rostermap.runtime.sources.auth import (
     AuthError,
@@ -187,7 +187,7 @@ def test_a_secret_in_the_environment_never_shows(
     tokens += list(server._tokens)
     display = console.file.getvalue()  # type: ignore[attr-defined]
     assert "enrollments" in display and "records" in display and "pages" in display
-    outputs += [display, json.dumps(report), caplog.text]
+    outputs += [display, encode(report), caplog.text]
     everything = "\n".join(outputs)
     # the runs did what they were meant to: success, retries, a fail-closed run, a refusal
     assert "wrote 14 files" in everything and "error[RM448]" in everything

@@ -27,8 +27,8 @@ def test_outputs(tmp_path: Path, text_snapshot) -> None:  # type: ignore[no-unty
 
 
 def test_excluding_the_middle_school(tmp_path: Path) -> None:
-    both = run(str(PROFILE), EXAMPLE, None, ["year=2026"]).report["outputs"]
+    both = run(str(PROFILE), EXAMPLE, None, ["year=2026"]).report.outputs
     some = run(str(PROFILE), EXAMPLE, None, ["year=2026", "excluded_schools=295185064191"]
-               ).report["outputs"]
-    assert both["students.csv"]["rows"] == 86 and some["students.csv"]["rows"] == 52
-    assert both["sections.csv"]["rows"] == 11 and some["sections.csv"]["rows"] == 6
+               ).report.outputs
+    assert both["students.csv"].rows == 86 and some["students.csv"].rows == 52
+    assert both["sections.csv"].rows == 11 and some["sections.csv"].rows == 6

@@ -23,6 +23,7 @@ from click.testing import CliRunner
 
 from rostermap.cli.main import main
 from rostermap.runtime.errors import UsageError
+from rostermap.runtime.report.model import to_json
 from rostermap.runtime.run.pipeline import run
 from tests.conftest import CASES, EXAMPLE
 
@@ -186,7 +187,7 @@ def outputs(source: Path, *params: str, today: dt.date = AS_OF) -> dict[str, Any
                      today=today)
         assert [p.name for p in result.files] == ["users.csv", "classes.csv", "report.json"]
         texts: dict[str, Any] = {p.name: p.read_text(encoding="utf-8") for p in result.files}
-        texts["report.json"] = result.report
+        texts["report.json"] = to_json(result.report)
         _RUNS[key] = texts
     return _RUNS[key]
 
@@ -468,4 +469,4 @@ def test_example_district_outputs(tmp_path: Path, text_snapshot, snapshot) -> No
     for path in result.files:
         if path.suffix == ".csv":
             assert path.read_text(encoding="utf-8") == text_snapshot(name=path.name)
-    assert stable(result.report) == snapshot(name="report")
+    assert stable(to_json(result.report)) == snapshot(name="report")

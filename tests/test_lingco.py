@@ -41,6 +41,7 @@ from jsonschema import Draft202012Validator
 
 from rostermap.devtools.generate import generate
 from rostermap.runtime.errors import RunError
+from rostermap.runtime.report.model import to_json
 from rostermap.runtime.run.pipeline import RunResult, run
 from tests.conftest import CASES, EXAMPLE, MAPPINGS
 
@@ -346,8 +347,8 @@ def test_roles_student_teacher_administrator_others_dropped(main_run: Shared) ->
     roles = {sid: u["role"] for sid, u in objects["users.jsonl"].items()}
     assert roles == {"t1": "teacher", "t2": "teacher", "u1": "student", "u2": "student",
                      "a1": "administrator"}
-    users = result.report["outputs"]["users.jsonl"]
-    assert (users["read"], users["rows"]) == (8, 5)  # p1, g1, x1 dropped
+    users = result.report.outputs["users.jsonl"]
+    assert (users.read, users.rows) == (8, 5)  # p1, g1, x1 dropped
 
 
 V12_MANIFEST = MANIFEST.replace("oneroster.version,1.1", "oneroster.version,1.2") + (
@@ -420,7 +421,7 @@ def test_catalog_gives_catalog_ids_and_counts_custom_courses(main_run: Shared) -
     assert {k: (c["catalogId"], c["custom"]) for k, c in courses.items()} == {
         "k1": ("LC-SPA-1", False), "k2": (None, True), "k3": (None, True),
     }
-    assert result.report["counters"]["courses.jsonl"]["custom courses"] == 2
+    assert result.report.counters["courses.jsonl"]["custom courses"] == 2
 
 
 def courses_in_memory(result: RunResult) -> dict[str, tuple[str | None, bool]]:
@@ -439,7 +440,7 @@ def test_a_catalog_listing_every_course_saved_by_a_spreadsheet(district: Path, t
     assert courses_in_memory(result) == {
         "k1": ("LC-SPA-1", False), "k2": ("LC-FRE-2", False), "k3": (None, True),
     }
-    assert result.report["counters"]["courses.jsonl"]["custom courses"] == 1
+    assert result.report.counters["courses.jsonl"]["custom courses"] == 1
 
 
 def test_without_a_catalog_every_course_is_custom(make_package: Callable[..., Path]) -> None:
@@ -453,8 +454,8 @@ def test_without_a_catalog_every_course_is_custom(make_package: Callable[..., Pa
     assert courses_in_memory(result) == {
         "k1": (None, True), "k2": (None, True), "k3": (None, True),
     }
-    assert result.report["counters"]["courses.jsonl"]["custom courses"] == 3
-    assert result.report["outcome"] == "success" and result.report["rejects"] == []
+    assert result.report.counters["courses.jsonl"]["custom courses"] == 3
+    assert result.report.outcome == "success" and result.report.rejects == []
 
 
 # --- data checks: rejects, and the sync goes on ----------------------------------------
@@ -462,7 +463,7 @@ def test_without_a_catalog_every_course_is_custom(make_package: Callable[..., Pa
 
 def test_bad_sessions_and_classes_are_rejects_not_failures(main_run: Shared) -> None:
     result, objects, out = main_run
-    report = result.report
+    report = to_json(result.report)
     assert report["outcome"] == "partial"
     rejected = sorted((j["record"], j.get("output")) for j in report["rejects"])
     assert rejected == [
@@ -588,7 +589,7 @@ def test_outputs_validate_on_a_generated_1_2_package(tmp_path: Path) -> None:
     package = tmp_path / "gen12"
     generate(package, students=40, seed=3, version="1.2")
     result, objects = run_lingco(package, tmp_path / "out")
-    assert result.report["source"]["oneroster_version"] == "1.2"
+    assert result.report.source.oneroster_version == "1.2"
     roles = {u["role"] for u in objects["users.jsonl"].values()}
     assert roles <= {"student", "teacher", "administrator"} and "administrator" in roles
     assert validate_all(tmp_path / "out") > 0
@@ -617,5 +618,5 @@ def test_example_district_outputs(example_run: RunResult, text_snapshot, snapsho
             assert path.read_text(encoding="utf-8") == text_snapshot(name=path.name)
     # by hand: 86 courses, of which WL-SPX, WL-SP1, WL-SP2, WL-SP3 and WL-FR1 (twice)
     # are in the catalog
-    assert result.report["counters"]["courses.jsonl"]["custom courses"] == 80
-    assert stable(result.report) == snapshot(name="report")
+    assert result.report.counters["courses.jsonl"]["custom courses"] == 80
+    assert stable(to_json(result.report)) == snapshot(name="report")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from rostermap.runtime.errors import UsageError
+from rostermap.runtime.report.model import to_json
 from rostermap.runtime.run.pipeline import run
 
 MANIFEST = (
@@ -111,7 +112,7 @@ def test_every_file_on_the_full_district(district: Path, tmp_path: Path) -> None
 
 def test_report_counts_each_rule_and_warns(district: Path, tmp_path: Path) -> None:
     result = run("powerschool-learning", district, None, ["year=2026"])
-    report = result.report
+    report = to_json(result.report)
     users = report["outputs"]["users.csv"]
     assert (users["read"], users["kept"], users["rows"]) == (10, 5, 5)
     assert [d["records"] for d in users["dropped"]] == [3, 2, 0]  # u3 u4 t4; p1 a1

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from rostermap.cli.main import PARTIAL, main
 from rostermap.runtime.errors import RunError
+from rostermap.runtime.report.model import to_json
 from rostermap.runtime.run.pipeline import run
 from tests.conftest import tiny_files
 
@@ -37,7 +38,7 @@ def test_rejected_records_are_left_out_and_reported(setup: tuple[Path, Path],
     mapping, package = setup
     result = run(str(mapping), package, tmp_path / "out")
     assert (tmp_path / "out" / "users.csv").read_text() == "id,code,school\nu1,41,North High\n"
-    report = result.report
+    report = to_json(result.report)
     assert report["outcome"] == "partial"
     assert report["outputs"]["users.csv"]["rejected"] == 2
     assert report["rejects"] == [

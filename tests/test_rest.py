@@ -23,6 +23,7 @@ from rostermap.cli.main import main
 from rostermap.devtools.generate import generate
 from rostermap.devtools.serve import Server
 from rostermap.runtime.errors import RunError
+from rostermap.runtime.report.model import to_json
 from rostermap.runtime.run.pipeline import run
 from rostermap.runtime.sources.config import Credentials, SourceConfig
 from tests.conftest import CLIENT_ID, EXAMPLE, SECRET, fast_options
@@ -58,7 +59,7 @@ def config(server: Server, auth: str = "oauth2", **options: Any) -> SourceConfig
 def rest_run(server: Server, out: Path, auth: str = "oauth2", **options: Any) -> dict[str, Any]:
     result = run("powerschool-learning", server.base_url, out, PARAMS,
                  config=config(server, auth, **options))
-    return result.report
+    return to_json(result.report)
 
 
 @pytest.mark.parametrize(("version", "auth", "signature"), [
@@ -157,7 +158,7 @@ def test_a_12_package_served_as_12_and_as_11_gives_its_csv_files(
     result = run("powerschool-learning", server.base_url, tmp_path / "rest", ["year=2026"],
                  config=config(server))
     assert files_of(tmp_path / "rest") == files_of(tmp_path / "csv")
-    assert result.report["source"]["oneroster_version"] == served
+    assert result.report.source.oneroster_version == served
 
 
 def test_a_provider_that_caps_the_page_size_loses_nothing(

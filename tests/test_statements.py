@@ -10,6 +10,7 @@ import pytest
 
 from rostermap.compiler import compile_mapping
 from rostermap.runtime.errors import RunError, UsageError
+from rostermap.runtime.report.model import to_json
 from rostermap.runtime.run.pipeline import run
 from tests.conftest import tiny_files
 
@@ -56,7 +57,7 @@ def test_named_drops_counters_and_rejects(mapping: Path, tmp_path: Path,
     existing.write_text("id,email,extra\nX1,TINA@d.org,z\nX2,sam@d.org,\nX3,Sam@D.org,\n")
     result = run(str(mapping), make_package(files), tmp_path / "out",
                  [f"existing={existing}"])
-    report = result.report
+    report = to_json(result.report)
     assert (tmp_path / "out" / "users.csv").read_text() == "id,existing_id\nt1,X1\n"
     dropped = next(w for w in report["warnings"] if w["code"] == "RM422")
     assert dropped["records"] == ["users/u2"] and dropped["message"] == (
@@ -74,7 +75,7 @@ def test_optional_table_parameter_is_an_empty_table(mapping: Path,
     result = run(str(mapping), make_package(), None, ["mode=loose"])
     users = result.outputs[0]
     assert users.frame.rows() == [("t1", ""), ("u1", ""), ("u2", "")]
-    assert result.report["counters"]["users.csv"]["matched"] == 0
+    assert result.report.counters["users.csv"]["matched"] == 0
 
 
 def test_choice_and_table_parameters_are_checked(mapping: Path, tmp_path: Path,

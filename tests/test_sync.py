@@ -152,10 +152,10 @@ def runner(tmp_path: Path) -> Runner:
 def test_first_run_creates_every_row(runner: Runner) -> None:
     result = runner(District.three_schools())
     assert result.outcome == "success" and result.run == 1
-    counts = result.report["sync"]["changes"]["users.csv"]
+    counts = result.report.sync.changes["users.csv"]
     assert counts["create"] == 63 and counts["update"] == counts["deactivate"] == 0
     assert {a for a, _, _ in runner.changes("users.csv")} == {"create"}
-    assert result.report["sync"]["base_run"] is None
+    assert result.report.sync.base_run is None
 
 
 def test_two_runs_with_edits_give_exactly_the_expected_change_rows(runner: Runner) -> None:
@@ -169,7 +169,7 @@ def test_two_runs_with_edits_give_exactly_the_expected_change_rows(runner: Runne
     d.user("u-new", "s3", "student", "New", "Kid", "09")
     d.enroll("c-s3", "u-new", "student")
     result = runner(d)
-    assert result.outcome == "success" and result.report["sync"]["base_run"] == 1
+    assert result.outcome == "success" and result.report.sync.base_run == 1
     assert runner.changes("users.csv") == [
         ("create", "u-new", ""),
         ("update", "u-s1-03", "first"),
@@ -185,10 +185,10 @@ def test_two_runs_with_edits_give_exactly_the_expected_change_rows(runner: Runne
     # enrollments: `when missing delete after 2 runs`, so the missing one is held over
     assert runner.changes("enrollments.csv") == [("create", "c-s3", "")]
     assert "u-s2-05" in runner.ids("enrollments.csv", "user_id")
-    counts = result.report["sync"]["changes"]["enrollments.csv"]
+    counts = result.report.sync.changes["enrollments.csv"]
     assert counts["missing"] == 1 and counts["unchanged"] == 62
-    written = result.report["outputs"]["enrollments.csv"]
-    assert (written["rows"], written["carried"]) == (64, 1)  # the file holds the carried row
+    written = result.report.outputs["enrollments.csv"]
+    assert (written.rows, written.carried) == (64, 1)  # the file holds the carried row
     assert "u-s2-05" not in runner.ids("users.csv")
 
 
@@ -201,7 +201,7 @@ def test_grace_of_two_runs_then_delete_and_a_record_that_comes_back(runner: Runn
     assert runner.changes("enrollments.csv") == [("delete", "c-s2", "")]
     assert "u-s2-05" not in runner.ids("enrollments.csv", "user_id")
     assert runner.changes("users.csv") == []
-    assert result.report["sync"]["changes"]["users.csv"]["unchanged"] == 62
+    assert result.report.sync.changes["users.csv"]["unchanged"] == 62
     # it comes back: a deactivated user is reactivated, a deleted enrollment created
     d.user("u-s2-05", "s2", "student", "Kid5", "Familys2", "10")
     d.enroll("c-s2", "u-s2-05", "student")
@@ -231,7 +231,7 @@ def test_keep_is_additive_only(runner: Runner) -> None:
     result = runner(d)
     assert runner.changes("classes.csv") == []
     assert runner.ids("classes.csv") == ["c-s1", "c-s2", "c-s3"]  # still published
-    assert result.report["sync"]["changes"]["classes.csv"]["kept"] == 1
+    assert result.report.sync.changes["classes.csv"]["kept"] == 1
 
 
 def test_an_incomplete_run_postpones_deactivations(runner: Runner) -> None:
@@ -241,11 +241,11 @@ def test_an_incomplete_run_postpones_deactivations(runner: Runner) -> None:
     d.users["u-s1-09"]["familyName"] = ""  # rejected: the run is partial
     result = runner(d)
     assert result.outcome == "partial"
-    counts = result.report["sync"]["changes"]["users.csv"]
+    counts = result.report.sync.changes["users.csv"]
     assert counts["deactivate"] == 0 and counts["postponed"] == 2
     assert runner.changes("users.csv") == []
     assert {"u-s1-02", "u-s1-09"} <= set(runner.ids("users.csv"))
-    assert "postponed_note" in result.report["sync"]
+    assert result.report.sync.postponed_note is not None
     d.users["u-s1-09"]["familyName"] = "Back"
     runner(d)  # complete again: now it is deactivated
     assert runner.changes("users.csv") == [("update", "u-s1-09", "last"),
@@ -295,7 +295,7 @@ def test_schools_are_text_and_a_state_with_lists_still_reads() -> None:
 def test_dry_run_writes_nothing(runner: Runner, tmp_path: Path) -> None:
     d = District.three_schools()
     result = runner(d, options=SyncOptions(state=runner.options.state, dry_run=True))
-    assert result.outcome == "dry-run" and result.report["sync"]["changes"]["users.csv"][
+    assert result.outcome == "dry-run" and result.report.sync.changes["users.csv"][
         "create"] == 63
     assert not runner.out.exists() and not runner.options.state.exists()  # type: ignore[union-attr]
     runner(d)
@@ -303,7 +303,7 @@ def test_dry_run_writes_nothing(runner: Runner, tmp_path: Path) -> None:
     listing = sorted(p.name for p in runner.out.rglob("*"))
     d.drop_user("u-s1-01")
     dry = runner(d, options=SyncOptions(state=runner.options.state, dry_run=True))
-    assert dry.report["sync"]["changes"]["users.csv"]["deactivate"] == 1
+    assert dry.report.sync.changes["users.csv"]["deactivate"] == 1
     assert runner.options.state.read_bytes() == before  # type: ignore[union-attr]
     assert sorted(p.name for p in runner.out.rglob("*")) == listing
 
@@ -330,13 +330,13 @@ def test_deactivating_30_percent_of_a_school_is_held_then_approved(runner: Runne
     published = (runner.out / "users.csv").read_text()
     _lose_a_third_of_s1(d)
     held = runner(d)
-    assert held.outcome == "held" and held.report["outcome"] == "held"
-    guard = held.report["sync"]["guard"]
-    exceeded = [limit for limit in guard["limits"] if limit["exceeded"]]
+    assert held.outcome == "held" and held.report.outcome == "held"
+    guard = held.report.sync.guard
+    exceeded = [limit for limit in guard.limits if limit.exceeded]
     # enrollments go too, but `when missing delete after 2 runs` keeps them for now
-    assert {(x["output"], x["school"], x["count"], x["base"]) for x in exceeded} == {
+    assert {(x.output, x.school, x.count, x.base) for x in exceeded} == {
         ("users.csv", "s1", 7, 21), ("users.csv", None, 7, 63)}
-    assert guard["approve"].startswith(f"rostermap approve sync-test {held.run}")
+    assert guard.approve.startswith(f"rostermap approve sync-test {held.run}")
     # nothing published, the state unchanged; the preview is in held/RUN
     assert (runner.out / "users.csv").read_text() == published
     folder = runner.out / "held" / str(held.run)
@@ -351,7 +351,7 @@ def test_deactivating_30_percent_of_a_school_is_held_then_approved(runner: Runne
     assert not folder.exists()
     assert len(read_csv(runner.out / "users.csv")) == 56
     assert json.loads((runner.out / "report.json").read_text())["sync"]["outcome"] == "approved"
-    assert runner(d).report["sync"]["changes"]["users.csv"]["unchanged"] == 56  # new baseline
+    assert runner(d).report.sync.changes["users.csv"]["unchanged"] == 56  # new baseline
 
 
 def test_a_rejected_run_leaves_everything_as_it_was(runner: Runner) -> None:
@@ -364,7 +364,7 @@ def test_a_rejected_run_leaves_everything_as_it_was(runner: Runner) -> None:
     with pytest.raises(UsageError, match=f"run {held.run} is not held: its outcome is rejected"):
         approve(MAPPING, held.run, runner.options)  # type: ignore[arg-type]
     again = runner(d)  # the same export again: held again, against run 1
-    assert again.outcome == "held" and again.report["sync"]["base_run"] == 1
+    assert again.outcome == "held" and again.report.sync.base_run == 1
 
 
 def test_a_later_run_supersedes_a_held_one(runner: Runner) -> None:
@@ -391,7 +391,7 @@ def test_a_header_that_changed_case_changes_nothing(runner: Runner) -> None:
         (folder / name).write_text(text)
     result = runner(folder)
     assert result.outcome == "success"
-    assert result.report["sync"]["changes"]["users.csv"]["unchanged"] == 63
+    assert result.report.sync.changes["users.csv"]["unchanged"] == 63
 
 
 def test_a_school_whose_export_came_in_empty_is_held(runner: Runner) -> None:
@@ -418,8 +418,8 @@ def test_limits_in_the_mapping_replace_the_defaults(tmp_path: Path) -> None:
     d.users["u-s2-02"]["givenName"] = "B"
     result = sync(str(mapping), d.write(tmp_path / "p2"), tmp_path / "o", (), options,
                   today=TODAY)
-    exceeded = {(x["output"], x["action"], x["limit"], x["school"])
-                for x in result.report["sync"]["guard"]["limits"] if x["exceeded"]}
+    exceeded = {(x.output, x.action, x.limit, x.school)
+                for x in result.report.sync.guard.limits if x.exceeded}
     assert ("users.csv", "update", "1", None) in exceeded
     assert ("users.csv", "deactivate", "10%", None) in exceeded
     assert not any(x[2] == "50% per school" for x in exceeded)
@@ -534,7 +534,7 @@ def test_failed_runs_are_recorded_and_change_nothing(runner: Runner) -> None:
     store.close()
     assert [r.outcome for r in runs] == ["failed", "success"]
     assert runs[0].error and "RunError" in runs[0].error
-    assert runner(d).report["sync"]["base_run"] == 1
+    assert runner(d).report.sync.base_run == 1
 
 
 def test_runs_and_diff_commands(runner: Runner) -> None:

@@ -26,7 +26,7 @@ import click
 from rostermap.compiler.naming import mangle
 from rostermap.dsl.diagnostics import DiagnosticError, printable, render_all
 from rostermap.dsl.files import read_mapping
-from rostermap.runtime.errors import HELD, PARTIAL, RunError
+from rostermap.runtime.errors import PARTIAL, RunError
 from rostermap.runtime.redact import redact
 
 # polars' allocator (jemalloc) keeps freed memory for ten seconds by default, so a run's
@@ -183,10 +183,7 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
             click.echo("  dry run: nothing was written")
         else:
             click.echo(f"  wrote {len(files)} files to {folder}")
-    if report["outcome"] == "held":
-        sys.exit(HELD)
-    if report["outcome"] == "partial":
-        sys.exit(PARTIAL)
+    sys.exit(report.outcome.exit_code)
 
 
 def _log_to(log_file: Path | None) -> None:

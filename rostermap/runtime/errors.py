@@ -6,11 +6,13 @@ from collections.abc import Sequence
 
 from rostermap.dsl.diagnostics import Diagnostic, render_all
 
-__all__ = ["HELD", "PARTIAL", "RunError", "UsageError"]
+__all__ = ["HELD", "LOCKED", "PARTIAL", "UNPUBLISHED", "RunError", "UsageError"]
 
 # Exit codes of a run that finished but needs attention (a failed one: RunError's).
 PARTIAL = 3  # its files were written, but some records were rejected
-HELD = 4  # over a mass-change limit: nothing published until approved (rostermap.runtime.sync.run)
+HELD = 4  # over a mass-change limit: nothing published until approved
+LOCKED = 5  # another run of the same profile and tenant holds the state
+UNPUBLISHED = 6  # committed, but its files could not be moved into --out: the next run does
 
 
 class RunError(Exception):

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import jinja2
 
 from rostermap.runtime.redact import redact_data
+from rostermap.runtime.report.model import Outcome
 
 __all__ = ["render_html"]
 
@@ -52,10 +53,11 @@ _PAST = {"create": "created", "update": "updated", "deactivate": "deactivated",
 # Outcome -> (badge class, what it means). The strongest outcome found wins, so a run
 # the guard held reads "held" whatever the transform stage thought of it.
 OUTCOMES: dict[str, tuple[str, str]] = {
-    "held": ("held", "held for approval: nothing was published"),
-    "dry-run": ("dry-run", "dry run: nothing was published"),
-    "partial": ("partial", "some records were rejected"),
-    "success": ("success", "every record was written"),
+    Outcome.HELD: ("held", "held for approval: nothing was published"),
+    Outcome.UNPUBLISHED: ("held", "committed, but its files could not be published yet"),
+    Outcome.DRY_RUN: ("dry-run", "dry run: nothing was published"),
+    Outcome.PARTIAL: ("partial", "some records were rejected"),
+    Outcome.SUCCESS: ("success", "every record was written"),
 }
 
 
@@ -252,7 +254,7 @@ def _outcome(report: Mapping[str, Any], sync: Mapping[str, Any]) -> str:
     """The run's outcome: the strongest of the report's, the sync stage's and the guard's."""
     found = [_text(report.get("outcome")), _text(sync.get("outcome"))]
     if _dict(sync.get("guard")).get("held"):
-        found.append("held")
+        found.append(Outcome.HELD)
     for outcome in OUTCOMES:  # strongest first
         if outcome in found:
             return outcome
@@ -474,7 +476,7 @@ def _change_charts(history: list[dict[str, Any]], outputs: Mapping[str, Any]) ->
 def _status(h: Mapping[str, Any]) -> str:
     parts = ["this run"] if h.get("_current") else []
     outcome = _text(h.get("outcome"))
-    if outcome and outcome != "success":
+    if outcome and outcome != Outcome.SUCCESS:
         parts.append(outcome)
     return f" ({', '.join(parts)})" if parts else ""
 

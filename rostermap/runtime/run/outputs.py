@@ -20,16 +20,16 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import polars as pl
+
+from rostermap.runtime.report.model import Report, encode
 
 __all__ = [
     "FILE_MODE",
     "STAGING_PREFIX",
     "discard",
     "publish",
-    "report_text",
     "stage",
     "write_frame",
     "write_outputs",
@@ -140,13 +140,9 @@ def discard(staging: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def write_outputs(out_dir: Path, files: Mapping[str, pl.DataFrame], report: Mapping[str, Any]
+def write_outputs(out_dir: Path, files: Mapping[str, pl.DataFrame], report: Report
                   ) -> list[Path]:
     """Write each output file and ``report.json`` into ``out_dir``, all or nothing."""
-    staging = stage(out_dir, files, {"report.json": report_text(report)})
+    staging = stage(out_dir, files, {"report.json": encode(report)})
     publish(staging, out_dir)
     return [out_dir / name for name in (*files, "report.json")]
-
-
-def report_text(report: Mapping[str, Any]) -> str:
-    return json.dumps(report, indent=2, sort_keys=False) + "\n"

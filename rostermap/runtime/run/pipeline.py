@@ -29,6 +29,7 @@ from rostermap.runtime.engine.tables import (
 from rostermap.runtime.errors import RunError
 from rostermap.runtime.redact import redact
 from rostermap.runtime.report.json_report import build_report
+from rostermap.runtime.report.model import FetchStats, Report, SourceReject
 from rostermap.runtime.run.loader import Loaded, load_mapping, parse_params, resolve_profile
 from rostermap.runtime.run.outputs import write_outputs
 from rostermap.runtime.sources.config import SourceConfig, load_config
@@ -57,7 +58,7 @@ class Inputs:
 
 @dataclass(frozen=True)
 class RunResult:
-    report: dict[str, Any]
+    report: Report
     outputs: list[OutputResult]
     files: list[Path]
     inputs: Inputs | None = None
@@ -170,8 +171,9 @@ def run(
         mapping=str(loaded.path),
         mapping_sha256=loaded.sha256,
         source=rest.origin if rest else redact(str(source)),
-        fetch=rest.report() if rest else None,
-        source_rejects=[r.to_dict() for r in rest.rejects] if rest else [],
+        fetch={e: FetchStats(**s) for e, s in rest.report().items()} if rest else None,
+        source_rejects=[SourceReject(record=f"{r.entity}/{r.sourcedId}", **r.to_dict())
+                        for r in rest.rejects] if rest else [],
         tables=tables,
         params=values,
         results=results,

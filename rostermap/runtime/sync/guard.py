@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rostermap.runtime.engine.plans import Limit
+from rostermap.runtime.report.model import GuardLimit
 from rostermap.runtime.sync.changes import OutputChanges
 
 __all__ = ["DEFAULT_LIMITS", "Breach", "Verdict", "check", "limits_of"]
@@ -66,11 +67,12 @@ class Breach:
         return (f"{self.output}: {self.count} of {self.base} rows{where} would be {verb}{share}, "
                 f"over the limit of {self.limit}")
 
-    def to_dict(self) -> dict[str, object]:
-        return {"output": self.output, "action": self.limit.action,
-                "limit": str(self.limit).removeprefix(f"{self.limit.action} "),
-                "school": self.school, "count": self.count, "base": self.base,
-                "share": round(self.share, 4), "exceeded": self.exceeded}
+    def measured(self) -> GuardLimit:
+        """The limit as report.json shows it."""
+        return GuardLimit(output=self.output, action=self.limit.action,
+                          limit=str(self.limit).removeprefix(f"{self.limit.action} "),
+                          school=self.school, count=self.count, base=self.base,
+                          share=round(self.share, 4), exceeded=self.exceeded)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from rostermap.dsl.diagnostics import DataLocation, Diagnostic
 from rostermap.runtime.errors import UsageError
 from rostermap.runtime.sync.changes import SEP
 from rostermap.runtime.sync.run import SyncOptions, state_for
-from rostermap.runtime.sync.state import COMMITTED, RunRecord, Store
+from rostermap.runtime.sync.state import RunRecord, Store
 
 __all__ = ["NetChange", "net_changes", "open_state", "render_diff", "runs_table"]
 
@@ -80,7 +80,7 @@ def net_changes(store: Store, first: int, second: int, only: Iterable[str] = ()
     wanted = set(only)
     folded: dict[str, dict[str, tuple[str, str, set[str]]]] = {}
     between = [r for r in reversed(store.runs(10_000))
-               if first < r.id <= second and r.outcome in COMMITTED]
+               if first < r.id <= second and r.outcome.committed]
     for record in between:
         for output, frame in store.changes(record.id).items():
             if wanted and output not in wanted:

@@ -46,7 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from rostermap.dsl.diagnostics import DataLocation, Diagnostic
-from rostermap.runtime.errors import HELD, PARTIAL, UsageError
+from rostermap.runtime.errors import HELD, PARTIAL, UNPUBLISHED, UsageError
+from rostermap.runtime.report.model import Outcome
 
 __all__ = ["Tenant", "TenantResult", "exit_code", "load_tenants", "render", "run_many",
            "run_tenant"]
@@ -73,7 +74,7 @@ class Tenant:
 @dataclass(frozen=True)
 class TenantResult:
     name: str
-    outcome: str  # success | partial | held | failed
+    outcome: Outcome  # success, partial, held or failed
     exit_code: int  # as `rostermap run` would exit
     seconds: float
     rows: dict[str, int] = field(default_factory=dict)  # per output file
@@ -153,13 +154,13 @@ def run_tenant(tenant: Tenant | Mapping[str, Any]) -> TenantResult:
     if not isinstance(tenant, Tenant):
         tenant = Tenant(**{**tenant, "params": tuple(tenant.get("params", ()))})
     start = time.perf_counter()
-    message, held = "", False
+    message = ""
     changes: dict[str, dict[str, int]] = {}
 
     def failed(code: int, why: str) -> TenantResult:
         # Redacted here, in the process that registered the tenant's secrets: the
         # parent process that prints the result knows none of them.
-        return TenantResult(tenant.name, "failed", code, time.perf_counter() - start,
+        return TenantResult(tenant.name, Outcome.FAILED, code, time.perf_counter() - start,
                             message=redact(why))
 
     try:
@@ -174,20 +175,17 @@ def run_tenant(tenant: Tenant | Mapping[str, Any]) -> TenantResult:
                           options, today=today, max_rejects=tenant.max_rejects)
             report = synced.report
             changes = {c.output: dict(c.counts) for c in synced.changes}
-            held = synced.outcome == "held"
-            if held:  # the command that releases it
-                message = report["sync"]["guard"].get("approve", "")
+            if synced.outcome is Outcome.HELD and report.sync is not None:
+                message = report.sync.guard.approve or ""  # the command that releases it
     except DiagnosticError as error:
         return failed(1, error.diagnostics[0].message if error.diagnostics else "")
     except RunError as error:
         return failed(error.exit_code, error.diagnostics[0].message if error.diagnostics else "")
     except Exception as error:  # noqa: BLE001 - one tenant's bug must not stop the others
         return failed(1, f"{type(error).__name__}: {error}")
-    outcome = "held" if held else report["outcome"]
-    code = HELD if outcome == "held" else PARTIAL if outcome == "partial" else 0
-    rows = {name: o["rows"] for name, o in report["outputs"].items()}
-    return TenantResult(tenant.name, outcome, code, time.perf_counter() - start, rows,
-                        message, changes)
+    rows = {name: o.rows for name, o in report.outputs.items()}
+    return TenantResult(tenant.name, report.outcome, report.outcome.exit_code,
+                        time.perf_counter() - start, rows, message, changes)
 
 
 def _share_cores(threads: int) -> None:
@@ -211,7 +209,7 @@ def run_many(tenants: Iterable[Tenant], jobs: int = 1,
             try:
                 result = future.result()
             except Exception as error:  # noqa: BLE001 - the worker process itself died
-                result = TenantResult(tenant.name, "failed", 1, 0.0,
+                result = TenantResult(tenant.name, Outcome.FAILED, 1, 0.0,
                                       message=f"worker failed: {type(error).__name__}: {error}")
             results[tenant.name] = result
             if done is not None:
@@ -220,10 +218,10 @@ def run_many(tenants: Iterable[Tenant], jobs: int = 1,
 
 
 def exit_code(results: Iterable[TenantResult]) -> int:
-    """1 if any tenant failed, else 4 if any was held, else 3 if any was partial, else 0."""
-    outcomes = {r.outcome for r in results}
-    return (1 if "failed" in outcomes else 4 if "held" in outcomes
-            else 3 if "partial" in outcomes else 0)
+    """The most urgent of the tenants' exit codes: a failure (1 or 2), then a committed
+    run that could not publish (6), a held run (4), a partial one (3); else 0."""
+    codes = {r.exit_code for r in results}
+    return next((c for c in (1, 2, UNPUBLISHED, HELD, PARTIAL) if c in codes), 0)
 
 
 def render(results: list[TenantResult]) -> str:
@@ -236,8 +234,8 @@ def render(results: list[TenantResult]) -> str:
     lines = ["  ".join((a.ljust(widths[0]), b.ljust(widths[1]), c.rjust(widths[2]),
                         d.ljust(widths[3]), s.rjust(widths[4]), e)).rstrip()
              for a, b, c, d, s, e in rows]
-    failed = sum(r.outcome == "failed" for r in results)
-    held = sum(r.outcome == "held" for r in results)
+    failed = sum(r.outcome is Outcome.FAILED for r in results)
+    held = sum(r.outcome is Outcome.HELD for r in results)
     lines.append(f"{len(results)} tenant(s): {len(results) - failed - held} synced, "
                  f"{held} held, {failed} failed")
     return "\n".join(lines)
@@ -255,4 +253,4 @@ def _changes(changes: dict[str, dict[str, int]]) -> str:
 
 
 def as_dict(result: TenantResult) -> dict[str, Any]:
-    return asdict(result)
+    return {**asdict(result), "outcome": result.outcome.value}

@@ -23,13 +23,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+from msgspec.structs import replace
 
 from rostermap.dsl.diagnostics import DataLocation, Diagnostic, DiagnosticError
 from rostermap.runtime.engine.execute import OutputResult
@@ -37,8 +38,17 @@ from rostermap.runtime.engine.plans import Output
 from rostermap.runtime.engine.tables import Tables
 from rostermap.runtime.errors import HELD, RunError
 from rostermap.runtime.report.html_report import render_html
+from rostermap.runtime.report.model import (
+    Guard,
+    HistoryEntry,
+    Outcome,
+    Report,
+    SyncReport,
+    encode,
+    to_json,
+)
 from rostermap.runtime.run.loader import Loaded, load_mapping, resolve_profile
-from rostermap.runtime.run.outputs import discard, publish, report_text, stage
+from rostermap.runtime.run.outputs import discard, publish, stage
 from rostermap.runtime.run.pipeline import RunResult, run
 from rostermap.runtime.sources.csv_package import Limits
 from rostermap.runtime.sync import changes as ch
@@ -70,8 +80,8 @@ class SyncOptions:
 
 @dataclass
 class SyncResult:
-    report: dict[str, Any]
-    outcome: str  # success | partial | held | dry-run
+    report: Report
+    outcome: Outcome  # success, partial, held, dry-run; approved or rejected
     run: int | None
     files: list[Path] = field(default_factory=list)
     folder: Path | None = None  # where the files are: out_dir, or held/RUN
@@ -84,6 +94,48 @@ def state_for(profile: str | Loaded, options: SyncOptions) -> tuple[str, Path]:
     loaded = profile if isinstance(profile, Loaded) else load_mapping(resolve_profile(profile))
     name = str(loaded.module.PROFILE)
     return name, options.state or default_state_path(name, options.tenant)
+
+
+@dataclass(frozen=True)
+class _Sync:
+    """One sync run's fixed facts, from its start to its end: what each stage reads."""
+
+    loaded: Loaded
+    name: str  # the profile's
+    path: Path  # the state file
+    store: Store | None  # None: a dry run of a tenant without state yet
+    out_dir: Path
+    options: SyncOptions
+    now: dt.datetime
+    run_id: int | None  # None: a dry run, nothing recorded
+    base: int | None  # the last committed run, compared with
+
+    def previous(self, output: str) -> pl.DataFrame | None:
+        """The output's snapshot of the last committed run."""
+        return self.store.snapshot(output) if self.store and self.base is not None else None
+
+    def section(self, outcome: Outcome, found: list[ch.OutputChanges],
+                verdict: guard.Verdict) -> SyncReport:
+        """The report's ``sync`` section."""
+        approve = reject = None
+        if verdict.held and self.run_id is not None:
+            tenant = "" if self.options.tenant == "default" else f" --tenant {self.options.tenant}"
+            state = f" --state {self.path}" if self.options.state else ""
+            approve = f"rostermap approve {self.name} {self.run_id}{tenant}{state}"
+            reject = f"rostermap reject {self.name} {self.run_id}{tenant}{state}"
+        return SyncReport(
+            state=str(self.path),
+            tenant=self.options.tenant,
+            run=self.run_id,
+            base_run=self.base,
+            outcome=outcome,
+            changes={c.output: c.counts for c in found},
+            schools={c.output: c.schools for c in found if c.schools},
+            guard=Guard(held=verdict.held, approve=approve, reject=reject, limits=[
+                b.measured() for b in verdict.breaches if b.exceeded or b.school is None]),
+            history=self.store.history() if self.store is not None else [],
+            repeated_keys={c.output: c.duplicates for c in found if c.duplicates},
+        )
 
 
 def _schools(result: OutputResult, tables: Tables) -> pl.Series:
@@ -104,51 +156,20 @@ def _schools(result: OutputResult, tables: Tables) -> pl.Series:
     return looked.get_column("schools")
 
 
-def _diff_all(outputs: list[Output], results: list[OutputResult], tables: Tables,
-              previous: Callable[[str], pl.DataFrame | None], run_id: int, now: dt.datetime,
+def _diff_all(s: _Sync, outputs: list[Output], results: list[OutputResult], tables: Tables,
               postpone: bool, secrets: tuple[str, ...]) -> list[ch.OutputChanges]:
     found = []
     for plan, result in zip(outputs, results, strict=True):
         current = ch.current_rows(result.frame, plan.key, _schools(result, tables), plan.format,
                                   secrets)
         # one output's snapshot at a time: a large district's are hundreds of MB
-        found.append(ch.diff(result.name, previous(result.name), result.frame, current,
-                             plan.missing, run_id, now, postpone, secrets))
+        found.append(ch.diff(result.name, s.previous(result.name), result.frame, current,
+                             plan.missing, s.run_id or 0, s.now, postpone, secrets))
     return found
 
 
-def _sync_section(store: Store | None, path: Path, options: SyncOptions, run_id: int | None,
-                  base: int | None, outcome: str, found: list[ch.OutputChanges],
-                  verdict: guard.Verdict, profile: str) -> dict[str, Any]:
-    held = verdict.held
-    section: dict[str, Any] = {
-        "state": str(path),
-        "tenant": options.tenant,
-        "run": run_id,
-        "base_run": base,
-        "outcome": outcome,
-        "changes": {c.output: c.counts for c in found},
-        "schools": {c.output: c.schools for c in found if c.schools},
-        "guard": {
-            "held": held,
-            "limits": [b.to_dict() for b in verdict.breaches
-                       if b.exceeded or b.school is None],
-        },
-        "history": store.history() if store is not None else [],
-    }
-    if held and run_id is not None:
-        tenant = "" if options.tenant == "default" else f" --tenant {options.tenant}"
-        state = f" --state {path}" if options.state else ""
-        section["guard"]["approve"] = f"rostermap approve {profile} {run_id}{tenant}{state}"
-        section["guard"]["reject"] = f"rostermap reject {profile} {run_id}{tenant}{state}"
-    duplicates = {c.output: c.duplicates for c in found if c.duplicates}
-    if duplicates:
-        section["repeated_keys"] = duplicates
-    return section
-
-
-def _documents(report: dict[str, Any]) -> dict[str, str]:
-    return {"report.json": report_text(report), "report.html": render_html(report)}
+def _documents(report: Report) -> dict[str, str]:
+    return {"report.json": encode(report), "report.html": render_html(to_json(report))}
 
 
 def _files(found: list[ch.OutputChanges], results: list[OutputResult],
@@ -182,44 +203,32 @@ def sync(
     name, path = state_for(loaded, options)
     out_dir = out_dir.absolute()  # recorded in the state: the next command may run elsewhere
     now = now or dt.datetime.now(dt.UTC)
+
+    def transform(s: _Sync) -> SyncResult:
+        stored = s.store.source() if s.store is not None and s.base is not None else None
+        result = run(loaded, source, None, params, limits, today, max_rejects, config,
+                     observer, base=stored, keep=True, also=_school_reads(loaded.module))
+        return _finish(s, result)
+
     if options.dry_run and not path.exists():
-        return _sync(loaded, name, path, None, source, out_dir, params, options, limits,
-                     today, max_rejects, config, observer, now)
+        return transform(_Sync(loaded, name, path, None, out_dir, options, now, None, None))
     with _locked(name, path, options) as store:
         if not options.dry_run:
             orphan_staging(out_dir, store, HELD_DIR)
-        return _sync(loaded, name, path, store, source, out_dir, params, options, limits,
-                     today, max_rejects, config, observer, now)
-
-
-def _sync(loaded: Loaded, name: str, path: Path, store: Store | None, source: Path | str,
-          out_dir: Path, params: Iterable[str], options: SyncOptions, limits: Limits | None,
-          today: dt.date | None, max_rejects: int | None, config: Any,
-          observer: FetchObserver | None, now: dt.datetime) -> SyncResult:
-    base_record = store.last_committed() if store is not None else None
-    base = base_record.id if base_record is not None else None
-    writing = store is not None and not options.dry_run
-    run_id: int | None = None
-    if writing:
-        assert store is not None
+        last = store.last_committed()
+        base = last.id if last is not None else None
+        if options.dry_run:
+            return transform(_Sync(loaded, name, path, store, out_dir, options, now, None, base))
         run_id = store.begin(str(source), str(loaded.path), loaded.sha256)
-    try:
-        def previous(output: str) -> pl.DataFrame | None:
-            return store.snapshot(output) if store is not None and base is not None else None
-
-        stored_source = store.source() if store is not None and base is not None else None
-        result = run(loaded, source, None, params, limits, today, max_rejects, config,
-                     observer, base=stored_source, keep=True, also=_school_reads(loaded.module))
-        return _finish(result, loaded.module, name, path, store, run_id, base, previous,
-                       out_dir, options, now)
-    except (RunError, DiagnosticError, OSError) as error:
-        if writing and store is not None and run_id is not None:
+        try:
+            return transform(_Sync(loaded, name, path, store, out_dir, options, now, run_id,
+                                   base))
+        except (RunError, DiagnosticError, OSError) as error:
             store.fail(run_id, type(error).__name__ + ": " + str(error).splitlines()[0][:300])
-        raise
-    except BaseException:
-        if writing and store is not None and run_id is not None:
-            store.fail(run_id, "interrupted", outcome="interrupted")
-        raise
+            raise
+        except BaseException:
+            store.fail(run_id, "interrupted", outcome=Outcome.INTERRUPTED)
+            raise
 
 
 def _school_reads(module: Any) -> dict[str, tuple[str, ...]]:
@@ -227,59 +236,55 @@ def _school_reads(module: Any) -> dict[str, tuple[str, ...]]:
     return {e: ("sourcedId", SCHOOL_FIELD[e]) for e in module.READS if e in SCHOOL_FIELD}
 
 
-def _finish(result: RunResult, module: Any, name: str, path: Path, store: Store | None,
-            run_id: int | None, base: int | None,
-            previous: Callable[[str], pl.DataFrame | None],
-            out_dir: Path, options: SyncOptions, now: dt.datetime) -> SyncResult:
+def _finish(s: _Sync, result: RunResult) -> SyncResult:
+    """Diff, guard, report; then hold, or commit and publish."""
     assert result.inputs is not None
-    tables = result.inputs.tables
+    module = s.loaded.module
     plans = [build(dict(result.params)) for build in module.OUTPUTS]
-    partial = result.report["outcome"] == "partial"
+    partial = result.report.outcome is Outcome.PARTIAL
     secrets = tuple(str(result.params[p.name]) for p in module.PARAMS
                     if p.secret and result.params.get(p.name))
-    found = _diff_all(plans, result.outputs, tables, previous, run_id or 0, now, partial,
-                      secrets)
+    found = _diff_all(s, plans, result.outputs, result.inputs.tables, partial, secrets)
     verdict = guard.check((c, guard.limits_of(p.limits)) for c, p in zip(found, plans,
                                                                             strict=True))
+    outputs = dict(result.report.outputs)
     for c in found:  # the files hold the rows carried over (grace, keep, postponed) too
-        carried = c.full.height - result.report["outputs"][c.output]["rows"]
+        carried = c.full.height - outputs[c.output].rows
         if carried:
-            result.report["outputs"][c.output].update(rows=c.full.height, carried=carried)
-    held = verdict.held
-    transform = "partial" if partial else "success"
-    outcome = "dry-run" if options.dry_run else "held" if held else transform
-    report = result.report
-    report["sync"] = _sync_section(store, path, options, run_id, base, outcome, found, verdict,
-                                   name)
+            outputs[c.output] = replace(outputs[c.output], rows=c.full.height, carried=carried)
+    transform = result.report.outcome
+    outcome = Outcome.DRY_RUN if s.options.dry_run else Outcome.HELD if verdict.held else transform
+    section = s.section(outcome, found, verdict)
     if partial and any(c.counts["postponed"] for c in found):
-        report["sync"]["postponed_note"] = (
+        section = replace(section, postponed_note=(
             "records were rejected, so the source is incomplete: rows it misses are kept, "
-            "not deactivated, until a complete run")
-    if held:
-        report["outcome"] = "held"
+            "not deactivated, until a complete run"))
     rows = {c.output: c.full.height for c in found}
     counts = {c.output: {k: c.counts[k] for k in ch.ACTIONS} for c in found}
-    if store is not None:
-        report["sync"]["history"] = [*store.history(),
-                                     {"run": run_id, "started": report["started"],
-                                      "outcome": outcome, "rows": rows, "changes": counts}]
-    sync_result = SyncResult(report, outcome, run_id, changes=found, verdict=verdict)
-    if options.dry_run or store is None or run_id is None:
+    if s.store is not None:
+        this = HistoryEntry(run=s.run_id, started=result.report.started, outcome=outcome,
+                            rows=rows, changes=counts)
+        section = replace(section, history=[*section.history, this])
+    report = replace(result.report, outputs=outputs, sync=section,
+                     outcome=Outcome.HELD if verdict.held else transform)
+    sync_result = SyncResult(report, outcome, s.run_id, changes=found, verdict=verdict)
+    if s.options.dry_run or s.store is None or s.run_id is None:
         return sync_result
-    files = _files(found, result.outputs, options.changes_only)
+    store, run_id, out_dir = s.store, s.run_id, s.out_dir
+    files = _files(found, result.outputs, s.options.changes_only)
     snapshots = {c.output: c.snapshot for c in found if not c.unchanged}
     stored_changes = {c.output: ch.history_rows(c, p.key)
                       for c, p in zip(found, plans, strict=True)}
     source_snapshot = result.inputs.snapshot
-    if held:
+    if verdict.held:
         folder = out_dir / HELD_DIR / str(run_id)
         try:
             stage(out_dir, files, _documents(report), folder=folder)
         except OSError as error:
             raise _unwritable(out_dir, error, committed=False) from None
-        store.hold(run_id, base, out_dir, folder, snapshots, stored_changes, source_snapshot,
+        store.hold(run_id, s.base, out_dir, folder, snapshots, stored_changes, source_snapshot,
                    rows, counts, report)
-        log.warning("run %s of %s/%s held: %s", run_id, name, options.tenant,
+        log.warning("run %s of %s/%s held: %s", run_id, s.name, s.options.tenant,
                     "; ".join(b.describe() for b in verdict.exceeded))
         sync_result.folder = folder
         sync_result.files = sorted(p for p in folder.rglob("*") if p.is_file())
@@ -289,7 +294,7 @@ def _finish(result: RunResult, module: Any, name: str, path: Path, store: Store 
     except OSError as error:
         raise _unwritable(out_dir, error, committed=False) from None
     try:
-        store.commit(run_id, transform, base, out_dir, staging, snapshots, stored_changes,
+        store.commit(run_id, transform, s.base, out_dir, staging, snapshots, stored_changes,
                      source_snapshot, rows, counts, report)
     except BaseException:
         discard(staging)
@@ -299,7 +304,7 @@ def _finish(result: RunResult, module: Any, name: str, path: Path, store: Store 
     except OSError as error:
         raise _unwritable(out_dir, error, committed=True) from None
     store.published(run_id)
-    log.info("run %s of %s/%s: %s", run_id, name, options.tenant, "; ".join(
+    log.info("run %s of %s/%s: %s", run_id, s.name, s.options.tenant, "; ".join(
         f"{c.output} {ch.summary_line(c.counts)}" for c in found))
     sync_result.folder = out_dir
     sync_result.files = sorted(published)
@@ -323,9 +328,11 @@ def approve(profile: str, run_id: int, options: SyncOptions = SyncOptions()) -> 
     name, path = state_for(profile, options)
     with _locked(name, path, options) as store:
         record = store._held(run_id)
-        report = store.report(run_id) or {}
-        report["outcome"] = "partial" if report.get("rejects") else "success"
-        report.setdefault("sync", {})["outcome"] = "approved"
+        held = store.report(run_id)
+        if held is None or held.sync is None:
+            raise RunError([_missing_folder(Path(record.staging or ""), run_id)])
+        report = replace(held, outcome=Outcome.PARTIAL if held.rejects else Outcome.SUCCESS,
+                         sync=replace(held.sync, outcome=Outcome.APPROVED))
         folder = Path(record.staging or "")
         if not folder.is_dir():
             raise RunError([_missing_folder(folder, run_id)])
@@ -335,7 +342,7 @@ def approve(profile: str, run_id: int, options: SyncOptions = SyncOptions()) -> 
         published = publish(folder, Path(record.out_dir or "."))
         store.published(run_id)
         log.info("run %s of %s/%s approved", run_id, name, options.tenant)
-        return SyncResult(report, "approved", run_id, sorted(published),
+        return SyncResult(report, Outcome.APPROVED, run_id, sorted(published),
                           Path(record.out_dir or "."))
 
 
@@ -347,7 +354,9 @@ def reject(profile: str, run_id: int, options: SyncOptions = SyncOptions()) -> S
         if record.staging:
             shutil.rmtree(record.staging, ignore_errors=True)
         log.info("run %s of %s/%s rejected", run_id, name, options.tenant)
-        return SyncResult(store.report(run_id) or {}, "rejected", run_id)
+        report = store.report(run_id)
+        assert report is not None  # a held run always has its report
+        return SyncResult(report, Outcome.REJECTED, run_id)
 
 
 def _unwritable(out_dir: Path, error: OSError, committed: bool) -> RunError:

@@ -46,13 +46,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import platformdirs
 import polars as pl
 
 from rostermap.dsl.diagnostics import DataLocation, Diagnostic
-from rostermap.runtime.errors import RunError, UsageError
+from rostermap.runtime.errors import LOCKED, RunError, UsageError
+from rostermap.runtime.report.model import HistoryEntry, Outcome, Report, decode, encode
 from rostermap.runtime.run.outputs import STAGING_PREFIX, discard, publish
 from rostermap.runtime.sources.delta import SourceSnapshot, decode_frame, encode_frame
 
@@ -67,7 +67,7 @@ __all__ = [
 
 SCHEMA_VERSION = "1"
 STATE_DIR_ENV = "ROSTERMAP_STATE_DIR"
-COMMITTED = ("success", "partial", "approved")
+COMMITTED = tuple(o.value for o in Outcome if o.committed)
 KEEP_CHANGES = 100  # runs whose change rows are kept for `diff`
 
 _SCHEMA = """
@@ -125,7 +125,7 @@ _frame = decode_frame
 class LockedError(RunError):
     """Another run of the same profile and tenant holds the state (exit code 5)."""
 
-    exit_code = 5
+    exit_code = LOCKED
 
 
 @contextlib.contextmanager
@@ -169,7 +169,7 @@ class RunRecord:
     source: str
     mapping: str
     mapping_sha256: str
-    outcome: str
+    outcome: Outcome
     base_run: int | None
     out_dir: str | None
     staging: str | None
@@ -181,7 +181,7 @@ class RunRecord:
     @classmethod
     def of(cls, row: sqlite3.Row) -> RunRecord:
         return cls(row["id"], row["started"], row["finished"], row["source"], row["mapping"],
-                   row["mapping_sha256"], row["outcome"], row["base_run"], row["out_dir"],
+                   row["mapping_sha256"], Outcome(row["outcome"]), row["base_run"], row["out_dir"],
                    row["staging"], bool(row["publishing"]), json.loads(row["rows"]),
                    json.loads(row["changes"]), row["error"])
 
@@ -259,9 +259,9 @@ class Store:
                               "ORDER BY id DESC LIMIT 1", COMMITTED).fetchone()
         return None if row is None else RunRecord.of(row)
 
-    def report(self, run_id: int) -> dict[str, Any] | None:
+    def report(self, run_id: int) -> Report | None:
         row = self.db.execute("SELECT report FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return json.loads(row[0]) if row and row[0] else None
+        return decode(row[0]) if row and row[0] else None
 
     def snapshot(self, output: str) -> pl.DataFrame | None:
         row = self.db.execute("SELECT data FROM snapshots WHERE output = ?", (output,)).fetchone()
@@ -282,10 +282,10 @@ class Store:
         rows = self.db.execute("SELECT output, data FROM changes WHERE run = ?", (run_id,))
         return {output: _frame(data) for output, data in rows.fetchall()}
 
-    def history(self, limit: int = 30) -> list[dict[str, Any]]:
+    def history(self, limit: int = 30) -> list[HistoryEntry]:
         """The last runs, oldest first, as the report's charts read them."""
-        return [{"run": r.id, "started": r.started, "outcome": r.outcome, "rows": r.rows,
-                 "changes": r.changes} for r in reversed(self.runs(limit))]
+        return [HistoryEntry(run=r.id, started=r.started, outcome=r.outcome, rows=r.rows,
+                             changes=r.changes) for r in reversed(self.runs(limit))]
 
     # --- writing ----------------------------------------------------------------------
     def begin(self, source: str, mapping: str, sha256: str) -> int:
@@ -293,32 +293,32 @@ class Store:
         with self.transaction():
             cursor = self.db.execute(
                 "INSERT INTO runs (started, source, mapping, mapping_sha256, outcome) "
-                "VALUES (?, ?, ?, ?, 'running')", (_now(), source, mapping, sha256))
+                "VALUES (?, ?, ?, ?, ?)", (_now(), source, mapping, sha256, Outcome.RUNNING))
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    def fail(self, run_id: int, error: str, outcome: str = "failed") -> None:
+    def fail(self, run_id: int, error: str, outcome: Outcome = Outcome.FAILED) -> None:
         """Record why a run ended, unless it got past its commit point (or was held):
         then it stands, and :meth:`recover` finishes what is left."""
         with self.transaction():
             self.db.execute("UPDATE runs SET outcome = ?, finished = ?, error = ? "
-                            "WHERE id = ? AND outcome = 'running'",
-                            (outcome, _now(), error, run_id))
+                            "WHERE id = ? AND outcome = ?",
+                            (outcome, _now(), error, run_id, Outcome.RUNNING))
 
     def _supersede_held(self) -> None:
         """A newer run decides: held runs before it can no longer be approved."""
         self.db.execute("DELETE FROM pending")
-        self.db.execute("UPDATE runs SET outcome = 'superseded' WHERE outcome = 'held'")
+        self.db.execute("UPDATE runs SET outcome = ? WHERE outcome = ?",
+                        (Outcome.SUPERSEDED, Outcome.HELD))
 
-    def _finish_row(self, run_id: int, outcome: str, base: int | None, out_dir: Path,
+    def _finish_row(self, run_id: int, outcome: Outcome, base: int | None, out_dir: Path,
                     staging: Path, publishing: bool, rows: dict[str, int],
-                    changes: dict[str, dict[str, int]], report: dict[str, Any]) -> None:
+                    changes: dict[str, dict[str, int]], report: Report) -> None:
         self.db.execute(
             "UPDATE runs SET outcome = ?, finished = ?, base_run = ?, out_dir = ?, staging = ?, "
             "publishing = ?, rows = ?, changes = ?, report = ? WHERE id = ?",
             (outcome, _now(), base, str(out_dir.absolute()), str(staging.absolute()),
-             int(publishing),
-             json.dumps(rows), json.dumps(changes), json.dumps(report), run_id))
+             int(publishing), json.dumps(rows), json.dumps(changes), encode(report), run_id))
 
     def _write_committed(self, run_id: int, snapshots: dict[str, pl.DataFrame],
                          changes: dict[str, pl.DataFrame], source: SourceSnapshot | None) -> None:
@@ -336,10 +336,10 @@ class Store:
                                 (entity, run_id, source.version, source.files.get(entity, ""),
                                  data))
 
-    def commit(self, run_id: int, outcome: str, base: int | None, out_dir: Path, staging: Path,
+    def commit(self, run_id: int, outcome: Outcome, base: int | None, out_dir: Path, staging: Path,
                snapshots: dict[str, pl.DataFrame], changes: dict[str, pl.DataFrame],
                source: SourceSnapshot | None, rows: dict[str, int],
-               counts: dict[str, dict[str, int]], report: dict[str, Any]) -> None:
+               counts: dict[str, dict[str, int]], report: Report) -> None:
         """The commit point: the new state, and the staging folder left to publish."""
         with self.transaction():
             self._supersede_held()
@@ -354,7 +354,7 @@ class Store:
     def hold(self, run_id: int, base: int | None, out_dir: Path, folder: Path,
              snapshots: dict[str, pl.DataFrame], changes: dict[str, pl.DataFrame],
              source: SourceSnapshot | None, rows: dict[str, int],
-             counts: dict[str, dict[str, int]], report: dict[str, Any]) -> None:
+             counts: dict[str, dict[str, int]], report: Report) -> None:
         """Keep a held run's state aside; the committed state does not change."""
         with self.transaction():
             self._supersede_held()
@@ -369,9 +369,10 @@ class Store:
                     extra = json.dumps([source.version, source.files.get(entity, "")])
                     self.db.execute("INSERT INTO pending VALUES (?, 'source', ?, ?, ?)",
                                     (run_id, entity, data, extra))
-            self._finish_row(run_id, "held", base, out_dir, folder, False, rows, counts, report)
+            self._finish_row(run_id, Outcome.HELD, base, out_dir, folder, False, rows, counts,
+                             report)
 
-    def approve(self, run_id: int, report: dict[str, Any]) -> RunRecord:
+    def approve(self, run_id: int, report: Report) -> RunRecord:
         """Commit a held run's state, as if it had passed; its folder is then published."""
         self._held(run_id)
         pending = self.db.execute("SELECT kind, name, data, extra FROM pending WHERE run = ?",
@@ -387,8 +388,8 @@ class Store:
         with self.transaction():
             self._write_committed(run_id, snapshots, changes, source)
             self.db.execute("DELETE FROM pending WHERE run = ?", (run_id,))
-            self.db.execute("UPDATE runs SET outcome = 'approved', publishing = 1, report = ? "
-                            "WHERE id = ?", (json.dumps(report), run_id))
+            self.db.execute("UPDATE runs SET outcome = ?, publishing = 1, report = ? "
+                            "WHERE id = ?", (Outcome.APPROVED, encode(report), run_id))
         approved = self.run(run_id)
         assert approved is not None
         return approved
@@ -397,8 +398,8 @@ class Store:
         record = self._held(run_id)
         with self.transaction():
             self.db.execute("DELETE FROM pending WHERE run = ?", (run_id,))
-            self.db.execute("UPDATE runs SET outcome = 'rejected', staging = NULL WHERE id = ?",
-                            (run_id,))
+            self.db.execute("UPDATE runs SET outcome = ?, staging = NULL WHERE id = ?",
+                            (Outcome.REJECTED, run_id))
         return record
 
     def _held(self, run_id: int) -> RunRecord:
@@ -407,7 +408,7 @@ class Store:
             raise UsageError([Diagnostic("RM462", f"there is no run {run_id}",
                                          location=DataLocation(str(self.path)),
                                          notes=("help: `rostermap runs` lists them",))])
-        if record.outcome != "held":
+        if record.outcome is not Outcome.HELD:
             raise UsageError([Diagnostic(
                 "RM462", f"run {run_id} is not held: its outcome is {record.outcome}",
                 location=DataLocation(str(self.path)),
@@ -432,8 +433,8 @@ class Store:
             done.append(f"finished publishing run {row['id']}")
         with self.transaction():
             cursor = self.db.execute(
-                "UPDATE runs SET outcome = 'interrupted', finished = ? WHERE outcome = 'running'",
-                (_now(),))
+                "UPDATE runs SET outcome = ?, finished = ? WHERE outcome = ?",
+                (Outcome.INTERRUPTED, _now(), Outcome.RUNNING))
         if cursor.rowcount:
             done.append(f"{cursor.rowcount} interrupted run(s) recorded")
         return done
@@ -445,8 +446,8 @@ def orphan_staging(out_dir: Path, store: Store, held_dir: str = "held") -> None:
     if not out_dir.is_dir():
         return
     live = {r["staging"] for r in store.db.execute(
-        "SELECT staging FROM runs WHERE (publishing = 1 OR outcome = 'held') "
-        "AND staging IS NOT NULL").fetchall()}
+        "SELECT staging FROM runs WHERE (publishing = 1 OR outcome = ?) "
+        "AND staging IS NOT NULL", (Outcome.HELD,)).fetchall()}
     for folder in out_dir.absolute().glob(f"{STAGING_PREFIX}*"):
         if str(folder) not in live:
             discard(folder)
