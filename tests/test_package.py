@@ -10,7 +10,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from rostermap.cli.main import main
 from rostermap.compiler.version import VERSION
 from rostermap.runtime.run.loader import builtin_folder, resolve_profile
 from tests.conftest import ROOT
@@ -99,3 +101,35 @@ def test_python_dash_m_rostermap_prints_the_version() -> None:
     done = subprocess.run([sys.executable, "-m", "rostermap", "--version"], capture_output=True,
                           text=True, check=True)
     assert done.stdout.strip() == f"rostermap, version {VERSION}"
+
+
+def test_profiles_lists_the_built_in_and_the_user_s_profiles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's folder of profiles is listed beside the built-in ones, and a user's
+    profile can import the shipped library."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "my-vendor.rmap").write_text(
+        'profile my-vendor "My Vendor"\noneroster 1.1\nimport oneroster-common\n'
+        'param year: int\n\noutput people.csv from users\n  where active\n'
+        '  id <- sourcedId\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ROSTERMAP_MAPPINGS", str(mine))
+    done = CliRunner().invoke(main, ["profiles"])
+    assert done.exit_code == 0, done.output
+    assert f"my-vendor  ({mine / 'my-vendor.rmap'})\n  My Vendor\n  OneRoster 1.1" in done.output
+    assert "powerschool-learning  (built-in)" in done.output
+    assert "  --param year  int  (required)" in done.output
+    assert "  --param default_password  str  (secret: from $ROSTERMAP_PARAM_DEFAULT_PASSWORD)" \
+        in done.output
+
+
+def test_check_takes_profile_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    done = CliRunner().invoke(main, ["check", "powerschool-learning", "linewize"])
+    assert done.exit_code == 0, done.output
+    assert done.output.splitlines() == ["rostermap/mappings/powerschool-learning.rmap: ok",
+                                        "rostermap/mappings/linewize.rmap: ok"]
+    done = CliRunner().invoke(main, ["check", "powerschol-learning"])
+    assert done.exit_code == 2 and "did you mean `powerschool-learning`?" in done.output

@@ -331,19 +331,22 @@ def run_many(tenants_file: Path, jobs: int, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False,
-                                                                   path_type=Path))
+@click.argument("profiles", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               help="json prints one object per diagnostic, for editors and CI.")
 @click.option("--effective", is_flag=True,
               help="Print each mapping as it is after `extends` and `import`, every line "
               "marked with the file and line it comes from.")
-def check(files: tuple[Path, ...], fmt: str, effective: bool) -> None:
-    """Parse and check mapping files; exit 1 if any has an error."""
+def check(profiles: tuple[str, ...], fmt: str, effective: bool) -> None:
+    """Parse and check mapping files (paths, or profile names); exit 1 if any has an error."""
     from rostermap.compiler import compile_mapping
     from rostermap.dsl.format import format_mapping
-    from rostermap.runtime.run.loader import resolver
+    from rostermap.runtime.run.loader import resolve_profile, resolver, shown_path
 
+    try:
+        files = [resolve_profile(p) for p in profiles]
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
     failed = False
     records = []
     for path in files:
@@ -366,10 +369,56 @@ def check(files: tuple[Path, ...], fmt: str, effective: bool) -> None:
             counts = ", ".join(f"{n} {word}(s)" for n, word in ((errors, "error"),
                                                                   (warnings, "warning")) if n)
             verdict = "ok" if compiled.ok else "failed"
-            click.echo(f"{path}: {verdict}" + (f" ({counts})" if counts else ""))
+            click.echo(f"{shown_path(path)}: {verdict}" + (f" ({counts})" if counts else ""))
     if fmt == "json":
         click.echo(json.dumps(records, indent=2))
     sys.exit(1 if failed else 0)
+
+
+@main.command("profiles")
+def list_profiles() -> None:
+    """List the profiles found by name: built-in ones and those in ./mappings or
+    $ROSTERMAP_MAPPINGS, with their title, OneRoster versions and parameters."""
+    from rostermap.runtime.run.loader import builtin_folder, find_profiles, load_mapping
+
+    builtin = builtin_folder().resolve()
+    broken = False
+    for name, path in find_profiles().items():
+        where = "built-in" if path.resolve().parent == builtin else str(path)
+        try:
+            module = load_mapping(path).module
+        except (DiagnosticError, RunError) as error:
+            broken = True
+            click.echo(f"{name}  ({where})\n  does not compile: "
+                       f"{error.diagnostics[0].code} {error.diagnostics[0].message}\n")
+            continue
+        click.echo(f"{name}  ({where})\n  {module.TITLE}\n"
+                   f"  OneRoster {', '.join(module.VERSIONS)}")
+        for param in module.PARAMS:
+            click.echo(f"  --param {param.name}  {param.type}  ({_given(param)})")
+        click.echo("")
+    sys.exit(1 if broken else 0)
+
+
+def _given(param: Any) -> str:
+    """How a parameter gets its value, as `rostermap profiles` lists it."""
+    from rostermap.runtime.run.loader import secret_variable
+
+    if param.secret:
+        return f"secret: from ${secret_variable(param.name)}"
+    if param.required:
+        return "required"
+    if param.columns:
+        return f"optional: a CSV file with {', '.join(param.columns)}"
+    if param.default == "@today":
+        return "default: the run's date (--today)"
+    if param.default in ([], None, ""):
+        return "optional"
+    if isinstance(param.default, bool):
+        return f"default: {str(param.default).lower()}"
+    if isinstance(param.default, str):
+        return f"default: {json.dumps(param.default)}"
+    return f"default: {param.default}"
 
 
 @main.command()

@@ -32,8 +32,8 @@ from rostermap.runtime.run import cache
 if TYPE_CHECKING:
     from rostermap.compiler import FileResolver
 
-__all__ = ["Loaded", "builtin_folder", "load_mapping", "mapping_dirs", "parse_params",
-           "resolve_profile", "shown_path"]
+__all__ = ["Loaded", "builtin_folder", "find_profiles", "load_mapping", "mapping_dirs",
+           "parse_params", "resolve_profile", "shown_path"]
 
 EXTENSION = ".rmap"
 
@@ -84,6 +84,16 @@ def is_library(path: Path) -> bool:
     return False
 
 
+def find_profiles() -> dict[str, Path]:
+    """Every profile found by name, in lookup order: a name found twice is the first's."""
+    names: dict[str, Path] = {}
+    for folder in mapping_dirs():
+        for candidate in sorted(folder.glob(f"*{EXTENSION}")):
+            if not is_library(candidate):
+                names.setdefault(candidate.stem, candidate)
+    return names
+
+
 def resolve_profile(profile: str) -> Path:
     """A mapping file from a profile name or a path."""
     path = Path(profile)
@@ -91,11 +101,7 @@ def resolve_profile(profile: str) -> Path:
         if path.is_file():
             return path
         raise UsageError([Diagnostic("RM504", f"mapping file `{profile}` does not exist")])
-    names: dict[str, Path] = {}
-    for folder in mapping_dirs():
-        for candidate in sorted(folder.glob(f"*{EXTENSION}")):
-            if not is_library(candidate):
-                names.setdefault(candidate.stem, candidate)
+    names = find_profiles()
     if profile in names:
         return names[profile]
     hint = did_you_mean(profile, names)
