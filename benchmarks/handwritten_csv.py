@@ -1,6 +1,6 @@
 """PowerSchool Learning's six import files, by hand: Python's csv module and dicts.
 
-The first bar rostermap must beat (issue 8): the script an integration engineer
+The first bar rostermap must beat: the script an integration engineer
 writes for one vendor, row by row, reading a OneRoster 1.1 CSV package. It gives
 the same bytes as `rostermap run powerschool-learning` (the benchmark checks), so it
 applies the same reading rules: values trimmed, statuses, roles and booleans read

@@ -1,6 +1,6 @@
 """PowerSchool Learning's six import files, by hand, with polars.
 
-The second bar rostermap must stay close to (issue 8): what an engineer who knows
+The second bar rostermap must stay close to: what an engineer who knows
 polars writes for one vendor, reading a OneRoster 1.1 CSV package lazily. Same
 bytes as `rostermap run powerschool-learning` (the benchmark checks): values
 trimmed, statuses, roles and booleans read case-insensitively, lists split on

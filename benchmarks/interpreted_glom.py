@@ -1,6 +1,6 @@
 """PowerSchool Learning's six import files, interpreted per record with glom.
 
-What compiling buys (issue 8): the same transform written as data for a
+What compiling buys: the same transform written as data for a
 general-purpose mapping library, glom, which walks the spec for every record (a
 dict from csv.DictReader). Filters, columns and the primary-teacher lookup are glom
 specs; the driver only reads records, applies specs, keeps ids for membership

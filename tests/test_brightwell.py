@@ -1,4 +1,4 @@
-"""The made-up vendor profile written from docs/language.md alone (issue 3): it
+"""The made-up vendor profile written from docs/language.md alone: it
 compiles without a warning and runs on the example district."""
 
 from __future__ import annotations

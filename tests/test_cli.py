@@ -116,7 +116,7 @@ def test_generate_is_deterministic(tmp_path: Path) -> None:
 
 
 def test_start_up_imports_only_what_a_csv_run_needs(tmp_path: Path) -> None:
-    """Start-up time (issue 8): the command module imports no polars (so the allocator
+    """Start-up time: the command module imports no polars (so the allocator
     setting it makes applies), and a run from a CSV package whose mapping is in the
     compile cache imports neither the compiler's parser nor the HTTP stack."""
     import os

@@ -89,8 +89,8 @@ def test_lookup_in_a_table_parameter_is_explained_and_hidden() -> None:
 def test_for_each_outputs_are_explained_row_by_row_and_secrets_never_shown(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # powerschool-sis: parent_child.csv has `for each other in agents` (explain used to
-    # fail on it), and users.csv's password is the secret parameter default_password.
+    # powerschool-sis: parent_child.csv has `for each other in agents` (explain runs its
+    # steps too), and users.csv's password is the secret parameter default_password.
     monkeypatch.setenv("ROSTERMAP_PARAM_DEFAULT_PASSWORD", "explain-secret-77")
     result = CliRunner().invoke(main, ["explain", "powerschool-sis", "--source", str(EXAMPLE),
                                        "--record", "users/par-3", "--param",

@@ -1,4 +1,4 @@
-"""The formative contract (issue 5, seed 004), rule by rule, on a district built for it.
+"""The formative contract (seed 004), rule by rule, on a district built for it.
 
 Every expected file below is written by hand from the contract, not copied from a
 run. The run's date is fixed at AS_OF = 2026-03-02 (a Monday); the district's terms

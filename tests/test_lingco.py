@@ -1,4 +1,4 @@
-"""The lingco contract (issue 6, seed 001), rule by rule, on a district built for it.
+"""The lingco contract (seed 001), rule by rule, on a district built for it.
 
 Every expected object below is written by hand from the contract and the seed's
 "Data Use" table (the Evaluated Fields of each entity), not copied from a run. JSON

@@ -1,6 +1,6 @@
 """The powerschool-learning contract, rule by rule, on a district built to exercise it.
 
-Expected files are written out by hand from the contract (issue 2) and the seed
+Expected files are written out by hand from the contract and the seed
 page, not snapshotted, so these tests say what the profile must do.
 """
 

@@ -1,4 +1,4 @@
-"""The powerschool-sis contract (issue 6, seed 003), rule by rule, on districts built for it.
+"""The powerschool-sis contract (seed 003), rule by rule, on districts built for it.
 
 Every expected row below is written by hand from the contract and the seed's mapping
 tables, not copied from a run. The contract fixes no row order, so files are compared

@@ -32,7 +32,7 @@ from rostermap.runtime.redact import redact
 # polars' allocator (jemalloc) keeps freed memory for ten seconds by default, so a run's
 # resident size is that of every intermediate frame it ever had. Returning it within
 # half a second lowers a 1M-student run's peak RSS by a sixth at no measured cost in
-# time (issue 8). Set before polars is imported (the commands import it lazily); a value
+# time. Set before polars is imported (the commands import it lazily); a value
 # in the environment wins.
 os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:500,muzzy_decay_ms:0")
 __all__ = ["PARTIAL", "main"]

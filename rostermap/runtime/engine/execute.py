@@ -171,7 +171,7 @@ class Steps:
     def member(self, frame: pl.LazyFrame, step: Member) -> pl.LazyFrame:
         # A hash lookup (is_in) rather than a left join: it adds one boolean column,
         # where a join gathers a copy of every column of the frame (on a 1M-student
-        # district's 6.5M enrollments, 600 MB per membership test; issue 8). Outputs
+        # district's 6.5M enrollments, 600 MB per membership test). Outputs
         # publish their ids as they come, duplicates and all.
         ids = self.emitted[step.output].get_column(_ID).implode()
         test = step.on.cast(pl.String).is_in(ids).fill_null(False)
@@ -251,7 +251,7 @@ def _sorted(held: list[pl.DataFrame], order: list[str]) -> pl.DataFrame:
     DataFrame.sort gathers every column at once while the unsorted ones are still
     held: on a 1M-student district's rosters, 0.9 GB on top of the output. For large
     frames the caller hands the only reference over, and columns are gathered one at
-    a time, each unsorted one let go as soon as its sorted copy exists (issue 8).
+    a time, each unsorted one let go as soon as its sorted copy exists.
     Rows alike keep their order through the row number as the last key, which is
     twice as fast as asking polars for a stable sort (maintain_order).
     """
@@ -333,7 +333,7 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
         if plain:
             # Nothing reads the computed records but the output itself: filter, compute
             # and write as text in one plan, so that only the output's columns are ever
-            # materialised (issue 8: peak memory on large districts).
+            # materialised (peak memory on large districts).
             schema = computed.collect_schema()
             result = computed.select(
                 pl.col("sourcedId").alias(_ID),
@@ -373,7 +373,7 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
     if order:
         # Sort first, stably: rows are then in their final order, rows alike are
         # neighbours (in file order), and `distinct` and the key check below are one
-        # linear pass each instead of hashing every row (issue 8: on a million-student
+        # linear pass each instead of hashing every row (on a million-student
         # district's rosters, unique() and is_duplicated() cost more than the sort).
         held = [result]
         del result
@@ -451,7 +451,7 @@ def run_outputs(
     membership tests read); explain passes a dict to look at them afterwards.
     ``release`` empties each entity's table (``Tables.release``) and forgets each
     output's ids once no later output reads them: a run's peak memory is then that of
-    its largest output, not of every table at once (issue 8).
+    its largest output, not of every table at once.
     """
     emitted = {} if emitted is None else emitted
     steps = Steps(tables, emitted)

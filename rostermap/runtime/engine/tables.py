@@ -140,7 +140,7 @@ def _absent_columns(raw: RawTable, fields: tuple[str, ...], layout: str) -> list
 
 def _duplicates(frame: pl.DataFrame, file: str) -> Diagnostic | None:
     ids = frame.get_column("sourcedId").drop_nulls()
-    if ids.n_unique() == ids.len():  # the usual case, in one hashing pass (issue 8)
+    if ids.n_unique() == ids.len():  # the usual case, in one hashing pass
         return None
     dupes = frame.filter(pl.col("sourcedId").is_duplicated() & pl.col("sourcedId").is_not_null())
     if dupes.height == 0:
@@ -189,7 +189,7 @@ def _dangling(tables: Tables, entities: Iterable[str]) -> list[Diagnostic]:
             if f.type.is_list:
                 refs = refs.explode("ref")
             # A hash lookup, not an anti-join: it builds a set of the target's ids only,
-            # where a join also hashes and gathers the referring side (issue 8: memory).
+            # where a join also hashes and gathers the referring side (memory).
             ids = tables.frames[target].get_column("sourcedId").implode()
             missing = refs.filter(pl.col("ref").is_not_null() & ~pl.col("ref").is_in(ids))
             lines = missing.select(pl.len().alias("n"), pl.col(LINE).head(MAX_EXAMPLES)

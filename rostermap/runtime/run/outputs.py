@@ -45,7 +45,7 @@ _SLICE = 1 << 18  # rows written at a time
 def _write_csv(frame: pl.DataFrame, path: Path) -> None:
     # Empty text is written as an empty field (a,,b), never as "": importers differ
     # on whether "" is empty, and no product asks for it. A slice at a time, so that
-    # the blanked copy of a large output is never whole in memory (issue 8).
+    # the blanked copy of a large output is never whole in memory.
     with open(path, "wb") as handle:
         for start in range(0, max(frame.height, 1), _SLICE):
             blanks = frame.slice(start, _SLICE).with_columns(pl.col(pl.String).replace("", None))
