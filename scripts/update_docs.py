@@ -2,7 +2,7 @@
 
     python scripts/update_docs.py
 
-docs/diagnostics.md comes from dsl/codes.py, the function table of
+docs/diagnostics.md comes from the entries of dsl/codes/, the function table of
 docs/language.md from runtime/functions.py, and the editors' TextMate grammar from
 dsl/grammar.lark; tests fail when any is stale, so run this after adding a code, a
 function or a keyword.

@@ -7,12 +7,17 @@ and snapshots the full rendered text, caret and help lines included.
 
 from __future__ import annotations
 
+import ast
+import inspect
+import re
 from pathlib import Path
 
 import pytest
 
+import rostermap
 from rostermap.compiler import compile_mapping
-from rostermap.dsl.codes import CODES
+from rostermap.dsl import codes
+from rostermap.dsl.codes import CODES, Code, Draft, constructors, lookup
 from rostermap.dsl.diagnostics import DataLocation, Diagnostic, Label, Severity, render, render_all
 from rostermap.dsl.span import Source
 
@@ -75,3 +80,100 @@ def test_rendering_of_data_locations_and_json_form() -> None:
 def test_unregistered_codes_are_refused() -> None:
     with pytest.raises(KeyError):
         Diagnostic("RM999", "nope")
+
+
+# --- one place per diagnostic: entry, constructors and wording together ------------------
+
+PACKAGE = Path(rostermap.__file__).parent
+RANGE_MODULES = {"1": codes.rm1xx_syntax, "2": codes.rm2xx_names, "3": codes.rm3xx_types,
+                 "4": codes.rm4xx_data, "5": codes.rm5xx_usage}
+COMPILE_TIME = re.compile(r"RM[123]\d\d")
+
+
+def test_every_compile_time_code_has_its_constructors_beside_its_entry() -> None:
+    for number, entry in CODES.items():
+        owned = constructors(number)
+        if number[2] in "123":
+            assert owned, f"{number} has no constructor"
+        module = RANGE_MODULES[number[2]].__name__
+        assert {c.__module__ for c in owned} <= {module}, f"{number}'s constructors are apart"
+        assert entry is lookup(number)
+
+
+def test_every_constructor_is_registered_and_exported() -> None:
+    registered = {c for number in CODES for c in constructors(number)}
+    defined = [fn for module in RANGE_MODULES.values()
+               for _, fn in inspect.getmembers(module, inspect.isfunction)
+               if fn.__module__ == module.__name__ and not fn.__name__.startswith("_")]
+    assert defined and set(defined) == registered  # no unregistered helper builds diagnostics
+    for fn in defined:
+        assert getattr(codes, fn.__name__) is fn, f"{fn.__name__} is not in its __all__"
+
+
+def direct_constructions(tree: ast.AST) -> list[tuple[int, str]]:
+    """Where source builds a compile-time diagnostic without a constructor: a
+    ``Diagnostic(...)`` call whose code is an RM1xx-RM3xx literal or not a literal at
+    all, or any other RM1xx-RM3xx literal (a code handed to some helper)."""
+    found: list[tuple[int, str]] = []
+    in_calls: set[int] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+        if name != "Diagnostic":
+            continue
+        given = node.args[0] if node.args else next(
+            (k.value for k in node.keywords if k.arg == "code"), None)
+        if isinstance(given, ast.Constant) and isinstance(given.value, str):
+            in_calls.add(id(given))
+            if COMPILE_TIME.fullmatch(given.value):
+                found.append((node.lineno, f"Diagnostic({given.value!r}, ...)"))
+        else:
+            found.append((node.lineno, "Diagnostic(<code not a literal>, ...)"))
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                and COMPILE_TIME.fullmatch(node.value) and id(node) not in in_calls):
+            found.append((node.lineno, repr(node.value)))
+    return found
+
+
+def test_the_scan_finds_direct_constructions() -> None:
+    bad = ast.parse('d = Diagnostic("RM201", "x")\n'
+                    'e = diagnostics.Diagnostic(code, "x")\n'
+                    'self.report("RM301", "cannot compare", span)\n'
+                    'ok = Diagnostic("RM401", "a run-time code")\n')
+    assert direct_constructions(bad) == [
+        (1, "Diagnostic('RM201', ...)"), (2, "Diagnostic(<code not a literal>, ...)"),
+        (3, "'RM301'")]
+
+
+def test_compile_time_diagnostics_are_built_only_by_their_constructors() -> None:
+    registry = PACKAGE / "dsl" / "codes" / "_registry.py"
+    ranges = set((PACKAGE / "dsl" / "codes").glob("rm*.py"))
+    found = []
+    for path in sorted([*(PACKAGE / "dsl").rglob("*.py"), *(PACKAGE / "compiler").rglob("*.py")]):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for line, what in direct_constructions(tree):
+            in_place = (path == registry and what.startswith("Diagnostic(<")
+                        or path in ranges and not what.startswith("Diagnostic("))
+            if not in_place:  # the registry builds them all; ranges hold the entries' numbers
+                found.append(f"{path.relative_to(PACKAGE)}:{line}: {what}")
+    assert found == []
+
+
+def test_a_constructor_gives_the_severity_its_entry_documents() -> None:
+    assert codes.field_not_in_every_version("x", ["1.2"], ["1.1"], Source("x", "m").span(0, 1)
+                                            ).severity is Severity.WARNING
+    assert lookup("RM211").severity == "warning"
+    assert lookup("RM404").diagnostic(Draft("x", severity=Severity.WARNING)).is_error is False
+    with pytest.raises(ValueError, match="must say which"):
+        lookup("RM404").diagnostic(Draft("x"))  # error or warning: the case decides
+    with pytest.raises(ValueError, match="documented as error"):
+        lookup("RM201").diagnostic(Draft("x", severity=Severity.WARNING))
+
+
+def test_a_constructor_needs_a_registered_entry() -> None:
+    stray = Code("RM201", "unknown field", "a second entry for a registered code")
+    with pytest.raises(ValueError, match="not registered"):
+        stray(lambda: Draft("x"))

@@ -13,13 +13,13 @@ import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from rostermap.compiler import ir
+from rostermap.dsl import codes, schema
 from rostermap.dsl import nodes as n
-from rostermap.dsl import schema
 from rostermap.dsl import types as t
-from rostermap.dsl.diagnostics import Diagnostic, Label, Severity, did_you_mean
+from rostermap.dsl.diagnostics import Diagnostic, did_you_mean
 from rostermap.dsl.span import Source, Span
 from rostermap.dsl.types import TODAY, parse_type
 from rostermap.runtime.engine.functions import REGISTRY, Function
@@ -74,24 +74,14 @@ class _Checker:
     broken: tuple[Span, ...] = ()  # where statements failed to parse
 
     # --- reporting -------------------------------------------------------------------
-    def report(
-        self,
-        code: str,
-        message: str,
-        span: Span,
-        label: str = "",
-        notes: tuple[str, ...] = (),
-        severity: Severity = Severity.ERROR,
-        secondary: tuple[Label, ...] = (),
-    ) -> None:
+    def report(self, diagnostic: Diagnostic) -> None:
         # Rules are expanded at each use; report a problem inside one only once.
-        key = (code, span.start, message)
+        start = diagnostic.primary.span.start if diagnostic.primary is not None else 0
+        key = (diagnostic.code, start, diagnostic.message)
         if key in self._reported:
             return
         self._reported.add(key)
-        self.diagnostics.append(
-            Diagnostic(code, message, severity, Label(span, label), secondary, notes)
-        )
+        self.diagnostics.append(diagnostic)
 
     def error_value(self, span: Span) -> ir.Const:
         return ir.Const(t.ANY, span, None)
@@ -110,15 +100,12 @@ class _Checker:
             return None
         if m.profile is None:
             at = self.source.span(0, 0)
-            self.report("RM108", "the mapping has no `profile` line", at,
-                        notes=("help: start the file with `profile <name> \"<title>\"`",))
+            self.report(codes.missing_profile(at))
         if m.versions is not None:
             versions = []
             for v in m.versions.versions:
                 if v.name not in schema.VERSIONS:
-                    self.report("RM210", f"unknown OneRoster version {v.name}", v.span,
-                                "not a version rostermap reads",
-                                notes=("help: write 1.1, 1.2 or both",))
+                    self.report(codes.unknown_version(v.name, v.span))
                 else:
                     versions.append(v.name)
             self.versions = tuple(versions) or schema.VERSIONS
@@ -145,8 +132,7 @@ class _Checker:
         for p in self.mapping.params:
             name = p.name.name
             if name in self.params:
-                self.report("RM208", f"parameter `{name}` is declared twice", p.name.span,
-                            "declared again here")
+                self.report(codes.duplicate_parameter(name, p.name.span))
                 continue
             type_ = self.resolve_type(p.type)
             default: Any = None
@@ -154,9 +140,7 @@ class _Checker:
                 # A table parameter names a file; `= []` makes it optional (an empty table).
                 empty = isinstance(p.default, n.ListExpr) and not p.default.items
                 if p.default is not None and not empty:
-                    self.report("RM313", "a table parameter's default can only be []",
-                                p.default.span, "not []",
-                                notes=("help: write = [] for an optional file (no rows)",))
+                    self.report(codes.table_default(p.default.span))
                 self.params[name] = ir.ParamSpec(name, type_, None, p.default is None,
                                                  p.span.line, columns=p.type.columns)
                 self.tables[name] = _table_entity(name, p.type.columns)
@@ -166,21 +150,15 @@ class _Checker:
                 if isinstance(value, ir.Call) and value.function == "today" and type_ == t.DATE:
                     value = ir.Const(t.DATE, value.span, TODAY)  # resolved when the run starts
                 if not isinstance(value, ir.Const) or value.type.kind == "any":
-                    self.report("RM313", "a parameter default must be a constant",
-                                p.default.span, "not a constant")
+                    self.report(codes.default_not_constant(p.default.span))
                 elif not _fits(value.type, type_):
-                    self.report("RM313", f"the default is {_a(value.type)}, not {_a(type_)}",
-                                p.default.span, f"expected {type_}")
+                    self.report(codes.default_of_wrong_type(value.type, type_, p.default.span))
                 elif p.type.choices and value.value not in p.type.choices:
-                    self.report("RM313", f"the default is not one of {p.type}",
-                                p.default.span, "not a choice")
+                    self.report(codes.default_not_a_choice(str(p.type), p.default.span))
                 else:
                     default = list(value.value) if type_.is_list else value.value
             if p.type.name == "secret" and p.default is not None:
-                self.report("RM313", "a secret parameter has no default", p.default.span,
-                            "a secret in the mapping file",
-                            notes=("help: secrets come from the environment (ROSTERMAP_PARAM_"
-                                   f"{name.upper()}), never from a file",))
+                self.report(codes.secret_default(name, p.default.span))
             self.params[name] = ir.ParamSpec(
                 name, type_ or t.ANY, default, p.default is None, p.span.line,
                 choices=p.type.choices, secret=p.type.name == "secret",
@@ -191,8 +169,7 @@ class _Checker:
             return t.STR
         if ref.columns:
             if ref.name != "table":
-                self.report("RM213", f"unknown type `{ref.name}(...)`", ref.span, "not a type",
-                            notes=("help: a CSV file parameter is table(column, ...)",))
+                self.report(codes.unknown_table_type(ref.name, ref.span))
                 return None
             return t.Type("table")
         if ref.name == "list" and len(ref.args) == 1:
@@ -201,18 +178,14 @@ class _Checker:
         if ref.name in _SCALAR_TYPES and not ref.args:
             return _SCALAR_TYPES[ref.name]
         hint = did_you_mean(ref.name, [*_SCALAR_TYPES, "list", "secret"])
-        self.report("RM213", f"unknown type `{ref}`", ref.span, "not a type",
-                    notes=(f"help: did you mean `{hint}`?",) if hint else
-                    ("help: types are str, int, float, bool, date, secret, list[...], "
-                     "\"a\" | \"b\" and table(...)",))
+        self.report(codes.unknown_type(str(ref), ref.span, hint))
         return None
 
     def declare_rules(self) -> None:
         for r in self.mapping.rules:
             name = r.name.name
             if name in self.rules or name in self.params:
-                self.report("RM208", f"`{name}` is already defined", r.name.span,
-                            "defined again here")
+                self.report(codes.already_defined(name, r.name.span))
                 continue
             self.rules[name] = r
 
@@ -226,9 +199,7 @@ class _Checker:
                 entity = schema.entity(ident.name)
                 if entity is None:
                     hint = did_you_mean(ident.name, [*schema.ENTITIES, "manifest", "bulk"])
-                    self.report("RM202", f"`require` takes manifest, bulk or entities, not "
-                                f"`{ident.name}`", ident.span, "unknown",
-                                notes=(f"help: did you mean `{hint}`?",) if hint else ())
+                    self.report(codes.unknown_requirement(ident.name, ident.span, hint))
                     continue
                 items.append(entity.name)
         return tuple(dict.fromkeys(items))
@@ -237,12 +208,10 @@ class _Checker:
         for d in self.mapping.defines:
             name = d.name.name
             if name in REGISTRY:
-                self.report("RM208", f"`{name}` is a function of the library", d.name.span,
-                            "defined again here", notes=("help: choose another name",))
+                self.report(codes.redefined_function(name, d.name.span))
                 continue
             if name in self.defines:
-                self.report("RM208", f"`{name}` is already defined", d.name.span,
-                            "defined again here")
+                self.report(codes.already_defined(name, d.name.span))
                 continue
             self.defines[name] = d
 
@@ -250,25 +219,18 @@ class _Checker:
         """A library file on its own: its definitions, which are checked where used."""
         m = self.mapping
         for statement in (*m.params, *m.outputs):
-            self.report("RM223", "a library holds only rules, definitions and imports",
-                        statement.span, "not allowed in a library",
-                        notes=("help: move it into the profiles that import the library",))
+            self.report(codes.statement_in_library(statement.span))
         self.declare_rules()
         self.declare_defines()
 
     def declare_outputs(self) -> None:
         for o in self.mapping.outputs:
             if o.file.name.lower() in _RESERVED_FILES:
-                self.report("RM323", f"`{o.file.name}` is a file every run writes itself",
-                            o.file.span, "reserved",
-                            notes=("help: name the output otherwise, such as "
-                                   f"`{o.file.name.rsplit('.', 1)[0]}_export."
-                                   f"{o.file.name.rsplit('.', 1)[-1]}`",))
+                self.report(codes.reserved_output_name(o.file.name, o.file.span))
                 continue
             if o.file.name in self.outputs:
                 first = self.outputs[o.file.name]
-                self.report("RM206", f"output `{o.file.name}` is written twice", o.file.span,
-                            "written again here", secondary=(Label(first.file.span, "first here"),))
+                self.report(codes.duplicate_output(o.file.name, o.file.span, first.file.span))
                 continue
             self.outputs[o.file.name] = o
 
@@ -287,10 +249,7 @@ class _Checker:
         entity = self.entity(o.entity.name)
         if entity is None:
             hint = did_you_mean(o.entity.name, [*schema.ENTITIES, *self.tables])
-            self.report("RM202", f"unknown entity `{o.entity.name}`", o.entity.span,
-                        "not a OneRoster entity",
-                        notes=(f"help: did you mean `{hint}`?",) if hint else
-                        (f"help: entities are {', '.join(sorted(schema.ENTITIES))}",))
+            self.report(codes.unknown_entity(o.entity.name, o.entity.span, hint, schema.ENTITIES))
             return None
         self.check_entity_versions(entity, o.entity.span)
         self._uses = []
@@ -299,11 +258,10 @@ class _Checker:
         if o.each is not None:
             items = self.bind(o.each.items, ctx)
             if items.type.kind != "any" and not items.type.is_list:
-                self.report("RM305", f"`for each` needs a list, not {_a(items.type)}",
-                            o.each.items.span, "not a list")
+                self.report(codes.each_needs_list(items.type, o.each.items.span))
             elif o.each.name.name in entity.fields:
-                self.report("RM209", f"`{o.each.name.name}` is a field of {entity.name}",
-                            o.each.name.span, "choose another name for the items")
+                self.report(codes.item_named_like_field(o.each.name.name, entity.name,
+                                                        o.each.name.span))
             else:
                 each = (o.each.name.name, items)
                 ctx = dataclasses.replace(ctx, item=(o.each.name.name,
@@ -311,7 +269,7 @@ class _Checker:
         fmt = output_format(o.file.name)
         wheres = []
         for w in o.wheres:
-            test = self.condition(self.bind(w.test, ctx), w.test.span, "`where`")
+            test = self.condition(self.bind(w.test, ctx), w.test.span, "where")
             wheres.append(ir.WhereRule(w.span.line, self.text_of(w.span), test, w.report))
         ctx = dataclasses.replace(ctx, narrowed=_narrowing([w.test for w in wheres]))
         columns: list[ir.ColumnRule] = []
@@ -319,47 +277,37 @@ class _Checker:
         for f in o.fields:
             name = f.column.name
             if name in seen:
-                self.report("RM207", f"column `{name}` is set twice", f.column.span,
-                            "set again here",
-                            secondary=(Label(seen[name].column.span, "first set here"),))
+                self.report(codes.duplicate_column(name, f.column.span, seen[name].column.span))
                 continue
             seen[name] = f
             value = self.bind(f.value, ctx)
             if fmt == "csv" and (value.type.is_list or value.type.kind == "object"):
-                self.report("RM303", f"`{name}` would hold {_a(value.type)}, but a CSV column "
-                            "holds one value", f.value.span, "a list" if value.type.is_list
-                            else "an object",
-                            notes=(f"help: write first(...) for one item, or join(..., \",\") "
-                                   f"for all of them: {name} <- join({self.text_of(f.value.span)}"
-                                   ", \",\")",))
+                self.report(codes.value_in_column(name, value.type, self.text_of(f.value.span),
+                                                  f.value.span))
             columns.append(ir.ColumnRule(name, f.span.line, self.text_of(f.span), value))
         if not o.fields and not self.lost_statements(o):
-            self.report("RM314", f"output `{o.file.name}` has no columns", o.file.span,
-                        "no `column <- value` lines below",
-                        notes=("help: add a line such as `user_id <- sourcedId`",))
+            self.report(codes.output_without_columns(o.file.name, o.file.span))
         warn_ctx = dataclasses.replace(ctx, columns=tuple((c.name, c.value.type) for c in columns))
         warns = [
             ir.WarnRule(w.span.line, w.message,
-                        self.condition(self.bind(w.test, warn_ctx), w.test.span, "`warn ... if`"))
+                        self.condition(self.bind(w.test, warn_ctx), w.test.span, "warn ... if"))
             for w in o.warns
         ]
         counters = [
             ir.CounterRule(c.label, c.span.line, None if c.test is None else self.condition(
-                self.bind(c.test, warn_ctx), c.test.span, "`counter ... if`"))
+                self.bind(c.test, warn_ctx), c.test.span, "counter ... if"))
             for c in o.counters
         ]
         rejects = [
             ir.RejectRule(r.reason, r.span.line, self.condition(
-                self.bind(r.test, warn_ctx), r.test.span, "`reject ... if`"))
+                self.bind(r.test, warn_ctx), r.test.span, "reject ... if"))
             for r in o.rejects
         ]
         missing, limits = self.check_sync(o)
         for ident in (*o.key, *o.sort):
             if ident.name not in seen:
                 hint = did_you_mean(ident.name, seen)
-                self.report("RM212", f"`{ident.name}` is not a column of {o.file.name}",
-                            ident.span, "no such column",
-                            notes=(f"help: did you mean `{hint}`?",) if hint else ())
+                self.report(codes.unknown_column(ident.name, o.file.name, ident.span, hint))
         return ir.CheckedOutput(
             name=o.file.name,
             entity=entity.name,
@@ -382,44 +330,35 @@ class _Checker:
     def check_sync(self, o: n.Output) -> tuple[tuple[str, int, str] | None,
                                                tuple[tuple[str, float, bool, bool], ...]]:
         """`when missing` and `limit`: the words are few and fixed, so a typo is named."""
-        def word(ident: n.Ident, allowed: tuple[str, ...], what: str) -> str | None:
+        def word(ident: n.Ident, allowed: tuple[str, ...], slot: codes.SyncWord) -> str | None:
             name = ident.name
             if name in allowed:
                 return name
             if not name.endswith("s") and f"{name}s" in allowed:
                 return f"{name}s"  # `after 1 run`
             hint = did_you_mean(name, allowed)
-            choices = (f"help: the only choice is `{allowed[0]}`" if len(allowed) == 1
-                       else f"help: one of {', '.join(allowed)}")
-            self.report("RM320", f"`{name}` is not {what}", ident.span, "unknown here",
-                        notes=(f"help: did you mean `{hint}`?",) if hint else (choices,))
+            self.report(codes.unknown_sync_word(name, slot, allowed, hint, ident.span))
             return None
 
         missing = None
         if o.missing is not None:
             m = o.missing
-            action = word(m.action, _MISSING_ACTIONS, "a `when missing` action")
-            unit = "runs" if m.unit is None else word(m.unit, ("runs", "days"), "runs or days")
+            action = word(m.action, _MISSING_ACTIONS, "missing action")
+            unit = "runs" if m.unit is None else word(m.unit, ("runs", "days"), "grace unit")
             if action is not None and unit is not None:
                 missing = (action, m.after or 0, unit)
         limits = []
         for lim in o.limits:
-            action = word(lim.action, _LIMIT_ACTIONS, "a `limit` action")
-            per = lim.per is None or word(lim.per, ("school",), "what a limit is per") is not None
+            action = word(lim.action, _LIMIT_ACTIONS, "limit action")
+            per = lim.per is None or word(lim.per, ("school",), "limit scope") is not None
             whole = lim.percent or lim.amount == int(lim.amount)
             if lim.amount < 0 or (lim.percent and lim.amount > 100) or not whole:
-                self.report("RM321", f"`{lim.amount:g}{'%' if lim.percent else ''}` is not a "
-                            "limit", lim.span, "out of range",
-                            notes=("help: a number of rows, such as 50, or a share from 0% "
-                                   "to 100%",))
+                self.report(codes.limit_out_of_range(lim.amount, lim.percent, lim.span))
             elif action is not None and per:
                 limits.append((action, lim.amount, lim.percent, lim.per is not None))
         if (o.missing is not None or o.limits) and not o.key:
             first = o.missing.span if o.missing is not None else o.limits[0].span
-            self.report("RM322", f"{o.file.name} has no `key`: rows are told apart by all "
-                        "their columns", first, "needs a key to see updates",
-                        notes=("help: add `key <column>` with the column that identifies a "
-                               "row, such as key user_id",), severity=Severity.WARNING)
+            self.report(codes.change_set_without_key(o.file.name, first))
         return missing, tuple(limits)
 
     def order_outputs(self, checked: list[ir.CheckedOutput]) -> list[ir.CheckedOutput]:
@@ -432,9 +371,8 @@ class _Checker:
             if state.get(c.name) == "done":
                 return
             if state.get(c.name) == "active":
-                cycle = " -> ".join((*path[path.index(c.name):], c.name))
-                self.report("RM310", f"outputs depend on each other: {cycle}",
-                            self.outputs[c.name].file.span, "part of the cycle")
+                cycle = (*path[path.index(c.name):], c.name)
+                self.report(codes.output_cycle(cycle, self.outputs[c.name].file.span))
                 return
             state[c.name] = "active"
             for dep in c.depends_on:
@@ -450,16 +388,14 @@ class _Checker:
     def check_entity_versions(self, entity: schema.Entity, span: Span) -> None:
         missing = [v for v in self.versions if v not in entity.versions]
         if missing:
-            self.report("RM211", f"{entity.name} exists only in OneRoster "
-                        f"{', '.join(sorted(entity.versions))}", span,
-                        f"absent from {', '.join(missing)}", severity=Severity.WARNING)
+            self.report(codes.entity_not_in_every_version(entity.name, entity.versions, missing,
+                                                          span))
 
     # --- expressions -----------------------------------------------------------------
-    def condition(self, value: ir.Expr, span: Span, where: str) -> ir.Expr:
+    def condition(self, value: ir.Expr, span: Span, construct: str) -> ir.Expr:
+        """``value`` where a true/false value is needed, by ``construct`` (where, and, ...)."""
         if value.type.kind not in ("bool", "any"):
-            self.report("RM302", f"{where} needs a condition, but this is {_a(value.type)}",
-                        span, f"{_a(value.type)}, not true/false",
-                        notes=("help: compare it, e.g. `x = \"value\"` or `x is not empty`",))
+            self.report(codes.not_a_condition(construct, value.type, span))
             return self.error_value(span)
         return value
 
@@ -476,7 +412,7 @@ class _Checker:
         entries = []
         for key, value in e.entries:
             if key.name in seen:
-                self.report("RM207", f"key `{key.name}` is set twice", key.span, "again here")
+                self.report(codes.duplicate_key(key.name, key.span))
             seen.add(key.name)
             entries.append((key.name, self.bind(value, ctx)))
         return ir.ObjectOf(t.OBJECT, e.span, tuple(entries))
@@ -487,8 +423,7 @@ class _Checker:
         for item in items:
             item_type = t.common(item_type, item.type) if item_type else None
         if item_type is None:
-            self.report("RM301", "a list's items must have one type", e.span,
-                        "items of different types")
+            self.report(codes.mixed_list(e.span))
             item_type = t.ANY
         if all(isinstance(i, ir.Const) for i in items):
             return ir.Const(t.list_of(item_type), e.span,
@@ -497,7 +432,7 @@ class _Checker:
 
     def bind_This(self, e: n.This, ctx: _Context) -> ir.Expr:
         if not ctx.scopes:
-            self.report("RM215", "`this` is only meaningful inside an output", e.span)
+            self.report(codes.this_outside_record(e.span))
             return self.error_value(e.span)
         scope = 1 if ctx.in_lookup else 0
         entity = ctx.scopes[scope]
@@ -507,12 +442,7 @@ class _Checker:
         f = entity.fields[name]
         missing = [v for v in self.versions if v not in f.versions]
         if missing and not self._fallback:
-            self.report("RM211", f"`{name}` is a OneRoster {', '.join(sorted(f.versions))} "
-                        f"field; {' and '.join(missing)} sources usually lack it", span,
-                        f"missing in most {', '.join(missing)} sources",
-                        notes=(f"help: give a fallback, e.g. coalesce({name}, ...): a field read "
-                               "with a fallback is not warned about",),
-                        severity=Severity.WARNING)
+            self.report(codes.field_not_in_every_version(name, f.versions, missing, span))
         type_ = t.ref(entity.name) if name == "sourcedId" else f.type
         return ir.FieldRead(type_, span, scope, entity.name, name)
 
@@ -528,15 +458,12 @@ class _Checker:
             return ir.ItemRead(ctx.item[1], e.span, name)
         entity = ctx.scopes[0] if ctx.scopes else None
         is_field = entity is not None and name in entity.fields
-        other = ("parameter" if name in self.params else "rule" if name in self.rules
-                 else "definition" if name in self.defines and not self.defines[name].params
-                 else None)
+        other: Literal["parameter", "rule", "definition"] | None = (
+            "parameter" if name in self.params else "rule" if name in self.rules
+            else "definition" if name in self.defines and not self.defines[name].params
+            else None)
         if entity is not None and is_field and other:
-            self.report("RM209", f"`{name}` is both a field of {entity.name} and {_a(other)}",
-                        e.span, "ambiguous",
-                        notes=(f"help: write this.{name} for the field"
-                               + (f", param.{name} for the parameter" if other == "parameter"
-                                  else f", or rename the {other}"),))
+            self.report(codes.ambiguous_name(name, entity.name, other, e.span))
             return self.error_value(e.span)
         if entity is not None and is_field:
             return self.field_read(entity, 0, name, e.span)
@@ -550,8 +477,7 @@ class _Checker:
         if entity is not None and name.lower() in (entity.name.lower(), entity.record.lower()):
             return self.bind_This(n.This(e.span), dataclasses.replace(ctx, scopes=ctx.scopes[:1]))
         if f"{name}" in self.outputs:
-            self.report("RM316", f"`{name}` is an output; only `in` can test it", e.span,
-                        notes=(f"help: write `user in {name}`",))
+            self.report(codes.output_as_value(name, e.span))
             return self.error_value(e.span)
         return self.unknown_name(name, e.span, entity, ctx.locals)
 
@@ -560,20 +486,16 @@ class _Checker:
         fields = list(entity.fields) if entity else []
         hint = did_you_mean(name, [*fields, *self.params, *self.rules, *self.defines,
                                    *dict(ctx_locals)])
-        help_ = (f"help: did you mean `{hint}`?",) if hint else ()
         if entity is not None and (hint is None or hint in fields):
-            self.report("RM201", f"`{name}` is not a field of {entity.name}", span,
-                        f"not a field of {entity.record}", notes=help_)
+            self.report(codes.unknown_field(name, entity.name, entity.record, span, hint))
         else:
-            self.report("RM203", f"unknown name `{name}`", span,
-                        "not a field, parameter, rule or definition", notes=help_)
+            self.report(codes.unknown_name(name, span, hint))
         return self.error_value(span)
 
     def expand_rule(self, name: str, span: Span, ctx: _Context) -> ir.Expr:
         rule = self.rules[name]
         if name in ctx.rules:
-            self.report("RM214", f"rule `{name}` uses itself", rule.name.span,
-                        f"through {' -> '.join((*ctx.rules, name))}")
+            self.report(codes.recursive_rule(name, (*ctx.rules, name), rule.name.span))
             return self.error_value(span)
         return self.bind(rule.body, dataclasses.replace(ctx, rules=(*ctx.rules, name)))
 
@@ -584,8 +506,7 @@ class _Checker:
 
     def bind_Attr(self, e: n.Attr, ctx: _Context) -> ir.Expr:
         if (out := self.output_ref(e)) is not None:
-            self.report("RM316", f"`{out}` is an output; only `in` can test it", e.span,
-                        notes=(f"help: write `... in {out}`",))
+            self.report(codes.output_as_value(out, e.span))
             return self.error_value(e.span)
         obj = e.obj
         entity = ctx.scopes[0] if ctx.scopes else None
@@ -594,9 +515,7 @@ class _Checker:
             spec = self.params.get(e.attr.name)
             if spec is None:
                 hint = did_you_mean(e.attr.name, self.params)
-                self.report("RM203", f"the profile has no parameter `{e.attr.name}`",
-                            e.attr.span, "not a parameter",
-                            notes=(f"help: did you mean `param.{hint}`?",) if hint else ())
+                self.report(codes.unknown_parameter(e.attr.name, e.attr.span, hint))
                 return self.error_value(e.span)
             return ir.ParamRead(spec.type, e.span, spec.name)
         # `Users.username` (the seed tables' spelling) names a field of the record read.
@@ -618,9 +537,8 @@ class _Checker:
                 return dataclasses.replace(base, span=e.span)
             if name not in target.fields:
                 hint = did_you_mean(name, target.fields)
-                self.report("RM201", f"`{name}` is not a field of {target.name}", e.attr.span,
-                            f"not a field of {target.record}",
-                            notes=(f"help: did you mean `{hint}`?",) if hint else ())
+                self.report(codes.unknown_field(name, target.name, target.record, e.attr.span,
+                                                hint))
                 return self.error_value(e.span)
             if isinstance(base, ir.FieldRead) and base.name == "sourcedId":
                 # this.x reads the record itself, not a joined copy of it
@@ -629,9 +547,7 @@ class _Checker:
             return ir.Deref(f.type, e.span, base, target.name, name)
         if base.type.is_list and base.type.item and base.type.item.kind == "ref":
             return self.each_field(base, e, ctx)
-        self.report("RM306", f"{_a(base.type)} has no fields", e.attr.span, "no such attribute",
-                    notes=("help: only references to other records (such as school or "
-                           "class) have fields",))
+        self.report(codes.no_fields(base.type, e.attr.span))
         return self.error_value(e.span)
 
     def each_field(self, base: ir.Expr, e: n.Attr, ctx: _Context) -> ir.Expr:
@@ -642,16 +558,12 @@ class _Checker:
         name = e.attr.name
         if name not in target.fields:
             hint = did_you_mean(name, target.fields)
-            self.report("RM201", f"`{name}` is not a field of {target.name}", e.attr.span,
-                        f"not a field of {target.record}",
-                        notes=(f"help: did you mean `{hint}`?",) if hint else ())
+            self.report(codes.unknown_field(name, target.name, target.record, e.attr.span, hint))
             return self.error_value(e.span)
         if name == "sourcedId":
             return dataclasses.replace(base, span=e.span)
         if ctx.in_lookup:
-            self.report("RM315", "a list of references cannot be followed inside a lookup",
-                        e.span, notes=(f"help: pick one first, e.g. "
-                                       f"{self.text_of(e.obj.span)}[0].{name}",))
+            self.report(codes.references_in_lookup(self.text_of(e.obj.span), name, e.span))
             return self.error_value(e.span)
         field = self.field_read(target, 0, name, e.attr.span)
         key = ir.FieldRead(t.ref(target.name), e.span, 0, target.name, "sourcedId")
@@ -663,7 +575,7 @@ class _Checker:
         if base.type.kind == "any":
             return self.error_value(e.span)
         if not base.type.is_list or base.type.item is None:
-            self.report("RM305", f"{_a(base.type)} cannot be indexed", e.obj.span, "not a list")
+            self.report(codes.cannot_index(base.type, e.obj.span))
             return self.error_value(e.span)
         return ir.Index(base.type.item, e.span, base, e.index)
 
@@ -672,8 +584,7 @@ class _Checker:
         if not t.comparable(left.type, right.type) or (
             e.op not in ("=", "!=") and (left.type.is_list or left.type.kind == "bool")
         ):
-            self.report("RM301", f"cannot compare {_a(left.type)} with {_a(right.type)} using "
-                        f"`{e.op}`", e.span, f"{left.type} {e.op} {right.type}")
+            self.report(codes.cannot_compare(left.type, right.type, e.op, e.span))
             return self.error_value(e.span)
         self.check_enum(left, right)
         self.check_enum(right, left)
@@ -692,14 +603,7 @@ class _Checker:
             if literal.startswith("ext:"):
                 continue
             hint = did_you_mean(literal, allowed)
-            self.report(
-                "RM311", f'"{literal}" is not a value of {enum_name}', other.span,
-                "never matches" if hint is None or hint.lower() != literal.lower()
-                else "values are read in OneRoster's spelling",
-                notes=((f'help: did you mean "{hint}"?',) if hint else ())
-                + (f"note: {enum_name} is one of {', '.join(allowed)}",),
-                severity=Severity.WARNING,
-            )
+            self.report(codes.outside_enumeration(literal, enum_name, allowed, hint, other.span))
 
     def bind_In(self, e: n.In, ctx: _Context) -> ir.Expr:
         item = self.bind(e.item, ctx)
@@ -708,22 +612,16 @@ class _Checker:
         text = _path_text(e.collection)
         if text is not None and re.fullmatch(r"\w+\.(csv|jsonl|json|tsv|txt)", text):
             hint = did_you_mean(text, self.outputs)
-            self.report("RM205", f"no output is named `{text}`", e.collection.span,
-                        "not an output of this mapping",
-                        notes=(f"help: did you mean `{hint}`?",) if hint else ())
+            self.report(codes.unknown_output(text, e.collection.span, hint))
             return self.error_value(e.span)
         collection = self.bind(e.collection, ctx)
         if collection.type.kind == "any" or item.type.kind == "any":
             return self.error_value(e.span)
         if not collection.type.is_list or collection.type.item is None:
-            self.report("RM316", f"`in` needs a list on its right, not {_a(collection.type)}",
-                        e.collection.span, "not a list",
-                        notes=('help: write a list such as ("a", "b"), a list parameter or '
-                               "another output",))
+            self.report(codes.in_needs_list(collection.type, e.collection.span))
             return self.error_value(e.span)
         if not t.comparable(item.type, collection.type.item):
-            self.report("RM301", f"cannot look for {_a(item.type)} in {_a(collection.type)}",
-                        e.span, "mismatched types")
+            self.report(codes.cannot_look_for(item.type, collection.type, e.span))
             return self.error_value(e.span)
         self.check_enum(item, collection)
         return ir.InList(t.BOOL, e.span, item, collection, e.negated)
@@ -733,10 +631,8 @@ class _Checker:
         if item.type.kind == "any" or target is None:
             return self.error_value(e.span)
         if item.type.kind != "ref" or item.type.entity != target.name:
-            self.report("RM309", f"{out} is made of {target.name}, but this is {_a(item.type)}",
-                        e.item.span, f"not a reference to {target.record}",
-                        notes=(f"help: test a reference to {_a(target.record)}, e.g. `user in "
-                               f"{out}` or `this in {out}`",))
+            self.report(codes.wrong_membership(out, target.name, target.record, item.type,
+                                               e.item.span))
             return self.error_value(e.span)
         self._uses.append(out)
         return ir.Member(t.BOOL, e.span, item, out, e.negated)
@@ -748,25 +644,23 @@ class _Checker:
         items, collection = self.bind(e.items, ctx), self.bind(e.collection, ctx)
         for value, span in ((items, e.items.span), (collection, e.collection.span)):
             if value.type.kind != "any" and not value.type.is_list:
-                self.report("RM305", f"`{e.quantifier} of` needs lists, not {_a(value.type)}",
-                            span, "not a list")
+                self.report(codes.quantifier_needs_lists(e.quantifier, value.type, span))
                 return self.error_value(e.span)
         if items.type.item and collection.type.item and not t.comparable(
             items.type.item, collection.type.item
         ):
-            self.report("RM301", f"cannot compare {_a(items.type)} with {_a(collection.type)}",
-                        e.span, "mismatched types")
+            self.report(codes.cannot_compare_lists(items.type, collection.type, e.span))
             return self.error_value(e.span)
         return ir.Quant(t.BOOL, e.span, e.quantifier, items, collection)
 
     def bind_BoolOp(self, e: n.BoolOp, ctx: _Context) -> ir.Expr:
         operands = tuple(
-            self.condition(self.bind(o, ctx), o.span, f"`{e.op}`") for o in e.operands
+            self.condition(self.bind(o, ctx), o.span, e.op) for o in e.operands
         )
         return (ir.And if e.op == "and" else ir.Or)(t.BOOL, e.span, operands)
 
     def bind_Not(self, e: n.Not, ctx: _Context) -> ir.Expr:
-        operand = self.condition(self.bind(e.operand, ctx), e.operand.span, "`not`")
+        operand = self.condition(self.bind(e.operand, ctx), e.operand.span, "not")
         return ir.Not(t.BOOL, e.span, operand)
 
     def bind_Arith(self, e: n.Arith, ctx: _Context) -> ir.Expr:
@@ -778,15 +672,13 @@ class _Checker:
             return ir.Arith(kind, e.span, e.op, left, right)
         if e.op == "+" and left.type.is_text and right.type.is_text:
             return ir.Call(t.STR, e.span, "concat", (left, right))
-        self.report("RM301", f"cannot compute {left.type} {e.op} {right.type}", e.span,
-                    "mismatched types",
-                    notes=("help: + adds numbers or joins text; - subtracts numbers",))
+        self.report(codes.cannot_compute(left.type, e.op, right.type, e.span))
         return self.error_value(e.span)
 
     def bind_Neg(self, e: n.Neg, ctx: _Context) -> ir.Expr:
         operand = self.bind(e.operand, ctx)
         if operand.type.kind != "any" and not operand.type.is_number:
-            self.report("RM301", f"cannot negate {_a(operand.type)}", e.span, "not a number")
+            self.report(codes.cannot_negate(operand.type, e.span))
             return self.error_value(e.span)
         return ir.Neg(operand.type, e.span, operand)
 
@@ -795,14 +687,12 @@ class _Checker:
         for value in values:
             result = t.common(result, value.type) if result else None
         if result is None:
-            kinds = ", ".join(sorted({str(v.type) for v in values}))
-            self.report("RM312", f"the branches give different types ({kinds})", span,
-                        "one type expected")
+            self.report(codes.branch_types([v.type for v in values], span))
             return t.ANY
         return result
 
     def bind_If(self, e: n.If, ctx: _Context) -> ir.Expr:
-        test = self.condition(self.bind(e.test, ctx), e.test.span, "`if`")
+        test = self.condition(self.bind(e.test, ctx), e.test.span, "if")
         then, orelse = self.bind(e.then, ctx), self.bind(e.orelse, ctx)
         return ir.IfElse(self.branches([then, orelse], e.span), e.span, test, then, orelse)
 
@@ -814,8 +704,7 @@ class _Checker:
             for p in arm.patterns:
                 pattern = self.bind_Literal(p, ctx)
                 if not t.comparable(subject.type, pattern.type):
-                    self.report("RM301", f"{_a(pattern.type)} pattern cannot match "
-                                f"{_a(subject.type)}", p.span, "mismatched types")
+                    self.report(codes.pattern_cannot_match(pattern.type, subject.type, p.span))
                 self.check_enum(subject, pattern)
                 patterns.append(p.value)
             arms.append((tuple(patterns), self.bind(arm.value, ctx)))
@@ -826,11 +715,7 @@ class _Checker:
                 possible &= dict(ctx.narrowed).get(subject.name, frozenset(possible))
             missed = sorted(possible - {p for patterns, _ in arms for p in patterns})
             if missed:
-                self.report("RM319", f"this match over {subject.type.enum} misses "
-                            f"{', '.join(missed)}", e.span, "not every value has an arm",
-                            notes=('help: add arms for them, or `else -> ""` to leave them '
-                                   "empty", "note: a `where` rule such as role in (...) "
-                                   "limits the values a match must cover"))
+                self.report(codes.match_misses(subject.type.enum, missed, e.span))
         values = [v for _, v in arms] + ([default] if default is not None else [])
         return ir.MatchMap(self.branches(values, e.span), e.span, subject, tuple(arms), default)
 
@@ -838,13 +723,12 @@ class _Checker:
         """A call of a `define`: its body, read where it is called, parameters bound."""
         d = self.defines[e.func.name]
         if e.func.name in ctx.rules:
-            self.report("RM214", f"`{e.func.name}` uses itself", d.name.span,
-                        f"through {' -> '.join((*ctx.rules, e.func.name))}")
+            self.report(codes.recursive_definition(e.func.name, (*ctx.rules, e.func.name),
+                                                   d.name.span))
             return self.error_value(e.span)
         if len(e.args) != len(d.params):
-            self.report("RM304", f"{d.name.name} takes {len(d.params)} argument(s), not "
-                        f"{len(e.args)}", e.span, "wrong number of arguments",
-                        secondary=(Label(d.name.span, "defined here"),))
+            self.report(codes.definition_arity(d.name.name, len(d.params), len(e.args), e.span,
+                                               d.name.span))
             return self.error_value(e.span)
         args = [self.bind_lookup(a, ctx) if isinstance(a, n.Lookup) else self.bind(a, ctx)
                 for a in e.args]
@@ -861,9 +745,7 @@ class _Checker:
         fn = REGISTRY.get(name)
         if fn is None:
             hint = did_you_mean(name, REGISTRY)
-            self.report("RM204", f"unknown function `{name}`", e.func.span,
-                        "not in the function library",
-                        notes=(f"help: did you mean `{hint}`?",) if hint else ())
+            self.report(codes.unknown_function(name, e.func.span, hint))
         args = []
         for i, a in enumerate(e.args):
             # coalesce(preferredGivenName, givenName): reading a field that some versions
@@ -895,8 +777,7 @@ class _Checker:
         if ref.type.kind == "any":
             return self.error_value(e.span)
         if kind is None or kind.kind != "ref":
-            self.report("RM304", f"guidref takes a reference, not {_a(ref.type)}", ref.span,
-                        "not a reference", notes=("note: guidref(reference) -> object",))
+            self.report(codes.needs_reference("guidref", "object", ref.type, ref.span))
             return self.error_value(e.span)
         type_name = schema.ENTITIES[kind.entity or ""].guidref
         result = t.list_of(t.OBJECT) if ref.type.is_list else t.OBJECT
@@ -910,8 +791,7 @@ class _Checker:
         if ref.type.kind == "any":
             return self.error_value(e.span)
         if kind is None or kind.kind != "ref":
-            self.report("RM304", f"resolves takes a reference, not {_a(ref.type)}", ref.span,
-                        "not a reference", notes=("note: resolves(reference) -> bool",))
+            self.report(codes.needs_reference("resolves", "bool", ref.type, ref.span))
             return self.error_value(e.span)
         target = schema.ENTITIES[kind.entity or ""]
         key = ir.FieldRead(t.ref(target.name), e.span, 0, target.name, "sourcedId")
@@ -929,19 +809,12 @@ class _Checker:
         params = list(fn.params)
         if fn.variadic:
             params = params[:-1] + [params[-1]] * max(1, len(args) - len(params) + 1)
-        signature = f"{fn.name}({', '.join(fn.params)}) -> {fn.returns}"
         if len(args) != len(params):
-            self.report("RM304", f"{fn.name} takes {len(fn.params)}"
-                        f"{' or more' if fn.variadic else ''} argument"
-                        f"{'s' if len(fn.params) != 1 else ''}, not {len(args)}", e.span,
-                        "wrong number of arguments", notes=(f"note: {signature}",))
+            self.report(codes.function_arity(fn, len(args), e.span))
             return None
         for arg, param in zip(args, params, strict=True):
             if isinstance(arg, ir.Lookup) and not param.startswith("list"):
-                self.report("RM308", f"a lookup gives many values, but {fn.name} takes one",
-                            arg.span, "many values",
-                            notes=("help: reduce it first: min(...), max(...), first(...), "
-                                   "count(...), exists(...) or join(..., \",\")",))
+                self.report(codes.lookup_into_one(fn.name, arg.span))
                 return None
         typevar: t.Type | None = None
         for arg, param in zip(args, params, strict=True):
@@ -951,72 +824,57 @@ class _Checker:
                 typevar = _bind_typevar(param, arg.type)
             expected = parse_type(param, typevar or t.ANY)
             if expected is not None and not _fits(arg.type, expected):
-                self.report("RM304", f"{fn.name} expects {_a(expected)} here, not {_a(arg.type)}",
-                            arg.span, f"{_a(arg.type)}", notes=(f"note: {signature}",))
+                self.report(codes.wrong_argument(fn, expected, arg.type, arg.span))
                 return None
         for position in fn.constant:
             given = args[position]
             if given.type.kind == "any":
                 continue
             if not isinstance(given, ir.Const):
-                self.report("RM318", f"{fn.name} needs a literal here", given.span,
-                            "not a literal", notes=(f"note: {signature}",))
+                self.report(codes.literal_needed(fn, given.span))
                 return None
         literals = [args[i] for i in fn.constant]
         if fn.check is not None and all(isinstance(a, ir.Const) for a in literals):
             found = fn.check(*(a.value for a in literals if isinstance(a, ir.Const)))
             if found is not None:
                 index, problem = found
-                self.report("RM318", problem, args[fn.constant[index]].span, "this argument",
-                            notes=(f"note: {signature}",))
+                self.report(codes.bad_literal(fn, problem, args[fn.constant[index]].span))
                 return None
         return parse_type(fn.returns, typevar or t.ANY)
 
     def bind_Lookup(self, e: n.Lookup, ctx: _Context) -> ir.Expr:
-        self.report("RM308", "a lookup gives many values: pass it to a function", e.span,
-                    notes=("help: min(...), max(...), count(...), exists(...), first(...) or "
-                           "join(..., \",\")",))
+        self.report(codes.lookup_outside_call(e.span))
         return self.error_value(e.span)
 
     def bind_lookup(self, e: n.Lookup, ctx: _Context) -> ir.Expr:
         target = self.entity(e.entity.name)
         if target is None:
             hint = did_you_mean(e.entity.name, [*schema.ENTITIES, *self.tables])
-            self.report("RM202", f"unknown entity `{e.entity.name}`", e.entity.span,
-                        "not a OneRoster entity",
-                        notes=(f"help: did you mean `{hint}`?",) if hint else ())
+            self.report(codes.unknown_entity(e.entity.name, e.entity.span, hint, schema.ENTITIES))
             return self.error_value(e.span)
         if ctx.in_lookup:
-            self.report("RM315", "a lookup cannot contain another lookup", e.span,
-                        notes=("help: compute the inner value in a separate output or rule",))
+            self.report(codes.nested_lookup(e.span))
             return self.error_value(e.span)
         if not ctx.scopes:
-            self.report("RM215", "a lookup needs a record to relate to", e.span)
+            self.report(codes.lookup_outside_record(e.span))
             return self.error_value(e.span)
         self.check_entity_versions(target, e.entity.span)
         inner = dataclasses.replace(ctx, scopes=(target, *ctx.scopes), columns=(),
                                     locals=tuple((k, ir.shift(v, +1)) for k, v in ctx.locals))
         value = self.bind(e.value, inner)
         if e.where is None:
-            self.report("RM307", "a lookup needs `where` to relate its records to this one",
-                        e.span, "no `where`",
-                        notes=(f"help: e.g. `... of {target.name} where class = this`",))
+            self.report(codes.lookup_without_where(target.name, e.span))
             return self.error_value(e.span)
         test = self.condition(self.bind(e.where, inner), e.where.span, "`where`")
         if test.type.kind == "any" or value.type.kind == "any":
             return self.error_value(e.span)
         found = _lookup_key(list(test.operands) if isinstance(test, ir.And) else [test])
         if found is None:
-            self.report("RM307", "this lookup is not tied to the record it is read for",
-                        e.where.span, "no `<field> = this`",
-                        notes=(f"help: add a condition such as `class = this`, "
-                               f"`user = this.user` or `sourcedId in this.orgs`; "
-                               f"{target.name} records are matched by it",))
+            self.report(codes.untied_lookup(target.name, e.where.span))
             return self.error_value(e.span)
         (inner_key, outer_key, explode), rest = found
         if 1 in ir.scopes(value):
-            self.report("RM307", "a lookup's value is read from the looked-up records",
-                        e.value.span, "uses the outer record")
+            self.report(codes.value_from_outer_record(e.value.span))
             return self.error_value(e.span)
         own = [c for c in rest if 1 not in ir.scopes(c)]
         outer = [c for c in rest if 1 in ir.scopes(c)]
@@ -1095,13 +953,6 @@ def _narrowing(tests: list[ir.Expr]) -> tuple[tuple[str, frozenset[str]], ...]:
                 keep = frozenset(str(v) for v in values)
                 allowed[field.name] = allowed.get(field.name, keep) & keep
     return tuple(sorted(allowed.items()))
-
-
-def _a(type_: t.Type | str) -> str:
-    """The type with its article: "an int", "a str"."""
-    text = str(type_)
-    vowel = text[0] in "aeio" or text.startswith(("un", "in"))
-    return f"an {text}" if vowel else f"a {text}"
 
 
 def _literal_type(value: object) -> t.Type:

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from rostermap.dsl import codes
 from rostermap.dsl import nodes as n
-from rostermap.dsl.diagnostics import Diagnostic, Label, did_you_mean
+from rostermap.dsl.diagnostics import Diagnostic, did_you_mean
 from rostermap.dsl.files import read_mapping
 from rostermap.dsl.parser import parse
 from rostermap.dsl.span import Source
@@ -88,19 +89,12 @@ class _Resolution:
         if found is None:
             known = self.resolver.known(origin) if isinstance(self.resolver, FileResolver) else []
             hint = did_you_mean(ref.target.name, known)
-            self.diagnostics.append(Diagnostic(
-                "RM220", f"cannot find the mapping `{ref.target.name}` to {ref.kind}",
-                primary=Label(ref.target.span, "no such mapping file"),
-                notes=(f"help: did you mean `{hint}`?",) if hint else
-                (f"note: looked next to {origin.name} and in the mapping folders",),
-            ))
+            self.diagnostics.append(codes.mapping_not_found(
+                ref.target.name, ref.kind, ref.target.span, hint, origin.name))
             return None
         if found.name in stack:
-            cycle = " -> ".join(Path(s).name for s in (*stack, found.name))
-            self.diagnostics.append(Diagnostic(
-                "RM221", f"mappings extend or import each other in a cycle: {cycle}",
-                primary=Label(ref.target.span, "part of the cycle"),
-            ))
+            cycle = [Path(s).name for s in (*stack, found.name)]
+            self.diagnostics.append(codes.mapping_cycle(cycle, ref.target.span))
             return None
         mapping, problems = parse(found.text, found.name)
         self.diagnostics.extend(problems)
@@ -117,12 +111,7 @@ class _Resolution:
                 continue
             library = loaded.flat()
             if library.library is None or library.outputs or library.params:
-                self.diagnostics.append(Diagnostic(
-                    "RM223", f"`{ref.target.name}` is not a library",
-                    primary=Label(ref.target.span, "imported here"),
-                    notes=("help: a library file starts with `library <name>` and holds only "
-                           "rules, definitions and imports; use `extends` for a profile",),
-                ))
+                self.diagnostics.append(codes.not_a_library(ref.target.name, ref.target.span))
                 continue
             imported_rules += self.no_clash(imported_rules, library.rules, ref)
             imported_defines += self.no_clash(imported_defines, library.defines, ref)
@@ -135,11 +124,8 @@ class _Resolution:
             return dataclasses.replace(own, mapping=dataclasses.replace(own.mapping,
                                                                         extends=None))
         if parent.mapping.profile is None:
-            self.diagnostics.append(Diagnostic(
-                "RM223", f"`{m.extends.target.name}` is not a profile",
-                primary=Label(m.extends.target.span, "extended here"),
-                notes=("help: `extends` names a profile; a library is imported",),
-            ))
+            self.diagnostics.append(codes.not_a_profile(m.extends.target.name,
+                                                        m.extends.target.span))
             return dataclasses.replace(own, mapping=dataclasses.replace(own.mapping,
                                                                         extends=None))
         return _Layer(self.merge(parent.mapping, own.mapping),
@@ -152,12 +138,8 @@ class _Resolution:
         kept = []
         for d in new:
             if d.name.name in names:
-                self.diagnostics.append(Diagnostic(
-                    "RM224", f"`{d.name.name}` is defined by two imported libraries",
-                    primary=Label(ref.target.span, "second import"),
-                    secondary=(Label(names[d.name.name].name.span, "first definition"),),
-                    notes=("help: define it in this mapping to say which one applies",),
-                ))
+                self.diagnostics.append(codes.clashing_imports(
+                    d.name.name, ref.target.span, names[d.name.name].name.span))
                 continue
             kept.append(d)
         return kept
@@ -170,12 +152,9 @@ class _Resolution:
                 outputs[o.file.name] = o
                 continue
             if base.entity.name != o.entity.name:
-                self.diagnostics.append(Diagnostic(
-                    "RM222", f"{o.file.name} is made from {base.entity.name} in the profile "
-                    f"it extends, not from {o.entity.name}",
-                    primary=Label(o.entity.span, "a different entity"),
-                    secondary=(Label(base.entity.span, "the parent's"),),
-                ))
+                self.diagnostics.append(codes.override_of_other_entity(
+                    o.file.name, base.entity.name, o.entity.name, o.entity.span,
+                    base.entity.span))
                 continue
             columns = {f.column.name: f for f in base.fields}
             for f in o.fields:

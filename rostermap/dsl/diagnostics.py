@@ -17,7 +17,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rostermap.dsl.codes import lookup
 from rostermap.dsl.span import Source, Span
 
 __all__ = [
@@ -73,7 +72,11 @@ class Diagnostic:
     location: DataLocation | None = None
 
     def __post_init__(self) -> None:
-        lookup(self.code)  # unregistered codes are a bug, caught by the first test that hits it
+        # Imported here: the registry's constructors build Diagnostics, so it imports
+        # this module. Unregistered codes are a bug, caught by the first test that hits it.
+        from rostermap.dsl.codes import lookup
+
+        lookup(self.code)
 
     @property
     def is_error(self) -> bool:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rostermap.dsl.diagnostics import DataLocation, Diagnostic, DiagnosticError
+from rostermap.dsl import codes
+from rostermap.dsl.diagnostics import DiagnosticError
 
 __all__ = ["read_mapping"]
 
@@ -19,14 +20,11 @@ def read_mapping(path: Path) -> str:
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise DiagnosticError([Diagnostic(
-            "RM506", f"cannot read the mapping file `{path}`: {error.strerror}",
-            location=DataLocation(str(path)))]) from None
+        unreadable = codes.unreadable_mapping(str(path), str(error.strerror))
+        raise DiagnosticError([unreadable]) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
-        raise DiagnosticError([Diagnostic(
-            "RM506", f"{path} is not UTF-8 (byte 0x{data[error.start]:02x} at line {line})",
-            location=DataLocation(str(path), line),
-            notes=("help: save the mapping file as UTF-8",))]) from None
+        not_utf8 = codes.mapping_not_utf8(str(path), data[error.start], line)
+        raise DiagnosticError([not_utf8]) from None

@@ -21,9 +21,10 @@ import lark
 from lark import Lark, Token, Transformer, UnexpectedInput, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken, VisitError
 
+from rostermap.dsl import codes
 from rostermap.dsl import nodes as n
 from rostermap.dsl.cachedir import cache_folder
-from rostermap.dsl.diagnostics import Diagnostic, Label, did_you_mean
+from rostermap.dsl.diagnostics import Diagnostic, did_you_mean
 from rostermap.dsl.span import Source, Span
 
 __all__ = ["parse", "split_statements"]
@@ -193,28 +194,13 @@ class _ToNodes(Transformer[Token, Any]):
         try:
             value = json.loads(str(token))
         except json.JSONDecodeError:
-            raise _SyntaxProblem(
-                Diagnostic(
-                    "RM105",
-                    "invalid escape in string",
-                    primary=Label(self._tok(token), "not a valid escape"),
-                    notes=('help: write \\" for a quote, \\\\ for a backslash, \\n for a '
-                           "new line",),
-                )
-            ) from None
+            raise _SyntaxProblem(codes.invalid_escape(self._tok(token))) from None
         assert isinstance(value, str)
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: no file can hold it
-            raise _SyntaxProblem(
-                Diagnostic(
-                    "RM105",
-                    "invalid escape in string",
-                    primary=Label(self._tok(token), "half of a surrogate pair"),
-                    notes=("help: \uD800 to \uDFFF come in pairs; write the character "
-                           "itself",),
-                )
-            ) from None
+            lone = codes.invalid_escape(self._tok(token), lone_surrogate=True)
+            raise _SyntaxProblem(lone) from None
         return value
 
     # statements ---------------------------------------------------------------------
@@ -445,13 +431,7 @@ class _ToNodes(Transformer[Token, Any]):
         subject, *arms = c
         defaults = [arm for arm in arms if not arm.patterns]
         if defaults and (len(defaults) > 1 or arms[-1].patterns):
-            raise _SyntaxProblem(
-                Diagnostic(
-                    "RM101",
-                    "`else` must be the last arm of `match`, and appear once",
-                    primary=Label(defaults[0].span, "this `else` arm"),
-                )
-            )
+            raise _SyntaxProblem(codes.misplaced_else(defaults[0].span))
         default = defaults[0].value if defaults else None
         return n.Match(self._span(meta), subject, tuple(a for a in arms if a.patterns), default)
 
@@ -538,19 +518,10 @@ def _syntax_diagnostic(
     if isinstance(error, UnexpectedCharacters):
         at = base + (error.pos_in_stream or 0)
         if error.char == '"':
-            return Diagnostic(
-                "RM102",
-                "unterminated string",
-                primary=Label(source.span(at, text.find("\n", error.pos_in_stream) + base
-                                          if "\n" in text[error.pos_in_stream:]
-                                          else base + len(text)), "this string never ends"),
-                notes=('help: close the string with `"` on the same line',),
-            )
-        return Diagnostic(
-            "RM100",
-            f"unexpected character {error.char!r}",
-            primary=Label(source.span(at, at + 1), "not part of the language"),
-        )
+            line_end = text.find("\n", error.pos_in_stream)
+            return codes.unterminated_string(
+                source.span(at, base + line_end if line_end >= 0 else base + len(text)))
+        return codes.unexpected_character(error.char, source.span(at, at + 1))
     assert isinstance(error, UnexpectedToken | UnexpectedEOF)
     token: Token = error.token if isinstance(error, UnexpectedToken) else Token("$END", "")
     expected = set(error.expected) if isinstance(error, UnexpectedToken) else set()
@@ -563,55 +534,25 @@ def _syntax_diagnostic(
     second = words[1].group() if len(words) > 1 else ""
 
     if token.type == "$END" and (open_at := _unclosed_bracket(text, base)) is not None:
-        return Diagnostic(
-            "RM104",
-            f"`{source.text[open_at]}` is never closed",
-            primary=Label(source.span(open_at, open_at + 1), "opened here"),
-            secondary=(Label(span, "statement ends here"),),
-        )
+        return codes.unclosed_bracket(source.text[open_at], source.span(open_at, open_at + 1),
+                                      span)
     if "ARROW_IN" in expected and len(words) >= 2 and words[0].lastgroup in ("word", "string"):
         suggestion = did_you_mean(first, STATEMENT_WORDS) if first not in STATEMENT_WORDS else None
         if suggestion and suggestion != first:
-            return Diagnostic(
-                "RM101",
-                f"unknown statement `{first}`",
-                primary=Label(source.span(base, base + len(first)), "not a statement"),
-                notes=(f"help: did you mean `{suggestion}`?",),
-            )
-        return Diagnostic(
-            "RM103",
-            f"expected `<-` after the column name `{first.strip(chr(34))}`, found {_found(token)}",
-            primary=Label(span, "expected `<-` here"),
-            notes=("help: a column rule reads `column <- expression`",),
-        )
+            return codes.unknown_statement(first, source.span(base, base + len(first)), suggestion)
+        return codes.missing_arrow(first.strip('"'), _found(token), span)
     if first in STATEMENT_WORDS and second == "<-":
-        return Diagnostic(
-            "RM109",
-            f"`{first}` is a keyword and cannot name a column as it is",
-            primary=Label(source.span(base, base + len(first)), "keyword"),
-            notes=(f'help: quote the column name: "{first}" <- ...',),
-        )
+        return codes.keyword_as_column(first, source.span(base, base + len(first)))
     before = [m.group() for m in words if base + m.end() <= span.start]
     if token.type == "MATCH" or (before and before[-1] == "match"):
         if token.type != "MATCH":
             at = base + [m for m in words if base + m.end() <= span.start][-1].start()
             span = source.span(at, at + len("match"))
-        return Diagnostic(
-            "RM101",
-            "`match` must be in parentheses here",
-            primary=Label(span, "this match"),
-            notes=("help: `match` stands alone after `<-`, `=` or `where`; elsewhere write "
-                   "(match x: ...)",),
-        )
-    notes: tuple[str, ...] = ()
-    if token.type in _EXPRESSION_STARTS and len(_OPERATORS & expected) >= 3:
-        notes = ("help: two values in a row need an operator or a comma between them",)
-    return Diagnostic(
-        "RM104" if token.type == "$END" else "RM101",
-        f"expected {_expected_words(expected)}, found {_found(token)}",
-        primary=Label(span, "unexpected here" if token.type != "$END" else "statement ends here"),
-        notes=notes,
-    )
+        return codes.unparenthesized_match(span)
+    if token.type == "$END":
+        return codes.unexpected_end(_expected_words(expected), span)
+    two_values = token.type in _EXPRESSION_STARTS and len(_OPERATORS & expected) >= 3
+    return codes.unexpected_word(_expected_words(expected), _found(token), span, two_values)
 
 
 def _parse_statement(source: Source, start: int, end: int) -> Any:
@@ -658,13 +599,7 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
         if word is not None:
             if word in header or outputs or (word in ("profile", "library") and (
                     "profile" in header or "library" in header)):
-                diagnostics.append(
-                    Diagnostic(
-                        "RM107",
-                        f"`{word}` must appear once, before the first output",
-                        primary=Label(statement.span, "misplaced"),
-                    )
-                )
+                diagnostics.append(codes.misplaced_header(word, statement.span))
             elif word == "import":
                 imports.append(statement)
             else:
@@ -682,14 +617,7 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
                             "key": (), "sort": (), "distinct": None, "counters": [],
                             "rejects": [], "each": None, "missing": None, "limits": []})
         elif not outputs:
-            diagnostics.append(
-                Diagnostic(
-                    "RM106",
-                    "this statement belongs inside an output",
-                    primary=Label(statement.span, "no `output` line above"),
-                    notes=("help: start the block with `output <file> from <entity>`",),
-                )
-            )
+            diagnostics.append(codes.statement_outside_output(statement.span))
         elif isinstance(statement, n.Where):
             outputs[-1]["wheres"].append(statement)
         elif isinstance(statement, n.FieldRule):
@@ -702,15 +630,11 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
             outputs[-1]["rejects"].append(statement)
         elif isinstance(statement, n.ForEach):
             if outputs[-1]["each"] is not None:
-                diagnostics.append(Diagnostic(
-                    "RM107", "an output has one `for each` at most",
-                    primary=Label(statement.span, "a second one")))
+                diagnostics.append(codes.repeated_in_output("for each", statement.span))
             outputs[-1]["each"] = statement
         elif isinstance(statement, n.MissingDecl):
             if outputs[-1]["missing"] is not None:
-                diagnostics.append(Diagnostic(
-                    "RM107", "an output has one `when missing` at most",
-                    primary=Label(statement.span, "a second one")))
+                diagnostics.append(codes.repeated_in_output("when missing", statement.span))
             outputs[-1]["missing"] = statement
         elif isinstance(statement, n.LimitDecl):
             outputs[-1]["limits"].append(statement)
