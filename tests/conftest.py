@@ -1,20 +1,132 @@
-"""Shared fixtures: project paths, a package builder, and a syrupy extension for .py files."""
+"""Shared fixtures: project paths, a package builder, and a syrupy extension for .py files.
+
+Also what decides which tests run where: the real sample corpus (ROSTERMAP_CORPUS),
+a Chromium for the browser tests, and ROSTERMAP_STRICT=1, under which a skip fails.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
+# The hooks and fixtures below are tested with pytest's `pytester` (tests/test_conftest.py).
+pytest_plugins = ["pytester"]
+
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 MAPPINGS = ROOT / "rostermap" / "mappings"
 EXAMPLE = ROOT / "examples" / "district"
 CASES = Path(__file__).resolve().parent / "cases"
+# Small packages and REST responses written for the suite: each shows, in records of
+# its own, a quirk of real exports (tests/fixtures/README.md says which).
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SAMPLES = FIXTURES / "samples"
+
+
+# --- where the suite runs: the corpus, Chromium, strict mode ------------------------------
+
+# The public sample corpus (real exports and the OneRoster OpenAPI document) is not part
+# of the project and its licences do not allow copying it in; the tests over it run only
+# where ROSTERMAP_CORPUS names a folder holding these.
+CORPUS_PARTS = ("oneroster-samples", "oneroster-schemas")
+
+
+def _corpus() -> Path | None:
+    value = os.environ.get("ROSTERMAP_CORPUS", "").strip()
+    return Path(value).expanduser().absolute() if value else None
+
+
+CORPUS: Path | None = _corpus()
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The real sample corpus, for the tests over it (marked ``corpus``).
+
+    Without ROSTERMAP_CORPUS they skip: a user's clone has no corpus. With it set, a
+    folder that is missing or lacks a part fails them instead, so that a wrong path
+    in CI cannot quietly turn them into skips.
+    """
+    if CORPUS is None:
+        pytest.skip("the real sample corpus is not here: set ROSTERMAP_CORPUS to a folder "
+                    f"holding {' and '.join(p + '/' for p in CORPUS_PARTS)} to run this test")
+    missing = [part for part in CORPUS_PARTS if not (CORPUS / part).is_dir()]
+    if missing:
+        pytest.fail(f"ROSTERMAP_CORPUS is set to {CORPUS}, which does not hold "
+                    f"{' or '.join(p + '/' for p in missing)}", pytrace=False)
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The path of a Chromium (or Chrome) executable, for the tests that open a page in
+    a browser. Without one they skip on a developer's machine; CI installs Debian's
+    chromium and runs with ROSTERMAP_STRICT=1, where a skip fails."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if found := shutil.which(name):
+            return found
+    pytest.skip("no chromium, chromium-browser or google-chrome executable on PATH "
+                "(Debian: apt-get install chromium)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "corpus: runs over the real sample corpus (needs ROSTERMAP_CORPUS)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests over the corpus, so that ``-m corpus`` selects them (or leaves
+    them out)."""
+    for item in items:
+        if "corpus" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.corpus)
+
+
+def _strict() -> bool:
+    """Whether a skip fails the run: CI sets ROSTERMAP_STRICT=1, where every test has
+    what it needs, so a test that skips there is a test that silently stopped running."""
+    return os.environ.get("ROSTERMAP_STRICT", "").strip() == "1"
+
+
+def _strict_failure(longrepr: object) -> str:
+    """The failure text of a skip under strict mode, naming the skip's reason."""
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else longrepr
+    reason = str(reason).removeprefix("Skipped: ")
+    return f"skipped, and ROSTERMAP_STRICT=1 allows no skip: {reason}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport,
+                                                                        pytest.TestReport]:
+    """Under ROSTERMAP_STRICT=1, a test that ends skipped (a skip marker, a fixture
+    that skips, pytest.skip in the test) is reported failed, with the skip's reason.
+    An expected failure (xfail) is not a skip and is left as it is."""
+    report = yield
+    if report.skipped and not hasattr(report, "wasxfail") and _strict():
+        report.outcome = "failed"
+        report.longrepr = _strict_failure(report.longrepr)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """The same for a whole module that skips while it is collected."""
+    report = yield
+    if report.skipped and _strict():
+        report.outcome = "failed"
+        report.longrepr = _strict_failure(report.longrepr)
+    return report
+
+
+# --- isolation, snapshots and packages -------------------------------------------------
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -121,6 +233,26 @@ def make_package(tmp_path: Path) -> Callable[..., Path]:
         return folder
 
     return make
+
+
+@pytest.fixture
+def sample_package(tmp_path: Path) -> Callable[..., Path]:
+    """One of the suite's own sample packages (tests/fixtures/samples/), as its folder
+    or zipped into a temporary file (the form the real exports it imitates come in)."""
+
+    def get(name: str, *, as_zip: bool = False) -> Path:
+        folder = SAMPLES / name
+        if not folder.is_dir():
+            raise FileNotFoundError(f"no sample package {name!r} in {SAMPLES}")
+        if not as_zip:
+            return folder
+        path = tmp_path / f"{name}.zip"
+        with zipfile.ZipFile(path, "w") as archive:
+            for file in sorted(folder.iterdir()):
+                archive.write(file, file.name)
+        return path
+
+    return get
 
 
 # --- OneRoster REST: a real server on a free loopback port --------------------------------

@@ -24,13 +24,14 @@ from rostermap.dsl.diagnostics import DataLocation, Diagnostic, Severity
 from rostermap.runtime.engine.tables import load_tables
 from rostermap.runtime.errors import RunError
 from rostermap.runtime.sources.csv_package import LINE, Limits, Package, open_package
-from tests.conftest import SHARED, tiny_files
+from tests.conftest import SAMPLES, tiny_files
 
-SAMPLES = SHARED / "data" / "oneroster-samples"
-EDFI = SAMPLES / "edfi-lms-toolkit-or11"
-MOODLE = SAMPLES / "moodle-enrol-oneroster-fixtures"
+# Sets of the real sample corpus (ROSTERMAP_CORPUS), for the tests marked corpus.
+EDFI = Path("oneroster-samples", "edfi-lms-toolkit-or11")
+MOODLE = Path("oneroster-samples", "moodle-enrol-oneroster-fixtures")
 
 MakePackage = Callable[..., Path]
+SamplePackage = Callable[..., Path]
 
 MANIFEST_12 = (
     "propertyName,value\nmanifest.version,1.0\noneroster.version,1.2\n"
@@ -312,19 +313,54 @@ def test_unknown_csv_files_are_not_entities(make_package: MakePackage) -> None:
         assert not package.has("lineItems")
 
 
-def test_edfi_sample_opens_as_1_1_without_warnings() -> None:
-    with opened(EDFI) as package:
+def _opens_as_1_1_without_warnings(path: Path) -> None:
+    """`manifest.version,1`, source.* rows and absent files are all as the spec allows."""
+    with opened(path) as package:
         assert package.version == "1.1"
         assert set(package.files) == {"orgs", "academicSessions", "courses", "classes",
                                       "users", "enrollments", "demographics"}
         assert package.warnings == []
 
 
-def test_malformed_moodle_1_2_zip_opens_with_its_warnings() -> None:
-    with opened(MOODLE / "v1p2_full_dataset.zip") as package:
+def test_untidy_bulk_sample_opens_as_1_1_without_warnings(sample_package: SamplePackage) -> None:
+    _opens_as_1_1_without_warnings(sample_package("v1p1-untidy-bulk"))
+
+
+def test_edfi_sample_opens_as_1_1_without_warnings(corpus: Path) -> None:
+    _opens_as_1_1_without_warnings(corpus / EDFI)
+
+
+def _opens_with_its_warnings(path: Path) -> None:
+    """A lower-case userprofiles.csv that a blank manifest mode marks absent."""
+    with opened(path) as package:
         assert package.version == "1.2"
         assert package.files["userProfiles"] == "userprofiles.csv"
         assert codes(package.warnings) == ["RM406", "RM403"]
+
+
+def test_malformed_1_2_zip_opens_with_its_warnings(sample_package: SamplePackage) -> None:
+    _opens_with_its_warnings(sample_package("v1p2-malformed", as_zip=True))
+
+
+def test_malformed_moodle_1_2_zip_opens_with_its_warnings(corpus: Path) -> None:
+    _opens_with_its_warnings(corpus / MOODLE / "v1p2_full_dataset.zip")
+
+
+@pytest.mark.parametrize(("name", "line_end", "final"), [
+    ("v1p1-untidy-bulk/users.csv", b"\n", False),
+    ("v1p1-untidy-bulk/courses.csv", b"\n", False),
+    ("v1p1-minimal-crlf/classes.csv", b"\r\n", False),
+    ("v1p1-minimal-crlf/users.csv", b"\r\n", True),
+    ("v1p2-delta-crlf/users.csv", b"\r\n", True),
+    ("v1p2-malformed/roles.csv", b"\r\n", False),
+])  # fmt: skip
+def test_own_samples_keep_their_line_ends(name: str, line_end: bytes, final: bool) -> None:
+    """The sample files are bytes, not text: an editor or a git setting that rewrites
+    their line ends would quietly take away what the tests over them read."""
+    data = (SAMPLES / name).read_bytes()
+    lines = data.count(b"\n")
+    assert data.count(line_end) == lines and (line_end == b"\r\n" or b"\r" not in data)
+    assert data.endswith(line_end) is final
 
 
 # --- reading: encodings and line endings -----------------------------------------------
@@ -354,6 +390,9 @@ def test_lone_cr_line_endings_are_rm408(make_package: MakePackage) -> None:
     error = only(read_error(path, "users", ("sourcedId",)))
     assert error.code == "RM408"
     assert error.location == DataLocation("users.csv", 1)
+    assert error.message == ("users.csv is not valid CSV at line 1: lines end with a lone "
+                             "carriage return (CR)")
+    assert error.notes == ("help: save the file with LF or CRLF line endings",)
 
 
 def test_latin1_bytes_are_rm409_with_their_line(make_package: MakePackage) -> None:
@@ -537,13 +576,23 @@ def test_extra_empty_trailing_fields_are_accepted(make_package: MakePackage, row
     ]
 
 
-def test_edfi_sample_teacher_rows_with_a_trailing_comma_are_read() -> None:
-    with opened(EDFI) as package:
+def _teacher_rows_with_a_trailing_comma_are_read(path: Path, users: int) -> None:
+    with opened(path) as package:
         frame = package.read("users", ("sourcedId", "role", "password")).frame
-    assert frame.height == 10
+    assert frame.height == users
     teachers = frame.filter(pl.col("role") == "teacher")
     assert teachers.height == 2
     assert teachers["password"].to_list() == [None, None]
+
+
+def test_untidy_bulk_sample_teacher_rows_with_a_trailing_comma_are_read(
+    sample_package: SamplePackage,
+) -> None:
+    _teacher_rows_with_a_trailing_comma_are_read(sample_package("v1p1-untidy-bulk"), 6)
+
+
+def test_edfi_sample_teacher_rows_with_a_trailing_comma_are_read(corpus: Path) -> None:
+    _teacher_rows_with_a_trailing_comma_are_read(corpus / EDFI, 10)
 
 
 def test_short_rows_are_padded_with_missing_values(make_package: MakePackage) -> None:
@@ -578,7 +627,21 @@ def test_unterminated_quote_is_rm408_at_the_line_it_opens(make_package: MakePack
     error = only(read_error(users_package(make_package, body), "users", ("sourcedId",)))
     assert error.code == "RM408"
     assert error.location == DataLocation("users.csv", 3)
-    assert error.message.startswith("users.csv is not valid CSV at line 3:")
+    assert error.message == ("users.csv is not valid CSV at line 3: a quoted value starts on "
+                             "this line and is never closed")
+
+
+def test_unterminated_quote_in_a_long_file_is_rm408_at_the_line_it_opens(
+    make_package: MakePackage,
+) -> None:
+    # The quoted value runs on past the csv module's field limit before the file ends.
+    body = 'sourcedId,givenName\nu1,Sam\nu2,"Sue\n' + "".join(
+        f"u{i},Tom\n" for i in range(3, 30_000))
+    error = only(read_error(users_package(make_package, body), "users", ("sourcedId",)))
+    assert (error.code, error.location) == ("RM408", DataLocation("users.csv", 3))
+    assert error.message == ("users.csv is not valid CSV at line 3: a value runs on past "
+                             f"{csv.field_size_limit():,} characters, so a quote in it is "
+                             "probably never closed")
 
 
 def test_text_after_a_closing_quote_is_rm408_with_its_line(make_package: MakePackage) -> None:
@@ -586,6 +649,38 @@ def test_text_after_a_closing_quote_is_rm408_with_its_line(make_package: MakePac
     fields = ("sourcedId", "givenName")  # polars only parses the values of columns read
     error = only(read_error(users_package(make_package, body), "users", fields))
     assert (error.code, error.location) == ("RM408", DataLocation("users.csv", 3))
+    assert error.message == ("users.csv is not valid CSV at line 3: text follows the closing "
+                             "quote of a value")
+
+
+@pytest.mark.parametrize("body", [
+    "sourcedId,givenName\ru1,Sam\r",
+    'sourcedId,givenName\nu1,Sam\nu2,"Sue\nu3,Tom\n',
+    'sourcedId,givenName\nu1,Sam\nu2,"Sue"x\nu3,Tom\n',
+    'sourcedId,givenName\nu1,Sam\nu2,"Sue\n' + "u3,Tom\n" * 30_000,
+])  # fmt: skip
+def test_rm408_never_repeats_the_csv_module_wording(make_package: MakePackage,
+                                                    body: str) -> None:
+    """The csv module's messages speak of its API (open the file with newline='') and
+    change between Python versions: the diagnostic says what is wrong with the file."""
+    wording = _csv_module_wording(body)
+    fields = ("sourcedId", "givenName")
+    error = only(read_error(users_package(make_package, body), "users", fields))
+    assert error.code == "RM408"
+    for text in (error.message, *error.notes):
+        assert wording not in text and "newline" not in text and "new-line" not in text
+
+
+def _csv_module_wording(body: str) -> str:
+    """What Python's csv module says of ``body``, read as the reader reads it: the
+    header line by itself, then the whole file strictly."""
+    try:
+        next(csv.reader([body.partition("\n")[0].rstrip("\r")]))
+        for _ in csv.reader(io.StringIO(body, newline=""), strict=True):
+            pass
+    except csv.Error as error:
+        return str(error)
+    raise AssertionError("the csv module reads this body without complaint")
 
 
 def test_quote_inside_an_unquoted_field_is_rm408(make_package: MakePackage) -> None:

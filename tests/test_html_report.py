@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import struct
 import subprocess
 from collections.abc import Iterator
@@ -13,7 +12,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import pytest
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from rostermap.runtime.redact import forget_all, register
@@ -408,19 +406,11 @@ def test_rendering_does_not_change_the_report() -> None:
     assert report == before
 
 
-def _browser() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if found := shutil.which(name):
-            return found
-    pytest.skip("no chromium, chromium-browser or google-chrome executable on PATH")
-
-
-def test_chromium_renders_the_page(tmp_path: Path) -> None:
-    browser = _browser()
+def test_chromium_renders_the_page(chromium: str, tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     page.write_text(render_html(fixture("held")), encoding="utf-8")
     shot = tmp_path / "report.png"
-    common = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+    common = [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
               f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True,
                          text=True, timeout=60, check=True).stdout

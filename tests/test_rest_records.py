@@ -3,22 +3,36 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from rostermap.runtime.sources.rest import check_url, filter_expression, is_url
 from rostermap.runtime.sources.rest_records import RecordReader, repair
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES
 
-SAMPLES = SHARED / "data" / "oneroster-samples" / "da2022-or12-rest-json"
+# Responses of a 1.2 server as real ones are: JSON booleans for enabledUser and
+# primary, `roles: []` and `terms: []`, GUIDRefs with href and type, nested metadata.
+OWN = FIXTURES / "rest-v1p2"
+# The corpus' mock responses of a Japanese 1.2 server, which drift the same ways.
+REAL = Path("oneroster-samples", "da2022-or12-rest-json")
 
 
-def sample(name: str) -> list[dict[str, object]]:
-    data: dict[str, list[dict[str, object]]] = json.loads((SAMPLES / f"{name}.json").read_text())
+def sample(folder: Path, name: str) -> list[dict[str, object]]:
+    data: dict[str, list[dict[str, object]]] = json.loads(
+        (folder / f"{name}.json").read_text(encoding="utf-8"))
     return data[name]
 
 
-def test_real_12_samples_fail_strict_and_pass_compat() -> None:
+def test_12_responses_fail_strict_and_pass_compat() -> None:
+    _fail_strict_and_pass_compat(OWN)
+
+
+def test_real_12_samples_fail_strict_and_pass_compat(corpus: Path) -> None:
     """The DA2022 samples: JSON booleans, `roles: []`, `terms: []` (see their README)."""
-    strict = {e: RecordReader(e, ["sourcedId"], "1.2", compat=False).read(sample(e))
+    _fail_strict_and_pass_compat(corpus / REAL)
+
+
+def _fail_strict_and_pass_compat(folder: Path) -> None:
+    strict = {e: RecordReader(e, ["sourcedId"], "1.2", compat=False).read(sample(folder, e))
               for e in ("orgs", "users", "classes", "enrollments")}
     assert not strict["orgs"].rejects
     reasons = {e: [(r.field, r.reason) for r in c.rejects] for e, c in strict.items()}
@@ -26,7 +40,8 @@ def test_real_12_samples_fail_strict_and_pass_compat() -> None:
     assert reasons["classes"] == [("terms", "needs at least 1 item(s)")]
     assert reasons["enrollments"] == [("primary", "must be string")]
     for entity in ("users", "classes", "enrollments"):
-        chunk = RecordReader(entity, ["sourcedId"], "1.2", compat=True).read(sample(entity))
+        chunk = RecordReader(entity, ["sourcedId"], "1.2", compat=True).read(
+            sample(folder, entity))
         assert not chunk.rejects and chunk.columns["sourcedId"]
 
 

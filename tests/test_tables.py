@@ -24,11 +24,14 @@ from rostermap.runtime.engine.tables import LINE, Tables, load_tables
 from rostermap.runtime.errors import RunError
 from rostermap.runtime.sources import csv_package
 from rostermap.runtime.sources.csv_package import Package, open_package
-from tests.conftest import SHARED, tiny_files
+from tests.conftest import tiny_files
 from tests.fuzzing import fuzz_settings
 
 MakePackage = Callable[..., Path]
-SAMPLES = SHARED / "data" / "oneroster-samples"
+SamplePackage = Callable[..., Path]
+# Sets of the real sample corpus (ROSTERMAP_CORPUS), for the tests marked corpus.
+EDFI = Path("oneroster-samples", "edfi-lms-toolkit-or11")
+MOODLE = Path("oneroster-samples", "moodle-enrol-oneroster-fixtures")
 
 USERS_11_HEADER = (
     "sourcedId,status,dateLastModified,enabledUser,orgSourcedIds,role,username,userIds,"
@@ -343,11 +346,18 @@ def test_1_2_without_roles_csv_loads_other_user_fields(make_package: MakePackage
     assert tables.frames["users"].rows() == [(2, "u1", "Given", "s1")]
 
 
-def test_1_2_moodle_fixture_derives_the_role() -> None:
-    tables = load(SAMPLES / "moodle-enrol-oneroster-fixtures" / "oneroster_test_data.zip",
-                  {"users": ("sourcedId", "enabledUser", "role", "orgs")})
-    # users.csv writes enabledUser as TRUE; roles.csv has one primary student role at ORG_1.
-    assert tables.frames["users"].rows() == [(2, "USER_0", True, "student", ["ORG_1"])]
+def _derives_the_role(path: Path, user: str, org: str) -> None:
+    tables = load(path, {"users": ("sourcedId", "enabledUser", "role", "orgs")})
+    # users.csv writes enabledUser as TRUE; roles.csv has one primary student role.
+    assert tables.frames["users"].rows() == [(2, user, True, "student", [org])]
+
+
+def test_1_2_delta_sample_derives_the_role(sample_package: SamplePackage) -> None:
+    _derives_the_role(sample_package("v1p2-delta-crlf", as_zip=True), "STU_1", "SCH_1")
+
+
+def test_1_2_moodle_fixture_derives_the_role(corpus: Path) -> None:
+    _derives_the_role(corpus / MOODLE / "oneroster_test_data.zip", "USER_0", "ORG_1")
 
 
 # --- files the mapping needs ----------------------------------------------------------------
@@ -378,10 +388,13 @@ def test_1_2_only_file_in_a_1_1_package_is_an_empty_table(make_package: MakePack
     assert tables.warnings == []
 
 
-# --- real samples ----------------------------------------------------------------------------
+# --- sample packages: the suite's own, and the real ones of the corpus --------------------
 
 
-def test_edfi_sample_loads_without_warnings() -> None:
+def _loads_without_warnings(path: Path, counts: dict[str, int]) -> None:
+    """A 1.1 bulk export as an SIS connector writes it: ``manifest.version,1``,
+    ``metadata.*`` columns, files without a final newline, quoted term lists, teacher
+    rows with a trailing comma; it loads whole, with nothing to warn about."""
     reads = {
         "orgs": ("sourcedId", "type", "parent"),
         "academicSessions": ("sourcedId", "type", "startDate", "endDate", "schoolYear"),
@@ -392,33 +405,60 @@ def test_edfi_sample_loads_without_warnings() -> None:
                         "beginDate", "endDate"),
         "demographics": ("sourcedId", "birthDate", "sex", "white"),
     }
-    tables = load(SAMPLES / "edfi-lms-toolkit-or11", reads)
+    tables = load(path, reads)
     assert tables.warnings == []
-    assert {e: tables.count(e) for e in reads} == {
-        "orgs": 2, "academicSessions": 3, "courses": 2, "classes": 2, "users": 10,
-        "enrollments": 24, "demographics": 8}
+    assert {e: tables.count(e) for e in reads} == counts
     terms = tables.frames["classes"]["terms"].to_list()
     assert all(len(t) == 2 for t in terms)
     assert tables.frames["enrollments"].filter(pl.col("primary"))["role"].unique().to_list() \
         == ["teacher"]
 
 
-def test_moodle_minimal_fixture_normalises_untidy_values() -> None:
-    tables = load(SAMPLES / "moodle-enrol-oneroster-fixtures" / "Test_minimal_data_set.zip",
-                  {"users": ("sourcedId", "enabledUser"), "classes": ("sourcedId", "classType")})
+def test_untidy_bulk_sample_loads_without_warnings(sample_package: SamplePackage) -> None:
+    _loads_without_warnings(sample_package("v1p1-untidy-bulk"), {
+        "orgs": 2, "academicSessions": 3, "courses": 2, "classes": 2, "users": 6,
+        "enrollments": 8, "demographics": 4})
+
+
+def test_edfi_sample_loads_without_warnings(corpus: Path) -> None:
+    _loads_without_warnings(corpus / EDFI, {
+        "orgs": 2, "academicSessions": 3, "courses": 2, "classes": 2, "users": 10,
+        "enrollments": 24, "demographics": 8})
+
+
+def _normalises_untidy_values(path: Path) -> None:
+    """enabledUser written TRUE and classType written Scheduled, in CRLF files whose
+    last line has no line end."""
+    tables = load(path, {"users": ("sourcedId", "enabledUser"),
+                         "classes": ("sourcedId", "classType")})
     assert set(tables.frames["users"]["enabledUser"].to_list()) == {True}
     assert tables.frames["classes"]["classType"].to_list() == ["scheduled", "homeroom"]
 
 
-def test_moodle_malformed_fixture_is_refused_at_its_bad_dates() -> None:
-    errors = load_error(SAMPLES / "moodle-enrol-oneroster-fixtures" / "v1p2_full_dataset.zip",
-                        {"users": ("sourcedId", "dateLastModified")})
+def test_minimal_sample_normalises_untidy_values(sample_package: SamplePackage) -> None:
+    _normalises_untidy_values(sample_package("v1p1-minimal-crlf", as_zip=True))
+
+
+def test_moodle_minimal_fixture_normalises_untidy_values(corpus: Path) -> None:
+    _normalises_untidy_values(corpus / MOODLE / "Test_minimal_data_set.zip")
+
+
+def _refused_at_its_bad_dates(path: Path, first_bad_value: str) -> None:
+    errors = load_error(path, {"users": ("sourcedId", "dateLastModified")})
     assert [(d.code, d.location) for d in errors] == [
         ("RM407", DataLocation("users.csv", 2, "dateLastModified"))]
     # users.csv holds personal data: no value of it is quoted (a shifted row would show
     # a name), only where it is
-    assert "1/05/2023" not in errors[0].message
+    assert first_bad_value not in errors[0].message
     assert errors[0].message.endswith("the first is at line 2")
+
+
+def test_malformed_sample_is_refused_at_its_bad_dates(sample_package: SamplePackage) -> None:
+    _refused_at_its_bad_dates(sample_package("v1p2-malformed", as_zip=True), "3/02/2024")
+
+
+def test_moodle_malformed_fixture_is_refused_at_its_bad_dates(corpus: Path) -> None:
+    _refused_at_its_bad_dates(corpus / MOODLE / "v1p2_full_dataset.zip", "1/05/2023")
 
 
 # --- property: any users.csv ends in tables or in RM4xx diagnostics ------------------------

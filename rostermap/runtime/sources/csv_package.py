@@ -404,9 +404,10 @@ def _header(head: bytes, name: str) -> list[str]:
     try:
         return next(csv.reader([decoded]))
     except csv.Error as error:  # a lone CR: the file does not end its lines with LF or CRLF
+        problem, help_ = _csv_problem(error)
         raise RunError([Diagnostic(
-            "RM408", f"{name} is not valid CSV at line 1: {error}", location=DataLocation(name, 1),
-            notes=("help: end lines with LF or CRLF",),
+            "RM408", f"{name} is not valid CSV at line 1: {problem}",
+            location=DataLocation(name, 1), notes=(help_,),
         )]) from None
 
 
@@ -460,6 +461,33 @@ def _match_header(
     return matched, notes
 
 
+_QUOTE_HELP = 'help: a value containing `"` must be quoted, with the quote doubled'
+
+
+def _csv_problem(error: csv.Error) -> tuple[str, str]:
+    """What a csv.Error says about the file, in the user's terms, and the help to give.
+
+    The csv module's own text speaks of its API ("open the file with newline=''") and
+    changes between Python versions, so it is never shown: each error it is known to
+    raise here is recognised by its text and said again in terms of the file; any
+    other gets a general sentence.
+    """
+    text = str(error)
+    if text.startswith("new-line character"):
+        return ("lines end with a lone carriage return (CR)",
+                "help: save the file with LF or CRLF line endings")
+    if text.startswith("unexpected end of data"):
+        return "a quoted value starts on this line and is never closed", _QUOTE_HELP
+    if "expected after" in text:
+        return "text follows the closing quote of a value", _QUOTE_HELP
+    if text.startswith("field larger than field limit"):
+        # A quote that is never closed runs on to the end of the file: a long file
+        # passes the limit before its end is reached.
+        return (f"a value runs on past {csv.field_size_limit():,} characters, so a quote in "
+                "it is probably never closed", _QUOTE_HELP)
+    return "its quotes or line endings cannot be read", _QUOTE_HELP
+
+
 def diagnose(data: bytes, name: str, reason: str) -> Diagnostic:
     """Why a file that polars refused is broken, with its line."""
     try:
@@ -483,10 +511,10 @@ def diagnose(data: bytes, name: str, reason: str) -> Diagnostic:
         for _ in reader:
             start = reader.line_num + 1
     except csv.Error as error:
+        problem, help_ = _csv_problem(error)
         return Diagnostic(
-            "RM408", f"{name} is not valid CSV at line {start}: {error}",
-            location=DataLocation(name, start),
-            notes=('help: a value containing `"` must be quoted, with the quote doubled',),
+            "RM408", f"{name} is not valid CSV at line {start}: {problem}",
+            location=DataLocation(name, start), notes=(help_,),
         )
     return Diagnostic("RM408", f"{name} could not be read: {reason.splitlines()[0]}",
                       location=DataLocation(name))
