@@ -11,6 +11,7 @@ import ast
 import inspect
 import re
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -20,6 +21,7 @@ from rostermap.dsl import codes
 from rostermap.dsl.codes import CODES, Code, Draft, constructors, lookup
 from rostermap.dsl.diagnostics import DataLocation, Diagnostic, Label, Severity, render, render_all
 from rostermap.dsl.span import Source
+from rostermap.runtime.engine.validate import CHECKED
 
 CASES = sorted((Path(__file__).parent / "cases" / "diagnostics").glob("*.rmap"))
 
@@ -87,7 +89,14 @@ def test_unregistered_codes_are_refused() -> None:
 PACKAGE = Path(rostermap.__file__).parent
 RANGE_MODULES = {"1": codes.rm1xx_syntax, "2": codes.rm2xx_names, "3": codes.rm3xx_types,
                  "4": codes.rm4xx_data, "5": codes.rm5xx_usage}
+MODULES = (*RANGE_MODULES.values(), codes.rm44x_rest)
 COMPILE_TIME = re.compile(r"RM[123]\d\d")
+
+
+def range_module(number: str) -> ModuleType:
+    """The module of a code's entry and constructors: its range's, except that fetching
+    from a REST API (RM440-RM459) has its own."""
+    return codes.rm44x_rest if "RM440" <= number <= "RM459" else RANGE_MODULES[number[2]]
 
 
 def test_every_compile_time_code_has_its_constructors_beside_its_entry() -> None:
@@ -95,14 +104,14 @@ def test_every_compile_time_code_has_its_constructors_beside_its_entry() -> None
         owned = constructors(number)
         if number[2] in "123":
             assert owned, f"{number} has no constructor"
-        module = RANGE_MODULES[number[2]].__name__
+        module = range_module(number).__name__
         assert {c.__module__ for c in owned} <= {module}, f"{number}'s constructors are apart"
         assert entry is lookup(number)
 
 
 def test_every_constructor_is_registered_and_exported() -> None:
     registered = {c for number in CODES for c in constructors(number)}
-    defined = [fn for module in RANGE_MODULES.values()
+    defined = [fn for module in MODULES
                for _, fn in inspect.getmembers(module, inspect.isfunction)
                if fn.__module__ == module.__name__ and not fn.__name__.startswith("_")]
     assert defined and set(defined) == registered  # no unregistered helper builds diagnostics
@@ -177,3 +186,88 @@ def test_a_constructor_needs_a_registered_entry() -> None:
     stray = Code("RM201", "unknown field", "a second entry for a registered code")
     with pytest.raises(ValueError, match="not registered"):
         stray(lambda: Draft("x"))
+
+
+# --- run time: the modules whose call sites are converted --------------------------------
+
+# Globs under the package. Their modules build no diagnostic themselves: they call a
+# constructor with the facts. A module joins once its call sites are converted.
+CONVERTED = (
+    "cli/*.py",
+    "devtools/*.py",
+    "runtime/engine/*.py",
+    "runtime/report/*.py",
+    "runtime/run/explain.py",
+    "runtime/run/loader.py",
+    "runtime/sources/auth.py",
+    "runtime/sources/config.py",
+    "runtime/sources/rest.py",
+    "runtime/sources/rest_records.py",
+    "runtime/sync/changes.py",
+    "runtime/sync/guard.py",
+    "runtime/sync/history.py",
+    "runtime/sync/many.py",
+)
+ANY_CODE = re.compile(r"RM\d\d\d")
+
+
+def built_in_place(tree: ast.AST) -> list[tuple[int, str]]:
+    """Where a module builds a diagnostic without a constructor: a ``Diagnostic(...)``
+    or ``Draft(...)`` call, or a code literal anywhere but in a comparison (a code
+    handed to a helper, or held for later). ``d.code == "RM448"`` tests a diagnostic
+    and builds none."""
+    found: list[tuple[int, str]] = []
+    seen: set[int] = set()  # literals inside a comparison or a call found already
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            seen.update(id(inner) for operand in (node.left, *node.comparators)
+                        for inner in ast.walk(operand))
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            if name in ("Diagnostic", "Draft"):
+                found.append((node.lineno, f"{name}(...)"))
+                seen.update(id(inner) for inner in ast.walk(node))
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                and ANY_CODE.fullmatch(node.value) and id(node) not in seen):
+            found.append((node.lineno, repr(node.value)))
+    return sorted(found)
+
+
+def test_the_runtime_scan_finds_diagnostics_built_in_place() -> None:
+    bad = ast.parse('d = Diagnostic("RM401", "x")\n'
+                    'e = diagnostics.Diagnostic(code, "x")\n'
+                    'f = lookup("RM448").diagnostic(Draft("x"))\n'
+                    'code, problem = "RM440", "timed out"\n'
+                    'LIMITS = frozenset({"RM416", "RM423"})\n'
+                    'ok = d.code == "RM448" or d.code in ("RM416", "RM423")\n'
+                    'fine = codes.source_not_found(path)\n')
+    assert built_in_place(bad) == [
+        (1, "Diagnostic(...)"), (2, "Diagnostic(...)"), (3, "'RM448'"), (3, "Draft(...)"),
+        (4, "'RM440'"), (5, "'RM416'"), (5, "'RM423'")]
+
+
+def test_converted_runtime_modules_build_diagnostics_only_by_constructors() -> None:
+    found = []
+    for pattern in CONVERTED:
+        paths = sorted(PACKAGE.glob(pattern))
+        assert paths, f"{pattern} names no module"  # a moved module must not drop out
+        for path in paths:
+            for line, what in built_in_place(ast.parse(path.read_text(encoding="utf-8"))):
+                found.append(f"{path.relative_to(PACKAGE)}:{line}: {what}")
+    assert found == []
+
+
+def test_every_checked_kind_of_value_has_its_wording() -> None:
+    for kind in sorted(CHECKED):  # a kind without one would fail the run that reports it
+        diagnostic = codes.invalid_values("orgs.csv", "dateLastModified", kind, 1, [2], "x",
+                                          hidden=False)
+        assert diagnostic.message.startswith("orgs.csv: 1 value(s) of dateLastModified are not ")
+
+
+def test_a_runtime_constructor_decides_an_error_or_a_warning_from_its_facts() -> None:
+    assert codes.column_absent("users.csv", "sourcedId", "users", "sourcedId").is_error
+    assert not codes.column_absent("users.csv", "email", "users", "email").is_error
+    assert not codes.file_read_as_empty("demographics.csv", "pkg").is_error
+    assert codes.file_absent("demographics", "demographics.csv", "pkg").is_error

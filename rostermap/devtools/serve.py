@@ -51,8 +51,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from rostermap.dsl import schema
-from rostermap.dsl.diagnostics import Diagnostic
+from rostermap.dsl import codes, schema
 from rostermap.runtime.engine.tables import load_tables
 from rostermap.runtime.errors import RunError, UsageError
 from rostermap.runtime.sources.auth import verify_oauth1
@@ -409,14 +408,10 @@ class Server:
     ):
         credentials = credentials or Credentials()
         if auth != "none" and not (credentials.client_id and credentials.client_secret):
-            raise UsageError([Diagnostic(
-                "RM445", f"serving with {auth} needs the client id and secret it accepts",
-                notes=("help: set ROSTERMAP_CLIENT_ID and ROSTERMAP_CLIENT_SECRET; the "
-                       "client reads the same variables",))])
+            raise UsageError([codes.serve_needs_credentials(auth)])
         unknown = [q for q in quirks if q not in QUIRKS]
         if unknown:
-            raise UsageError([Diagnostic("RM452", f"unknown quirk {unknown[0]!r}",
-                                         notes=(f"note: quirks: {', '.join(QUIRKS)}",))])
+            raise UsageError([codes.unknown_quirk(unknown[0], QUIRKS)])
         self.auth = auth
         self.credentials = credentials
         self.faults: list[Fault] = list(faults)
@@ -431,9 +426,7 @@ class Server:
         try:
             self._httpd = _HTTPServer(("127.0.0.1", port), _Handler)
         except OSError as error:
-            raise UsageError([Diagnostic(
-                "RM452", f"cannot listen on 127.0.0.1:{port}: {error.strerror}",
-                notes=("help: choose another --port, or --port 0 for any free one",))]) from None
+            raise UsageError([codes.cannot_listen(port, error.strerror)]) from None
         self._httpd.app = self
         self.port = self._httpd.server_address[1]
         self.root = f"http://127.0.0.1:{self.port}"

@@ -9,13 +9,20 @@ docs/diagnostics.md is generated from the entries (``markdown()``).
 Codes are stable: tools, tests and support notes refer to them, so a code is never
 reused for another meaning, even after the check that raised it is gone (mark it
 retired instead). Ranges: RM1xx syntax, RM2xx names, RM3xx types and profile rules,
-RM4xx source data (RM440-RM459: fetching from a REST API), RM5xx run usage
-(parameters, paths).
+RM4xx source data (RM440-RM459, fetching from a REST API, in rm44x_rest), RM5xx
+run usage (parameters, paths).
 """
 
 from __future__ import annotations
 
-from rostermap.dsl.codes import rm1xx_syntax, rm2xx_names, rm3xx_types, rm4xx_data, rm5xx_usage
+from rostermap.dsl.codes import (
+    rm1xx_syntax,
+    rm2xx_names,
+    rm3xx_types,
+    rm4xx_data,
+    rm5xx_usage,
+    rm44x_rest,
+)
 from rostermap.dsl.codes._registry import (
     CODES,
     ERROR,
@@ -33,6 +40,7 @@ from rostermap.dsl.codes.rm2xx_names import *  # noqa: F403
 from rostermap.dsl.codes.rm3xx_types import *  # noqa: F403
 from rostermap.dsl.codes.rm4xx_data import *  # noqa: F403
 from rostermap.dsl.codes.rm5xx_usage import *  # noqa: F403
+from rostermap.dsl.codes.rm44x_rest import *  # noqa: F403
 
 __all__ = ["CODES", "ERROR", "ERROR_OR_WARNING", "WARNING", "Code", "Draft", "code",
            "constructors", "lookup", "markdown"]
@@ -41,4 +49,5 @@ __all__ += rm1xx_syntax.__all__
 __all__ += rm2xx_names.__all__
 __all__ += rm3xx_types.__all__
 __all__ += rm4xx_data.__all__
+__all__ += rm44x_rest.__all__
 __all__ += rm5xx_usage.__all__

@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from rostermap.dsl import codes
 from rostermap.dsl.diagnostics import Diagnostic
 from rostermap.runtime.engine.plans import Join, Lookup, Member, Output, Step
 from rostermap.runtime.engine.tables import Tables
@@ -49,11 +50,21 @@ class RuleCount:
 
 @dataclass(frozen=True)
 class WarningHits:
-    line: int
-    message: str
+    """A warning about some of an output's records, reported with the output's counts:
+    a `warn` (RM420), rows that repeat a key (RM421), `where ... else warn` (RM422)."""
+
+    line: int  # the mapping line of the rule, or of the output
+    diagnostic: Diagnostic
     count: int
     examples: tuple[str, ...]  # sourcedIds of the records concerned
-    code: str = "RM420"  # a `warn`; RM421 rows that repeat a key; RM422 `where ... else warn`
+
+    @property
+    def code(self) -> str:
+        return self.diagnostic.code
+
+    @property
+    def message(self) -> str:
+        return self.diagnostic.message
 
 
 @dataclass(frozen=True)
@@ -213,10 +224,7 @@ def _failure(output: Output, error: Exception, frame: pl.LazyFrame) -> RunError:
     first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
     first = re.sub(r"\[[^\]]*\]", "[…]", re.sub(r'"[^"]*"', '"…"', first))
     message = first[:300] or type(error).__name__
-    return RunError([Diagnostic(
-        "RM430", f"{output.name}: the rule at mapping line {culprit} failed: {message}",
-        notes=(f"note: output {output.name} starts at mapping line {output.line}",),
-    )])
+    return RunError([codes.transform_failed(output.name, culprit, output.line, message)])
 
 
 def _reject(output: Output, done: pl.DataFrame) -> tuple[pl.DataFrame, list[Reject], int]:
@@ -311,8 +319,8 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
         passed_before = pl.all_horizontal(names[:i]) if i else pl.lit(True)
         ids = evaluated.filter(passed_before & ~pl.col(names[i]))["sourcedId"].sort()
         if ids.len():
-            warnings.append(WarningHits(rule.line, rule.report, ids.len(),
-                                        tuple(ids.to_list()), "RM422"))
+            warnings.append(WarningHits(rule.line, codes.records_dropped(rule.report), ids.len(),
+                                        tuple(ids.to_list())))
     read = evaluated.height
     kept = read - sum(int(c) for c in counts)  # a record dropped counts for one rule
     kept_frame = evaluated.lazy()
@@ -350,7 +358,8 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
         for warn in output.warns:
             hits = done.filter(warn.test.fill_null(False)).select("sourcedId").sort("sourcedId")
             if hits.height:
-                warnings.append(WarningHits(warn.line, warn.message, hits.height,
+                warnings.append(WarningHits(warn.line, codes.mapping_warning(warn.message),
+                                            hits.height,
                                             tuple(hits["sourcedId"].head(10).to_list())))
         counters = {
             c.label: int(done.select(c.test.fill_null(False).sum()).item())
@@ -397,9 +406,8 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
         repeated = result.filter(shared)
         if repeated.height:
             warnings.append(WarningHits(
-                output.line, f"{repeated.height} rows share their key ({', '.join(output.key)})"
-                " with another row", repeated.height,
-                tuple(repeated[_ID].sort().head(10).to_list()), "RM421"))
+                output.line, codes.repeated_key(repeated.height, output.key), repeated.height,
+                tuple(repeated[_ID].sort().head(10).to_list())))
     return OutputResult(
         name=output.name,
         entity=output.entity,

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import polars as pl
 
-from rostermap.dsl import schema
-from rostermap.dsl.diagnostics import DataLocation, Diagnostic, Severity
+from rostermap.dsl import codes, schema
+from rostermap.dsl.diagnostics import Diagnostic
 from rostermap.runtime.engine.validate import MAX_EXAMPLES, dtype, typed
 from rostermap.runtime.errors import RunError
 from rostermap.runtime.sources.csv_package import Package, diagnose
@@ -110,10 +110,6 @@ def _roles_of_users(package: Source, users: pl.DataFrame) -> tuple[pl.DataFrame,
     return joined.with_columns(pl.col("orgs").fill_null([])), [raw.file]
 
 
-def _a(word: str) -> str:
-    return f"an {word}" if word[0] in "aeio" else f"a {word}"
-
-
 def _absent_columns(raw: RawTable, fields: tuple[str, ...], layout: str) -> list[Diagnostic]:
     """A field the mapping reads whose column the file lacks: empty for every record.
 
@@ -128,13 +124,7 @@ def _absent_columns(raw: RawTable, fields: tuple[str, ...], layout: str) -> list
             continue
         if layout not in spec.fields[f].versions or spec.fields[f].csv is None:
             continue  # another version's field (RM211), or extensions (metadata)
-        column = spec.fields[f].csv or f
-        found.append(Diagnostic(
-            "RM405", f"{raw.file} has no column {column}; {f} is empty for every record",
-            Severity.ERROR if f == "sourcedId" else Severity.WARNING,
-            location=DataLocation(raw.file, 1, column),
-            notes=(f"note: the mapping reads {raw.entity}.{f}",),
-        ))
+        found.append(codes.column_absent(raw.file, spec.fields[f].csv or f, raw.entity, f))
     return found
 
 
@@ -146,15 +136,7 @@ def _duplicates(frame: pl.DataFrame, file: str) -> Diagnostic | None:
     if dupes.height == 0:
         return None
     lines = dupes[LINE].head(MAX_EXAMPLES).to_list()
-    first = dupes["sourcedId"][0]
-    return Diagnostic(
-        "RM410",
-        f"{file}: {dupes.height} records share a sourcedId with another record, first "
-        f"{first!r} at line {lines[0]}",
-        location=DataLocation(file, lines[0], "sourcedId"),
-        notes=(f"note: lines {', '.join(map(str, lines))}",
-               "help: every record of a file needs its own sourcedId"),
-    )
+    return codes.duplicate_ids(file, dupes.height, dupes["sourcedId"][0], lines)
 
 
 def _missing_ids(frame: pl.DataFrame, file: str) -> Diagnostic | None:
@@ -163,9 +145,7 @@ def _missing_ids(frame: pl.DataFrame, file: str) -> Diagnostic | None:
     missing = frame.filter(pl.col("sourcedId").is_null())
     if missing.height == 0:
         return None
-    line = missing[LINE][0]
-    return Diagnostic("RM407", f"{file}: {missing.height} record(s) have no sourcedId, first "
-                      f"at line {line}", location=DataLocation(file, line, "sourcedId"))
+    return codes.missing_ids(file, missing.height, missing[LINE][0])
 
 
 def _dangling(tables: Tables, entities: Iterable[str]) -> list[Diagnostic]:
@@ -201,23 +181,10 @@ def _dangling(tables: Tables, entities: Iterable[str]) -> list[Diagnostic]:
         count, lines = result["n"][0], result["lines"][0].to_list()
         if count:
             spec = schema.ENTITIES[entity]
-            found.append(Diagnostic(
-                "RM411",
-                f"{tables.files[entity]}: {count} {spec.record} record(s) name "
-                f"{_a(schema.ENTITIES[target].record)} that {tables.files[target]} does not "
-                "hold, "
-                f"first at line {lines[0]}",
-                Severity.WARNING,
-                location=DataLocation(tables.files[entity], lines[0], spec.fields[name].csv
-                                      or name),
-                notes=(f"note: lines {', '.join(map(str, lines))}",),
-            ))
+            found.append(codes.dangling_references(
+                tables.files[entity], spec.fields[name].csv or name, count, spec.record,
+                schema.ENTITIES[target].record, tables.files[target], lines))
     return found
-
-
-# Limits a package is refused for (unsafe package, too many records, a value too long):
-# found exactly on the piece that crosses them.
-_LIMITS = frozenset({"RM416", "RM423", "RM424"})
 
 
 def _read_typed(package: Source, entity: str, fields: list[str]
@@ -246,8 +213,11 @@ def _read_typed(package: Source, entity: str, fields: list[str]
                     return RawTable(entity, last.file, last.frame.clear(), last.columns), \
                         frame, []
         except RunError as error:
-            if any(d.code in _LIMITS for d in error.diagnostics):
-                raise  # exact already, and reading the whole file is what a limit spares
+            # A limit a package is refused for (unsafe package, too many records, a value
+            # too long) is found exactly on the piece that crosses it, and reading the
+            # whole file is what the limit spares.
+            if any(d.code in ("RM416", "RM423", "RM424") for d in error.diagnostics):
+                raise
         except pl.exceptions.PolarsError:
             pass
         del parts
@@ -275,14 +245,9 @@ def load_tables(
         spec = schema.ENTITIES[entity]
         if not package.has(entity):
             if entity in optional:
-                notes.append(Diagnostic(
-                    "RM404", f"the package has no {spec.file}; the profile reads it as empty",
-                    Severity.WARNING, location=DataLocation(package.origin)))
+                notes.append(codes.file_read_as_empty(spec.file, package.origin))
             elif package.version in spec.versions or package.version == "1.0":
-                problems.append(Diagnostic(
-                    "RM404", f"the mapping reads {spec.name}, but the package has no {spec.file}",
-                    location=DataLocation(package.origin),
-                    notes=(f"help: add {spec.file} to the package and to manifest.csv",)))
+                problems.append(codes.file_absent(spec.name, spec.file, package.origin))
             frames[entity] = _empty(entity, fields)
             files[entity] = spec.file
             continue
@@ -303,10 +268,7 @@ def load_tables(
         unread = [f for f in _DERIVED_FROM_ROLES if f in fields and f not in raw.columns]
         if entity == "users" and unread and package.layout == "1.2":
             if not package.has("roles"):
-                problems.append(Diagnostic(
-                    "RM404", f"a OneRoster 1.2 package gives users' {' and '.join(unread)} in "
-                    "roles.csv, which this package lacks", location=DataLocation(package.origin),
-                    notes=("help: add roles.csv, as the 1.2 CSV binding requires",)))
+                problems.append(codes.roles_absent(unread, package.origin))
             else:
                 frame, _ = _roles_of_users(package, frame)
         frames[entity] = frame.select(LINE, *fields)
@@ -330,23 +292,18 @@ def load_param_table(name: str, path: str | None, columns: tuple[str, ...]) -> p
         return pl.DataFrame(schema={LINE: pl.Int64, **{c: pl.String for c in wanted}})
     file = Path(path)
     if not file.is_file():
-        raise RunError([Diagnostic("RM418", f"parameter {name}: no file `{path}`",
-                                   location=DataLocation(path))])
+        raise RunError([codes.param_file_missing(name, path)])
     data = file.read_bytes()
     try:
         frame = pl.read_csv(data, infer_schema=False, encoding="utf8",
                             truncate_ragged_lines=True)
     except pl.exceptions.NoDataError:
-        raise RunError([Diagnostic("RM412", f"parameter {name}: {file.name} is empty",
-                                   location=DataLocation(file.name, 1))]) from None
+        raise RunError([codes.param_file_empty(name, file.name)]) from None
     except pl.exceptions.PolarsError as error:
         raise RunError([diagnose(data, file.name, str(error))]) from None
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise RunError([Diagnostic(
-            "RM405", f"parameter {name}: {file.name} has no column {', '.join(missing)}",
-            location=DataLocation(file.name, 1, missing[0]),
-            notes=(f"note: the profile reads the columns {', '.join(columns)}",))])
+        raise RunError([codes.param_column_absent(name, file.name, missing, columns)])
     frame = frame.with_row_index(LINE, offset=2).with_columns(pl.col(LINE).cast(pl.Int64))
     if "sourcedId" not in frame.columns:
         frame = frame.with_columns(pl.col(LINE).cast(pl.String).str.pad_start(10, "0")
@@ -371,21 +328,13 @@ def check_requires(package: Source, requires: tuple[str, ...], applied: bool = F
     problems: list[Diagnostic] = []
     csv = isinstance(package, Package)
     if "manifest" in requires and csv and package.version == "1.0":
-        problems.append(Diagnostic(
-            "RM404", "the profile requires manifest.csv, which the package lacks",
-            location=DataLocation(package.origin),
-            notes=("help: a OneRoster 1.1 or 1.2 package starts with manifest.csv",)))
+        problems.append(codes.manifest_required(package.origin))
     if "bulk" in requires and isinstance(package, Package) and not applied:
         deltas = sorted(stem for stem, mode in package.modes.items() if mode == "delta")
         if deltas:
-            problems.append(Diagnostic(
-                "RM419", f"the profile reads full (bulk) files only, but manifest.csv marks "
-                f"{', '.join(deltas)} as delta", location=DataLocation("manifest.csv"),
-                notes=("help: export a full package (every file.* bulk or absent)",)))
+            problems.append(codes.delta_refused(deltas))
     for entity in requires:
         if entity in schema.ENTITIES and not package.has(entity):
-            problems.append(Diagnostic(
-                "RM404", f"the profile requires {schema.ENTITIES[entity].file}, which the "
-                "package lacks", location=DataLocation(package.origin)))
+            problems.append(codes.file_required(schema.ENTITIES[entity].file, package.origin))
     if problems:
         raise RunError(problems)

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import polars as pl
 
-from rostermap.dsl import schema
+from rostermap.dsl import codes, schema
 from rostermap.dsl import types as t
-from rostermap.dsl.diagnostics import DataLocation, Diagnostic
+from rostermap.dsl.diagnostics import Diagnostic
 from rostermap.runtime.sources.csv_package import LINE, RawTable
 
-__all__ = ["MAX_EXAMPLES", "dtype", "typed"]
+__all__ = ["CHECKED", "MAX_EXAMPLES", "dtype", "typed"]
 
 MAX_EXAMPLES = 5
 _TRUE = ("true", "1")
@@ -91,13 +91,8 @@ def _parse(column: str, type_: t.Type, listed: bool = False) -> pl.Expr:
     return value
 
 
-_EXPECTED = {
-    "bool": "true or false",
-    "int": "a whole number",
-    "float": "a number",
-    "date": "a date written YYYY-MM-DD",
-    "datetime": "a date-time such as 2026-01-31T18:25:43.511Z",
-}
+# The kinds of field whose text can fail to parse: a value that does is reported (RM407).
+CHECKED = frozenset({"bool", "int", "float", "date", "datetime"})
 
 
 # Kinds of field whose values repeat a lot (a status, a role, a flag, a date): such a
@@ -138,11 +133,11 @@ def typed(raw: RawTable) -> tuple[pl.DataFrame, list[Diagnostic]]:
         mapped = _by_value(raw.frame, f, type_) if f not in listed else None
         if mapped is not None:
             exprs[f], bad = mapped
-            if bad and type_.kind in _EXPECTED:
+            if bad and type_.kind in CHECKED:
                 checked[f] = pl.col(f).is_in(bad)
             continue
         exprs[f] = _parse(f, type_, f in listed)
-        if type_.kind in _EXPECTED:
+        if type_.kind in CHECKED:
             checked[f] = exprs[f].is_null() & _text(f).is_not_null()
     frame = raw.frame.select(
         pl.col(LINE),
@@ -160,15 +155,7 @@ def typed(raw: RawTable) -> tuple[pl.DataFrame, list[Diagnostic]]:
             continue
         column = raw.columns.get(f, f)
         lines = bad_rows[LINE].head(MAX_EXAMPLES).to_list()
-        values = bad_rows[f].head(MAX_EXAMPLES).to_list()
-        hidden = personal or spec.fields[f].sensitive
-        first = "the first" if hidden else f"the first, {values[0]!r},"
-        problems.append(Diagnostic(
-            "RM407",
-            f"{raw.file}: {bad_rows.height} value(s) of {column} are not {_EXPECTED[kind]}; "
-            f"{first} is at line {lines[0]}",
-            location=DataLocation(raw.file, lines[0], column),
-            notes=(f"note: lines {', '.join(map(str, lines))}"
-                   f"{' and more' if bad_rows.height > len(lines) else ''}",),
-        ))
+        problems.append(codes.invalid_values(
+            raw.file, column, kind, bad_rows.height, lines, bad_rows[f].head(1).to_list()[0],
+            hidden=personal or spec.fields[f].sensitive))
     return frame, problems

@@ -19,8 +19,8 @@ from typing import Any
 
 import polars as pl
 
-from rostermap.dsl import schema
-from rostermap.dsl.diagnostics import DataLocation, Diagnostic, did_you_mean
+from rostermap.dsl import codes, schema
+from rostermap.dsl.diagnostics import did_you_mean
 from rostermap.runtime.engine.execute import Steps, run_outputs, spread
 from rostermap.runtime.engine.plans import Join, Lookup, Member, Output, Step
 from rostermap.runtime.engine.tables import LINE, Tables
@@ -208,11 +208,8 @@ def explain(
     entity_name, _, sourced_id = record.partition("/")
     entity = schema.entity(entity_name)
     if entity is None or not sourced_id:
-        hint = did_you_mean(entity_name, schema.ENTITIES)
-        raise UsageError([Diagnostic(
-            "RM505", f"--record `{record}` is not <entity>/<sourcedId>",
-            notes=(f"help: did you mean `{hint}/{sourced_id or '<sourcedId>'}`?",) if hint else
-            ("help: e.g. --record users/stu-42",))])
+        raise UsageError([codes.bad_record_argument(
+            record, did_you_mean(entity_name, schema.ENTITIES), sourced_id)])
     loaded = load_mapping(resolve_profile(profile))
     module = loaded.module
     values = parse_params(module.PARAMS, params, today)
@@ -222,10 +219,8 @@ def explain(
     found = tables.frames[entity.name].filter(pl.col("sourcedId") == sourced_id)
     if found.height == 0:
         hint = _near_id(tables.frames[entity.name].get_column("sourcedId"), sourced_id)
-        raise UsageError([Diagnostic(
-            "RM505", f"{tables.files[entity.name]} has no record with sourcedId `{sourced_id}`",
-            location=DataLocation(tables.files[entity.name]),
-            notes=(f"help: did you mean `{entity.name}/{hint}`?",) if hint else ())])
+        raise UsageError([codes.record_not_found(tables.files[entity.name], entity.name,
+                                                 sourced_id, hint)])
     secrets = {str(values[p.name]) for p in module.PARAMS
                if p.secret and values.get(p.name)}
     outputs = [
@@ -235,7 +230,7 @@ def explain(
         for verdict in _verdicts(output, tables, emitted, sourced_id, values, secrets, show_pii)
     ]
     return Explanation(entity.name, sourced_id, tables.files[entity.name],
-                       int(found[LINE][0]), shown_path(loaded.path), outputs)
+                       int(found[LINE][0]), shown_path(loaded.path, relative=True), outputs)
 
 
 def render(e: Explanation) -> str:

@@ -15,9 +15,10 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from rostermap.dsl.diagnostics import DataLocation, Diagnostic, did_you_mean
+from rostermap.dsl import codes
+from rostermap.dsl.diagnostics import did_you_mean
 from rostermap.runtime import redact
 from rostermap.runtime.errors import UsageError
 
@@ -94,11 +95,6 @@ _OPTION_TYPES: dict[str, type] = {f.name: type(f.default) for f in fields(FetchO
 _CREDENTIAL_KEYS = {f.name for f in fields(Credentials)} - {"method"} | {"auth"}
 
 
-def _problem(message: str, origin: str, help_: str = "") -> Diagnostic:
-    return Diagnostic("RM451", message, location=DataLocation(origin),
-                      notes=(f"help: {help_}",) if help_ else ())
-
-
 def _check_mode(path: Path, section: Mapping[str, Any]) -> None:
     """Refuse a config file others may change, or read when it holds the secret.
 
@@ -109,30 +105,25 @@ def _check_mode(path: Path, section: Mapping[str, Any]) -> None:
         return  # Windows permissions are ACLs, not mode bits
     mode = path.stat().st_mode
     if mode & 0o002:
-        verb, why = "changed", "says where the credentials are sent"
+        others: Literal["write", "read"] = "write"
     elif mode & 0o004 and "client_secret" in section:
-        verb, why = "read", "holds the client secret"
+        others = "read"
     else:
         return
-    raise UsageError([Diagnostic(
-        "RM455", f"config file `{path}` can be {verb} by other users of this machine",
-        location=DataLocation(str(path)),
-        notes=(f"note: its mode is {mode & 0o777:03o}, and it {why}",
-               f"help: chmod 600 {path}"))])
+    raise UsageError([codes.config_file_open(path, mode & 0o777, others)])
 
 
 def _read_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsageError([_problem(f"config file `{path}` does not exist", str(path))]) from None
+        raise UsageError([codes.config_file_missing(path)]) from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         # TOMLDecodeError names a line and column, never the value: safe to show.
-        raise UsageError([_problem(f"config file `{path}` is not valid TOML: {error}",
-                                   str(path))]) from None
+        raise UsageError([codes.config_not_toml(path, str(error))]) from None
     section = data.get("source", {})
     if not isinstance(section, dict):
-        raise UsageError([_problem(f"{path}: `source` must be a table ([source])", str(path))])
+        raise UsageError([codes.source_not_a_table(path)])
     _check_mode(path, section)
     return section
 
@@ -148,18 +139,17 @@ def _convert(key: str, value: Any, origin: str) -> Any:
             return True
         if text in ("false", "0", "no", "off"):
             return False
-        raise UsageError([_problem(f"{origin}: `{key}` takes true or false", origin)])
+        raise UsageError([codes.setting_not_boolean(origin, key)])
     if kind in (int, float):
         try:
             number = kind(value)
         except (TypeError, ValueError):
-            raise UsageError([_problem(f"{origin}: `{key}` takes a number", origin)]) from None
+            raise UsageError([codes.setting_not_a_number(origin, key)]) from None
         if number < 0 or (key in ("page_size", "concurrency") and number < 1):
-            raise UsageError([_problem(f"{origin}: `{key}` must be "
-                                       f"{'at least 1' if number >= 0 else 'positive'}", origin)])
+            raise UsageError([codes.setting_too_small(origin, key, number)])
         return number
     if not isinstance(value, str):
-        raise UsageError([_problem(f"{origin}: `{key}` takes text", origin)])
+        raise UsageError([codes.setting_not_text(origin, key)])
     return value.strip()
 
 
@@ -179,11 +169,8 @@ def load_config(
         known = set(_OPTION_TYPES) | _CREDENTIAL_KEYS
         for key, value in _read_file(path).items():
             if key not in known:
-                hint = did_you_mean(key, known)
-                raise UsageError([_problem(
-                    f"{path}: unknown setting `{key}` in [source]", str(path),
-                    f"did you mean `{hint}`?" if hint else f"settings: {', '.join(sorted(known))}",
-                )])
+                raise UsageError([codes.unknown_setting(path, key, did_you_mean(key, known),
+                                                        known)])
             merged[key] = (value, str(path))
     for key, variable in ENV.items():
         if environ.get(variable, "").strip():
@@ -196,8 +183,7 @@ def load_config(
 
     options = replace(FetchOptions(), **{k: v for k, v in values.items() if k in _OPTION_TYPES})
     if options.version and options.version not in ("1.1", "1.2"):
-        raise UsageError([_problem(f"{merged['version'][1]}: OneRoster version "
-                                   f"`{options.version}` is not 1.1 or 1.2", merged["version"][1])])
+        raise UsageError([codes.unknown_version_setting(merged["version"][1], options.version)])
     method = (values.get("auth") or "").lower() or ("oauth2" if values.get("token_url") else
                                     "oauth1" if values.get("client_id") else "none")
     credentials = Credentials(
@@ -214,7 +200,5 @@ def load_config(
                                  "signature_method"),
                                 (credentials.token_auth, TOKEN_AUTH_METHODS, "token_auth")):
         if value not in allowed:
-            origin = merged[key][1]
-            raise UsageError([_problem(f"{origin}: `{key}` is `{value}`, not one of "
-                                       f"{', '.join(allowed)}", origin)])
+            raise UsageError([codes.setting_not_allowed(merged[key][1], key, value, allowed)])
     return SourceConfig(credentials, options)

@@ -42,8 +42,8 @@ from typing import Any, Protocol
 import httpx
 import polars as pl
 
-from rostermap.dsl import schema
-from rostermap.dsl.diagnostics import DataLocation, Diagnostic, Severity
+from rostermap.dsl import codes, schema
+from rostermap.dsl.diagnostics import Diagnostic
 from rostermap.runtime import redact
 from rostermap.runtime.errors import RunError, UsageError
 from rostermap.runtime.sources.auth import AuthError, OAuth2ClientCredentials, make_auth
@@ -142,18 +142,13 @@ def check_url(url: str, what: str = "--source") -> httpx.URL:
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError):
-        raise UsageError([Diagnostic("RM444", f"{what} is not a valid URL")]) from None
+        raise UsageError([codes.invalid_url(what)]) from None
     if parsed.userinfo:
         redact.register(parsed.password)
-        raise UsageError([Diagnostic(
-            "RM444", f"{what} holds credentials, which would show in logs and reports",
-            notes=("help: set ROSTERMAP_CLIENT_ID and ROSTERMAP_CLIENT_SECRET instead",))])
+        raise UsageError([codes.credentials_in_url(what)])
     if parsed.scheme == "https" or (parsed.scheme == "http" and _is_loopback(parsed.host)):
         return parsed
-    raise UsageError([Diagnostic(
-        "RM444", f"{what} `{parsed.scheme}://{parsed.host}` is not https",
-        notes=("help: rostermap sends roster data and credentials only over https; plain "
-               "http is accepted for loopback addresses (a local test server)",))])
+    raise UsageError([codes.not_https(what, parsed.scheme, parsed.host)])
 
 
 def version_of(url: httpx.URL, options: FetchOptions) -> str:
@@ -163,10 +158,7 @@ def version_of(url: httpx.URL, options: FetchOptions) -> str:
     found = _VERSION_IN_PATH.findall(url.path)
     if found:
         return f"1.{found[-1]}"
-    raise UsageError([Diagnostic(
-        "RM451", f"the OneRoster version cannot be told from the URL path `{url.path}`",
-        notes=("help: set version = \"1.1\" or \"1.2\" in [source], or "
-               "ROSTERMAP_ONEROSTER_VERSION",))])
+    raise UsageError([codes.version_not_in_url(url.path)])
 
 
 def filter_expression(entity: str, conjunction: Mapping[str, Iterable[str]]) -> str | None:
@@ -238,17 +230,17 @@ def _is_html(response: httpx.Response) -> bool:
     return "html" in kind or response.content.lstrip()[:1] == b"<"
 
 
-def _imsx(response: httpx.Response) -> str:
+def _imsx(response: httpx.Response) -> str | None:
     """The provider's own words about a failure (imsx_description), shortened."""
     try:
         body = response.json()
     except ValueError:
-        return ""
+        return None
     if isinstance(body, dict):
         text = body.get("imsx_description") or body.get("error_description") or body.get("error")
         if isinstance(text, str) and text.strip():
-            return f": {text.strip()[:120]}"
-    return ""
+            return text.strip()[:120]
+    return None
 
 
 @dataclass
@@ -286,8 +278,7 @@ class _Client:
             self.token_http = httpx.AsyncClient(timeout=timeout, http2=o.http2,
                                                 headers={"User-Agent": USER_AGENT})
         except ImportError:
-            raise UsageError([Diagnostic("RM451", "http2 needs the h2 package",
-                                         notes=("help: pip install 'httpx[http2]'",))]) from None
+            raise UsageError([codes.http2_unavailable()]) from None
         self.auth = make_auth(config.credentials, self.token_http)
         self.http = httpx.AsyncClient(
             auth=self.auth, timeout=timeout, limits=limits, http2=o.http2,
@@ -328,18 +319,17 @@ class _Client:
                 safe = target.scheme == "https" or (target.scheme == "http"
                                                     and _is_loopback(target.host))
                 if not (same or target.host.lower() in allowed) or not safe or target.userinfo:
-                    raise _Failed(Diagnostic(
-                        "RM456", f"{where}: the provider redirects to "
-                        f"{target.scheme}://{target.host}, which rostermap does not follow",
-                        notes=("note: the request's credentials would go to that host",
-                               "help: if it is the provider's own host, list it in "
-                               "redirect_hosts in [source] (https only)")))
+                    raise _Failed(codes.redirect_refused(where, target.scheme, target.host))
                 response = await self.http.get(target)
-        raise _Failed(Diagnostic("RM456", f"{where}: more than {_MAX_REDIRECTS} redirects"))
+        raise _Failed(codes.too_many_redirects(where, _MAX_REDIRECTS))
 
     async def get(self, entity: str, url: str, params: Mapping[str, Any],
                   stats: EntityStats) -> tuple[list[Any], httpx.Headers]:
-        """The collection's records on one page, retried until it comes or cannot."""
+        """The collection's records on one page, retried until it comes or cannot.
+
+        Each failed attempt words the diagnostic the request ends with if it is the
+        last; the retry's log line says the same.
+        """
         o = self.options
         where = self._where(url, params)
         attempt = 0
@@ -352,74 +342,52 @@ class _Client:
                     stats.requests += 1
                     response = await self._fetch(url, params, where)
             except TimeoutError:  # the deadline, not httpx's timeout between bytes
-                code, problem = "RM440", f"no complete response within {o.deadline:g}s"
+                failed = codes.no_complete_response(where, attempt, o.deadline)
             except AuthError as error:
                 if not error.retryable:
-                    raise _Failed(Diagnostic(
-                        "RM441", f"{error}, asked for a token to {where}",
-                        notes=("help: check the client id and secret "
-                               "(ROSTERMAP_CLIENT_ID, ROSTERMAP_CLIENT_SECRET) and the token "
-                               "URL (ROSTERMAP_TOKEN_URL), or the [source] section of --config",
-                               ))) from None
-                code, problem = "RM440", str(error)  # the token endpoint is unreachable or busy
+                    raise _Failed(codes.token_refused(where, str(error))) from None
+                # the token endpoint is unreachable or busy
+                failed = codes.token_endpoint_unavailable(where, attempt, str(error))
             except httpx.TimeoutException as error:
-                code, problem = "RM440", f"timed out ({type(error).__name__})"
+                failed = codes.timed_out(where, attempt, type(error).__name__)
             except httpx.RemoteProtocolError:
-                code, problem = "RM443", "the connection closed before the response was complete"
+                failed = codes.response_cut_short(where, attempt)
             except httpx.TransportError as error:
-                code, problem = "RM440", (f"cannot connect to {self._origin()} "
-                                          f"({type(error).__name__})")
+                failed = codes.cannot_connect(where, attempt, self._origin(),
+                                              type(error).__name__)
             else:
                 status = response.status_code
                 if status == 200 and _is_html(response):
-                    code, problem = "RM443", ("the provider answered 200 with an HTML page, "
-                                              "not JSON (a login, error or maintenance page?)")
+                    failed = codes.html_page(where, attempt)
                 elif status == 200:
                     try:
                         body = json.loads(response.content)
                     except ValueError:
-                        code, problem = "RM443", "the body is not complete JSON"
+                        failed = codes.invalid_json(where, attempt)
                     else:
                         records = body.get(entity) if isinstance(body, dict) else None
                         if isinstance(records, list):
                             return records, response.headers
-                        raise _Failed(Diagnostic(
-                            "RM443", f"{where}: the response has no `{entity}` list",
-                            notes=("note: a OneRoster collection answers "
-                                   f"{{\"{entity}\": [...]}}",)))
+                        raise _Failed(codes.no_collection(where, entity))
                 elif status in (401, 403):
-                    raise _Failed(Diagnostic(
-                        "RM441", f"{where}: the provider answered {status}{_imsx(response)}",
-                        notes=("help: check the client id and secret, and that the "
-                               "credentials' scope covers this collection",)))
+                    raise _Failed(codes.credentials_refused(where, status, _imsx(response)))
                 elif status == 404:
-                    raise _Failed(Diagnostic(
-                        "RM447", f"{where}: the provider has no such collection (404)",
-                        notes=("help: check the base URL, and that the provider serves "
-                               f"/{entity}",)))
+                    raise _Failed(codes.collection_not_found(where, entity))
                 elif status in RETRYABLE:
-                    code, problem = "RM442", f"the provider answered {status}{_imsx(response)}"
+                    failed = codes.provider_busy(where, attempt, status, _imsx(response))
                     wait = _retry_after(response)
                 else:
-                    raise _Failed(Diagnostic(
-                        "RM442", f"{where}: the provider answered {status}{_imsx(response)}"),
-                        status)
+                    raise _Failed(codes.request_refused(where, status, _imsx(response)), status)
             if attempt > o.retries:
-                raise _Failed(Diagnostic(
-                    code, f"{where} failed after {attempt} attempts: {problem}",
-                    notes=("help: the provider may be down or overloaded; try again later, "
-                           "or raise `retries` in [source]",)))
+                raise _Failed(failed)
             if wait is not None and wait > o.max_retry_after:
-                raise _Failed(Diagnostic(
-                    "RM442", f"{where}: the provider asks to wait {wait:.0f}s (Retry-After), "
-                    f"longer than max_retry_after ({o.max_retry_after:.0f}s)"))
+                raise _Failed(codes.retry_after_too_long(where, wait, o.max_retry_after))
             if wait is None:
                 step = min(o.max_backoff, o.backoff * 2 ** (attempt - 1))
                 wait = step / 2 + random.uniform(0, step / 2)
             stats.retries += 1
             self.observer.retry(entity)
-            log.info("%s: %s; retry %d of %d in %.2fs", where, problem, attempt, o.retries,
-                     wait)
+            log.info("%s; retry %d of %d in %.2fs", failed.message, attempt, o.retries, wait)
             await asyncio.sleep(wait)
 
 
@@ -449,11 +417,7 @@ async def _collection(client: _Client, entity: str, reader: RecordReader,
             raise
     stats.filter = None
     collected = await _pages(client, entity, reader, None, stats)
-    collected.warnings.append(Diagnostic(
-        "RM449", f"{stats.path}: the provider refused filter={filter_} (400); the collection "
-        "was read without it", Severity.WARNING, location=DataLocation(stats.path),
-        notes=("note: the mapping's rules filtered the records instead; set filter = false "
-               "to stop sending it",)))
+    collected.warnings.append(codes.filter_refused(stats.path, filter_))
     return collected
 
 
@@ -496,12 +460,7 @@ async def _pages(client: _Client, entity: str, reader: RecordReader,
                 if page.chunk.first is not None:
                     seen = firsts.setdefault(page.chunk.first, page.offset)
                     if seen != page.offset:  # else the loop would never see an empty page
-                        raise _Failed(Diagnostic(
-                            "RM448", f"{stats.path}: the provider serves the same records at "
-                            f"offset {seen} and offset {page.offset}: it ignores `offset`",
-                            location=DataLocation(stats.path),
-                            notes=("help: ask the provider to support limit/offset paging, "
-                                   "or raise page_size above the collection's size",)))
+                        raise _Failed(codes.offset_ignored(stats.path, seen, page.offset))
                 if page.total is not None:
                     if total is None:
                         client.observer.total(entity, page.total)
@@ -511,20 +470,12 @@ async def _pages(client: _Client, entity: str, reader: RecordReader,
                     break
                 if short_before is not None:  # a short page, and records after it: a cap
                     if short_before < limit:
-                        warnings.append(Diagnostic(
-                            "RM450", f"{stats.path}: the provider returns at most "
-                            f"{short_before} records per page (asked for {limit})",
-                            Severity.WARNING, location=DataLocation(stats.path),
-                            notes=("note: paging went on at the provider's size",)))
+                        warnings.append(codes.page_size_capped(stats.path, short_before, limit))
                         limit = short_before
                     short_before = None
                 frontier += page.n
                 if frontier > o.max_records:  # a provider that pages on for ever
-                    raise _Failed(Diagnostic(
-                        "RM423", f"{stats.path}: the provider serves more than "
-                        f"{o.max_records:,} records, the limit", location=DataLocation(stats.path),
-                        notes=("help: raise the limit with --max-records if the collection "
-                               "is real",)))
+                    raise _Failed(codes.too_many_fetched(stats.path, o.max_records))
                 if page.n < page.limit:
                     if page.final(frontier):
                         done = True
@@ -553,13 +504,7 @@ async def _pages(client: _Client, entity: str, reader: RecordReader,
         await asyncio.gather(*running.values(), return_exceptions=True)
     fetched = sum(p.n for p in chain)
     if total is not None and fetched < total:
-        raise _Failed(Diagnostic(
-            "RM448", f"{stats.path}: the provider announced {total} records (X-Total-Count) "
-            f"but served {fetched}",
-            location=DataLocation(stats.path),
-            notes=("note: records may have changed during the sync, or the provider stops "
-                   "paging early; nothing was written",
-                   "help: run again; if the count is known to be wrong, set filter = false")))
+        raise _Failed(codes.fewer_than_announced(stats.path, total, fetched))
     stats.records = fetched
     stats.rejected = sum(len(p.chunk.rejects) for p in chain)
     stats.page_size = limit
@@ -689,27 +634,10 @@ def _too_many_rejected(collected: Mapping[str, _Collected], version: str,
         s = got.stats
         if s.records and s.rejected / s.records > options.max_rejected:
             first = next(r for p in got.pages for r in p.chunk.rejects)
-            problems.append(Diagnostic(
-                "RM454", f"{s.path}: {s.rejected} of {s.records} records fail the OneRoster "
-                f"{version} schema, first {first.sourcedId!r} ({first.field}: {first.reason})",
-                location=DataLocation(s.path),
-                notes=("note: so many rejects mean the provider's JSON is not the shape the "
-                       "schema describes, not a few bad records; nothing was written",
-                       "help: if the provider is a minimal implementation, try --compat; "
-                       f"max_rejected in [source] is the share allowed ({options.max_rejected:g})",
-                       )))
+            problems.append(codes.most_records_rejected(s.path, version, s.rejected, s.records,
+                                                        first, options.max_rejected))
     if problems:
         raise RunError(problems)
-
-
-def _reject_summary(path: str, version: str, rejects: list[Reject]) -> Diagnostic:
-    first = rejects[0]
-    return Diagnostic(
-        "RM446", f"{path}: {len(rejects)} record(s) rejected by the OneRoster {version} schema, "
-        f"first {first.sourcedId!r} ({first.field}: {first.reason})",
-        Severity.WARNING, location=DataLocation(path),
-        notes=("note: each is listed in report.json `rejects`; the rest of the sync went on",
-               "help: if the provider is a minimal implementation, try --compat"))
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
@@ -738,11 +666,9 @@ async def _fetch_all(base: httpx.URL, version: str, wanted: Mapping[str, tuple[s
         if others is not None or failures is None:
             raise
         problems = [f.diagnostic for f in _leaves(failures) if isinstance(f, _Failed)]
-        if not any(p.code == "RM448" for p in problems):  # else said already, with its cause
-            problems.append(Diagnostic(
-                "RM448", "the fetch from the OneRoster API is incomplete; nothing was written",
-                notes=("note: an incomplete roster would look complete to the product and "
-                       "drop the users it lacks",)))
+        summary = codes.fetch_incomplete()
+        if not any(p.code == summary.code for p in problems):  # else said, with its cause
+            problems.append(summary)
         raise RunError(problems) from None
     finally:
         await client.close()
@@ -763,18 +689,10 @@ def open_rest(
     base = check_url(url)
     c = config.credentials
     if c.method in ("oauth1", "oauth2") and not (c.client_id and c.client_secret):
-        raise UsageError([Diagnostic(
-            "RM445", f"{c.method} needs a client id and secret",
-            notes=("note: unless `auth` says otherwise, a token URL means OAuth 2 and a "
-                   "client id without one OAuth 1.0a",
-                   "help: set ROSTERMAP_CLIENT_ID and ROSTERMAP_CLIENT_SECRET (and "
-                   "ROSTERMAP_TOKEN_URL for OAuth 2), or the same in the [source] section "
-                   "of --config",))])
+        raise UsageError([codes.missing_client_credentials(c.method)])
     if c.method == "oauth2":
         if not c.token_url:
-            raise UsageError([Diagnostic(
-                "RM445", "oauth2 needs the provider's token URL",
-                notes=("help: set ROSTERMAP_TOKEN_URL, or token_url in [source]",))])
+            raise UsageError([codes.missing_token_url()])
         check_url(c.token_url, "the token URL")
     version = version_of(base, config.options)
     wanted: dict[str, tuple[str, ...]] = {}
@@ -806,7 +724,7 @@ def open_rest(
         warnings.extend(got.warnings)
         rejected = [r for p in got.pages for r in p.chunk.rejects]
         if rejected:
-            warnings.append(_reject_summary(got.stats.path, version, rejected))
+            warnings.append(codes.records_rejected(got.stats.path, version, rejected))
             rejects.extend(rejected)
         expression = got.stats.filter
         if expression:
@@ -814,16 +732,9 @@ def open_rest(
             outside = sum(1 for p in got.pages for s in p.chunk.statuses
                           if allowed and s is not None and s not in allowed)
             if outside:
-                warnings.append(Diagnostic(
-                    "RM449", f"{got.stats.path}: the provider ignored filter={expression}: "
-                    f"{outside} record(s) outside it", Severity.WARNING,
-                    location=DataLocation(got.stats.path),
-                    notes=("note: the mapping's rules filtered them instead; set filter = "
-                           "false to stop sending it",)))
+                warnings.append(codes.filter_ignored(got.stats.path, expression, outside))
     if layout != version:
-        warnings.append(Diagnostic(
-            "RM453", f"/users: OneRoster {layout} users served under a {version} URL; read as "
-            f"{layout} records", Severity.WARNING, location=DataLocation("/users")))
+        warnings.append(codes.other_version_users(layout, version))
     files = {e: raw.file for e, raw in tables.items()}
     filtered = frozenset(e for e, got in collected.items() if got.stats.filter)
     origin = redact.redact(str(base))

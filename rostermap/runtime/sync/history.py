@@ -13,11 +13,11 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from rostermap.dsl.diagnostics import DataLocation, Diagnostic
+from rostermap.dsl import codes
 from rostermap.runtime.errors import UsageError
 from rostermap.runtime.sync.changes import SEP
 from rostermap.runtime.sync.run import SyncOptions, state_for
-from rostermap.runtime.sync.state import RunRecord, Store
+from rostermap.runtime.sync.state import RunRecord, Store, guarded
 
 __all__ = ["NetChange", "net_changes", "open_state", "render_diff", "runs_table"]
 
@@ -31,12 +31,9 @@ def open_state(profile: str, options: SyncOptions) -> Iterator[Store]:
     """The state of a profile and tenant, for reading; it must exist."""
     name, path = state_for(profile, options)
     if not path.exists():
-        raise UsageError([Diagnostic(
-            "RM462", f"no runs of {name} for tenant {options.tenant} yet",
-            location=DataLocation(str(path)),
-            notes=("help: `rostermap run` makes the first; --state and --tenant name "
-                   "another state",))])
-    store = Store(path, name, options.tenant)
+        raise UsageError([codes.no_runs_yet(name, options.named(), str(path))])
+    with guarded(path):
+        store = Store(path, name, options.tenant)
     try:
         yield store
     finally:
@@ -69,14 +66,10 @@ def net_changes(store: Store, first: int, second: int, only: Iterable[str] = ()
                 ) -> dict[str, list[NetChange]]:
     """Per output, what the committed runs after ``first`` up to ``second`` changed."""
     if first >= second:
-        raise UsageError([Diagnostic(
-            "RM462", f"run {first} is not before run {second}",
-            notes=("help: rostermap diff PROFILE EARLIER LATER",))])
+        raise UsageError([codes.runs_out_of_order(first, second)])
     for run_id in (first, second):
         if store.run(run_id) is None:
-            raise UsageError([Diagnostic(
-                "RM462", f"there is no run {run_id}", location=DataLocation(str(store.path)),
-                notes=("help: `rostermap runs` lists them",))])
+            raise UsageError([codes.no_such_run(run_id, str(store.path))])
     wanted = set(only)
     folded: dict[str, dict[str, tuple[str, str, set[str]]]] = {}
     between = [r for r in reversed(store.runs(10_000))
