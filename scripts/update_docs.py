@@ -3,13 +3,15 @@
     python scripts/update_docs.py
 
 docs/diagnostics.md comes from the entries of dsl/codes/, the function table of
-docs/language.md from runtime/functions.py, and the editors' TextMate grammar from
-dsl/grammar.lark; tests fail when any is stale, so run this after adding a code, a
-function or a keyword.
+docs/language.md from runtime/engine/functions.py, docs/report.schema.json from
+runtime/report/model.py, and the editors' TextMate grammar from dsl/grammar.lark;
+tests fail when any is stale, so run this after adding a code, a function, a report
+field or a keyword.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from rostermap.compiler.textmate import render as textmate
 from rostermap.dsl.codes import markdown
 from rostermap.dsl.schema import reference_markdown as entities_markdown
 from rostermap.runtime.engine.functions import reference_markdown
+from rostermap.runtime.report.model import schema as report_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -38,6 +41,8 @@ def main() -> None:
     language.write_text(functions_section(language.read_text(encoding="utf-8")),
                         encoding="utf-8")
     TEXTMATE.write_text(textmate(), encoding="utf-8")
+    (DOCS / "report.schema.json").write_text(json.dumps(report_schema(), indent=2) + "\n",
+                                             encoding="utf-8")
 
 
 if __name__ == "__main__":

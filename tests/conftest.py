@@ -16,7 +16,8 @@ import pytest
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 # The hooks and fixtures below are tested with pytest's `pytester` (tests/test_conftest.py).
-pytest_plugins = ["pytester"]
+# pytester tests the strict-skip hook; tests.reports checks every written report.json.
+pytest_plugins = ["pytester", "tests.reports"]
 
 ROOT = Path(__file__).resolve().parent.parent
 MAPPINGS = ROOT / "rostermap" / "mappings"

@@ -100,5 +100,5 @@ def test_for_each_outputs_are_explained_row_by_row_and_secrets_never_shown(
     assert "explain-secret-77" not in result.stdout
     alone = CliRunner().invoke(main, ["explain", "powerschool-sis", "--source", str(EXAMPLE),
                                       "--record", "users/tch-3", "--param", "start_year=2020"])
-    assert "parent_child.csv  (mapping line 80): no row (its `for each` list is empty)" \
+    assert "parent_child.csv  (mapping line 81): no row (its `for each` list is empty)" \
         in alone.stdout

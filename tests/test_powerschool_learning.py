@@ -173,7 +173,7 @@ def test_the_same_district_in_oneroster_1_2(make_package: Callable[..., Path], d
         "enrollments.csv": ENROLLMENTS,
     }, name="v12")
     expected = outputs(district, tmp_path / "v11", "year=2026", "google_domain=district.org")
-    actual = outputs(package, tmp_path / "v12", "year=2026", "google_domain=district.org")
+    actual = outputs(package, tmp_path / "v12-out", "year=2026", "google_domain=district.org")
     for name in expected:
         if name != "report.json":
             assert actual[name] == expected[name], name

@@ -41,6 +41,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import logging
 import os
 import tempfile
@@ -541,9 +542,9 @@ def test_the_password_never_reaches_the_cli_output(district: Path, secret: str,
     assert PASSWORD in (out / "users.csv").read_text(encoding="utf-8")
     for path in everything_but_users(out):
         assert PASSWORD not in path.read_text(encoding="utf-8"), path.name
-    # nor the run state, which stores a placeholder and puts the password back on writing
+    # nor the run state, which stores nothing in a secret column
     (state,) = Path(os.environ["ROSTERMAP_STATE_DIR"]).rglob("*.sqlite")
-    store = Store(state, "powerschool-sis", "default")
+    store = Store(state, "powerschool-sis", None)
     stored = [*store.snapshots().values(), *store.changes(1).values()]
     store.close()
     assert stored and all(PASSWORD not in str(frame.to_dicts()) for frame in stored)
@@ -560,6 +561,41 @@ def test_the_password_never_reaches_the_cli_output(district: Path, secret: str,
     assert result.exit_code == 0, result.stderr
     assert PASSWORD not in result.stdout and PASSWORD not in result.stderr
     assert PASSWORD not in caplog.text  # nor any log record
+
+
+def test_rotating_the_password_changes_its_column_only(district: Path, secret: str,
+                                                      tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new default password is written into the password column of every row, the
+    carried ones included, updates no row, and neither password enters the state."""
+    out = tmp_path / "out"
+    args = ["run", "powerschool-sis", "--source", str(district), "--out", str(out),
+            "--param", "start_year=2025", "--param", "sso_domains=maple.org"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    before = read_csv(out / "users.csv")
+    rotated = "Rotated-Pw-51a2"
+    monkeypatch.setenv("ROSTERMAP_PARAM_DEFAULT_PASSWORD", rotated)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.stderr
+    after = read_csv(out / "users.csv")
+    column = USERS_HEADER.index("password")
+    assert after[0] == before[0] and len(after[1]) == len(before[1])
+    for old, new in zip(before[1], after[1], strict=True):
+        assert new[column] in (rotated, "") and old[column] in (PASSWORD, "")
+        assert new[:column] + new[column + 1:] == old[:column] + old[column + 1:]
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert all(not counts["update"] for counts in report["sync"]["changes"].values())
+    for path in everything_but_users(out):
+        text = path.read_text(encoding="utf-8")
+        assert PASSWORD not in text and rotated not in text, path.name
+    (state,) = Path(os.environ["ROSTERMAP_STATE_DIR"]).rglob("*.sqlite")
+    store = Store(state, "powerschool-sis", None)
+    stored = [*store.snapshots().values(), *store.changes(1).values(),
+              *store.changes(2).values()]
+    store.close()
+    text = "\n".join(str(frame.to_dicts()) for frame in stored)
+    assert PASSWORD not in text and rotated not in text
+    assert state.read_bytes().count(rotated.encode()) == 0
 
 
 def test_explain_of_a_user_does_not_show_the_password(district: Path, secret: str) -> None:

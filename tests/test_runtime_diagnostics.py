@@ -18,10 +18,14 @@ in some snapshot file fail.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import shutil
 import socket
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +115,22 @@ def with_manifest(*changes: tuple[str, str]) -> dict[str, str]:
     for old, new in changes:
         files["manifest.csv"] = files["manifest.csv"].replace(old, new)
     return files
+
+
+@contextlib.contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """A file no one may write: read-only for a user, immutable (chattr) for root, whom
+    permissions do not stop."""
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i", str(path)], check=True)
+    else:
+        path.chmod(0o400)
+    try:
+        yield
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        path.chmod(0o600)
 
 
 CASE: dict[str, Callable[[Ctx], str]] = {}
@@ -352,6 +372,36 @@ def _redirect_not_followed(ctx: Ctx) -> str:
     return rest_run(ctx, ctx.serve(faults=("redirect,entity=users",)))
 
 
+@case("RM426")
+def _two_files_for_one_name(ctx: Ctx) -> str:
+    files = tiny_files()
+    files["Users.csv"] = files["users.csv"]
+    _, err = cli("run", PROBE, "--source", str(ctx.package(files)), "--out", ctx.out,
+                 "--no-state", exit=1)
+    return err
+
+
+@case("RM427")
+def _entity_without_records(ctx: Ctx) -> str:
+    files = tiny_files()
+    files["users.csv"] = files["users.csv"].split("\n", 1)[0] + "\n"  # the header alone
+    source = str(ctx.package(files))
+    _, err = cli("run", PROBE, "--source", source, "--out", ctx.out, "--no-state", exit=1)
+    assert not Path(ctx.out).exists()
+    cli("run", PROBE, "--source", source, "--out", ctx.out, "--no-state", "--allow-empty",
+        exit=0)
+    return err
+
+
+@case("RM427-emptied")
+def _output_left_empty(ctx: Ctx) -> str:
+    files = tiny_files()
+    files["users.csv"] = files["users.csv"].replace(",,,true,", ",tobedeleted,,true,")
+    _, err = cli("run", PROBE, "--source", str(ctx.package(files)), "--out", ctx.out,
+                 "--no-state", exit=1)
+    return err
+
+
 # --- RM46x: run state ------------------------------------------------------------------------
 
 
@@ -397,7 +447,86 @@ def _output_folder_not_writable(ctx: Ctx) -> str:
     return err
 
 
+@case("RM461-empty")
+def _state_file_of_0_bytes(ctx: Ctx) -> str:
+    state = ctx.tmp / "state.sqlite"
+    state.touch()  # a restored backup cut short, a disk that lost the file's blocks
+    _, err = cli("run", PROBE, "--source", str(ctx.package()), "--out", ctx.out,
+                 "--state", str(state), exit=1)
+    assert state.stat().st_size == 0 and not Path(ctx.out).exists()
+    return err
+
+
+@case("RM461-gone")
+def _state_of_a_published_folder_is_gone(ctx: Ctx) -> str:
+    state = ctx.tmp / "state.sqlite"
+    args = ("run", PROBE, "--source", str(ctx.package()), "--out", ctx.out, "--state",
+            str(state))
+    cli(*args, exit=0)
+    for path in ctx.tmp.glob("state.sqlite*"):
+        path.unlink()
+    _, err = cli(*args, exit=1)
+    cli(*args, "--new-state", exit=0)  # said on purpose: a first run again
+    return err
+
+
+@case("RM463-unpublished")
+def _committed_but_not_published(ctx: Ctx) -> str:
+    state = ctx.tmp / "state.sqlite"
+    (Path(ctx.out) / "users.csv").mkdir(parents=True)  # a folder where a file must go
+    (Path(ctx.out) / "users.csv" / "keep").write_text("x")
+    args = ("run", PROBE, "--source", str(ctx.package()), "--out", ctx.out, "--state",
+            str(state))
+    _, err = cli(*args, exit=6)
+    shutil.rmtree(Path(ctx.out) / "users.csv")
+    out, _ = cli(*args, exit=0)  # publishes run 1 first, keeping its changes apart
+    assert "finished publishing run 1 first" in out
+    assert (Path(ctx.out) / "changes" / "run-1" / "users.csv").exists()
+    return err
+
+
+@case("RM464")
+def _output_folder_of_another_state(ctx: Ctx) -> str:
+    source = str(ctx.package())
+    north, south = (str(ctx.tmp / f"{name}.sqlite") for name in ("north", "south"))
+    cli("run", PROBE, "--source", source, "--out", ctx.out, "--state", north, exit=0)
+    _, err = cli("run", PROBE, "--source", source, "--out", ctx.out, "--state", south, exit=2)
+    return err
+
+
+@case("RM464-no-state")
+def _output_folder_of_a_state_and_a_run_without(ctx: Ctx) -> str:
+    source = str(ctx.package())
+    cli("run", PROBE, "--source", source, "--out", ctx.out, "--state",
+        str(ctx.tmp / "north.sqlite"), exit=0)
+    _, err = cli("run", PROBE, "--source", source, "--out", ctx.out, "--no-state", exit=2)
+    return err
+
+
+@case("RM465")
+def _state_file_read_only(ctx: Ctx) -> str:
+    state = ctx.tmp / "state.sqlite"
+    args = ("run", PROBE, "--source", str(ctx.package()), "--out", ctx.out, "--state",
+            str(state))
+    cli(*args, exit=0)
+    published = (Path(ctx.out) / "users.csv").read_bytes()
+    with read_only(state):
+        _, err = cli(*args, exit=1)
+    assert (Path(ctx.out) / "users.csv").read_bytes() == published
+    return err
+
+
 # --- RM5xx: run usage ----------------------------------------------------------------------
+
+
+@case("RM508")
+def _out_inside_the_source(ctx: Ctx) -> str:
+    source = ctx.package()
+    _, err = cli("run", PROBE, "--source", str(source), "--out", str(source / "out"),
+                 "--no-state", exit=2)
+    assert not (source / "out").exists()
+    return err
+
 
 
 @case("RM502")

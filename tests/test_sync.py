@@ -11,7 +11,6 @@ import csv
 import datetime as dt
 import io
 import json
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -312,8 +311,8 @@ def test_changes_only_writes_no_full_files(runner: Runner) -> None:
     runner(District.three_schools(), options=SyncOptions(state=runner.options.state,
                                                          changes_only=True))
     names = sorted(str(p.relative_to(runner.out)) for p in runner.out.rglob("*") if p.is_file())
-    assert names == ["changes/classes.csv", "changes/enrollments.csv", "changes/users.csv",
-                     "report.html", "report.json"]
+    assert names == [".rostermap-state", "changes/classes.csv", "changes/enrollments.csv",
+                     "changes/users.csv", "report.html", "report.json"]
 
 
 # --- the mass-change guard -----------------------------------------------------------------
@@ -343,7 +342,7 @@ def test_deactivating_30_percent_of_a_school_is_held_then_approved(runner: Runne
     assert (folder / "report.html").exists() and (folder / "changes" / "users.csv").exists()
     assert len([r for r in read_csv(folder / "changes" / "users.csv")
                 if r["action"] == "deactivate"]) == 7
-    store = Store(runner.options.state, "sync-test", "default")  # type: ignore[arg-type]
+    store = Store(runner.options.state, "sync-test", None)  # type: ignore[arg-type]
     assert store.last_committed().id == 1  # type: ignore[union-attr]
     store.close()
     approved = approve(MAPPING, held.run, runner.options)  # type: ignore[arg-type]
@@ -503,7 +502,7 @@ def test_a_delta_package_without_an_earlier_run_is_refused(tmp_path: Path) -> No
 
 def test_the_state_belongs_to_one_profile_and_tenant(runner: Runner) -> None:
     runner(District.three_schools())
-    with pytest.raises(UsageError, match="belongs to profile sync-test and tenant default"):
+    with pytest.raises(UsageError, match="belongs to profile sync-test and an --out folder"):
         sync("powerschool-learning", EXAMPLE, runner.tmp / "x", ["year=2026"],
              runner.options, today=TODAY)
     other = SyncOptions(tenant="north")
@@ -529,7 +528,7 @@ def test_failed_runs_are_recorded_and_change_nothing(runner: Runner) -> None:
     with pytest.raises(RunError):
         runner(broken)
     assert (runner.out / "users.csv").read_text() == published
-    store = Store(runner.options.state, "sync-test", "default")  # type: ignore[arg-type]
+    store = Store(runner.options.state, "sync-test", None)  # type: ignore[arg-type]
     runs = store.runs()
     store.close()
     assert [r.outcome for r in runs] == ["failed", "success"]
@@ -592,21 +591,17 @@ def test_cli_exit_codes_held_approve_and_reject(tmp_path: Path) -> None:
     logged = cli.invoke(main, ["run", MAPPING, "--source", str(first), *common, "--quiet",
                                "--log", str(log)])
     assert logged.exit_code == 0 and logged.output == ""
-    assert "run 3 of sync-test/default" in log.read_text()
+    assert "run 3 of sync-test (--state " in log.read_text()
     assert "Kid" not in log.read_text()
 
 
-def test_report_html_of_a_held_run_opens_in_chromium(runner: Runner) -> None:
-    browser = next((b for b in ("chromium", "chromium-browser", "google-chrome")
-                    if shutil.which(b)), None)
-    if browser is None:
-        pytest.skip("no chromium on PATH (Debian: apt-get install chromium)")
+def test_report_html_of_a_held_run_opens_in_chromium(runner: Runner, chromium: str) -> None:
     d = District.three_schools()
     runner(d)
     _lose_a_third_of_s1(d)
     held = runner(d)
     page = runner.out / "held" / str(held.run) / "report.html"
-    dom = subprocess.run([browser, "--headless=new", "--no-sandbox", "--disable-gpu",
+    dom = subprocess.run([chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
                           "--dump-dom", page.as_uri()], capture_output=True, text=True,
                          timeout=60, check=True).stdout
     assert "Run held" in dom and "users.csv" in dom

@@ -98,13 +98,21 @@ def main() -> None:
 @click.option("--http2/--http1", default=None, help="API source: use HTTP/2 (default: off).")
 @click.option("--state", "state", type=click.Path(dir_okay=False, path_type=Path),
               help="The run state (SQLite) that change sets are computed against; default: "
-              "$ROSTERMAP_STATE_DIR or the user data folder, then PROFILE/TENANT.sqlite.")
-@click.option("--tenant", default="default", show_default=True,
-              help="The district or customer this run is for: each has its own state.")
+              "$ROSTERMAP_STATE_DIR or the user data folder, then PROFILE/TENANT.sqlite, or "
+              "without --tenant a file of the --out folder's.")
+@click.option("--tenant", default=None,
+              help="The district or customer this run is for: each has its own state "
+              "(default: the state follows the --out folder).")
+@click.option("--new-state", is_flag=True,
+              help="Start the state afresh where it is missing but the --out folder was "
+              "published by it, or where the file is not a state (it is kept aside).")
 @click.option("--no-state", is_flag=True,
               help="Only transform: no state, no changes/, no guards (a one-off export).")
 @click.option("--dry-run", is_flag=True,
               help="Compute the outputs, the changes and the guards' verdict; write nothing.")
+@click.option("--allow-empty", is_flag=True,
+              help="Go on when an entity read holds no record, or an output is left empty "
+              "while its entity has records (default: stop, exit 1).")
 @click.option("--changes-only", is_flag=True,
               help="Write changes/ and the reports, not the full files.")
 @click.option("--wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
@@ -117,8 +125,9 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
         max_file_bytes: int | None, max_records: int | None, max_field_bytes: int | None,
         config_path: Path | None, page_size: int | None, concurrency: int | None,
         rate: float | None, timeout: float | None, retries: int | None, compat: bool | None,
-        filter_: bool | None, http2: bool | None, state: Path | None, tenant: str,
-        no_state: bool, dry_run: bool, changes_only: bool, wait: float,
+        filter_: bool | None, http2: bool | None, state: Path | None, tenant: str | None,
+        new_state: bool, no_state: bool, dry_run: bool, allow_empty: bool, changes_only: bool,
+        wait: float,
         log_file: Path | None) -> None:
     """Run PROFILE (a name in mappings/ or a mapping file) over a OneRoster source.
 
@@ -138,9 +147,9 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
     from rostermap.runtime.sources.csv_package import Limits
     from rostermap.runtime.sources.raw import is_url
 
-    if no_state and (dry_run or changes_only or state):
-        raise click.UsageError("--no-state cannot be combined with --state, --dry-run or "
-                               "--changes-only")
+    if no_state and (dry_run or changes_only or state or tenant or new_state):
+        raise click.UsageError("--no-state cannot be combined with --state, --tenant, "
+                               "--new-state, --dry-run or --changes-only")
     _log_to(log_file)
     try:
         config = None
@@ -162,15 +171,15 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
             if no_state:
                 result = run_profile(profile, source, out_dir, params, limits=limits,
                                      config=config, observer=observer, today=day,
-                                     max_rejects=max_rejects)
+                                     max_rejects=max_rejects, allow_empty=allow_empty)
                 report, files, folder = result.report, result.files, out_dir
             else:
                 from rostermap.runtime.sync.run import SyncOptions, sync
 
-                options = SyncOptions(state, tenant, dry_run, changes_only, wait)
+                options = SyncOptions(state, tenant, dry_run, changes_only, wait, new_state)
                 synced = sync(profile, source, out_dir, params, options, limits=limits,
                               today=day, max_rejects=max_rejects, config=config,
-                              observer=observer)
+                              observer=observer, allow_empty=allow_empty)
                 report, files = synced.report, synced.files
                 folder = synced.folder or out_dir
     except DiagnosticError as error:
@@ -202,17 +211,19 @@ def _log_to(log_file: Path | None) -> None:
     logger.setLevel(logging.INFO)
 
 
-def _state_options(state: Path | None, tenant: str, wait: float = 0.0) -> Any:
+def _state_options(state: Path | None, tenant: str | None, out: Path | None,
+                   wait: float = 0.0) -> Any:
     from rostermap.runtime.sync.run import SyncOptions
 
-    return SyncOptions(state=state, tenant=tenant, wait=wait)
+    return SyncOptions(state=state, tenant=tenant, wait=wait, out=out)
 
 
 _STATE_OPTIONS = [
     click.option("--state", "state", type=click.Path(dir_okay=False, path_type=Path),
                  help="The run state file, as for `run`."),
-    click.option("--tenant", default="default", show_default=True,
-                 help="The tenant, as for `run`."),
+    click.option("--tenant", default=None, help="The tenant, as for `run`."),
+    click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+                 help="The output folder of the runs, where they named no --tenant."),
 ]
 
 
@@ -227,12 +238,13 @@ def _with_state(command: Any) -> Any:
 @_with_state
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
               help="How many runs to list, newest first.")
-def runs(profile: str, state: Path | None, tenant: str, limit: int) -> None:
+def runs(profile: str, state: Path | None, tenant: str | None, out: Path | None,
+         limit: int) -> None:
     """List the runs of PROFILE for a tenant: when, outcome, rows and changes."""
     from rostermap.runtime.sync.history import open_state, runs_table
 
     try:
-        with open_state(profile, _state_options(state, tenant)) as store:
+        with open_state(profile, _state_options(state, tenant, out)) as store:
             click.echo(printable(redact(runs_table(store.runs(limit)))))
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
@@ -244,14 +256,14 @@ def runs(profile: str, state: Path | None, tenant: str, limit: int) -> None:
 @click.argument("second", type=click.IntRange(min=0))
 @_with_state
 @click.option("--output", "only", multiple=True, help="Only this output; repeat for several.")
-def diff_(profile: str, first: int, second: int, state: Path | None, tenant: str,
-          only: tuple[str, ...]) -> None:
+def diff_(profile: str, first: int, second: int, state: Path | None, tenant: str | None,
+          out: Path | None, only: tuple[str, ...]) -> None:
     """What changed between two runs of PROFILE: created, updated and deactivated rows,
     by key, with the columns that changed."""
     from rostermap.runtime.sync.history import net_changes, open_state, render_diff
 
     try:
-        with open_state(profile, _state_options(state, tenant)) as store:
+        with open_state(profile, _state_options(state, tenant, out)) as store:
             click.echo(printable(redact(render_diff(net_changes(store, first, second, only),
                                                     first, second))))
     except RunError as error:
@@ -264,12 +276,13 @@ def diff_(profile: str, first: int, second: int, state: Path | None, tenant: str
 @_with_state
 @click.option("--wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
               help="Wait this long for a running sync to end.")
-def approve(profile: str, run_id: int, state: Path | None, tenant: str, wait: float) -> None:
+def approve(profile: str, run_id: int, state: Path | None, tenant: str | None,
+            out: Path | None, wait: float) -> None:
     """Publish held run RUN of PROFILE, and make it the run the next one compares with."""
     from rostermap.runtime.sync.run import approve as approve_run
 
     try:
-        result = approve_run(profile, run_id, _state_options(state, tenant, wait))
+        result = approve_run(profile, run_id, _state_options(state, tenant, out, wait))
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
     click.echo(f"run {run_id} approved: published {len(result.files)} files to {result.folder}")
@@ -281,12 +294,13 @@ def approve(profile: str, run_id: int, state: Path | None, tenant: str, wait: fl
 @_with_state
 @click.option("--wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
               help="Wait this long for a running sync to end.")
-def reject(profile: str, run_id: int, state: Path | None, tenant: str, wait: float) -> None:
+def reject(profile: str, run_id: int, state: Path | None, tenant: str | None,
+           out: Path | None, wait: float) -> None:
     """Drop held run RUN of PROFILE: nothing of it is published or kept."""
     from rostermap.runtime.sync.run import reject as reject_run
 
     try:
-        reject_run(profile, run_id, _state_options(state, tenant, wait))
+        reject_run(profile, run_id, _state_options(state, tenant, out, wait))
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
     click.echo(f"run {run_id} rejected: the last approved or committed run stays current")

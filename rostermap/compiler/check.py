@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,6 +20,7 @@ from rostermap.dsl import codes, schema
 from rostermap.dsl import nodes as n
 from rostermap.dsl import types as t
 from rostermap.dsl.diagnostics import Diagnostic, did_you_mean
+from rostermap.dsl.limits import MAX_GRACE_DAYS, MAX_GRACE_RUNS
 from rostermap.dsl.span import Source, Span
 from rostermap.dsl.types import TODAY, parse_type
 from rostermap.runtime.engine.functions import REGISTRY, Function
@@ -113,6 +114,7 @@ class _Checker:
         self.declare_rules()
         self.declare_defines()
         self.declare_outputs()
+        self.check_secrets()
         checked = [self.check_output(o) for o in self.outputs.values()]
         ordered = self.order_outputs([c for c in checked if c is not None])
         requires = self.check_requires()
@@ -245,6 +247,34 @@ class _Checker:
         """An entity by name: a table parameter's, or one of OneRoster's."""
         return self.tables.get(name) or schema.entity(name)
 
+    def check_secrets(self) -> None:
+        """A secret parameter is written, whole, into columns of its own, and used
+        nowhere else: in a rule, a key, a lookup or a transform it would reach the run
+        state, the change files and the reports, which keep no secret. A column that
+        is a secret is known by name, so the state stores nothing for it."""
+        secrets = {name for name, p in self.params.items() if p.secret}
+        if not secrets:
+            return
+        for body in (*(r.body for r in self.mapping.rules),
+                     *(d.body for d in self.mapping.defines)):
+            for name in _names(body, secrets):
+                self.report(codes.secret_in_expression(name.name, name.span))
+        for o in self.mapping.outputs:
+            columns: set[str] = set()
+            for f in o.fields:
+                if isinstance(f.value, n.Name) and f.value.name in secrets:
+                    columns.add(f.column.name)
+                    continue
+                for name in _names(f.value, secrets):
+                    self.report(codes.secret_in_expression(name.name, name.span))
+            for node in (*o.wheres, *o.warns, *o.counters, *o.rejects,
+                         *([o.each] if o.each is not None else [])):
+                for name in _names(node, secrets):
+                    self.report(codes.secret_in_expression(name.name, name.span))
+            for ident in (*o.key, *o.sort):
+                if ident.name in columns:
+                    self.report(codes.secret_in_key(ident.name, ident.span))
+
     def check_output(self, o: n.Output) -> ir.CheckedOutput | None:
         entity = self.entity(o.entity.name)
         if entity is None:
@@ -318,6 +348,7 @@ class _Checker:
             key=tuple(i.name for i in o.key),
             sort=tuple(i.name for i in o.sort),
             distinct=o.distinct is not None,
+            allow_empty=o.allow_empty is not None,
             depends_on=tuple(dict.fromkeys(self._uses)),
             counters=tuple(counters),
             rejects=tuple(rejects),
@@ -325,6 +356,9 @@ class _Checker:
             format=fmt,
             missing=missing,
             limits=limits,
+            secrets=tuple((c.name, c.value.name) for c in columns
+                          if isinstance(c.value, ir.ParamRead) and c.value.name in self.params
+                          and self.params[c.value.name].secret),
         )
 
     def check_sync(self, o: n.Output) -> tuple[tuple[str, int, str] | None,
@@ -345,7 +379,10 @@ class _Checker:
             m = o.missing
             action = word(m.action, _MISSING_ACTIONS, "missing action")
             unit = "runs" if m.unit is None else word(m.unit, ("runs", "days"), "grace unit")
-            if action is not None and unit is not None:
+            most = MAX_GRACE_RUNS if unit == "runs" else MAX_GRACE_DAYS
+            if m.after is not None and unit is not None and not 1 <= m.after <= most:
+                self.report(codes.grace_out_of_range(m.after, unit, m.span))
+            elif action is not None and unit is not None:
                 missing = (action, m.after or 0, unit)
         limits = []
         for lim in o.limits:
@@ -1022,3 +1059,17 @@ def check(
     checker = _Checker(mapping, source, broken=broken)
     checked = checker.run()
     return checked, checker.diagnostics
+
+
+def _names(node: object, wanted: set[str]) -> Iterator[n.Name]:
+    """Every bare name in ``wanted`` anywhere under a syntax node."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, n.Name):
+            if item.name in wanted:
+                yield item
+        elif isinstance(item, tuple | list):
+            stack.extend(item)
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))

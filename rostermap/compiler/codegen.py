@@ -390,6 +390,11 @@ class _Module:
                         w.line(f"{label}={_tuple(values)},")
                 if out.distinct:
                     w.line("distinct=True,")
+                if out.allow_empty:
+                    w.line("allow_empty=True,")
+                if out.secrets:
+                    pairs = ", ".join(_tuple(pair) for pair in out.secrets)
+                    w.line(f"secrets=({pairs},),")
                 if out.missing is not None:
                     action, after, unit = out.missing
                     w.line(f"missing=Missing({literal(action)}, after={after}, "

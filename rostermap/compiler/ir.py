@@ -349,6 +349,8 @@ class CheckedOutput:
     format: str = "csv"  # csv | jsonl | json, from the file name
     missing: tuple[str, int, str] | None = None  # `when missing`: action, after, unit
     limits: tuple[tuple[str, float, bool, bool], ...] = ()  # action, amount, %, per school
+    secrets: tuple[tuple[str, str], ...] = ()  # (column, secret parameter) it holds whole
+    allow_empty: bool = False  # `allow empty`: an empty file from a non-empty entity is fine
 
 @dataclass(frozen=True, slots=True)
 class CheckedMapping:

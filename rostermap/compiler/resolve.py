@@ -28,6 +28,7 @@ from rostermap.dsl import codes
 from rostermap.dsl import nodes as n
 from rostermap.dsl.diagnostics import Diagnostic, did_you_mean
 from rostermap.dsl.files import read_mapping
+from rostermap.dsl.limits import MAX_IMPORTS
 from rostermap.dsl.parser import parse
 from rostermap.dsl.span import Source
 
@@ -84,29 +85,42 @@ class _Resolution:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     sources: list[Source] = field(default_factory=list)
 
-    def load(self, ref: n.Reference, origin: Source, stack: tuple[str, ...]) -> _Layer | None:
-        found = self.resolver(ref.target.name, origin)
+    def load(self, ref: n.Reference, origin: Source, stack: tuple[str, ...],
+             found: Source | None = None) -> _Layer | None:
+        found = found or self.resolver(ref.target.name, origin)
         if found is None:
             known = self.resolver.known(origin) if isinstance(self.resolver, FileResolver) else []
             hint = did_you_mean(ref.target.name, known)
             self.diagnostics.append(codes.mapping_not_found(
                 ref.target.name, ref.kind, ref.target.span, hint, origin.name))
             return None
-        if found.name in stack:
-            cycle = [Path(s).name for s in (*stack, found.name)]
+        key = _identity(found.name)
+        if key in stack:
+            cycle = [Path(s).name for s in (*stack, key)]
             self.diagnostics.append(codes.mapping_cycle(cycle, ref.target.span))
+            return None
+        if len(stack) >= MAX_IMPORTS:
+            chain = [Path(s).name for s in (*stack, key)]
+            self.diagnostics.append(codes.imports_too_deep(chain, ref.target.span))
             return None
         mapping, problems = parse(found.text, found.name)
         self.diagnostics.extend(problems)
-        self.sources.append(found)
-        return self.layer(mapping, found, (*stack, found.name))
+        if key not in {_identity(s.name) for s in self.sources}:
+            self.sources.append(found)
+        return self.layer(mapping, found, (*stack, key))
 
     def layer(self, m: n.Mapping, source: Source, stack: tuple[str, ...]) -> _Layer:
         """``m`` with its parent merged in, and what it and its parents import."""
         imported_rules: list[n.RuleDecl] = []
         imported_defines: list[n.DefineDecl] = []
+        imported: set[str] = set()
         for ref in m.imports:
-            loaded = self.load(ref, source, stack)
+            found = self.resolver(ref.target.name, source)
+            if found is not None:  # one file, however its imports spell it: read once
+                if _identity(found.name) in imported:
+                    continue
+                imported.add(_identity(found.name))
+            loaded = self.load(ref, source, stack, found)
             if loaded is None:
                 continue
             library = loaded.flat()
@@ -170,6 +184,7 @@ class _Resolution:
                 key=o.key or base.key,
                 sort=o.sort or base.sort,
                 distinct=o.distinct or base.distinct,
+                allow_empty=o.allow_empty or base.allow_empty,
                 missing=o.missing or base.missing,
                 limits=o.limits or base.limits,
             )
@@ -185,6 +200,11 @@ class _Resolution:
         )
 
 
+def _identity(name: str) -> str:
+    """A mapping file as one file, however it is spelt (./x.rmap, x, a link to it)."""
+    return str(Path(name).resolve())
+
+
 def _override(base: Iterable[_Named], mine: Iterable[_Named]) -> tuple[_Named, ...]:
     merged = {d.name.name: d for d in base}
     for d in mine:
@@ -197,5 +217,5 @@ def resolve(
 ) -> tuple[n.Mapping, list[Diagnostic], list[Source]]:
     """The effective mapping, the problems found resolving it, and the files it used."""
     resolution = _Resolution(resolver or FileResolver())
-    effective = resolution.layer(mapping, source, (source.name,)).flat()
+    effective = resolution.layer(mapping, source, (_identity(source.name),)).flat()
     return effective, resolution.diagnostics, [source, *resolution.sources]

@@ -161,6 +161,9 @@ def _marks(text: str, span: Span, line: int) -> tuple[int, int]:
     return pad, pad + width
 
 
+_WIDTH = 160  # characters of a source line shown; longer lines are cut around the marks
+
+
 def _snippet(source: Source, labels: list[tuple[Label, str]], gutter: int) -> list[str]:
     """Source lines with their underlines, rustc style: labels on one line share it."""
     out: list[str] = []
@@ -170,11 +173,19 @@ def _snippet(source: Source, labels: list[tuple[Label, str]], gutter: int) -> li
     blank = f"{' ' * gutter} |"
     for number in sorted(by_line):
         text = source.line_text(number)
-        out.append(f"{number:>{gutter}} | {text.expandtabs()}")
         placed = sorted(
             ((*_marks(text, lbl.span, number), lbl.message, mark) for lbl, mark in by_line[number]),
             key=lambda item: item[0],
         )
+        shown = text.expandtabs()
+        if len(shown) > _WIDTH:  # a window around the marks: a line can be megabytes long
+            low = max(0, placed[0][0] - _WIDTH // 4)
+            high = min(len(shown), low + _WIDTH)
+            cut = "…" if low else ""
+            shown = cut + shown[low:high] + ("…" if high < len(shown) else "")
+            placed = [(max(s - low, 0) + len(cut), max(min(e, high) - low, 1) + len(cut), m, k)
+                      for s, e, m, k in placed]
+        out.append(f"{number:>{gutter}} | {shown}")
         row = [" "] * max(end for _, end, _, _ in placed)
         for start, end, _, mark in placed:
             row[start:end] = mark * (end - start)

@@ -295,6 +295,8 @@ def format_mapping(mapping: n.Mapping, origins: bool = False) -> str:
                 "sort by " + ", ".join(column_name(k.name) for k in o.sort))
         if o.distinct is not None:
             add(group, o.distinct, "distinct")
+        if o.allow_empty is not None:
+            add(group, o.allow_empty, "allow empty")
         if o.missing is not None:
             m = o.missing
             after = f" after {m.after} {m.unit.name if m.unit else 'runs'}" if m.after else ""

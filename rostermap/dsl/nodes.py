@@ -383,6 +383,7 @@ class Output(Node):
     each: ForEach | None = None
     missing: MissingDecl | None = None
     limits: tuple[LimitDecl, ...] = ()
+    allow_empty: Span | None = None  # `allow empty`: the run does not stop on an empty file
 
 
 @dataclass(frozen=True, slots=True)

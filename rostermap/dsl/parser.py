@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import lark
-from lark import Lark, Token, Transformer, UnexpectedInput, v_args
+from lark import Lark, Token, Transformer, Tree, UnexpectedInput, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken, VisitError
 
-from rostermap.dsl import codes
+from rostermap.dsl import codes, limits
 from rostermap.dsl import nodes as n
 from rostermap.dsl.cachedir import cache_folder
 from rostermap.dsl.diagnostics import Diagnostic, did_you_mean
@@ -36,7 +36,7 @@ STATEMENT_WORDS = frozenset(
     {"profile", "library", "extends", "import", "oneroster", "require", "param", "rule",
      "define",
      "output", "where", "key", "sort", "distinct", "warn", "counter", "reject", "for",
-     "when", "limit"}
+     "when", "limit", "allow"}
 )
 _CONTINUE_AFTER = frozenset(
     {",", "<-", "->", "=", "!=", "<", "<=", ">", ">=", "+", "-", "|", ":", "(", "[",
@@ -161,6 +161,11 @@ class _Columns:
 
 @dataclass(frozen=True, slots=True)
 class _Distinct:
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class _AllowEmpty:
     span: Span
 
 
@@ -291,6 +296,9 @@ class _ToNodes(Transformer[Token, Any]):
 
     def distinct(self, meta: Any, c: list[Any]) -> _Distinct:
         return _Distinct(self._span(meta))
+
+    def allow_empty(self, meta: Any, c: list[Any]) -> _AllowEmpty:
+        return _AllowEmpty(self._span(meta))
 
     def warn(self, meta: Any, c: list[Any]) -> n.WarnDecl:
         message, test = c
@@ -555,9 +563,39 @@ def _syntax_diagnostic(
     return codes.unexpected_word(_expected_words(expected), _found(token), span, two_values)
 
 
+class _OutOfBounds(Exception):
+    """A statement past one of the bounds in ``dsl.limits``; carries its diagnostic."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+def _check_bounds(tree: Tree[Token], source: Source, start: int, end: int) -> None:
+    """Refuse a statement too deep, a literal too long or a number too large before the
+    tree is transformed: transforming, checking and generating recurse once per level."""
+    deepest = 0
+    stack: list[tuple[Tree[Token], int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        for child in node.children:
+            if isinstance(child, Tree):
+                stack.append((child, depth + 1))
+            elif isinstance(child, Token) and child.start_pos is not None:
+                at = source.span(start + child.start_pos, start + child.start_pos + len(child))
+                if child.type == "STRING" and len(child) > limits.MAX_LITERAL + 2:
+                    raise _OutOfBounds(codes.too_long_literal(len(child) - 2, at))
+                if child.type in ("INT", "NUMBER") and float(child) > limits.MAX_INT:
+                    raise _OutOfBounds(codes.number_too_large(str(child), at))
+    if deepest > limits.MAX_DEPTH:
+        raise _OutOfBounds(codes.too_deep(deepest, source.span(start, end)))
+
+
 def _parse_statement(source: Source, start: int, end: int) -> Any:
     text = source.text[start:end]
     tree = _parser().parse(text)
+    _check_bounds(tree, source, start, end)
     return _ToNodes(source, start).transform(tree)
 
 
@@ -568,6 +606,8 @@ def _statements(source: Source, diagnostics: list[Diagnostic]) -> Iterator[Any]:
             yield _parse_statement(source, start, end)
         except UnexpectedInput as error:
             diagnostics.append(_syntax_diagnostic(error, source.text[start:end], start, source))
+        except _OutOfBounds as error:
+            diagnostics.append(error.diagnostic)
         except VisitError as error:
             if isinstance(error.orig_exc, _SyntaxProblem):
                 diagnostics.append(error.orig_exc.diagnostic)
@@ -613,9 +653,13 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
         elif isinstance(statement, n.DefineDecl):
             defines.append(statement)
         elif isinstance(statement, _OutputHeader):
+            if len(outputs) == limits.MAX_OUTPUTS:
+                diagnostics.append(codes.too_many_outputs(statement.span))
+                break  # the rest is not parsed: a file this size is not a profile
             outputs.append({"header": statement, "wheres": [], "fields": [], "warns": [],
-                            "key": (), "sort": (), "distinct": None, "counters": [],
-                            "rejects": [], "each": None, "missing": None, "limits": []})
+                            "key": (), "sort": (), "distinct": None, "allow_empty": None,
+                            "counters": [], "rejects": [], "each": None, "missing": None,
+                            "limits": []})
         elif not outputs:
             diagnostics.append(codes.statement_outside_output(statement.span))
         elif isinstance(statement, n.Where):
@@ -640,6 +684,8 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
             outputs[-1]["limits"].append(statement)
         elif isinstance(statement, _Distinct):
             outputs[-1]["distinct"] = statement.span
+        elif isinstance(statement, _AllowEmpty):
+            outputs[-1]["allow_empty"] = statement.span
         elif isinstance(statement, _Columns):
             outputs[-1][statement.kind] = outputs[-1][statement.kind] + statement.columns
 
@@ -659,6 +705,7 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
             o["each"],
             o["missing"],
             tuple(o["limits"]),
+            o["allow_empty"],
         )
         for o in outputs
     )

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
+from rostermap.dsl import limits
 from rostermap.dsl.codes._registry import WARNING, Draft, code
 from rostermap.dsl.codes._wording import a, did_you_mean
 from rostermap.dsl.diagnostics import Label
 from rostermap.dsl.span import Span
 
 __all__ = [
+    "imports_too_deep",
     "already_defined",
     "ambiguous_name",
     "clashing_imports",
@@ -313,3 +315,11 @@ def clashing_imports(name: str, span: Span, first: Span) -> Draft:
     return Draft(f"`{name}` is defined by two imported libraries", Label(span, "second import"),
                  secondary=(Label(first, "first definition"),),
                  notes=("help: define it in this mapping to say which one applies",))
+
+
+@code("RM225", "extends and imports nested too deep",
+      f"A chain of `extends` and `import` holds at most {limits.MAX_IMPORTS} files.")
+def imports_too_deep(files: Sequence[str], span: Span) -> Draft:
+    return Draft(f"extends and imports nest {len(files)} files deep, past the limit of "
+                 f"{limits.MAX_IMPORTS}: {' -> '.join(files[:4])} -> ...",
+                 Label(span, "one too many"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
+from rostermap.dsl import limits
 from rostermap.dsl.codes._registry import WARNING, Draft, code
 from rostermap.dsl.codes._wording import Signature, a, did_you_mean, signature
 from rostermap.dsl.diagnostics import Label
@@ -12,6 +13,9 @@ from rostermap.dsl.span import Span
 from rostermap.dsl.types import Type
 
 __all__ = [
+    "secret_in_expression",
+    "secret_in_key",
+    "grace_out_of_range",
     "bad_literal",
     "branch_types",
     "cannot_compare",
@@ -425,3 +429,32 @@ def reserved_output_name(name: str, span: Span) -> Draft:
     other = f"{stem}_export.{extension}" if dot else f"{name}_export"
     return Draft(f"`{name}` is a file every run writes itself", Label(span, "reserved"),
                  notes=(f"help: name the output otherwise, such as `{other}`",))
+
+
+@code("RM324", "grace period out of range",
+      f"`when missing ... after N runs` takes 1 to {limits.MAX_GRACE_RUNS:,} runs, and "
+      f"`after N days` 1 to {limits.MAX_GRACE_DAYS:,} days.")
+def grace_out_of_range(amount: int, unit: str, span: Span) -> Draft:
+    most = limits.MAX_GRACE_RUNS if unit == "runs" else limits.MAX_GRACE_DAYS
+    return Draft(f"a grace period of {amount:,} {unit} is out of range", Label(span, "here"),
+                 notes=(f"help: from 1 to {most:,} {unit}",))
+
+
+@code("RM325", "secret used in an expression",
+      "A secret parameter is only written whole into a column (`password <- "
+      "default_password`): in a rule, a lookup or a transform it would reach the run state, "
+      "the change files and the reports.")
+def secret_in_expression(name: str, span: Span) -> Draft:
+    return Draft(f"the secret `{name}` is used in an expression", Label(span, "a secret"),
+                 notes=("note: the state, the change files and the reports keep no secret; "
+                        "a value made from one would carry it there",
+                        f"help: write it whole into a column of its own: `column <- {name}`"))
+
+
+@code("RM326", "secret column in a key",
+      "A column holding a secret cannot be a `key` or `sort by` column: keys are stored "
+      "in the run state and the change files.")
+def secret_in_key(column: str, span: Span) -> Draft:
+    return Draft(f"`{column}` holds a secret and cannot be a key or sort column",
+                 Label(span, "a secret column"),
+                 notes=("help: key the output by the record's id (sourcedId, username)",))

@@ -204,3 +204,7 @@ class Output:
     each: tuple[str, pl.Expr] | None = None
     missing: Missing = field(default_factory=Missing)
     limits: tuple[Limit, ...] = ()  # as declared; rostermap.runtime.sync.guard adds the defaults
+    # Columns that hold a secret parameter, whole: the run state stores nothing of them
+    # and compares rows without them, so no secret is kept and rotating one updates no row.
+    secrets: tuple[tuple[str, str], ...] = ()  # (column, the secret parameter it holds)
+    allow_empty: bool = False  # `allow empty`: the file may be empty while its entity is not

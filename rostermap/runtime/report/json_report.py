@@ -152,11 +152,12 @@ _DONE = {"create": "created", "reactivate": "reactivated", "update": "updated",
 def _sync_summary(sync: SyncReport) -> list[str]:
     """What changed since the last run, and the guard's verdict."""
     base = sync.base_run
-    lines = [f"  run {sync.run or '-'} of tenant {sync.tenant}, against "
+    whose = f"tenant {sync.tenant}" if sync.tenant is not None else f"{sync.out}"
+    lines = [f"  run {sync.run or '-'} of {whose}, against "
              + (f"run {base}:" if base else "no earlier run (first run):")]
-    if sync.published_late is not None:
-        lines.append(f"  (finished publishing run {sync.published_late}, which could not "
-                     "publish its files when it ran)")
+    for late in sync.published_late:
+        lines.append(f"  finished publishing run {late} first, which could not publish its "
+                     f"files when it ran; its changes are in changes/run-{late}/")
     for output, counts in sync.changes.items():
         done = ", ".join(f"{counts[k]} {word}" for k, word in _DONE.items() if counts.get(k))
         lines.append(f"    {output}: {done or 'no changes'}")

@@ -176,7 +176,8 @@ class SyncReport(_Part, kw_only=True, frozen=True, omit_defaults=True):
     """What changed since the tenant's last committed run, and the guard's verdict."""
 
     state: str
-    tenant: str
+    tenant: str | None  # None: the state follows the output folder
+    out: str | None = None  # the output folder
     run: int | None
     base_run: int | None
     outcome: Outcome
@@ -186,7 +187,7 @@ class SyncReport(_Part, kw_only=True, frozen=True, omit_defaults=True):
     history: list[HistoryEntry]
     repeated_keys: dict[str, int] = {}  # per output, rows sharing a key with an earlier row
     postponed_note: str | None = None
-    published_late: int | None = None  # an earlier run whose files this command published
+    published_late: list[int] = []  # earlier runs whose files this command published
 
 
 class Report(_Part, kw_only=True, frozen=True):

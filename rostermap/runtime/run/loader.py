@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from rostermap.compiler import verify
 from rostermap.compiler.naming import mangle
 from rostermap.compiler.result import Compiled
+from rostermap.dsl import codes
 from rostermap.dsl.diagnostics import Diagnostic, DiagnosticError, did_you_mean
 from rostermap.dsl.files import read_mapping
 from rostermap.dsl.span import Source
@@ -43,14 +44,15 @@ def builtin_folder() -> Path:
     return Path(str(resources.files("rostermap") / "mappings"))
 
 
-def shown_path(path: Path) -> str:
+def shown_path(path: Path, relative: bool = False) -> str:
     """A mapping's path as messages show it: a built-in profile by its place in the
-    package (the same in a checkout and an install), any other relative to here."""
+    package (the same in a checkout and an install), any other as given, or with
+    ``relative`` relative to here."""
     resolved = path.resolve()
     builtin = builtin_folder().resolve()
     if resolved.is_relative_to(builtin):
         return f"rostermap/mappings/{resolved.relative_to(builtin).as_posix()}"
-    return os.path.relpath(path) if path.is_absolute() else str(path)
+    return os.path.relpath(path) if relative and path.is_absolute() else str(path)
 
 
 def mapping_dirs() -> list[Path]:
@@ -100,16 +102,11 @@ def resolve_profile(profile: str) -> Path:
     if path.suffix == EXTENSION or os.sep in profile or "/" in profile:
         if path.is_file():
             return path
-        raise UsageError([Diagnostic("RM504", f"mapping file `{profile}` does not exist")])
+        raise UsageError([codes.mapping_file_missing(profile)])
     names = find_profiles()
     if profile in names:
         return names[profile]
-    hint = did_you_mean(profile, names)
-    raise UsageError([Diagnostic(
-        "RM504", f"no profile named `{profile}`",
-        notes=(f"help: did you mean `{hint}`?",) if hint else
-        (f"note: profiles: {', '.join(sorted(names)) or '(none found)'}",),
-    )])
+    raise UsageError([codes.unknown_profile(profile, did_you_mean(profile, names), names)])
 
 
 @dataclass(frozen=True)
@@ -165,10 +162,6 @@ def secret_variable(name: str) -> str:
     return f"ROSTERMAP_PARAM_{name.upper()}"
 
 
-def _a(type_text: str) -> str:
-    return f"an {type_text}" if type_text[0] in "aeio" else f"a {type_text}"
-
-
 def _convert(raw: str, type_text: str) -> Any:
     type_ = parse_type(type_text)
     assert type_ is not None
@@ -203,29 +196,21 @@ def parse_params(
     for item in given:
         name, sep, value = item.partition("=")
         if not sep:
-            problems.append(Diagnostic("RM503", f"--param `{item}` is not name=value"))
+            problems.append(codes.param_not_name_value(item))
             continue
         pairs.append((name.strip(), value))
     values: dict[str, Any] = {}
     for name, value in pairs:
         if name not in specs:
-            hint = did_you_mean(name, specs)
-            problems.append(Diagnostic(
-                "RM501", f"the profile has no parameter `{name}`",
-                notes=(f"help: did you mean `{hint}`?",) if hint else
-                (f"note: parameters: {', '.join(specs) or '(none)'}",)))
+            problems.append(codes.param_not_declared(name, did_you_mean(name, specs), specs))
             continue
         spec = specs[name]
         if spec.secret:
-            problems.append(Diagnostic(
-                "RM503", f"parameter `{name}` is a secret and is not given on the command line",
-                notes=(f"help: set the environment variable {secret_variable(name)}",)))
+            problems.append(codes.secret_param_given(name, secret_variable(name)))
             continue
         if spec.choices and value not in spec.choices:
-            hint = did_you_mean(value, spec.choices)
-            problems.append(Diagnostic(
-                "RM503", f"parameter `{name}` is one of {spec.type}, not {value!r}",
-                notes=(f"help: did you mean {hint!r}?",) if hint else ()))
+            problems.append(codes.param_not_a_choice(name, spec.type, value,
+                                                     did_you_mean(value, spec.choices)))
             continue
         if spec.columns:
             values[name] = value  # a file, read with the source (rostermap.runtime.engine.tables)
@@ -233,9 +218,7 @@ def parse_params(
         try:
             values[name] = _convert(value, specs[name].type)
         except ValueError as error:
-            problems.append(Diagnostic(
-                "RM503", f"parameter `{name}` takes {_a(specs[name].type)}, not {value!r}",
-                notes=(f"note: {error}",)))
+            problems.append(codes.bad_param_value(name, specs[name].type, value, str(error)))
     given = {name for name, _ in pairs}
     values[TODAY] = today or dt.date.today()
     for name, spec in specs.items():
@@ -245,11 +228,8 @@ def parse_params(
         if name in values:
             continue
         if spec.required and name not in given:  # given but refused: reported above
-            how = (f"set the environment variable {secret_variable(name)}" if spec.secret
-                   else f"pass --param {name}=<value>")
-            problems.append(Diagnostic(
-                "RM502", f"the profile needs parameter `{name}` ({spec.type})",
-                notes=(f"help: {how}",)))
+            problems.append(codes.missing_parameter(
+                name, spec.type, secret_variable(name) if spec.secret else None))
         elif spec.default == TODAY:
             values[name] = values[TODAY]
         else:

@@ -23,12 +23,19 @@ from pathlib import Path
 
 import polars as pl
 
+from rostermap.dsl.diagnostics import DataLocation, Diagnostic
+from rostermap.runtime.errors import RunError, UsageError
 from rostermap.runtime.report.model import Report, encode
 
 __all__ = [
     "FILE_MODE",
+    "OWNER_FILE",
     "STAGING_PREFIX",
+    "check_owner",
+    "check_paths",
     "discard",
+    "finish_publication",
+    "owner_text",
     "publish",
     "stage",
     "write_frame",
@@ -37,6 +44,8 @@ __all__ = [
 
 FILE_MODE = 0o600
 STAGING_PREFIX = ".rostermap-staging-"
+OWNER_FILE = ".rostermap-state"  # in an output folder: the sync state that publishes into it
+JOURNAL = ".rostermap-publishing"  # in an output folder: the staging folder being published
 
 
 _SLICE = 1 << 18  # rows written at a time
@@ -142,7 +151,100 @@ def discard(staging: Path) -> None:
 
 def write_outputs(out_dir: Path, files: Mapping[str, pl.DataFrame], report: Report
                   ) -> list[Path]:
-    """Write each output file and ``report.json`` into ``out_dir``, all or nothing."""
+    """Write each output file and ``report.json`` into ``out_dir``, all or nothing.
+
+    Moving several files is not one step, so a journal in the folder names the staging
+    folder while they move: a run killed then is finished by the next one into the
+    folder (:func:`finish_publication`), never left as a mix of two runs.
+    """
+    finish_publication(out_dir)
     staging = stage(out_dir, files, {"report.json": encode(report)})
+    journal = out_dir / JOURNAL
+    try:
+        _write_synced(journal, staging.name)
+    except BaseException:
+        discard(staging)
+        raise
     publish(staging, out_dir)
+    journal.unlink()
+    _fsync_dir(out_dir)
     return [out_dir / name for name in (*files, "report.json")]
+
+
+def finish_publication(out_dir: Path) -> None:
+    """Finish a killed run's publication into ``out_dir`` (the journal names its
+    staging folder), and remove staging folders no publication needs: a killed run's
+    personal data does not stay behind."""
+    if not out_dir.is_dir():
+        return
+    journal = out_dir / JOURNAL
+    pending = journal.read_text(encoding="utf-8").strip() if journal.exists() else ""
+    if pending.startswith(STAGING_PREFIX) and "/" not in pending:
+        publish(out_dir / pending, out_dir)
+    journal.unlink(missing_ok=True)
+    for folder in out_dir.glob(f"{STAGING_PREFIX}*"):
+        discard(folder)
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    _fsync_dir(path.parent)
+
+
+def check_paths(source: Path | str, out_dir: Path) -> None:
+    """Refuse an output folder that is, holds or lies inside the source package:
+    writing the outputs would change the files being read, or the next run's input."""
+    if "://" in str(source):
+        return
+    src, out = Path(source).absolute().resolve(), out_dir.absolute().resolve()
+    if out == src or out.is_relative_to(src) or src.is_relative_to(out):
+        where = ("is the source" if out == src else "is inside the source"
+                 if out.is_relative_to(src) else "holds the source")
+        raise UsageError([Diagnostic(
+            "RM508", f"--out {out_dir} {where} {source}", location=DataLocation(str(out_dir)),
+            notes=("help: write the outputs into a folder apart from the OneRoster package",))])
+
+
+def owner_text(state: Path, profile: str, tenant: str | None) -> str:
+    """The output folder's ownership note: which state publishes into it."""
+    return json.dumps({"state": str(state.absolute()), "profile": profile,
+                       "tenant": tenant}, indent=2) + "\n"
+
+
+def check_owner(out_dir: Path, state: Path | None, new_state: bool = False) -> None:
+    """Refuse an output folder another state publishes into (``state`` None: a run
+    without state), or whose own state is gone, unless ``new_state``."""
+    mark = out_dir / OWNER_FILE
+    try:
+        owner = json.loads(mark.read_text(encoding="utf-8")).get("state")
+    except (FileNotFoundError, NotADirectoryError):
+        return  # no state publishes there yet (or --out is not a folder: said later)
+    except (OSError, ValueError, AttributeError) as error:
+        raise RunError([Diagnostic(
+            "RM464", f"{mark} cannot be read: {error}", location=DataLocation(str(mark)),
+            notes=("help: it names the state that publishes into this folder; remove it "
+                   "only if no state does",))]) from None
+    if state is None:
+        raise UsageError([Diagnostic(
+            "RM464", f"{out_dir} is published by a sync state; a run without state would "
+                     "overwrite its files behind its back", location=DataLocation(str(mark)),
+            notes=(f"note: the state is {owner}",
+                   "help: run without --no-state, or write into another --out"))])
+    if owner != str(state.absolute()):
+        raise UsageError([Diagnostic(
+            "RM464", f"{out_dir} is published by another state: {owner}",
+            location=DataLocation(str(mark)),
+            notes=("note: two states publishing into one folder would each take the "
+                   "other's rows for changes",
+                   "help: pass the --tenant or --state of that state, or another --out"))])
+    if not state.exists() and not new_state:
+        raise RunError([Diagnostic(
+            "RM461", f"the state that published {out_dir} is gone: {state}",
+            location=DataLocation(str(state)),
+            notes=("note: a first run now would see no earlier rows and deactivate none "
+                   "of those the product has",
+                   "help: restore the state file from a backup, or pass --new-state to "
+                   "start afresh (every row is then a create)"))])

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from rostermap.dsl.diagnostics import Diagnostic
+from rostermap.dsl.diagnostics import DataLocation, Diagnostic
 from rostermap.runtime.engine.execute import OutputResult, run_outputs
 from rostermap.runtime.engine.tables import (
     Tables,
@@ -31,7 +31,7 @@ from rostermap.runtime.redact import redact
 from rostermap.runtime.report.json_report import build_report
 from rostermap.runtime.report.model import FetchStats, Report, SourceReject
 from rostermap.runtime.run.loader import Loaded, load_mapping, parse_params, resolve_profile
-from rostermap.runtime.run.outputs import write_outputs
+from rostermap.runtime.run.outputs import check_owner, check_paths, write_outputs
 from rostermap.runtime.sources.config import SourceConfig, load_config
 from rostermap.runtime.sources.csv_package import Limits, open_package
 from rostermap.runtime.sources.delta import SnapshotSource, SourceSnapshot
@@ -138,6 +138,7 @@ def run(
     base: SourceSnapshot | None = None,
     keep: bool = False,
     also: Mapping[str, tuple[str, ...]] | None = None,
+    allow_empty: bool = False,
 ) -> RunResult:
     """Run a profile over a source; ``out_dir=None`` computes without writing.
 
@@ -146,15 +147,23 @@ def run(
     ``max_rejects`` rejected records fail the run, and nothing is written.
     ``config`` (REST sources only) defaults to the environment's settings;
     ``observer`` is told how fetching goes, for a progress display. ``base``,
-    ``keep`` and ``also`` are for sync runs: see :func:`load_inputs`.
+    ``keep`` and ``also`` are for sync runs: see :func:`load_inputs`. An entity with
+    no records, or an output left empty while its entity has records, stops the run
+    (RM427) unless ``allow_empty``, the output's `allow empty`, or the profile's
+    `require` (which makes the entities it does not name optional) says so.
     """
     started, clock = _now(), time.perf_counter()
+    if out_dir is not None:  # before anything is read: a refused folder costs nothing
+        check_paths(source, out_dir)
+        check_owner(out_dir, None)
     loaded = profile if isinstance(profile, Loaded) else load_mapping(resolve_profile(profile))
     module = loaded.module
     values = parse_params(module.PARAMS, params, today)
     inputs = load_inputs(module, source, values, limits, also, config, observer, base, keep)
     tables, rest = inputs.tables, inputs.rest
     tables.retain.update(also or {})
+    if not allow_empty:
+        _no_empty_entities(module, tables)
     results = run_outputs(module, tables, values, release=True)
     rejected = sum(r.rejected for r in results)
     if max_rejects is not None and rejected > max_rejects:
@@ -165,6 +174,8 @@ def run(
             notes=(f"note: the first: {first.record}: {first.reason} "
                    f"({loaded.path}:{first.line})",),
         )])
+    if not allow_empty:
+        _no_emptied_outputs(module, values, results)
     warnings = [d for d in loaded.compiled.diagnostics] + tables.warnings
     report = build_report(
         profile=module.PROFILE,
@@ -187,3 +198,48 @@ def run(
     if out_dir is not None:
         files = write_outputs(out_dir, {r.name: r.frame for r in results}, report)
     return RunResult(report, results, files, inputs, values)
+
+
+_EMPTY_HELP = ("help: if the district really has none, say so: `allow empty` in the output, "
+               "or --allow-empty for this run")
+
+
+def _no_empty_entities(module: ModuleType, tables: Tables) -> None:
+    """Refuse an entity the mapping reads that holds no record: an export cut short or
+    a filter gone wrong looks like a district without students, and a product
+    deactivates the students it lacks."""
+    optional = optional_entities(module.REQUIRES, module.READS)
+    problems = [
+        Diagnostic("RM427", f"{tables.files[e]} holds no {e} records",
+                   location=DataLocation(tables.files[e]),
+                   notes=("note: the mapping reads them; an empty roster would look "
+                          "complete to the product", _EMPTY_HELP))
+        for e in module.READS
+        if e in tables.frames and e not in optional and tables.count(e) == 0
+    ]
+    if problems:
+        raise RunError(problems)
+
+
+def _no_emptied_outputs(module: ModuleType, values: dict[str, Any],
+                        results: list[OutputResult]) -> None:
+    """Refuse an output left empty while its entity holds records, unless the output
+    says `allow empty`: the rules dropped every record, which a wrong parameter (a
+    school id mistyped) does as readily as the district's data."""
+    allowed = {plan.name for plan in (build(dict(values)) for build in module.OUTPUTS)
+               if plan.allow_empty}
+    problems = [
+        Diagnostic("RM427", f"{r.name} is empty, though {r.read:,} {r.entity} records were "
+                   "read", location=DataLocation(r.name),
+                   notes=(_dropped_by(r), _EMPTY_HELP))
+        for r in results if r.rows == 0 and r.read > 0 and r.name not in allowed
+    ]
+    if problems:
+        raise RunError(problems)
+
+
+def _dropped_by(result: OutputResult) -> str:
+    dropping = [f"{c.dropped:,} by line {c.line} ({c.text})" for c in result.rules if c.dropped]
+    if not dropping:
+        return "note: every record was rejected or left out by the columns' checks"
+    return "note: dropped " + "; ".join(dropping[:3])

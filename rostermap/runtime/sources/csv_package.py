@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import csv
 import io
-import mmap
 import shutil
+import stat
 import struct
 import tempfile
 import zipfile
@@ -65,6 +65,8 @@ class Limits:
 
 
 _MANIFEST_BYTES = 1024**2  # a manifest is a few dozen short lines
+_HEADER_BYTES = 16 * 1024**2  # a header row: thousands of columns fit
+_SMALL_ENTRY = 64 * 1024**2  # an entry this small is not a bomb, whatever its ratio
 # What zipfile and its decompressors raise for a damaged or unusual archive.
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError,
                NotImplementedError, ValueError, struct.error)
@@ -85,7 +87,7 @@ class Package:
     _zip_names: dict[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     _expanded: Path | None = None  # a private temporary folder for the zip entries read
-    _nul: dict[str, bool] = field(default_factory=dict)  # file name -> holds a NUL byte
+    _scans: dict[str, _Scan] = field(default_factory=dict)  # file name -> lines, NUL
 
     @property
     def layout(self) -> str:
@@ -120,12 +122,25 @@ class Package:
             self._expanded = Path(tempfile.mkdtemp(prefix="rostermap-"))  # mode 0700
         target = self._expanded / name
         if not target.exists():
-            with open(target, "wb") as sink:
-                complete = _expand(self._zip, self._zip_names[name], sink,
-                                   self.limits.max_file_bytes, Path(self.origin).name)
-            if not complete:
-                target.unlink()
-                raise RunError([_too_large(name, self.limits.max_file_bytes)])
+            # Expanded under another name and renamed only when whole and checked: an
+            # entry that fails half-way (a bad checksum, a full disk, past a limit)
+            # leaves nothing that a later read could take for the file.
+            part = target.with_name(target.name + ".part")
+            try:
+                with open(part, "wb") as sink:
+                    complete = _expand(self._zip, self._zip_names[name], sink,
+                                       self.limits, Path(self.origin).name)
+                if not complete:
+                    raise RunError([_too_large(name, self.limits.max_file_bytes)])
+                part.rename(target)
+            except OSError as error:
+                raise RunError([Diagnostic(
+                    "RM425", f"{Path(self.origin).name}: entry `{name}` cannot be expanded: "
+                    f"{error.strerror or error}", location=DataLocation(self.origin),
+                    notes=("note: zip entries are expanded into a private temporary folder; "
+                           "check its free space ($TMPDIR)",))]) from None
+            finally:
+                part.unlink(missing_ok=True)
         return str(target)
 
     def _manifest(self, name: str) -> bytes:
@@ -137,7 +152,9 @@ class Package:
         else:
             assert self._zip is not None
             buffer = io.BytesIO()
-            complete = _expand(self._zip, self._zip_names[name], buffer, _MANIFEST_BYTES,
+            limits = Limits(max_file_bytes=_MANIFEST_BYTES,
+                            max_zip_ratio=self.limits.max_zip_ratio)
+            complete = _expand(self._zip, self._zip_names[name], buffer, limits,
                                Path(self.origin).name)
             data = buffer.getvalue()
         if not complete:
@@ -148,8 +165,21 @@ class Package:
         return data
 
     def _head(self, name: str) -> bytes:
+        """The file's first line, whole, however long (up to a bound past any real
+        header): a header cut short would lose the columns after the cut."""
         with open(self._source(name), "rb") as handle:
-            return handle.read(1 << 16)
+            head = b""
+            while b"\n" not in head and len(head) <= _HEADER_BYTES:
+                chunk = handle.read(1 << 16)
+                if not chunk:
+                    break
+                head += chunk
+        if b"\n" not in head and len(head) > _HEADER_BYTES:
+            raise RunError([Diagnostic(
+                "RM414", f"{name}: the header row is longer than {_HEADER_BYTES:,} bytes",
+                location=DataLocation(name, 1),
+                notes=("note: the file is probably not a OneRoster CSV file",))])
+        return head
 
     def read(self, entity: str, fields: Iterable[str]) -> RawTable:
         """The fields of an entity as text columns; missing columns are all-missing."""
@@ -157,6 +187,7 @@ class Package:
         name, header = layout.name, layout.header
         frame = self._parse(name, len(header), layout.indices)
         self._count(name, frame.height, frame)
+        self._check_lines(name, len(header), frame.height)
         return self._raw(entity, layout, frame)
 
     def read_chunks(self, entity: str, fields: Iterable[str]) -> Iterator[RawTable]:
@@ -182,6 +213,7 @@ class Package:
                 seen += batch.height
                 self._count(layout.name, seen, batch)
                 yield self._raw(entity, layout, batch)
+            self._check_lines(layout.name, width, seen)  # before the caller uses the last
 
         return batches()
 
@@ -276,18 +308,33 @@ class Package:
         except pl.exceptions.PolarsError as error:
             raise RunError([diagnose(self._bytes(name), name, str(error))]) from None
 
-    def _has_nul(self, name: str) -> bool:
-        """Whether a file holds a NUL byte anywhere: one memchr over the mapped file, so
-        that the columns of a clean file (all real ones) need not be searched one by
-        one (a tenth of a large district's read time)."""
-        if name not in self._nul:
+    def _scan(self, name: str) -> _Scan:
+        """A file's physical lines, and whether it holds a NUL byte: one pass in large
+        pieces, so that the columns of a clean file (all real ones) need not be searched
+        one by one, and a record that spans lines shows as fewer records than lines."""
+        if name not in self._scans:
+            lines, nul, last = 0, False, b"\n"
             with open(self._source(name), "rb") as handle:
-                try:
-                    with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-                        self._nul[name] = mapped.find(b"\x00") >= 0
-                except ValueError:  # an empty file cannot be mapped
-                    self._nul[name] = False
-        return self._nul[name]
+                while chunk := handle.read(1 << 20):
+                    lines += chunk.count(b"\n")
+                    nul = nul or chunk.find(b"\x00") >= 0
+                    last = chunk[-1:]
+            self._scans[name] = _Scan(lines + (last != b"\n"), nul)
+        return self._scans[name]
+
+    def _has_nul(self, name: str) -> bool:
+        return self._scan(name).nul
+
+    def _check_lines(self, name: str, width: int, records: int) -> None:
+        """Refuse a file in which a quote swallows records: one that opens and closes
+        lines later makes the lines between one value, which a CSV reader takes for
+        valid data. A quoted value may hold a line break (a two-line title); a line in
+        a value that holds half a record's commas is a record swallowed, not text."""
+        if records > self.limits.max_records or records + 1 == self._scan(name).lines:
+            return  # every record on a line of its own: no value spans lines
+        problem = _swallowed(self._bytes(name), name, width)
+        if problem is not None:
+            raise RunError([problem])
 
     def _bytes(self, name: str) -> bytes:
         return Path(self._source(name)).read_bytes()
@@ -300,14 +347,24 @@ def _too_large(name: str, limit: int) -> Diagnostic:
         notes=("help: raise the limit with --max-file-bytes if the file is real",))
 
 
-def _expand(archive: zipfile.ZipFile, member: str, sink: IO[bytes], limit: int,
-            origin: str) -> bool:
-    """Copy a zip entry into ``sink`` in chunks; False if it goes past ``limit`` bytes.
+class _Unwritable(Exception):
+    """The sink of an expansion failed (a full disk), as opposed to the archive."""
 
-    zipfile never expands an entry past the size its header declares (it fails the
-    checksum instead), and headers past the limit are refused on opening; the count
-    here holds whatever the header says. Every way an entry can be unreadable is a
-    located diagnostic, not an exception from zipfile or zlib.
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _expand(archive: zipfile.ZipFile, member: str, sink: IO[bytes], limits: Limits,
+            origin: str) -> bool:
+    """Copy a zip entry into ``sink`` in chunks, checked as they arrive; False if it
+    goes past ``limits.max_file_bytes``.
+
+    The bytes are counted as they come out of the decompressor, not taken from the
+    sizes the archive claims: past the file limit, or past ``max_zip_ratio`` times the
+    compressed size (a bomb), the copy stops. zipfile checks the entry's CRC when the
+    last byte is read. Every way an entry can be unreadable is a located diagnostic,
+    not an exception from zipfile or zlib.
     """
     info = archive.getinfo(member)
     why = ("is encrypted" if info.flag_bits & 0x1 else
@@ -319,13 +376,24 @@ def _expand(archive: zipfile.ZipFile, member: str, sink: IO[bytes], limit: int,
             notes=("help: export the package again as a plain zip (no password, deflate "
                    "compression)",))])
     copied = 0
+    bomb = max(info.compress_size * limits.max_zip_ratio, _SMALL_ENTRY)
     try:
         with archive.open(member) as source:
             while chunk := source.read(1 << 20):
                 copied += len(chunk)
-                if copied > limit:
+                if copied > limits.max_file_bytes:
                     return False
-                sink.write(chunk)
+                if copied > bomb:
+                    raise RunError([Diagnostic(
+                        "RM416", f"{origin}: entry `{member}` expands past "
+                        f"{limits.max_zip_ratio} times its {info.compress_size:,} compressed "
+                        "bytes: a zip bomb", location=DataLocation(origin))])
+                try:
+                    sink.write(chunk)
+                except OSError as error:
+                    raise _Unwritable(error) from None
+    except _Unwritable as failed:
+        raise failed.error from None  # the sink's, not the archive's: the caller says so
     except _ZIP_ERRORS as error:
         raise RunError([Diagnostic(
             "RM425", f"{origin}: entry `{member}` is damaged ({error})",
@@ -365,6 +433,38 @@ def _check_values(frame: pl.DataFrame, name: str, columns: dict[str, str], limit
 
 
 CHUNK_ROWS = 250_000  # records per batch of read_chunks
+
+
+@dataclass(frozen=True)
+class _Scan:
+    lines: int  # physical lines, the last one counted without its line break
+    nul: bool  # a NUL byte anywhere
+
+
+def _swallowed(data: bytes, name: str, width: int) -> Diagnostic | None:
+    """The first value that spans lines and holds a line with half a record's commas
+    (records swallowed by a stray quote), where it starts and ends; None if none."""
+    text = data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    start, commas = 1, max(2, (width - 1) // 2)
+    try:
+        for record in reader:
+            if reader.line_num > start and any(
+                    line.count(",") >= commas
+                    for value in record if "\n" in value or "\r" in value
+                    for line in value.splitlines()[1:]):
+                return Diagnostic(
+                    "RM408", f"{name}: a value spans lines {start} to {reader.line_num} and "
+                    f"holds whole records: a quote opened at line {start} closes at line "
+                    f"{reader.line_num}", location=DataLocation(name, start),
+                    notes=("note: the records between would be read as one value, and "
+                           "lost", _QUOTE_HELP))
+            start = reader.line_num + 1
+    except csv.Error as error:
+        problem, help_ = _csv_problem(error)
+        return Diagnostic("RM408", f"{name} is not valid CSV at line {start}: {problem}",
+                          location=DataLocation(name, start), notes=(help_,))
+    return None
 
 
 @dataclass(frozen=True)
@@ -414,50 +514,72 @@ def _header(head: bytes, name: str) -> list[str]:
 def _match_header(
     spec: schema.Entity, header: list[str], file: str
 ) -> tuple[dict[str, int], list[Diagnostic]]:
-    """Each model field's column index; unknown and odd columns become warnings."""
-    by_column: dict[str, str] = {}
-    for f in spec.fields.values():
-        if f.csv:
-            by_column[f.csv] = f.name
-        for alias in f.aliases:
-            by_column.setdefault(alias, f.name)
+    """Each model field's column index; unknown and odd columns become warnings.
+
+    A field's own column wins over its 1.0 spelling wherever each stands in the header
+    (a 1.1 export that still carries the 1.0 column reads the 1.1 one), and over a
+    column that matches only without regard to case.
+    """
+    exact: dict[str, str] = {f.csv: f.name for f in spec.fields.values() if f.csv}
+    legacy: dict[str, str] = {a: f.name for f in spec.fields.values() for a in f.aliases}
     if spec.name == "demographics":
-        by_column.setdefault("userSourcedId", "sourcedId")  # the 1.0 spelling
+        legacy.setdefault("userSourcedId", "sourcedId")  # the 1.0 spelling
     known = {c for cols in spec.columns.values() for c in cols}
-    lower = {c.lower(): c for c in by_column}
-    matched: dict[str, int] = {}
+    lower = {c.lower(): c for c in (*legacy, *exact)}
+    # Per field, its candidate columns: (rank, index, column); the lowest rank is read.
+    candidates: dict[str, list[tuple[int, int, str]]] = {}
     notes: list[Diagnostic] = []
+    unknown: list[str] = []
     for index, raw in enumerate(header):
         column = raw.strip()
         if not column:
             notes.append(Diagnostic(
                 "RM414", f"{file}: column {index + 1} has no name and is ignored",
                 Severity.WARNING, location=DataLocation(file, 1)))
-            continue
-        if column.startswith("metadata."):
+        elif column.startswith("metadata."):
             continue  # extension columns are allowed and not read
-        target = by_column.get(column)
-        if target is None and column.lower() in lower:
-            target = by_column[lower[column.lower()]]
+        elif column in exact:
+            candidates.setdefault(exact[column], []).append((0, index, column))
+        elif column in legacy:
+            candidates.setdefault(legacy[column], []).append((1, index, column))
+        elif column.lower() in lower:
+            spelt = lower[column.lower()]
+            target = exact.get(spelt) or legacy[spelt]
+            candidates.setdefault(target, []).append((2, index, column))
+        elif column not in known:
+            unknown.append(column)
+    matched: dict[str, int] = {}
+    for target, found in candidates.items():
+        rank, index, column = min(found)
+        matched[target] = index
+        if rank == 2:
             notes.append(Diagnostic(
-                "RM406", f"{file}: column `{column}` read as `{lower[column.lower()]}`",
+                "RM406", f"{file}: column `{column}` read as `{spec.fields[target].csv}`",
                 Severity.WARNING, location=DataLocation(file, 1, column),
                 notes=("note: OneRoster column names are case-sensitive",)))
-        if target is None:
-            if column not in known:
-                hint = did_you_mean(column, known)
-                notes.append(Diagnostic(
-                    "RM406", f"{file}: unknown column `{column}` is ignored", Severity.WARNING,
-                    location=DataLocation(file, 1, column),
-                    notes=(f"help: did you mean `{hint}`?",) if hint else
-                    ("help: extension columns are named metadata.<name>",)))
-            continue
-        if target in matched:
+        for _, _, other in sorted(found)[1:]:
+            why = ("repeats an earlier column; the first is read" if other == column else
+                   f"is another spelling of `{column}`, which is read")
             notes.append(Diagnostic(
-                "RM414", f"{file}: column `{column}` repeats an earlier column; the first is read",
-                Severity.WARNING, location=DataLocation(file, 1, column)))
-            continue
-        matched[target] = index
+                "RM414", f"{file}: column `{other}` {why}",
+                Severity.WARNING, location=DataLocation(file, 1, other)))
+    if unknown:
+        hints = [f"`{c}`: did you mean `{h}`?" for c in unknown
+                 if (h := did_you_mean(c, known)) is not None]
+        shown = ", ".join(f"`{c}`" for c in unknown[:20])
+        more = f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""
+        what = (f"unknown column {shown} is ignored" if len(unknown) == 1 else
+                f"{len(unknown)} unknown columns are ignored: {shown}{more}")
+        extension = "help: extension columns are named metadata.<name>"
+        helps: tuple[str, ...]
+        if len(unknown) == 1:
+            hint = did_you_mean(unknown[0], known)
+            helps = (f"help: did you mean `{hint}`?",) if hint else (extension,)
+        else:
+            helps = (*(f"help: {h}" for h in hints[:5]), extension)
+        notes.append(Diagnostic(
+            "RM406", f"{file}: {what}",
+            Severity.WARNING, location=DataLocation(file, 1, unknown[0]), notes=helps))
     return matched, notes
 
 
@@ -523,9 +645,58 @@ def diagnose(data: bytes, name: str, reason: str) -> Diagnostic:
 # --- opening -------------------------------------------------------------------------
 
 
-def _entity_files(names: Iterable[str], warnings: list[Diagnostic]) -> dict[str, str]:
-    """Entity -> file name, matching file names without regard to case."""
-    by_lower = {n.lower(): n for n in names}
+def _folder_names(folder: Path) -> list[str]:
+    """The names of the files a folder package may be read from.
+
+    A package is read from inside itself only: a CSV file that is a link resolving
+    outside the folder (another district's export, a system file) is refused, as is
+    one that is not a regular file (a FIFO would block the read, a device never end).
+    A hard link is the file itself, wherever else it is named.
+    """
+    root = folder.resolve()
+    names = []
+    for entry in sorted(folder.iterdir()):
+        mode = entry.lstat().st_mode
+        csv_file = entry.name.lower().endswith(".csv")
+        if stat.S_ISLNK(mode):
+            target = entry.resolve()
+            if csv_file and not target.is_relative_to(root):
+                raise RunError([Diagnostic(
+                    "RM416", f"`{entry.name}` links outside the package, to {target}",
+                    location=DataLocation(str(entry)),
+                    notes=("note: a package is read from inside its folder only",
+                           "help: copy the file into the folder instead of linking it",))])
+            mode = target.stat().st_mode if target.exists() else 0
+        if stat.S_ISDIR(mode):
+            continue
+        if not stat.S_ISREG(mode):
+            if csv_file:
+                raise RunError([Diagnostic(
+                    "RM416", f"`{entry.name}` is not a regular file (a pipe, a device, a "
+                    "socket or a broken link)", location=DataLocation(str(entry)))])
+            continue
+        names.append(entry.name)
+    return names
+
+
+def _twice(origin: str, first: str, second: str) -> Diagnostic:
+    return Diagnostic(
+        "RM426", f"{origin} holds `{first}` and `{second}`: two files for one name",
+        location=DataLocation(origin),
+        notes=("note: reading either would be a guess; names are compared without regard "
+               "to case, as Windows and macOS do",
+               "help: export the package again, or remove the file that is not meant"))
+
+
+def _entity_files(names: Iterable[str], warnings: list[Diagnostic], origin: str
+                  ) -> dict[str, str]:
+    """Entity -> file name, matching file names without regard to case; two names for
+    one file (users.csv and Users.csv) are refused."""
+    by_lower: dict[str, str] = {}
+    for name in names:
+        earlier = by_lower.setdefault(name.lower(), name)
+        if earlier != name and name.lower().endswith(".csv"):
+            raise RunError([_twice(origin, earlier, name)])
     files = {}
     for entity in schema.ENTITIES.values():
         actual = by_lower.get(entity.file.lower())
@@ -572,7 +743,7 @@ def _open_zip(path: Path, limits: Limits, warnings: list[Diagnostic]) -> tuple[
                 location=DataLocation(str(path)))])
         if info.file_size > limits.max_file_bytes or (
             info.compress_size and info.file_size / info.compress_size > limits.max_zip_ratio
-            and info.file_size > 64 * 1024**2
+            and info.file_size > _SMALL_ENTRY
         ):
             archive.close()
             raise RunError([Diagnostic(
@@ -585,7 +756,10 @@ def _open_zip(path: Path, limits: Limits, warnings: list[Diagnostic]) -> tuple[
         if pure.name.startswith(".") or "__MACOSX" in pure.parts:
             continue
         folders.add(str(pure.parent))
-        members.setdefault(pure.name, info.filename)
+        if pure.name in members:
+            archive.close()
+            raise RunError([_twice(path.name, members[pure.name], info.filename)])
+        members[pure.name] = info.filename
     if folders - {"."}:
         if len(folders) > 1:
             archive.close()
@@ -612,7 +786,7 @@ def open_package(path: Path, limits: Limits | None = None) -> Package:
     zip_names: dict[str, str] = {}
     if path.is_dir():
         folder = path
-        names = [p.name for p in path.iterdir() if p.is_file()]
+        names = _folder_names(path)
     else:
         archive, zip_names = _open_zip(path, limits, warnings)
         names = list(zip_names)
@@ -621,7 +795,7 @@ def open_package(path: Path, limits: Limits | None = None) -> Package:
             archive.close()
         raise RunError([Diagnostic("RM401", f"`{path}` holds no CSV files",
                                    location=DataLocation(str(path)))])
-    files = _entity_files(names, warnings)
+    files = _entity_files(names, warnings, path.name)
     package = Package(str(path), "1.1", {}, files, warnings, folder, archive, zip_names,
                       limits)
     manifest_name = next((n for n in names if n.lower() == MANIFEST), None)

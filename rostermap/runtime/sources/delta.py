@@ -51,7 +51,15 @@ class SourceSnapshot:
         return cls(version, {e: encode_frame(f) for e, f in frames.items()}, files)
 
     def frame(self, entity: str) -> pl.DataFrame:
-        return decode_frame(self.blobs[entity])
+        try:
+            return decode_frame(self.blobs[entity])
+        except (pl.exceptions.PolarsError, OSError, ValueError) as error:
+            raise RunError([Diagnostic(
+                "RM461", f"the run state's stored {entity} records are damaged: "
+                f"{type(error).__name__}: {error}",
+                notes=("note: they are what a delta package is applied on",
+                       "help: restore the state from a backup, or send a full (bulk) "
+                       "package with --new-state"))]) from None
 
     def __contains__(self, entity: str) -> bool:
         return entity in self.blobs

@@ -14,7 +14,7 @@ columns (prefixed ``c:``) and where it stands:
 ``state``         present | missing (within grace) | kept | deactivated | deleted
 ``missing_runs``  runs in a row without it; ``missing_since`` the first (ISO time)
 ``first_run``     the run that first published it
-``c:COLUMN``      the row's values, as the output's columns, secrets masked
+``c:COLUMN``      the row's values, as the output's columns; secret columns empty
 ================  ===================================================================
 
 Rows are compared column by column, so an update names the columns that changed,
@@ -31,7 +31,7 @@ counted as *postponed*. A row that comes back after being deactivated is
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,42 +89,25 @@ class OutputChanges:
             n == 0 for k, n in self.counts.items() if k != "unchanged")
 
 
-def _placeholder(i: int) -> str:
-    return f"\u2039secret {i}\u203a"
+def _with_secrets(frame: pl.DataFrame, secrets: Mapping[str, str]) -> pl.DataFrame:
+    """Rows read back from the state, their secret columns given this run's value.
 
-
-def _swap(frame: pl.DataFrame, pairs: list[tuple[str, str]]) -> pl.DataFrame:
-    if not pairs:
-        return frame
-    text = [c for c, dtype in frame.schema.items() if dtype == pl.String and c != "key"]
-    expressions = []
-    for c in text:
-        value = pl.col(c)
-        for old, new in pairs:
-            value = value.str.replace_all(old, new, literal=True)
-        expressions.append(value)
-    return frame.with_columns(expressions)
-
-
-def mask(frame: pl.DataFrame, secrets: tuple[str, ...]) -> pl.DataFrame:
-    """Secret parameters' values (a default password) out of stored rows.
-
-    The state keeps no secret: a stored row holds a placeholder, put back from the
-    parameter when the row is written again. Rows then compare equal whatever the
-    secret is, so changing a default password does not update every user.
+    The state stores nothing in a secret column (see :func:`current_rows`); the value
+    written is always the parameter's current one, in that column and nowhere else.
     """
-    return _swap(frame, [(s, _placeholder(i)) for i, s in enumerate(secrets)])
-
-
-def unmask(frame: pl.DataFrame, secrets: tuple[str, ...]) -> pl.DataFrame:
-    return _swap(frame, [(_placeholder(i), s) for i, s in enumerate(secrets)])
+    present = {c: v for c, v in secrets.items() if c in frame.columns}
+    return frame.with_columns(pl.lit(v, pl.String).alias(c) for c, v in present.items())
 
 
 def current_rows(frame: pl.DataFrame, key: tuple[str, ...], schools: pl.Series,
-                 fmt: str, secrets: tuple[str, ...] = ()) -> pl.DataFrame:
+                 fmt: str, secrets: Collection[str] = ()) -> pl.DataFrame:
     """This run's rows as key, schools and ``c:`` columns; one per key, the first of
     any repeats. In a CSV a missing value and empty text are written alike, so they
-    compare equal."""
+    compare equal.
+
+    A secret column (one that holds a secret parameter, whole: the compiler allows no
+    other use) is stored empty: the state keeps no secret, and rows compare equal
+    whatever the secret is, so rotating it updates no row."""
     columns = list(frame.columns)
     values = frame if fmt != "csv" else frame.with_columns(
         pl.col(c).fill_null("") for c, dtype in frame.schema.items() if dtype == pl.String)
@@ -136,21 +119,29 @@ def current_rows(frame: pl.DataFrame, key: tuple[str, ...], schools: pl.Series,
     ).with_columns(schools.alias("schools").cast(pl.String))
     if out.get_column("key").n_unique() < out.height:  # hashing once beats unique()
         out = out.unique(subset="key", keep="first", maintain_order=True)
-    return mask(out, secrets)
+    return _blank(out, secrets)
 
 
-def _aligned(previous: pl.DataFrame | None, current: pl.DataFrame) -> pl.DataFrame:
-    """The snapshot with exactly this run's columns: new ones missing, old ones gone."""
+def _blank(rows: pl.DataFrame, secrets: Collection[str]) -> pl.DataFrame:
+    """Rows with their secret ``c:`` columns empty."""
+    stored = [COLUMN + c for c in secrets if COLUMN + c in rows.columns]
+    return rows.with_columns(pl.lit(None, rows.schema[c]).alias(c) for c in stored)
+
+
+def _aligned(previous: pl.DataFrame | None, current: pl.DataFrame,
+             secrets: Collection[str] = ()) -> pl.DataFrame:
+    """The snapshot with exactly this run's columns: new ones missing, old ones gone,
+    secret ones empty (whatever an older state kept there)."""
     wanted = {c: t for c, t in current.schema.items() if c.startswith(COLUMN)}
     if previous is None:
         return pl.DataFrame(schema={**_STATE, **wanted})
     if previous.schema["schools"] != pl.String:  # a state written before 0.1.0's release
         previous = previous.with_columns(pl.col("schools").list.join(SEP))
-    return previous.select(
+    return _blank(previous.select(
         *(pl.col(c) for c in _STATE),
         *(pl.col(c).cast(t, strict=False) if c in previous.columns else pl.lit(None, t).alias(c)
           for c, t in wanted.items()),
-    )
+    ), secrets)
 
 
 def diff(
@@ -162,14 +153,16 @@ def diff(
     run: int,
     now: dt.datetime,
     postpone: bool,
-    secrets: tuple[str, ...] = (),
+    secrets: Mapping[str, str] | None = None,
 ) -> OutputChanges:
     """This run's ``current`` rows (from :func:`current_rows`) against ``previous``.
 
     ``frame`` is the output as the run made it (its columns and types); ``postpone``
     (a run with rejects) carries over the rows it misses instead of deactivating them.
+    ``secrets`` gives each secret column its current value, for the rows read back.
     """
-    prev = _aligned(previous, current)
+    secrets = secrets or {}
+    prev = _aligned(previous, current, secrets)
     columns = [c for c in current.columns if c.startswith(COLUMN)]
     # In no particular order (keeping one costs a third of the diff): whatever leaves
     # here in rows is sorted by key first.
@@ -234,7 +227,7 @@ def diff(
         """The output's columns of ``rows``, from this run's or the stored values."""
         picked = rows.select(pl.col(f"{c}{suffix}").alias(c.removeprefix(COLUMN))
                              for c in columns)
-        return unmask(picked, secrets).cast(frame.schema, strict=False)
+        return _with_secrets(picked, secrets).cast(frame.schema, strict=False)
 
     carried = j.filter(a.is_in(list(_CARRIED))).sort("key")
     full = frame if carried.height == 0 else pl.concat(

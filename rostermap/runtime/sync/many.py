@@ -16,6 +16,7 @@ file lists them::
     max_rejects = 100               # optional, as --max-rejects
     state = "state/willow.sqlite"   # optional, as --state (else the tenant's own)
     stateless = false               # optional: true runs as --no-state
+    allow_empty = false             # optional: true runs as --allow-empty
 
 Each tenant's run is a sync (``runtime.sync.run``) with the tenant's name as its state
 tenant: change files against its last run, its own mass-change guards, and a held
@@ -45,7 +46,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rostermap.dsl.diagnostics import DataLocation, Diagnostic
+from rostermap.dsl import codes
 from rostermap.runtime.errors import HELD, PARTIAL, UNPUBLISHED, UsageError
 from rostermap.runtime.report.model import Outcome
 
@@ -53,7 +54,7 @@ __all__ = ["Tenant", "TenantResult", "exit_code", "load_tenants", "render", "run
            "run_tenant"]
 
 _KEYS = {"name", "profile", "source", "out", "params", "today", "max_rejects", "state",
-         "stateless"}
+         "stateless", "allow_empty"}
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class Tenant:
     max_rejects: int | None = None
     state: str | None = None  # the state file; default: the tenant's own
     stateless: bool = False  # as --no-state: no change files, no guards
+    allow_empty: bool = False  # as --allow-empty
 
 
 @dataclass(frozen=True)
@@ -90,22 +92,16 @@ def _param(name: str, value: Any) -> str:
     return f"{name}={value}"
 
 
-def _problem(message: str, file: Path) -> UsageError:
-    return UsageError([Diagnostic("RM507", f"{file.name}: {message}",
-                                  location=DataLocation(str(file)),
-                                  notes=("help: the format is in docs/scaling.md",))])
-
-
 def load_tenants(path: Path) -> list[Tenant]:
     """The tenants of a tenants file; paths in it are relative to its folder."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise _problem(f"cannot be read: {error}", path) from None
+        raise UsageError([codes.tenants_file_unreadable(path, str(error))]) from None
     defaults = data.get("defaults", {})
     entries = data.get("tenant", [])
     if not isinstance(defaults, dict) or not isinstance(entries, list) or not entries:
-        raise _problem("needs [[tenant]] entries (and an optional [defaults] table)", path)
+        raise UsageError([codes.no_tenants(path)])
     base = path.parent
     tenants: list[Tenant] = []
     for number, entry in enumerate(entries, start=1):
@@ -113,10 +109,10 @@ def load_tenants(path: Path) -> list[Tenant]:
                                                   **entry.get("params", {})}}
         unknown = sorted(set(merged) - _KEYS)
         if unknown:
-            raise _problem(f"tenant {number}: unknown key(s) {', '.join(unknown)}", path)
+            raise UsageError([codes.unknown_tenant_keys(path, number, unknown)])
         missing = [k for k in ("name", "profile", "source", "out") if not merged.get(k)]
         if missing:
-            raise _problem(f"tenant {number}: missing {', '.join(missing)}", path)
+            raise UsageError([codes.tenant_incomplete(path, number, missing)])
         source = str(merged["source"])
         if "://" not in source:
             source = str(base / source)
@@ -132,6 +128,7 @@ def load_tenants(path: Path) -> list[Tenant]:
             max_rejects=merged.get("max_rejects"),
             state=str(base / str(state)) if state else None,
             stateless=bool(merged.get("stateless", False)),
+            allow_empty=bool(merged.get("allow_empty", False)),
         ))
     names = [t.name for t in tenants]
     outs = [Path(t.out).resolve() for t in tenants]
@@ -139,7 +136,7 @@ def load_tenants(path: Path) -> list[Tenant]:
     for label, values in (("name", names), ("out folder", outs), ("state file", states)):
         repeated = sorted({str(v) for v in values if values.count(v) > 1})  # type: ignore[arg-type]
         if repeated:
-            raise _problem(f"tenants share a {label}: {', '.join(repeated)}", path)
+            raise UsageError([codes.tenants_share(path, label, repeated)])
     return tenants
 
 
@@ -160,19 +157,22 @@ def run_tenant(tenant: Tenant | Mapping[str, Any]) -> TenantResult:
     def failed(code: int, why: str) -> TenantResult:
         # Redacted here, in the process that registered the tenant's secrets: the
         # parent process that prints the result knows none of them.
-        return TenantResult(tenant.name, Outcome.FAILED, code, time.perf_counter() - start,
+        outcome = Outcome.UNPUBLISHED if code == UNPUBLISHED else Outcome.FAILED
+        return TenantResult(tenant.name, outcome, code, time.perf_counter() - start,
                             message=redact(why))
 
     try:
         today = dt.date.fromisoformat(tenant.today) if tenant.today else None
         if tenant.stateless:
             result = run(tenant.profile, tenant.source, Path(tenant.out), tenant.params,
-                         today=today, max_rejects=tenant.max_rejects)
+                         today=today, max_rejects=tenant.max_rejects,
+                         allow_empty=tenant.allow_empty)
             report = result.report
         else:
             options = SyncOptions(Path(tenant.state) if tenant.state else None, tenant.name)
             synced = sync(tenant.profile, tenant.source, Path(tenant.out), tenant.params,
-                          options, today=today, max_rejects=tenant.max_rejects)
+                          options, today=today, max_rejects=tenant.max_rejects,
+                          allow_empty=tenant.allow_empty)
             report = synced.report
             changes = {c.output: dict(c.counts) for c in synced.changes}
             if synced.outcome is Outcome.HELD and report.sync is not None:

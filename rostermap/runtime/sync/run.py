@@ -25,18 +25,18 @@ import logging
 import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from msgspec.structs import replace
+from msgspec import structs
 
 from rostermap.dsl.diagnostics import DataLocation, Diagnostic, DiagnosticError
 from rostermap.runtime.engine.execute import OutputResult
 from rostermap.runtime.engine.plans import Output
 from rostermap.runtime.engine.tables import Tables
-from rostermap.runtime.errors import HELD, RunError
+from rostermap.runtime.errors import HELD, UNPUBLISHED, RunError
 from rostermap.runtime.report.html_report import render_html
 from rostermap.runtime.report.model import (
     Guard,
@@ -48,17 +48,32 @@ from rostermap.runtime.report.model import (
     to_json,
 )
 from rostermap.runtime.run.loader import Loaded, load_mapping, resolve_profile
-from rostermap.runtime.run.outputs import discard, publish, stage
+from rostermap.runtime.run.outputs import (
+    OWNER_FILE,
+    check_owner,
+    check_paths,
+    discard,
+    owner_text,
+    publish,
+    stage,
+)
 from rostermap.runtime.run.pipeline import RunResult, run
 from rostermap.runtime.sources.csv_package import Limits
 from rostermap.runtime.sync import changes as ch
 from rostermap.runtime.sync import guard
-from rostermap.runtime.sync.state import Store, default_state_path, lock, orphan_staging
+from rostermap.runtime.sync.state import (
+    Store,
+    default_state_path,
+    guarded,
+    lock,
+    orphan_staging,
+)
 
 if TYPE_CHECKING:  # the HTTP stack is imported only for an API source
     from rostermap.runtime.sources.rest import FetchObserver
 
-__all__ = ["HELD", "SyncOptions", "SyncResult", "approve", "reject", "state_for", "sync"]
+__all__ = ["HELD", "SyncOptions", "SyncResult", "UnpublishedError", "approve", "reject",
+           "state_for", "sync"]
 
 HELD_DIR = "held"
 CHANGES_DIR = "changes"
@@ -71,11 +86,28 @@ SCHOOL_FIELD = {"users": "orgs", "classes": "school", "enrollments": "school",
 
 @dataclass(frozen=True)
 class SyncOptions:
-    state: Path | None = None  # default: default_state_path(profile, tenant)
-    tenant: str = "default"
+    state: Path | None = None  # default: default_state_path(profile, tenant, out)
+    tenant: str | None = None  # None: the state follows the output folder
     dry_run: bool = False
     changes_only: bool = False  # write changes/ and the reports, not the full files
     wait: float = 0.0  # seconds to wait for another run's lock
+    new_state: bool = False  # start afresh where the state is missing or not a state
+    out: Path | None = None  # runs, diff, approve, reject: the folder whose state to open
+
+    def named(self) -> str:
+        """The state as commands name it: ``--tenant T``, ``--out DIR``, ``--state F``."""
+        if self.state is not None:
+            return f"--state {self.state}"
+        if self.tenant is not None:
+            return f"--tenant {self.tenant}"
+        return f"--out {self.out}" if self.out is not None else ""
+
+
+class UnpublishedError(RunError):
+    """The run committed, but its files could not be moved into --out (exit code 6):
+    the state already counts it, and the next command publishes them."""
+
+    exit_code = UNPUBLISHED
 
 
 @dataclass
@@ -93,7 +125,7 @@ def state_for(profile: str | Loaded, options: SyncOptions) -> tuple[str, Path]:
     """The profile's name and its state file, from a profile name or mapping path."""
     loaded = profile if isinstance(profile, Loaded) else load_mapping(resolve_profile(profile))
     name = str(loaded.module.PROFILE)
-    return name, options.state or default_state_path(name, options.tenant)
+    return name, options.state or default_state_path(name, options.tenant, options.out)
 
 
 @dataclass(frozen=True)
@@ -109,6 +141,7 @@ class _Sync:
     now: dt.datetime
     run_id: int | None  # None: a dry run, nothing recorded
     base: int | None  # the last committed run, compared with
+    late: tuple[int, ...] = ()  # earlier runs whose files this command published
 
     def previous(self, output: str) -> pl.DataFrame | None:
         """The output's snapshot of the last committed run."""
@@ -119,13 +152,14 @@ class _Sync:
         """The report's ``sync`` section."""
         approve = reject = None
         if verdict.held and self.run_id is not None:
-            tenant = "" if self.options.tenant == "default" else f" --tenant {self.options.tenant}"
-            state = f" --state {self.path}" if self.options.state else ""
-            approve = f"rostermap approve {self.name} {self.run_id}{tenant}{state}"
-            reject = f"rostermap reject {self.name} {self.run_id}{tenant}{state}"
+            which = replace(self.options, out=self.out_dir).named()
+            approve = f"rostermap approve {self.name} {self.run_id} {which}"
+            reject = f"rostermap reject {self.name} {self.run_id} {which}"
         return SyncReport(
             state=str(self.path),
             tenant=self.options.tenant,
+            out=str(self.out_dir),
+            published_late=list(self.late),
             run=self.run_id,
             base_run=self.base,
             outcome=outcome,
@@ -157,9 +191,10 @@ def _schools(result: OutputResult, tables: Tables) -> pl.Series:
 
 
 def _diff_all(s: _Sync, outputs: list[Output], results: list[OutputResult], tables: Tables,
-              postpone: bool, secrets: tuple[str, ...]) -> list[ch.OutputChanges]:
+              postpone: bool, params: dict[str, Any]) -> list[ch.OutputChanges]:
     found = []
     for plan, result in zip(outputs, results, strict=True):
+        secrets = {column: str(params.get(param) or "") for column, param in plan.secrets}
         current = ch.current_rows(result.frame, plan.key, _schools(result, tables), plan.format,
                                   secrets)
         # one output's snapshot at a time: a large district's are hundreds of MB
@@ -168,8 +203,27 @@ def _diff_all(s: _Sync, outputs: list[Output], results: list[OutputResult], tabl
     return found
 
 
-def _documents(report: Report) -> dict[str, str]:
-    return {"report.json": encode(report), "report.html": render_html(to_json(report))}
+def _documents(report: Report, path: Path, name: str, options: SyncOptions) -> dict[str, str]:
+    """The reports, and the note that this state publishes into the folder."""
+    return {"report.json": encode(report), "report.html": render_html(to_json(report)),
+            OWNER_FILE: owner_text(path, name, options.tenant)}
+
+
+def _shown(paths: Iterable[Path]) -> list[Path]:
+    """The files a run wrote, as it reports them: not the folder's ownership note."""
+    return sorted(p for p in paths if p.name != OWNER_FILE)
+
+
+def _late_changes(s: _Sync) -> dict[str, str]:
+    """The change files of runs this command published late, kept as changes/run-N/:
+    this run's changes/ replaces the folder's, and the product may not have read them."""
+    if not s.late:
+        return {}
+    folder = s.out_dir / CHANGES_DIR
+    kept = {}
+    for path in sorted(p for p in folder.glob("*") if p.is_file()):
+        kept[f"{CHANGES_DIR}/run-{s.late[-1]}/{path.name}"] = path.read_text(encoding="utf-8")
+    return kept
 
 
 def _files(found: list[ch.OutputChanges], results: list[OutputResult],
@@ -194,35 +248,43 @@ def sync(
     config: Any = None,
     observer: FetchObserver | None = None,
     now: dt.datetime | None = None,
+    allow_empty: bool = False,
 ) -> SyncResult:
     """Run ``profile`` over ``source`` against its state; see the module docstring.
 
     ``now`` fixes the clock for ``after N days`` grace periods (tests).
     """
     loaded = load_mapping(resolve_profile(profile))
-    name, path = state_for(loaded, options)
     out_dir = out_dir.absolute()  # recorded in the state: the next command may run elsewhere
+    options = replace(options, out=out_dir)
+    name, path = state_for(loaded, options)
     now = now or dt.datetime.now(dt.UTC)
+    check_paths(source, out_dir)
+    check_owner(out_dir, path.absolute(), options.new_state)
 
     def transform(s: _Sync) -> SyncResult:
         stored = s.store.source() if s.store is not None and s.base is not None else None
         result = run(loaded, source, None, params, limits, today, max_rejects, config,
-                     observer, base=stored, keep=True, also=_school_reads(loaded.module))
+                     observer, base=stored, keep=True, also=_school_reads(loaded.module),
+                     allow_empty=allow_empty)
         return _finish(s, result)
 
     if options.dry_run and not path.exists():
         return transform(_Sync(loaded, name, path, None, out_dir, options, now, None, None))
-    with _locked(name, path, options) as store:
+    with _locked(name, path, options) as (store, late):
         if not options.dry_run:
             orphan_staging(out_dir, store, HELD_DIR)
         last = store.last_committed()
         base = last.id if last is not None else None
         if options.dry_run:
-            return transform(_Sync(loaded, name, path, store, out_dir, options, now, None, base))
+            return transform(_Sync(loaded, name, path, store, out_dir, options, now, None, base,
+                                   late))
         run_id = store.begin(str(source), str(loaded.path), loaded.sha256)
         try:
             return transform(_Sync(loaded, name, path, store, out_dir, options, now, run_id,
-                                   base))
+                                   base, late))
+        except UnpublishedError:
+            raise  # committed: it stands, and the next command publishes it
         except (RunError, DiagnosticError, OSError) as error:
             store.fail(run_id, type(error).__name__ + ": " + str(error).splitlines()[0][:300])
             raise
@@ -242,21 +304,20 @@ def _finish(s: _Sync, result: RunResult) -> SyncResult:
     module = s.loaded.module
     plans = [build(dict(result.params)) for build in module.OUTPUTS]
     partial = result.report.outcome is Outcome.PARTIAL
-    secrets = tuple(str(result.params[p.name]) for p in module.PARAMS
-                    if p.secret and result.params.get(p.name))
-    found = _diff_all(s, plans, result.outputs, result.inputs.tables, partial, secrets)
+    found = _diff_all(s, plans, result.outputs, result.inputs.tables, partial, result.params)
     verdict = guard.check((c, guard.limits_of(p.limits)) for c, p in zip(found, plans,
                                                                             strict=True))
     outputs = dict(result.report.outputs)
     for c in found:  # the files hold the rows carried over (grace, keep, postponed) too
         carried = c.full.height - outputs[c.output].rows
         if carried:
-            outputs[c.output] = replace(outputs[c.output], rows=c.full.height, carried=carried)
+            outputs[c.output] = structs.replace(outputs[c.output], rows=c.full.height,
+                                                carried=carried)
     transform = result.report.outcome
     outcome = Outcome.DRY_RUN if s.options.dry_run else Outcome.HELD if verdict.held else transform
     section = s.section(outcome, found, verdict)
     if partial and any(c.counts["postponed"] for c in found):
-        section = replace(section, postponed_note=(
+        section = structs.replace(section, postponed_note=(
             "records were rejected, so the source is incomplete: rows it misses are kept, "
             "not deactivated, until a complete run"))
     rows = {c.output: c.full.height for c in found}
@@ -264,8 +325,8 @@ def _finish(s: _Sync, result: RunResult) -> SyncResult:
     if s.store is not None:
         this = HistoryEntry(run=s.run_id, started=result.report.started, outcome=outcome,
                             rows=rows, changes=counts)
-        section = replace(section, history=[*section.history, this])
-    report = replace(result.report, outputs=outputs, sync=section,
+        section = structs.replace(section, history=[*section.history, this])
+    report = structs.replace(result.report, outputs=outputs, sync=section,
                      outcome=Outcome.HELD if verdict.held else transform)
     sync_result = SyncResult(report, outcome, s.run_id, changes=found, verdict=verdict)
     if s.options.dry_run or s.store is None or s.run_id is None:
@@ -276,21 +337,22 @@ def _finish(s: _Sync, result: RunResult) -> SyncResult:
     stored_changes = {c.output: ch.history_rows(c, p.key)
                       for c, p in zip(found, plans, strict=True)}
     source_snapshot = result.inputs.snapshot
+    documents = {**_documents(report, s.path, s.name, s.options), **_late_changes(s)}
     if verdict.held:
         folder = out_dir / HELD_DIR / str(run_id)
         try:
-            stage(out_dir, files, _documents(report), folder=folder)
+            stage(out_dir, files, documents, folder=folder)
         except OSError as error:
             raise _unwritable(out_dir, error, committed=False) from None
         store.hold(run_id, s.base, out_dir, folder, snapshots, stored_changes, source_snapshot,
                    rows, counts, report)
-        log.warning("run %s of %s/%s held: %s", run_id, s.name, s.options.tenant,
+        log.warning("run %s of %s (%s) held: %s", run_id, s.name, s.options.named(),
                     "; ".join(b.describe() for b in verdict.exceeded))
         sync_result.folder = folder
-        sync_result.files = sorted(p for p in folder.rglob("*") if p.is_file())
+        sync_result.files = _shown(p for p in folder.rglob("*") if p.is_file())
         return sync_result
     try:
-        staging = stage(out_dir, files, _documents(report))
+        staging = stage(out_dir, files, documents)
     except OSError as error:
         raise _unwritable(out_dir, error, committed=False) from None
     try:
@@ -302,23 +364,29 @@ def _finish(s: _Sync, result: RunResult) -> SyncResult:
     try:
         published = publish(staging, out_dir)  # after the commit point: recover() finishes it
     except OSError as error:
-        raise _unwritable(out_dir, error, committed=True) from None
+        raise _unpublished(out_dir, error, run_id) from None
     store.published(run_id)
-    log.info("run %s of %s/%s: %s", run_id, s.name, s.options.tenant, "; ".join(
+    log.info("run %s of %s (%s): %s", run_id, s.name, s.options.named(), "; ".join(
         f"{c.output} {ch.summary_line(c.counts)}" for c in found))
     sync_result.folder = out_dir
-    sync_result.files = sorted(published)
+    sync_result.files = _shown(published)
     return sync_result
 
 
 @contextmanager
-def _locked(name: str, path: Path, options: SyncOptions) -> Iterator[Store]:
-    """The state under its lock, with a killed run's publication finished first."""
-    with lock(path, options.wait):
-        store = Store(path, name, options.tenant)
+def _locked(name: str, path: Path, options: SyncOptions
+            ) -> Iterator[tuple[Store, tuple[int, ...]]]:
+    """The state under its lock, with a killed or unpublished run's publication
+    finished first (the runs published then come along); SQLite's failures become
+    diagnostics."""
+    with lock(path, options.wait), guarded(path):
+        store = Store(path, name, options.tenant, options.new_state)
         try:
-            store.recover()
-            yield store
+            try:
+                late = tuple(store.recover())
+            except OSError as error:
+                raise _unpublished(Path(error.filename or path.parent), error, None) from None
+            yield store, late
         finally:
             store.close()
 
@@ -326,47 +394,60 @@ def _locked(name: str, path: Path, options: SyncOptions) -> Iterator[Store]:
 def approve(profile: str, run_id: int, options: SyncOptions = SyncOptions()) -> SyncResult:
     """Publish a held run and commit its state."""
     name, path = state_for(profile, options)
-    with _locked(name, path, options) as store:
+    with _locked(name, path, options) as (store, _):
         record = store._held(run_id)
         held = store.report(run_id)
         if held is None or held.sync is None:
             raise RunError([_missing_folder(Path(record.staging or ""), run_id)])
-        report = replace(held, outcome=Outcome.PARTIAL if held.rejects else Outcome.SUCCESS,
-                         sync=replace(held.sync, outcome=Outcome.APPROVED))
+        report = structs.replace(
+            held, outcome=Outcome.PARTIAL if held.rejects else Outcome.SUCCESS,
+            sync=structs.replace(held.sync, outcome=Outcome.APPROVED))
         folder = Path(record.staging or "")
         if not folder.is_dir():
             raise RunError([_missing_folder(folder, run_id)])
-        for document, text in _documents(report).items():
+        for document, text in _documents(report, path, name, options).items():
             (folder / document).write_text(text, encoding="utf-8")
         store.approve(run_id, report)
         published = publish(folder, Path(record.out_dir or "."))
         store.published(run_id)
-        log.info("run %s of %s/%s approved", run_id, name, options.tenant)
-        return SyncResult(report, Outcome.APPROVED, run_id, sorted(published),
+        log.info("run %s of %s (%s) approved", run_id, name, options.named())
+        return SyncResult(report, Outcome.APPROVED, run_id, _shown(published),
                           Path(record.out_dir or "."))
 
 
 def reject(profile: str, run_id: int, options: SyncOptions = SyncOptions()) -> SyncResult:
     """Drop a held run: its state and its folder; the last committed state stays."""
     name, path = state_for(profile, options)
-    with _locked(name, path, options) as store:
+    with _locked(name, path, options) as (store, _):
         record = store.reject(run_id)
         if record.staging:
             shutil.rmtree(record.staging, ignore_errors=True)
-        log.info("run %s of %s/%s rejected", run_id, name, options.tenant)
+        log.info("run %s of %s (%s) rejected", run_id, name, options.named())
         report = store.report(run_id)
         assert report is not None  # a held run always has its report
         return SyncResult(report, Outcome.REJECTED, run_id)
 
 
+_WRITE_HELP = ("help: --out names a folder: check that it is not a file, its permissions "
+               "and the free space")
+
+
 def _unwritable(out_dir: Path, error: OSError, committed: bool) -> RunError:
-    note = ("note: the run is committed; the next run (or approve, reject) finishes moving "
-            "its files" if committed else "note: nothing was published; the state is as it was")
     return RunError([Diagnostic(
         "RM463", f"cannot write the run's files into {out_dir}: {error.strerror or error}",
         location=DataLocation(str(error.filename or out_dir)),
-        notes=(note, "help: --out names a folder: check that it is not a file, its "
-               "permissions and the free space"))])
+        notes=("note: nothing was published; the state is as it was", _WRITE_HELP))])
+
+
+def _unpublished(out_dir: Path, error: OSError, run_id: int | None) -> UnpublishedError:
+    which = f"run {run_id} is" if run_id is not None else "an earlier run is"
+    return UnpublishedError([Diagnostic(
+        "RM463", f"{which} committed, but its files could not be moved into {out_dir}: "
+        f"{error.strerror or error}",
+        location=DataLocation(str(error.filename2 or error.filename or out_dir)),
+        notes=("note: the state counts the run; its files wait in a staging folder, and the "
+               "next run, approve or reject publishes them first (its changes/ kept as "
+               "changes/run-N/)", _WRITE_HELP))])
 
 
 def _missing_folder(folder: Path, run_id: int) -> Diagnostic:

@@ -9,7 +9,8 @@ of 650,000 enrollments loads and saves in a tenth of a second that way.
 Schema (``meta.schema`` = 1):
 
 ``meta(name, value)``
-    the profile and tenant the file belongs to, and the schema version.
+    the profile and tenant the file belongs to (the tenant is empty when the output
+    folder, ``out``, names the state), and the schema version.
 ``runs(id, started, finished, source, mapping, mapping_sha256, outcome, base_run,
 out_dir, staging, publishing, rows, changes, error, report)``
     one row per run. ``outcome``: running, success, partial, held, approved,
@@ -29,8 +30,17 @@ out_dir, staging, publishing, rows, changes, error, report)``
 
 The commit point of a run is one transaction that replaces the snapshots and
 source records, adds the change rows, and marks the run ``publishing`` with its
-staging folder. The files are moved after it; if the process dies in between,
-:meth:`Store.recover` (run at the start of every command) finishes the moves.
+staging folder. The files are moved after it; if the process dies in between, or
+the moves fail, :meth:`Store.recover` (run at the start of every command) finishes
+them.
+
+The state is the truth about what a product was sent, so a state file that cannot be
+trusted stops the run instead of starting over: a file that is not a rostermap state
+(0 bytes included) is refused unless ``--new-state`` says to start afresh, and every
+SQLite failure (a damaged file, a read-only one, a full disk) is a diagnostic that
+leaves the last committed state as it was. Each output folder names the state that
+publishes into it in ``.rostermap-state``: a second state, or a run without state, is
+refused there, and a folder whose state is gone is not taken for a first run.
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -61,11 +72,13 @@ __all__ = [
     "RunRecord",
     "Store",
     "default_state_path",
+    "guarded",
     "lock",
     "orphan_staging",
 ]
 
 SCHEMA_VERSION = "1"
+_SQLITE_HEADER = b"SQLite format 3\x00"
 STATE_DIR_ENV = "ROSTERMAP_STATE_DIR"
 COMMITTED = tuple(o.value for o in Outcome if o.committed)
 KEEP_CHANGES = 100  # runs whose change rows are kept for `diff`
@@ -111,15 +124,102 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "_"
 
 
-def default_state_path(profile: str, tenant: str) -> Path:
-    """``$ROSTERMAP_STATE_DIR`` or the user's data directory, then profile/tenant.sqlite."""
+def default_state_path(profile: str, tenant: str | None, out_dir: Path | None) -> Path:
+    """``$ROSTERMAP_STATE_DIR`` or the user's data directory, then the profile's folder,
+    then the tenant's file, or without a tenant the output folder's.
+
+    A run compares with the runs of its own state only: without ``--tenant`` the
+    identity is the output folder, so runs of two districts into two folders never
+    see each other (one would hold the other as a mass deactivation).
+    """
     root = os.environ.get(STATE_DIR_ENV)
-    base = Path(root) if root else platformdirs.user_data_path("rostermap")
-    return base / _safe(profile) / f"{_safe(tenant)}.sqlite"
+    base = (Path(root) if root else platformdirs.user_data_path("rostermap")) / _safe(profile)
+    if tenant is not None:
+        return base / f"{_safe(tenant)}.sqlite"
+    if out_dir is None:
+        raise UsageError([Diagnostic(
+            "RM462", "which state? name the run's --out folder, its --tenant or its --state",
+            notes=("note: a run without --tenant keeps its state by its --out folder",))])
+    folder = str(out_dir.absolute().resolve())
+    return base / f"out-{hashlib.sha256(folder.encode()).hexdigest()[:16]}.sqlite"
+
+
+def _is_state_file(path: Path) -> bool:
+    """Whether an existing file can be a SQLite database: a SQLite header, or 0 bytes
+    with a write-ahead log beside it (a database not yet checkpointed)."""
+    size = path.stat().st_size
+    if size == 0:
+        wal = path.with_name(path.name + "-wal")
+        return wal.exists() and wal.stat().st_size > 0
+    with open(path, "rb") as handle:
+        return handle.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER
+
+
+def _move_aside(path: Path) -> Path:
+    """Keep a file that is not a state beside it, for a person to look at."""
+    aside = path.with_name(f"{path.name}.broken-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}")
+    for suffix in ("", "-wal", "-shm"):
+        extra = path.with_name(path.name + suffix)
+        if extra.exists():
+            os.replace(extra, aside.with_name(aside.name + suffix))
+    return aside
+
+
+def _not_a_state(path: Path, why: str) -> RunError:
+    return RunError([Diagnostic(
+        "RM461", f"{path} is not a rostermap state: {why}", location=DataLocation(str(path)),
+        notes=("note: it is not taken for a first run: that would deactivate nothing the "
+               "product has and create everything again",
+               "help: restore it from a backup, or pass --new-state to start afresh (the "
+               "file is kept beside it as .broken-TIME)"))])
+
+
+@contextlib.contextmanager
+def guarded(path: Path) -> Iterator[None]:
+    """SQLite's and the snapshots' failures as diagnostics naming the state file.
+
+    Every write is a transaction, so whatever fails here leaves the last committed
+    state as it was.
+    """
+    try:
+        yield
+    except sqlite3.Error as error:
+        text = str(error)
+        if isinstance(error, sqlite3.OperationalError) and any(
+                w in text for w in ("readonly", "full", "unable to open", "disk I/O")):
+            raise RunError([Diagnostic(
+                "RM465", f"cannot write the state file: {text}",
+                location=DataLocation(str(path)),
+                notes=("note: the last committed state and the published files are as "
+                       "they were; nothing of this run was published",
+                       "help: check the file's and its folder's permissions and the free "
+                       "space, then run again"))]) from None
+        raise RunError([Diagnostic(
+            "RM461", f"the state file is damaged: {text}", location=DataLocation(str(path)),
+            notes=("help: restore it from a backup, or pass --new-state to start afresh",
+                   ))]) from None
+    except _Damaged as error:
+        raise RunError([Diagnostic(
+            "RM461", f"the state file holds damaged data: {error}",
+            location=DataLocation(str(path)),
+            notes=("help: restore it from a backup, or pass --new-state to start afresh",
+                   ))]) from None
+
 
 
 _blob = encode_frame
-_frame = decode_frame
+
+
+def _frame(data: bytes) -> pl.DataFrame:
+    """A stored frame; damaged bytes are the state's fault, said so, not a traceback."""
+    try:
+        return decode_frame(data)
+    except (pl.exceptions.PolarsError, OSError, ValueError) as error:
+        raise _Damaged(f"{type(error).__name__}: {error}") from None
+
+
+class _Damaged(Exception):
+    """A blob of the state file that does not decode; ``guarded`` names the file."""
 
 
 class LockedError(RunError):
@@ -189,27 +289,33 @@ class RunRecord:
 class Store:
     """One profile and tenant's state file. Use under :func:`lock` to write."""
 
-    def __init__(self, path: Path, profile: str, tenant: str):
+    def __init__(self, path: Path, profile: str, tenant: str | None,
+                 new_state: bool = False):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fresh = not path.exists()
+        if not fresh and not _is_state_file(path):
+            if not new_state:
+                raise _not_a_state(path, "0 bytes" if path.stat().st_size == 0 else
+                                   "not a SQLite database")
+            _move_aside(path)
+            fresh = True
+        self.new_state = new_state
+        self.fresh = fresh
         self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
         if fresh:
             os.chmod(path, 0o600)  # it holds students' rows
         self.db.row_factory = sqlite3.Row
         try:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(_SCHEMA)
-            with self.transaction():
-                self._claim(profile, tenant)
-        except sqlite3.DatabaseError as error:
-            self.db.close()
-            raise RunError([Diagnostic(
-                "RM461", f"the state file cannot be read: {error}",
-                location=DataLocation(str(path)),
-                notes=("help: restore it from a backup, or move it away to start over "
-                       "(the next run is then a first run)",))]) from None
+            with guarded(path):
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=FULL")
+                if not fresh and not self.db.execute(
+                        "SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
+                    raise _not_a_state(path, "a SQLite database without rostermap's tables")
+                self.db.executescript(_SCHEMA)
+                with self.transaction():
+                    self._claim(profile, tenant or "")
         except BaseException:
             self.db.close()
             raise
@@ -225,9 +331,12 @@ class Store:
                 "RM461", f"the state file has schema {meta.get('schema')}, this rostermap "
                 f"reads {SCHEMA_VERSION}", location=DataLocation(str(self.path)))])
         if (meta.get("profile"), meta.get("tenant")) != (profile, tenant):
+            def whose(p: object, t: object) -> str:
+                return f"profile {p} and " + (f"tenant {t}" if t else "an --out folder")
+
+            owner = whose(meta.get("profile"), meta.get("tenant"))
             raise UsageError([Diagnostic(
-                "RM461", f"the state file belongs to profile {meta.get('profile')} and tenant "
-                f"{meta.get('tenant')}, not {profile} and {tenant}",
+                "RM461", f"the state file belongs to {owner}, not {whose(profile, tenant)}",
                 location=DataLocation(str(self.path)),
                 notes=("help: give each profile and tenant its own --state file",))])
 
@@ -421,8 +530,9 @@ class Store:
                 f"{last.id} has committed since", location=DataLocation(str(self.path)))])
         return record
 
-    def recover(self) -> list[str]:
-        """Finish what a killed run left: publications, and runs left running."""
+    def recover(self) -> list[int]:
+        """Finish what a killed or unpublished run left: its publication (the runs
+        published now are returned), and runs left running (recorded interrupted)."""
         done = []
         rows = self.db.execute(
             "SELECT id, staging, out_dir FROM runs WHERE publishing = 1").fetchall()
@@ -430,13 +540,10 @@ class Store:
             if row["staging"] and row["out_dir"]:
                 publish(Path(row["staging"]), Path(row["out_dir"]))
             self.published(row["id"])
-            done.append(f"finished publishing run {row['id']}")
+            done.append(int(row["id"]))
         with self.transaction():
-            cursor = self.db.execute(
-                "UPDATE runs SET outcome = ?, finished = ? WHERE outcome = ?",
-                (Outcome.INTERRUPTED, _now(), Outcome.RUNNING))
-        if cursor.rowcount:
-            done.append(f"{cursor.rowcount} interrupted run(s) recorded")
+            self.db.execute("UPDATE runs SET outcome = ?, finished = ? WHERE outcome = ?",
+                            (Outcome.INTERRUPTED, _now(), Outcome.RUNNING))
         return done
 
 

@@ -192,6 +192,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
         ),
         key=('external_id',),
+        secrets=(('password', 'default_password'),),
     )
 
 
@@ -224,11 +225,11 @@ def user_levels_csv(p: dict[str, object]) -> Output:
 
 
 def parent_child_csv(p: dict[str, object]) -> Output:
-    """output parent_child.csv from users (mapping line 80)."""
+    """output parent_child.csv from users (mapping line 81)."""
     return Output(
         'parent_child.csv',
         'users',
-        line=80,
+        line=81,
         each=('other', col('agents')),
         before=(
             Member('member_5', 'users.csv', on=col('sourcedId')),
@@ -237,12 +238,12 @@ def parent_child_csv(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                82,
+                83,
                 'where this in users.csv and other in users.csv',
                 pl.all_horizontal(col('member_5').fill_null(False), col('member_6').fill_null(False)),
             ),
             Rule(
-                83,
+                84,
                 'where role = "student" and other.role in ("parent", "guardian") or role in ("parent", "guardian") and other.role = "student"',
                 pl.any_horizontal(
                     pl.all_horizontal(
@@ -259,7 +260,7 @@ def parent_child_csv(p: dict[str, object]) -> Output:
         columns=(
             Column(
                 'parent_id',
-                88,
+                90,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('each:other'))
@@ -268,7 +269,7 @@ def parent_child_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'child_id',
-                89,
+                91,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('sourcedId'))
@@ -278,19 +279,20 @@ def parent_child_csv(p: dict[str, object]) -> Output:
         ),
         key=('parent_id', 'child_id'),
         distinct=True,
+        allow_empty=True,
         depends_on=('users.csv',),
     )
 
 
 def organizations_csv(p: dict[str, object]) -> Output:
-    """output organizations.csv from orgs (mapping line 93)."""
+    """output organizations.csv from orgs (mapping line 95)."""
     return Output(
         'organizations.csv',
         'orgs',
-        line=93,
+        line=95,
         rules=(
             Rule(
-                94,
+                96,
                 'where active and type = "school"',
                 pl.all_horizontal(
                     fn.blank(col('status')).is_in(['', 'active']),
@@ -298,7 +300,7 @@ def organizations_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                95,
+                97,
                 'where schools is empty or sourcedId in schools',
                 pl.any_horizontal(
                     pl.lit(not p['schools']),
@@ -307,24 +309,24 @@ def organizations_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('organization_id', 98, col('sourcedId')),
-            Column('name', 99, col('name')),
+            Column('organization_id', 100, col('sourcedId')),
+            Column('name', 101, col('name')),
         ),
         key=('organization_id',),
     )
 
 
 def classes_csv(p: dict[str, object]) -> Output:
-    """output classes.csv from classes (mapping line 105)."""
+    """output classes.csv from classes (mapping line 107)."""
     return Output(
         'classes.csv',
         'classes',
-        line=105,
+        line=107,
         before=(
             Member('member_7', 'organizations.csv', on=col('school')),
             Lookup(
                 'lookup_8',
-                line=108,
+                line=110,
                 text='min(schoolYear of academicSessions where sourcedId in this.terms)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -335,7 +337,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_10',
-                line=109,
+                line=111,
                 text='exists(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -351,15 +353,15 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         rules=(
-            Rule(106, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
-            Rule(107, 'where school in organizations.csv', col('member_7').fill_null(False)),
+            Rule(108, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(109, 'where school in organizations.csv', col('member_7').fill_null(False)),
             Rule(
-                108,
+                110,
                 'where min(schoolYear of academicSessions where sourcedId in this.terms) - 1 >= start_year',
                 ((col('lookup_8') - 1) >= p['start_year']),
             ),
             Rule(
-                109,
+                111,
                 'where exists(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv) else warn "class without an active teacher: not imported"',
                 col('lookup_10').fill_null(False),
                 report='class without an active teacher: not imported',
@@ -374,7 +376,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_12',
-                line=119,
+                line=121,
                 text='min(user.sourcedId of enrollments where class = this and role = "teacher" and active and primary and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -391,7 +393,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_14',
-                line=125,
+                line=127,
                 text='min(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -407,10 +409,10 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('class_id', 113, col('sourcedId')),
+            Column('class_id', 115, col('sourcedId')),
             Column(
                 'name',
-                115,
+                117,
                 fn.concat(
                     col('course.title'),
                     ' (',
@@ -425,16 +427,16 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'code',
-                116,
+                118,
                 col('course.courseCode'),
                 fails=(Fail(
                     (col('course').is_not_null() & col('course:found').is_null()),
                     'course names a course that courses.csv does not hold',
                 ),),
             ),
-            Column('year', 117, col('terms').list.get(0, null_on_oob=True)),
-            Column('teacher_id', 119, fn.coalesce(col('lookup_12'), col('lookup_14'))),
-            Column('organization_id', 130, col('school')),
+            Column('year', 119, col('terms').list.get(0, null_on_oob=True)),
+            Column('teacher_id', 121, fn.coalesce(col('lookup_12'), col('lookup_14'))),
+            Column('organization_id', 132, col('school')),
         ),
         key=('class_id',),
         depends_on=('organizations.csv', 'users.csv'),
@@ -442,17 +444,17 @@ def classes_csv(p: dict[str, object]) -> Output:
 
 
 def rosters_csv(p: dict[str, object]) -> Output:
-    """output rosters.csv from enrollments (mapping line 137)."""
+    """output rosters.csv from enrollments (mapping line 139)."""
     return Output(
         'rosters.csv',
         'enrollments',
-        line=137,
+        line=139,
         before=(
             Member('member_15', 'classes.csv', on=col('class')),
             Member('member_16', 'users.csv', on=col('user')),
             Lookup(
                 'lookup_18',
-                line=143,
+                line=145,
                 text='count(sourcedId of enrollments where user = this.user and role = "teacher" and not primary and active and class in classes.csv and class < this.class)',
                 entity='enrollments',
                 key=col('user'),
@@ -471,19 +473,19 @@ def rosters_csv(p: dict[str, object]) -> Output:
             ),
         ),
         rules=(
-            Rule(138, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(140, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                139,
+                141,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                140,
+                142,
                 'where class in classes.csv and user in users.csv',
                 pl.all_horizontal(col('member_15').fill_null(False), col('member_16').fill_null(False)),
             ),
             Rule(
-                141,
+                143,
                 'where role = "student" or primary or count(sourcedId of enrollments where user = this.user and role = "teacher" and not primary and active and class in classes.csv and class < this.class) < 25 else warn "co-teacher enrollment beyond the 25-class limit"',
                 pl.any_horizontal(
                     (fn.blank(col('role')) == 'student'),
@@ -494,11 +496,11 @@ def rosters_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('class_id', 147, col('class')),
-            Column('user_id', 148, col('user')),
+            Column('class_id', 149, col('class')),
+            Column('user_id', 150, col('user')),
             Column(
                 'role',
-                149,
+                151,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('S'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('T'))
@@ -524,4 +526,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {59: 39, 61: 39, 106: 40, 107: 40, 108: 40, 109: 40, 110: 40, 111: 40, 112: 40, 113: 40, 114: 40, 115: 40, 116: 40, 117: 40, 118: 40, 119: 40, 120: 40, 121: 40, 122: 40, 123: 40, 124: 40, 125: 40, 126: 40, 127: 40, 128: 40, 129: 40, 130: 40, 131: 40, 132: 40, 133: 40, 134: 40, 135: 40, 136: 40, 159: 45, 160: 46, 161: 47, 162: 48, 163: 49, 164: 50, 165: 51, 166: 51, 167: 51, 168: 51, 169: 51, 170: 51, 171: 51, 172: 51, 173: 51, 174: 51, 175: 57, 176: 57, 177: 57, 178: 57, 179: 57, 180: 62, 181: 64, 182: 64, 183: 64, 184: 64, 185: 64, 186: 64, 187: 64, 188: 64, 189: 64, 190: 64, 191: 64, 192: 64, 198: 70, 200: 70, 208: 71, 209: 71, 210: 71, 211: 71, 212: 71, 213: 71, 214: 71, 215: 71, 218: 74, 219: 75, 226: 80, 228: 80, 239: 82, 240: 82, 241: 82, 242: 82, 243: 82, 244: 83, 245: 83, 246: 83, 247: 83, 248: 83, 249: 83, 250: 83, 251: 83, 252: 83, 253: 83, 254: 83, 255: 83, 256: 83, 257: 83, 260: 88, 261: 88, 262: 88, 263: 88, 264: 88, 265: 88, 266: 88, 267: 88, 268: 88, 269: 89, 270: 89, 271: 89, 272: 89, 273: 89, 274: 89, 275: 89, 276: 89, 277: 89, 285: 93, 287: 93, 292: 94, 293: 94, 294: 94, 295: 94, 296: 94, 297: 94, 298: 94, 299: 94, 300: 95, 301: 95, 302: 95, 303: 95, 304: 95, 305: 95, 306: 95, 307: 95, 310: 98, 311: 99, 317: 105, 319: 105, 354: 106, 355: 107, 356: 108, 357: 108, 358: 108, 359: 108, 360: 108, 361: 109, 362: 109, 363: 109, 364: 109, 365: 109, 366: 109, 410: 113, 411: 115, 412: 115, 413: 115, 414: 115, 415: 115, 416: 115, 417: 115, 418: 115, 419: 115, 420: 115, 421: 115, 422: 115, 423: 115, 424: 115, 425: 115, 426: 116, 427: 116, 428: 116, 429: 116, 430: 116, 431: 116, 432: 116, 433: 116, 434: 116, 435: 117, 436: 119, 437: 130, 444: 137, 446: 137, 474: 138, 475: 139, 476: 139, 477: 139, 478: 139, 479: 139, 480: 140, 481: 140, 482: 140, 483: 140, 484: 140, 485: 141, 486: 141, 487: 141, 488: 141, 489: 141, 490: 141, 491: 141, 492: 141, 493: 141, 494: 141, 497: 147, 498: 148, 499: 149, 500: 149, 501: 149, 502: 149, 503: 149, 504: 149, 505: 149, 506: 149, 507: 149}
+SOURCE_MAP = {59: 39, 61: 39, 106: 40, 107: 40, 108: 40, 109: 40, 110: 40, 111: 40, 112: 40, 113: 40, 114: 40, 115: 40, 116: 40, 117: 40, 118: 40, 119: 40, 120: 40, 121: 40, 122: 40, 123: 40, 124: 40, 125: 40, 126: 40, 127: 40, 128: 40, 129: 40, 130: 40, 131: 40, 132: 40, 133: 40, 134: 40, 135: 40, 136: 40, 159: 45, 160: 46, 161: 47, 162: 48, 163: 49, 164: 50, 165: 51, 166: 51, 167: 51, 168: 51, 169: 51, 170: 51, 171: 51, 172: 51, 173: 51, 174: 51, 175: 57, 176: 57, 177: 57, 178: 57, 179: 57, 180: 62, 181: 64, 182: 64, 183: 64, 184: 64, 185: 64, 186: 64, 187: 64, 188: 64, 189: 64, 190: 64, 191: 64, 192: 64, 199: 70, 201: 70, 209: 71, 210: 71, 211: 71, 212: 71, 213: 71, 214: 71, 215: 71, 216: 71, 219: 74, 220: 75, 227: 81, 229: 81, 240: 83, 241: 83, 242: 83, 243: 83, 244: 83, 245: 84, 246: 84, 247: 84, 248: 84, 249: 84, 250: 84, 251: 84, 252: 84, 253: 84, 254: 84, 255: 84, 256: 84, 257: 84, 258: 84, 261: 90, 262: 90, 263: 90, 264: 90, 265: 90, 266: 90, 267: 90, 268: 90, 269: 90, 270: 91, 271: 91, 272: 91, 273: 91, 274: 91, 275: 91, 276: 91, 277: 91, 278: 91, 287: 95, 289: 95, 294: 96, 295: 96, 296: 96, 297: 96, 298: 96, 299: 96, 300: 96, 301: 96, 302: 97, 303: 97, 304: 97, 305: 97, 306: 97, 307: 97, 308: 97, 309: 97, 312: 100, 313: 101, 319: 107, 321: 107, 356: 108, 357: 109, 358: 110, 359: 110, 360: 110, 361: 110, 362: 110, 363: 111, 364: 111, 365: 111, 366: 111, 367: 111, 368: 111, 412: 115, 413: 117, 414: 117, 415: 117, 416: 117, 417: 117, 418: 117, 419: 117, 420: 117, 421: 117, 422: 117, 423: 117, 424: 117, 425: 117, 426: 117, 427: 117, 428: 118, 429: 118, 430: 118, 431: 118, 432: 118, 433: 118, 434: 118, 435: 118, 436: 118, 437: 119, 438: 121, 439: 132, 446: 139, 448: 139, 476: 140, 477: 141, 478: 141, 479: 141, 480: 141, 481: 141, 482: 142, 483: 142, 484: 142, 485: 142, 486: 142, 487: 143, 488: 143, 489: 143, 490: 143, 491: 143, 492: 143, 493: 143, 494: 143, 495: 143, 496: 143, 499: 149, 500: 150, 501: 151, 502: 151, 503: 151, 504: 151, 505: 151, 506: 151, 507: 151, 508: 151, 509: 151}
