@@ -96,8 +96,8 @@ _CONSTRUCTORS: dict[str, list[Callable[..., Diagnostic]]] = {}
 
 def code(number: str, title: str, explanation: str,
          severity: tuple[Severity, ...] = ERROR) -> Code:
-    """Register a code. The entry decorates its constructors (none yet for the run-time
-    codes whose call sites still build a Diagnostic themselves)."""
+    """Register a code. The entry decorates its constructors, one per situation that
+    raises it."""
     if number in CODES:
         raise ValueError(f"{number} is registered twice")
     entry = Code(number, title, explanation, severity)

@@ -17,6 +17,7 @@ from rostermap.dsl.codes._wording import did_you_mean
 from rostermap.dsl.diagnostics import DataLocation
 
 __all__ = [
+    "served_twice",
     "cannot_connect",
     "cannot_listen",
     "collection_not_found",
@@ -285,9 +286,23 @@ def fetch_incomplete() -> Draft:
 def offset_ignored(path: str, first: int, again: int) -> Draft:
     """The pages at offsets ``first`` and ``again`` start with the same record."""
     return Draft(f"{path}: the provider serves the same records at offset {first} and offset "
-                 f"{again}: it ignores `offset`", location=DataLocation(path),
-                 notes=("help: ask the provider to support limit/offset paging, or raise "
-                        "page_size above the collection's size",))
+                 f"{again}: its pages do not follow `offset`", location=DataLocation(path),
+                 notes=("note: it ignores `offset`, or thins its pages after cutting them (a "
+                        "filter applied after paging): records are repeated or skipped",
+                        "help: ask the provider to support limit/offset paging, or raise "
+                        "page_size above the collection's size"))
+
+
+@_INCOMPLETE
+def served_twice(path: str, ident: str, first: int, again: int) -> Draft:
+    """Record ``ident`` is the ``first``-th and the ``again``-th of the collection (1-based)."""
+    return Draft(f"{path}: the provider serves record {ident!r} twice, as record {first:,} "
+                 f"and record {again:,} of the collection", location=DataLocation(path),
+                 notes=("note: pages that repeat records skip others as often (a page size "
+                        "or filter applied after paging): the collection cannot be trusted "
+                        "whole",
+                        "help: try another page_size, or filter = false in [source]; or ask "
+                        "the provider to page in a stable order"))
 
 
 @_INCOMPLETE

@@ -1,14 +1,15 @@
 """RM5xx: run usage: parameters, profiles, records and files named on the command line.
 
-The call sites are in rostermap.runtime (run.loader, run.explain, sync.many) and, for
-reading a mapping file, rostermap.dsl; ``hint`` is a close spelling of a misspelt
-name, or None when none is close.
+The call sites are in rostermap.runtime (run.loader, run.explain, run.outputs,
+sync.many) and, for reading a mapping file, rostermap.dsl; ``hint`` is a close spelling
+of a misspelt name, or None when none is close.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Literal
 
 from rostermap.dsl.codes._registry import Draft, code
 from rostermap.dsl.codes._wording import a, did_you_mean
@@ -21,6 +22,7 @@ __all__ = [
     "mapping_not_utf8",
     "missing_parameter",
     "no_tenants",
+    "out_overlaps_source",
     "param_not_a_choice",
     "param_not_declared",
     "param_not_name_value",
@@ -175,6 +177,14 @@ def tenants_share(path: Path, what: str, shared: Iterable[str]) -> Draft:
     return _tenants(path, f"tenants share a {what}: {', '.join(shared)}")
 
 
-code("RM508", "output folder overlaps the source",
-     "--out is the source package, inside it, or holds it: the outputs would change what "
-     "is read.")
+@code("RM508", "output folder overlaps the source",
+      "--out is the source package, inside it, or holds it: the outputs would change what "
+      "is read.")
+def out_overlaps_source(out_dir: Path, source: Path | str,
+                        overlap: Literal["same", "inside", "around"]) -> Draft:
+    """``out_dir`` is the ``source`` folder, lies inside it, or holds it (around)."""
+    where = {"same": "is the source", "inside": "is inside the source",
+             "around": "holds the source"}[overlap]
+    return Draft(f"--out {out_dir} {where} {source}", location=DataLocation(str(out_dir)),
+                 notes=("help: write the outputs into a folder apart from the OneRoster "
+                        "package",))

@@ -20,10 +20,11 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
-from rostermap.dsl.diagnostics import DataLocation, Diagnostic
+from rostermap.dsl import codes
 from rostermap.runtime.errors import RunError, UsageError
 from rostermap.runtime.report.model import Report, encode
 
@@ -201,11 +202,9 @@ def check_paths(source: Path | str, out_dir: Path) -> None:
         return
     src, out = Path(source).absolute().resolve(), out_dir.absolute().resolve()
     if out == src or out.is_relative_to(src) or src.is_relative_to(out):
-        where = ("is the source" if out == src else "is inside the source"
-                 if out.is_relative_to(src) else "holds the source")
-        raise UsageError([Diagnostic(
-            "RM508", f"--out {out_dir} {where} {source}", location=DataLocation(str(out_dir)),
-            notes=("help: write the outputs into a folder apart from the OneRoster package",))])
+        overlap: Literal["same", "inside", "around"] = (
+            "same" if out == src else "inside" if out.is_relative_to(src) else "around")
+        raise UsageError([codes.out_overlaps_source(out_dir, source, overlap)])
 
 
 def owner_text(state: Path, profile: str, tenant: str | None) -> str:
@@ -223,28 +222,10 @@ def check_owner(out_dir: Path, state: Path | None, new_state: bool = False) -> N
     except (FileNotFoundError, NotADirectoryError):
         return  # no state publishes there yet (or --out is not a folder: said later)
     except (OSError, ValueError, AttributeError) as error:
-        raise RunError([Diagnostic(
-            "RM464", f"{mark} cannot be read: {error}", location=DataLocation(str(mark)),
-            notes=("help: it names the state that publishes into this folder; remove it "
-                   "only if no state does",))]) from None
+        raise RunError([codes.owner_file_unreadable(mark, error)]) from None
     if state is None:
-        raise UsageError([Diagnostic(
-            "RM464", f"{out_dir} is published by a sync state; a run without state would "
-                     "overwrite its files behind its back", location=DataLocation(str(mark)),
-            notes=(f"note: the state is {owner}",
-                   "help: run without --no-state, or write into another --out"))])
+        raise UsageError([codes.published_by_a_state(out_dir, mark, owner)])
     if owner != str(state.absolute()):
-        raise UsageError([Diagnostic(
-            "RM464", f"{out_dir} is published by another state: {owner}",
-            location=DataLocation(str(mark)),
-            notes=("note: two states publishing into one folder would each take the "
-                   "other's rows for changes",
-                   "help: pass the --tenant or --state of that state, or another --out"))])
+        raise UsageError([codes.published_by_another_state(out_dir, mark, owner)])
     if not state.exists() and not new_state:
-        raise RunError([Diagnostic(
-            "RM461", f"the state that published {out_dir} is gone: {state}",
-            location=DataLocation(str(state)),
-            notes=("note: a first run now would see no earlier rows and deactivate none "
-                   "of those the product has",
-                   "help: restore the state file from a backup, or pass --new-state to "
-                   "start afresh (every row is then a create)"))])
+        raise RunError([codes.publishing_state_gone(out_dir, state)])

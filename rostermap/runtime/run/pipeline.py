@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from rostermap.dsl.diagnostics import DataLocation, Diagnostic
+from rostermap.dsl import codes
 from rostermap.runtime.engine.execute import OutputResult, run_outputs
 from rostermap.runtime.engine.tables import (
     Tables,
@@ -168,12 +168,8 @@ def run(
     rejected = sum(r.rejected for r in results)
     if max_rejects is not None and rejected > max_rejects:
         first = next(j for r in results for j in r.rejects)
-        raise RunError([Diagnostic(
-            "RM431", f"{rejected} records were rejected, more than --max-rejects {max_rejects}; "
-            "nothing was written",
-            notes=(f"note: the first: {first.record}: {first.reason} "
-                   f"({loaded.path}:{first.line})",),
-        )])
+        raise RunError([codes.too_many_rejects(rejected, max_rejects, first.record,
+                                               first.reason, str(loaded.path), first.line)])
     if not allow_empty:
         _no_emptied_outputs(module, values, results)
     warnings = [d for d in loaded.compiled.diagnostics] + tables.warnings
@@ -200,20 +196,13 @@ def run(
     return RunResult(report, results, files, inputs, values)
 
 
-_EMPTY_HELP = ("help: if the district really has none, say so: `allow empty` in the output, "
-               "or --allow-empty for this run")
-
-
 def _no_empty_entities(module: ModuleType, tables: Tables) -> None:
     """Refuse an entity the mapping reads that holds no record: an export cut short or
     a filter gone wrong looks like a district without students, and a product
     deactivates the students it lacks."""
     optional = optional_entities(module.REQUIRES, module.READS)
     problems = [
-        Diagnostic("RM427", f"{tables.files[e]} holds no {e} records",
-                   location=DataLocation(tables.files[e]),
-                   notes=("note: the mapping reads them; an empty roster would look "
-                          "complete to the product", _EMPTY_HELP))
+        codes.entity_empty(tables.files[e], e)
         for e in module.READS
         if e in tables.frames and e not in optional and tables.count(e) == 0
     ]
@@ -229,17 +218,9 @@ def _no_emptied_outputs(module: ModuleType, values: dict[str, Any],
     allowed = {plan.name for plan in (build(dict(values)) for build in module.OUTPUTS)
                if plan.allow_empty}
     problems = [
-        Diagnostic("RM427", f"{r.name} is empty, though {r.read:,} {r.entity} records were "
-                   "read", location=DataLocation(r.name),
-                   notes=(_dropped_by(r), _EMPTY_HELP))
+        codes.output_emptied(r.name, r.read, r.entity, r.rules)
         for r in results if r.rows == 0 and r.read > 0 and r.name not in allowed
     ]
     if problems:
         raise RunError(problems)
 
-
-def _dropped_by(result: OutputResult) -> str:
-    dropping = [f"{c.dropped:,} by line {c.line} ({c.text})" for c in result.rules if c.dropped]
-    if not dropping:
-        return "note: every record was rejected or left out by the columns' checks"
-    return "note: dropped " + "; ".join(dropping[:3])

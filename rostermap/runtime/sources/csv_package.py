@@ -35,8 +35,9 @@ from typing import IO, Any
 
 import polars as pl
 
-from rostermap.dsl import schema
-from rostermap.dsl.diagnostics import DataLocation, Diagnostic, Severity, did_you_mean
+from rostermap.dsl import codes, schema
+from rostermap.dsl.codes.rm4xx_data import CsvProblem
+from rostermap.dsl.diagnostics import Diagnostic, did_you_mean
 from rostermap.runtime.errors import RunError
 from rostermap.runtime.sources.raw import LINE, RawTable
 
@@ -115,7 +116,7 @@ class Package:
         if self._folder is not None:
             path = self._folder / name
             if path.stat().st_size > self.limits.max_file_bytes:
-                raise RunError([_too_large(name, self.limits.max_file_bytes)])
+                raise RunError([codes.file_too_large(name, self.limits.max_file_bytes)])
             return str(path)
         assert self._zip is not None
         if self._expanded is None:
@@ -131,14 +132,11 @@ class Package:
                     complete = _expand(self._zip, self._zip_names[name], sink,
                                        self.limits, Path(self.origin).name)
                 if not complete:
-                    raise RunError([_too_large(name, self.limits.max_file_bytes)])
+                    raise RunError([codes.file_too_large(name, self.limits.max_file_bytes)])
                 part.rename(target)
             except OSError as error:
-                raise RunError([Diagnostic(
-                    "RM425", f"{Path(self.origin).name}: entry `{name}` cannot be expanded: "
-                    f"{error.strerror or error}", location=DataLocation(self.origin),
-                    notes=("note: zip entries are expanded into a private temporary folder; "
-                           "check its free space ($TMPDIR)",))]) from None
+                raise RunError([codes.zip_entry_unexpandable(
+                    self.origin, name, str(error.strerror or error))]) from None
             finally:
                 part.unlink(missing_ok=True)
         return str(target)
@@ -158,10 +156,7 @@ class Package:
                                Path(self.origin).name)
             data = buffer.getvalue()
         if not complete:
-            raise RunError([Diagnostic(
-                "RM416", f"{name} is larger than {_MANIFEST_BYTES:,} bytes: not a manifest",
-                location=DataLocation(name),
-                notes=("note: a manifest is a few dozen short lines",))])
+            raise RunError([codes.manifest_too_large(name, _MANIFEST_BYTES)])
         return data
 
     def _head(self, name: str) -> bytes:
@@ -175,10 +170,7 @@ class Package:
                     break
                 head += chunk
         if b"\n" not in head and len(head) > _HEADER_BYTES:
-            raise RunError([Diagnostic(
-                "RM414", f"{name}: the header row is longer than {_HEADER_BYTES:,} bytes",
-                location=DataLocation(name, 1),
-                notes=("note: the file is probably not a OneRoster CSV file",))])
+            raise RunError([codes.header_too_long(name, _HEADER_BYTES)])
         return head
 
     def read(self, entity: str, fields: Iterable[str]) -> RawTable:
@@ -221,10 +213,8 @@ class Package:
         """Refuse a file of more records than --max-records (RM423); ``last`` holds the
         last of them."""
         if records > self.limits.max_records:
-            raise RunError([Diagnostic(
-                "RM423", f"{name} has more than {self.limits.max_records:,} records, the limit",
-                location=DataLocation(name, int(last[LINE][-1])),
-                notes=("help: raise the limit with --max-records if the file is real",))])
+            raise RunError([codes.too_many_records(name, self.limits.max_records,
+                                                   int(last[LINE][-1]))])
 
     def _layout(self, entity: str, fields: Iterable[str]) -> _Layout:
         spec = schema.ENTITIES[entity]
@@ -254,15 +244,8 @@ class Package:
         extra = frame.filter(pl.any_horizontal(pl.col(c).is_not_null() & (pl.col(c) != "")
                                                for c in extras))
         if extra.height:
-            lines = extra[LINE].head(5).to_list()
-            raise RunError([Diagnostic(
-                "RM415",
-                f"{name}: {extra.height} row(s) have more fields than the header's "
-                f"{len(header)}, first at line {lines[0]}",
-                location=DataLocation(name, lines[0]),
-                notes=(f"note: lines {', '.join(map(str, lines))}",
-                       "help: a value with a comma must be in double quotes"),
-            )])
+            raise RunError([codes.extra_fields(name, extra.height, len(header),
+                                               extra[LINE].head(5).to_list())])
         columns = {f: header[matched[f]] for f in wanted}
         if extensions:
             columns["metadata"] = "metadata.*"
@@ -340,13 +323,6 @@ class Package:
         return Path(self._source(name)).read_bytes()
 
 
-def _too_large(name: str, limit: int) -> Diagnostic:
-    return Diagnostic(
-        "RM416", f"{name} is larger than the limit of {limit:,} bytes (--max-file-bytes)",
-        location=DataLocation(name),
-        notes=("help: raise the limit with --max-file-bytes if the file is real",))
-
-
 class _Unwritable(Exception):
     """The sink of an expansion failed (a full disk), as opposed to the archive."""
 
@@ -367,14 +343,10 @@ def _expand(archive: zipfile.ZipFile, member: str, sink: IO[bytes], limits: Limi
     not an exception from zipfile or zlib.
     """
     info = archive.getinfo(member)
-    why = ("is encrypted" if info.flag_bits & 0x1 else
-           f"uses compression method {info.compress_type}, which rostermap cannot read"
-           if info.compress_type not in _ZIP_METHODS else None)
-    if why is not None:
-        raise RunError([Diagnostic(
-            "RM425", f"{origin}: entry `{member}` {why}", location=DataLocation(origin),
-            notes=("help: export the package again as a plain zip (no password, deflate "
-                   "compression)",))])
+    if info.flag_bits & 0x1:
+        raise RunError([codes.zip_entry_encrypted(origin, member)])
+    if info.compress_type not in _ZIP_METHODS:
+        raise RunError([codes.zip_entry_method(origin, member, info.compress_type)])
     copied = 0
     bomb = max(info.compress_size * limits.max_zip_ratio, _SMALL_ENTRY)
     try:
@@ -384,10 +356,8 @@ def _expand(archive: zipfile.ZipFile, member: str, sink: IO[bytes], limits: Limi
                 if copied > limits.max_file_bytes:
                     return False
                 if copied > bomb:
-                    raise RunError([Diagnostic(
-                        "RM416", f"{origin}: entry `{member}` expands past "
-                        f"{limits.max_zip_ratio} times its {info.compress_size:,} compressed "
-                        "bytes: a zip bomb", location=DataLocation(origin))])
+                    raise RunError([codes.zip_bomb(origin, member, limits.max_zip_ratio,
+                                                   info.compress_size)])
                 try:
                     sink.write(chunk)
                 except OSError as error:
@@ -395,11 +365,7 @@ def _expand(archive: zipfile.ZipFile, member: str, sink: IO[bytes], limits: Limi
     except _Unwritable as failed:
         raise failed.error from None  # the sink's, not the archive's: the caller says so
     except _ZIP_ERRORS as error:
-        raise RunError([Diagnostic(
-            "RM425", f"{origin}: entry `{member}` is damaged ({error})",
-            location=DataLocation(origin),
-            notes=("help: the zip was cut short or changed after it was made; export or "
-                   "download it again",))]) from None
+        raise RunError([codes.zip_entry_damaged(origin, member, str(error))]) from None
     return True
 
 
@@ -418,18 +384,11 @@ def _check_values(frame: pl.DataFrame, name: str, columns: dict[str, str], limit
         length = stats[f"len:{c}"]
         if length is not None and length > limits.max_field_bytes:
             line = frame.filter(pl.col(c).str.len_bytes() > limits.max_field_bytes)[LINE][0]
-            raise RunError([Diagnostic(
-                "RM424", f"{name}: a value of {header.strip()} at line {line} is {length:,} "
-                f"bytes, past the limit of {limits.max_field_bytes:,}",
-                location=DataLocation(name, line, header.strip()),
-                notes=("help: raise the limit with --max-field-bytes if the value is real",))])
+            raise RunError([codes.value_too_long(name, header.strip(), line, length,
+                                                 limits.max_field_bytes)])
         if stats.get(f"nul:{c}"):
             line = frame.filter(pl.col(c).str.contains("\x00", literal=True))[LINE][0]
-            raise RunError([Diagnostic(
-                "RM408", f"{name} contains a NUL byte at line {line}, in {header.strip()}",
-                location=DataLocation(name, line, header.strip()),
-                notes=("help: a NUL byte is not text; the export is damaged or not a CSV "
-                       "file",))])
+            raise RunError([codes.nul_in_value(name, line, header.strip())])
 
 
 CHUNK_ROWS = 250_000  # records per batch of read_chunks
@@ -453,17 +412,10 @@ def _swallowed(data: bytes, name: str, width: int) -> Diagnostic | None:
                     line.count(",") >= commas
                     for value in record if "\n" in value or "\r" in value
                     for line in value.splitlines()[1:]):
-                return Diagnostic(
-                    "RM408", f"{name}: a value spans lines {start} to {reader.line_num} and "
-                    f"holds whole records: a quote opened at line {start} closes at line "
-                    f"{reader.line_num}", location=DataLocation(name, start),
-                    notes=("note: the records between would be read as one value, and "
-                           "lost", _QUOTE_HELP))
+                return codes.records_swallowed(name, start, reader.line_num)
             start = reader.line_num + 1
     except csv.Error as error:
-        problem, help_ = _csv_problem(error)
-        return Diagnostic("RM408", f"{name} is not valid CSV at line {start}: {problem}",
-                          location=DataLocation(name, start), notes=(help_,))
+        return _malformed(name, start, error)
     return None
 
 
@@ -482,21 +434,13 @@ class _Layout:
 
 def _header(head: bytes, name: str) -> list[str]:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise RunError([Diagnostic(
-            "RM409", f"{name} is UTF-16, not UTF-8", location=DataLocation(name, 1),
-            notes=("help: save the file as UTF-8 (with or without BOM)",),
-        )])
+        raise RunError([codes.file_utf16(name)])
     text = head.removeprefix(b"\xef\xbb\xbf")
     first = text.split(b"\n", 1)[0].rstrip(b"\r")
     if not first.strip():
-        raise RunError([Diagnostic(
-            "RM412", f"{name} has no header row", location=DataLocation(name, 1),
-            notes=("help: a OneRoster file starts with its column names; leave a file out "
-                   "and mark it absent in manifest.csv rather than sending it empty",),
-        )])
+        raise RunError([codes.no_header(name)])
     if b"\x00" in first:
-        raise RunError([Diagnostic("RM408", f"{name} contains a NUL byte at line 1",
-                                   location=DataLocation(name, 1))])
+        raise RunError([codes.nul_byte(name, 1)])
     try:
         decoded = first.decode("utf-8")
     except UnicodeDecodeError:
@@ -504,11 +448,7 @@ def _header(head: bytes, name: str) -> list[str]:
     try:
         return next(csv.reader([decoded]))
     except csv.Error as error:  # a lone CR: the file does not end its lines with LF or CRLF
-        problem, help_ = _csv_problem(error)
-        raise RunError([Diagnostic(
-            "RM408", f"{name} is not valid CSV at line 1: {problem}",
-            location=DataLocation(name, 1), notes=(help_,),
-        )]) from None
+        raise RunError([_malformed(name, 1, error)]) from None
 
 
 def _match_header(
@@ -533,9 +473,7 @@ def _match_header(
     for index, raw in enumerate(header):
         column = raw.strip()
         if not column:
-            notes.append(Diagnostic(
-                "RM414", f"{file}: column {index + 1} has no name and is ignored",
-                Severity.WARNING, location=DataLocation(file, 1)))
+            notes.append(codes.unnamed_column(file, index + 1))
         elif column.startswith("metadata."):
             continue  # extension columns are allowed and not read
         elif column in exact:
@@ -553,61 +491,38 @@ def _match_header(
         rank, index, column = min(found)
         matched[target] = index
         if rank == 2:
-            notes.append(Diagnostic(
-                "RM406", f"{file}: column `{column}` read as `{spec.fields[target].csv}`",
-                Severity.WARNING, location=DataLocation(file, 1, column),
-                notes=("note: OneRoster column names are case-sensitive",)))
+            notes.append(codes.column_read_as(file, column, spec.fields[target].csv or target))
         for _, _, other in sorted(found)[1:]:
-            why = ("repeats an earlier column; the first is read" if other == column else
-                   f"is another spelling of `{column}`, which is read")
-            notes.append(Diagnostic(
-                "RM414", f"{file}: column `{other}` {why}",
-                Severity.WARNING, location=DataLocation(file, 1, other)))
+            notes.append(codes.column_repeated(file, other, column))
     if unknown:
-        hints = [f"`{c}`: did you mean `{h}`?" for c in unknown
-                 if (h := did_you_mean(c, known)) is not None]
-        shown = ", ".join(f"`{c}`" for c in unknown[:20])
-        more = f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""
-        what = (f"unknown column {shown} is ignored" if len(unknown) == 1 else
-                f"{len(unknown)} unknown columns are ignored: {shown}{more}")
-        extension = "help: extension columns are named metadata.<name>"
-        helps: tuple[str, ...]
-        if len(unknown) == 1:
-            hint = did_you_mean(unknown[0], known)
-            helps = (f"help: did you mean `{hint}`?",) if hint else (extension,)
-        else:
-            helps = (*(f"help: {h}" for h in hints[:5]), extension)
-        notes.append(Diagnostic(
-            "RM406", f"{file}: {what}",
-            Severity.WARNING, location=DataLocation(file, 1, unknown[0]), notes=helps))
+        hints = {c: h for c in unknown if (h := did_you_mean(c, known)) is not None}
+        notes.append(codes.unknown_header_columns(file, unknown, hints))
     return matched, notes
 
 
-_QUOTE_HELP = 'help: a value containing `"` must be quoted, with the quote doubled'
-
-
-def _csv_problem(error: csv.Error) -> tuple[str, str]:
-    """What a csv.Error says about the file, in the user's terms, and the help to give.
+def _csv_problem(error: csv.Error) -> CsvProblem:
+    """What a csv.Error says about the file.
 
     The csv module's own text speaks of its API ("open the file with newline=''") and
     changes between Python versions, so it is never shown: each error it is known to
-    raise here is recognised by its text and said again in terms of the file; any
-    other gets a general sentence.
+    raise here is recognised by its text, for the diagnostic to say again in terms of
+    the file; any other is "unreadable", which gets a general sentence.
     """
     text = str(error)
     if text.startswith("new-line character"):
-        return ("lines end with a lone carriage return (CR)",
-                "help: save the file with LF or CRLF line endings")
+        return "lone CR"
     if text.startswith("unexpected end of data"):
-        return "a quoted value starts on this line and is never closed", _QUOTE_HELP
+        return "unclosed quote"
     if "expected after" in text:
-        return "text follows the closing quote of a value", _QUOTE_HELP
+        return "text after quote"
     if text.startswith("field larger than field limit"):
-        # A quote that is never closed runs on to the end of the file: a long file
-        # passes the limit before its end is reached.
-        return (f"a value runs on past {csv.field_size_limit():,} characters, so a quote in "
-                "it is probably never closed", _QUOTE_HELP)
-    return "its quotes or line endings cannot be read", _QUOTE_HELP
+        return "past field limit"
+    return "unreadable"
+
+
+def _malformed(name: str, line: int, error: csv.Error) -> Diagnostic:
+    """The row of ``name`` that starts at ``line`` is not CSV, as ``error`` says."""
+    return codes.malformed_csv(name, line, _csv_problem(error), csv.field_size_limit())
 
 
 def diagnose(data: bytes, name: str, reason: str) -> Diagnostic:
@@ -616,30 +531,18 @@ def diagnose(data: bytes, name: str, reason: str) -> Diagnostic:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
-        return Diagnostic(
-            "RM409", f"{name} is not UTF-8 (byte 0x{data[error.start]:02x} at line {line})",
-            location=DataLocation(name, line),
-            notes=("help: export the file as UTF-8; Latin-1 and Windows-1252 exports must be "
-                   "converted",),
-        )
+        return codes.file_not_utf8(name, data[error.start], line)
     text = text.removeprefix("\ufeff")
     if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        return Diagnostic("RM408", f"{name} contains a NUL byte at line {line}",
-                          location=DataLocation(name, line))
+        return codes.nul_byte(name, text.count("\n", 0, text.index("\x00")) + 1)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     start = 1  # the line the record being read starts on: where an unclosed quote opened
     try:
         for _ in reader:
             start = reader.line_num + 1
     except csv.Error as error:
-        problem, help_ = _csv_problem(error)
-        return Diagnostic(
-            "RM408", f"{name} is not valid CSV at line {start}: {problem}",
-            location=DataLocation(name, start), notes=(help_,),
-        )
-    return Diagnostic("RM408", f"{name} could not be read: {reason.splitlines()[0]}",
-                      location=DataLocation(name))
+        return _malformed(name, start, error)
+    return codes.unreadable_csv(name, reason)
 
 
 # --- opening -------------------------------------------------------------------------
@@ -661,31 +564,16 @@ def _folder_names(folder: Path) -> list[str]:
         if stat.S_ISLNK(mode):
             target = entry.resolve()
             if csv_file and not target.is_relative_to(root):
-                raise RunError([Diagnostic(
-                    "RM416", f"`{entry.name}` links outside the package, to {target}",
-                    location=DataLocation(str(entry)),
-                    notes=("note: a package is read from inside its folder only",
-                           "help: copy the file into the folder instead of linking it",))])
+                raise RunError([codes.link_outside_package(entry, target)])
             mode = target.stat().st_mode if target.exists() else 0
         if stat.S_ISDIR(mode):
             continue
         if not stat.S_ISREG(mode):
             if csv_file:
-                raise RunError([Diagnostic(
-                    "RM416", f"`{entry.name}` is not a regular file (a pipe, a device, a "
-                    "socket or a broken link)", location=DataLocation(str(entry)))])
+                raise RunError([codes.not_a_file(entry)])
             continue
         names.append(entry.name)
     return names
-
-
-def _twice(origin: str, first: str, second: str) -> Diagnostic:
-    return Diagnostic(
-        "RM426", f"{origin} holds `{first}` and `{second}`: two files for one name",
-        location=DataLocation(origin),
-        notes=("note: reading either would be a guess; names are compared without regard "
-               "to case, as Windows and macOS do",
-               "help: export the package again, or remove the file that is not meant"))
 
 
 def _entity_files(names: Iterable[str], warnings: list[Diagnostic], origin: str
@@ -696,16 +584,14 @@ def _entity_files(names: Iterable[str], warnings: list[Diagnostic], origin: str
     for name in names:
         earlier = by_lower.setdefault(name.lower(), name)
         if earlier != name and name.lower().endswith(".csv"):
-            raise RunError([_twice(origin, earlier, name)])
+            raise RunError([codes.two_files_for_one_name(origin, earlier, name)])
     files = {}
     for entity in schema.ENTITIES.values():
         actual = by_lower.get(entity.file.lower())
         if actual is None:
             continue
         if actual != entity.file:
-            warnings.append(Diagnostic(
-                "RM406", f"file `{actual}` read as `{entity.file}`", Severity.WARNING,
-                location=DataLocation(actual), notes=("note: file names are case-sensitive",)))
+            warnings.append(codes.file_read_as(actual, entity.file))
         files[entity.name] = actual
     return files
 
@@ -722,54 +608,43 @@ def _open_zip(path: Path, limits: Limits, warnings: list[Diagnostic]) -> tuple[
     try:
         archive = zipfile.ZipFile(path)
     except _ZIP_ERRORS as error:
-        raise RunError([Diagnostic("RM401", f"{path.name} is not a readable zip: {error}",
-                                   location=DataLocation(str(path)))]) from None
+        raise RunError([codes.not_a_zip(path, str(error))]) from None
     members: dict[str, str] = {}
     folders: set[str] = set()
     for info in archive.infolist():
         if not info.filename:  # zipfile's own is_dir() fails on it
             archive.close()
-            raise RunError([Diagnostic("RM425", f"{path.name}: an entry has no name",
-                                       location=DataLocation(str(path)),
-                                       notes=("help: the zip is damaged; export or download "
-                                              "it again",))])
+            raise RunError([codes.zip_entry_unnamed(path)])
         if info.is_dir():
             continue
         pure = PurePosixPath(info.filename.replace("\\", "/"))
         if pure.is_absolute() or ".." in pure.parts:
             archive.close()
-            raise RunError([Diagnostic(
-                "RM416", f"{path.name}: entry `{info.filename}` points outside the package",
-                location=DataLocation(str(path)))])
+            raise RunError([codes.zip_entry_outside(path, info.filename)])
         if info.file_size > limits.max_file_bytes or (
             info.compress_size and info.file_size / info.compress_size > limits.max_zip_ratio
             and info.file_size > _SMALL_ENTRY
         ):
             archive.close()
-            raise RunError([Diagnostic(
-                "RM416", f"{path.name}: entry `{info.filename}` would expand to "
-                f"{info.file_size:,} bytes, past the limit of {limits.max_file_bytes:,}"
+            raise RunError([
+                codes.zip_entry_too_large(path, info.filename, info.file_size,
+                                          limits.max_file_bytes)
                 if info.file_size > limits.max_file_bytes else
-                f"{path.name}: entry `{info.filename}` would expand {info.file_size:,} bytes "
-                f"from {info.compress_size:,}: a zip bomb", location=DataLocation(str(path)),
-                notes=("help: raise the limit with --max-file-bytes if the file is real",))])
+                codes.zip_ratio_too_high(path, info.filename, info.file_size,
+                                         info.compress_size)])
         if pure.name.startswith(".") or "__MACOSX" in pure.parts:
             continue
         folders.add(str(pure.parent))
         if pure.name in members:
             archive.close()
-            raise RunError([_twice(path.name, members[pure.name], info.filename)])
+            raise RunError([codes.two_files_for_one_name(path.name, members[pure.name],
+                                                         info.filename)])
         members[pure.name] = info.filename
     if folders - {"."}:
         if len(folders) > 1:
             archive.close()
-            raise RunError([Diagnostic(
-                "RM416", f"{path.name}: files are spread over several folders "
-                f"({', '.join(sorted(folders))})", location=DataLocation(str(path)),
-                notes=("help: put the CSV files at the root of the zip",))])
-        warnings.append(Diagnostic(
-            "RM416", f"{path.name}: files are in folder `{folders.pop()}`, not at the root",
-            Severity.WARNING, location=DataLocation(str(path))))
+            raise RunError([codes.files_in_folders(path, folders)])
+        warnings.append(codes.files_in_a_folder(path, folders.pop()))
     return archive, members
 
 
@@ -778,9 +653,7 @@ def open_package(path: Path, limits: Limits | None = None) -> Package:
     limits = limits or Limits()
     warnings: list[Diagnostic] = []
     if not path.exists():
-        raise RunError([Diagnostic("RM401", f"source `{path}` does not exist",
-                                   notes=("help: --source names a .zip or a folder of "
-                                          "OneRoster CSV files",))])
+        raise RunError([codes.source_not_found(path)])
     folder: Path | None = None
     archive: zipfile.ZipFile | None = None
     zip_names: dict[str, str] = {}
@@ -793,17 +666,14 @@ def open_package(path: Path, limits: Limits | None = None) -> Package:
     if not any(n.lower().endswith(".csv") for n in names):
         if archive:
             archive.close()
-        raise RunError([Diagnostic("RM401", f"`{path}` holds no CSV files",
-                                   location=DataLocation(str(path)))])
+        raise RunError([codes.no_csv_files(path)])
     files = _entity_files(names, warnings, path.name)
     package = Package(str(path), "1.1", {}, files, warnings, folder, archive, zip_names,
                       limits)
     manifest_name = next((n for n in names if n.lower() == MANIFEST), None)
     if manifest_name is None:
         package.version = "1.0"
-        warnings.append(Diagnostic(
-            "RM402", "the package has no manifest.csv; it is read as OneRoster 1.0",
-            Severity.WARNING, location=DataLocation(str(path))))
+        warnings.append(codes.no_manifest(str(path)))
         return package
     try:
         raw = package._manifest(manifest_name)
@@ -818,10 +688,7 @@ def open_package(path: Path, limits: Limits | None = None) -> Package:
         package.version = version
     else:
         package.close()
-        raise RunError([Diagnostic(
-            "RM413", f"manifest.csv names OneRoster version `{version or '(blank)'}`",
-            location=DataLocation(manifest_name, None, "oneroster.version"),
-            notes=("help: rostermap reads OneRoster 1.0, 1.1 and 1.2 packages",))])
+        raise RunError([codes.unsupported_version(version, manifest_name)])
     for key, value in manifest.items():
         if not key.startswith("file."):
             continue
@@ -831,17 +698,9 @@ def open_package(path: Path, limits: Limits | None = None) -> Package:
         if entity is None or stem != entity.name:
             continue
         if mode in ("bulk", "delta") and entity.name not in files:
-            warnings.append(Diagnostic(
-                "RM403", f"manifest.csv lists {entity.file} as {mode}, but the package has "
-                "no such file", Severity.WARNING, location=DataLocation(manifest_name)))
+            warnings.append(codes.listed_file_missing(entity.file, mode, manifest_name))
         elif mode == "delta" and entity.name in files:
-            warnings.append(Diagnostic(
-                "RM417", f"manifest.csv marks {entity.file} as a delta; its rows are read as a "
-                "complete snapshot", Severity.WARNING, location=DataLocation(manifest_name),
-                notes=("note: records a delta leaves out are not carried over from an "
-                       "earlier run",)))
+            warnings.append(codes.delta_read_as_snapshot(entity.file, manifest_name))
         elif mode == "absent" and entity.name in files:
-            warnings.append(Diagnostic(
-                "RM403", f"manifest.csv marks {entity.file} absent, but the package has it; "
-                "it is read", Severity.WARNING, location=DataLocation(manifest_name)))
+            warnings.append(codes.absent_file_present(entity.file, manifest_name))
     return package

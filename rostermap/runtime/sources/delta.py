@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from rostermap.dsl import schema
-from rostermap.dsl.diagnostics import DataLocation, Diagnostic
+from rostermap.dsl import codes, schema
 from rostermap.runtime.errors import RunError
 from rostermap.runtime.sources.csv_package import Package
 from rostermap.runtime.sources.raw import LINE, RawTable
@@ -53,13 +52,9 @@ class SourceSnapshot:
     def frame(self, entity: str) -> pl.DataFrame:
         try:
             return decode_frame(self.blobs[entity])
-        except (pl.exceptions.PolarsError, OSError, ValueError) as error:
-            raise RunError([Diagnostic(
-                "RM461", f"the run state's stored {entity} records are damaged: "
-                f"{type(error).__name__}: {error}",
-                notes=("note: they are what a delta package is applied on",
-                       "help: restore the state from a backup, or send a full (bulk) "
-                       "package with --new-state"))]) from None
+        except (pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError,
+                ValueError) as error:
+            raise RunError([codes.stored_records_damaged(entity, error)]) from None
 
     def __contains__(self, entity: str) -> bool:
         return entity in self.blobs
@@ -96,16 +91,9 @@ class SnapshotSource:
     def __init__(self, package: Package, base: SourceSnapshot | None):
         if is_delta(package) and base is None:
             deltas = sorted(s for s, mode in package.modes.items() if mode == "delta")
-            raise RunError([Diagnostic(
-                "RM419", f"manifest.csv marks {', '.join(deltas)} as delta, and there is no "
-                "earlier run to apply the changes to", location=DataLocation("manifest.csv"),
-                notes=("help: send a full (bulk) package first; later runs take deltas",
-                       "note: runs of the same --tenant and profile share their state"))])
+            raise RunError([codes.delta_without_base(deltas)])
         if base is not None and is_delta(package) and base.version != package.version:
-            raise RunError([Diagnostic(
-                "RM419", f"this delta package is OneRoster {package.version}, but the stored "
-                f"snapshot is {base.version}", location=DataLocation("manifest.csv"),
-                notes=("help: send a full (bulk) package to start over",))])
+            raise RunError([codes.delta_version_differs(package.version, base.version)])
         self.package = package
         self.base = base if is_delta(package) else None
         self.origin = package.origin
@@ -159,9 +147,7 @@ class SnapshotSource:
         base = (self.base.frame(entity) if self.base is not None and entity in self.base
                 else delta.frame.clear())
         if "sourcedId" not in delta.columns:
-            raise RunError([Diagnostic(
-                "RM405", f"{delta.file} is a delta but has no sourcedId column",
-                location=DataLocation(delta.file, 1, "sourcedId"))])
+            raise RunError([codes.delta_without_ids(delta.file)])
         status = pl.col("status").str.strip_chars().str.to_lowercase()
         changed = delta.frame.get_column("sourcedId").str.strip_chars()
         kept = base.filter(~pl.col("sourcedId").str.strip_chars().is_in(changed.implode()))

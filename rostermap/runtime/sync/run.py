@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
+import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -32,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from msgspec import structs
 
-from rostermap.dsl.diagnostics import DataLocation, Diagnostic, DiagnosticError
+from rostermap.dsl import codes
+from rostermap.dsl.diagnostics import DiagnosticError
 from rostermap.runtime.engine.execute import OutputResult
 from rostermap.runtime.engine.plans import Output
 from rostermap.runtime.engine.tables import Tables
@@ -209,6 +211,17 @@ def _documents(report: Report, path: Path, name: str, options: SyncOptions) -> d
             OWNER_FILE: owner_text(path, name, options.tenant)}
 
 
+def _mark_published(store: Store, run_id: int) -> None:
+    """Record that a run's files are in place. They are, committed and published, so a
+    state that cannot take the note now (a full disk) fails nothing: the next command
+    finds the run still marked publishing, has nothing left to move, and notes it."""
+    try:
+        store.published(run_id)
+    except sqlite3.Error as error:
+        log.warning("run %s is published; noting so in the state failed (%s): the next "
+                    "command notes it", run_id, error)
+
+
 def _shown(paths: Iterable[Path]) -> list[Path]:
     """The files a run wrote, as it reports them: not the folder's ownership note."""
     return sorted(p for p in paths if p.name != OWNER_FILE)
@@ -343,7 +356,7 @@ def _finish(s: _Sync, result: RunResult) -> SyncResult:
         try:
             stage(out_dir, files, documents, folder=folder)
         except OSError as error:
-            raise _unwritable(out_dir, error, committed=False) from None
+            raise _unwritable(out_dir, error) from None
         store.hold(run_id, s.base, out_dir, folder, snapshots, stored_changes, source_snapshot,
                    rows, counts, report)
         log.warning("run %s of %s (%s) held: %s", run_id, s.name, s.options.named(),
@@ -354,7 +367,7 @@ def _finish(s: _Sync, result: RunResult) -> SyncResult:
     try:
         staging = stage(out_dir, files, documents)
     except OSError as error:
-        raise _unwritable(out_dir, error, committed=False) from None
+        raise _unwritable(out_dir, error) from None
     try:
         store.commit(run_id, transform, s.base, out_dir, staging, snapshots, stored_changes,
                      source_snapshot, rows, counts, report)
@@ -365,7 +378,7 @@ def _finish(s: _Sync, result: RunResult) -> SyncResult:
         published = publish(staging, out_dir)  # after the commit point: recover() finishes it
     except OSError as error:
         raise _unpublished(out_dir, error, run_id) from None
-    store.published(run_id)
+    _mark_published(store, run_id)
     log.info("run %s of %s (%s): %s", run_id, s.name, s.options.named(), "; ".join(
         f"{c.output} {ch.summary_line(c.counts)}" for c in found))
     sync_result.folder = out_dir
@@ -398,18 +411,18 @@ def approve(profile: str, run_id: int, options: SyncOptions = SyncOptions()) -> 
         record = store._held(run_id)
         held = store.report(run_id)
         if held is None or held.sync is None:
-            raise RunError([_missing_folder(Path(record.staging or ""), run_id)])
+            raise RunError([codes.held_files_gone(Path(record.staging or ""), run_id)])
         report = structs.replace(
             held, outcome=Outcome.PARTIAL if held.rejects else Outcome.SUCCESS,
             sync=structs.replace(held.sync, outcome=Outcome.APPROVED))
         folder = Path(record.staging or "")
         if not folder.is_dir():
-            raise RunError([_missing_folder(folder, run_id)])
+            raise RunError([codes.held_files_gone(folder, run_id)])
         for document, text in _documents(report, path, name, options).items():
             (folder / document).write_text(text, encoding="utf-8")
         store.approve(run_id, report)
         published = publish(folder, Path(record.out_dir or "."))
-        store.published(run_id)
+        _mark_published(store, run_id)
         log.info("run %s of %s (%s) approved", run_id, name, options.named())
         return SyncResult(report, Outcome.APPROVED, run_id, _shown(published),
                           Path(record.out_dir or "."))
@@ -428,30 +441,10 @@ def reject(profile: str, run_id: int, options: SyncOptions = SyncOptions()) -> S
         return SyncResult(report, Outcome.REJECTED, run_id)
 
 
-_WRITE_HELP = ("help: --out names a folder: check that it is not a file, its permissions "
-               "and the free space")
-
-
-def _unwritable(out_dir: Path, error: OSError, committed: bool) -> RunError:
-    return RunError([Diagnostic(
-        "RM463", f"cannot write the run's files into {out_dir}: {error.strerror or error}",
-        location=DataLocation(str(error.filename or out_dir)),
-        notes=("note: nothing was published; the state is as it was", _WRITE_HELP))])
+def _unwritable(out_dir: Path, error: OSError) -> RunError:
+    return RunError([codes.out_not_writable(out_dir, error)])
 
 
 def _unpublished(out_dir: Path, error: OSError, run_id: int | None) -> UnpublishedError:
-    which = f"run {run_id} is" if run_id is not None else "an earlier run is"
-    return UnpublishedError([Diagnostic(
-        "RM463", f"{which} committed, but its files could not be moved into {out_dir}: "
-        f"{error.strerror or error}",
-        location=DataLocation(str(error.filename2 or error.filename or out_dir)),
-        notes=("note: the state counts the run; its files wait in a staging folder, and the "
-               "next run, approve or reject publishes them first (its changes/ kept as "
-               "changes/run-N/)", _WRITE_HELP))])
-
-
-def _missing_folder(folder: Path, run_id: int) -> Diagnostic:
-    return Diagnostic("RM462", f"the files of held run {run_id} are gone from {folder}",
-                      location=DataLocation(str(folder)),
-                      notes=("help: reject it and run again",))
+    return UnpublishedError([codes.files_unpublished(out_dir, error, run_id)])
 

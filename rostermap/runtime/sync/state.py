@@ -61,7 +61,7 @@ from pathlib import Path
 import platformdirs
 import polars as pl
 
-from rostermap.dsl.diagnostics import DataLocation, Diagnostic
+from rostermap.dsl import codes
 from rostermap.runtime.errors import LOCKED, RunError, UsageError
 from rostermap.runtime.report.model import HistoryEntry, Outcome, Report, decode, encode
 from rostermap.runtime.run.outputs import STAGING_PREFIX, discard, publish
@@ -137,9 +137,7 @@ def default_state_path(profile: str, tenant: str | None, out_dir: Path | None) -
     if tenant is not None:
         return base / f"{_safe(tenant)}.sqlite"
     if out_dir is None:
-        raise UsageError([Diagnostic(
-            "RM462", "which state? name the run's --out folder, its --tenant or its --state",
-            notes=("note: a run without --tenant keeps its state by its --out folder",))])
+        raise UsageError([codes.no_state_named()])
     folder = str(out_dir.absolute().resolve())
     return base / f"out-{hashlib.sha256(folder.encode()).hexdigest()[:16]}.sqlite"
 
@@ -166,12 +164,7 @@ def _move_aside(path: Path) -> Path:
 
 
 def _not_a_state(path: Path, why: str) -> RunError:
-    return RunError([Diagnostic(
-        "RM461", f"{path} is not a rostermap state: {why}", location=DataLocation(str(path)),
-        notes=("note: it is not taken for a first run: that would deactivate nothing the "
-               "product has and create everything again",
-               "help: restore it from a backup, or pass --new-state to start afresh (the "
-               "file is kept beside it as .broken-TIME)"))])
+    return RunError([codes.not_a_state(path, why)])
 
 
 @contextlib.contextmanager
@@ -187,23 +180,10 @@ def guarded(path: Path) -> Iterator[None]:
         text = str(error)
         if isinstance(error, sqlite3.OperationalError) and any(
                 w in text for w in ("readonly", "full", "unable to open", "disk I/O")):
-            raise RunError([Diagnostic(
-                "RM465", f"cannot write the state file: {text}",
-                location=DataLocation(str(path)),
-                notes=("note: the last committed state and the published files are as "
-                       "they were; nothing of this run was published",
-                       "help: check the file's and its folder's permissions and the free "
-                       "space, then run again"))]) from None
-        raise RunError([Diagnostic(
-            "RM461", f"the state file is damaged: {text}", location=DataLocation(str(path)),
-            notes=("help: restore it from a backup, or pass --new-state to start afresh",
-                   ))]) from None
+            raise RunError([codes.state_not_writable(path, text)]) from None
+        raise RunError([codes.state_damaged(path, text)]) from None
     except _Damaged as error:
-        raise RunError([Diagnostic(
-            "RM461", f"the state file holds damaged data: {error}",
-            location=DataLocation(str(path)),
-            notes=("help: restore it from a backup, or pass --new-state to start afresh",
-                   ))]) from None
+        raise RunError([codes.state_data_damaged(path, str(error))]) from None
 
 
 
@@ -214,7 +194,8 @@ def _frame(data: bytes) -> pl.DataFrame:
     """A stored frame; damaged bytes are the state's fault, said so, not a traceback."""
     try:
         return decode_frame(data)
-    except (pl.exceptions.PolarsError, OSError, ValueError) as error:
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError,
+                ValueError) as error:
         raise _Damaged(f"{type(error).__name__}: {error}") from None
 
 
@@ -247,12 +228,7 @@ def lock(state: Path, wait: float = 0.0) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
-                    raise LockedError([Diagnostic(
-                        "RM460", "another run of this profile and tenant is in progress",
-                        location=DataLocation(str(state)),
-                        notes=((f"note: held by {holder}",) if holder else ()) + (
-                            "help: wait for it to finish, or pass --wait SECONDS to queue",))
-                    ]) from None
+                    raise LockedError([codes.state_locked(state, holder)]) from None
                 time.sleep(0.1)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} since {_now()}\n".encode(), 0)
@@ -327,18 +303,11 @@ class Store:
                 ("schema", SCHEMA_VERSION), ("profile", profile), ("tenant", tenant)])
             return
         if meta.get("schema") != SCHEMA_VERSION:
-            raise UsageError([Diagnostic(
-                "RM461", f"the state file has schema {meta.get('schema')}, this rostermap "
-                f"reads {SCHEMA_VERSION}", location=DataLocation(str(self.path)))])
-        if (meta.get("profile"), meta.get("tenant")) != (profile, tenant):
-            def whose(p: object, t: object) -> str:
-                return f"profile {p} and " + (f"tenant {t}" if t else "an --out folder")
-
-            owner = whose(meta.get("profile"), meta.get("tenant"))
-            raise UsageError([Diagnostic(
-                "RM461", f"the state file belongs to {owner}, not {whose(profile, tenant)}",
-                location=DataLocation(str(self.path)),
-                notes=("help: give each profile and tenant its own --state file",))])
+            raise UsageError([codes.state_schema_differs(self.path, meta.get("schema"),
+                                                         SCHEMA_VERSION)])
+        owner = (meta.get("profile"), meta.get("tenant"))
+        if owner != (profile, tenant):
+            raise UsageError([codes.state_of_another(self.path, owner, profile, tenant)])
 
     def close(self) -> None:
         self.db.close()
@@ -514,20 +483,13 @@ class Store:
     def _held(self, run_id: int) -> RunRecord:
         record = self.run(run_id)
         if record is None:
-            raise UsageError([Diagnostic("RM462", f"there is no run {run_id}",
-                                         location=DataLocation(str(self.path)),
-                                         notes=("help: `rostermap runs` lists them",))])
+            raise UsageError([codes.no_such_run(run_id, str(self.path))])
         if record.outcome is not Outcome.HELD:
-            raise UsageError([Diagnostic(
-                "RM462", f"run {run_id} is not held: its outcome is {record.outcome}",
-                location=DataLocation(str(self.path)),
-                notes=("note: a held run can be approved or rejected until a later run "
-                       "commits or is held (it is then superseded)",))])
+            raise UsageError([codes.run_not_held(run_id, record.outcome, str(self.path))])
         last = self.last_committed()
         if last is not None and record.base_run is not None and last.id != record.base_run:
-            raise UsageError([Diagnostic(
-                "RM462", f"run {run_id} was computed against run {record.base_run}, but run "
-                f"{last.id} has committed since", location=DataLocation(str(self.path)))])
+            raise UsageError([codes.run_based_on_older(run_id, record.base_run, last.id,
+                                                       str(self.path))])
         return record
 
     def recover(self) -> list[int]:
