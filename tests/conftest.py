@@ -6,8 +6,10 @@ a Chromium for the browser tests, and ROSTERMAP_STRICT=1, under which a skip fai
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
 import zipfile
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -317,3 +319,19 @@ def fast_options(**changes: object):  # type: ignore[no-untyped-def]
     base = FetchOptions(page_size=100, rate=0, backoff=0.01, max_backoff=0.05, timeout=5.0,
                         retries=3)
     return replace(base, **changes)
+
+
+@contextlib.contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """A file no one may write: read-only for a user, immutable (chattr) for root, whom
+    permissions do not stop."""
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i", str(path)], check=True)
+    else:
+        path.chmod(0o400)
+    try:
+        yield
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        path.chmod(0o600)

@@ -26,6 +26,8 @@ from rostermap.runtime.errors import RunError
 from rostermap.runtime.report.model import to_json
 from rostermap.runtime.run.pipeline import run
 from rostermap.runtime.sources.config import Credentials, SourceConfig
+from rostermap.runtime.sources.rest import _Failed, _Page, _served_once
+from rostermap.runtime.sources.rest_records import Chunk
 from tests.conftest import CLIENT_ID, EXAMPLE, SECRET, fast_options
 
 PARAMS = ["year=2026", "google_domain=willowsprings.k12.us"]
@@ -174,6 +176,57 @@ def test_a_provider_that_caps_the_page_size_loses_nothing(
     report = rest_run(server, tmp_path / "bare", page_size=100)
     assert files_of(tmp_path / "bare") == csv_run
     assert report["source"]["fetch"]["enrollments"]["records"] == 413
+
+
+@pytest.mark.parametrize(("page_size", "concurrency", "headers"), [
+    (7, 1, True), (50, 4, True), (100, 3, False), (13, 2, False), (500, 4, True)])
+def test_pages_of_any_size_the_provider_chooses_are_read_once(
+    serve: Callable[..., Server], tmp_path: Path, csv_run: dict[str, bytes],
+    page_size: int, concurrency: int, headers: bool,
+) -> None:
+    """The provider answers each page with a size of its own, smaller than asked;
+    read-ahead fetched pages at offsets that no longer follow: every record is read once."""
+    faults = ("vary-page",) if headers else ("vary-page", "no-count")
+    server = serve(faults=faults)
+    report = rest_run(server, tmp_path, page_size=page_size, concurrency=concurrency)
+    assert files_of(tmp_path) == csv_run
+    assert report["source"]["fetch"]["enrollments"]["records"] == 413
+
+
+@pytest.mark.parametrize("headers", [True, False])
+def test_a_provider_that_filters_after_paging_fails_closed(
+    serve: Callable[..., Server], tmp_path: Path, headers: bool,
+) -> None:
+    """Pages sliced from the whole collection and then thinned: offsets no longer count
+    records, so pages repeat and skip them. Announced counts or repeated records give
+    it away, and nothing is written."""
+    faults = ("drop-after-paging",) if headers else ("drop-after-paging", "no-count")
+    server = serve(faults=faults)
+    result = CliRunner().invoke(main, [
+        "run", "powerschool-learning", "--source", server.base_url, "--out",
+        str(tmp_path / "out"), "--param", "year=2026", "--retries", "0", "--page-size", "50"],
+        env={"ROSTERMAP_TOKEN_URL": server.token_url, "ROSTERMAP_CLIENT_ID": CLIENT_ID,
+             "ROSTERMAP_CLIENT_SECRET": SECRET})
+    assert result.exit_code == 1, result.output
+    assert "error[RM448]" in result.stderr, result.stderr
+    assert "do not follow `offset`" in result.stderr or "twice" in result.stderr or (
+        "announced" in result.stderr), result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_record_served_twice_fails_the_collection() -> None:
+    """Pages that overlap anywhere (not only at their first record) name the record and
+    its two places in the collection."""
+    def page(offset: int, ids: list[str]) -> _Page:
+        chunk = Chunk(len(ids), ids[0], list(range(len(ids))), {"sourcedId": ids})
+        return _Page(offset, 3, chunk, None, None)
+
+    _served_once([page(0, ["a", "b", "c"]), page(3, ["d", "e", "f"])], "/users")
+    with pytest.raises(_Failed) as failed:
+        _served_once([page(0, ["a", "b", "c"]), page(3, ["d", "b", "f"])], "/users")
+    assert failed.value.diagnostic.message == (
+        "/users: the provider serves record 'b' twice, as record 2 and record 5 of the "
+        "collection")
 
 
 def test_paging_ends_on_an_empty_page_when_the_last_one_is_full(
@@ -335,8 +388,8 @@ def test_a_provider_that_ignores_offset_fails_instead_of_looping(
     serve: Callable[..., Server], tmp_path: Path,
 ) -> None:
     err = fail_closed(tmp_path, serve(faults=("ignore-offset,entity=users",)))
-    assert "/users: the provider serves the same records at offset 0 and offset 100: it " \
-        "ignores `offset`" in err
+    assert "/users: the provider serves the same records at offset 0 and offset 100: its " \
+        "pages do not follow `offset`" in err
 
 
 def test_refused_credentials_fail_with_a_clear_message(

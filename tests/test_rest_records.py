@@ -56,6 +56,22 @@ def test_reasons_never_quote_values() -> None:
     assert "Student-Of-Note" not in reject.reason and "12345678" not in reject.reason
 
 
+def test_compat_ignores_flaws_in_fields_the_mapping_does_not_read() -> None:
+    """An active org whose children carry a relative href (an unread field) is kept in
+    --compat; strict mode, which checks the spec, rejects it; a flaw in a field read
+    is still a reject in both."""
+    org = {"sourcedId": "o1", "status": "active", "dateLastModified": "2026-01-01T00:00:00Z",
+           "name": "North", "type": "school",
+           "children": [{"href": "orgs/o2", "sourcedId": "o2", "type": "org"}, 7]}
+    assert len(RecordReader("orgs", ["name", "type"], "1.1", compat=False)
+               .read([org]).rejects) == 1
+    kept = RecordReader("orgs", ["name", "type"], "1.1", compat=True).read([org])
+    assert kept.rejects == [] and kept.columns["name"] == ["North"]
+    bad_type = {**org, "type": ["school"]}
+    assert len(RecordReader("orgs", ["name", "type"], "1.1", compat=True)
+               .read([bad_type]).rejects) == 1
+
+
 def test_compat_repairs_what_minimal_providers_send() -> None:
     fixed = repair("enrollments", {
         "sourcedId": "e1", "status": "Active", "dateLastModified": "2023-05-01",

@@ -18,14 +18,11 @@ in some snapshot file fail.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shutil
 import socket
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +37,16 @@ from rostermap.dsl.diagnostics import render_all
 from rostermap.runtime.run.pipeline import run
 from rostermap.runtime.sources.config import Credentials, SourceConfig
 from rostermap.runtime.sync.state import lock
-from tests.conftest import CASES, CLIENT_ID, EXAMPLE, ROOT, SECRET, fast_options, tiny_files
+from tests.conftest import (
+    CASES,
+    CLIENT_ID,
+    EXAMPLE,
+    ROOT,
+    SECRET,
+    fast_options,
+    read_only,
+    tiny_files,
+)
 
 HERE = CASES / "runtime_diagnostics"
 PROBE = str(HERE / "probe.rmap")  # users keyed by role, through a filter on status
@@ -115,22 +121,6 @@ def with_manifest(*changes: tuple[str, str]) -> dict[str, str]:
     for old, new in changes:
         files["manifest.csv"] = files["manifest.csv"].replace(old, new)
     return files
-
-
-@contextlib.contextmanager
-def read_only(path: Path) -> Iterator[None]:
-    """A file no one may write: read-only for a user, immutable (chattr) for root, whom
-    permissions do not stop."""
-    if os.geteuid() == 0:
-        subprocess.run(["chattr", "+i", str(path)], check=True)
-    else:
-        path.chmod(0o400)
-    try:
-        yield
-    finally:
-        if os.geteuid() == 0:
-            subprocess.run(["chattr", "-i", str(path)], check=True)
-        path.chmod(0o600)
 
 
 CASE: dict[str, Callable[[Ctx], str]] = {}

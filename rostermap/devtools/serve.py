@@ -22,8 +22,10 @@ Faults and quirks are switchable, to test clients against real provider behaviou
 half-way with the connection open, or ``trickle``s in a byte at a time (each byte
 in time, the whole never), an ``html`` error page with status 200, a ``redirect``
 to another host name (``localhost`` for ``127.0.0.1``), ``expire-token`` (early),
-``ignore-filter``, ``reject-filter`` (400), ``ignore-offset``, ``cap-page`` and
-``no-count`` headers; and the
+``ignore-filter``, ``reject-filter`` (400), ``ignore-offset``, ``cap-page``,
+``vary-page`` (each page a size of its own, offsets honoured), ``drop-after-paging``
+(a page sliced from the whole collection, then every fifth record left out, as a
+provider that filters after paging does) and ``no-count`` headers; and the
 shapes of minimal providers (``json-booleans``, ``int-booleans``, ``bare-guidrefs``,
 ``empty-arrays``, ``datetime-dates``, ``missing-required``, ``nulls``, ``v11-paths``). Built on the
 standard library's ThreadingHTTPServer: a web framework would add a dependency and
@@ -65,7 +67,8 @@ log = logging.getLogger("rostermap.serve")
 
 FAULTS = ("429", "500", "502", "503", "504", "slow", "truncate", "bad-json", "reset",
           "stall", "trickle", "html", "redirect", "expire-token", "ignore-filter",
-          "reject-filter", "ignore-offset", "cap-page", "no-count")
+          "reject-filter", "ignore-offset", "cap-page", "no-count", "vary-page",
+          "drop-after-paging")
 _STATUS_FAULTS = ("429", "500", "502", "503", "504")
 _REQUEST_FAULTS = (*_STATUS_FAULTS, "slow", "truncate", "bad-json", "reset", "stall", "trickle",
                    "html", "redirect")
@@ -823,8 +826,12 @@ class _Handler(BaseHTTPRequestHandler):
         cap = app.active("cap-page", entity)
         if cap is not None:
             limit = min(limit, int(cap.value or 100))
+        if app.active("vary-page", entity) is not None:
+            limit = max(1, min(limit, (offset * 7919 + 13) % limit + 1))  # fixed, not random
         indices = app.view(entity, data, params, test)
         chosen = indices[offset: offset + limit]
+        if app.active("drop-after-paging", entity) is not None:
+            chosen = [i for n, i in enumerate(chosen) if (offset + n) % 5 != 4]
         if params.get("fields"):
             names = [n.strip() for n in params["fields"].split(",") if n.strip()]
             unknown = [n for n in names if n not in data.known]

@@ -505,12 +505,27 @@ async def _pages(client: _Client, entity: str, reader: RecordReader,
     fetched = sum(p.n for p in chain)
     if total is not None and fetched < total:
         raise _Failed(codes.fewer_than_announced(stats.path, total, fetched))
+    _served_once(chain, stats.path)
     stats.records = fetched
     stats.rejected = sum(len(p.chunk.rejects) for p in chain)
     stats.page_size = limit
     stats.seconds = time.perf_counter() - started
     client.observer.done(entity)
     return _Collected(entity, chain, stats, warnings)
+
+
+def _served_once(chain: list[_Page], path: str) -> None:
+    """Refuse a collection whose pages repeat a record: a provider whose pages overlap
+    (a page size it changes, a filter applied after paging) skips records as readily,
+    so the collection is not whole, whatever the count says."""
+    ids = pl.Series("id", [i for page in chain for i in page.chunk.columns["sourcedId"]],
+                    pl.String)
+    if ids.is_unique().all():
+        return
+    positions = [page.offset + i for page in chain for i in page.chunk.index]
+    repeated = ids.filter(ids.is_duplicated())[0]
+    first, again = (positions[int(i)] for i in (ids == repeated).arg_true()[:2])
+    raise _Failed(codes.served_twice(path, str(repeated), first + 1, again + 1))
 
 
 # --- the source ----------------------------------------------------------------------------

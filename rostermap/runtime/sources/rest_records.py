@@ -9,7 +9,8 @@ faster than interpreting the schema); python-jsonschema explains the few records
 that fail. Reasons name the field and the rule, never the value: the report
 travels further than the data.
 
-Compatibility mode (``--compat``) first repairs what minimal providers send and
+Compatibility mode (``--compat``) keeps only the properties the mapping reads (a flaw
+in one it never reads costs no record), repairs what minimal providers send and
 validates against a relaxed copy of the schema (only sourcedIds required, no
 minimum array sizes, extra properties allowed): booleans as 1/0, "TRUE" or JSON
 booleans; GUIDRefs without href/type, with a wrong type, or as bare strings; dates
@@ -423,6 +424,12 @@ class RecordReader:
         self._plain = [(f.name, f.rest_name, _converter(entity, f)) for f in plain]
         self._check = validator(version, entity, compat)
         self._other = validator(other_version(version), entity, compat) if compat else None
+        # --compat checks only what the mapping reads: a minimal provider's flaw in a
+        # field no rule looks at (a relative href in orgs.children) loses no record.
+        self._read = {"sourcedId", "status", "dateLastModified",
+                      *(f.rest_name for f in self.fields)}
+        if entity == "users":
+            self._read |= {"role", "roles", "orgs", "primaryOrg"}
 
     def read(self, records: list[Any]) -> Chunk:
         chunk = Chunk(len(records), columns={name: [] for name, _, _ in self._plain})
@@ -434,7 +441,8 @@ class RecordReader:
                 chunk.rejects.append(Reject(self.entity, "", "", "not a JSON object"))
                 continue
             if self.compat:
-                record = repair(self.entity, record)
+                record = repair(self.entity, {k: v for k, v in record.items()
+                                              if k in self._read})
             problem = self._check.problem(record)
             if problem is not None and self._other is not None and self._other.ok(record):
                 problem = None  # the other version's shape, served under this version's path
