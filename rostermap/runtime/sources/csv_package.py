@@ -47,7 +47,7 @@ MANIFEST = "manifest.csv"
 _EXTRA = "__extra"
 # Fields past the header that are looked at: an empty one is a trailing comma (real
 # exports have them); text in any of these is a row shifted by an unquoted comma.
-# Read as categoricals: a column of nulls then costs 4 bytes a row, not 16 (issue 8).
+# Read as categoricals: a column of nulls then costs 4 bytes a row, not 16.
 _EXTRAS = 8
 
 
@@ -188,7 +188,7 @@ class Package:
         polars' streaming engine reads the file (in parallel, a part at a time) and
         hands the batches over in order; each can be typed and its text let go before
         the next, so a large file is never whole in memory twice over, as text and
-        typed (issue 8: on a 1M-student district, 0.6 GB less at the peak). The file's
+        typed (on a 1M-student district, 0.6 GB less at the peak). The file's
         header is read and matched when this is called, not when the batches are.
         A batch polars refuses raises; callers read the whole file again then, with
         ``read``, for the exact diagnostics.
