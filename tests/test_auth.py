@@ -82,7 +82,8 @@ def test_a_config_file_others_can_read_or_change_is_refused(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(("text", "message"), [
     ("[source]\npage_sise = 10\n", "unknown setting `page_sise` in [source]"),
-    ("[source]\nretries = -1\n", "`retries` must be positive"),
+    ("[source]\nretries = -1\n", "`retries` must be 0 or more"),
+    ("[source]\npage_size = 0\n", "`page_size` must be at least 1"),
     ("[source]\ncompat = 'maybe'\n", "`compat` takes true or false"),
     ("[source]\nauth = 'kerberos'\n", "`auth` is `kerberos`, not one of oauth2, oauth1, none"),
     ("[source\n", "is not valid TOML"),

@@ -162,6 +162,14 @@ def _table_parameter_file_missing(ctx: Ctx) -> str:
     return err
 
 
+@case("RM418-unreadable")
+def _table_parameter_file_unreadable(ctx: Ctx) -> str:
+    # A file that exists and cannot be read, whoever runs the test (root included).
+    _, err = cli("run", "linewize", "--source", str(EXAMPLE), "--out", ctx.out, "--no-state",
+                 "--param", "existing=/proc/self/mem", exit=1)
+    return err
+
+
 @case("RM419")
 def _delta_refused_by_a_bulk_profile(ctx: Ctx) -> str:
     files = with_manifest(("file.users,bulk", "file.users,delta"))

@@ -389,10 +389,10 @@ def setting_not_a_number(origin: str, key: str) -> Draft:
 
 
 @_BAD_CONFIGURATION
-def setting_too_small(origin: str, key: str, value: float) -> Draft:
-    """``value`` is negative, or 0 for a setting that needs at least 1 (page_size)."""
+def setting_too_small(origin: str, key: str, least: int) -> Draft:
+    """The setting is below ``least``: 1 for counts such as page_size, 0 for the rest."""
     return _setting(origin, f"{origin}: `{key}` must be "
-                            f"{'at least 1' if value >= 0 else 'positive'}")
+                            f"{'0 or more' if least == 0 else f'at least {least}'}")
 
 
 @_BAD_CONFIGURATION

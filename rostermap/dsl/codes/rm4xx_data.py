@@ -74,6 +74,7 @@ __all__ = [
     "param_column_absent",
     "param_file_empty",
     "param_file_missing",
+    "param_file_unreadable",
     "published_by_a_state",
     "published_by_another_state",
     "publishing_state_gone",
@@ -276,12 +277,18 @@ _UNKNOWN_COLUMN = code("RM406", "unknown column",
 _EXTENSION_HELP = "help: extension columns are named metadata.<name>"
 
 
+def _short(name: str, limit: int = 60) -> str:
+    """A column name as a message shows it: a name of thousands of characters is a
+    broken header, and the message stays readable."""
+    return name if len(name) <= limit else f"{name[:limit]}… ({len(name):,} characters)"
+
+
 @_UNKNOWN_COLUMN
 def unknown_header_columns(file: str, unknown: Sequence[str], hints: Mapping[str, str]
                            ) -> Draft:
     """``unknown`` are the columns OneRoster does not define, in the header's order;
     ``hints`` gives those with a close spelling of a column it does define."""
-    shown = ", ".join(f"`{c}`" for c in unknown[:20])
+    shown = ", ".join(f"`{_short(c)}`" for c in unknown[:20])
     more = f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""
     what = (f"unknown column {shown} is ignored" if len(unknown) == 1 else
             f"{len(unknown)} unknown columns are ignored: {shown}{more}")
@@ -372,7 +379,7 @@ def malformed_csv(file: str, line: int, problem: CsvProblem, field_limit: int) -
 def records_swallowed(file: str, start: int, end: int) -> Draft:
     """A quoted value from line ``start`` to ``end`` holds lines that are whole records."""
     return Draft(f"{file}: a value spans lines {start} to {end} and holds whole records: a "
-                 f"quote opened at line {start} closes at line {end}",
+                 f"quote opened at line {start} runs on to line {end}",
                  location=DataLocation(file, start),
                  notes=("note: the records between would be read as one value, and lost",
                         _QUOTE_HELP))
@@ -605,10 +612,20 @@ def delta_read_as_snapshot(file: str, manifest: str) -> Draft:
                         "earlier run",))
 
 
-@code("RM418", "parameter file problem",
-      "A table parameter names a file that cannot be read.")
+_PARAM_FILE = code("RM418", "parameter file problem",
+                   "A table parameter names a file that cannot be read.")
+
+
+@_PARAM_FILE
 def param_file_missing(name: str, path: str) -> Draft:
     return Draft(f"parameter {name}: no file `{path}`", location=DataLocation(path))
+
+
+@_PARAM_FILE
+def param_file_unreadable(name: str, path: str, reason: str) -> Draft:
+    """``reason`` is the operating system's, e.g. "Permission denied"."""
+    return Draft(f"parameter {name}: `{path}` cannot be read ({reason})",
+                 location=DataLocation(path))
 
 
 _DELTA_REFUSED = code("RM419", "delta package refused",

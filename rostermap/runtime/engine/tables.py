@@ -293,7 +293,11 @@ def load_param_table(name: str, path: str | None, columns: tuple[str, ...]) -> p
     file = Path(path)
     if not file.is_file():
         raise RunError([codes.param_file_missing(name, path)])
-    data = file.read_bytes()
+    try:
+        data = file.read_bytes()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise RunError([codes.param_file_unreadable(name, path, reason)]) from None
     try:
         frame = pl.read_csv(data, infer_schema=False, encoding="utf8",
                             truncate_ragged_lines=True)

@@ -145,8 +145,9 @@ def _convert(key: str, value: Any, origin: str) -> Any:
             number = kind(value)
         except (TypeError, ValueError):
             raise UsageError([codes.setting_not_a_number(origin, key)]) from None
-        if number < 0 or (key in ("page_size", "concurrency") and number < 1):
-            raise UsageError([codes.setting_too_small(origin, key, number)])
+        least = 1 if key in ("page_size", "concurrency") else 0
+        if number < least:
+            raise UsageError([codes.setting_too_small(origin, key, least)])
         return number
     if not isinstance(value, str):
         raise UsageError([codes.setting_not_text(origin, key)])
