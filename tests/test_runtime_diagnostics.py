@@ -480,6 +480,9 @@ def _committed_but_not_published(ctx: Ctx) -> str:
     out, _ = cli(*args, exit=0)  # publishes run 1 first, keeping its changes apart
     assert "finished publishing run 1 first" in out
     assert (Path(ctx.out) / "changes" / "run-1" / "users.csv").exists()
+    cli(*args, exit=0)  # the next publication replaces the changes/ kept apart
+    assert not (Path(ctx.out) / "changes" / "run-1").exists()
+    assert (Path(ctx.out) / "changes" / "users.csv").exists()
     return err
 
 

@@ -606,3 +606,52 @@ def test_report_html_of_a_held_run_opens_in_chromium(runner: Runner, chromium: s
                          timeout=60, check=True).stdout
     assert "Run held" in dom and "users.csv" in dom
     assert "7 of 21 rows of school s1 would be deactivated (33.3%)" in dom
+
+
+DEPARTED = """profile departed "Departed rows sent as deleted"
+output users.csv from users
+  key id
+  when missing delete after 2 runs with status = "deleted", note = "left"
+  limit deactivate 100%
+  limit deactivate 100% per school
+
+  id     <- sourcedId
+  name   <- givenName
+  status <- "active"
+  note   <- ""
+"""
+
+
+def test_when_missing_with_sends_the_departed_row_once_as_it_says(tmp_path: Path) -> None:
+    mapping = tmp_path / "departed.rmap"
+    mapping.write_text(DEPARTED, encoding="utf-8")
+    out, options = tmp_path / "out", SyncOptions(state=tmp_path / "departed.sqlite")
+    d = District.three_schools()
+
+    def run(count: int) -> dict[str, dict[str, str]]:
+        result = sync(str(mapping), d.write(tmp_path / f"pkg-{count}"), out, (), options,
+                      today=TODAY)
+        assert result.outcome.exit_code == 0
+        return {r["id"]: r for r in read_csv(out / "users.csv")}
+
+    run(1)
+    d.drop_user("u-s1-01")
+    within_grace = run(2)  # carried over as last published: nothing is sent yet
+    assert within_grace["u-s1-01"]["status"] == "active"
+    assert read_csv(out / "changes" / "users.csv") == []
+    departed = run(3)
+    assert departed["u-s1-01"] == {"id": "u-s1-01", "name": "Kid1", "status": "deleted",
+                                        "note": "left"}
+    assert [r for r in departed.values() if r["status"] != "active"] == [departed["u-s1-01"]]
+    assert [(r["action"], r["id"], r["status"], r["note"])
+            for r in read_csv(out / "changes" / "users.csv")] == [
+        ("delete", "u-s1-01", "deleted", "left")]
+    report = json.loads((out / "report.json").read_text())["outputs"]["users.csv"]
+    assert (report["rows"], report.get("carried", 0), report["departed"]) == (63, 0, 1)
+    after = run(4)  # sent once: the product has been told
+    assert "u-s1-01" not in after and read_csv(out / "changes" / "users.csv") == []
+    d.user("u-s1-01", "s1", "student", "Kid1", "Familys1", "09")
+    back = run(5)
+    assert back["u-s1-01"]["status"] == "active"
+    assert [(r["action"], r["id"], r["status"]) for r in read_csv(out / "changes" / "users.csv")
+            ] == [("create", "u-s1-01", "active")]

@@ -52,6 +52,7 @@ class _Context:
 
 
 _MISSING_ACTIONS = ("deactivate", "delete", "keep")
+
 # What a run writes beside the outputs (changes/ and held/ are folders: no output
 # name can be one, a file name has no slash).
 _RESERVED_FILES = frozenset({"report.json", "report.html", "changes", "held"})
@@ -333,7 +334,7 @@ class _Checker:
                 self.bind(r.test, warn_ctx), r.test.span, "reject ... if"))
             for r in o.rejects
         ]
-        missing, limits = self.check_sync(o)
+        missing, limits = self.check_sync(o, {c.name: c.value.type for c in columns})
         for ident in (*o.key, *o.sort):
             if ident.name not in seen:
                 hint = did_you_mean(ident.name, seen)
@@ -361,9 +362,10 @@ class _Checker:
                           and self.params[c.value.name].secret),
         )
 
-    def check_sync(self, o: n.Output) -> tuple[tuple[str, int, str] | None,
-                                               tuple[tuple[str, float, bool, bool], ...]]:
-        """`when missing` and `limit`: the words are few and fixed, so a typo is named."""
+    def check_sync(self, o: n.Output, types: dict[str, t.Type]
+                   ) -> tuple[ir.MissingPolicy | None, tuple[tuple[str, float, bool, bool], ...]]:
+        """`when missing` and `limit`: the words are few and fixed, so a typo is named.
+        ``types`` are the output's columns, which `when missing ... with` may set."""
         def word(ident: n.Ident, allowed: tuple[str, ...], slot: codes.SyncWord) -> str | None:
             name = ident.name
             if name in allowed:
@@ -383,7 +385,8 @@ class _Checker:
             if m.after is not None and unit is not None and not 1 <= m.after <= most:
                 self.report(codes.grace_out_of_range(m.after, unit, m.span))
             elif action is not None and unit is not None:
-                missing = (action, m.after or 0, unit)
+                sets = self.check_departed_row(m, action, o, types)
+                missing = ir.MissingPolicy(action, m.after or 0, unit, sets)
         limits = []
         for lim in o.limits:
             action = word(lim.action, _LIMIT_ACTIONS, "limit action")
@@ -397,6 +400,30 @@ class _Checker:
             first = o.missing.span if o.missing is not None else o.limits[0].span
             self.report(codes.change_set_without_key(o.file.name, first))
         return missing, tuple(limits)
+
+    def check_departed_row(self, m: n.MissingDecl, action: str, o: n.Output,
+                           types: dict[str, t.Type]) -> tuple[tuple[str, n.LiteralValue], ...]:
+        """The columns `when missing ... with` sets on a departed row."""
+        if m.sets and action == "keep":
+            self.report(codes.departed_row_kept(m.sets[0].span))
+            return ()
+        keys = {k.name for k in o.key}
+        sets: dict[str, n.LiteralValue] = {}
+        for x in m.sets:
+            name, value = x.column.name, x.value.value
+            if name not in types:
+                hint = did_you_mean(name, types)
+                self.report(codes.unknown_column(name, o.file.name, x.column.span, hint))
+            elif name in keys:
+                self.report(codes.departed_row_key(name, x.column.span))
+            elif name in sets:
+                self.report(codes.repeated_in_output(f"{name} =", x.span))
+            elif not t.comparable(types[name], _literal_type(value)):
+                self.report(codes.departed_row_type(name, types[name], _literal_type(value),
+                                                    x.value.span))
+            else:
+                sets[name] = value
+        return tuple(sets.items())
 
     def order_outputs(self, checked: list[ir.CheckedOutput]) -> list[ir.CheckedOutput]:
         """Outputs in dependency order (file order among equals); cycles are reported."""

@@ -396,9 +396,11 @@ class _Module:
                     pairs = ", ".join(_tuple(pair) for pair in out.secrets)
                     w.line(f"secrets=({pairs},),")
                 if out.missing is not None:
-                    action, after, unit = out.missing
-                    w.line(f"missing=Missing({literal(action)}, after={after}, "
-                           f"unit={literal(unit)}),")
+                    m = out.missing
+                    pairs = "".join(f"({literal(c)}, {literal(v)}), " for c, v in m.sets)
+                    sets = f", sets=({pairs})" if m.sets else ""
+                    w.line(f"missing=Missing({literal(m.action)}, after={m.after}, "
+                           f"unit={literal(m.unit)}{sets}),")
                 if out.limits:
                     limits = [_call("Limit", [literal(a), repr(float(n)), f"percent={pc}",
                                               f"per_school={ps}"])

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from rostermap.dsl.nodes import LiteralValue
 from rostermap.dsl.span import Span
 from rostermap.dsl.types import Type
 
@@ -25,6 +26,7 @@ __all__ = [
     "Call",
     "CheckedMapping",
     "CheckedOutput",
+    "MissingPolicy",
     "ColumnRule",
     "CounterRule",
     "Compare",
@@ -332,6 +334,16 @@ class RejectRule:
 
 
 @dataclass(frozen=True, slots=True)
+class MissingPolicy:
+    """``when missing ACTION after N UNIT with COLUMN = VALUE, ...``, checked."""
+
+    action: str  # deactivate | delete | keep
+    after: int = 0
+    unit: str = "runs"  # runs | days
+    sets: tuple[tuple[str, LiteralValue], ...] = ()  # columns of the departed row
+
+
+@dataclass(frozen=True, slots=True)
 class CheckedOutput:
     name: str
     entity: str
@@ -347,7 +359,7 @@ class CheckedOutput:
     rejects: tuple[RejectRule, ...] = ()
     each: tuple[str, Expr] | None = None  # `for each NAME in LIST`
     format: str = "csv"  # csv | jsonl | json, from the file name
-    missing: tuple[str, int, str] | None = None  # `when missing`: action, after, unit
+    missing: MissingPolicy | None = None
     limits: tuple[tuple[str, float, bool, bool], ...] = ()  # action, amount, %, per school
     secrets: tuple[tuple[str, str], ...] = ()  # (column, secret parameter) it holds whole
     allow_empty: bool = False  # `allow empty`: an empty file from a non-empty entity is fine

@@ -300,7 +300,10 @@ def format_mapping(mapping: n.Mapping, origins: bool = False) -> str:
         if o.missing is not None:
             m = o.missing
             after = f" after {m.after} {m.unit.name if m.unit else 'runs'}" if m.after else ""
-            add(group, m.span, f"when missing {m.action.name}{after}")
+            sets = ", ".join(f"{column_name(x.column.name)} = {_literal(x.value.value)}"
+                             for x in m.sets)
+            add(group, m.span, f"when missing {m.action.name}{after}"
+                               + (f" with {sets}" if sets else ""))
         for lim in o.limits:
             amount = f"{lim.amount:g}{'%' if lim.percent else ''}"
             per = f" per {lim.per.name}" if lim.per else ""

@@ -336,16 +336,29 @@ class RejectDecl(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class MissingSet(Node):
+    """``status = "deleted"`` in ``when missing ... with``: a column of the departed row."""
+
+    column: Ident
+    value: Literal
+
+
+@dataclass(frozen=True, slots=True)
 class MissingDecl(Node):
-    """``when missing ACTION [after N runs|days]``: the output's deactivation policy.
+    """``when missing ACTION [after N runs|days] [with COLUMN = VALUE, ...]``: the
+    output's deactivation policy.
 
     A row that a later run no longer makes is deactivated, deleted, or kept; with a
-    grace period, only once it has been missing for N runs or N days.
+    grace period, only once it has been missing for N runs or N days. With ``with``,
+    the departed row is sent with those columns set, in the change file and, once,
+    in the full file: for products that learn of a departure from a row that says so
+    (``status=deleted``) rather than from the row's absence.
     """
 
     action: Ident
     after: int | None = None
     unit: Ident | None = None
+    sets: tuple[MissingSet, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

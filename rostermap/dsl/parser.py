@@ -284,10 +284,18 @@ class _ToNodes(Transformer[Token, Any]):
         return _Columns(self._span(meta), "sort", tuple(c))
 
     def missing(self, meta: Any, c: list[Any]) -> n.MissingDecl:
-        action, after, unit = c
+        action, after, unit, sets = c
         return n.MissingDecl(self._span(meta), self._ident(action),
                              None if after is None else int(after),
-                             None if unit is None else self._ident(unit))
+                             None if unit is None else self._ident(unit),
+                             () if sets is None else tuple(sets))
+
+    def missing_with(self, meta: Any, c: list[n.MissingSet]) -> list[n.MissingSet]:
+        return c
+
+    def missing_set(self, meta: Any, c: list[Any]) -> n.MissingSet:
+        column, value = c
+        return n.MissingSet(self._span(meta), column, value)
 
     def limit(self, meta: Any, c: list[Any]) -> n.LimitDecl:
         action, amount, percent, per = c

@@ -13,6 +13,9 @@ from rostermap.dsl.span import Span
 from rostermap.dsl.types import Type
 
 __all__ = [
+    "departed_row_key",
+    "departed_row_kept",
+    "departed_row_type",
     "secret_in_expression",
     "secret_in_key",
     "grace_out_of_range",
@@ -458,3 +461,30 @@ def secret_in_key(column: str, span: Span) -> Draft:
     return Draft(f"`{column}` holds a secret and cannot be a key or sort column",
                  Label(span, "a secret column"),
                  notes=("help: key the output by the record's id (sourcedId, username)",))
+
+
+_DEPARTED_ROW = code("RM327", "departed row setting",
+                     "`when missing ... with COLUMN = VALUE` sets columns of the row a product "
+                     "is sent for a record that left: not a `key` column (the row would no "
+                     "longer name what left), not with `keep` (nothing is sent), and a value "
+                     "of the column's type.")
+
+
+@_DEPARTED_ROW
+def departed_row_key(column: str, span: Span) -> Draft:
+    return Draft(f"`{column}` is a key column: the departed row must keep it",
+                 Label(span, "a key column"),
+                 notes=("help: set a column such as `status`; the key names the row that left",))
+
+
+@_DEPARTED_ROW
+def departed_row_kept(span: Span) -> Draft:
+    return Draft("`when missing keep` sends no departed row to set columns of",
+                 Label(span, "nothing is sent"),
+                 notes=("help: `when missing deactivate with ...` or `delete with ...`",))
+
+
+@_DEPARTED_ROW
+def departed_row_type(column: str, column_type: Type, value: Type, span: Span) -> Draft:
+    return Draft(f"`{column}` holds {a(str(column_type))}, not {a(str(value))}",
+                 Label(span, f"{a(str(value))}"))

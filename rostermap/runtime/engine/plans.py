@@ -45,11 +45,14 @@ class Missing:
     ``deactivate`` emits a deactivate change, ``delete`` a delete change, ``keep``
     nothing (the row stays in the full file: additive only). With ``after``, the row
     is carried over unchanged until it has been missing for that many runs or days.
+    ``sets`` (``with status = "deleted"``) are columns of the departed row as it is
+    sent: in its change row and, in the run it departs, in the full file.
     """
 
     action: str = "deactivate"
     after: int = 0
     unit: str = "runs"  # runs | days
+    sets: tuple[tuple[str, str | int | float | bool], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -100,10 +100,11 @@ class OutputReport(_Part, kw_only=True, frozen=True):
     entity: str
     read: int  # records of the entity
     kept: int  # past the `where` rules
-    rows: int  # in the file: kept, less rejected, plus carried
+    rows: int  # in the file: kept, less rejected, plus carried and departed
     rejected: int
     dropped: list[DroppedRule]
     carried: int = 0  # rows of earlier runs kept in the file (grace periods, keep)
+    departed: int = 0  # rows sent for records that left (`when missing ... with`)
 
 
 class ReportWarning(_Part, kw_only=True, frozen=True, omit_defaults=True):

@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Literal
 
@@ -47,6 +48,8 @@ FILE_MODE = 0o600
 STAGING_PREFIX = ".rostermap-staging-"
 OWNER_FILE = ".rostermap-state"  # in an output folder: the sync state that publishes into it
 JOURNAL = ".rostermap-publishing"  # in an output folder: the staging folder being published
+# In a staging folder: what its publication replaces in the output folder (see stage()).
+REPLACES = ".rostermap-replaces"
 
 
 _SLICE = 1 << 18  # rows written at a time
@@ -96,9 +99,15 @@ def stage(
     files: Mapping[str, pl.DataFrame],
     documents: Mapping[str, str],
     folder: Path | None = None,
+    replaces: tuple[str, ...] = (),
 ) -> Path:
     """Write every file into a staging folder (``folder``, or a new one inside
-    ``out_dir``) and flush it to disk. Names may hold a subfolder (changes/users.csv)."""
+    ``out_dir``) and flush it to disk. Names may hold a subfolder (changes/users.csv).
+
+    ``replaces`` are patterns of files in ``out_dir`` (``changes/run-*/*``) that this
+    publication replaces: those it does not write itself are removed once its files
+    are in place, so that no earlier run's file outlives the publication that ends it.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     if folder is None:
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir))
@@ -118,6 +127,12 @@ def stage(
             _private_dir(target.parent)
             target.write_text(text, encoding="utf-8")
             written.append(target)
+        if replaces:
+            target = staging / REPLACES
+            kept = sorted(name for name in (*files, *documents)
+                          if any(fnmatchcase(name, p) for p in replaces))
+            target.write_text(json.dumps({"patterns": replaces, "kept": kept}), encoding="utf-8")
+            written.append(target)
         for path in written:
             os.chmod(path, FILE_MODE)
             with open(path, "rb") as handle:
@@ -136,14 +151,34 @@ def publish(staging: Path, out_dir: Path) -> list[Path]:
     moved = []
     if staging.is_dir():
         for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            if path == staging / REPLACES:
+                continue
             destination = out_dir / path.relative_to(staging)
             _private_dir(destination.parent)
             os.replace(path, destination)
             moved.append(destination)
         for folder in {d.parent for d in moved}:
             _fsync_dir(folder)
+        _remove_replaced(staging, out_dir)
     shutil.rmtree(staging, ignore_errors=True)
     return moved
+
+
+def _remove_replaced(staging: Path, out_dir: Path) -> None:
+    """Remove the files of ``out_dir`` a publication replaces and does not write (see
+    stage()), then the folders they leave empty. The list stays in the staging folder
+    until the end, so that a publication finished again after a kill removes them too."""
+    marker = staging / REPLACES
+    if not marker.is_file():
+        return
+    plan = json.loads(marker.read_text(encoding="utf-8"))
+    kept = set(plan["kept"])
+    for pattern in plan["patterns"]:
+        for path in sorted(out_dir.glob(pattern)):
+            if path.is_file() and path.relative_to(out_dir).as_posix() not in kept:
+                path.unlink()
+                if not any(path.parent.iterdir()):
+                    path.parent.rmdir()
 
 
 def discard(staging: Path) -> None:

@@ -81,6 +81,7 @@ class OutputChanges:
     duplicates: int = 0  # rows sharing a key with an earlier row: not tracked apart
     first: bool = False  # no snapshot before this run
     moved: int = 0  # rows unchanged but now of other schools
+    departed: int = 0  # rows sent in the full file for records that left (`with`)
 
     @property
     def unchanged(self) -> bool:
@@ -227,16 +228,25 @@ def diff(
         """The output's columns of ``rows``, from this run's or the stored values."""
         picked = rows.select(pl.col(f"{c}{suffix}").alias(c.removeprefix(COLUMN))
                              for c in columns)
-        return _with_secrets(picked, secrets).cast(frame.schema, strict=False)
+        picked = _with_secrets(picked, secrets).cast(frame.schema, strict=False)
+        if suffix == "_prev" and policy.sets:  # a departed row is sent as `with` says
+            departing = rows.get_column("action").is_in(["deactivate", "delete"])
+            picked = picked.with_columns(
+                pl.when(departing).then(pl.lit(value)).otherwise(pl.col(column))
+                .cast(frame.schema[column]).alias(column)
+                for column, value in policy.sets)
+        return picked
 
     carried = j.filter(a.is_in(list(_CARRIED))).sort("key")
-    full = frame if carried.height == 0 else pl.concat(
-        [frame, values(carried, "_prev")], how="vertical_relaxed")
+    departed = (j.filter(a.is_in(["deactivate", "delete"])).sort("key") if policy.sets
+                else j.clear())
+    sent = [values(rows, "_prev") for rows in (carried, departed) if rows.height]
+    full = pl.concat([frame, *sent], how="vertical_relaxed") if sent else frame
     moved = j.select((a == "unchanged") & pl.col("schools").ne_missing(pl.col("schools_prev"))
                      ).to_series().sum()
     return OutputChanges(name, full, _change_rows(j, values), snapshot, counts,
                          _per_school(j), frame.height - current.height, previous is None,
-                         int(moved))
+                         int(moved), departed.height)
 
 
 def _change_rows(j: pl.DataFrame, values: Callable[[pl.DataFrame, str], pl.DataFrame]

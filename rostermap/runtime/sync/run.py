@@ -79,6 +79,9 @@ __all__ = ["HELD", "SyncOptions", "SyncResult", "UnpublishedError", "approve", "
 
 HELD_DIR = "held"
 CHANGES_DIR = "changes"
+# The change files of runs published late (see _late_changes): each publication
+# replaces them, since its own changes/ replaces the folder's.
+_LATE = (f"{CHANGES_DIR}/run-*/*",)
 log = logging.getLogger("rostermap.sync")
 
 # The field holding the org(s) of a record of each entity: what "per school" means.
@@ -321,11 +324,12 @@ def _finish(s: _Sync, result: RunResult) -> SyncResult:
     verdict = guard.check((c, guard.limits_of(p.limits)) for c, p in zip(found, plans,
                                                                             strict=True))
     outputs = dict(result.report.outputs)
-    for c in found:  # the files hold the rows carried over (grace, keep, postponed) too
-        carried = c.full.height - outputs[c.output].rows
-        if carried:
+    for c in found:  # the files hold the rows carried over (grace, keep, postponed) too,
+        # and the departed rows a `when missing ... with` sends
+        carried = c.full.height - outputs[c.output].rows - c.departed
+        if carried or c.departed:
             outputs[c.output] = structs.replace(outputs[c.output], rows=c.full.height,
-                                                carried=carried)
+                                                carried=carried, departed=c.departed)
     transform = result.report.outcome
     outcome = Outcome.DRY_RUN if s.options.dry_run else Outcome.HELD if verdict.held else transform
     section = s.section(outcome, found, verdict)
@@ -354,7 +358,7 @@ def _finish(s: _Sync, result: RunResult) -> SyncResult:
     if verdict.held:
         folder = out_dir / HELD_DIR / str(run_id)
         try:
-            stage(out_dir, files, documents, folder=folder)
+            stage(out_dir, files, documents, folder=folder, replaces=_LATE)
         except OSError as error:
             raise _unwritable(out_dir, error) from None
         store.hold(run_id, s.base, out_dir, folder, snapshots, stored_changes, source_snapshot,
@@ -365,7 +369,7 @@ def _finish(s: _Sync, result: RunResult) -> SyncResult:
         sync_result.files = _shown(p for p in folder.rglob("*") if p.is_file())
         return sync_result
     try:
-        staging = stage(out_dir, files, documents)
+        staging = stage(out_dir, files, documents, replaces=_LATE)
     except OSError as error:
         raise _unwritable(out_dir, error) from None
     try:
