@@ -10,12 +10,15 @@ sit on each side of the 14-day edges:
 
 Scope: ORGS lists the Maple district by its NCES id (so its schools s1 and s2 are in
 through their parent) and Cedar High (s3) by its NCES id; Cedar Middle (s4, sibling of
-s3) and Pine (d3, s5) are out.
+s3) and Pine (d3, s5) are out. The boundary tests further down build small districts
+of their own, one per rule of the page they are named after.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -119,21 +122,24 @@ PARAMS = [
 
 USERS_HEADER = "id,email,first_name,last_name,role,school_ids,password"
 # users.csv without passwords: who is in and why.
-#   a01  administrator of the listed district, listed as admin (profile's choice)
+#   a01  administrator of the listed district, listed as admin: an admin
 #   t02  in s2 (in, by parent) and s4 (out): only s2; domain matched in another case
 #   t03  in s3 (by NCES id) and s1 (by parent): both, sorted
 #   t06  outside the domains but on the allow list (in another case)
-#   t09  a teacher listed as admin
+#   t07  on sub.maple.k12.us, a subdomain of a listed domain
+#   t09  a teacher listed as admin: stays a teacher (warned)
 #   u03  domain in upper case
 # out: t04 u05 (not in scope), u04 (tobedeleted), a02 (administrator not listed),
-#      p01 (parent), t05 t07 t08 u02 a03 (email; see test_users_dropped_for_email_*)
+#      p01 (parent), t05 t08 u02 a03 (email; see test_users_dropped_for_email_*)
+# The password (last item) is written for students only.
 USER_ROWS = [
-    ("a01", "a01@maple.k12.us", "Ada", "Owens", "admin", "d1", "A-01"),
-    ("t01", "t01@maple.k12.us", "Tess", "Ames", "teacher", "s1", "T-01"),
-    ("t02", "Theo.Baker@Staff.MAPLE.org", "Theo", "Baker", "teacher", "s2", "T-02"),
-    ("t03", "t03@MAPLE.K12.US", "Tara", "Cole", "teacher", "s1;s3", "T-03"),
-    ("t06", "Contractor.Ford@Gmail.com", "Ted", "Ford", "teacher", "s2", "T-06"),
-    ("t09", "principal@maple.k12.us", "Tobias", "Ives", "admin", "s1", "T-09"),
+    ("a01", "a01@maple.k12.us", "Ada", "Owens", "admin", "d1", ""),
+    ("t01", "t01@maple.k12.us", "Tess", "Ames", "teacher", "s1", ""),
+    ("t02", "Theo.Baker@Staff.MAPLE.org", "Theo", "Baker", "teacher", "s2", ""),
+    ("t03", "t03@MAPLE.K12.US", "Tara", "Cole", "teacher", "s1;s3", ""),
+    ("t06", "Contractor.Ford@Gmail.com", "Ted", "Ford", "teacher", "s2", ""),
+    ("t07", "t07@sub.maple.k12.us", "Tom", "Gale", "teacher", "s1", ""),
+    ("t09", "principal@maple.k12.us", "Tobias", "Ives", "teacher", "s1", ""),
     ("u01", "u01@maple.k12.us", "Uma", "Jones", "student", "s1", "S-01"),
     ("u03", "U03@Maple.K12.us", "Una", "Lee", "student", "s3", "S-03"),
 ]
@@ -164,7 +170,7 @@ def outputs(source: Path, *params: str, today: dt.date = AS_OF) -> dict[str, Any
         result = run("formative", source, source.parent / f"run-{len(_RUNS)}", params,
                      today=today)
         assert [p.name for p in result.files] == [
-            "users.csv", "classes.csv", "enrollments.csv", "report.json"]
+            "orgs.csv", "users.csv", "classes.csv", "enrollments.csv", "report.json"]
         files: dict[str, Any] = {p.name: p.read_text(encoding="utf-8") for p in result.files}
         files["report.json"] = to_json(result.report)
         _RUNS[key] = files
@@ -197,14 +203,14 @@ def test_password_is_the_identifier_when_asked(district: Path) -> None:
 
 def test_users_dropped_for_email_are_each_named_in_the_report(district: Path) -> None:
     report = outputs(district, *PARAMS)["report.json"]
-    # t05 gmail, t07 a subdomain, t08 a look-alike domain, u02 no email at all,
-    # a03 listed as admin but outside the domains and not on the allow list.
+    # t05 gmail, t08 a look-alike domain, u02 no email at all, a03 listed as admin
+    # but outside the domains and not on the allow list (t07, on a subdomain, is in).
     named = [w for w in report["warnings"] if w.get("output") == "users.csv"
              and "records" in w]
     assert len(named) == 1
     assert sorted(named[0]["records"]) == [
-        "users/a03", "users/t05", "users/t07", "users/t08", "users/u02"]
-    assert named[0]["count"] == 5
+        "users/a03", "users/t05", "users/t08", "users/u02"]
+    assert named[0]["count"] == 4
     assert "email" in named[0]["message"]
     text = json.dumps(report["warnings"])
     assert "gmail" not in text.lower()  # records by sourcedId only, never by address
@@ -218,14 +224,14 @@ def test_every_user_dropped_for_email_is_named_even_past_1000(
     report = to_json(run("formative", package, None, PARAMS, today=AS_OF).report)
     named = next(w for w in report["warnings"] if w.get("output") == "users.csv"
                  and "records" in w)
-    assert named["count"] == 1006
-    assert len(named["records"]) == 1006
+    assert named["count"] == 1005
+    assert len(named["records"]) == 1005
 
 
 def test_allow_list_is_optional(district: Path) -> None:
     files = outputs(district, *[p for p in PARAMS if not p.startswith("allowed_emails")])
     assert "t06" not in ids(files["users.csv"])
-    assert ids(files["users.csv"]) == ["a01", "t01", "t02", "t03", "t09", "u01", "u03"]
+    assert ids(files["users.csv"]) == ["a01", "t01", "t02", "t03", "t07", "t09", "u01", "u03"]
 
 
 def test_without_admins_administrators_are_not_imported(district: Path) -> None:
@@ -233,7 +239,7 @@ def test_without_admins_administrators_are_not_imported(district: Path) -> None:
     rows = [line.split(",") for line in files["users.csv"].splitlines()[1:]]
     assert [(r[0], r[4]) for r in rows] == [
         ("t01", "teacher"), ("t02", "teacher"), ("t03", "teacher"), ("t06", "teacher"),
-        ("t09", "teacher"), ("u01", "student"), ("u03", "student")]
+        ("t07", "teacher"), ("t09", "teacher"), ("u01", "student"), ("u03", "student")]
 
 
 # --- scope ------------------------------------------------------------------------------
@@ -256,8 +262,21 @@ def test_scope_by_school_sourced_id_and_nces_id_without_the_parent(district: Pat
                     "email_domains=maple.k12.us,staff.maple.org", "admins=a01@maple.k12.us")
     rows = [line.split(",") for line in files["users.csv"].splitlines()[1:]]
     assert [(r[0], r[5]) for r in rows] == [
-        ("t01", "s1"), ("t02", "s2"), ("t03", "s1"), ("t09", "s1"), ("u01", "s1")]
+        ("t01", "s1"), ("t02", "s2"), ("t03", "s1"), ("t07", "s1"), ("t09", "s1"),
+        ("u01", "s1")]
     assert ids(files["classes.csv"]) == ["c01", "c02", "c03", "c05", "c06", "c07", "c12"]
+
+
+def test_orgs_in_scope_carry_their_nces_ids(district: Path) -> None:
+    # d1 (NCES id listed) and its schools; s3 (listed) without d2, its district, which
+    # is not in scope: s3 has no parent in the import.
+    assert outputs(district, *PARAMS)["orgs.csv"] == (
+        "id,name,type,parent_id,nces_id\n"
+        "d1,Maple Unified,district,,0600001\n"
+        "s1,Maple High,school,d1,060000100001\n"
+        "s2,Maple Middle,school,d1,060000100002\n"
+        "s3,Cedar High,school,,060000200003\n"
+    )
 
 
 def test_required_parameters(district: Path, tmp_path: Path) -> None:
@@ -334,6 +353,290 @@ def test_enrollments_of_imported_users_and_classes(district: Path) -> None:
         "c08,t03,teacher\n"
         "c08,u03,student\n"   # not c09 (out of scope); not c03's a02 (not imported)
     )
+
+
+# --- the page's rules at their boundaries, on small districts ---------------------------
+#
+# Each test below builds the few records its rule needs on top of BASE: a district d1
+# (NCES 0600001) with a school s1, a class k1 of s1 taught by tb (so that every output
+# has a row), and the users of the test. Users are given as (sourcedId, orgs, role,
+# email, identifier); the district controls district.org.
+
+TINY_USERS_HEADER = USERS.splitlines()[0]
+BASE_ORGS = [("d1", "Maple Unified", "district", "0600001", ""),
+             ("s1", "Maple High", "school", "060000100001", "d1")]
+Users = list[tuple[str, str, str, str, str]]
+
+
+def tiny(make_package: Callable[..., Path], users: Users,
+         orgs: list[tuple[str, str, str, str, str]] | None = None, roles: str | None = None,
+         name: str = "pkg", teacher_email: str = "tb@district.org") -> Path:
+    """A package of BASE_ORGS + ``orgs`` (sourcedId, name, type, identifier, parent) and
+    the teacher tb + ``users``; with ``roles`` (a 1.2 roles.csv body), a 1.2 package
+    whose users' roles and orgs come from it."""
+    org_lines = "".join(f"{i},,,{n},{t},{x},{p}\n"
+                        for i, n, t, x, p in [*BASE_ORGS, *(orgs or [])])
+    everyone = [("tb", "s1", "teacher", teacher_email, "T-B"), *users]
+    files = {
+        "manifest.csv": MANIFEST,
+        "orgs.csv": ORGS.splitlines()[0] + "\n" + org_lines,
+        "academicSessions.csv": SESSIONS.splitlines()[0] + "\n"
+        + "y1,,,2025-2026,schoolYear,2025-08-15,2026-06-15,,2026\n",
+        "classes.csv": CLASSES.splitlines()[0] + "\n"
+        + "k1,,,Algebra,09,,ALG,scheduled,,s1,y1,,,1\n",
+        "enrollments.csv": ENROLLMENTS.splitlines()[0] + "\n" + "e1,,,k1,s1,tb,teacher,true,,\n",
+    }
+    if roles is None:
+        files["users.csv"] = TINY_USERS_HEADER + "\n" + "".join(
+            f'{i},,,true,"{o}",{r},,,{i.upper()},Test,,{x},{e},,,,,\n'
+            for i, o, r, e, x in everyone)
+    else:
+        files["manifest.csv"] = MANIFEST.replace("oneroster.version,1.1",
+                                                 "oneroster.version,1.2") + "file.roles,bulk\n"
+        files["users.csv"] = (
+            "sourcedId,status,dateLastModified,enabledUser,username,userIds,givenName,"
+            "familyName,middleName,identifier,email,sms,phone,agentSourcedIds,grades,password,"
+            "userMasterIdentifier,preferredGivenName,preferredMiddleName,preferredFamilyName,"
+            "primaryOrgSourcedId,pronouns\n"
+            + "".join(f"{i},,,true,,,{i.upper()},Test,,{x},{e},,,,,,,,,,{o.split(',')[0]},\n"
+                      for i, o, r, e, x in everyone))
+        files["roles.csv"] = (
+            "sourcedId,status,dateLastModified,userSourcedId,roleType,role,beginDate,endDate,"
+            "orgSourcedId,userProfileSourcedId\n" + "r-tb,,,tb,primary,teacher,,,s1,\n" + roles)
+    return make_package(files, name=name)
+
+
+def tiny_run(package: Path, *params: str) -> dict[str, Any]:
+    """The files (rows as lists, without the header) and the report of a run."""
+    result = run("formative", package, None, ["orgs=0600001", "email_domains=district.org",
+                                              *params], today=AS_OF)
+    files: dict[str, Any] = {o.name: [list(r) for r in o.frame.iter_rows()]
+                             for o in result.outputs}
+    files["report"] = to_json(result.report)
+    return files
+
+
+def warned(report: dict[str, Any], words: str) -> list[str]:
+    """The records of the report's warnings whose message holds ``words``: every one for
+    a `where ... else warn` (RM422), the first ten for a `warn` (RM420)."""
+    found = [w for w in report["warnings"] if words in w["message"]]
+    if not found:
+        return []
+    assert len(found) == 1, found
+    return sorted(found[0].get("records") or found[0].get("examples") or [])
+
+
+def roles_of(files: dict[str, Any]) -> dict[str, str]:
+    return {row[0]: row[4] for row in files["users.csv"]}
+
+
+# "If you provide us with a list of the users you believe should be formative
+# administrators, we can check whether that matches the OneRoster user data ... If that
+# is not the case then the Formative administrator access will have to be managed
+# manually."
+
+ADMIN_CASES = [("ad", "s1", "administrator", "ad@district.org", "A-1"),
+               ("st", "s1", "student", "st@district.org", "S-1"),
+               ("te", "s1", "teacher", "te@district.org", "T-1"),
+               ("pa", "s1", "parent", "pa@district.org", "P-1"),
+               ("ai", "s1", "aide", "ai@district.org", "X-1"),
+               ("un", "s1", "administrator", "un@district.org", "A-2")]  # not listed
+LISTED = "admins=AD@district.org,st@district.org,te@DISTRICT.org,pa@district.org,ai@district.org"
+
+
+@pytest.fixture
+def admin_run(make_package: Callable[..., Path]) -> dict[str, Any]:
+    return tiny_run(tiny(make_package, ADMIN_CASES), LISTED)
+
+
+def test_listed_admin_who_is_an_administrator_in_oneroster_is_an_admin(
+        admin_run: dict[str, Any]) -> None:
+    assert roles_of(admin_run)["ad"] == "admin"  # listed in another case: still matched
+    assert "users/ad" not in warned(admin_run["report"], "keeps its role")
+    assert "users/ad" not in warned(admin_run["report"], "not imported")
+
+
+def test_listed_admin_who_is_a_student_is_warned_not_promoted(admin_run: dict[str, Any]
+                                                              ) -> None:
+    assert roles_of(admin_run)["st"] == "student"
+    assert warned(admin_run["report"], "keeps its role") == ["users/st", "users/te"]
+
+
+def test_listed_admin_who_is_a_teacher_is_warned_not_promoted(admin_run: dict[str, Any]
+                                                              ) -> None:
+    assert roles_of(admin_run)["te"] == "teacher"
+    assert "users/te" in warned(admin_run["report"], "keeps its role")
+
+
+def test_listed_admin_who_is_a_parent_or_aide_is_warned_not_imported(
+        admin_run: dict[str, Any]) -> None:
+    # Their OneRoster role is not one Formative sets up: they stay out, and are named.
+    assert "pa" not in roles_of(admin_run) and "ai" not in roles_of(admin_run)
+    assert warned(admin_run["report"], "not imported") == ["users/ai", "users/pa"]
+
+
+def test_administrator_who_is_not_listed_is_not_imported(admin_run: dict[str, Any]) -> None:
+    # "we normally only set up students and teachers"
+    assert sorted(roles_of(admin_run)) == ["ad", "st", "tb", "te"]
+
+
+def test_listed_admin_in_1_2_is_an_admin_when_any_kind_of_administrator(
+        make_package: Callable[..., Path]) -> None:
+    users = [(i, "s1", "", f"{i}@district.org", i.upper())
+             for i in ("sa", "da", "sy", "ad", "pr", "st")]
+    roles = ("r-sa,,,sa,primary,siteAdministrator,,,s1,\n"
+             "r-da,,,da,primary,districtAdministrator,,,d1,\n"
+             "r-sy,,,sy,primary,systemAdministrator,,,d1,\n"
+             "r-ad,,,ad,primary,administrator,,,s1,\n"
+             "r-pr,,,pr,primary,principal,,,s1,\n"
+             "r-st,,,st,primary,student,,,s1,\n")
+    files = tiny_run(tiny(make_package, users, roles=roles),
+                     "admins=" + ",".join(f"{i}@district.org" for i in
+                                          ("sa", "da", "sy", "ad", "pr", "st")))
+    assert roles_of(files) == {"sa": "admin", "da": "admin", "sy": "admin", "ad": "admin",
+                               "st": "student", "tb": "teacher"}
+    assert warned(files["report"], "not imported") == ["users/pr"]  # a principal is not one
+    assert warned(files["report"], "keeps its role") == ["users/st"]
+
+
+# "We also offer the option of setting each student's password to their "identifier"
+# (e.g. Student ID) by default."
+
+def test_only_students_get_their_identifier_as_password(make_package: Callable[..., Path]
+                                                         ) -> None:
+    files = tiny_run(tiny(make_package, ADMIN_CASES), LISTED, "password_from_identifier=true")
+    passwords = {row[0]: row[6] for row in files["users.csv"]}
+    assert passwords == {"ad": "", "st": "S-1", "tb": "", "te": ""}
+
+
+# "we restrict the users that are imported to a list of emails and email address
+# domains that we can confirm you have control of. We will need to know all the email
+# domains that your district owns"
+
+DOMAIN_CASES = [
+    ("d0", "s1", "student", "d0@district.org", "1"),
+    ("d1s", "s1", "student", "d1s@students.district.org", "2"),  # one label under
+    ("dmx", "s1", "student", "dmx@A.B.Students.DISTRICT.Org", "3"),  # three, mixed case
+    ("d8", "s1", "student", "d8@a.b.c.d.e.f.g.h.district.org", "4"),  # eight labels under
+    ("d9", "s1", "student", "d9@a.b.c.d.e.f.g.h.i.district.org", "5"),  # nine: past the walk
+    ("lk", "s1", "student", "lk@notdistrict.org", "6"),  # a look-alike, not a subdomain
+    ("ev", "s1", "student", "ev@district.org.evil.com", "7"),  # the name inside another
+    ("tl", "s1", "student", "tl@org", "8"),  # above the listed domain
+    ("no", "s1", "student", "", "9"),  # no address at all
+]
+
+
+def test_subdomain_of_a_listed_domain_is_controlled(make_package: Callable[..., Path]
+                                                    ) -> None:
+    files = tiny_run(tiny(make_package, DOMAIN_CASES), "email_domains=District.ORG")
+    assert sorted(roles_of(files)) == ["d0", "d1s", "d8", "dmx", "tb"]
+    assert warned(files["report"], "outside the district's domains") == [
+        "users/d9", "users/ev", "users/lk", "users/no", "users/tl"]
+
+
+def test_exact_domains_controls_only_the_listed_domains(make_package: Callable[..., Path]
+                                                       ) -> None:
+    files = tiny_run(tiny(make_package, DOMAIN_CASES), "exact_domains=true")
+    assert sorted(roles_of(files)) == ["d0", "tb"]
+
+
+def test_listed_subdomain_does_not_control_its_parent_domain(
+        make_package: Callable[..., Path]) -> None:
+    files = tiny_run(tiny(make_package, DOMAIN_CASES),
+                     "email_domains=district.org,students.district.org", "exact_domains=true")
+    assert sorted(roles_of(files)) == ["d0", "d1s", "tb"]
+    # students.district.org alone: its subdomains, never district.org itself
+    files = tiny_run(tiny(make_package, DOMAIN_CASES, name="sub",
+                          teacher_email="tb@staff.students.district.org"),
+                     "email_domains=students.district.org")
+    assert sorted(roles_of(files)) == ["d1s", "dmx", "tb"]
+
+
+# "which organizations (schools, districts, departments, etc.) you wish to import"
+
+DEEP_ORGS = [("dep", "Maths Department", "department", "", "s1"),
+             ("team", "Algebra Team", "department", "", "dep")]
+
+
+def test_user_of_a_department_under_a_school_under_a_listed_district_is_in_scope(
+        make_package: Callable[..., Path]) -> None:
+    users = [("dt", "dep", "teacher", "dt@district.org", "T-D"),
+             ("tt", "team", "teacher", "tt@district.org", "T-T")]
+    for listed in ("0600001", "d1"):  # by NCES id, by sourcedId
+        files = run("formative", tiny(make_package, users, DEEP_ORGS, name=f"by-{listed}"),
+                    None, [f"orgs={listed}", "email_domains=district.org"], today=AS_OF)
+        out = {o.name: o.frame for o in files.outputs}
+        assert sorted(out["users.csv"]["id"].to_list()) == ["dt", "tb", "tt"]
+        assert dict(zip(out["users.csv"]["id"], out["users.csv"]["school_ids"],
+                        strict=True))["tt"] == "team"
+        assert sorted(out["orgs.csv"]["id"].to_list()) == ["d1", "dep", "s1", "team"]
+
+
+def chain(depth: int, prefix: str = "o") -> list[tuple[str, str, str, str, str]]:
+    """Departments o1 under s1, o2 under o1, ... down to o``depth``."""
+    return [(f"{prefix}{i}", f"Level {i}", "department", "", "s1" if i == 1 else
+             f"{prefix}{i - 1}") for i in range(1, depth + 1)]
+
+
+def test_scope_walks_eleven_ancestors_and_names_the_orgs_beyond(
+        make_package: Callable[..., Path]) -> None:
+    # d1 > s1 > o1 > ... > o11: o10 is the twelfth org of its chain (d1 its 11th
+    # ancestor): in scope. o11's 12th org up is s1: the walk ends there, and o11 is
+    # named. A loop (l1 > l2 > l1) is never in scope and is named too.
+    orgs = [*chain(11), ("l1", "Loop 1", "department", "", "l2"),
+            ("l2", "Loop 2", "department", "", "l1")]
+    users = [("u10", "o10", "student", "u10@district.org", "10"),
+             ("u11", "o11", "student", "u11@district.org", "11")]
+    files = tiny_run(tiny(make_package, users, orgs))
+    assert "u10" in roles_of(files) and "u11" not in roles_of(files)
+    assert sorted(row[0] for row in files["orgs.csv"]) == sorted(
+        ["d1", "s1", *(f"o{i}" for i in range(1, 11))])
+    assert warned(files["report"], "scope reads") == ["orgs/l1", "orgs/l2", "orgs/o11"]
+    # listed by itself, a deep org is in scope whatever its depth
+    files = tiny_run(tiny(make_package, users, orgs, name="itself"), "orgs=0600001,o11")
+    assert "u11" in roles_of(files)
+
+
+# "We will want to know the NCES ID (or other government ID if available) of the each
+# school and district as well so we can avoid data duplication in our system."
+
+def test_nces_id_of_each_school_and_district_reaches_the_import(
+        make_package: Callable[..., Path]) -> None:
+    orgs = [("s2", "No Id School", "school", "", "d1"),
+            ("dep", "Maths Department", "department", "D-7", "s1"),
+            ("d2", "Other District", "district", "0600002", "")]
+    files = tiny_run(tiny(make_package, [], orgs))
+    assert sorted(files["orgs.csv"]) == [
+        ["d1", "Maple Unified", "district", "", "0600001"],  # parent_id: none
+        ["dep", "Maths Department", "department", "s1", ""],  # not an NCES id
+        ["s1", "Maple High", "school", "d1", "060000100001"],
+        ["s2", "No Id School", "school", "d1", ""],
+    ]
+    assert warned(files["report"], "without an NCES id") == ["orgs/s2"]
+
+
+def test_school_listed_without_its_district_has_no_parent_in_the_import(
+        make_package: Callable[..., Path]) -> None:
+    files = tiny_run(tiny(make_package, []), "orgs=060000100001")
+    assert files["orgs.csv"] == [["s1", "Maple High", "school", "", "060000100001"]]
+
+
+def test_every_id_in_a_row_names_a_row_of_the_import(district: Path) -> None:
+    # No file points at a record another file left out: orgs.csv holds every org the
+    # users and classes name, users.csv every teacher of a class, and enrollments name
+    # imported classes and users only.
+    files = outputs(district, *PARAMS)
+    table = {name: list(csv.reader(io.StringIO(text)))[1:]
+             for name, text in files.items() if name.endswith(".csv")}
+    orgs = {r[0] for r in table["orgs.csv"]}
+    assert orgs == {"d1", "s1", "s2", "s3"}
+    assert {r[3] for r in table["orgs.csv"]} - {""} <= orgs
+    assert {o for r in table["users.csv"] for o in r[5].split(";")} <= orgs
+    users = {r[0] for r in table["users.csv"]}
+    classes = ids(files["classes.csv"])
+    assert {r[2] for r in table["classes.csv"]} <= orgs
+    assert {t for r in table["classes.csv"] for t in r[3].split(";") if t} <= users
+    assert all(r[0] in classes and r[1] in users for r in table["enrollments.csv"])
 
 
 # --- the example district ---------------------------------------------------------------

@@ -16,14 +16,17 @@ The district (OneRoster 1.1, full CSV):
                c5 only that term: rejects
     users      t1 t2 (t2 disabled) teachers, u1 u2 students (u2 tobedeleted), a1
                administrator ("Administrator"); p1 parent, g1 guardian, x1 aide: dropped
-    enrollments e1..e4, e8 kept; e5 (a parent's), e6 (in rejected c3), e7 (unknown
-               user) left out
+    enrollments e1..e4, e8 kept; e5 (a parent's), e7 (unknown user) left out; e6
+               (in rejected c3): a reject
 
 Decisions where the contract is silent (see the module's tests for each):
 - Records are sent whatever their status: the Evaluated Fields include `status`, and
   the contract drops users by role only. A blank CSV cell is JSON null.
 - An enrollment is sent only when its user and class are: it links Lingco users to
-  Lingco classes, so one naming a dropped user or a rejected class has nothing to link.
+  Lingco classes. One of someone who is not a Lingco user (a parent), or naming a
+  record the source does not hold, is left out; one whose user or class was rejected
+  is rejected too (no file points at a record another file left out: see the
+  consistency tests).
 - dateLastModified is written as the full ISO date-time the shipped schema asks for,
   `YYYY-MM-DDTHH:MM:SS.mmmZ` (a date alone is midnight UTC).
 """
@@ -472,13 +475,198 @@ def test_bad_sessions_and_classes_are_rejects_not_failures(main_run: Shared) -> 
         ("classes/c3", "classes.jsonl"),                         # no terms
         ("classes/c4", "classes.jsonl"),                         # zz is not a session
         ("classes/c5", "classes.jsonl"),
+        ("enrollments/e6", "enrollments.jsonl"),                 # its class, c3, rejected
     ]
     assert all(j["reason"] for j in report["rejects"])
     # the sync went on: every file written, without the rejected records
     assert set(objects["academicSessions.jsonl"]) == {"y1", "f1", "sp1", "q1"}
     assert set(objects["classes.jsonl"]) == {"c1", "c2"}
     on_disk = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    assert on_disk["outcome"] == "partial" and len(on_disk["rejects"]) == 5
+    assert on_disk["outcome"] == "partial" and len(on_disk["rejects"]) == 6
+
+
+# --- consistency: no file points at a record another file left out ---------------------
+#
+# The 1.1 district with more records, one per rule (Troubleshooting: "Check for required
+# field completeness", "Verify academic session date ranges"):
+#
+#   sessions  nd1 without a start date, nd2 without an end date; ch1 under bad-rev, gch1
+#             under ch1; orph under a session the source does not hold
+#   courses   k4 of school year nd1; k5 of a school year the source does not hold
+#   classes   c6 only bad-eq; c7 f1 and bad-rev; c8 of course k4; c9 no course; c10 of a
+#             course the source does not hold; c11 only gch1
+#   users     n1 without a given name, n2 with a blank family name
+#   enrollments e9 in c6, e10 of n1, e11 in c10, e12 in a class the source does not hold
+
+MORE = {
+    "academicSessions.csv": "nd1,,,No Start,term,,2026-06-15,y1,2026\n"
+                            "nd2,,,No End,term,2026-01-10,,y1,2026\n"
+                            "ch1,,,Under Backwards,gradingPeriod,2026-04-01,2026-05-01,bad-rev,2026\n"
+                            "gch1,,,Under ch1,gradingPeriod,2026-04-01,2026-04-15,ch1,2026\n"
+                            "orph,,,Orphan,term,2026-01-10,2026-06-15,nowhere,2026\n",
+    "courses.csv": "k4,,,nd1,Italian I,ITA-1,09,s1,,\n"
+                   "k5,,,gone,German I,GER-1,09,s1,,\n",
+    "classes.csv": "c6,,,Bad Term Only,10,k2,BT-01,scheduled,,s1,bad-eq,,,6\n"
+                   'c7,,,Good And Bad Term,10,k2,BT-02,scheduled,,s1,"f1,bad-rev",,,7\n'
+                   "c8,,,Italian,09,k4,IT-01,scheduled,,s1,f1,,,8\n"
+                   "c9,,,No Course,09,,NC-01,scheduled,,s1,f1,,,9\n"
+                   "c10,,,Unknown Course,09,kx,UC-01,scheduled,,s1,f1,,,10\n"
+                   "c11,,,Grandchild Term,09,k1,GC-01,scheduled,,s1,gch1,,,11\n",
+    "users.csv": "n1,,,true,s1,student,nn,,,Nameless,,S-9,n1@maple.org,,,,09,\n"
+                 "n2,,,true,s1,teacher,nb,,Nia,  ,,T-9,n2@maple.org,,,,,\n",
+    "enrollments.csv": "e9,,,c6,s1,u1,student,,,\n"
+                       "e10,,,c1,s1,n1,student,,,\n"
+                       "e11,,,c10,s1,t1,teacher,true,,\n"
+                       "e12,,,ghost-class,s1,u1,student,,,\n",
+}
+
+
+def files_more() -> dict[str, str]:
+    return {name: text + MORE.get(name, "") for name, text in files_11().items()}
+
+
+@pytest.fixture(scope="module")
+def more_run(tmp_path_factory: pytest.TempPathFactory) -> Shared:
+    return _shared_run(tmp_path_factory.mktemp("lingco-more"), files_more())
+
+
+def rejected(shared: Shared) -> dict[str, str]:
+    """Each rejected record, with its reasons."""
+    found: dict[str, list[str]] = {}
+    for j in to_json(shared[0].report)["rejects"]:
+        found.setdefault(j["record"], []).append(j["reason"])
+    return {record: "; ".join(sorted(reasons)) for record, reasons in found.items()}
+
+
+def test_class_whose_only_term_was_rejected_is_rejected(more_run: Shared) -> None:
+    assert "c6" not in more_run[1]["classes.jsonl"]
+    assert rejected(more_run)["classes/c6"] == "a term of the class was rejected"
+
+
+def test_class_with_one_rejected_term_among_good_ones_is_rejected(more_run: Shared) -> None:
+    assert "c7" not in more_run[1]["classes.jsonl"]
+    assert rejected(more_run)["classes/c7"] == "a term of the class was rejected"
+
+
+def test_class_whose_term_is_under_a_rejected_session_is_rejected(more_run: Shared) -> None:
+    assert rejected(more_run)["classes/c11"] == "a term of the class was rejected"
+
+
+def test_enrollment_of_a_rejected_class_is_rejected(more_run: Shared) -> None:
+    assert {"e6", "e9"}.isdisjoint(more_run[1]["enrollments.jsonl"])
+    assert rejected(more_run)["enrollments/e9"] == "the enrollment's class was rejected"
+
+
+def test_session_without_dates_is_rejected(more_run: Shared) -> None:
+    reasons = rejected(more_run)
+    assert reasons["academicSessions/nd1"] == "the session has no start date"
+    assert reasons["academicSessions/nd2"] == "the session has no end date"
+
+
+def test_session_under_a_rejected_session_is_rejected(more_run: Shared) -> None:
+    sessions = more_run[1]["academicSessions.jsonl"]
+    assert {"ch1", "gch1"}.isdisjoint(sessions)
+    reasons = rejected(more_run)
+    assert reasons["academicSessions/ch1"] == "the parent session was rejected"
+    assert reasons["academicSessions/gch1"] == "the parent session was rejected"
+    # ... and no sent session lists a rejected one among its children
+    assert sessions["y1"]["children"] == [session("f1"), session("sp1")]
+
+
+def test_session_under_one_the_source_does_not_hold_is_sent(more_run: Shared) -> None:
+    # not a rejected parent: the run's warnings name the reference (RM411)
+    assert more_run[1]["academicSessions.jsonl"]["orph"]["parent"] == session("nowhere")
+    warnings = to_json(more_run[0].report)["warnings"]
+    assert any(w["code"] == "RM411" and w["file"] == "academicSessions.csv" for w in warnings)
+
+
+def test_course_whose_school_year_was_rejected_is_rejected(more_run: Shared) -> None:
+    courses = more_run[1]["courses.jsonl"]
+    assert "k4" not in courses and "k5" in courses  # k5's school year is not in the source
+    reasons = rejected(more_run)
+    assert reasons["courses/k4"] == "the course's school year was rejected"
+    assert reasons["classes/c8"] == "the class's course was rejected"  # and on down
+
+
+def test_class_without_a_course_is_rejected(more_run: Shared) -> None:
+    assert rejected(more_run)["classes/c9"] == "the class has no course"
+
+
+def test_class_of_a_course_the_source_does_not_hold_is_sent(more_run: Shared) -> None:
+    # courses.csv is optional ("Required OneRoster CSV Files" does not list it): a
+    # course it does not hold is not a rejected one (RM411 names the reference)
+    assert more_run[1]["classes.jsonl"]["c10"]["course"] == ref("kx", "course")
+    assert "e11" in more_run[1]["enrollments.jsonl"]
+
+
+def test_user_without_names_is_rejected(more_run: Shared) -> None:
+    assert {"n1", "n2"}.isdisjoint(more_run[1]["users.jsonl"])
+    reasons = rejected(more_run)
+    assert reasons["users/n1"] == "the user has no given name"
+    assert reasons["users/n2"] == "the user has no family name"  # blank counts as none
+    assert reasons["enrollments/e10"] == "the enrollment's user was rejected"
+
+
+def test_every_record_left_out_is_counted(more_run: Shared) -> None:
+    outputs = more_run[0].report.outputs
+    assert {name: outputs[name].rejected for name in FILES} == {
+        "orgs.jsonl": 0,
+        "academicSessions.jsonl": 6,  # bad-eq bad-rev nd1 nd2 ch1 gch1
+        "courses.jsonl": 1,           # k4
+        "classes.jsonl": 8,           # c3 c4 c5 c6 c7 c8 c9 c11
+        "users.jsonl": 2,             # n1 n2
+        "enrollments.jsonl": 3,       # e6 e9 e10
+    }
+    assert len(rejected(more_run)) == 20
+
+
+def test_no_file_points_at_a_record_another_file_left_out(more_run: Shared) -> None:
+    # Every reference in every file names an object of the file of its type, unless the
+    # source does not hold that record at all (RM411).
+    objects = more_run[1]
+    files = {"org": "orgs.jsonl", "academicSession": "academicSessions.jsonl",
+             "course": "courses.jsonl", "class": "classes.jsonl", "user": "users.jsonl"}
+    source = {"org": {"d1", "s1", "s2"},
+              "academicSession": {line.split(",")[0] for line in
+                                  files_more()["academicSessions.csv"].splitlines()[1:]},
+              "course": {"k1", "k2", "k3", "k4", "k5"},
+              "class": {line.split(",")[0] for line in
+                        files_more()["classes.csv"].splitlines()[1:]},
+              "user": {line.split(",")[0] for line in
+                       files_more()["users.csv"].splitlines()[1:]}}
+
+    def refs(value: Any) -> list[dict[str, str]]:
+        if isinstance(value, dict) and set(value) == {"sourcedId", "type"}:
+            return [value]
+        if isinstance(value, list):
+            return [r for item in value for r in refs(item)]
+        return []
+
+    checked = 0
+    for name, by_sourced_id in objects.items():
+        for obj in by_sourced_id.values():
+            for key, value in obj.items():
+                if key == "metadata":
+                    continue
+                for r in refs(value):
+                    checked += 1
+                    if r["sourcedId"] in source[r["type"]]:
+                        assert r["sourcedId"] in objects[files[r["type"]]], (name, obj, key)
+    assert checked > 50
+
+
+def test_sessions_classes_and_enrollments_in_1_2_are_checked_alike(
+        make_package: Callable[..., Path], tmp_path: Path) -> None:
+    # the user's role comes from roles.csv: a rejected 1.2 user's enrollments go too
+    files = {**files_11(), "manifest.csv": V12_MANIFEST,
+             "users.csv": V12_USERS + "nm,,,true,nm,,,Nameless,,S-8,nm@maple.org,,,,09,,,,,,s1,\n",
+             "roles.csv": V12_ROLES + "r11,,,nm,primary,student,,,s1,\n",
+             "enrollments.csv": V12_ENROLLMENTS + "e4,,,c1,s1,nm,student,false,,\n"}
+    result, objects = run_lingco(make_package(files), tmp_path / "out")
+    reasons = {j["record"]: j["reason"] for j in to_json(result.report)["rejects"]}
+    assert reasons["users/nm"] == "the user has no given name"
+    assert reasons["enrollments/e4"] == "the enrollment's user was rejected"
+    assert set(objects["enrollments.jsonl"]) == {"e1", "e2", "e3"}
 
 
 # --- full CSV only; required files ------------------------------------------------------

@@ -29,9 +29,10 @@ PARAMS = (
     Param('orgs', 'list[str]', required=True, default=None, line=15),
     Param('email_domains', 'list[str]', required=True, default=None, line=16),
     Param('allowed_emails', 'list[str]', required=False, default=[], line=17),
-    Param('admins', 'list[str]', required=False, default=[], line=20),
-    Param('password_from_identifier', 'bool', required=False, default=False, line=23),
-    Param('as_of', 'date', required=False, default='@today', line=26),
+    Param('exact_domains', 'bool', required=False, default=False, line=21),
+    Param('admins', 'list[str]', required=False, default=[], line=24),
+    Param('password_from_identifier', 'bool', required=False, default=False, line=27),
+    Param('as_of', 'date', required=False, default='@today', line=30),
 )
 
 # The OneRoster fields read from each entity; nothing else is loaded.
@@ -39,7 +40,7 @@ READS = {
     'academicSessions': ('endDate', 'sourcedId', 'startDate'),
     'classes': ('school', 'sourcedId', 'status', 'terms', 'title'),
     'enrollments': ('class', 'role', 'sourcedId', 'status', 'user'),
-    'orgs': ('identifier', 'parent', 'sourcedId'),
+    'orgs': ('identifier', 'name', 'parent', 'sourcedId', 'type'),
     'users': ('email', 'enabledUser', 'familyName', 'givenName', 'identifier', 'orgs', 'role', 'sourcedId', 'status'),
 }
 
@@ -56,116 +57,352 @@ FILTERS = {
 }
 
 
-def users_csv(p: dict[str, object]) -> Output:
-    """output users.csv from users (mapping line 50)."""
+def orgs_csv(p: dict[str, object]) -> Output:
+    """output orgs.csv from orgs (mapping line 93)."""
     return Output(
-        'users.csv',
-        'users',
-        line=50,
+        'orgs.csv',
+        'orgs',
+        line=93,
         before=(
-            Lookup(
-                'lookup_1',
-                line=53,
-                text='exists(sourcedId of orgs where sourcedId in this.orgs and in_scope)',
-                entity='orgs',
-                key=col('sourcedId'),
-                on=col('orgs'),
-                value=col('sourcedId'),
-                aggregate='exists',
-                where=pl.any_horizontal(
-                    fn.blank(col('sourcedId')).is_in(p['orgs']),
-                    fn.blank(col('identifier')).is_in(p['orgs']),
-                    fn.blank(col('parent')).is_in(p['orgs']),
-                    fn.blank(col('parent.identifier')).is_in(p['orgs']),
-                ),
-                steps=(Join(
-                    'orgs',
-                    on=col('parent'),
-                    fields={'parent.identifier': 'identifier'},
-                    found='parent:found',
-                ),),
-                explode='outer',
+            Join(
+                'orgs',
+                on=col('parent'),
+                fields={'parent.identifier': 'identifier', 'parent.parent': 'parent'},
+                found='parent:found',
+            ),
+            Join(
+                'orgs',
+                on=col('parent.parent'),
+                fields={'parent.parent.identifier': 'identifier', 'parent.parent.parent': 'parent'},
+                found='parent.parent:found',
+            ),
+            Join(
+                'orgs',
+                on=col('parent.parent.parent'),
+                fields={'parent.parent.parent.identifier': 'identifier', 'parent.parent.parent.parent': 'parent'},
+                found='parent.parent.parent:found',
+            ),
+            Join(
+                'orgs',
+                on=col('parent.parent.parent.parent'),
+                fields={'parent.parent.parent.parent.identifier': 'identifier', 'parent.parent.parent.parent.parent': 'parent'},
+                found='parent.parent.parent.parent:found',
+            ),
+            Join(
+                'orgs',
+                on=col('parent.parent.parent.parent.parent'),
+                fields={'parent.parent.parent.parent.parent.identifier': 'identifier', 'parent.parent.parent.parent.parent.parent': 'parent'},
+                found='parent.parent.parent.parent.parent:found',
+            ),
+            Join(
+                'orgs',
+                on=col('parent.parent.parent.parent.parent.parent'),
+                fields={'parent.parent.parent.parent.parent.parent.identifier': 'identifier', 'parent.parent.parent.parent.parent.parent.parent': 'parent'},
+                found='parent.parent.parent.parent.parent.parent:found',
+            ),
+            Join(
+                'orgs',
+                on=col('parent.parent.parent.parent.parent.parent.parent'),
+                fields={'parent.parent.parent.parent.parent.parent.parent.identifier': 'identifier', 'parent.parent.parent.parent.parent.parent.parent.parent': 'parent'},
+                found='parent.parent.parent.parent.parent.parent.parent:found',
+            ),
+            Join(
+                'orgs',
+                on=col('parent.parent.parent.parent.parent.parent.parent.parent'),
+                fields={'parent.parent.parent.parent.parent.parent.parent.parent.identifier': 'identifier', 'parent.parent.parent.parent.parent.parent.parent.parent.parent': 'parent'},
+                found='parent.parent.parent.parent.parent.parent.parent.parent:found',
+            ),
+            Join(
+                'orgs',
+                on=col('parent.parent.parent.parent.parent.parent.parent.parent.parent'),
+                fields={'parent.parent.parent.parent.parent.parent.parent.parent.parent.identifier': 'identifier', 'parent.parent.parent.parent.parent.parent.parent.parent.parent.parent': 'parent'},
+                found='parent.parent.parent.parent.parent.parent.parent.parent.parent:found',
+            ),
+            Join(
+                'orgs',
+                on=col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent'),
+                fields={'parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.identifier': 'identifier', 'parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent': 'parent'},
+                found='parent.parent.parent.parent.parent.parent.parent.parent.parent.parent:found',
+            ),
+            Join(
+                'orgs',
+                on=col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent'),
+                fields={'parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.identifier': 'identifier', 'parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent': 'parent'},
+                found='parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent:found',
             ),
         ),
         rules=(
             Rule(
-                51,
-                'where enabled',
-                pl.all_horizontal(
-                    fn.blank(col('status')).is_in(['', 'active']),
-                    col('enabledUser').ne_missing(False),
-                ),
-            ),
-            Rule(
-                52,
-                'where role in ("student", "teacher") or is_admin',
+                94,
+                'where in_scope or not beyond_walk else warn "parent chain beyond the 12 orgs the scope reads"',
                 pl.any_horizontal(
-                    fn.blank(col('role')).is_in(['student', 'teacher']),
-                    fn.blank(fn.lower(col('email'))).is_in(fn.lower_each(p['admins'])),
+                    pl.any_horizontal(
+                        pl.any_horizontal(
+                            pl.any_horizontal(
+                                fn.blank(col('sourcedId')).is_in(p['orgs']),
+                                fn.blank(col('identifier')).is_in(p['orgs']),
+                            ),
+                            pl.any_horizontal(
+                                fn.blank(col('parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.identifier')).is_in(p['orgs']),
+                            ),
+                            pl.any_horizontal(
+                                fn.blank(col('parent.parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.parent.identifier')).is_in(p['orgs']),
+                            ),
+                            pl.any_horizontal(
+                                fn.blank(col('parent.parent.parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.parent.parent.identifier')).is_in(p['orgs']),
+                            ),
+                        ),
+                        pl.any_horizontal(
+                            pl.any_horizontal(
+                                fn.blank(col('parent.parent.parent.parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                            ),
+                            pl.any_horizontal(
+                                fn.blank(col('parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                            ),
+                            pl.any_horizontal(
+                                fn.blank(col('parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                            ),
+                            pl.any_horizontal(
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                            ),
+                        ),
+                        pl.any_horizontal(
+                            pl.any_horizontal(
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                            ),
+                            pl.any_horizontal(
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                            ),
+                            pl.any_horizontal(
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                            ),
+                            pl.any_horizontal(
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                            ),
+                        ),
+                    ),
+                    ~(~fn.is_blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent'))),
                 ),
+                report='parent chain beyond the 12 orgs the scope reads',
             ),
             Rule(
-                53,
-                'where exists(sourcedId of orgs where sourcedId in this.orgs and in_scope)',
-                col('lookup_1').fill_null(False),
-            ),
-            Rule(
-                54,
-                'where controlled_email else warn "email is outside the district\'s domains"',
+                95,
+                'where in_scope',
                 pl.any_horizontal(
-                    fn.blank(fn.domain(col('email'))).is_in(fn.lower_each(p['email_domains'])),
-                    fn.blank(fn.lower(col('email'))).is_in(fn.lower_each(p['allowed_emails'])),
+                    pl.any_horizontal(
+                        pl.any_horizontal(
+                            fn.blank(col('sourcedId')).is_in(p['orgs']),
+                            fn.blank(col('identifier')).is_in(p['orgs']),
+                        ),
+                        pl.any_horizontal(
+                            fn.blank(col('parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.identifier')).is_in(p['orgs']),
+                        ),
+                        pl.any_horizontal(
+                            fn.blank(col('parent.parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.parent.identifier')).is_in(p['orgs']),
+                        ),
+                        pl.any_horizontal(
+                            fn.blank(col('parent.parent.parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.parent.parent.identifier')).is_in(p['orgs']),
+                        ),
+                    ),
+                    pl.any_horizontal(
+                        pl.any_horizontal(
+                            fn.blank(col('parent.parent.parent.parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                        ),
+                        pl.any_horizontal(
+                            fn.blank(col('parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                        ),
+                        pl.any_horizontal(
+                            fn.blank(col('parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                        ),
+                        pl.any_horizontal(
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                        ),
+                    ),
+                    pl.any_horizontal(
+                        pl.any_horizontal(
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                        ),
+                        pl.any_horizontal(
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                        ),
+                        pl.any_horizontal(
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                        ),
+                        pl.any_horizontal(
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                        ),
+                    ),
                 ),
-                report="email is outside the district's domains",
             ),
         ),
         after=(
             Lookup(
-                'lookup_2',
-                line=62,
-                text='list(sourcedId of orgs where sourcedId in this.orgs and in_scope)',
+                'lookup_1',
+                line=101,
+                text='first(sourcedId of orgs where sourcedId = this.parent and in_scope)',
                 entity='orgs',
                 key=col('sourcedId'),
-                on=col('orgs'),
+                on=col('parent'),
                 value=col('sourcedId'),
-                aggregate='list',
+                aggregate='first',
                 where=pl.any_horizontal(
-                    fn.blank(col('sourcedId')).is_in(p['orgs']),
-                    fn.blank(col('identifier')).is_in(p['orgs']),
-                    fn.blank(col('parent')).is_in(p['orgs']),
-                    fn.blank(col('parent.identifier')).is_in(p['orgs']),
+                    pl.any_horizontal(
+                        pl.any_horizontal(
+                            fn.blank(col('sourcedId')).is_in(p['orgs']),
+                            fn.blank(col('identifier')).is_in(p['orgs']),
+                        ),
+                        pl.any_horizontal(
+                            fn.blank(col('parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.identifier')).is_in(p['orgs']),
+                        ),
+                        pl.any_horizontal(
+                            fn.blank(col('parent.parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.parent.identifier')).is_in(p['orgs']),
+                        ),
+                        pl.any_horizontal(
+                            fn.blank(col('parent.parent.parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.parent.parent.identifier')).is_in(p['orgs']),
+                        ),
+                    ),
+                    pl.any_horizontal(
+                        pl.any_horizontal(
+                            fn.blank(col('parent.parent.parent.parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                        ),
+                        pl.any_horizontal(
+                            fn.blank(col('parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                        ),
+                        pl.any_horizontal(
+                            fn.blank(col('parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                        ),
+                        pl.any_horizontal(
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                        ),
+                    ),
+                    pl.any_horizontal(
+                        pl.any_horizontal(
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                        ),
+                        pl.any_horizontal(
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                        ),
+                        pl.any_horizontal(
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                        ),
+                        pl.any_horizontal(
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                        ),
+                    ),
                 ),
                 steps=(Join(
                     'orgs',
                     on=col('parent'),
-                    fields={'parent.identifier': 'identifier'},
+                    fields={'parent.identifier': 'identifier', 'parent.parent': 'parent'},
                     found='parent:found',
+                ), Join(
+                    'orgs',
+                    on=col('parent.parent'),
+                    fields={'parent.parent.identifier': 'identifier', 'parent.parent.parent': 'parent'},
+                    found='parent.parent:found',
+                ), Join(
+                    'orgs',
+                    on=col('parent.parent.parent'),
+                    fields={'parent.parent.parent.identifier': 'identifier', 'parent.parent.parent.parent': 'parent'},
+                    found='parent.parent.parent:found',
+                ), Join(
+                    'orgs',
+                    on=col('parent.parent.parent.parent'),
+                    fields={'parent.parent.parent.parent.identifier': 'identifier', 'parent.parent.parent.parent.parent': 'parent'},
+                    found='parent.parent.parent.parent:found',
+                ), Join(
+                    'orgs',
+                    on=col('parent.parent.parent.parent.parent'),
+                    fields={'parent.parent.parent.parent.parent.identifier': 'identifier', 'parent.parent.parent.parent.parent.parent': 'parent'},
+                    found='parent.parent.parent.parent.parent:found',
+                ), Join(
+                    'orgs',
+                    on=col('parent.parent.parent.parent.parent.parent'),
+                    fields={'parent.parent.parent.parent.parent.parent.identifier': 'identifier', 'parent.parent.parent.parent.parent.parent.parent': 'parent'},
+                    found='parent.parent.parent.parent.parent.parent:found',
+                ), Join(
+                    'orgs',
+                    on=col('parent.parent.parent.parent.parent.parent.parent'),
+                    fields={'parent.parent.parent.parent.parent.parent.parent.identifier': 'identifier', 'parent.parent.parent.parent.parent.parent.parent.parent': 'parent'},
+                    found='parent.parent.parent.parent.parent.parent.parent:found',
+                ), Join(
+                    'orgs',
+                    on=col('parent.parent.parent.parent.parent.parent.parent.parent'),
+                    fields={'parent.parent.parent.parent.parent.parent.parent.parent.identifier': 'identifier', 'parent.parent.parent.parent.parent.parent.parent.parent.parent': 'parent'},
+                    found='parent.parent.parent.parent.parent.parent.parent.parent:found',
+                ), Join(
+                    'orgs',
+                    on=col('parent.parent.parent.parent.parent.parent.parent.parent.parent'),
+                    fields={'parent.parent.parent.parent.parent.parent.parent.parent.parent.identifier': 'identifier', 'parent.parent.parent.parent.parent.parent.parent.parent.parent.parent': 'parent'},
+                    found='parent.parent.parent.parent.parent.parent.parent.parent.parent:found',
+                ), Join(
+                    'orgs',
+                    on=col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent'),
+                    fields={'parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.identifier': 'identifier', 'parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent': 'parent'},
+                    found='parent.parent.parent.parent.parent.parent.parent.parent.parent.parent:found',
+                ), Join(
+                    'orgs',
+                    on=col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent'),
+                    fields={'parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.identifier': 'identifier'},
+                    found='parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent:found',
                 ),),
-                explode='outer',
             ),
         ),
         columns=(
-            Column('id', 57, col('sourcedId')),
-            Column('email', 58, col('email')),
-            Column('first_name', 59, col('givenName')),
-            Column('last_name', 60, col('familyName')),
+            Column('id', 98, col('sourcedId')),
+            Column('name', 99, col('name')),
+            Column('type', 100, col('type')),
+            Column('parent_id', 101, col('lookup_1')),
             Column(
-                'role',
-                61,
+                'nces_id',
+                102,
                 (
-                    pl.when(fn.blank(fn.lower(col('email'))).is_in(fn.lower_each(p['admins'])))
-                        .then(pl.lit('admin'))
-                        .otherwise(col('role'))
-                ),
-            ),
-            Column('school_ids', 62, fn.join(col('lookup_2'), ';')),
-            Column(
-                'password',
-                63,
-                (
-                    pl.when(pl.lit(p['password_from_identifier']).fill_null(False))
+                    pl.when(fn.blank(col('type')).is_in(['school', 'district']))
                         .then(col('identifier'))
                         .otherwise(pl.lit(''))
+                ),
+            ),
+        ),
+        warns=(
+            Warn(
+                104,
+                'a school or district without an NCES id',
+                pl.all_horizontal(
+                    fn.is_blank(col('out:nces_id')),
+                    fn.blank(col('type')).is_in(['school', 'district']),
                 ),
             ),
         ),
@@ -173,38 +410,159 @@ def users_csv(p: dict[str, object]) -> Output:
     )
 
 
-def classes_csv(p: dict[str, object]) -> Output:
-    """output classes.csv from classes (mapping line 67)."""
+def users_csv(p: dict[str, object]) -> Output:
+    """output users.csv from users (mapping line 112)."""
     return Output(
-        'classes.csv',
-        'classes',
-        line=67,
+        'users.csv',
+        'users',
+        line=112,
         before=(
             Lookup(
                 'lookup_3',
-                line=69,
-                text='exists(sourcedId of orgs where sourcedId = this.school and in_scope)',
+                line=116,
+                text='exists(sourcedId of orgs where sourcedId in this.orgs and sourcedId in orgs.csv)',
                 entity='orgs',
                 key=col('sourcedId'),
-                on=col('school'),
+                on=col('orgs'),
                 value=col('sourcedId'),
                 aggregate='exists',
-                where=pl.any_horizontal(
-                    fn.blank(col('sourcedId')).is_in(p['orgs']),
-                    fn.blank(col('identifier')).is_in(p['orgs']),
-                    fn.blank(col('parent')).is_in(p['orgs']),
-                    fn.blank(col('parent.identifier')).is_in(p['orgs']),
-                ),
-                steps=(Join(
-                    'orgs',
-                    on=col('parent'),
-                    fields={'parent.identifier': 'identifier'},
-                    found='parent:found',
-                ),),
+                where=col('member_2').fill_null(False),
+                steps=(Member('member_2', 'orgs.csv', on=col('sourcedId')),),
+                explode='outer',
             ),
+        ),
+        rules=(
+            Rule(
+                113,
+                'where enabled',
+                pl.all_horizontal(
+                    fn.blank(col('status')).is_in(['', 'active']),
+                    col('enabledUser').ne_missing(False),
+                ),
+            ),
+            Rule(
+                114,
+                'where role in ("student", "teacher") or not listed_not_admin else warn "listed as an admin, not an administrator in OneRoster: not imported"',
+                pl.any_horizontal(
+                    fn.blank(col('role')).is_in(['student', 'teacher']),
+                    ~(pl.all_horizontal(
+                        fn.blank(fn.lower(col('email'))).is_in(fn.lower_each(p['admins'])),
+                        ~(fn.blank(col('role')).is_in(['administrator', 'siteAdministrator', 'districtAdministrator', 'systemAdministrator'])),
+                    )),
+                ),
+                report='listed as an admin, not an administrator in OneRoster: not imported',
+            ),
+            Rule(
+                115,
+                'where role in ("student", "teacher") or is_admin',
+                pl.any_horizontal(
+                    fn.blank(col('role')).is_in(['student', 'teacher']),
+                    pl.all_horizontal(
+                        fn.blank(fn.lower(col('email'))).is_in(fn.lower_each(p['admins'])),
+                        fn.blank(col('role')).is_in(['administrator', 'siteAdministrator', 'districtAdministrator', 'systemAdministrator']),
+                    ),
+                ),
+            ),
+            Rule(
+                116,
+                'where exists(sourcedId of orgs where sourcedId in this.orgs and sourcedId in orgs.csv)',
+                col('lookup_3').fill_null(False),
+            ),
+            Rule(
+                117,
+                'where controlled_email else warn "email is outside the district\'s domains"',
+                pl.any_horizontal(
+                    fn.blank(fn.domain(col('email'))).is_in(fn.lower_each(p['email_domains'])),
+                    pl.all_horizontal(
+                        ~(pl.lit(p['exact_domains']).fill_null(False)),
+                        pl.any_horizontal(
+                            fn.blank(fn.extract(fn.domain(col('email')), '^[^.]+[.](.+)$')).is_in(fn.lower_each(p['email_domains'])),
+                            fn.blank(fn.extract(fn.domain(col('email')), '^(?:[^.]+[.]){2}(.+)$')).is_in(fn.lower_each(p['email_domains'])),
+                            fn.blank(fn.extract(fn.domain(col('email')), '^(?:[^.]+[.]){3}(.+)$')).is_in(fn.lower_each(p['email_domains'])),
+                            fn.blank(fn.extract(fn.domain(col('email')), '^(?:[^.]+[.]){4}(.+)$')).is_in(fn.lower_each(p['email_domains'])),
+                            fn.blank(fn.extract(fn.domain(col('email')), '^(?:[^.]+[.]){5}(.+)$')).is_in(fn.lower_each(p['email_domains'])),
+                            fn.blank(fn.extract(fn.domain(col('email')), '^(?:[^.]+[.]){6}(.+)$')).is_in(fn.lower_each(p['email_domains'])),
+                            fn.blank(fn.extract(fn.domain(col('email')), '^(?:[^.]+[.]){7}(.+)$')).is_in(fn.lower_each(p['email_domains'])),
+                            fn.blank(fn.extract(fn.domain(col('email')), '^(?:[^.]+[.]){8}(.+)$')).is_in(fn.lower_each(p['email_domains'])),
+                        ),
+                    ),
+                    fn.blank(fn.lower(col('email'))).is_in(fn.lower_each(p['allowed_emails'])),
+                ),
+                report="email is outside the district's domains",
+            ),
+        ),
+        after=(
             Lookup(
-                'lookup_4',
-                line=44,
+                'lookup_5',
+                line=125,
+                text='list(sourcedId of orgs where sourcedId in this.orgs and sourcedId in orgs.csv)',
+                entity='orgs',
+                key=col('sourcedId'),
+                on=col('orgs'),
+                value=col('sourcedId'),
+                aggregate='list',
+                where=col('member_4').fill_null(False),
+                steps=(Member('member_4', 'orgs.csv', on=col('sourcedId')),),
+                explode='outer',
+            ),
+        ),
+        columns=(
+            Column('id', 120, col('sourcedId')),
+            Column('email', 121, col('email')),
+            Column('first_name', 122, col('givenName')),
+            Column('last_name', 123, col('familyName')),
+            Column(
+                'role',
+                124,
+                (
+                    pl.when(pl.all_horizontal(
+                        fn.blank(fn.lower(col('email'))).is_in(fn.lower_each(p['admins'])),
+                        fn.blank(col('role')).is_in(['administrator', 'siteAdministrator', 'districtAdministrator', 'systemAdministrator']),
+                    ))
+                        .then(pl.lit('admin'))
+                        .otherwise(col('role'))
+                ),
+            ),
+            Column('school_ids', 125, fn.join(col('lookup_5'), ';')),
+            Column(
+                'password',
+                129,
+                (
+                    pl.when(pl.all_horizontal(
+                        pl.lit(p['password_from_identifier']).fill_null(False),
+                        (fn.blank(col('role')) == 'student'),
+                    ))
+                        .then(col('identifier'))
+                        .otherwise(pl.lit(''))
+                ),
+            ),
+        ),
+        warns=(
+            Warn(
+                132,
+                'listed as an admin, not an administrator in OneRoster: keeps its role',
+                pl.all_horizontal(
+                    fn.blank(fn.lower(col('out:email'))).is_in(fn.lower_each(p['admins'])),
+                    (fn.blank(col('out:role')) != 'admin'),
+                ),
+            ),
+        ),
+        key=('id',),
+        depends_on=('orgs.csv',),
+    )
+
+
+def classes_csv(p: dict[str, object]) -> Output:
+    """output classes.csv from classes (mapping line 137)."""
+    return Output(
+        'classes.csv',
+        'classes',
+        line=137,
+        before=(
+            Member('member_6', 'orgs.csv', on=col('school')),
+            Lookup(
+                'lookup_7',
+                line=85,
                 text='min(startDate of academicSessions where sourcedId in this.terms)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -215,25 +573,21 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         rules=(
-            Rule(68, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(138, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(139, 'where school in orgs.csv', col('member_6').fill_null(False)),
             Rule(
-                69,
-                'where exists(sourcedId of orgs where sourcedId = this.school and in_scope)',
-                col('lookup_3').fill_null(False),
-            ),
-            Rule(
-                70,
+                140,
                 'where class_start is empty or days_between(as_of, class_start) <= 14',
                 pl.any_horizontal(
-                    col('lookup_4').is_null(),
-                    (fn.days_between(p['as_of'], col('lookup_4')) <= 14),
+                    col('lookup_7').is_null(),
+                    (fn.days_between(p['as_of'], col('lookup_7')) <= 14),
                 ),
             ),
         ),
         after=(
             Lookup(
-                'lookup_6',
-                line=76,
+                'lookup_9',
+                line=146,
                 text='list(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -243,13 +597,13 @@ def classes_csv(p: dict[str, object]) -> Output:
                 where=pl.all_horizontal(
                     (fn.blank(col('role')) == 'teacher'),
                     fn.blank(col('status')).is_in(['', 'active']),
-                    col('member_5').fill_null(False),
+                    col('member_8').fill_null(False),
                 ),
-                steps=(Member('member_5', 'users.csv', on=col('user')),),
+                steps=(Member('member_8', 'users.csv', on=col('user')),),
             ),
             Lookup(
-                'lookup_7',
-                line=45,
+                'lookup_10',
+                line=86,
                 text='max(endDate of academicSessions where sourcedId in this.terms)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -260,53 +614,53 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('id', 73, col('sourcedId')),
-            Column('title', 74, col('title')),
-            Column('school_id', 75, col('school')),
-            Column('teacher_ids', 76, fn.join(fn.sort(fn.unique(col('lookup_6'))), ';')),
-            Column('start_date', 82, col('lookup_4')),
-            Column('end_date', 83, col('lookup_7')),
+            Column('id', 143, col('sourcedId')),
+            Column('title', 144, col('title')),
+            Column('school_id', 145, col('school')),
+            Column('teacher_ids', 146, fn.join(fn.sort(fn.unique(col('lookup_9'))), ';')),
+            Column('start_date', 152, col('lookup_7')),
+            Column('end_date', 153, col('lookup_10')),
             Column(
                 'archived',
-                84,
+                154,
                 pl.all_horizontal(
-                    ~col('lookup_7').is_null(),
-                    (fn.days_between(fn.last_day(col('lookup_7')), p['as_of']) > 14),
+                    ~col('lookup_10').is_null(),
+                    (fn.days_between(fn.last_day(col('lookup_10')), p['as_of']) > 14),
                 ),
             ),
         ),
         key=('id',),
-        depends_on=('users.csv',),
+        depends_on=('orgs.csv', 'users.csv'),
     )
 
 
 def enrollments_csv(p: dict[str, object]) -> Output:
-    """output enrollments.csv from enrollments (mapping line 89)."""
+    """output enrollments.csv from enrollments (mapping line 159)."""
     return Output(
         'enrollments.csv',
         'enrollments',
-        line=89,
+        line=159,
         before=(
-            Member('member_8', 'classes.csv', on=col('class')),
-            Member('member_9', 'users.csv', on=col('user')),
+            Member('member_11', 'classes.csv', on=col('class')),
+            Member('member_12', 'users.csv', on=col('user')),
         ),
         rules=(
-            Rule(90, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(160, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                91,
+                161,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                92,
+                162,
                 'where class in classes.csv and user in users.csv',
-                pl.all_horizontal(col('member_8').fill_null(False), col('member_9').fill_null(False)),
+                pl.all_horizontal(col('member_11').fill_null(False), col('member_12').fill_null(False)),
             ),
         ),
         columns=(
-            Column('class_id', 96, col('class')),
-            Column('user_id', 97, col('user')),
-            Column('role', 98, col('role')),
+            Column('class_id', 166, col('class')),
+            Column('user_id', 167, col('user')),
+            Column('role', 168, col('role')),
         ),
         key=('class_id', 'user_id'),
         distinct=True,
@@ -316,6 +670,7 @@ def enrollments_csv(p: dict[str, object]) -> Output:
 
 # The order the outputs run in: each follows the outputs it tests membership in.
 OUTPUTS = (
+    orgs_csv,
     users_csv,
     classes_csv,
     enrollments_csv,
@@ -323,4 +678,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {59: 50, 61: 50, 91: 51, 92: 51, 93: 51, 94: 51, 95: 51, 96: 51, 97: 51, 98: 51, 99: 52, 100: 52, 101: 52, 102: 52, 103: 52, 104: 52, 105: 52, 106: 52, 107: 53, 108: 53, 109: 53, 110: 53, 111: 53, 112: 54, 113: 54, 114: 54, 115: 54, 116: 54, 117: 54, 118: 54, 119: 54, 120: 54, 148: 57, 149: 58, 150: 59, 151: 60, 152: 61, 153: 61, 154: 61, 155: 61, 156: 61, 157: 61, 158: 61, 159: 61, 160: 61, 161: 62, 162: 63, 163: 63, 164: 63, 165: 63, 166: 63, 167: 63, 168: 63, 169: 63, 170: 63, 176: 67, 178: 67, 218: 68, 219: 69, 220: 69, 221: 69, 222: 69, 223: 69, 224: 70, 225: 70, 226: 70, 227: 70, 228: 70, 229: 70, 230: 70, 231: 70, 263: 73, 264: 74, 265: 75, 266: 76, 267: 82, 268: 83, 269: 84, 270: 84, 271: 84, 272: 84, 273: 84, 274: 84, 275: 84, 276: 84, 283: 89, 285: 89, 294: 90, 295: 91, 296: 91, 297: 91, 298: 91, 299: 91, 300: 92, 301: 92, 302: 92, 303: 92, 304: 92, 307: 96, 308: 97, 309: 98}
+SOURCE_MAP = {60: 93, 62: 93, 135: 94, 136: 94, 137: 94, 138: 94, 139: 94, 140: 94, 141: 94, 142: 94, 143: 94, 144: 94, 145: 94, 146: 94, 147: 94, 148: 94, 149: 94, 150: 94, 151: 94, 152: 94, 153: 94, 154: 94, 155: 94, 156: 94, 157: 94, 158: 94, 159: 94, 160: 94, 161: 94, 162: 94, 163: 94, 164: 94, 165: 94, 166: 94, 167: 94, 168: 94, 169: 94, 170: 94, 171: 94, 172: 94, 173: 94, 174: 94, 175: 94, 176: 94, 177: 94, 178: 94, 179: 94, 180: 94, 181: 94, 182: 94, 183: 94, 184: 94, 185: 94, 186: 94, 187: 94, 188: 94, 189: 94, 190: 94, 191: 94, 192: 94, 193: 94, 194: 94, 195: 94, 196: 94, 197: 94, 198: 94, 199: 95, 200: 95, 201: 95, 202: 95, 203: 95, 204: 95, 205: 95, 206: 95, 207: 95, 208: 95, 209: 95, 210: 95, 211: 95, 212: 95, 213: 95, 214: 95, 215: 95, 216: 95, 217: 95, 218: 95, 219: 95, 220: 95, 221: 95, 222: 95, 223: 95, 224: 95, 225: 95, 226: 95, 227: 95, 228: 95, 229: 95, 230: 95, 231: 95, 232: 95, 233: 95, 234: 95, 235: 95, 236: 95, 237: 95, 238: 95, 239: 95, 240: 95, 241: 95, 242: 95, 243: 95, 244: 95, 245: 95, 246: 95, 247: 95, 248: 95, 249: 95, 250: 95, 251: 95, 252: 95, 253: 95, 254: 95, 255: 95, 256: 95, 257: 95, 258: 95, 385: 98, 386: 99, 387: 100, 388: 101, 389: 102, 390: 102, 391: 102, 392: 102, 393: 102, 394: 102, 395: 102, 396: 102, 397: 102, 400: 104, 401: 104, 402: 104, 403: 104, 404: 104, 405: 104, 406: 104, 407: 104, 413: 112, 415: 112, 435: 113, 436: 113, 437: 113, 438: 113, 439: 113, 440: 113, 441: 113, 442: 113, 443: 114, 444: 114, 445: 114, 446: 114, 447: 114, 448: 114, 449: 114, 450: 114, 451: 114, 452: 114, 453: 114, 454: 114, 455: 115, 456: 115, 457: 115, 458: 115, 459: 115, 460: 115, 461: 115, 462: 115, 463: 115, 464: 115, 465: 115, 466: 116, 467: 116, 468: 116, 469: 116, 470: 116, 471: 117, 472: 117, 473: 117, 474: 117, 475: 117, 476: 117, 477: 117, 478: 117, 479: 117, 480: 117, 481: 117, 482: 117, 483: 117, 484: 117, 485: 117, 486: 117, 487: 117, 488: 117, 489: 117, 490: 117, 491: 117, 492: 117, 510: 120, 511: 121, 512: 122, 513: 123, 514: 124, 515: 124, 516: 124, 517: 124, 518: 124, 519: 124, 520: 124, 521: 124, 522: 124, 523: 124, 524: 124, 525: 124, 526: 125, 527: 129, 528: 129, 529: 129, 530: 129, 531: 129, 532: 129, 533: 129, 534: 129, 535: 129, 536: 129, 537: 129, 538: 129, 541: 132, 542: 132, 543: 132, 544: 132, 545: 132, 546: 132, 547: 132, 548: 132, 555: 137, 557: 137, 576: 138, 577: 139, 578: 140, 579: 140, 580: 140, 581: 140, 582: 140, 583: 140, 584: 140, 585: 140, 617: 143, 618: 144, 619: 145, 620: 146, 621: 152, 622: 153, 623: 154, 624: 154, 625: 154, 626: 154, 627: 154, 628: 154, 629: 154, 630: 154, 637: 159, 639: 159, 648: 160, 649: 161, 650: 161, 651: 161, 652: 161, 653: 161, 654: 162, 655: 162, 656: 162, 657: 162, 658: 162, 661: 166, 662: 167, 663: 168}

@@ -51,16 +51,16 @@ FILTERS = {}
 
 
 def orgs_jsonl(p: dict[str, object]) -> Output:
-    """output orgs.jsonl from orgs (mapping line 33)."""
+    """output orgs.jsonl from orgs (mapping line 48)."""
     return Output(
         'orgs.jsonl',
         'orgs',
-        line=33,
+        line=48,
         format='jsonl',
         after=(
             Lookup(
                 'lookup_1',
-                line=41,
+                line=56,
                 text='list(sourcedId of orgs where parent = this)',
                 entity='orgs',
                 key=col('parent'),
@@ -70,56 +70,182 @@ def orgs_jsonl(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('sourcedId', 36, col('sourcedId')),
-            Column('name', 37, col('name')),
-            Column('identifier', 38, col('identifier')),
-            Column('type', 39, col('type')),
-            Column('parent', 40, fn.guidref(col('parent'), 'org', False)),
-            Column('children', 41, fn.guidref(col('lookup_1'), 'org', True)),
-            Column('dateLastModified', 42, col('dateLastModified')),
-            Column('status', 43, col('status')),
-            Column('metadata', 44, col('metadata')),
+            Column('sourcedId', 51, col('sourcedId')),
+            Column('name', 52, col('name')),
+            Column('identifier', 53, col('identifier')),
+            Column('type', 54, col('type')),
+            Column('parent', 55, fn.guidref(col('parent'), 'org', False)),
+            Column('children', 56, fn.guidref(col('lookup_1'), 'org', True)),
+            Column('dateLastModified', 57, col('dateLastModified')),
+            Column('status', 58, col('status')),
+            Column('metadata', 59, col('metadata')),
         ),
         key=('sourcedId',),
     )
 
 
 def academicSessions_jsonl(p: dict[str, object]) -> Output:
-    """output academicSessions.jsonl from academicSessions (mapping line 51)."""
+    """output academicSessions.jsonl from academicSessions (mapping line 68)."""
     return Output(
         'academicSessions.jsonl',
         'academicSessions',
-        line=51,
+        line=68,
         format='jsonl',
         after=(
             Lookup(
                 'lookup_2',
-                line=61,
-                text='list(sourcedId of academicSessions where parent = this)',
+                line=78,
+                text='list(sourcedId of academicSessions where parent = this and dates_ok(sourcedId))',
                 entity='academicSessions',
                 key=col('parent'),
                 on=col('sourcedId'),
                 value=col('sourcedId'),
                 aggregate='list',
+                where=pl.all_horizontal(
+                    ~col('startDate').is_null(),
+                    ~col('endDate').is_null(),
+                    (col('startDate') < col('endDate')),
+                ),
+            ),
+            Lookup(
+                'lookup_3',
+                line=41,
+                text='count(sourcedId of academicSessions)',
+                entity='academicSessions',
+                key=col('sourcedId'),
+                on=col('parent'),
+                value=col('sourcedId'),
+                aggregate='count',
+            ),
+            Join(
+                'academicSessions',
+                on=col('parent'),
+                fields={'parent.startDate': 'startDate', 'parent.endDate': 'endDate', 'parent.parent': 'parent'},
+                found='parent:found',
+            ),
+            Join(
+                'academicSessions',
+                on=col('parent.parent'),
+                fields={'parent.parent.startDate': 'startDate', 'parent.parent.endDate': 'endDate', 'parent.parent.parent': 'parent'},
+                found='parent.parent:found',
+            ),
+            Join(
+                'academicSessions',
+                on=col('parent.parent.parent'),
+                fields={'parent.parent.parent.startDate': 'startDate', 'parent.parent.parent.endDate': 'endDate', 'parent.parent.parent.parent': 'parent'},
+                found='parent.parent.parent:found',
+            ),
+            Join(
+                'academicSessions',
+                on=col('parent.parent.parent.parent'),
+                fields={'parent.parent.parent.parent.startDate': 'startDate', 'parent.parent.parent.parent.endDate': 'endDate', 'parent.parent.parent.parent.parent': 'parent'},
+                found='parent.parent.parent.parent:found',
+            ),
+            Join(
+                'academicSessions',
+                on=col('parent.parent.parent.parent.parent'),
+                fields={'parent.parent.parent.parent.parent.startDate': 'startDate', 'parent.parent.parent.parent.parent.endDate': 'endDate', 'parent.parent.parent.parent.parent.parent': 'parent'},
+                found='parent.parent.parent.parent.parent:found',
+            ),
+            Join(
+                'academicSessions',
+                on=col('parent.parent.parent.parent.parent.parent'),
+                fields={'parent.parent.parent.parent.parent.parent.startDate': 'startDate', 'parent.parent.parent.parent.parent.parent.endDate': 'endDate'},
+                found='parent.parent.parent.parent.parent.parent:found',
             ),
         ),
         columns=(
-            Column('sourcedId', 54, col('sourcedId')),
-            Column('title', 55, col('title')),
-            Column('startDate', 56, col('startDate')),
-            Column('endDate', 57, col('endDate')),
-            Column('type', 58, col('type')),
-            Column('schoolYear', 59, col('schoolYear')),
-            Column('parent', 60, fn.guidref(col('parent'), 'academicSession', False)),
-            Column('children', 61, fn.guidref(col('lookup_2'), 'academicSession', True)),
-            Column('dateLastModified', 62, col('dateLastModified')),
-            Column('status', 63, col('status')),
+            Column('sourcedId', 71, col('sourcedId')),
+            Column('title', 72, col('title')),
+            Column('startDate', 73, col('startDate')),
+            Column('endDate', 74, col('endDate')),
+            Column('type', 75, col('type')),
+            Column('schoolYear', 76, col('schoolYear')),
+            Column('parent', 77, fn.guidref(col('parent'), 'academicSession', False)),
+            Column('children', 78, fn.guidref(col('lookup_2'), 'academicSession', True)),
+            Column('dateLastModified', 80, col('dateLastModified')),
+            Column('status', 81, col('status')),
         ),
         checks=(
+            Check(83, 'the session has no start date', col('out:startDate').is_null()),
+            Check(84, 'the session has no end date', col('out:endDate').is_null()),
             Check(
-                65,
+                85,
                 'the session does not start before it ends',
                 (col('out:startDate') >= col('out:endDate')),
+            ),
+            Check(
+                86,
+                'the parent session was rejected',
+                ~(pl.all_horizontal(
+                    pl.all_horizontal(
+                        pl.any_horizontal(
+                            fn.is_blank(col('parent')),
+                            ~(~fn.is_blank(col('parent')) & (col('lookup_3') > 0)),
+                            pl.all_horizontal(
+                                ~col('parent.startDate').is_null(),
+                                ~col('parent.endDate').is_null(),
+                                (col('parent.startDate') < col('parent.endDate')),
+                            ),
+                        ),
+                        pl.any_horizontal(
+                            fn.is_blank(col('parent.parent')),
+                            ~(~fn.is_blank(col('parent.parent')) & (col('lookup_3') > 0)),
+                            pl.all_horizontal(
+                                ~col('parent.parent.startDate').is_null(),
+                                ~col('parent.parent.endDate').is_null(),
+                                (col('parent.parent.startDate') < col('parent.parent.endDate')),
+                            ),
+                        ),
+                        pl.any_horizontal(
+                            fn.is_blank(col('parent.parent.parent')),
+                            ~(pl.all_horizontal(~fn.is_blank(col('parent.parent.parent')), (col('lookup_3') > 0))),
+                            pl.all_horizontal(
+                                ~col('parent.parent.parent.startDate').is_null(),
+                                ~col('parent.parent.parent.endDate').is_null(),
+                                (col('parent.parent.parent.startDate') < col('parent.parent.parent.endDate')),
+                            ),
+                        ),
+                    ),
+                    pl.all_horizontal(
+                        pl.any_horizontal(
+                            fn.is_blank(col('parent.parent.parent.parent')),
+                            ~(pl.all_horizontal(
+                                ~fn.is_blank(col('parent.parent.parent.parent')),
+                                (col('lookup_3') > 0),
+                            )),
+                            pl.all_horizontal(
+                                ~col('parent.parent.parent.parent.startDate').is_null(),
+                                ~col('parent.parent.parent.parent.endDate').is_null(),
+                                (col('parent.parent.parent.parent.startDate') < col('parent.parent.parent.parent.endDate')),
+                            ),
+                        ),
+                        pl.any_horizontal(
+                            fn.is_blank(col('parent.parent.parent.parent.parent')),
+                            ~(pl.all_horizontal(
+                                ~fn.is_blank(col('parent.parent.parent.parent.parent')),
+                                (col('lookup_3') > 0),
+                            )),
+                            pl.all_horizontal(
+                                ~col('parent.parent.parent.parent.parent.startDate').is_null(),
+                                ~col('parent.parent.parent.parent.parent.endDate').is_null(),
+                                (col('parent.parent.parent.parent.parent.startDate') < col('parent.parent.parent.parent.parent.endDate')),
+                            ),
+                        ),
+                        pl.any_horizontal(
+                            fn.is_blank(col('parent.parent.parent.parent.parent.parent')),
+                            ~(pl.all_horizontal(
+                                ~fn.is_blank(col('parent.parent.parent.parent.parent.parent')),
+                                (col('lookup_3') > 0),
+                            )),
+                            pl.all_horizontal(
+                                ~col('parent.parent.parent.parent.parent.parent.startDate').is_null(),
+                                ~col('parent.parent.parent.parent.parent.parent.endDate').is_null(),
+                                (col('parent.parent.parent.parent.parent.parent.startDate') < col('parent.parent.parent.parent.parent.parent.endDate')),
+                            ),
+                        ),
+                    ),
+                )),
             ),
         ),
         key=('sourcedId',),
@@ -127,16 +253,16 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
 
 
 def courses_jsonl(p: dict[str, object]) -> Output:
-    """output courses.jsonl from courses (mapping line 71)."""
+    """output courses.jsonl from courses (mapping line 93)."""
     return Output(
         'courses.jsonl',
         'courses',
-        line=71,
+        line=93,
         format='jsonl',
         after=(
             Lookup(
-                'lookup_3',
-                line=84,
+                'lookup_4',
+                line=106,
                 text='first(catalogId of catalog where courseCode = this.courseCode)',
                 entity='catalog',
                 key=col('courseCode'),
@@ -145,8 +271,8 @@ def courses_jsonl(p: dict[str, object]) -> Output:
                 aggregate='first',
             ),
             Lookup(
-                'lookup_4',
-                line=85,
+                'lookup_5',
+                line=107,
                 text='exists(catalogId of catalog where courseCode = this.courseCode)',
                 entity='catalog',
                 key=col('courseCode'),
@@ -154,39 +280,72 @@ def courses_jsonl(p: dict[str, object]) -> Output:
                 value=col('catalogId'),
                 aggregate='exists',
             ),
+            Lookup(
+                'lookup_6',
+                line=109,
+                text='count(sourcedId of academicSessions)',
+                entity='academicSessions',
+                key=col('sourcedId'),
+                on=col('schoolYear'),
+                value=col('sourcedId'),
+                aggregate='count',
+            ),
+            Member('member_7', 'academicSessions.jsonl', on=col('schoolYear')),
         ),
         columns=(
-            Column('sourcedId', 74, col('sourcedId')),
-            Column('title', 75, col('title')),
-            Column('courseCode', 76, col('courseCode')),
-            Column('schoolYear', 77, fn.guidref(col('schoolYear'), 'academicSession', False)),
-            Column('grades', 78, col('grades')),
-            Column('subjects', 79, col('subjects')),
-            Column('subjectCodes', 80, col('subjectCodes')),
-            Column('org', 81, fn.guidref(col('org'), 'org', False)),
-            Column('dateLastModified', 82, col('dateLastModified')),
-            Column('status', 83, col('status')),
-            Column('catalogId', 84, col('lookup_3')),
-            Column('custom', 85, ~col('lookup_4')),
+            Column('sourcedId', 96, col('sourcedId')),
+            Column('title', 97, col('title')),
+            Column('courseCode', 98, col('courseCode')),
+            Column('schoolYear', 99, fn.guidref(col('schoolYear'), 'academicSession', False)),
+            Column('grades', 100, col('grades')),
+            Column('subjects', 101, col('subjects')),
+            Column('subjectCodes', 102, col('subjectCodes')),
+            Column('org', 103, fn.guidref(col('org'), 'org', False)),
+            Column('dateLastModified', 104, col('dateLastModified')),
+            Column('status', 105, col('status')),
+            Column('catalogId', 106, col('lookup_4')),
+            Column('custom', 107, ~col('lookup_5')),
+        ),
+        checks=(
+            Check(
+                109,
+                "the course's school year was rejected",
+                pl.all_horizontal(
+                    (~fn.is_blank(col('schoolYear')) & (col('lookup_6') > 0)),
+                    ~col('member_7'),
+                ),
+            ),
         ),
         counters=(
-            Counter('custom courses', 87, col('out:custom')),
+            Counter('custom courses', 111, col('out:custom')),
         ),
         key=('sourcedId',),
+        depends_on=('academicSessions.jsonl',),
     )
 
 
 def classes_jsonl(p: dict[str, object]) -> Output:
-    """output classes.jsonl from classes (mapping line 93)."""
+    """output classes.jsonl from classes (mapping line 120)."""
     return Output(
         'classes.jsonl',
         'classes',
-        line=93,
+        line=120,
         format='jsonl',
         after=(
             Lookup(
-                'lookup_5',
-                line=110,
+                'lookup_8',
+                line=138,
+                text='count(sourcedId of courses)',
+                entity='courses',
+                key=col('sourcedId'),
+                on=col('course'),
+                value=col('sourcedId'),
+                aggregate='count',
+            ),
+            Member('member_9', 'courses.jsonl', on=col('course')),
+            Lookup(
+                'lookup_10',
+                line=140,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -195,47 +354,71 @@ def classes_jsonl(p: dict[str, object]) -> Output:
                 aggregate='count',
                 explode='outer',
             ),
+            Lookup(
+                'lookup_12',
+                line=141,
+                text='exists(sourcedId of academicSessions where sourcedId in this.terms and sourcedId not in academicSessions.jsonl)',
+                entity='academicSessions',
+                key=col('sourcedId'),
+                on=col('terms'),
+                value=col('sourcedId'),
+                aggregate='exists',
+                where=~col('member_11'),
+                steps=(Member('member_11', 'academicSessions.jsonl', on=col('sourcedId')),),
+                explode='outer',
+            ),
         ),
         columns=(
-            Column('sourcedId', 96, col('sourcedId')),
-            Column('title', 97, col('title')),
-            Column('classCode', 98, col('classCode')),
-            Column('classType', 99, col('classType')),
-            Column('location', 100, col('location')),
-            Column('grades', 101, col('grades')),
-            Column('subjects', 102, col('subjects')),
-            Column('course', 103, fn.guidref(col('course'), 'course', False)),
-            Column('school', 104, fn.guidref(col('school'), 'org', False)),
-            Column('terms', 105, fn.guidref(col('terms'), 'academicSession', True)),
-            Column('periods', 106, col('periods')),
-            Column('dateLastModified', 107, col('dateLastModified')),
-            Column('status', 108, col('status')),
+            Column('sourcedId', 123, col('sourcedId')),
+            Column('title', 124, col('title')),
+            Column('classCode', 125, col('classCode')),
+            Column('classType', 126, col('classType')),
+            Column('location', 127, col('location')),
+            Column('grades', 128, col('grades')),
+            Column('subjects', 129, col('subjects')),
+            Column('course', 130, fn.guidref(col('course'), 'course', False)),
+            Column('school', 131, fn.guidref(col('school'), 'org', False)),
+            Column('terms', 132, fn.guidref(col('terms'), 'academicSession', True)),
+            Column('periods', 133, col('periods')),
+            Column('dateLastModified', 134, col('dateLastModified')),
+            Column('status', 135, col('status')),
         ),
         checks=(
+            Check(137, 'the class has no course', fn.is_blank(col('course'))),
             Check(
-                110,
+                138,
+                "the class's course was rejected",
+                pl.all_horizontal(
+                    (~fn.is_blank(col('course')) & (col('lookup_8') > 0)),
+                    ~col('member_9'),
+                ),
+            ),
+            Check(
+                140,
                 'a term of the class is missing',
                 pl.any_horizontal(
                     fn.is_empty_list(col('terms')),
-                    ~col('lookup_5').eq_missing(fn.count(col('terms'))),
+                    ~col('lookup_10').eq_missing(fn.count(col('terms'))),
                 ),
             ),
+            Check(141, 'a term of the class was rejected', col('lookup_12').fill_null(False)),
         ),
         key=('sourcedId',),
+        depends_on=('courses.jsonl', 'academicSessions.jsonl'),
     )
 
 
 def users_jsonl(p: dict[str, object]) -> Output:
-    """output users.jsonl from users (mapping line 116)."""
+    """output users.jsonl from users (mapping line 150)."""
     return Output(
         'users.jsonl',
         'users',
-        line=116,
+        line=150,
         format='jsonl',
         rules=(
             Rule(
-                117,
-                'where lingco_role != ""',
+                151,
+                'where lingco_role(role) != ""',
                 (fn.blank((
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('student'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('teacher'))
@@ -245,13 +428,13 @@ def users_jsonl(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('sourcedId', 120, col('sourcedId')),
-            Column('givenName', 121, col('givenName')),
-            Column('familyName', 122, col('familyName')),
-            Column('email', 123, col('email')),
+            Column('sourcedId', 154, col('sourcedId')),
+            Column('givenName', 155, col('givenName')),
+            Column('familyName', 156, col('familyName')),
+            Column('email', 157, col('email')),
             Column(
                 'role',
-                124,
+                158,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('student'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('teacher'))
@@ -259,44 +442,83 @@ def users_jsonl(p: dict[str, object]) -> Output:
                     .otherwise(pl.lit(''))
                 ),
             ),
-            Column('orgs', 125, fn.guidref(col('orgs'), 'org', True)),
-            Column('grades', 126, col('grades')),
-            Column('dateLastModified', 127, col('dateLastModified')),
-            Column('status', 128, col('status')),
+            Column('orgs', 159, fn.guidref(col('orgs'), 'org', True)),
+            Column('grades', 160, col('grades')),
+            Column('dateLastModified', 161, col('dateLastModified')),
+            Column('status', 162, col('status')),
+        ),
+        checks=(
+            Check(
+                164,
+                'the user has no given name',
+                (fn.blank(fn.trim(col('out:givenName'))) == ''),
+            ),
+            Check(
+                165,
+                'the user has no family name',
+                (fn.blank(fn.trim(col('out:familyName'))) == ''),
+            ),
         ),
         key=('sourcedId',),
     )
 
 
 def enrollments_jsonl(p: dict[str, object]) -> Output:
-    """output enrollments.jsonl from enrollments (mapping line 133)."""
+    """output enrollments.jsonl from enrollments (mapping line 173)."""
     return Output(
         'enrollments.jsonl',
         'enrollments',
-        line=133,
+        line=173,
         format='jsonl',
         before=(
-            Member('member_6', 'users.jsonl', on=col('user')),
-            Member('member_7', 'classes.jsonl', on=col('class')),
+            Join('users', on=col('user'), fields={'user.role': 'role'}, found='user:found'),
+            Lookup(
+                'lookup_13',
+                line=175,
+                text='count(sourcedId of classes)',
+                entity='classes',
+                key=col('sourcedId'),
+                on=col('class'),
+                value=col('sourcedId'),
+                aggregate='count',
+            ),
         ),
         rules=(
             Rule(
-                134,
-                'where user in users.jsonl and class in classes.jsonl',
-                pl.all_horizontal(col('member_6').fill_null(False), col('member_7').fill_null(False)),
+                174,
+                'where lingco_role(user.role) != ""',
+                (fn.blank((
+                    pl.when(fn.blank(col('user.role')) == 'student').then(pl.lit('student'))
+                    .when(fn.blank(col('user.role')) == 'teacher').then(pl.lit('teacher'))
+                    .when(fn.blank(col('user.role')).is_in(['administrator', 'siteAdministrator', 'districtAdministrator'])).then(pl.lit('administrator'))
+                    .otherwise(pl.lit(''))
+                )) != ''),
+            ),
+            Rule(
+                175,
+                'where resolves(class)',
+                (~fn.is_blank(col('class')) & (col('lookup_13') > 0)),
             ),
         ),
+        after=(
+            Member('member_14', 'users.jsonl', on=col('user')),
+            Member('member_15', 'classes.jsonl', on=col('class')),
+        ),
         columns=(
-            Column('sourcedId', 137, col('sourcedId')),
-            Column('user', 138, fn.guidref(col('user'), 'user', False)),
-            Column('class', 139, fn.guidref(col('class'), 'class', False)),
-            Column('school', 140, fn.guidref(col('school'), 'org', False)),
-            Column('role', 141, col('role')),
-            Column('primary', 142, col('primary')),
-            Column('beginDate', 143, col('beginDate')),
-            Column('endDate', 144, col('endDate')),
-            Column('dateLastModified', 145, col('dateLastModified')),
-            Column('status', 146, col('status')),
+            Column('sourcedId', 178, col('sourcedId')),
+            Column('user', 179, fn.guidref(col('user'), 'user', False)),
+            Column('class', 180, fn.guidref(col('class'), 'class', False)),
+            Column('school', 181, fn.guidref(col('school'), 'org', False)),
+            Column('role', 182, col('role')),
+            Column('primary', 183, col('primary')),
+            Column('beginDate', 184, col('beginDate')),
+            Column('endDate', 185, col('endDate')),
+            Column('dateLastModified', 186, col('dateLastModified')),
+            Column('status', 187, col('status')),
+        ),
+        checks=(
+            Check(189, "the enrollment's user was rejected", ~col('member_14')),
+            Check(190, "the enrollment's class was rejected", ~col('member_15')),
         ),
         key=('sourcedId',),
         depends_on=('users.jsonl', 'classes.jsonl'),
@@ -315,4 +537,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {53: 33, 55: 33, 73: 36, 74: 37, 75: 38, 76: 39, 77: 40, 78: 41, 79: 42, 80: 43, 81: 44, 87: 51, 89: 51, 107: 54, 108: 55, 109: 56, 110: 57, 111: 58, 112: 59, 113: 60, 114: 61, 115: 62, 116: 63, 119: 65, 120: 65, 121: 65, 122: 65, 123: 65, 129: 71, 131: 71, 159: 74, 160: 75, 161: 76, 162: 77, 163: 78, 164: 79, 165: 80, 166: 81, 167: 82, 168: 83, 169: 84, 170: 85, 173: 87, 179: 93, 181: 93, 200: 96, 201: 97, 202: 98, 203: 99, 204: 100, 205: 101, 206: 102, 207: 103, 208: 104, 209: 105, 210: 106, 211: 107, 212: 108, 215: 110, 216: 110, 217: 110, 218: 110, 219: 110, 220: 110, 221: 110, 222: 110, 228: 116, 230: 116, 236: 117, 237: 117, 238: 117, 239: 117, 240: 117, 241: 117, 242: 117, 243: 117, 244: 117, 245: 117, 248: 120, 249: 121, 250: 122, 251: 123, 252: 124, 253: 124, 254: 124, 255: 124, 256: 124, 257: 124, 258: 124, 259: 124, 260: 124, 261: 124, 262: 125, 263: 126, 264: 127, 265: 128, 271: 133, 273: 133, 283: 134, 284: 134, 285: 134, 286: 134, 287: 134, 290: 137, 291: 138, 292: 139, 293: 140, 294: 141, 295: 142, 296: 143, 297: 144, 298: 145, 299: 146}
+SOURCE_MAP = {53: 48, 55: 48, 73: 51, 74: 52, 75: 53, 76: 54, 77: 55, 78: 56, 79: 57, 80: 58, 81: 59, 87: 68, 89: 68, 158: 71, 159: 72, 160: 73, 161: 74, 162: 75, 163: 76, 164: 77, 165: 78, 166: 80, 167: 81, 170: 83, 171: 84, 172: 85, 173: 85, 174: 85, 175: 85, 176: 85, 177: 86, 178: 86, 179: 86, 180: 86, 181: 86, 182: 86, 183: 86, 184: 86, 185: 86, 186: 86, 187: 86, 188: 86, 189: 86, 190: 86, 191: 86, 192: 86, 193: 86, 194: 86, 195: 86, 196: 86, 197: 86, 198: 86, 199: 86, 200: 86, 201: 86, 202: 86, 203: 86, 204: 86, 205: 86, 206: 86, 207: 86, 208: 86, 209: 86, 210: 86, 211: 86, 212: 86, 213: 86, 214: 86, 215: 86, 216: 86, 217: 86, 218: 86, 219: 86, 220: 86, 221: 86, 222: 86, 223: 86, 224: 86, 225: 86, 226: 86, 227: 86, 228: 86, 229: 86, 230: 86, 231: 86, 232: 86, 233: 86, 234: 86, 235: 86, 236: 86, 237: 86, 238: 86, 239: 86, 240: 86, 241: 86, 242: 86, 243: 86, 244: 86, 245: 86, 246: 86, 247: 86, 248: 86, 249: 86, 255: 93, 257: 93, 296: 96, 297: 97, 298: 98, 299: 99, 300: 100, 301: 101, 302: 102, 303: 103, 304: 104, 305: 105, 306: 106, 307: 107, 310: 109, 311: 109, 312: 109, 313: 109, 314: 109, 315: 109, 316: 109, 317: 109, 320: 111, 327: 120, 329: 120, 372: 123, 373: 124, 374: 125, 375: 126, 376: 127, 377: 128, 378: 129, 379: 130, 380: 131, 381: 132, 382: 133, 383: 134, 384: 135, 387: 137, 388: 138, 389: 138, 390: 138, 391: 138, 392: 138, 393: 138, 394: 138, 395: 138, 396: 140, 397: 140, 398: 140, 399: 140, 400: 140, 401: 140, 402: 140, 403: 140, 404: 141, 411: 150, 413: 150, 419: 151, 420: 151, 421: 151, 422: 151, 423: 151, 424: 151, 425: 151, 426: 151, 427: 151, 428: 151, 431: 154, 432: 155, 433: 156, 434: 157, 435: 158, 436: 158, 437: 158, 438: 158, 439: 158, 440: 158, 441: 158, 442: 158, 443: 158, 444: 158, 445: 159, 446: 160, 447: 161, 448: 162, 451: 164, 452: 164, 453: 164, 454: 164, 455: 164, 456: 165, 457: 165, 458: 165, 459: 165, 460: 165, 466: 173, 468: 173, 487: 174, 488: 174, 489: 174, 490: 174, 491: 174, 492: 174, 493: 174, 494: 174, 495: 174, 496: 174, 497: 175, 498: 175, 499: 175, 500: 175, 501: 175, 508: 178, 509: 179, 510: 180, 511: 181, 512: 182, 513: 183, 514: 184, 515: 185, 516: 186, 517: 187, 520: 189, 521: 190}
