@@ -187,6 +187,26 @@ def test_lookup_conditions_may_read_the_outer_record() -> None:
     assert result.frame.rows() == [("e2", "0"), ("e3", "1"), ("e4", "0")]
 
 
+def test_a_definition_with_a_lookup_called_with_two_arguments_gives_two_values() -> None:
+    """Each call of a `define` holding a lookup is its own lookup: the planner shares a
+    derived column between identical expressions only, not between two calls of one
+    definition with different arguments (which once got the first call's value)."""
+    data = tables(users=USERS, orgs=ORG_NAMES)
+    result = run_text(
+        "define names(ids) = join(name of orgs where sourcedId in ids, \";\")\n"
+        "output o.csv from users\n"
+        "  id <- sourcedId\n"
+        "  own <- names(orgs)\n"
+        "  first_only <- names(split(orgs[0].sourcedId, \",\"))\n"
+        "  again <- names(orgs)\n",
+        data,
+    )["o.csv"]
+    assert result.frame.rows() == [
+        ("p1", "", "", ""), ("s1", "One", "One", "One"), ("s2", "", "", ""),
+        ("t1", "One;Two", "Two", "One;Two"), ("t2", "One", "One", "One"),
+    ]
+
+
 def test_a_lone_row_with_a_missing_key_repeats_nothing() -> None:
     """The key check compares each row with the one before it: the first row has none
     (a JSON output keeps a missing key as null, which must not match "nothing")."""
