@@ -207,6 +207,30 @@ def test_a_definition_with_a_lookup_called_with_two_arguments_gives_two_values()
     ]
 
 
+def test_a_lookup_reading_both_records_may_be_a_definition_s_argument_in_a_lookup() -> None:
+    """A lookup whose condition reads the outer record (``class != this.class``), given
+    to a `define` whose body is a lookup: the argument is read for the outer record and
+    ties the inner lookup (its own records are not taken for the outer one)."""
+    data = tables(
+        enrollments={"sourcedId": ["e1", "e2", "e3", "e4"], "user": ["t1", "t1", "t1", "t2"],
+                     "class": ["c1", "c2", "c3", "c1"]},
+        classes={"sourcedId": ["c1", "c2", "c3"]},
+    )
+    result = run_text(
+        "define before(others) = count(sourcedId of classes\n"
+        "                              where sourcedId in others and sourcedId < this.class)\n"
+        "output o.csv from enrollments\n"
+        "  id <- sourcedId\n"
+        "  others <- join(sort(unique(class of enrollments\n"
+        "                             where user = this.user and class != this.class)), \";\")\n"
+        "  before <- before(unique(class of enrollments\n"
+        "                         where user = this.user and class != this.class))\n",
+        data,
+    )["o.csv"]
+    assert result.frame.rows() == [("e1", "c2;c3", "0"), ("e2", "c1;c3", "1"),
+                                   ("e3", "c1;c2", "2"), ("e4", "", "0")]
+
+
 def test_a_lone_row_with_a_missing_key_repeats_nothing() -> None:
     """The key check compares each row with the one before it: the first row has none
     (a JSON output keeps a missing key as null, which must not match "nothing")."""
