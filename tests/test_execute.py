@@ -187,6 +187,50 @@ def test_lookup_conditions_may_read_the_outer_record() -> None:
     assert result.frame.rows() == [("e2", "0"), ("e3", "1"), ("e4", "0")]
 
 
+def test_a_definition_with_a_lookup_called_with_two_arguments_gives_two_values() -> None:
+    """Each call of a `define` holding a lookup is its own lookup: the planner shares a
+    derived column between identical expressions only, not between two calls of one
+    definition with different arguments (which once got the first call's value)."""
+    data = tables(users=USERS, orgs=ORG_NAMES)
+    result = run_text(
+        "define names(ids) = join(name of orgs where sourcedId in ids, \";\")\n"
+        "output o.csv from users\n"
+        "  id <- sourcedId\n"
+        "  own <- names(orgs)\n"
+        "  first_only <- names(split(orgs[0].sourcedId, \",\"))\n"
+        "  again <- names(orgs)\n",
+        data,
+    )["o.csv"]
+    assert result.frame.rows() == [
+        ("p1", "", "", ""), ("s1", "One", "One", "One"), ("s2", "", "", ""),
+        ("t1", "One;Two", "Two", "One;Two"), ("t2", "One", "One", "One"),
+    ]
+
+
+def test_a_lookup_reading_both_records_may_be_a_definition_s_argument_in_a_lookup() -> None:
+    """A lookup whose condition reads the outer record (``class != this.class``), given
+    to a `define` whose body is a lookup: the argument is read for the outer record and
+    ties the inner lookup (its own records are not taken for the outer one)."""
+    data = tables(
+        enrollments={"sourcedId": ["e1", "e2", "e3", "e4"], "user": ["t1", "t1", "t1", "t2"],
+                     "class": ["c1", "c2", "c3", "c1"]},
+        classes={"sourcedId": ["c1", "c2", "c3"]},
+    )
+    result = run_text(
+        "define before(others) = count(sourcedId of classes\n"
+        "                              where sourcedId in others and sourcedId < this.class)\n"
+        "output o.csv from enrollments\n"
+        "  id <- sourcedId\n"
+        "  others <- join(sort(unique(class of enrollments\n"
+        "                             where user = this.user and class != this.class)), \";\")\n"
+        "  before <- before(unique(class of enrollments\n"
+        "                         where user = this.user and class != this.class))\n",
+        data,
+    )["o.csv"]
+    assert result.frame.rows() == [("e1", "c2;c3", "0"), ("e2", "c1;c3", "1"),
+                                   ("e3", "c1;c2", "2"), ("e4", "", "0")]
+
+
 def test_a_lone_row_with_a_missing_key_repeats_nothing() -> None:
     """The key check compares each row with the one before it: the first row has none
     (a JSON output keeps a missing key as null, which must not match "nothing")."""

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from rostermap.cli.main import main
 from rostermap.runtime.errors import UsageError
 from rostermap.runtime.run.explain import HIDDEN, explain, render
-from tests.conftest import EXAMPLE, ROOT
+from tests.conftest import EXAMPLE, MAPPINGS, ROOT
 
 PARAMS = ["year=2026", "google_domain=willowsprings.k12.us"]
 
@@ -100,5 +100,7 @@ def test_for_each_outputs_are_explained_row_by_row_and_secrets_never_shown(
     assert "explain-secret-77" not in result.stdout
     alone = CliRunner().invoke(main, ["explain", "powerschool-sis", "--source", str(EXAMPLE),
                                       "--record", "users/tch-3", "--param", "start_year=2020"])
-    assert "parent_child.csv  (mapping line 81): no row (its `for each` list is empty)" \
+    mapping = (MAPPINGS / "powerschool-sis.rmap").read_text(encoding="utf-8").splitlines()
+    line = mapping.index("output parent_child.csv from users") + 1
+    assert f"parent_child.csv  (mapping line {line}): no row (its `for each` list is empty)" \
         in alone.stdout

@@ -141,10 +141,15 @@ SYNCED = {
 }
 
 
-def users_csv(existing: dict[str, str], only: list[str] | None = None) -> str:
-    """users.csv of the synced users (``only`` these), with their existing ids."""
-    rows = [f"{uid},{existing.get(uid, '')},{rest}" for uid, rest in SYNCED.items()
-            if only is None or uid in only]
+def users_csv(existing: dict[str, str], only: list[str] | None = None,
+              emails: dict[str, str] | None = None) -> str:
+    """users.csv of the synced users (``only`` these), with their existing ids (and
+    ``emails`` in place of theirs: a merged user's is the existing user's)."""
+    rows = []
+    for uid, rest in SYNCED.items():
+        if only is None or uid in only:
+            email, others = rest.split(",", 1)
+            rows.append(f"{uid},{existing.get(uid, '')},{(emails or {}).get(uid, email)},{others}")
     return USERS_HEADER + "".join(f"{row}\n" for row in rows)
 
 
@@ -215,31 +220,58 @@ def test_without_exclusions_every_active_student_and_teacher(district: Path) -> 
     assert {u[0]: u[6] for u in users}["u08"] == "s4"
 
 
-def test_respect_enrolment_date(district: Path) -> None:
-    # Students need an active enrollment whose dates contain as_of:
-    #   u01 open-ended (in); u02 ends on as_of (left); u03 ends the day after (in);
-    #   u04 begins on as_of (in); u05 begins the day after (not yet); u06 only a
-    #   tobedeleted enrollment; u07 none. Teachers are not concerned.
-    files = outputs(district, EXCLUDE, "respect_enrolment_date=true")
-    assert files["users.csv"] == users_csv({}, only=["t01", "t02", "u01", "u03", "u04"])
-    # Classes list the students synced. (k06 is left out: u01 is synced, but its k06
-    # enrollment ended on as_of; the contract does not say whether a class lists it.)
+# "Respect Enrolment Date: ... exclude any previous students who have already left the
+# school": a student all of whose enrollments have ended (endDate, exclusive, on or before
+# as_of). u02's two enrollments end on as_of: it has left; every other student stays.
+ENROLMENT_DATE_RUN = (EXCLUDE, "respect_enrolment_date=true")
+
+
+def test_respect_enrolment_date_excludes_a_student_whose_enrolments_have_all_ended(
+        district: Path) -> None:
+    files = outputs(district, *ENROLMENT_DATE_RUN)
+    assert files["users.csv"] == users_csv({}, only=[u for u in SYNCED if u != "u02"])
+    # Classes list the students synced: u02 is in none. (k06 is left out: u01 is
+    # synced, but its k06 enrollment ended on as_of; the page does not say whether a
+    # class lists it.)
     assert files["classes.csv"].splitlines()[:6] == [
         "id,name,school_id,teacher_ids,student_ids",
         "k01,Algebra,s1,t01,u01",
         "k02,Ends on as_of,s1,,",
         "k03,Last day is as_of,s1,,u03",
         "k04,Starts on as_of,s2,t02,u04",
-        "k05,Starts the day after,s2,,",
+        "k05,Starts the day after,s2,,u05",
     ]
+
+
+def test_respect_enrolment_date_keeps_a_student_with_one_enrolment_not_ended(
+        district: Path) -> None:
+    # u01: one enrollment ended on as_of (k06), one open-ended (k01); u03's only one
+    # ends the day after as_of (as_of is its last day).
+    users = outputs(district, *ENROLMENT_DATE_RUN)["users.csv"]
+    assert {"u01", "u03"} <= {line.split(",")[0] for line in users.splitlines()}
+
+
+def test_respect_enrolment_date_keeps_a_student_whose_enrolment_has_not_started(
+        district: Path) -> None:
+    # u05's only enrollment begins the day after as_of, u04's on as_of: neither has left.
+    users = outputs(district, *ENROLMENT_DATE_RUN)["users.csv"]
+    assert {"u04", "u05"} <= {line.split(",")[0] for line in users.splitlines()}
+
+
+def test_respect_enrolment_date_keeps_a_student_without_enrolments(district: Path) -> None:
+    # u07 has no enrollment; u06 only a tobedeleted one, which is no enrollment: neither
+    # has an enrollment that ended.
+    users = outputs(district, *ENROLMENT_DATE_RUN)["users.csv"]
+    assert {"u06", "u07"} <= {line.split(",")[0] for line in users.splitlines()}
 
 
 def test_enrolment_date_follows_as_of(district: Path) -> None:
     # as_of one day later (given as a parameter; the run's own date is far off): u03's
-    # enrollment is over and u05's has begun.
-    files = outputs(district, EXCLUDE, "respect_enrolment_date=true", "as_of=2026-03-03",
+    # only enrollment is over too.
+    files = outputs(district, *ENROLMENT_DATE_RUN, "as_of=2026-03-03",
                     today=dt.date(2020, 1, 1))
-    assert files["users.csv"] == users_csv({}, only=["t01", "t02", "u01", "u04", "u05"])
+    assert files["users.csv"] == users_csv(
+        {}, only=[u for u in SYNCED if u not in ("u02", "u03")])
     assert files["report.json"]["params"]["as_of"] == "2026-03-03"
 
 
@@ -357,8 +389,29 @@ def test_school_id_is_a_school_not_the_district(variants: Path) -> None:
 # --- merging with the users already in Linewize ----------------------------------------
 
 
-def test_no_merge_key_no_existing_ids(district: Path, existing: str) -> None:
+# The sync log: "A successful sync will display the number of Unmatched Users, Matched
+# Students, Matched Teachers, and Imported Classes", and every sync matches users by
+# email: "Ensure the email addresses of your users in Linewize Filter match the email
+# address of your users in PowerSchool" (the Merge Key "Email", case sensitive, is the
+# default). With the default settings and EXISTING: t01 matches L-01 and u05 L-07; u03
+# matches two users (L-03, L-04) and is rejected; the other six match no one.
+MATCHED_BY_EMAIL = {"t01": "L-01", "u05": "L-07"}
+
+
+def test_sync_log_counts_users_matched_by_email_under_the_default_settings(
+        district: Path, existing: str) -> None:
     files = outputs(district, EXCLUDE, existing)
+    assert files["users.csv"] == users_csv(MATCHED_BY_EMAIL,
+                                           only=[u for u in SYNCED if u != "u03"])
+    assert rejected(files["report.json"]) == ["classes/k09", "classes/k10", "users/u03"]
+    assert files["report.json"]["counters"] == {
+        "users.csv": {"matched students": 1, "matched teachers": 1, "unmatched users": 6},
+        "classes.csv": {"imported classes": 6},
+    }
+
+
+def test_sync_log_counts_every_user_unmatched_when_linewize_has_none(district: Path) -> None:
+    files = outputs(district, EXCLUDE)  # no users in Linewize yet (no `existing`)
     assert files["users.csv"] == users_csv({})
     assert files["report.json"]["counters"] == {
         "users.csv": {"matched students": 0, "matched teachers": 0, "unmatched users": 9},
@@ -372,12 +425,18 @@ def test_merge_by_email_is_case_sensitive(district: Path,
     # match; u04 and t02 are under another domain: no match; u03 matches two: an error.
     files = outputs(district, EXCLUDE, existing, "merge_key=email")
     assert files["users.csv"] == users_csv(
-        {"t01": "L-01", "u05": "L-07"},
-        only=["t01", "t02", "u01", "u02", "u04", "u05", "u06", "u07"])
+        MATCHED_BY_EMAIL, only=["t01", "t02", "u01", "u02", "u04", "u05", "u06", "u07"])
     report = files["report.json"]
     assert "users/u03" in rejected(report)
     assert report["counters"]["users.csv"] == {
         "matched students": 1, "matched teachers": 1, "unmatched users": 6}
+
+
+# Merged by the part before @, under the default Merge Priority (lower than the primary
+# provider's): the single user has the existing user's email.
+BY_LOCAL_PART = {"t01": "L-01", "t02": "L-06", "u04": "L-05", "u05": "L-07", "u06": "L-08"}
+EXISTING_EMAILS = {"t02": "t02@legacy.maple.org", "u04": "u04@oldmaple.net",
+                   "u06": "u06@maple.org"}
 
 
 def test_merge_by_email_without_domain(district: Path, existing: str) -> None:
@@ -385,9 +444,9 @@ def test_merge_by_email_without_domain(district: Path, existing: str) -> None:
     # another case) match; u01's part differs in case (U01): no match; u03 matches two.
     files = outputs(district, EXCLUDE, existing,
                     "merge_key=email_without_domain")
-    expected = {"t01": "L-01", "t02": "L-06", "u04": "L-05", "u05": "L-07", "u06": "L-08"}
     assert files["users.csv"] == users_csv(
-        expected, only=["t01", "t02", "u01", "u02", "u04", "u05", "u06", "u07"])
+        BY_LOCAL_PART, only=["t01", "t02", "u01", "u02", "u04", "u05", "u06", "u07"],
+        emails=EXISTING_EMAILS)
     report = files["report.json"]
     assert "users/u03" in rejected(report)
     assert report["outcome"] == "partial"
@@ -395,11 +454,49 @@ def test_merge_by_email_without_domain(district: Path, existing: str) -> None:
         "matched students": 3, "matched teachers": 2, "unmatched users": 3}
 
 
+def test_merge_priority_lower_than_the_primary_provider_keeps_the_existing_user_s_email(
+        district: Path, existing: str) -> None:
+    # "For Merge Priority, enter a value lower than your primary provider": the primary
+    # provider's user (the existing one) is the single user's identity. The defaults
+    # (99 and 100) are such values; so are any others.
+    defaults = outputs(district, EXCLUDE, existing, "merge_key=email_without_domain")
+    assert (defaults["report.json"]["params"]["merge_priority"],
+            defaults["report.json"]["params"]["primary_merge_priority"]) == (99, 100)
+    files = outputs(district, EXCLUDE, existing, "merge_key=email_without_domain",
+                    "merge_priority=10", "primary_merge_priority=11")
+    assert files["users.csv"] == defaults["users.csv"]
+    emails = {line.split(",")[0]: line.split(",")[2] for line in files["users.csv"].splitlines()}
+    assert {u: emails[u] for u in EXISTING_EMAILS} == EXISTING_EMAILS
+
+
+def test_merge_priority_above_the_primary_provider_keeps_this_sync_s_email(
+        district: Path, existing: str) -> None:
+    # This sync is then the primary provider: the users are merged all the same, with
+    # this sync's details.
+    files = outputs(district, EXCLUDE, existing, "merge_key=email_without_domain",
+                    "merge_priority=100", "primary_merge_priority=90")
+    assert files["users.csv"] == users_csv(
+        BY_LOCAL_PART, only=["t01", "t02", "u01", "u02", "u04", "u05", "u06", "u07"])
+
+
+def test_merge_priority_equal_to_the_primary_provider_s_is_rejected(
+        district: Path, existing: str) -> None:
+    # Neither provider's details would win: each user merged is rejected, not guessed.
+    files = outputs(district, EXCLUDE, existing, "merge_key=email_without_domain",
+                    "merge_priority=100")
+    assert files["users.csv"] == users_csv({}, only=["u01", "u02", "u07"])
+    report = files["report.json"]
+    assert rejected(report) == ["classes/k09", "classes/k10", "users/t01", "users/t02",
+                                "users/u03", "users/u04", "users/u05", "users/u06"]
+    reasons = {j["record"]: j["reason"] for j in report["rejects"]}
+    assert "Merge Priority" in reasons["users/t01"] and "several" in reasons["users/u03"]
+
+
 def test_attach_to_existing_only(district: Path, existing: str) -> None:
     files = outputs(district, EXCLUDE, existing,
                     "merge_key=email_without_domain", "attach_to_existing_only=true")
-    expected = {"t01": "L-01", "t02": "L-06", "u04": "L-05", "u05": "L-07", "u06": "L-08"}
-    assert files["users.csv"] == users_csv(expected, only=list(expected))
+    assert files["users.csv"] == users_csv(BY_LOCAL_PART, only=list(BY_LOCAL_PART),
+                                           emails=EXISTING_EMAILS)
     # Classes list only the users synced.
     assert files["classes.csv"] == (
         "id,name,school_id,teacher_ids,student_ids\n"
@@ -425,22 +522,25 @@ def test_attach_to_existing_only_still_reports_several_matches(district: Path,
 
 
 def test_counters_with_every_option(district: Path, existing: str) -> None:
-    # Enrolment and session dates on, merged by email: u02 u05 u06 u07 have left or not
-    # begun; t01 matched (teacher), u05 would have been but is not synced.
+    # Enrolment and session dates on, merged by email: u02 has left; t01 (teacher) and
+    # u05 (student, whose enrollment has not begun) are matched, u03 rejected.
     files = outputs(district, EXCLUDE, existing, "merge_key=email",
                     "respect_enrolment_date=true", "respect_academic_sessions=true")
-    assert files["users.csv"] == users_csv({"t01": "L-01"}, only=["t01", "t02", "u01", "u04"])
+    assert files["users.csv"] == users_csv(
+        MATCHED_BY_EMAIL, only=["t01", "t02", "u01", "u04", "u05", "u06", "u07"])
     report = files["report.json"]
     assert report["counters"] == {
-        "users.csv": {"matched students": 0, "matched teachers": 1, "unmatched users": 3},
+        "users.csv": {"matched students": 1, "matched teachers": 1, "unmatched users": 5},
         "classes.csv": {"imported classes": 4},
     }
     assert "users/u03" in rejected(report)
 
 
 def test_merge_key_must_be_one_of_the_choices(district: Path, tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="merge_key"):
-        run("linewize", district, tmp_path / "out", ["merge_key=username"], today=AS_OF)
+    # the page's two Merge Keys; there is no "none": every sync matches by email
+    for value in ("username", "none"):
+        with pytest.raises(UsageError, match="merge_key"):
+            run("linewize", district, tmp_path / "out", [f"merge_key={value}"], today=AS_OF)
 
 
 # --- the example district ---------------------------------------------------------------

@@ -34,6 +34,13 @@ Decisions where the contract is silent:
   teacher assigned, and that teacher is its teacher_id.
 - rosters.csv holds students and the teachers of each section (the co-teacher rule is
   about rostering teachers); its columns start with the seed's class_id,user_id.
+- A parent's Parent Portal account is its username (its login, PCAS_Account.Username).
+- organization_id is always a school of organizations.csv: a student's or teacher's own
+  (the first by sourcedId), a parent's one of an imported child's; a student or teacher
+  with none is left out, and named in the report.
+- The co-teacher cap counts the classes a teacher co-teaches: those of classes.csv they
+  have a non-primary enrollment in and do not own (a class's owner is its teacher_id, so
+  its only teacher owns it). They keep the 25 whose class_id comes first in text order.
 """
 
 from __future__ import annotations
@@ -261,6 +268,11 @@ def in_memory(base: Path, files: dict[str, str], *params: str) -> Tables:
     """Each output of a run that writes nothing, as its header and set of rows (text as
     the CSV files write it: a missing value is empty). For the variants of the district;
     the files themselves are checked on base_run."""
+    return in_memory_run(base, files, *params)[0]
+
+
+def in_memory_run(base: Path, files: dict[str, str], *params: str) -> tuple[Tables, RunResult]:
+    """``in_memory``'s tables, and the run itself (for its report)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ROSTERMAP_PARAM_DEFAULT_PASSWORD", PASSWORD)
         redact.forget_all()
@@ -274,7 +286,7 @@ def in_memory(base: Path, files: dict[str, str], *params: str) -> Tables:
         rows = [tuple("" if v is None else str(v) for v in row) for row in o.frame.iter_rows()]
         assert len(rows) == len(set(rows)), f"{o.name} repeats a row"
         out[o.name] = (list(o.frame.columns), set(rows))
-    return out
+    return out, result
 
 
 def pairs(tables: Tables) -> set[tuple[str, str]]:
@@ -431,6 +443,107 @@ def test_parents_get_no_sso_address(tmp_path: Path) -> None:
     assert {r[0]: r[9] for r in rows}["p5"] == ""
 
 
+# --- parents: a Parent Portal account; every organization_id an imported school ---------------
+
+USER_ROW = "{id},,,true,{orgs},{role},{login},,{first},{last},,X-{id},{id}@home.org,,,{agents},{grades},\n"
+
+
+def user(id_: str, orgs: str, role: str, login: str = "", agents: str = "",
+         grades: str = "") -> str:
+    """A users.csv row (the district's columns); names and email from the id."""
+    return USER_ROW.format(id=id_, orgs=f'"{orgs}"' if "," in orgs else orgs, role=role,
+                           login=login, first=id_.upper(), last="Test",
+                           agents=f'"{agents}"' if "," in agents else agents, grades=grades)
+
+
+def with_users(*rows: str) -> dict[str, str]:
+    return {**files_11(), "users.csv": USERS + "".join(rows)}
+
+
+def users_of(tables: Tables) -> dict[str, tuple[str, ...]]:
+    return {r[0]: r for r in tables["users.csv"][1]}
+
+
+def dropped(result: RunResult, output: str = "users.csv") -> dict[str, list[str]]:
+    """The records each `where ... else warn` of an output left out, by its message."""
+    return {w.message: w.records for w in result.report.warnings
+            if w.code == "RM422" and w.output == output}
+
+
+def test_parent_without_a_parent_portal_account_is_not_imported(tmp_path: Path) -> None:
+    # "a Parent needs to have a Parent Portal account set up in PowerSchool SIS in order
+    # to be included in the Import": its login (PCAS_Account.Username) is its username.
+    # p8 and p9 are u1's parents without one, linked from either side of agents; p1,
+    # with one, is imported as before.
+    users_csv = USERS.replace(",u1@Maple.ORG,,,p1,09,", ',u1@Maple.ORG,,,"p1,p9",09,')
+    assert users_csv != USERS
+    tables, result = in_memory_run(tmp_path, {
+        **files_11(),
+        "users.csv": users_csv + user("p8", "s1", "parent", agents="u1")
+        + user("p9", "s1", "guardian"),
+    }, *BASE)
+    users = users_of(tables)
+    assert "p8" not in users and "p9" not in users
+    assert users["p1"] == tuple(USERS_ROWS["p1"])
+    assert tables["parent_child.csv"][1] == {("p1", "u1"), ("p2", "u2"), ("p4", "u5"),
+                                             ("p5", "u5")}
+    (message,) = [m for m in dropped(result) if "Parent Portal" in m]
+    assert dropped(result)[message] == ["users/p8", "users/p9"]
+
+
+def test_a_parent_s_organization_is_a_school_of_an_imported_child(tmp_path: Path) -> None:
+    # Parent organization_id is Schools.DCID: not the parent's own org, but a school of
+    # a child it is imported with. p8 is of the district only, p9 of s1: both are u2's
+    # (s2) parents. p10 is u1's (s1) and u2's; with only s1 imported, u2 is not, so p10's
+    # school is s1, though its own org is s2.
+    files = with_users(user("p8", "d1", "parent", "pp8", agents="u2"),
+                       user("p9", "s1", "parent", "pp9", agents="u2"),
+                       user("p10", "s2", "parent", "pp10", agents="u1,u2"))
+    everyone = users_of(in_memory(tmp_path, files, *BASE))
+    assert {p: everyone[p][7] for p in ("p8", "p9", "p10")} == {"p8": "s2", "p9": "s2",
+                                                                 "p10": "s1"}
+    s1 = in_memory(tmp_path, files, *BASE, "schools=s1")
+    assert {u: r[7] for u, r in users_of(s1).items() if r[6] == "P"} == {
+        "p1": "s1", "p4": "s1", "p5": "s1", "p10": "s1"}  # p2, p8, p9: only u2's
+    for tables in (s1, in_memory(tmp_path, files, *BASE)):
+        schools = {r[0] for r in tables["organizations.csv"][1]}
+        assert {r[7] for r in tables["users.csv"][1]} <= schools
+
+
+def test_a_user_of_no_imported_school_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    # organization_id names a school of organizations.csv: u6's only school (s3) is
+    # tobedeleted, t6 is of the district only, t7 of s3 and s1 (imported, with s1). p11,
+    # u6's parent only, comes with no imported child: left out, as any such parent, without
+    # a warning.
+    tables, result = in_memory_run(tmp_path, with_users(
+        user("u6", "s3", "student", "uu6", agents="p11", grades="10"),
+        user("t6", "d1", "teacher", "tt6"),
+        user("t7", "s3,s1", "teacher", "tt7"),
+        user("p11", "s3", "parent", "pp11"),
+    ), *BASE)
+    users = users_of(tables)
+    assert "u6" not in users and "t6" not in users and "p11" not in users
+    assert users["t7"][7] == "s1"
+    (message,) = [m for m in dropped(result) if "no imported school" in m]
+    assert dropped(result)[message] == ["users/t6", "users/u6"]
+    assert not any("users/p11" in records for records in dropped(result).values())
+
+
+def test_every_organization_id_is_a_school_of_organizations_csv(
+        base_run: tuple[RunResult, Path], schools_s2: Tables) -> None:
+    _, out = base_run
+    tables: list[tuple[set[str], set[str]]] = [
+        ({r[0] for r in table(out / "organizations.csv")[1]},
+         {r[7] for r in table(out / "users.csv")[1]} | {r[5] for r in
+                                                        table(out / "classes.csv")[1]}),
+        ({r[0] for r in schools_s2["organizations.csv"][1]},
+         {r[7] for r in schools_s2["users.csv"][1]} | {r[5] for r in
+                                                       schools_s2["classes.csv"][1]}),
+    ]
+    for schools, used in tables:
+        assert used and used <= schools
+
+
 # --- co-teachers: at most 25 classes each ---------------------------------------------------
 
 CO_SESSIONS = """sourcedId,status,dateLastModified,title,type,startDate,endDate,parentSourcedId,schoolYear
@@ -506,6 +619,99 @@ def test_co_teacher_classes_still_imported(coteaching_run: tuple[RunResult, Path
     assert {r[0] for r in rows} == {f"cls{n:02d}" for n in range(27)} | {"own1"}
     assert {r[4] for r in rows if r[0] != "own1"} == {"tp"}
     assert {r[4] for r in rows if r[0] == "own1"} == {"tb"}
+
+
+def cap_files(enrollments: list[tuple[str, str, bool]]) -> dict[str, str]:
+    """A district of teachers' enrollments, (class, teacher, primary): every class of s1
+    in 2025-2026, with u1 as a student; a pair given twice is two enrollment records."""
+    classes = [CLASSES.splitlines()[0]]
+    rows = [ENROLLMENTS.splitlines()[0]]
+    teachers: list[str] = []
+    for n, (cls, teacher, primary) in enumerate(enrollments):
+        if cls not in {c.split(",")[0] for c in classes}:
+            classes.append(f"{cls},,,Section {cls},09,k1,{cls},scheduled,,s1,y25,,,1")
+            rows.append(f"es-{cls},,,{cls},s1,u1,student,false,,")
+        rows.append(f"e{n:03d},,,{cls},s1,{teacher},teacher,{str(primary).lower()},,")
+        teachers += [] if teacher in teachers else [teacher]
+    users = [USERS.splitlines()[0], "u1,,,true,s1,student,uma,,Uma,Jones,,S-1,u1@maple.org,,,,09,"]
+    users += [f"{t},,,true,s1,teacher,{t},,{t.upper()},Test,,T-{t},{t}@maple.org,,,,,"
+              for t in teachers]
+    return {**files_11(), "academicSessions.csv": CO_SESSIONS,
+            "classes.csv": "\n".join(classes) + "\n", "users.csv": "\n".join(users) + "\n",
+            "enrollments.csv": "\n".join(rows) + "\n"}
+
+
+def taught(tables: Tables, teacher: str) -> set[str]:
+    return {c for c, u in pairs(tables) if u == teacher}
+
+
+def capped(result: RunResult) -> list[str]:
+    """The enrollments the co-teacher cap left out (named in the report)."""
+    return [r for w in result.report.warnings
+            if w.code == "RM422" and w.output == "rosters.csv" for r in w.records]
+
+
+SECTIONS = [f"cls{n:02d}" for n in range(1, 26)]  # 25 classes, tp their primary teacher
+
+
+def test_coteacher_cap_counts_classes_not_enrollment_rows(tmp_path: Path) -> None:
+    # "a maximum of 25 classes": tc co-teaches 25 classes, one (cls01) through two
+    # enrollment records; it is one class, and tc keeps all 25.
+    enrollments = [(c, "tp", True) for c in SECTIONS] + [(c, "tc", False) for c in SECTIONS]
+    tables, result = in_memory_run(tmp_path, cap_files(enrollments + [("cls01", "tc", False)]),
+                                   "start_year=2025")
+    assert taught(tables, "tc") == set(SECTIONS)
+    assert capped(result) == []
+
+
+def test_a_class_s_only_teacher_is_its_owner_never_capped_as_a_co_teacher(
+        tmp_path: Path) -> None:
+    # td and te co-teach cls01..cls25 (25 classes) and are each the only, non-primary,
+    # teacher of one more class: its owner (its teacher_id), not a co-teacher of it. It is
+    # never capped, whether its id comes after the 25 (zz-own) or before them (aa-own),
+    # and does not count towards them.
+    enrollments = [(c, "tp", True) for c in SECTIONS]
+    enrollments += [(c, t, False) for t in ("td", "te") for c in SECTIONS]
+    enrollments += [("zz-own", "td", False), ("aa-own", "te", False)]
+    tables, result = in_memory_run(tmp_path, cap_files(enrollments), "start_year=2025")
+    assert taught(tables, "td") == {*SECTIONS, "zz-own"}
+    assert taught(tables, "te") == {*SECTIONS, "aa-own"}
+    owners = {r[0]: r[4] for r in tables["classes.csv"][1]}
+    assert (owners["zz-own"], owners["aa-own"]) == ("td", "te")
+    assert capped(result) == []
+
+
+def test_a_class_without_a_primary_teacher_is_owned_by_its_teacher_id(tmp_path: Path) -> None:
+    # no-lead has two non-primary teachers: tf, first by sourcedId, is its teacher_id and
+    # owns it; tg co-teaches it. Both co-teach cls01..cls25 too: tg co-teaches 26 classes
+    # and loses the one whose id comes last (no-lead), tf keeps all of its.
+    enrollments = [(c, "tp", True) for c in SECTIONS]
+    enrollments += [(c, t, False) for t in ("tf", "tg") for c in SECTIONS]
+    enrollments += [("no-lead", "tg", False), ("no-lead", "tf", False)]
+    tables, result = in_memory_run(tmp_path, cap_files(enrollments), "start_year=2025")
+    assert {r[0]: r[4] for r in tables["classes.csv"][1]}["no-lead"] == "tf"
+    assert taught(tables, "tf") == {*SECTIONS, "no-lead"}
+    assert taught(tables, "tg") == set(SECTIONS)
+    assert len(capped(result)) == 1
+
+
+def test_a_co_teacher_keeps_the_25_classes_whose_class_ids_come_first(tmp_path: Path) -> None:
+    # The rule the profile documents: the classes co-taught, in the text order of their
+    # class_id (k1 < k10 < ... < k19 < k2 < k20 ...), the first 25 kept. tk co-teaches
+    # k1..k27: k8 and k9 come last and are left out, each named in the report.
+    ids = [f"k{n}" for n in range(1, 28)]
+    base = [(c, "tp", True) for c in ids] + [(c, "tk", False) for c in ids]
+    tables, result = in_memory_run(tmp_path, cap_files(base), "start_year=2025")
+    kept = sorted(ids)[:25]
+    assert taught(tables, "tk") == set(kept) and {"k8", "k9"}.isdisjoint(kept)
+    assert len(capped(result)) == 2
+    # Stable: a class whose id comes after the 25 changes none of them; one whose id
+    # comes first takes the place of the 25th (k7).
+    later = base + [("k99", "tp", True), ("k99", "tk", False)]
+    assert taught(in_memory(tmp_path, cap_files(later), "start_year=2025"), "tk") == set(kept)
+    earlier = base + [("k0", "tp", True), ("k0", "tk", False)]
+    assert taught(in_memory(tmp_path, cap_files(earlier), "start_year=2025"), "tk") == (
+        set(kept) - {"k7"}) | {"k0"}
 
 
 # --- the default password: a secret ---------------------------------------------------------

@@ -266,18 +266,29 @@ def shift(e: Expr, by: int = -1) -> Expr:
     -1: an outer-record expression seen from the outer record itself (lookup keys);
     +1: an argument of a `define` seen from inside a lookup in its body.
     """
-    if isinstance(e, FieldRead):
-        return dataclasses.replace(e, scope=e.scope + by)
+    return _shift(e, by, 0)
 
-    def inside(value: Any) -> Any:
+
+def _shift(e: Expr, by: int, base: int) -> Expr:
+    """``shift`` of the scopes from ``base`` on; those below are a lookup's own records.
+
+    A lookup reads its own records as its scope 0 wherever it is read: only what it
+    reads of the records around it moves (its outer key, and its correlated test's
+    scopes from 1 on), or ``scopes`` would take its own records for the outer one.
+    """
+    if isinstance(e, FieldRead):
+        return dataclasses.replace(e, scope=e.scope + by) if e.scope >= base else e
+
+    def inside(value: Any, level: int) -> Any:
         if isinstance(value, Expr):
-            return shift(value, by)
+            return _shift(value, by, level)
         if isinstance(value, tuple):  # lists of expressions, match arms
-            return tuple(inside(v) for v in value)
+            return tuple(inside(v, level) for v in value)
         return value
 
-    changes = {f.name: inside(getattr(e, f.name)) for f in dataclasses.fields(e)
-               if f.name not in ("type", "span")}
+    own = ("value", "filter", "inner_key", "correlated") if isinstance(e, Lookup) else ()
+    changes = {f.name: inside(getattr(e, f.name), base + 1 if f.name in own else base)
+               for f in dataclasses.fields(e) if f.name not in ("type", "span")}
     return dataclasses.replace(e, **changes)
 
 

@@ -259,7 +259,10 @@ class _Planner:
         self.failures = collecting
         on = self.lower(e.outer_key, frame)
         inner.read(e.entity, "sourcedId")
-        text = f"{aggregate}({describe(e.value)} of {e.entity}) @{e.span.start}"
+        # Shared only by the same lookup: two calls of one `define` are written at the
+        # same place but may differ in what they read (their arguments), so the whole
+        # checked expression is the key, not its place in the file.
+        text = f"{aggregate}:{e!r}"
         if text not in frame.names:
             name = frame.fresh("lookup")
             frame.steps.append(

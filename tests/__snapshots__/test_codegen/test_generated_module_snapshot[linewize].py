@@ -29,17 +29,19 @@ PARAMS = (
     Param('respect_enrolment_date', 'bool', required=False, default=False, line=14),
     Param('respect_academic_sessions', 'bool', required=False, default=False, line=17),
     Param('exclude_schools', 'list[str]', required=False, default=[], line=19),
-    Param('merge_key', 'str', required=False, default='none', line=21, choices=('email', 'email_without_domain', 'none')),
-    Param('attach_to_existing_only', 'bool', required=False, default=False, line=22),
-    Param('existing', 'table', required=False, default=None, line=24, columns=('id', 'email')),
-    Param('as_of', 'date', required=False, default='@today', line=26),
+    Param('merge_priority', 'int', required=False, default=99, line=25),
+    Param('primary_merge_priority', 'int', required=False, default=100, line=26),
+    Param('merge_key', 'str', required=False, default='email', line=30, choices=('email', 'email_without_domain')),
+    Param('attach_to_existing_only', 'bool', required=False, default=False, line=31),
+    Param('existing', 'table', required=False, default=None, line=32, columns=('id', 'email')),
+    Param('as_of', 'date', required=False, default='@today', line=34),
 )
 
 # The OneRoster fields read from each entity; nothing else is loaded.
 READS = {
     'academicSessions': ('endDate', 'sourcedId', 'startDate'),
     'classes': ('school', 'sourcedId', 'status', 'terms', 'title'),
-    'enrollments': ('beginDate', 'class', 'endDate', 'role', 'sourcedId', 'status', 'user'),
+    'enrollments': ('class', 'endDate', 'role', 'sourcedId', 'status', 'user'),
     'orgs': ('identifier', 'sourcedId', 'type'),
     'users': ('email', 'enabledUser', 'familyName', 'givenName', 'orgs', 'role', 'sourcedId', 'status'),
 }
@@ -60,15 +62,15 @@ FILTERS = {
 
 
 def users_csv(p: dict[str, object]) -> Output:
-    """output users.csv from users (mapping line 48)."""
+    """output users.csv from users (mapping line 72)."""
     return Output(
         'users.csv',
         'users',
-        line=48,
+        line=72,
         before=(
             Lookup(
                 'lookup_1',
-                line=43,
+                line=67,
                 text='exists(sourcedId of orgs where sourcedId in this.orgs and type = "school" and not excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -86,7 +88,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_2',
-                line=42,
+                line=66,
                 text='exists(sourcedId of orgs where sourcedId in this.orgs and type = "school")',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -98,7 +100,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_3',
-                line=54,
+                line=78,
                 text='exists(sourcedId of orgs where sourcedId in this.orgs and not excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -113,8 +115,19 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_4',
-                line=57,
-                text='exists(sourcedId of enrollments where user = this and active and in_period(as_of, beginDate, endDate))',
+                line=58,
+                text='exists(sourcedId of enrollments where user = this and active)',
+                entity='enrollments',
+                key=col('user'),
+                on=col('sourcedId'),
+                value=col('sourcedId'),
+                aggregate='exists',
+                where=fn.blank(col('status')).is_in(['', 'active']),
+            ),
+            Lookup(
+                'lookup_5',
+                line=59,
+                text='exists(sourcedId of enrollments where user = this and active and (endDate is empty or endDate > as_of))',
                 entity='enrollments',
                 key=col('user'),
                 on=col('sourcedId'),
@@ -122,34 +135,32 @@ def users_csv(p: dict[str, object]) -> Output:
                 aggregate='exists',
                 where=pl.all_horizontal(
                     fn.blank(col('status')).is_in(['', 'active']),
-                    fn.in_period(p['as_of'], col('beginDate'), col('endDate')).fill_null(False),
+                    (col('endDate').is_null() | (col('endDate') > p['as_of'])),
                 ),
             ),
             Lookup(
-                'lookup_5',
-                line=36,
-                text='count(id of existing where merge_value(email) = merge_value(this.email) and merge_key != "none" and email is not empty)',
+                'lookup_6',
+                line=43,
+                text='count(id of existing where merge_value(email) = merge_value(this.email) and email is not empty)',
                 entity='existing',
                 key=(
                     pl.when(p['merge_key'] == 'email').then(col('email'))
                     .when(p['merge_key'] == 'email_without_domain').then(fn.local_part(col('email')))
-                    .when(p['merge_key'] == 'none').then(pl.lit(''))
                     .otherwise(None)
                 ),
                 on=(
                     pl.when(p['merge_key'] == 'email').then(col('email'))
                     .when(p['merge_key'] == 'email_without_domain').then(fn.local_part(col('email')))
-                    .when(p['merge_key'] == 'none').then(pl.lit(''))
                     .otherwise(None)
                 ),
                 value=col('id'),
                 aggregate='count',
-                where=pl.all_horizontal((pl.lit(p['merge_key']) != 'none'), ~fn.is_blank(col('email'))),
+                where=~fn.is_blank(col('email')),
             ),
         ),
         rules=(
             Rule(
-                49,
+                73,
                 'where enabled',
                 pl.all_horizontal(
                     fn.blank(col('status')).is_in(['', 'active']),
@@ -157,12 +168,12 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                50,
+                74,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                53,
+                77,
                 'where in_a_synced_school or not in_a_school and exists(sourcedId of orgs where sourcedId in this.orgs and not excluded)',
                 pl.any_horizontal(
                     col('lookup_1').fill_null(False),
@@ -170,48 +181,65 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                55,
-                'where not respect_enrolment_date or role != "student" or exists(sourcedId of enrollments where user = this and active and in_period(as_of, beginDate, endDate))',
+                79,
+                'where not respect_enrolment_date or role != "student" or not has_left',
                 pl.any_horizontal(
                     ~(pl.lit(p['respect_enrolment_date']).fill_null(False)),
                     (fn.blank(col('role')) != 'student'),
-                    col('lookup_4').fill_null(False),
+                    ~(col('lookup_4').fill_null(False) & ~col('lookup_5')),
                 ),
             ),
             Rule(
-                59,
+                81,
                 'where not attach_to_existing_only or existing_matches >= 1',
                 pl.any_horizontal(
                     ~(pl.lit(p['attach_to_existing_only']).fill_null(False)),
-                    (col('lookup_5') >= 1),
+                    (col('lookup_6') >= 1),
                 ),
             ),
         ),
         after=(
             Lookup(
-                'lookup_6',
-                line=64,
-                text='first(id of existing where merge_value(email) = merge_value(this.email) and merge_key != "none" and email is not empty)',
+                'lookup_7',
+                line=48,
+                text='first(id of existing where merge_value(email) = merge_value(this.email) and email is not empty)',
                 entity='existing',
                 key=(
                     pl.when(p['merge_key'] == 'email').then(col('email'))
                     .when(p['merge_key'] == 'email_without_domain').then(fn.local_part(col('email')))
-                    .when(p['merge_key'] == 'none').then(pl.lit(''))
                     .otherwise(None)
                 ),
                 on=(
                     pl.when(p['merge_key'] == 'email').then(col('email'))
                     .when(p['merge_key'] == 'email_without_domain').then(fn.local_part(col('email')))
-                    .when(p['merge_key'] == 'none').then(pl.lit(''))
                     .otherwise(None)
                 ),
                 value=col('id'),
                 aggregate='first',
-                where=pl.all_horizontal((pl.lit(p['merge_key']) != 'none'), ~fn.is_blank(col('email'))),
+                where=~fn.is_blank(col('email')),
             ),
             Lookup(
-                'lookup_7',
-                line=70,
+                'lookup_8',
+                line=51,
+                text='first(email of existing where merge_value(email) = merge_value(this.email) and email is not empty)',
+                entity='existing',
+                key=(
+                    pl.when(p['merge_key'] == 'email').then(col('email'))
+                    .when(p['merge_key'] == 'email_without_domain').then(fn.local_part(col('email')))
+                    .otherwise(None)
+                ),
+                on=(
+                    pl.when(p['merge_key'] == 'email').then(col('email'))
+                    .when(p['merge_key'] == 'email_without_domain').then(fn.local_part(col('email')))
+                    .otherwise(None)
+                ),
+                value=col('email'),
+                aggregate='first',
+                where=~fn.is_blank(col('email')),
+            ),
+            Lookup(
+                'lookup_9',
+                line=95,
                 text='first(sourcedId of orgs where sourcedId in this.orgs and type = "school" and not excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -228,8 +256,8 @@ def users_csv(p: dict[str, object]) -> Output:
                 explode='outer',
             ),
             Lookup(
-                'lookup_8',
-                line=74,
+                'lookup_10',
+                line=99,
                 text='first(sourcedId of orgs where sourcedId in this.orgs and not excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -244,29 +272,48 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('id', 62, col('sourcedId')),
+            Column('id', 84, col('sourcedId')),
             Column(
                 'existing_id',
-                63,
+                85,
                 (
-                    pl.when(col('lookup_5').eq_missing(1))
-                        .then(col('lookup_6'))
+                    pl.when(col('lookup_6').eq_missing(1))
+                        .then(col('lookup_7'))
                         .otherwise(pl.lit(''))
                 ),
             ),
-            Column('email', 66, col('email')),
-            Column('first_name', 67, col('givenName')),
-            Column('last_name', 68, col('familyName')),
-            Column('role', 69, col('role')),
-            Column('school_id', 70, fn.coalesce(col('lookup_7'), col('lookup_8'))),
+            Column(
+                'email',
+                89,
+                (
+                    pl.when(pl.all_horizontal(
+                        col('lookup_6').eq_missing(1),
+                        (pl.lit(p['merge_priority']) < p['primary_merge_priority']),
+                    ))
+                        .then(col('lookup_8'))
+                        .otherwise(col('email'))
+                ),
+            ),
+            Column('first_name', 92, col('givenName')),
+            Column('last_name', 93, col('familyName')),
+            Column('role', 94, col('role')),
+            Column('school_id', 95, fn.coalesce(col('lookup_9'), col('lookup_10'))),
         ),
         checks=(
-            Check(79, "several existing users match this user's merge key", (col('lookup_5') > 1)),
+            Check(105, "several existing users match this user's merge key", (col('lookup_6') > 1)),
+            Check(
+                106,
+                "Merge Priority equal to the primary provider's",
+                pl.all_horizontal(
+                    col('lookup_6').eq_missing(1),
+                    pl.lit(p['merge_priority']).eq_missing(p['primary_merge_priority']),
+                ),
+            ),
         ),
         counters=(
             Counter(
                 'matched students',
-                80,
+                110,
                 pl.all_horizontal(
                     (fn.blank(col('out:role')) == 'student'),
                     ~fn.is_blank(col('out:existing_id')),
@@ -274,28 +321,28 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Counter(
                 'matched teachers',
-                81,
+                111,
                 pl.all_horizontal(
                     (fn.blank(col('out:role')) == 'teacher'),
                     ~fn.is_blank(col('out:existing_id')),
                 ),
             ),
-            Counter('unmatched users', 82, fn.is_blank(col('out:existing_id'))),
+            Counter('unmatched users', 112, fn.is_blank(col('out:existing_id'))),
         ),
         key=('id',),
     )
 
 
 def classes_csv(p: dict[str, object]) -> Output:
-    """output classes.csv from classes (mapping line 85)."""
+    """output classes.csv from classes (mapping line 115)."""
     return Output(
         'classes.csv',
         'classes',
-        line=85,
+        line=115,
         before=(
             Lookup(
-                'lookup_9',
-                line=88,
+                'lookup_11',
+                line=118,
                 text='exists(sourcedId of orgs where sourcedId = this.school and excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -308,8 +355,8 @@ def classes_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Lookup(
-                'lookup_10',
-                line=90,
+                'lookup_12',
+                line=120,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -319,8 +366,8 @@ def classes_csv(p: dict[str, object]) -> Output:
                 explode='outer',
             ),
             Lookup(
-                'lookup_11',
-                line=91,
+                'lookup_13',
+                line=121,
                 text='exists(sourcedId of academicSessions where sourcedId in this.terms and in_period(as_of, startDate, endDate))',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -332,26 +379,26 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         rules=(
-            Rule(86, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(116, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                88,
+                118,
                 'where not exists(sourcedId of orgs where sourcedId = this.school and excluded)',
-                ~col('lookup_9'),
+                ~col('lookup_11'),
             ),
             Rule(
-                89,
+                119,
                 'where not respect_academic_sessions or not resolves(terms) or exists(sourcedId of academicSessions where sourcedId in this.terms and in_period(as_of, startDate, endDate))',
                 pl.any_horizontal(
                     ~(pl.lit(p['respect_academic_sessions']).fill_null(False)),
-                    ~col('lookup_10').eq_missing(fn.count(col('terms'))),
-                    col('lookup_11').fill_null(False),
+                    ~col('lookup_12').eq_missing(fn.count(col('terms'))),
+                    col('lookup_13').fill_null(False),
                 ),
             ),
         ),
         after=(
             Lookup(
-                'lookup_13',
-                line=97,
+                'lookup_15',
+                line=127,
                 text='list(user.sourcedId of enrollments where class = this and active and role = "teacher" and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -361,13 +408,13 @@ def classes_csv(p: dict[str, object]) -> Output:
                 where=pl.all_horizontal(
                     fn.blank(col('status')).is_in(['', 'active']),
                     (fn.blank(col('role')) == 'teacher'),
-                    col('member_12').fill_null(False),
+                    col('member_14').fill_null(False),
                 ),
-                steps=(Member('member_12', 'users.csv', on=col('user')),),
+                steps=(Member('member_14', 'users.csv', on=col('user')),),
             ),
             Lookup(
-                'lookup_15',
-                line=103,
+                'lookup_17',
+                line=133,
                 text='list(user.sourcedId of enrollments where class = this and active and role = "student" and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -377,13 +424,13 @@ def classes_csv(p: dict[str, object]) -> Output:
                 where=pl.all_horizontal(
                     fn.blank(col('status')).is_in(['', 'active']),
                     (fn.blank(col('role')) == 'student'),
-                    col('member_14').fill_null(False),
+                    col('member_16').fill_null(False),
                 ),
-                steps=(Member('member_14', 'users.csv', on=col('user')),),
+                steps=(Member('member_16', 'users.csv', on=col('user')),),
             ),
             Lookup(
-                'lookup_16',
-                line=113,
+                'lookup_18',
+                line=143,
                 text='count(sourcedId of orgs)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -392,8 +439,8 @@ def classes_csv(p: dict[str, object]) -> Output:
                 aggregate='count',
             ),
             Lookup(
-                'lookup_17',
-                line=114,
+                'lookup_19',
+                line=144,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -404,26 +451,26 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('id', 94, col('sourcedId')),
-            Column('name', 95, col('title')),
-            Column('school_id', 96, col('school')),
-            Column('teacher_ids', 97, fn.join(fn.sort(fn.unique(col('lookup_13'))), ';')),
-            Column('student_ids', 103, fn.join(fn.sort(fn.unique(col('lookup_15'))), ';')),
+            Column('id', 124, col('sourcedId')),
+            Column('name', 125, col('title')),
+            Column('school_id', 126, col('school')),
+            Column('teacher_ids', 127, fn.join(fn.sort(fn.unique(col('lookup_15'))), ';')),
+            Column('student_ids', 133, fn.join(fn.sort(fn.unique(col('lookup_17'))), ';')),
         ),
         checks=(
             Check(
-                113,
+                143,
                 "the class's school is not in orgs.csv",
-                ~(~fn.is_blank(col('school')) & (col('lookup_16') > 0)),
+                ~(~fn.is_blank(col('school')) & (col('lookup_18') > 0)),
             ),
             Check(
-                114,
+                144,
                 'a term of the class is not in academicSessions.csv',
-                ~col('lookup_17').eq_missing(fn.count(col('terms'))),
+                ~col('lookup_19').eq_missing(fn.count(col('terms'))),
             ),
         ),
         counters=(
-            Counter('imported classes', 115),
+            Counter('imported classes', 145),
         ),
         key=('id',),
         depends_on=('users.csv',),
@@ -438,4 +485,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {62: 48, 64: 48, 151: 49, 152: 49, 153: 49, 154: 49, 155: 49, 156: 49, 157: 49, 158: 49, 159: 50, 160: 50, 161: 50, 162: 50, 163: 50, 164: 53, 165: 53, 166: 53, 167: 53, 168: 53, 169: 53, 170: 53, 171: 53, 172: 55, 173: 55, 174: 55, 175: 55, 176: 55, 177: 55, 178: 55, 179: 55, 180: 55, 181: 59, 182: 59, 183: 59, 184: 59, 185: 59, 186: 59, 187: 59, 188: 59, 247: 62, 248: 63, 249: 63, 250: 63, 251: 63, 252: 63, 253: 63, 254: 63, 255: 63, 256: 63, 257: 66, 258: 67, 259: 68, 260: 69, 261: 70, 264: 79, 267: 80, 268: 80, 269: 80, 270: 80, 271: 80, 272: 80, 273: 80, 274: 80, 275: 81, 276: 81, 277: 81, 278: 81, 279: 81, 280: 81, 281: 81, 282: 81, 283: 82, 289: 85, 291: 85, 335: 86, 336: 88, 337: 88, 338: 88, 339: 88, 340: 88, 341: 89, 342: 89, 343: 89, 344: 89, 345: 89, 346: 89, 347: 89, 348: 89, 349: 89, 407: 94, 408: 95, 409: 96, 410: 97, 411: 103, 414: 113, 415: 113, 416: 113, 417: 113, 418: 113, 419: 114, 420: 114, 421: 114, 422: 114, 423: 114, 426: 115}
+SOURCE_MAP = {64: 72, 66: 72, 162: 73, 163: 73, 164: 73, 165: 73, 166: 73, 167: 73, 168: 73, 169: 73, 170: 74, 171: 74, 172: 74, 173: 74, 174: 74, 175: 77, 176: 77, 177: 77, 178: 77, 179: 77, 180: 77, 181: 77, 182: 77, 183: 79, 184: 79, 185: 79, 186: 79, 187: 79, 188: 79, 189: 79, 190: 79, 191: 79, 192: 81, 193: 81, 194: 81, 195: 81, 196: 81, 197: 81, 198: 81, 199: 81, 275: 84, 276: 85, 277: 85, 278: 85, 279: 85, 280: 85, 281: 85, 282: 85, 283: 85, 284: 85, 285: 89, 286: 89, 287: 89, 288: 89, 289: 89, 290: 89, 291: 89, 292: 89, 293: 89, 294: 89, 295: 89, 296: 89, 297: 92, 298: 93, 299: 94, 300: 95, 303: 105, 304: 106, 305: 106, 306: 106, 307: 106, 308: 106, 309: 106, 310: 106, 311: 106, 314: 110, 315: 110, 316: 110, 317: 110, 318: 110, 319: 110, 320: 110, 321: 110, 322: 111, 323: 111, 324: 111, 325: 111, 326: 111, 327: 111, 328: 111, 329: 111, 330: 112, 336: 115, 338: 115, 382: 116, 383: 118, 384: 118, 385: 118, 386: 118, 387: 118, 388: 119, 389: 119, 390: 119, 391: 119, 392: 119, 393: 119, 394: 119, 395: 119, 396: 119, 454: 124, 455: 125, 456: 126, 457: 127, 458: 133, 461: 143, 462: 143, 463: 143, 464: 143, 465: 143, 466: 144, 467: 144, 468: 144, 469: 144, 470: 144, 473: 145}

@@ -56,22 +56,54 @@ FILTERS = {
 }
 
 
+def organizations_csv(p: dict[str, object]) -> Output:
+    """output organizations.csv from orgs (mapping line 153)."""
+    return Output(
+        'organizations.csv',
+        'orgs',
+        line=153,
+        rules=(
+            Rule(
+                154,
+                'where active and type = "school"',
+                pl.all_horizontal(
+                    fn.blank(col('status')).is_in(['', 'active']),
+                    (fn.blank(col('type')) == 'school'),
+                ),
+            ),
+            Rule(
+                155,
+                'where schools is empty or sourcedId in schools',
+                pl.any_horizontal(
+                    pl.lit(not p['schools']),
+                    fn.blank(col('sourcedId')).is_in(p['schools']),
+                ),
+            ),
+        ),
+        columns=(
+            Column('organization_id', 158, col('sourcedId')),
+            Column('name', 159, col('name')),
+        ),
+        key=('organization_id',),
+    )
+
+
 def users_csv(p: dict[str, object]) -> Output:
-    """output users.csv from users (mapping line 39)."""
+    """output users.csv from users (mapping line 94)."""
     return Output(
         'users.csv',
         'users',
-        line=39,
+        line=94,
         before=(
             Lookup(
-                'lookup_1',
-                line=42,
-                text='exists(sourcedId of users where this in agents and student_ok)',
+                'lookup_2',
+                line=50,
+                text='list(join(orgs, "\\n") of users where this in agents and student_ok)',
                 entity='users',
                 key=col('agents'),
                 on=col('sourcedId'),
-                value=col('sourcedId'),
-                aggregate='exists',
+                value=fn.join(col('orgs'), '\n'),
+                aggregate='list',
                 where=pl.all_horizontal(
                     pl.all_horizontal(
                         fn.blank(col('status')).is_in(['', 'active']),
@@ -83,14 +115,14 @@ def users_csv(p: dict[str, object]) -> Output:
                 explode='inner',
             ),
             Lookup(
-                'lookup_2',
-                line=42,
-                text='exists(sourcedId of users where sourcedId in this.agents and student_ok)',
+                'lookup_3',
+                line=53,
+                text='list(join(orgs, "\\n") of users where sourcedId in this.agents and student_ok)',
                 entity='users',
                 key=col('sourcedId'),
                 on=col('agents'),
-                value=col('sourcedId'),
-                aggregate='exists',
+                value=fn.join(col('orgs'), '\n'),
+                aggregate='list',
                 where=pl.all_horizontal(
                     pl.all_horizontal(
                         fn.blank(col('status')).is_in(['', 'active']),
@@ -101,11 +133,40 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
                 explode='outer',
             ),
+            Lookup(
+                'lookup_4',
+                line=40,
+                text='first(sourcedId of orgs where sourcedId in ids and type = "school" and sourcedId in organizations.csv)',
+                entity='orgs',
+                key=col('sourcedId'),
+                on=fn.split(
+                    fn.concat(fn.join(col('lookup_2'), '\n'), '\n', fn.join(col('lookup_3'), '\n')),
+                    '\n',
+                ),
+                value=col('sourcedId'),
+                aggregate='first',
+                where=pl.all_horizontal((fn.blank(col('type')) == 'school'), col('member_1').fill_null(False)),
+                steps=(Member('member_1', 'organizations.csv', on=col('sourcedId')),),
+                explode='outer',
+            ),
+            Lookup(
+                'lookup_6',
+                line=40,
+                text='first(sourcedId of orgs where sourcedId in ids and type = "school" and sourcedId in organizations.csv)',
+                entity='orgs',
+                key=col('sourcedId'),
+                on=col('orgs'),
+                value=col('sourcedId'),
+                aggregate='first',
+                where=pl.all_horizontal((fn.blank(col('type')) == 'school'), col('member_5').fill_null(False)),
+                steps=(Member('member_5', 'organizations.csv', on=col('sourcedId')),),
+                explode='outer',
+            ),
         ),
         rules=(
             Rule(
-                40,
-                'where student_ok or teacher_ok or import_parents and enabled and is_parent and (exists(sourcedId of users where this in agents and student_ok) or exists(sourcedId of users where sourcedId in this.agents and student_ok))',
+                95,
+                'where student_ok or teacher_ok or import_parents and enabled and is_parent and parent_school is not empty',
                 pl.any_horizontal(
                     pl.all_horizontal(
                         pl.all_horizontal(
@@ -130,41 +191,39 @@ def users_csv(p: dict[str, object]) -> Output:
                             col('enabledUser').ne_missing(False),
                         ),
                         fn.blank(col('role')).is_in(['parent', 'guardian']),
-                        pl.any_horizontal(col('lookup_1').fill_null(False), col('lookup_2').fill_null(False)),
+                        ~fn.is_blank(col('lookup_4')),
                     ),
                 ),
             ),
-        ),
-        after=(
-            Lookup(
-                'lookup_3',
-                line=57,
-                text='first(sourcedId of orgs where sourcedId in this.orgs and type = "school" and (schools is empty or sourcedId in schools))',
-                entity='orgs',
-                key=col('sourcedId'),
-                on=col('orgs'),
-                value=col('sourcedId'),
-                aggregate='first',
-                where=pl.all_horizontal(
-                    (fn.blank(col('type')) == 'school'),
-                    pl.any_horizontal(
-                        pl.lit(not p['schools']),
-                        fn.blank(col('sourcedId')).is_in(p['schools']),
-                    ),
+            Rule(
+                100,
+                'where not is_parent or username is not empty else warn "parent without a Parent Portal account (no username): not imported"',
+                pl.any_horizontal(
+                    ~(fn.blank(col('role')).is_in(['parent', 'guardian'])),
+                    ~fn.is_blank(col('username')),
                 ),
-                explode='outer',
+                report='parent without a Parent Portal account (no username): not imported',
+            ),
+            Rule(
+                103,
+                'where is_parent or own_school is not empty else warn "user of no imported school: not imported"',
+                pl.any_horizontal(
+                    fn.blank(col('role')).is_in(['parent', 'guardian']),
+                    ~fn.is_blank(col('lookup_6')),
+                ),
+                report='user of no imported school: not imported',
             ),
         ),
         columns=(
-            Column('external_id', 45, col('sourcedId')),
-            Column('first_name', 46, col('givenName')),
-            Column('last_name', 47, col('familyName')),
-            Column('login', 48, col('username')),
-            Column('password', 49, pl.lit(p['default_password'])),
-            Column('email', 50, col('email')),
+            Column('external_id', 106, col('sourcedId')),
+            Column('first_name', 107, col('givenName')),
+            Column('last_name', 108, col('familyName')),
+            Column('login', 109, col('username')),
+            Column('password', 110, pl.lit(p['default_password'])),
+            Column('email', 111, col('email')),
             Column(
                 'user_type',
-                51,
+                112,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('S'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('T'))
@@ -174,13 +233,17 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'organization_id',
-                57,
-                fn.coalesce(col('lookup_3'), col('orgs').list.get(0, null_on_oob=True)),
+                119,
+                (
+                    pl.when(fn.blank(col('role')).is_in(['parent', 'guardian']))
+                        .then(col('lookup_4'))
+                        .otherwise(col('lookup_6'))
+                ),
             ),
-            Column('enabled', 62, pl.lit('1')),
+            Column('enabled', 120, pl.lit('1')),
             Column(
                 'sso_email_address',
-                64,
+                122,
                 (
                     pl.when(pl.all_horizontal(
                         ~(fn.blank(col('role')).is_in(['parent', 'guardian'])),
@@ -193,31 +256,32 @@ def users_csv(p: dict[str, object]) -> Output:
         ),
         key=('external_id',),
         secrets=(('password', 'default_password'),),
+        depends_on=('organizations.csv',),
     )
 
 
 def user_levels_csv(p: dict[str, object]) -> Output:
-    """output user_levels.csv from users (mapping line 70)."""
+    """output user_levels.csv from users (mapping line 128)."""
     return Output(
         'user_levels.csv',
         'users',
-        line=70,
+        line=128,
         before=(
-            Member('member_4', 'users.csv', on=col('sourcedId')),
+            Member('member_9', 'users.csv', on=col('sourcedId')),
         ),
         rules=(
             Rule(
-                71,
+                129,
                 'where this in users.csv and role = "student"',
                 pl.all_horizontal(
-                    col('member_4').fill_null(False),
+                    col('member_9').fill_null(False),
                     (fn.blank(col('role')) == 'student'),
                 ),
             ),
         ),
         columns=(
-            Column('external_id', 74, col('sourcedId')),
-            Column('level_id', 75, fn.grade_number(fn.first(col('grades')))),
+            Column('external_id', 132, col('sourcedId')),
+            Column('level_id', 133, fn.grade_number(fn.first(col('grades')))),
         ),
         key=('external_id',),
         depends_on=('users.csv',),
@@ -225,25 +289,25 @@ def user_levels_csv(p: dict[str, object]) -> Output:
 
 
 def parent_child_csv(p: dict[str, object]) -> Output:
-    """output parent_child.csv from users (mapping line 81)."""
+    """output parent_child.csv from users (mapping line 139)."""
     return Output(
         'parent_child.csv',
         'users',
-        line=81,
+        line=139,
         each=('other', col('agents')),
         before=(
-            Member('member_5', 'users.csv', on=col('sourcedId')),
-            Member('member_6', 'users.csv', on=col('each:other')),
+            Member('member_10', 'users.csv', on=col('sourcedId')),
+            Member('member_11', 'users.csv', on=col('each:other')),
             Join('users', on=col('each:other'), fields={'other.role': 'role'}, found='other:found'),
         ),
         rules=(
             Rule(
-                83,
+                141,
                 'where this in users.csv and other in users.csv',
-                pl.all_horizontal(col('member_5').fill_null(False), col('member_6').fill_null(False)),
+                pl.all_horizontal(col('member_10').fill_null(False), col('member_11').fill_null(False)),
             ),
             Rule(
-                84,
+                142,
                 'where role = "student" and other.role in ("parent", "guardian") or role in ("parent", "guardian") and other.role = "student"',
                 pl.any_horizontal(
                     pl.all_horizontal(
@@ -260,7 +324,7 @@ def parent_child_csv(p: dict[str, object]) -> Output:
         columns=(
             Column(
                 'parent_id',
-                90,
+                148,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('each:other'))
@@ -269,7 +333,7 @@ def parent_child_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'child_id',
-                91,
+                149,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('sourcedId'))
@@ -284,49 +348,17 @@ def parent_child_csv(p: dict[str, object]) -> Output:
     )
 
 
-def organizations_csv(p: dict[str, object]) -> Output:
-    """output organizations.csv from orgs (mapping line 95)."""
-    return Output(
-        'organizations.csv',
-        'orgs',
-        line=95,
-        rules=(
-            Rule(
-                96,
-                'where active and type = "school"',
-                pl.all_horizontal(
-                    fn.blank(col('status')).is_in(['', 'active']),
-                    (fn.blank(col('type')) == 'school'),
-                ),
-            ),
-            Rule(
-                97,
-                'where schools is empty or sourcedId in schools',
-                pl.any_horizontal(
-                    pl.lit(not p['schools']),
-                    fn.blank(col('sourcedId')).is_in(p['schools']),
-                ),
-            ),
-        ),
-        columns=(
-            Column('organization_id', 100, col('sourcedId')),
-            Column('name', 101, col('name')),
-        ),
-        key=('organization_id',),
-    )
-
-
 def classes_csv(p: dict[str, object]) -> Output:
-    """output classes.csv from classes (mapping line 107)."""
+    """output classes.csv from classes (mapping line 165)."""
     return Output(
         'classes.csv',
         'classes',
-        line=107,
+        line=165,
         before=(
-            Member('member_7', 'organizations.csv', on=col('school')),
+            Member('member_12', 'organizations.csv', on=col('school')),
             Lookup(
-                'lookup_8',
-                line=110,
+                'lookup_13',
+                line=168,
                 text='min(schoolYear of academicSessions where sourcedId in this.terms)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -336,8 +368,8 @@ def classes_csv(p: dict[str, object]) -> Output:
                 explode='outer',
             ),
             Lookup(
-                'lookup_10',
-                line=111,
+                'lookup_15',
+                line=169,
                 text='exists(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -347,23 +379,23 @@ def classes_csv(p: dict[str, object]) -> Output:
                 where=pl.all_horizontal(
                     (fn.blank(col('role')) == 'teacher'),
                     fn.blank(col('status')).is_in(['', 'active']),
-                    col('member_9').fill_null(False),
+                    col('member_14').fill_null(False),
                 ),
-                steps=(Member('member_9', 'users.csv', on=col('user')),),
+                steps=(Member('member_14', 'users.csv', on=col('user')),),
             ),
         ),
         rules=(
-            Rule(108, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
-            Rule(109, 'where school in organizations.csv', col('member_7').fill_null(False)),
+            Rule(166, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(167, 'where school in organizations.csv', col('member_12').fill_null(False)),
             Rule(
-                110,
+                168,
                 'where min(schoolYear of academicSessions where sourcedId in this.terms) - 1 >= start_year',
-                ((col('lookup_8') - 1) >= p['start_year']),
+                ((col('lookup_13') - 1) >= p['start_year']),
             ),
             Rule(
-                111,
+                169,
                 'where exists(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv) else warn "class without an active teacher: not imported"',
-                col('lookup_10').fill_null(False),
+                col('lookup_15').fill_null(False),
                 report='class without an active teacher: not imported',
             ),
         ),
@@ -375,8 +407,8 @@ def classes_csv(p: dict[str, object]) -> Output:
                 found='course:found',
             ),
             Lookup(
-                'lookup_12',
-                line=121,
+                'lookup_17',
+                line=179,
                 text='min(user.sourcedId of enrollments where class = this and role = "teacher" and active and primary and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -387,13 +419,13 @@ def classes_csv(p: dict[str, object]) -> Output:
                     (fn.blank(col('role')) == 'teacher'),
                     fn.blank(col('status')).is_in(['', 'active']),
                     col('primary').fill_null(False),
-                    col('member_11').fill_null(False),
+                    col('member_16').fill_null(False),
                 ),
-                steps=(Member('member_11', 'users.csv', on=col('user')),),
+                steps=(Member('member_16', 'users.csv', on=col('user')),),
             ),
             Lookup(
-                'lookup_14',
-                line=127,
+                'lookup_19',
+                line=185,
                 text='min(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -403,16 +435,16 @@ def classes_csv(p: dict[str, object]) -> Output:
                 where=pl.all_horizontal(
                     (fn.blank(col('role')) == 'teacher'),
                     fn.blank(col('status')).is_in(['', 'active']),
-                    col('member_13').fill_null(False),
+                    col('member_18').fill_null(False),
                 ),
-                steps=(Member('member_13', 'users.csv', on=col('user')),),
+                steps=(Member('member_18', 'users.csv', on=col('user')),),
             ),
         ),
         columns=(
-            Column('class_id', 115, col('sourcedId')),
+            Column('class_id', 173, col('sourcedId')),
             Column(
                 'name',
-                117,
+                175,
                 fn.concat(
                     col('course.title'),
                     ' (',
@@ -427,16 +459,16 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'code',
-                118,
+                176,
                 col('course.courseCode'),
                 fails=(Fail(
                     (col('course').is_not_null() & col('course:found').is_null()),
                     'course names a course that courses.csv does not hold',
                 ),),
             ),
-            Column('year', 119, col('terms').list.get(0, null_on_oob=True)),
-            Column('teacher_id', 121, fn.coalesce(col('lookup_12'), col('lookup_14'))),
-            Column('organization_id', 132, col('school')),
+            Column('year', 177, col('terms').list.get(0, null_on_oob=True)),
+            Column('teacher_id', 179, fn.coalesce(col('lookup_17'), col('lookup_19'))),
+            Column('organization_id', 190, col('school')),
         ),
         key=('class_id',),
         depends_on=('organizations.csv', 'users.csv'),
@@ -444,63 +476,119 @@ def classes_csv(p: dict[str, object]) -> Output:
 
 
 def rosters_csv(p: dict[str, object]) -> Output:
-    """output rosters.csv from enrollments (mapping line 139)."""
+    """output rosters.csv from enrollments (mapping line 205)."""
     return Output(
         'rosters.csv',
         'enrollments',
-        line=139,
+        line=205,
         before=(
-            Member('member_15', 'classes.csv', on=col('class')),
-            Member('member_16', 'users.csv', on=col('user')),
+            Member('member_20', 'classes.csv', on=col('class')),
+            Member('member_21', 'users.csv', on=col('user')),
             Lookup(
-                'lookup_18',
-                line=145,
-                text='count(sourcedId of enrollments where user = this.user and role = "teacher" and not primary and active and class in classes.csv and class < this.class)',
+                'lookup_24',
+                line=67,
+                text='list(class of enrollments where user = this.user and role = "teacher" and active and not primary and class in classes.csv)',
                 entity='enrollments',
                 key=col('user'),
                 on=col('user'),
-                value=col('sourcedId'),
-                aggregate='count',
+                value=col('class'),
+                aggregate='list',
                 where=pl.all_horizontal(
                     (fn.blank(col('role')) == 'teacher'),
-                    ~col('primary').fill_null(False),
                     fn.blank(col('status')).is_in(['', 'active']),
-                    col('member_17').fill_null(False),
+                    ~col('primary').fill_null(False),
+                    col('member_23').fill_null(False),
                 ),
-                steps=(Member('member_17', 'classes.csv', on=col('class')),),
-                carry={'outer:17.0': col('class')},
-                also=(fn.blank(col('class')) < fn.blank(col('outer:17.0'))),
+                steps=(Member('member_23', 'classes.csv', on=col('class')),),
+            ),
+            Lookup(
+                'lookup_25',
+                line=75,
+                text='list(class of enrollments where class in candidates and role = "teacher" and active and user in users.csv and user != this.user and (primary or user < this.user))',
+                entity='enrollments',
+                key=col('class'),
+                on=fn.unique(col('lookup_24')),
+                value=col('class'),
+                aggregate='list',
+                where=pl.all_horizontal(
+                    (fn.blank(col('role')) == 'teacher'),
+                    fn.blank(col('status')).is_in(['', 'active']),
+                    col('member_22').fill_null(False),
+                ),
+                steps=(Member('member_22', 'users.csv', on=col('user')),),
+                explode='outer',
+                carry={'outer:22.0': col('user'), 'outer:22.1': col('user')},
+                also=pl.all_horizontal(
+                    (fn.blank(col('user')) != fn.blank(col('outer:22.0'))),
+                    pl.any_horizontal(
+                        col('primary').fill_null(False),
+                        (fn.blank(col('user')) < fn.blank(col('outer:22.1'))),
+                    ),
+                ),
+            ),
+            Lookup(
+                'lookup_26',
+                line=61,
+                text='list(class of enrollments where user = this.user and role = "teacher" and active and primary)',
+                entity='enrollments',
+                key=col('user'),
+                on=col('user'),
+                value=col('class'),
+                aggregate='list',
+                where=pl.all_horizontal(
+                    (fn.blank(col('role')) == 'teacher'),
+                    fn.blank(col('status')).is_in(['', 'active']),
+                    col('primary').fill_null(False),
+                ),
+            ),
+            Lookup(
+                'lookup_29',
+                line=85,
+                text='count(sourcedId of classes where sourcedId in cotaught and active and sourcedId not in primaries and sourcedId < this.class)',
+                entity='classes',
+                key=col('sourcedId'),
+                on=fn.unique(col('lookup_25')),
+                value=col('sourcedId'),
+                aggregate='count',
+                where=fn.blank(col('status')).is_in(['', 'active']),
+                explode='outer',
+                carry={'outer:26.0': fn.unique(col('lookup_26')), 'outer:26.1': col('class')},
+                also=pl.all_horizontal(
+                    ~col('outer:26.0').list.contains(fn.blank(col('sourcedId'))).fill_null(False),
+                    (fn.blank(col('sourcedId')) < fn.blank(col('outer:26.1'))),
+                ),
             ),
         ),
         rules=(
-            Rule(140, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(206, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                141,
+                207,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                142,
+                208,
                 'where class in classes.csv and user in users.csv',
-                pl.all_horizontal(col('member_15').fill_null(False), col('member_16').fill_null(False)),
+                pl.all_horizontal(col('member_20').fill_null(False), col('member_21').fill_null(False)),
             ),
             Rule(
-                143,
-                'where role = "student" or primary or count(sourcedId of enrollments where user = this.user and role = "teacher" and not primary and active and class in classes.csv and class < this.class) < 25 else warn "co-teacher enrollment beyond the 25-class limit"',
+                209,
+                'where role = "student" or class not in coteaching or class in primary_classes or cotaught_before(coteaching, primary_classes) < 25 else warn "co-teacher enrollment beyond the 25-class limit"',
                 pl.any_horizontal(
                     (fn.blank(col('role')) == 'student'),
-                    col('primary').fill_null(False),
-                    (col('lookup_18') < 25),
+                    ~fn.unique(col('lookup_25')).list.contains(fn.blank(col('class'))).fill_null(False),
+                    fn.unique(col('lookup_26')).list.contains(fn.blank(col('class'))).fill_null(False),
+                    (col('lookup_29') < 25),
                 ),
                 report='co-teacher enrollment beyond the 25-class limit',
             ),
         ),
         columns=(
-            Column('class_id', 149, col('class')),
-            Column('user_id', 150, col('user')),
+            Column('class_id', 216, col('class')),
+            Column('user_id', 217, col('user')),
             Column(
                 'role',
-                151,
+                218,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('S'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('T'))
@@ -516,14 +604,14 @@ def rosters_csv(p: dict[str, object]) -> Output:
 
 # The order the outputs run in: each follows the outputs it tests membership in.
 OUTPUTS = (
+    organizations_csv,
     users_csv,
     user_levels_csv,
     parent_child_csv,
-    organizations_csv,
     classes_csv,
     rosters_csv,
 )
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {59: 39, 61: 39, 106: 40, 107: 40, 108: 40, 109: 40, 110: 40, 111: 40, 112: 40, 113: 40, 114: 40, 115: 40, 116: 40, 117: 40, 118: 40, 119: 40, 120: 40, 121: 40, 122: 40, 123: 40, 124: 40, 125: 40, 126: 40, 127: 40, 128: 40, 129: 40, 130: 40, 131: 40, 132: 40, 133: 40, 134: 40, 135: 40, 136: 40, 159: 45, 160: 46, 161: 47, 162: 48, 163: 49, 164: 50, 165: 51, 166: 51, 167: 51, 168: 51, 169: 51, 170: 51, 171: 51, 172: 51, 173: 51, 174: 51, 175: 57, 176: 57, 177: 57, 178: 57, 179: 57, 180: 62, 181: 64, 182: 64, 183: 64, 184: 64, 185: 64, 186: 64, 187: 64, 188: 64, 189: 64, 190: 64, 191: 64, 192: 64, 199: 70, 201: 70, 209: 71, 210: 71, 211: 71, 212: 71, 213: 71, 214: 71, 215: 71, 216: 71, 219: 74, 220: 75, 227: 81, 229: 81, 240: 83, 241: 83, 242: 83, 243: 83, 244: 83, 245: 84, 246: 84, 247: 84, 248: 84, 249: 84, 250: 84, 251: 84, 252: 84, 253: 84, 254: 84, 255: 84, 256: 84, 257: 84, 258: 84, 261: 90, 262: 90, 263: 90, 264: 90, 265: 90, 266: 90, 267: 90, 268: 90, 269: 90, 270: 91, 271: 91, 272: 91, 273: 91, 274: 91, 275: 91, 276: 91, 277: 91, 278: 91, 287: 95, 289: 95, 294: 96, 295: 96, 296: 96, 297: 96, 298: 96, 299: 96, 300: 96, 301: 96, 302: 97, 303: 97, 304: 97, 305: 97, 306: 97, 307: 97, 308: 97, 309: 97, 312: 100, 313: 101, 319: 107, 321: 107, 356: 108, 357: 109, 358: 110, 359: 110, 360: 110, 361: 110, 362: 110, 363: 111, 364: 111, 365: 111, 366: 111, 367: 111, 368: 111, 412: 115, 413: 117, 414: 117, 415: 117, 416: 117, 417: 117, 418: 117, 419: 117, 420: 117, 421: 117, 422: 117, 423: 117, 424: 117, 425: 117, 426: 117, 427: 117, 428: 118, 429: 118, 430: 118, 431: 118, 432: 118, 433: 118, 434: 118, 435: 118, 436: 118, 437: 119, 438: 121, 439: 132, 446: 139, 448: 139, 476: 140, 477: 141, 478: 141, 479: 141, 480: 141, 481: 141, 482: 142, 483: 142, 484: 142, 485: 142, 486: 142, 487: 143, 488: 143, 489: 143, 490: 143, 491: 143, 492: 143, 493: 143, 494: 143, 495: 143, 496: 143, 499: 149, 500: 150, 501: 151, 502: 151, 503: 151, 504: 151, 505: 151, 506: 151, 507: 151, 508: 151, 509: 151}
+SOURCE_MAP = {59: 153, 61: 153, 66: 154, 67: 154, 68: 154, 69: 154, 70: 154, 71: 154, 72: 154, 73: 154, 74: 155, 75: 155, 76: 155, 77: 155, 78: 155, 79: 155, 80: 155, 81: 155, 84: 158, 85: 159, 91: 94, 93: 94, 167: 95, 168: 95, 169: 95, 170: 95, 171: 95, 172: 95, 173: 95, 174: 95, 175: 95, 176: 95, 177: 95, 178: 95, 179: 95, 180: 95, 181: 95, 182: 95, 183: 95, 184: 95, 185: 95, 186: 95, 187: 95, 188: 95, 189: 95, 190: 95, 191: 95, 192: 95, 193: 95, 194: 95, 195: 95, 196: 95, 197: 95, 198: 100, 199: 100, 200: 100, 201: 100, 202: 100, 203: 100, 204: 100, 205: 100, 206: 100, 207: 103, 208: 103, 209: 103, 210: 103, 211: 103, 212: 103, 213: 103, 214: 103, 215: 103, 218: 106, 219: 107, 220: 108, 221: 109, 222: 110, 223: 111, 224: 112, 225: 112, 226: 112, 227: 112, 228: 112, 229: 112, 230: 112, 231: 112, 232: 112, 233: 112, 234: 119, 235: 119, 236: 119, 237: 119, 238: 119, 239: 119, 240: 119, 241: 119, 242: 119, 243: 120, 244: 122, 245: 122, 246: 122, 247: 122, 248: 122, 249: 122, 250: 122, 251: 122, 252: 122, 253: 122, 254: 122, 255: 122, 263: 128, 265: 128, 273: 129, 274: 129, 275: 129, 276: 129, 277: 129, 278: 129, 279: 129, 280: 129, 283: 132, 284: 133, 291: 139, 293: 139, 304: 141, 305: 141, 306: 141, 307: 141, 308: 141, 309: 142, 310: 142, 311: 142, 312: 142, 313: 142, 314: 142, 315: 142, 316: 142, 317: 142, 318: 142, 319: 142, 320: 142, 321: 142, 322: 142, 325: 148, 326: 148, 327: 148, 328: 148, 329: 148, 330: 148, 331: 148, 332: 148, 333: 148, 334: 149, 335: 149, 336: 149, 337: 149, 338: 149, 339: 149, 340: 149, 341: 149, 342: 149, 351: 165, 353: 165, 388: 166, 389: 167, 390: 168, 391: 168, 392: 168, 393: 168, 394: 168, 395: 169, 396: 169, 397: 169, 398: 169, 399: 169, 400: 169, 444: 173, 445: 175, 446: 175, 447: 175, 448: 175, 449: 175, 450: 175, 451: 175, 452: 175, 453: 175, 454: 175, 455: 175, 456: 175, 457: 175, 458: 175, 459: 175, 460: 176, 461: 176, 462: 176, 463: 176, 464: 176, 465: 176, 466: 176, 467: 176, 468: 176, 469: 177, 470: 179, 471: 190, 478: 205, 480: 205, 563: 206, 564: 207, 565: 207, 566: 207, 567: 207, 568: 207, 569: 208, 570: 208, 571: 208, 572: 208, 573: 208, 574: 209, 575: 209, 576: 209, 577: 209, 578: 209, 579: 209, 580: 209, 581: 209, 582: 209, 583: 209, 584: 209, 587: 216, 588: 217, 589: 218, 590: 218, 591: 218, 592: 218, 593: 218, 594: 218, 595: 218, 596: 218, 597: 218}
