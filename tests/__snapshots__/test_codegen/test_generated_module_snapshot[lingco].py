@@ -123,11 +123,31 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                 fields={'parent.startDate': 'startDate', 'parent.endDate': 'endDate', 'parent.parent': 'parent'},
                 found='parent:found',
             ),
+            Lookup(
+                'lookup_4',
+                line=41,
+                text='count(sourcedId of academicSessions)',
+                entity='academicSessions',
+                key=col('sourcedId'),
+                on=col('parent.parent'),
+                value=col('sourcedId'),
+                aggregate='count',
+            ),
             Join(
                 'academicSessions',
                 on=col('parent.parent'),
                 fields={'parent.parent.startDate': 'startDate', 'parent.parent.endDate': 'endDate', 'parent.parent.parent': 'parent'},
                 found='parent.parent:found',
+            ),
+            Lookup(
+                'lookup_5',
+                line=41,
+                text='count(sourcedId of academicSessions)',
+                entity='academicSessions',
+                key=col('sourcedId'),
+                on=col('parent.parent.parent'),
+                value=col('sourcedId'),
+                aggregate='count',
             ),
             Join(
                 'academicSessions',
@@ -135,17 +155,47 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                 fields={'parent.parent.parent.startDate': 'startDate', 'parent.parent.parent.endDate': 'endDate', 'parent.parent.parent.parent': 'parent'},
                 found='parent.parent.parent:found',
             ),
+            Lookup(
+                'lookup_6',
+                line=41,
+                text='count(sourcedId of academicSessions)',
+                entity='academicSessions',
+                key=col('sourcedId'),
+                on=col('parent.parent.parent.parent'),
+                value=col('sourcedId'),
+                aggregate='count',
+            ),
             Join(
                 'academicSessions',
                 on=col('parent.parent.parent.parent'),
                 fields={'parent.parent.parent.parent.startDate': 'startDate', 'parent.parent.parent.parent.endDate': 'endDate', 'parent.parent.parent.parent.parent': 'parent'},
                 found='parent.parent.parent.parent:found',
             ),
+            Lookup(
+                'lookup_7',
+                line=41,
+                text='count(sourcedId of academicSessions)',
+                entity='academicSessions',
+                key=col('sourcedId'),
+                on=col('parent.parent.parent.parent.parent'),
+                value=col('sourcedId'),
+                aggregate='count',
+            ),
             Join(
                 'academicSessions',
                 on=col('parent.parent.parent.parent.parent'),
                 fields={'parent.parent.parent.parent.parent.startDate': 'startDate', 'parent.parent.parent.parent.parent.endDate': 'endDate', 'parent.parent.parent.parent.parent.parent': 'parent'},
                 found='parent.parent.parent.parent.parent:found',
+            ),
+            Lookup(
+                'lookup_8',
+                line=41,
+                text='count(sourcedId of academicSessions)',
+                entity='academicSessions',
+                key=col('sourcedId'),
+                on=col('parent.parent.parent.parent.parent.parent'),
+                value=col('sourcedId'),
+                aggregate='count',
             ),
             Join(
                 'academicSessions',
@@ -190,7 +240,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                         ),
                         pl.any_horizontal(
                             fn.is_blank(col('parent.parent')),
-                            ~(~fn.is_blank(col('parent.parent')) & (col('lookup_3') > 0)),
+                            ~(~fn.is_blank(col('parent.parent')) & (col('lookup_4') > 0)),
                             pl.all_horizontal(
                                 ~col('parent.parent.startDate').is_null(),
                                 ~col('parent.parent.endDate').is_null(),
@@ -199,7 +249,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                         ),
                         pl.any_horizontal(
                             fn.is_blank(col('parent.parent.parent')),
-                            ~(pl.all_horizontal(~fn.is_blank(col('parent.parent.parent')), (col('lookup_3') > 0))),
+                            ~(pl.all_horizontal(~fn.is_blank(col('parent.parent.parent')), (col('lookup_5') > 0))),
                             pl.all_horizontal(
                                 ~col('parent.parent.parent.startDate').is_null(),
                                 ~col('parent.parent.parent.endDate').is_null(),
@@ -212,7 +262,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                             fn.is_blank(col('parent.parent.parent.parent')),
                             ~(pl.all_horizontal(
                                 ~fn.is_blank(col('parent.parent.parent.parent')),
-                                (col('lookup_3') > 0),
+                                (col('lookup_6') > 0),
                             )),
                             pl.all_horizontal(
                                 ~col('parent.parent.parent.parent.startDate').is_null(),
@@ -224,7 +274,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                             fn.is_blank(col('parent.parent.parent.parent.parent')),
                             ~(pl.all_horizontal(
                                 ~fn.is_blank(col('parent.parent.parent.parent.parent')),
-                                (col('lookup_3') > 0),
+                                (col('lookup_7') > 0),
                             )),
                             pl.all_horizontal(
                                 ~col('parent.parent.parent.parent.parent.startDate').is_null(),
@@ -236,7 +286,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                             fn.is_blank(col('parent.parent.parent.parent.parent.parent')),
                             ~(pl.all_horizontal(
                                 ~fn.is_blank(col('parent.parent.parent.parent.parent.parent')),
-                                (col('lookup_3') > 0),
+                                (col('lookup_8') > 0),
                             )),
                             pl.all_horizontal(
                                 ~col('parent.parent.parent.parent.parent.parent.startDate').is_null(),
@@ -261,7 +311,7 @@ def courses_jsonl(p: dict[str, object]) -> Output:
         format='jsonl',
         after=(
             Lookup(
-                'lookup_4',
+                'lookup_9',
                 line=106,
                 text='first(catalogId of catalog where courseCode = this.courseCode)',
                 entity='catalog',
@@ -271,7 +321,7 @@ def courses_jsonl(p: dict[str, object]) -> Output:
                 aggregate='first',
             ),
             Lookup(
-                'lookup_5',
+                'lookup_10',
                 line=107,
                 text='exists(catalogId of catalog where courseCode = this.courseCode)',
                 entity='catalog',
@@ -281,7 +331,7 @@ def courses_jsonl(p: dict[str, object]) -> Output:
                 aggregate='exists',
             ),
             Lookup(
-                'lookup_6',
+                'lookup_11',
                 line=109,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
@@ -290,7 +340,7 @@ def courses_jsonl(p: dict[str, object]) -> Output:
                 value=col('sourcedId'),
                 aggregate='count',
             ),
-            Member('member_7', 'academicSessions.jsonl', on=col('schoolYear')),
+            Member('member_12', 'academicSessions.jsonl', on=col('schoolYear')),
         ),
         columns=(
             Column('sourcedId', 96, col('sourcedId')),
@@ -303,16 +353,16 @@ def courses_jsonl(p: dict[str, object]) -> Output:
             Column('org', 103, fn.guidref(col('org'), 'org', False)),
             Column('dateLastModified', 104, col('dateLastModified')),
             Column('status', 105, col('status')),
-            Column('catalogId', 106, col('lookup_4')),
-            Column('custom', 107, ~col('lookup_5')),
+            Column('catalogId', 106, col('lookup_9')),
+            Column('custom', 107, ~col('lookup_10')),
         ),
         checks=(
             Check(
                 109,
                 "the course's school year was rejected",
                 pl.all_horizontal(
-                    (~fn.is_blank(col('schoolYear')) & (col('lookup_6') > 0)),
-                    ~col('member_7'),
+                    (~fn.is_blank(col('schoolYear')) & (col('lookup_11') > 0)),
+                    ~col('member_12'),
                 ),
             ),
         ),
@@ -333,7 +383,7 @@ def classes_jsonl(p: dict[str, object]) -> Output:
         format='jsonl',
         after=(
             Lookup(
-                'lookup_8',
+                'lookup_13',
                 line=138,
                 text='count(sourcedId of courses)',
                 entity='courses',
@@ -342,9 +392,9 @@ def classes_jsonl(p: dict[str, object]) -> Output:
                 value=col('sourcedId'),
                 aggregate='count',
             ),
-            Member('member_9', 'courses.jsonl', on=col('course')),
+            Member('member_14', 'courses.jsonl', on=col('course')),
             Lookup(
-                'lookup_10',
+                'lookup_15',
                 line=140,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
@@ -355,7 +405,7 @@ def classes_jsonl(p: dict[str, object]) -> Output:
                 explode='outer',
             ),
             Lookup(
-                'lookup_12',
+                'lookup_17',
                 line=141,
                 text='exists(sourcedId of academicSessions where sourcedId in this.terms and sourcedId not in academicSessions.jsonl)',
                 entity='academicSessions',
@@ -363,8 +413,8 @@ def classes_jsonl(p: dict[str, object]) -> Output:
                 on=col('terms'),
                 value=col('sourcedId'),
                 aggregate='exists',
-                where=~col('member_11'),
-                steps=(Member('member_11', 'academicSessions.jsonl', on=col('sourcedId')),),
+                where=~col('member_16'),
+                steps=(Member('member_16', 'academicSessions.jsonl', on=col('sourcedId')),),
                 explode='outer',
             ),
         ),
@@ -389,8 +439,8 @@ def classes_jsonl(p: dict[str, object]) -> Output:
                 138,
                 "the class's course was rejected",
                 pl.all_horizontal(
-                    (~fn.is_blank(col('course')) & (col('lookup_8') > 0)),
-                    ~col('member_9'),
+                    (~fn.is_blank(col('course')) & (col('lookup_13') > 0)),
+                    ~col('member_14'),
                 ),
             ),
             Check(
@@ -398,10 +448,10 @@ def classes_jsonl(p: dict[str, object]) -> Output:
                 'a term of the class is missing',
                 pl.any_horizontal(
                     fn.is_empty_list(col('terms')),
-                    ~col('lookup_10').eq_missing(fn.count(col('terms'))),
+                    ~col('lookup_15').eq_missing(fn.count(col('terms'))),
                 ),
             ),
-            Check(141, 'a term of the class was rejected', col('lookup_12').fill_null(False)),
+            Check(141, 'a term of the class was rejected', col('lookup_17').fill_null(False)),
         ),
         key=('sourcedId',),
         depends_on=('courses.jsonl', 'academicSessions.jsonl'),
@@ -473,7 +523,7 @@ def enrollments_jsonl(p: dict[str, object]) -> Output:
         before=(
             Join('users', on=col('user'), fields={'user.role': 'role'}, found='user:found'),
             Lookup(
-                'lookup_13',
+                'lookup_18',
                 line=175,
                 text='count(sourcedId of classes)',
                 entity='classes',
@@ -497,12 +547,12 @@ def enrollments_jsonl(p: dict[str, object]) -> Output:
             Rule(
                 175,
                 'where resolves(class)',
-                (~fn.is_blank(col('class')) & (col('lookup_13') > 0)),
+                (~fn.is_blank(col('class')) & (col('lookup_18') > 0)),
             ),
         ),
         after=(
-            Member('member_14', 'users.jsonl', on=col('user')),
-            Member('member_15', 'classes.jsonl', on=col('class')),
+            Member('member_19', 'users.jsonl', on=col('user')),
+            Member('member_20', 'classes.jsonl', on=col('class')),
         ),
         columns=(
             Column('sourcedId', 178, col('sourcedId')),
@@ -517,8 +567,8 @@ def enrollments_jsonl(p: dict[str, object]) -> Output:
             Column('status', 187, col('status')),
         ),
         checks=(
-            Check(189, "the enrollment's user was rejected", ~col('member_14')),
-            Check(190, "the enrollment's class was rejected", ~col('member_15')),
+            Check(189, "the enrollment's user was rejected", ~col('member_19')),
+            Check(190, "the enrollment's class was rejected", ~col('member_20')),
         ),
         key=('sourcedId',),
         depends_on=('users.jsonl', 'classes.jsonl'),
@@ -537,4 +587,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {53: 48, 55: 48, 73: 51, 74: 52, 75: 53, 76: 54, 77: 55, 78: 56, 79: 57, 80: 58, 81: 59, 87: 68, 89: 68, 158: 71, 159: 72, 160: 73, 161: 74, 162: 75, 163: 76, 164: 77, 165: 78, 166: 80, 167: 81, 170: 83, 171: 84, 172: 85, 173: 85, 174: 85, 175: 85, 176: 85, 177: 86, 178: 86, 179: 86, 180: 86, 181: 86, 182: 86, 183: 86, 184: 86, 185: 86, 186: 86, 187: 86, 188: 86, 189: 86, 190: 86, 191: 86, 192: 86, 193: 86, 194: 86, 195: 86, 196: 86, 197: 86, 198: 86, 199: 86, 200: 86, 201: 86, 202: 86, 203: 86, 204: 86, 205: 86, 206: 86, 207: 86, 208: 86, 209: 86, 210: 86, 211: 86, 212: 86, 213: 86, 214: 86, 215: 86, 216: 86, 217: 86, 218: 86, 219: 86, 220: 86, 221: 86, 222: 86, 223: 86, 224: 86, 225: 86, 226: 86, 227: 86, 228: 86, 229: 86, 230: 86, 231: 86, 232: 86, 233: 86, 234: 86, 235: 86, 236: 86, 237: 86, 238: 86, 239: 86, 240: 86, 241: 86, 242: 86, 243: 86, 244: 86, 245: 86, 246: 86, 247: 86, 248: 86, 249: 86, 255: 93, 257: 93, 296: 96, 297: 97, 298: 98, 299: 99, 300: 100, 301: 101, 302: 102, 303: 103, 304: 104, 305: 105, 306: 106, 307: 107, 310: 109, 311: 109, 312: 109, 313: 109, 314: 109, 315: 109, 316: 109, 317: 109, 320: 111, 327: 120, 329: 120, 372: 123, 373: 124, 374: 125, 375: 126, 376: 127, 377: 128, 378: 129, 379: 130, 380: 131, 381: 132, 382: 133, 383: 134, 384: 135, 387: 137, 388: 138, 389: 138, 390: 138, 391: 138, 392: 138, 393: 138, 394: 138, 395: 138, 396: 140, 397: 140, 398: 140, 399: 140, 400: 140, 401: 140, 402: 140, 403: 140, 404: 141, 411: 150, 413: 150, 419: 151, 420: 151, 421: 151, 422: 151, 423: 151, 424: 151, 425: 151, 426: 151, 427: 151, 428: 151, 431: 154, 432: 155, 433: 156, 434: 157, 435: 158, 436: 158, 437: 158, 438: 158, 439: 158, 440: 158, 441: 158, 442: 158, 443: 158, 444: 158, 445: 159, 446: 160, 447: 161, 448: 162, 451: 164, 452: 164, 453: 164, 454: 164, 455: 164, 456: 165, 457: 165, 458: 165, 459: 165, 460: 165, 466: 173, 468: 173, 487: 174, 488: 174, 489: 174, 490: 174, 491: 174, 492: 174, 493: 174, 494: 174, 495: 174, 496: 174, 497: 175, 498: 175, 499: 175, 500: 175, 501: 175, 508: 178, 509: 179, 510: 180, 511: 181, 512: 182, 513: 183, 514: 184, 515: 185, 516: 186, 517: 187, 520: 189, 521: 190}
+SOURCE_MAP = {53: 48, 55: 48, 73: 51, 74: 52, 75: 53, 76: 54, 77: 55, 78: 56, 79: 57, 80: 58, 81: 59, 87: 68, 89: 68, 208: 71, 209: 72, 210: 73, 211: 74, 212: 75, 213: 76, 214: 77, 215: 78, 216: 80, 217: 81, 220: 83, 221: 84, 222: 85, 223: 85, 224: 85, 225: 85, 226: 85, 227: 86, 228: 86, 229: 86, 230: 86, 231: 86, 232: 86, 233: 86, 234: 86, 235: 86, 236: 86, 237: 86, 238: 86, 239: 86, 240: 86, 241: 86, 242: 86, 243: 86, 244: 86, 245: 86, 246: 86, 247: 86, 248: 86, 249: 86, 250: 86, 251: 86, 252: 86, 253: 86, 254: 86, 255: 86, 256: 86, 257: 86, 258: 86, 259: 86, 260: 86, 261: 86, 262: 86, 263: 86, 264: 86, 265: 86, 266: 86, 267: 86, 268: 86, 269: 86, 270: 86, 271: 86, 272: 86, 273: 86, 274: 86, 275: 86, 276: 86, 277: 86, 278: 86, 279: 86, 280: 86, 281: 86, 282: 86, 283: 86, 284: 86, 285: 86, 286: 86, 287: 86, 288: 86, 289: 86, 290: 86, 291: 86, 292: 86, 293: 86, 294: 86, 295: 86, 296: 86, 297: 86, 298: 86, 299: 86, 305: 93, 307: 93, 346: 96, 347: 97, 348: 98, 349: 99, 350: 100, 351: 101, 352: 102, 353: 103, 354: 104, 355: 105, 356: 106, 357: 107, 360: 109, 361: 109, 362: 109, 363: 109, 364: 109, 365: 109, 366: 109, 367: 109, 370: 111, 377: 120, 379: 120, 422: 123, 423: 124, 424: 125, 425: 126, 426: 127, 427: 128, 428: 129, 429: 130, 430: 131, 431: 132, 432: 133, 433: 134, 434: 135, 437: 137, 438: 138, 439: 138, 440: 138, 441: 138, 442: 138, 443: 138, 444: 138, 445: 138, 446: 140, 447: 140, 448: 140, 449: 140, 450: 140, 451: 140, 452: 140, 453: 140, 454: 141, 461: 150, 463: 150, 469: 151, 470: 151, 471: 151, 472: 151, 473: 151, 474: 151, 475: 151, 476: 151, 477: 151, 478: 151, 481: 154, 482: 155, 483: 156, 484: 157, 485: 158, 486: 158, 487: 158, 488: 158, 489: 158, 490: 158, 491: 158, 492: 158, 493: 158, 494: 158, 495: 159, 496: 160, 497: 161, 498: 162, 501: 164, 502: 164, 503: 164, 504: 164, 505: 164, 506: 165, 507: 165, 508: 165, 509: 165, 510: 165, 516: 173, 518: 173, 537: 174, 538: 174, 539: 174, 540: 174, 541: 174, 542: 174, 543: 174, 544: 174, 545: 174, 546: 174, 547: 175, 548: 175, 549: 175, 550: 175, 551: 175, 558: 178, 559: 179, 560: 180, 561: 181, 562: 182, 563: 183, 564: 184, 565: 185, 566: 186, 567: 187, 570: 189, 571: 190}
