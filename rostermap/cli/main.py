@@ -192,6 +192,8 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
             click.echo("  dry run: nothing was written")
         else:
             click.echo(f"  wrote {len(files)} files to {folder}")
+            for zipped in (f for f in files if f.suffix == ".zip"):
+                click.echo(f"  upload {zipped}: the import files, zipped")
     sys.exit(report.outcome.exit_code)
 
 

@@ -129,7 +129,20 @@ class _Checker:
             params=tuple(self.params.values()),
             outputs=tuple(ordered),
             source_name=self.source.name,
+            bundle=self.check_bundle(m.bundle, ordered),
         )
+
+    def check_bundle(self, b: n.BundleDecl | None, outputs: Sequence[ir.CheckedOutput]
+                     ) -> str | None:
+        """`bundle NAME.zip`: a zip, named unlike every file the run writes."""
+        if b is None:
+            return None
+        name = b.name.name
+        taken = {o.name.lower() for o in outputs} | _RESERVED_FILES
+        if not name.lower().endswith(".zip") or name.lower() in taken:
+            self.report(codes.bad_bundle_name(name, b.name.span))
+            return None
+        return name
 
     def declare_params(self) -> None:
         for p in self.mapping.params:

@@ -28,8 +28,8 @@ from rostermap.runtime.engine.functions import REGISTRY
 __all__ = ["comment", "docstring", "emit_expression", "generate", "literal"]
 
 # The module-level names of the template (compiler/templates/module.py.jinja).
-_MODULE_NAMES = ("annotations", "PROFILE", "TITLE", "VERSIONS", "REQUIRES", "PARAMS", "READS",
-                 "TABLES", "FILTERS", "OUTPUTS", "SOURCE_MAP")
+_MODULE_NAMES = ("annotations", "PROFILE", "TITLE", "VERSIONS", "REQUIRES", "BUNDLE", "PARAMS",
+                 "READS", "TABLES", "FILTERS", "OUTPUTS", "SOURCE_MAP")
 TODAY = "@today"  # the parameter through which the runtime passes the run's date
 _WIDTH = 88
 
@@ -459,6 +459,7 @@ def generate(plan: pl_.Plan) -> str:
         title=literal(m.title),
         versions=_tuple(m.versions),
         requires=_tuple(m.requires) if m.requires else "()",
+        bundle=literal(m.bundle),
         params=params,
         reads=reads,
         tables="\n".join(f"    {literal(name)}: {_tuple(cols)}," for name, cols in

@@ -384,3 +384,4 @@ class CheckedMapping:
     outputs: tuple[CheckedOutput, ...]  # in an order where each output follows those it uses
     source_name: str
     requires: tuple[str, ...] = ()  # manifest, bulk, and entities the source must hold
+    bundle: str | None = None  # `bundle NAME.zip`: the import files zipped, one upload

@@ -192,6 +192,7 @@ class _Resolution:
             child,
             versions=child.versions or parent.versions,
             requires=parent.requires + child.requires,
+            bundle=child.bundle or parent.bundle,
             params=_override(parent.params, child.params),
             rules=_override(parent.rules, child.rules),
             defines=_override(parent.defines, child.defines),

@@ -22,8 +22,8 @@ SCOPE = "rostermap"
 # Every keyword of grammar.lark, by the role it plays for a reader.
 ROLES: dict[str, tuple[str, ...]] = {
     "keyword.other.declaration": (
-        "profile", "library", "extends", "import", "oneroster", "require", "param", "rule",
-        "define", "output", "from",
+        "profile", "library", "extends", "import", "oneroster", "require", "bundle", "param",
+        "rule", "define", "output", "from",
     ),
     "keyword.other.statement": ("where", "key", "sort", "by", "distinct", "allow", "empty",
                                 "warn", "counter", "reject", "for", "each", "when", "missing",

@@ -246,6 +246,8 @@ def _header_statements(m: n.Mapping) -> list[tuple[Span, str]]:
         items.append((m.versions.span, f"oneroster {versions}"))
     items += [(ref.span, _reference(ref)) for ref in m.imports]
     items += [(r.span, "require " + ", ".join(i.name for i in r.items)) for r in m.requires]
+    if m.bundle is not None:
+        items.append((m.bundle.span, f"bundle {m.bundle.name.name}"))
     return items
 
 

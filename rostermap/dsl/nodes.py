@@ -287,6 +287,14 @@ class RequireDecl(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class BundleDecl(Node):
+    """``bundle NAME.zip``: the run also writes the import files zipped, for products
+    that take one upload."""
+
+    name: Ident
+
+
+@dataclass(frozen=True, slots=True)
 class LibraryDecl(Node):
     name: Ident
 
@@ -412,3 +420,4 @@ class Mapping(Node):
     extends: Reference | None = None
     imports: tuple[Reference, ...] = ()
     requires: tuple[RequireDecl, ...] = ()
+    bundle: BundleDecl | None = None

@@ -217,6 +217,9 @@ class _ToNodes(Transformer[Token, Any]):
     def require(self, meta: Any, c: list[Token]) -> n.RequireDecl:
         return n.RequireDecl(self._span(meta), tuple(self._ident(t) for t in c))
 
+    def bundle(self, meta: Any, c: list[Token]) -> n.BundleDecl:
+        return n.BundleDecl(self._span(meta), self._ident(c[0]))
+
     def oneroster(self, meta: Any, c: list[Token]) -> n.VersionsDecl:
         return n.VersionsDecl(self._span(meta), tuple(self._ident(t) for t in c))
 
@@ -721,7 +724,7 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
     mapping = n.Mapping(whole, header.get("profile"), header.get("oneroster"), tuple(params),
                         tuple(rules), built, tuple(comments), tuple(defines),
                         header.get("library"), header.get("extends"), tuple(imports),
-                        tuple(requires))
+                        tuple(requires), header.get("bundle"))
     return mapping, diagnostics
 
 
@@ -729,4 +732,5 @@ _HEADER_WORDS: dict[type, str] = {
     n.ProfileDecl: "profile",
     n.LibraryDecl: "library",
     n.VersionsDecl: "oneroster",
+    n.BundleDecl: "bundle",
 }

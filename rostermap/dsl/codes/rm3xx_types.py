@@ -13,6 +13,7 @@ from rostermap.dsl.span import Span
 from rostermap.dsl.types import Type
 
 __all__ = [
+    "bad_bundle_name",
     "departed_row_key",
     "departed_row_kept",
     "departed_row_type",
@@ -488,3 +489,11 @@ def departed_row_kept(span: Span) -> Draft:
 def departed_row_type(column: str, column_type: Type, value: Type, span: Span) -> Draft:
     return Draft(f"`{column}` holds {a(str(column_type))}, not {a(str(value))}",
                  Label(span, f"{a(str(value))}"))
+
+
+@code("RM328", "bad bundle name",
+      "`bundle` names a .zip file that no output and no file every run writes has.")
+def bad_bundle_name(name: str, span: Span) -> Draft:
+    return Draft(f"`{name}` cannot be the bundle", Label(span, "not a new .zip name"),
+                 notes=("help: a name ending in .zip that no output has, such as "
+                        "`import.zip`",))

@@ -345,6 +345,47 @@ def in_period(day: Any, start: Any, end: Any) -> pl.Expr:
     return (after_start & before_end).fill_null(False)
 
 
+def _midnights(days: pl.Series, zones: pl.Series) -> pl.Series:
+    """For each day, the moment it starts in its zone, as UTC text; null where the day
+    is missing or the zone is not a time zone polars knows."""
+    out = pl.Series("midnight", [None] * len(days), dtype=pl.String)
+    for zone in zones.drop_nulls().unique().to_list():
+        rows = (zones == zone).fill_null(False).arg_true()
+        try:
+            text = (days.gather(rows).cast(pl.Datetime("us"))
+                    .dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+                    .dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        except pl.exceptions.PolarsError:
+            continue  # not a zone: left null, and the record rejected (see _zone_failed)
+        out = out.scatter(rows, text)
+    return out
+
+
+def _pair(day: Any, zone: Any) -> pl.Expr:
+    return pl.struct(lit(day).cast(pl.Date).alias("day"), lit(zone).cast(pl.String)
+                     .alias("zone"))
+
+
+def _zone_failed(day: Any, zone: Any) -> pl.Expr:
+    return _pair(day, zone).map_batches(
+        lambda s: s.struct.field("day").is_not_null() & _midnights(
+            s.struct.field("day"), s.struct.field("zone")).is_null(),
+        return_dtype=pl.Boolean)
+
+
+@_register(("date", "str"), "str",
+           (('utc_midnight(date("2026-08-15"), "America/Chicago")', "2026-08-15T05:00:00Z"),
+            ('utc_midnight(date("2026-01-15"), "Europe/London")', "2026-01-15T00:00:00Z")),
+           fails=_zone_failed)
+def utc_midnight(day: Any, zone: Any) -> pl.Expr:
+    """The moment ``day`` starts in a time zone (an IANA name such as America/Chicago),
+    in UTC as YYYY-MM-DDTHH:MM:SSZ: for products that take timestamps, not dates. A
+    record is rejected when the zone is not a time zone."""
+    return _pair(day, zone).map_batches(
+        lambda s: _midnights(s.struct.field("day"), s.struct.field("zone")),
+        return_dtype=pl.String)
+
+
 @_register(("date",), "date", (('last_day(date("2026-06-15"))', dt.date(2026, 6, 14)),))
 def last_day(end: Any) -> pl.Expr:
     """The last day of a period whose end date is excluded (OneRoster's endDate)."""

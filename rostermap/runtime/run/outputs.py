@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -100,6 +101,7 @@ def stage(
     documents: Mapping[str, str],
     folder: Path | None = None,
     replaces: tuple[str, ...] = (),
+    bundle: str | None = None,
 ) -> Path:
     """Write every file into a staging folder (``folder``, or a new one inside
     ``out_dir``) and flush it to disk. Names may hold a subfolder (changes/users.csv).
@@ -107,6 +109,8 @@ def stage(
     ``replaces`` are patterns of files in ``out_dir`` (``changes/run-*/*``) that this
     publication replaces: those it does not write itself are removed once its files
     are in place, so that no earlier run's file outlives the publication that ends it.
+    ``bundle`` names a zip of the output files (not changes/, not the reports) written
+    beside them: what a product that takes one upload is sent.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     if folder is None:
@@ -127,6 +131,10 @@ def stage(
             _private_dir(target.parent)
             target.write_text(text, encoding="utf-8")
             written.append(target)
+        if bundle is not None:
+            target = staging / bundle
+            _zip(target, sorted(name for name in files if "/" not in name), staging)
+            written.append(target)
         if replaces:
             target = staging / REPLACES
             kept = sorted(name for name in (*files, *documents)
@@ -143,6 +151,19 @@ def stage(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return staging
+
+
+def _zip(target: Path, names: list[str], folder: Path) -> None:
+    """The files ``names`` of ``folder`` in one zip, the same bytes for the same files:
+    entries in name order, with a fixed time, so that an unchanged roster gives an
+    unchanged upload."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in names:
+            entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = FILE_MODE << 16
+            with open(folder / name, "rb") as source, archive.open(entry, "w") as sink:
+                shutil.copyfileobj(source, sink, 1 << 20)
 
 
 def publish(staging: Path, out_dir: Path) -> list[Path]:
@@ -185,8 +206,8 @@ def discard(staging: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def write_outputs(out_dir: Path, files: Mapping[str, pl.DataFrame], report: Report
-                  ) -> list[Path]:
+def write_outputs(out_dir: Path, files: Mapping[str, pl.DataFrame], report: Report,
+                  bundle: str | None = None) -> list[Path]:
     """Write each output file and ``report.json`` into ``out_dir``, all or nothing.
 
     Moving several files is not one step, so a journal in the folder names the staging
@@ -194,7 +215,7 @@ def write_outputs(out_dir: Path, files: Mapping[str, pl.DataFrame], report: Repo
     folder (:func:`finish_publication`), never left as a mix of two runs.
     """
     finish_publication(out_dir)
-    staging = stage(out_dir, files, {"report.json": encode(report)})
+    staging = stage(out_dir, files, {"report.json": encode(report)}, bundle=bundle)
     journal = out_dir / JOURNAL
     try:
         _write_synced(journal, staging.name)
@@ -204,7 +225,7 @@ def write_outputs(out_dir: Path, files: Mapping[str, pl.DataFrame], report: Repo
     publish(staging, out_dir)
     journal.unlink()
     _fsync_dir(out_dir)
-    return [out_dir / name for name in (*files, "report.json")]
+    return [out_dir / name for name in (*files, *([bundle] if bundle else []), "report.json")]
 
 
 def finish_publication(out_dir: Path) -> None:

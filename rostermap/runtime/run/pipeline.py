@@ -192,7 +192,8 @@ def run(
     )
     files: list[Path] = []
     if out_dir is not None:
-        files = write_outputs(out_dir, {r.name: r.frame for r in results}, report)
+        files = write_outputs(out_dir, {r.name: r.frame for r in results}, report,
+                              module.BUNDLE)
     return RunResult(report, results, files, inputs, values)
 
 

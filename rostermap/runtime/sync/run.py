@@ -350,6 +350,7 @@ def _finish(s: _Sync, result: RunResult) -> SyncResult:
         return sync_result
     store, run_id, out_dir = s.store, s.run_id, s.out_dir
     files = _files(found, result.outputs, s.options.changes_only)
+    bundle = None if s.options.changes_only else module.BUNDLE
     snapshots = {c.output: c.snapshot for c in found if not c.unchanged}
     stored_changes = {c.output: ch.history_rows(c, p.key)
                       for c, p in zip(found, plans, strict=True)}
@@ -358,7 +359,7 @@ def _finish(s: _Sync, result: RunResult) -> SyncResult:
     if verdict.held:
         folder = out_dir / HELD_DIR / str(run_id)
         try:
-            stage(out_dir, files, documents, folder=folder, replaces=_LATE)
+            stage(out_dir, files, documents, folder=folder, replaces=_LATE, bundle=bundle)
         except OSError as error:
             raise _unwritable(out_dir, error) from None
         store.hold(run_id, s.base, out_dir, folder, snapshots, stored_changes, source_snapshot,
@@ -369,7 +370,7 @@ def _finish(s: _Sync, result: RunResult) -> SyncResult:
         sync_result.files = _shown(p for p in folder.rglob("*") if p.is_file())
         return sync_result
     try:
-        staging = stage(out_dir, files, documents, replaces=_LATE)
+        staging = stage(out_dir, files, documents, replaces=_LATE, bundle=bundle)
     except OSError as error:
         raise _unwritable(out_dir, error) from None
     try:
