@@ -259,7 +259,11 @@ class _Planner:
         self.failures = collecting
         on = self.lower(e.outer_key, frame)
         inner.read(e.entity, "sourcedId")
-        text = f"{aggregate}({describe(e.value)} of {e.entity}) @{e.span.start}"
+        # Two lookups share a column only when they are the same lookup: the same place
+        # in the mapping with the same arguments. A `define` is expanded at each call,
+        # and the span alone would give calls with different arguments one column.
+        text = f"{aggregate}({describe(e.value)} of {e.entity}) @{e.span.start} " + _shape(
+            (e.filter, e.inner_key, e.outer_key, e.correlated))
         if text not in frame.names:
             name = frame.fresh("lookup")
             frame.steps.append(
@@ -311,6 +315,16 @@ class _Planner:
         steps = tuple(frame.steps)  # joins first made for rules may have grown new fields
         return OutputPlan(out, steps[prelude:before], rules, steps[before:], tuple(columns),
                           warns, tuple(failures), counters, rejects, steps[:prelude], each)
+
+
+def _shape(value: Any) -> str:
+    """An expression's structure as text, without its spans: what it computes."""
+    if isinstance(value, ir.Expr):
+        fields = (f.name for f in dataclasses.fields(value) if f.name != "span")
+        return f"{type(value).__name__}({', '.join(_shape(getattr(value, f)) for f in fields)})"
+    if isinstance(value, tuple):
+        return f"({', '.join(_shape(v) for v in value)})"
+    return repr(value)
 
 
 def _a(word: str) -> str:
