@@ -69,6 +69,24 @@ def test_lookup_aggregates() -> None:
     ]
 
 
+def test_a_lookup_that_finds_nothing_gives_what_a_join_would() -> None:
+    # The `where` holds for no record: nothing is joined, every record finds nothing.
+    data = tables(classes=CLASSES, enrollments=ENROLLMENTS)
+    result = run_text(
+        "param on: bool = false\n"
+        "output o.csv from classes\n"
+        "  id <- sourcedId\n"
+        "  first <- first(user.sourcedId of enrollments where class = this and on)\n"
+        "  n <- count(sourcedId of enrollments where class = this and on)\n"
+        "  any <- exists(sourcedId of enrollments where class = this and on)\n"
+        "  all <- join(user.sourcedId of enrollments where class = this and on, \";\")\n"
+        "  some <- count(sourcedId of enrollments where class = this and not on) > 0\n",
+        data, {"on": False},
+    )["o.csv"]
+    assert result.frame.rows() == [("c1", "", "0", "false", "", "true"),
+                                   ("c2", "", "0", "false", "", "true")]
+
+
 def test_references_membership_and_rule_counts() -> None:
     data = tables(classes=CLASSES, enrollments=ENROLLMENTS, orgs=ORGS)
     results = run_text(

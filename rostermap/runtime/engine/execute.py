@@ -150,8 +150,14 @@ class Steps:
         else:
             grouped = inner.group_by(step.key.cast(pl.String).alias(_KEY)).agg(
                 aggregate.alias(step.name)
-            )
-            joined = self._left(frame, step.on, grouped)
+            ).collect()
+            if grouped.height:
+                joined = self._left(frame, step.on, grouped.lazy())
+            else:
+                # Nothing to find (a table parameter left out, a `where` that a parameter
+                # turns off): no record finds any, and no join copies the frame for it.
+                missing = pl.lit(None, dtype=grouped.schema[step.name]).alias(step.name)
+                joined = frame.with_columns(missing)
         if step.aggregate in _FILL:
             return joined.with_columns(pl.col(step.name).fill_null(_FILL[step.aggregate]))
         if step.aggregate == "list":
