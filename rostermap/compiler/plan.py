@@ -310,8 +310,10 @@ class _Planner:
             dataclasses.replace(c, test=None if c.test is None else self.lower(c.test, frame))
             for c in out.counters
         )
-        rejects = tuple(dataclasses.replace(r, test=self.lower(r.test, frame))
-                        for r in out.rejects)
+        rejects = tuple(dataclasses.replace(
+            r, test=self.lower(r.test, frame),
+            message=None if r.message is None else self.lower(r.message, frame))
+            for r in out.rejects)
         steps = tuple(frame.steps)  # joins first made for rules may have grown new fields
         return OutputPlan(out, steps[prelude:before], rules, steps[before:], tuple(columns),
                           warns, tuple(failures), counters, rejects, steps[:prelude], each)
