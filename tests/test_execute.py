@@ -87,6 +87,23 @@ def test_a_lookup_that_finds_nothing_gives_what_a_join_would() -> None:
                                    ("c2", "", "0", "false", "", "true")]
 
 
+def test_a_lookup_keyed_on_another_through_a_definition() -> None:
+    # The value of one lookup, given to a `define`, is the key of the lookup inside it:
+    # the first is worked out, then the second (a lookup inside another's condition is
+    # RM315).
+    data = tables(classes=CLASSES, enrollments=ENROLLMENTS)
+    result = run_text(
+        "define classes_of(who) = count(sourcedId of enrollments where user = who)\n"
+        "output o.csv from classes\n"
+        "  id <- sourcedId\n"
+        "  teacher <- min(user.sourcedId of enrollments where class = this and role = \"teacher\")\n"
+        "  teaches <- classes_of(min(user.sourcedId of enrollments\n"
+        "                            where class = this and role = \"teacher\"))\n",
+        data,
+    )["o.csv"]
+    assert result.frame.rows() == [("c1", "u1", "3"), ("c2", "", "0")]
+
+
 def test_references_membership_and_rule_counts() -> None:
     data = tables(classes=CLASSES, enrollments=ENROLLMENTS, orgs=ORGS)
     results = run_text(
