@@ -7,8 +7,10 @@ page, not snapshotted, so these tests say what the profile must do.
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,7 +137,8 @@ def test_schools_parameter_limits_every_file(district: Path, tmp_path: Path) -> 
         "u2,Ugo,Émile,ugo,,S,s2,0,",
     ]
     assert files["organizations.csv"] == "organization_id,name\ns2,South Middle\n"
-    assert files["classes.csv"].splitlines()[1:] == ["c2,Science,SCI-7,2026,t1,s2"]
+    # t1, c2's smallest primary teacher, is not a user of s2: t3 owns it
+    assert files["classes.csv"].splitlines()[1:] == ["c2,Science,SCI-7,2026,t3,s2"]
     assert files["rosters.csv"].splitlines()[1:] == ["c2,t3,T", "c2,u2,S"]
 
 
@@ -189,3 +192,36 @@ def test_parameters_are_checked_before_any_data_is_read(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="takes an int"):
         run("powerschool-learning", missing, tmp_path / "out", ["year=twenty"])
     assert not (tmp_path / "out").exists()
+
+
+# --- the page's rules the profile had not kept ---------------------------------------------
+
+
+def rows(files: dict[str, str], name: str) -> list[str]:
+    return files[name].splitlines()[1:]
+
+
+def report_of(files: dict[str, str]) -> dict[str, Any]:
+    report: dict[str, Any] = json.loads(files["report.json"])
+    return report
+
+
+def test_owner_who_fails_leaves_the_class_without_teacher_id(
+        make_package: Callable[..., Path], tmp_path: Path) -> None:
+    # "If the user fails and is the owner of a class, roster and class creation will also
+    # fail": c5's only primary teacher (t4) is disabled, so not in users.csv; c2's
+    # smallest primary teacher (t1) is outside the selected school.
+    classes = CLASSES + "c5,,,Music,07,k5,MUS,scheduled,,s2,y1,,,5\n"
+    enrollments = ENROLLMENTS + "e15,,,c5,s2,t4,teacher,true,,\ne16,,,c5,s2,u2,student,,,\n"
+    package = make_package({"manifest.csv": MANIFEST, "orgs.csv": ORGS, "users.csv": USERS,
+                            "classes.csv": classes, "enrollments.csv": enrollments})
+    files = outputs(package, tmp_path / "out", "year=2026")
+    assert rows(files, "classes.csv") == [
+        'c1,"Algebra I, Period 1",ALG-1,2026,t1,s1', "c2,Science,SCI-7,2026,t1,s2",
+        "c3,Art,ART,2026,,s1", "c5,Music,MUS,2026,,s2",
+    ]
+    no_teacher = next(w for w in report_of(files)["warnings"] if w["code"] == "RM420")
+    assert no_teacher["examples"] == ["classes/c3", "classes/c5"]
+    # the next primary teacher users.csv imports owns the class instead
+    files = outputs(package, tmp_path / "s2", "year=2026", "schools=s2")
+    assert rows(files, "classes.csv") == ["c2,Science,SCI-7,2026,t3,s2", "c5,Music,MUS,2026,,s2"]

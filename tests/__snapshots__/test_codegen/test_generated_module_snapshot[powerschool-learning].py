@@ -177,9 +177,9 @@ def classes_csv(p: dict[str, object]) -> Output:
         ),
         after=(
             Lookup(
-                'lookup_2',
-                line=77,
-                text='min(user.sourcedId of enrollments where class = this and role = "teacher" and primary and active)',
+                'lookup_3',
+                line=79,
+                text='min(user.sourcedId of enrollments where class = this and role = "teacher" and primary and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
                 on=col('sourcedId'),
@@ -189,7 +189,9 @@ def classes_csv(p: dict[str, object]) -> Output:
                     (fn.blank(col('role')) == 'teacher'),
                     col('primary').fill_null(False),
                     fn.blank(col('status')).is_in(['', 'active']),
+                    col('member_2').fill_null(False),
                 ),
+                steps=(Member('member_2', 'users.csv', on=col('user')),),
             ),
         ),
         columns=(
@@ -197,33 +199,34 @@ def classes_csv(p: dict[str, object]) -> Output:
             Column('name', 72, col('title')),
             Column('code', 73, col('classCode')),
             Column('year', 74, pl.lit(p['year'])),
-            Column('teacher_id', 77, col('lookup_2')),
-            Column('organization_id', 79, col('school')),
+            Column('teacher_id', 79, col('lookup_3')),
+            Column('organization_id', 85, col('school')),
         ),
         warns=(
-            Warn(81, 'class has no primary teacher', fn.is_blank(col('out:teacher_id'))),
+            Warn(87, 'class has no primary teacher', fn.is_blank(col('out:teacher_id'))),
         ),
         key=('class_id',),
+        depends_on=('users.csv',),
     )
 
 
 def classes_custom_csv(p: dict[str, object]) -> Output:
-    """output classes_custom.csv from classes (mapping line 86)."""
+    """output classes_custom.csv from classes (mapping line 92)."""
     return Output(
         'classes_custom.csv',
         'classes',
-        line=86,
+        line=92,
         before=(
-            Member('member_3', 'classes.csv', on=col('sourcedId')),
+            Member('member_4', 'classes.csv', on=col('sourcedId')),
         ),
         rules=(
-            Rule(87, 'where this in classes.csv', col('member_3').fill_null(False)),
+            Rule(93, 'where this in classes.csv', col('member_4').fill_null(False)),
         ),
         columns=(
-            Column('class_id', 90, col('sourcedId')),
-            Column('field1', 91, fn.join(col('grades'), ',')),
-            Column('field2', 92, pl.lit('')),
-            Column('field3', 93, pl.lit('')),
+            Column('class_id', 96, col('sourcedId')),
+            Column('field1', 97, fn.join(col('grades'), ',')),
+            Column('field2', 98, pl.lit('')),
+            Column('field3', 99, pl.lit('')),
         ),
         key=('class_id',),
         depends_on=('classes.csv',),
@@ -231,34 +234,34 @@ def classes_custom_csv(p: dict[str, object]) -> Output:
 
 
 def rosters_csv(p: dict[str, object]) -> Output:
-    """output rosters.csv from enrollments (mapping line 98)."""
+    """output rosters.csv from enrollments (mapping line 104)."""
     return Output(
         'rosters.csv',
         'enrollments',
-        line=98,
+        line=104,
         before=(
-            Member('member_4', 'classes.csv', on=col('class')),
-            Member('member_5', 'users.csv', on=col('user')),
+            Member('member_5', 'classes.csv', on=col('class')),
+            Member('member_6', 'users.csv', on=col('user')),
         ),
         rules=(
-            Rule(99, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(105, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                100,
+                106,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                101,
+                107,
                 'where class in classes.csv and user in users.csv',
-                pl.all_horizontal(col('member_4').fill_null(False), col('member_5').fill_null(False)),
+                pl.all_horizontal(col('member_5').fill_null(False), col('member_6').fill_null(False)),
             ),
         ),
         columns=(
-            Column('class_id', 105, col('class')),
-            Column('user_id', 106, col('user')),
+            Column('class_id', 111, col('class')),
+            Column('user_id', 112, col('user')),
             Column(
                 'role',
-                107,
+                113,
                 (
                     pl.when(fn.blank(col('role')) == 'teacher').then(pl.lit('T'))
                     .when(fn.blank(col('role')) == 'student').then(pl.lit('S'))
@@ -284,4 +287,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {56: 23, 58: 23, 63: 24, 64: 24, 65: 24, 66: 24, 67: 24, 68: 24, 69: 24, 70: 24, 71: 25, 72: 25, 73: 25, 74: 25, 75: 25, 76: 26, 77: 26, 78: 26, 79: 26, 80: 26, 83: 29, 84: 30, 85: 31, 86: 32, 87: 33, 88: 34, 89: 34, 90: 34, 91: 34, 92: 34, 93: 34, 94: 34, 95: 34, 96: 34, 97: 35, 98: 36, 99: 37, 100: 37, 101: 37, 102: 37, 103: 37, 104: 37, 105: 37, 106: 37, 107: 37, 108: 37, 109: 37, 110: 37, 116: 44, 118: 44, 126: 45, 129: 48, 130: 49, 131: 50, 132: 51, 139: 56, 141: 56, 146: 57, 147: 58, 148: 58, 149: 58, 150: 58, 151: 58, 152: 58, 153: 58, 154: 58, 157: 61, 158: 62, 164: 66, 166: 66, 171: 67, 172: 68, 173: 68, 174: 68, 175: 68, 176: 68, 196: 71, 197: 72, 198: 73, 199: 74, 200: 77, 201: 79, 204: 81, 210: 86, 212: 86, 220: 87, 223: 90, 224: 91, 225: 92, 226: 93, 233: 98, 235: 98, 244: 99, 245: 100, 246: 100, 247: 100, 248: 100, 249: 100, 250: 101, 251: 101, 252: 101, 253: 101, 254: 101, 257: 105, 258: 106, 259: 107, 260: 107, 261: 107, 262: 107, 263: 107, 264: 107, 265: 107, 266: 107, 267: 107}
+SOURCE_MAP = {56: 23, 58: 23, 63: 24, 64: 24, 65: 24, 66: 24, 67: 24, 68: 24, 69: 24, 70: 24, 71: 25, 72: 25, 73: 25, 74: 25, 75: 25, 76: 26, 77: 26, 78: 26, 79: 26, 80: 26, 83: 29, 84: 30, 85: 31, 86: 32, 87: 33, 88: 34, 89: 34, 90: 34, 91: 34, 92: 34, 93: 34, 94: 34, 95: 34, 96: 34, 97: 35, 98: 36, 99: 37, 100: 37, 101: 37, 102: 37, 103: 37, 104: 37, 105: 37, 106: 37, 107: 37, 108: 37, 109: 37, 110: 37, 116: 44, 118: 44, 126: 45, 129: 48, 130: 49, 131: 50, 132: 51, 139: 56, 141: 56, 146: 57, 147: 58, 148: 58, 149: 58, 150: 58, 151: 58, 152: 58, 153: 58, 154: 58, 157: 61, 158: 62, 164: 66, 166: 66, 171: 67, 172: 68, 173: 68, 174: 68, 175: 68, 176: 68, 198: 71, 199: 72, 200: 73, 201: 74, 202: 79, 203: 85, 206: 87, 213: 92, 215: 92, 223: 93, 226: 96, 227: 97, 228: 98, 229: 99, 236: 104, 238: 104, 247: 105, 248: 106, 249: 106, 250: 106, 251: 106, 252: 106, 253: 107, 254: 107, 255: 107, 256: 107, 257: 107, 260: 111, 261: 112, 262: 113, 263: 113, 264: 113, 265: 113, 266: 113, 267: 113, 268: 113, 269: 113, 270: 113}
