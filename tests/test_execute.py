@@ -177,7 +177,8 @@ def test_loaded_module_runs_the_shipped_profile(tmp_path: Any) -> None:
 
     loaded = load_mapping(MAPPINGS / "powerschool-learning.rmap")
     assert loaded.module.PROFILE == "powerschool-learning"
-    assert [p.name for p in loaded.module.PARAMS] == ["year", "google_domain", "schools"]
+    assert [p.name for p in loaded.module.PARAMS] == [
+        "year", "google_domain", "schools", "live_accounts", "generate_logins"]
     assert set(loaded.module.READS) == {"users", "orgs", "classes", "enrollments"}
     assert len(loaded.sha256) == 64
 
