@@ -86,7 +86,8 @@ def main() -> None:
     ]
     write(out, "organizations.csv", ["organization_id", "name"], organizations)
 
-    # One pass over enrollments: each class's primary teachers, and the roster rows.
+    # One pass over enrollments: each class's primary teachers (of users.csv), and the
+    # roster rows.
     teacher: dict[str, str] = {}
     roster = []
     for e in rows(source, "enrollments.csv"):
@@ -94,7 +95,7 @@ def main() -> None:
             continue
         role = e.get("role", "").lower()
         cls, user = e.get("classSourcedId", ""), e.get("userSourcedId", "")
-        if role == "teacher" and true(e.get("primary", "")) and user:
+        if role == "teacher" and true(e.get("primary", "")) and user in user_ids:
             if cls not in teacher or user < teacher[cls]:
                 teacher[cls] = user
         if role in ("student", "teacher") and user in user_ids:

@@ -88,8 +88,9 @@ def main() -> None:
         lower("status").is_in(ACTIVE)).with_columns(lower("role").alias("role"))
     teachers = enrollments.filter(pl.col("role") == "teacher",
                                   lower("primary").is_in(["true", "1"]),
-                                  pl.col("userSourcedId") != "").group_by("classSourcedId").agg(
-        teacher_id=pl.col("userSourcedId").min())
+                                  pl.col("userSourcedId") != "").join(
+        users.lazy().select(userSourcedId="user_id"), on="userSourcedId", how="semi",
+    ).group_by("classSourcedId").agg(teacher_id=pl.col("userSourcedId").min())
     classes = (
         scan(source, "classes.csv", ["sourcedId", "status", "title", "classCode",
                                      "schoolSourcedId", "grades"])

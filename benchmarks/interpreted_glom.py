@@ -92,7 +92,9 @@ def spec(params: dict[str, Any]) -> dict[str, Any]:
                 "name": text("title"),
                 "code": text("classCode"),
                 "year": Val(str(params["year"])),
-                "teacher_id": (text("sourcedId"), lambda v: params["teachers"].get(v, "")),
+                "teacher_id": (text("sourcedId"), lambda v: min(
+                    (u for u in params["teachers"].get(v, ())
+                     if u in params["emitted"]["users.csv"]), default="")),
                 "organization_id": text("schoolSourcedId"),
             },
         },
@@ -115,7 +117,8 @@ def spec(params: dict[str, Any]) -> dict[str, Any]:
 
 
 # The primary-teacher lookup: min(user of enrollments where class = this and role =
-# "teacher" and primary and active), as a `where` spec and the key and value it groups.
+# "teacher" and primary and active and user in users.csv), as a `where` spec and the key
+# and value it groups (the membership is tested when classes.csv is made).
 PRIMARY_TEACHER = {
     "where": {
         "active": (lowered("status"), lambda v: v in ACTIVE),
@@ -134,15 +137,14 @@ def records(source: Path, name: str) -> Iterator[dict[str, str]]:
 
 
 def interpret(source: Path, out: Path, params: dict[str, Any]) -> None:
-    teachers: dict[str, str] = {}
+    teachers: dict[str, set[str]] = {}
     for record in records(source, "enrollments.csv"):
         if all(glom(record, PRIMARY_TEACHER["where"]).values()):
             cls = glom(record, PRIMARY_TEACHER["key"])
             user = glom(record, PRIMARY_TEACHER["value"])
-            if cls not in teachers or user < teachers[cls]:
-                teachers[cls] = user
-    params = {**params, "teachers": teachers}
+            teachers.setdefault(cls, set()).add(user)
     emitted: dict[str, set[str]] = {}
+    params = {**params, "teachers": teachers, "emitted": emitted}
     for name, output in spec(params).items():
         where = output.get("where", {})
         member = output.get("member", ())

@@ -69,6 +69,41 @@ def test_lookup_aggregates() -> None:
     ]
 
 
+def test_a_lookup_that_finds_nothing_gives_what_a_join_would() -> None:
+    # The `where` holds for no record: nothing is joined, every record finds nothing.
+    data = tables(classes=CLASSES, enrollments=ENROLLMENTS)
+    result = run_text(
+        "param on: bool = false\n"
+        "output o.csv from classes\n"
+        "  id <- sourcedId\n"
+        "  first <- first(user.sourcedId of enrollments where class = this and on)\n"
+        "  n <- count(sourcedId of enrollments where class = this and on)\n"
+        "  any <- exists(sourcedId of enrollments where class = this and on)\n"
+        "  all <- join(user.sourcedId of enrollments where class = this and on, \";\")\n"
+        "  some <- count(sourcedId of enrollments where class = this and not on) > 0\n",
+        data, {"on": False},
+    )["o.csv"]
+    assert result.frame.rows() == [("c1", "", "0", "false", "", "true"),
+                                   ("c2", "", "0", "false", "", "true")]
+
+
+def test_a_lookup_keyed_on_another_through_a_definition() -> None:
+    # The value of one lookup, given to a `define`, is the key of the lookup inside it:
+    # the first is worked out, then the second (a lookup inside another's condition is
+    # RM315).
+    data = tables(classes=CLASSES, enrollments=ENROLLMENTS)
+    result = run_text(
+        "define classes_of(who) = count(sourcedId of enrollments where user = who)\n"
+        "output o.csv from classes\n"
+        "  id <- sourcedId\n"
+        "  teacher <- min(user.sourcedId of enrollments where class = this and role = \"teacher\")\n"
+        "  teaches <- classes_of(min(user.sourcedId of enrollments\n"
+        "                            where class = this and role = \"teacher\"))\n",
+        data,
+    )["o.csv"]
+    assert result.frame.rows() == [("c1", "u1", "3"), ("c2", "", "0")]
+
+
 def test_references_membership_and_rule_counts() -> None:
     data = tables(classes=CLASSES, enrollments=ENROLLMENTS, orgs=ORGS)
     results = run_text(
@@ -142,7 +177,8 @@ def test_loaded_module_runs_the_shipped_profile(tmp_path: Any) -> None:
 
     loaded = load_mapping(MAPPINGS / "powerschool-learning.rmap")
     assert loaded.module.PROFILE == "powerschool-learning"
-    assert [p.name for p in loaded.module.PARAMS] == ["year", "google_domain", "schools"]
+    assert [p.name for p in loaded.module.PARAMS] == [
+        "year", "google_domain", "schools", "live_accounts", "generate_logins"]
     assert set(loaded.module.READS) == {"users", "orgs", "classes", "enrollments"}
     assert len(loaded.sha256) == 64
 

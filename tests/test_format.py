@@ -94,6 +94,21 @@ def test_long_statements_are_broken_where_the_language_allows() -> None:
     same_meaning(text, formatted)
 
 
+def test_a_reject_reason_is_a_literal_or_an_expression() -> None:
+    text = ('profile p\noutput o.csv from users\n  id <- sourcedId\n'
+            '  reject "no email" if email is empty\n'
+            '  reject "user "+sourcedId+" has no username" if username is empty\n'
+            '  reject (if role = "student" then "a" else "b") if givenName is empty\n')
+    formatted = format_text(text)
+    assert formatted is not None
+    assert formatted.splitlines()[-3:] == [
+        '  reject "no email" if email is empty',
+        '  reject "user " + sourcedId + " has no username" if username is empty',
+        '  reject (if role = "student" then "a" else "b") if givenName is empty',
+    ]
+    same_meaning(text, formatted)
+
+
 def test_fmt_command(tmp_path: Path) -> None:
     path = tmp_path / "m.rmap"
     path.write_text("profile p\noutput o.csv from users\n  x<-givenName\n")
@@ -173,9 +188,11 @@ COLUMNS = st.one_of(NAMES, st.sampled_from(["first name", "key", "from", "x-y", 
 
 
 def mapping(fields: list[tuple[str, n.Expr]], wheres: list[n.Expr], rule: n.Expr) -> n.Mapping:
+    # a reject whose reason is an expression (the rule's), printed and parsed back
     output = n.Output(SPAN, ident("o.csv"), ident("users"),
                       tuple(n.Where(SPAN, w) for w in wheres),
-                      tuple(n.FieldRule(SPAN, ident(c), v) for c, v in fields))
+                      tuple(n.FieldRule(SPAN, ident(c), v) for c, v in fields),
+                      rejects=(n.RejectDecl(SPAN, rule, n.Name(SPAN, "r")),))
     return n.Mapping(SPAN, n.ProfileDecl(SPAN, ident("p"), "T \"q\""), None,
                      (n.ParamDecl(SPAN, ident("y"), n.TypeRef(SPAN, "list", (
                          n.TypeRef(SPAN, "str"),)), n.ListExpr(SPAN, ())),),

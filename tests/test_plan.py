@@ -88,3 +88,16 @@ def test_rules_are_inlined_where_used() -> None:
     (rule,) = plan.outputs[0].rules
     assert isinstance(rule.test, ir.And)
     assert rule.text == "where ok"
+
+
+def test_a_definition_called_with_other_arguments_is_another_lookup() -> None:
+    # A `define` is expanded at each call: its lookup is at one place in the file, but
+    # enrolments_of(user) and enrolments_of(class) are two lookups, not one column.
+    plan = planned("output o.csv from enrollments\n"
+                   "  a <- enrolments_of(user)\n  b <- enrolments_of(class)\n"
+                   "  c <- enrolments_of(user)\n",
+                   "define enrolments_of(who) = count(sourcedId of enrollments where user = who)\n")
+    steps = [s for s in plan.outputs[0].after if isinstance(s, p.LookupStep)]
+    assert [s.on.name for s in steps if isinstance(s.on, ir.FieldRead)] == ["user", "class"]
+    columns = [c.value for c in plan.outputs[0].columns]
+    assert columns[0] == columns[2] != columns[1]

@@ -7,8 +7,11 @@ page, not snapshotted, so these tests say what the profile must do.
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,7 +138,8 @@ def test_schools_parameter_limits_every_file(district: Path, tmp_path: Path) -> 
         "u2,Ugo,Émile,ugo,,S,s2,0,",
     ]
     assert files["organizations.csv"] == "organization_id,name\ns2,South Middle\n"
-    assert files["classes.csv"].splitlines()[1:] == ["c2,Science,SCI-7,2026,t1,s2"]
+    # t1, c2's smallest primary teacher, is not a user of s2: t3 owns it
+    assert files["classes.csv"].splitlines()[1:] == ["c2,Science,SCI-7,2026,t3,s2"]
     assert files["rosters.csv"].splitlines()[1:] == ["c2,t3,T", "c2,u2,S"]
 
 
@@ -189,3 +193,226 @@ def test_parameters_are_checked_before_any_data_is_read(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="takes an int"):
         run("powerschool-learning", missing, tmp_path / "out", ["year=twenty"])
     assert not (tmp_path / "out").exists()
+
+
+# --- the page's rules the profile had not kept ---------------------------------------------
+
+
+def rows(files: dict[str, str], name: str) -> list[str]:
+    return files[name].splitlines()[1:]
+
+
+def report_of(files: dict[str, str]) -> dict[str, Any]:
+    report: dict[str, Any] = json.loads(files["report.json"])
+    return report
+
+
+def rejects(files: dict[str, str]) -> dict[str, str]:
+    return {r["record"]: r["reason"] for r in report_of(files)["rejects"]}
+
+
+def accounts(tmp_path: Path, *lines: str) -> str:
+    """A live_accounts file: import_id,email,username per line."""
+    path = tmp_path / "live-accounts.csv"
+    path.write_text("import_id,email,username\n" + "".join(f"{x}\n" for x in lines),
+                    encoding="utf-8")
+    return f"live_accounts={path}"
+
+
+def test_owner_who_fails_leaves_the_class_without_teacher_id(
+        make_package: Callable[..., Path], tmp_path: Path) -> None:
+    # "If the user fails and is the owner of a class, roster and class creation will also
+    # fail": c5's only primary teacher (t4) is disabled, so not in users.csv; c2's
+    # smallest primary teacher (t1) is outside the selected school; c1's (t1) is rejected.
+    classes = CLASSES + "c5,,,Music,07,k5,MUS,scheduled,,s2,y1,,,5\n"
+    enrollments = ENROLLMENTS + "e15,,,c5,s2,t4,teacher,true,,\ne16,,,c5,s2,u2,student,,,\n"
+    package = make_package({"manifest.csv": MANIFEST, "orgs.csv": ORGS, "users.csv": USERS,
+                            "classes.csv": classes, "enrollments.csv": enrollments})
+    files = outputs(package, tmp_path / "out", "year=2026")
+    assert rows(files, "classes.csv") == [
+        'c1,"Algebra I, Period 1",ALG-1,2026,t1,s1', "c2,Science,SCI-7,2026,t1,s2",
+        "c3,Art,ART,2026,,s1", "c5,Music,MUS,2026,,s2",
+    ]
+    no_teacher = next(w for w in report_of(files)["warnings"] if w["code"] == "RM420")
+    assert no_teacher["examples"] == ["classes/c3", "classes/c5"]
+    # the next primary teacher users.csv imports owns the class instead
+    files = outputs(package, tmp_path / "s2", "year=2026", "schools=s2")
+    assert rows(files, "classes.csv") == ["c2,Science,SCI-7,2026,t3,s2", "c5,Music,MUS,2026,,s2"]
+    # a rejected owner fails too: t1's email and username name two live accounts
+    files = outputs(package, tmp_path / "rejected", "year=2026",
+                    accounts(tmp_path, "L-1,t1@district.org,", "L-2,,tina"))
+    assert "users/t1" in rejects(files)
+    assert rows(files, "classes.csv")[:2] == ['c1,"Algebra I, Period 1",ALG-1,2026,,s1',
+                                              "c2,Science,SCI-7,2026,t3,s2"]
+    assert not any(",t1," in line for line in rows(files, "rosters.csv"))
+
+
+def test_no_live_accounts_file_changes_no_file(district: Path, tmp_path: Path) -> None:
+    plain = outputs(district, tmp_path / "plain", "year=2026", "google_domain=district.org")
+    unmatched = outputs(district, tmp_path / "unmatched", "year=2026",
+                        "google_domain=district.org",
+                        accounts(tmp_path, "L-9,nobody@district.org,nobody"))
+    for name in plain:
+        if name != "report.json":
+            assert unmatched[name] == plain[name], name
+    assert report_of(plain)["counters"]["users.csv"] == {
+        "existing accounts matched": 0, "new accounts": 5, "logins generated": 0}
+
+
+def test_existing_account_matched_by_email_keeps_live_import_id_in_every_file(
+        district: Path, tmp_path: Path) -> None:
+    # t1 by email (letter case aside), u1 by username; the others are new accounts.
+    files = outputs(district, tmp_path / "out", "year=2026", "google_domain=district.org",
+                    accounts(tmp_path, "L-T1,T1@District.org,", "L-U1,,UMA"))
+    assert rows(files, "users.csv") == [
+        "L-T1,Tina,Ames,tina,t1@district.org,T,s1,0,t1@district.org",
+        "L-U1,Uma,O'Neil,uma,u1@other.org,S,s1,0,",
+        "t2,Ted,Baker,ted,t2@district.org,T,s1,0,t2@district.org",
+        "t3,Tom,Cole,tom,T3@District.ORG,T,s2,0,T3@District.ORG",
+        "u2,Ugo,Émile,ugo,,S,s2,0,",
+    ]
+    assert rows(files, "users_custom.csv") == ["L-T1,T-1,,", "L-U1,S-1,,", "t2,T-2,,",
+                                               "t3,T-3,,", "u2,S-2,,"]
+    assert rows(files, "classes.csv") == [
+        'c1,"Algebra I, Period 1",ALG-1,2026,L-T1,s1', "c2,Science,SCI-7,2026,L-T1,s2",
+        "c3,Art,ART,2026,,s1",
+    ]
+    assert rows(files, "rosters.csv") == [
+        "c1,L-T1,T", "c1,L-U1,S", "c1,t2,T", "c2,L-T1,T", "c2,t3,T", "c2,u2,S", "c3,t2,T",
+    ]
+    report = report_of(files)
+    assert report["counters"]["users.csv"] == {
+        "existing accounts matched": 2, "new accounts": 3, "logins generated": 0}
+    assert report["rejects"] == [] and report["outcome"] == "success"
+
+
+def test_email_and_username_naming_one_account_is_one_match(district: Path,
+                                                             tmp_path: Path) -> None:
+    files = outputs(district, tmp_path / "out", "year=2026",
+                    accounts(tmp_path, "L-T1,t1@district.org,Tina", "L-T1,t1@district.org,"))
+    assert rows(files, "users.csv")[0].startswith("L-T1,Tina,")
+    assert rejects(files) == {}
+
+
+def test_two_users_matching_one_live_account_are_rejected_naming_both(
+        district: Path, tmp_path: Path) -> None:
+    # L-X's email is t2's and its username t3's: neither takes it.
+    files = outputs(district, tmp_path / "out", "year=2026",
+                    accounts(tmp_path, "L-X,T2@district.org,Tom"))
+    shared = ("the live account on line 2 is matched by more than one user: "
+              "t2 (email); t3 (username)")
+    assert rejects(files) == {"users/t2": shared, "users/t3": shared}
+    assert [line.split(",")[0] for line in rows(files, "users.csv")] == ["t1", "u1", "u2"]
+    assert rows(files, "rosters.csv") == ["c1,t1,T", "c1,u1,S", "c2,t1,T", "c2,u2,S"]
+    assert report_of(files)["outcome"] == "partial"
+    # two users by one email
+    users = USERS.replace("u1@other.org", "t2@district.org")
+    files = outputs(district_with(tmp_path, users), tmp_path / "email", "year=2026",
+                    accounts(tmp_path, "L-X,t2@district.org,"))
+    shared = "the live account on line 2 is matched by more than one user: t2, u1 (email)"
+    assert rejects(files) == {"users/t2": shared, "users/u1": shared}
+
+
+def test_one_user_matching_two_live_accounts_is_rejected_naming_both(
+        district: Path, tmp_path: Path) -> None:
+    # Email and username weigh the same: t1's email names L-A, its username L-B.
+    files = outputs(district, tmp_path / "out", "year=2026",
+                    accounts(tmp_path, "L-A,t1@district.org,", "L-B,,tina"))
+    assert rejects(files) == {
+        "users/t1": "matches more than one live account: line 2 (email); line 3 (username)"}
+    # two accounts with one email
+    files = outputs(district, tmp_path / "two", "year=2026",
+                    accounts(tmp_path, "L-B,t1@district.org,", "L-A,T1@district.org,"))
+    assert rejects(files) == {
+        "users/t1": "matches more than one live account: lines 2, 3 (email)"}
+    assert report_of(files)["counters"]["users.csv"]["existing accounts matched"] == 0
+
+
+def test_account_whose_import_id_is_a_sourcedId_is_that_users_account(
+        district: Path, tmp_path: Path) -> None:
+    # The same id is the same account to PowerSchool Learning: u2 matches L-U2's twin "u2"
+    # by id, so when u1's email names it too, both would be written as u2.
+    files = outputs(district, tmp_path / "out", "year=2026",
+                    accounts(tmp_path, "u2,u1@other.org,"))
+    shared = ("the live account on line 2 is matched by more than one user: "
+              "u1 (email); u2 (sourcedId)")
+    assert rejects(files) == {"users/u1": shared, "users/u2": shared}
+    # u2's own account, by id and username: one account, matched
+    files = outputs(district, tmp_path / "own", "year=2026", accounts(tmp_path, "u2,,UGO"))
+    assert rejects(files) == {} and "u2,Ugo,Émile,ugo,,S,s2,0," in rows(files, "users.csv")
+    assert report_of(files)["counters"]["users.csv"]["existing accounts matched"] == 1
+    # u2's username names another account than its id: two accounts
+    files = outputs(district, tmp_path / "two", "year=2026",
+                    accounts(tmp_path, "u2,,", "L-U2,,ugo"))
+    assert rejects(files) == {
+        "users/u2": "matches more than one live account: line 3 (username); line 2 (sourcedId)"}
+
+
+def district_with(tmp_path: Path, users: str, name: str = "variant") -> Path:
+    folder = tmp_path / name
+    folder.mkdir()
+    for file, body in {"manifest.csv": MANIFEST, "orgs.csv": ORGS, "users.csv": users,
+                       "classes.csv": CLASSES, "enrollments.csv": ENROLLMENTS}.items():
+        (folder / file).write_text(body, encoding="utf-8")
+    return folder
+
+
+# t1 and u1 have no username; t1 signs in with Google, u1 does not; t2 has none and owns
+# no class but teaches c1 and c3.
+NO_USERNAMES = USERS.replace(",teacher,tina,", ",teacher,,").replace(",student,uma,", ",student,,") \
+    .replace(",Teacher,ted,", ",Teacher,,")
+
+
+def generated(source_id: str) -> str:
+    return "or-" + hashlib.sha256(source_id.encode()).hexdigest()[:16]
+
+
+def test_generated_login_is_stable_and_unique(tmp_path: Path) -> None:
+    package = district_with(tmp_path, NO_USERNAMES)
+    params = ("year=2026", "google_domain=district.org")
+    # off (the default): logins as OneRoster has them, blank ones too
+    off = outputs(package, tmp_path / "off", *params)
+    assert [line.split(",")[3] for line in rows(off, "users.csv")] == ["", "", "tom", "", "ugo"]
+    first = outputs(package, tmp_path / "first", *params, "generate_logins=true")
+    logins = [line.split(",")[3] for line in rows(first, "users.csv")]
+    # "an imported user without a username or Google email address": u1 only; t1 and t2
+    # sign in with Google
+    assert logins == ["", "", "tom", generated("u1"), "ugo"]
+    second = outputs(package, tmp_path / "second", *params, "generate_logins=true")
+    for name in first:
+        if name != "report.json":
+            assert second[name] == first[name], name
+    without_google = outputs(package, tmp_path / "no-google", "year=2026", "generate_logins=true")
+    logins = [line.split(",")[3] for line in rows(without_google, "users.csv")]
+    assert logins == [generated("t1"), generated("t2"), "tom", generated("u1"), "ugo"]
+    assert len(set(logins)) == len(logins)
+    assert report_of(without_google)["counters"]["users.csv"]["logins generated"] == 3
+    # the owners keep their classes
+    assert rows(without_google, "classes.csv")[:2] == [
+        'c1,"Algebra I, Period 1",ALG-1,2026,t1,s1', "c2,Science,SCI-7,2026,t1,s2"]
+
+
+def test_generated_login_keeps_the_live_accounts_username(tmp_path: Path) -> None:
+    package = district_with(tmp_path, NO_USERNAMES)
+    files = outputs(package, tmp_path / "out", "year=2026", "generate_logins=true",
+                    accounts(tmp_path, "L-T1,t1@district.org,tina.ames", "L-U1,u1@other.org,"))
+    assert rows(files, "users.csv")[:2] == [
+        "L-T1,Tina,Ames,tina.ames,t1@district.org,T,s1,0,",
+        f"L-U1,Uma,O'Neil,{generated('u1')},u1@other.org,S,s1,0,",
+    ]
+    assert report_of(files)["counters"]["users.csv"]["logins generated"] == 2
+
+
+def test_generated_login_that_is_already_a_login_is_rejected_naming_both(
+        tmp_path: Path) -> None:
+    # u2's username is the login u1 would be given; L-9's username the one t1 would.
+    users = NO_USERNAMES.replace(",ugo,", f",{generated('u1').upper()},")
+    package = district_with(tmp_path, users)
+    files = outputs(package, tmp_path / "out", "year=2026", "generate_logins=true",
+                    accounts(tmp_path, f"L-9,someone@district.org,{generated('t1')}"))
+    assert rejects(files) == {
+        "users/t1": f"the generated login {generated('t1')} is already the login of "
+                    "the live account on line 2 (username)",
+        "users/u1": f"the generated login {generated('u1')} is already the login of "
+                    "u2 (username)",
+    }

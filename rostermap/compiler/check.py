@@ -342,11 +342,7 @@ class _Checker:
                 self.bind(c.test, warn_ctx), c.test.span, "counter ... if"))
             for c in o.counters
         ]
-        rejects = [
-            ir.RejectRule(r.reason, r.span.line, self.condition(
-                self.bind(r.test, warn_ctx), r.test.span, "reject ... if"))
-            for r in o.rejects
-        ]
+        rejects = [self.reject_rule(r, warn_ctx, columns) for r in o.rejects]
         missing, limits = self.check_sync(o, {c.name: c.value.type for c in columns})
         for ident in (*o.key, *o.sort):
             if ident.name not in seen:
@@ -374,6 +370,21 @@ class _Checker:
                           if isinstance(c.value, ir.ParamRead) and c.value.name in self.params
                           and self.params[c.value.name].secret),
         )
+
+    def reject_rule(self, r: n.RejectDecl, ctx: _Context,
+                    columns: list[ir.ColumnRule]) -> ir.RejectRule:
+        """`reject REASON if TEST`. A reason that is not a literal is worked out for each
+        record: text, and none of it personal data, for it is written into the report."""
+        test = self.condition(self.bind(r.test, ctx), r.test.span, "reject ... if")
+        reason = self.bind(r.reason, ctx)
+        if isinstance(reason, ir.Const) and isinstance(reason.value, str):
+            return ir.RejectRule(reason.value, r.span.line, test)
+        if reason.type.kind != "any" and not reason.type.is_text:
+            self.report(codes.reason_not_text(reason.type, r.reason.span))
+        personal = _personal(reason, {c.name: c.value for c in columns})
+        if personal is not None:
+            self.report(codes.personal_data_in_reason(personal, r.reason.span))
+        return ir.RejectRule(self.text_of(r.reason.span), r.span.line, test, reason)
 
     def check_sync(self, o: n.Output, types: dict[str, t.Type]
                    ) -> tuple[ir.MissingPolicy | None, tuple[tuple[str, float, bool, bool], ...]]:
@@ -1013,6 +1024,39 @@ def _table_entity(name: str, columns: tuple[str, ...]) -> schema.Entity:
     fields = {c: schema.Field(c, t.STR, c) for c in columns}
     fields.setdefault("sourcedId", schema.Field("sourcedId", t.STR, "sourcedId"))
     return schema.Entity(name, name, fields)
+
+
+def _personal(e: ir.Expr, columns: dict[str, ir.Expr]) -> str | None:
+    """The first personal or secret field whose value reaches an expression's value
+    (`users.email`), if any: a table parameter's columns are taken for personal data, as
+    explain takes them, all but its sourcedId (the row's). What only decides the value
+    does not count: a lookup's condition, an `if`'s test, a count. An output's column
+    is read through its own expression."""
+    if isinstance(e, ir.FieldRead | ir.Deref):
+        entity = schema.ENTITIES.get(e.entity)
+        found = entity.fields.get(e.name) if entity is not None else None
+        if found is not None and (found.pii or found.sensitive):
+            return f"{e.entity}.{e.name}"
+        if entity is None and e.name != "sourcedId":
+            return f"{e.entity}.{e.name}"
+    if e.type.kind in ("bool", "int", "float"):
+        return None
+    if isinstance(e, ir.OutColumn):
+        column = columns.pop(e.name, None)  # popped: each column is read once
+        return _personal(column, columns) if column is not None else None
+    parts: tuple[ir.Expr | None, ...]
+    if isinstance(e, ir.Lookup):
+        parts = (e.value,)
+    elif isinstance(e, ir.IfElse):
+        parts = (e.then, e.orelse)
+    elif isinstance(e, ir.MatchMap):
+        parts = (*(value for _, value in e.arms), e.default)
+    else:
+        parts = tuple(ir.children(e))
+    for part in parts:
+        if part is not None and (read := _personal(part, columns)) is not None:
+            return read
+    return None
 
 
 def _narrowing(tests: list[ir.Expr]) -> tuple[tuple[str, frozenset[str]], ...]:

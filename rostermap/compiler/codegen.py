@@ -377,8 +377,10 @@ class _Module:
                 warns = [(_call("Warn", [str(wr.line), literal(wr.message),
                                          self.x.condition(wr.test)]), wr.line) for wr in op.warns]
                 self.sequence("warns", warns)
-                checks = [(_call("Check", [str(r.line), literal(r.reason),
-                                           self.x.condition(r.test)]), r.line) for r in op.rejects]
+                checks = [(_call("Check", [str(r.line), literal(r.reason), self.x.condition(r.test)]
+                                 + ([] if r.message is None
+                                    else [f"message={self.x.emit(r.message)}"])), r.line)
+                          for r in op.rejects]
                 self.sequence("checks", checks)
                 counters = [(_call("Counter", [literal(c.label), str(c.line)] + (
                     [] if c.test is None else [self.x.condition(c.test)])), c.line)

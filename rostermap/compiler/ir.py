@@ -339,9 +339,10 @@ class CounterRule:
 
 @dataclass(frozen=True, slots=True)
 class RejectRule:
-    reason: str
+    reason: str  # the literal reason, or the reason's expression as written
     line: int
     test: Expr
+    message: Expr | None = None  # a reason worked out per record (text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -259,10 +259,11 @@ class _Planner:
         self.failures = collecting
         on = self.lower(e.outer_key, frame)
         inner.read(e.entity, "sourcedId")
-        # Shared only by the same lookup: two calls of one `define` are written at the
-        # same place but may differ in what they read (their arguments), so the whole
-        # checked expression is the key, not its place in the file.
-        text = f"{aggregate}:{e!r}"
+        # Two lookups share a column only when they are the same lookup: the same place
+        # in the mapping with the same arguments. A `define` is expanded at each call,
+        # and the span alone would give calls with different arguments one column.
+        text = f"{aggregate}({describe(e.value)} of {e.entity}) @{e.span.start} " + _shape(
+            (e.filter, e.inner_key, e.outer_key, e.correlated))
         if text not in frame.names:
             name = frame.fresh("lookup")
             frame.steps.append(
@@ -309,11 +310,23 @@ class _Planner:
             dataclasses.replace(c, test=None if c.test is None else self.lower(c.test, frame))
             for c in out.counters
         )
-        rejects = tuple(dataclasses.replace(r, test=self.lower(r.test, frame))
-                        for r in out.rejects)
+        rejects = tuple(dataclasses.replace(
+            r, test=self.lower(r.test, frame),
+            message=None if r.message is None else self.lower(r.message, frame))
+            for r in out.rejects)
         steps = tuple(frame.steps)  # joins first made for rules may have grown new fields
         return OutputPlan(out, steps[prelude:before], rules, steps[before:], tuple(columns),
                           warns, tuple(failures), counters, rejects, steps[:prelude], each)
+
+
+def _shape(value: Any) -> str:
+    """An expression's structure as text, without its spans: what it computes."""
+    if isinstance(value, ir.Expr):
+        fields = (f.name for f in dataclasses.fields(value) if f.name != "span")
+        return f"{type(value).__name__}({', '.join(_shape(getattr(value, f)) for f in fields)})"
+    if isinstance(value, tuple):
+        return f"({', '.join(_shape(v) for v in value)})"
+    return repr(value)
 
 
 def _a(word: str) -> str:

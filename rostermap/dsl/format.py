@@ -320,7 +320,7 @@ def format_mapping(mapping: n.Mapping, origins: bool = False) -> str:
                 _fit(f"  warn {_string(warn.message)} if ", warn.test).removeprefix("  "))
         for rejection in o.rejects:
             add(group + ".warns", rejection.span,
-                _fit(f"  reject {_string(rejection.reason)} if ", rejection.test
+                _fit(f"  reject {print_expression(rejection.reason, SUM)} if ", rejection.test
                      ).removeprefix("  "))
         for c in o.counters:
             head = f"  counter {_string(c.label)}"

@@ -337,9 +337,10 @@ class CounterDecl(Node):
 
 @dataclass(frozen=True, slots=True)
 class RejectDecl(Node):
-    """``reject "reason" if test``: records for which test holds are rejected."""
+    """``reject "reason" if test``: records for which test holds are rejected. The
+    reason is a text literal, or a text expression worked out for each record."""
 
-    reason: str
+    reason: Expr
     test: Expr
 
 

@@ -278,7 +278,7 @@ class _ToNodes(Transformer[Token, Any]):
 
     def reject(self, meta: Any, c: list[Any]) -> n.RejectDecl:
         reason, test = c
-        return n.RejectDecl(self._span(meta), self._text(reason), test)
+        return n.RejectDecl(self._span(meta), reason, test)
 
     def key(self, meta: Any, c: list[n.Ident]) -> _Columns:
         return _Columns(self._span(meta), "key", tuple(c))

@@ -19,6 +19,8 @@ __all__ = [
     "departed_row_type",
     "secret_in_expression",
     "secret_in_key",
+    "personal_data_in_reason",
+    "reason_not_text",
     "grace_out_of_range",
     "bad_literal",
     "branch_types",
@@ -497,3 +499,26 @@ def bad_bundle_name(name: str, span: Span) -> Draft:
     return Draft(f"`{name}` cannot be the bundle", Label(span, "not a new .zip name"),
                  notes=("help: a name ending in .zip that no output has, such as "
                         "`import.zip`",))
+
+
+_BAD_REASON = code("RM329", "bad reject reason",
+                   "A `reject` reason is text: a literal, or a text expression worked out for "
+                   "each record, such as `\"matches \" + join(ids, \", \")`. It is written into "
+                   "report.json, which names records by id: it may not read personal data "
+                   "(names, emails, usernames, identifiers, and a table parameter's columns but "
+                   "its sourcedId, as explain hides them) or a secret.")
+
+
+@_BAD_REASON
+def reason_not_text(given: Type, span: Span) -> Draft:
+    return Draft(f"a reject reason is text, not {a(given)}", Label(span, f"{a(given)}"),
+                 notes=("help: make it text, e.g. text(...) or join(..., \", \")",))
+
+
+@_BAD_REASON
+def personal_data_in_reason(field: str, span: Span) -> Draft:
+    """``field`` is entity.field, the first personal or secret field the reason reads."""
+    return Draft(f"the reject reason reads `{field}`, which is personal data",
+                 Label(span, "written into report.json"),
+                 notes=("note: reports name records by id and hold no personal data",
+                        "help: name records by their sourcedId or another id instead"))

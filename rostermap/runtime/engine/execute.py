@@ -150,8 +150,14 @@ class Steps:
         else:
             grouped = inner.group_by(step.key.cast(pl.String).alias(_KEY)).agg(
                 aggregate.alias(step.name)
-            )
-            joined = self._left(frame, step.on, grouped)
+            ).collect()
+            if grouped.height:
+                joined = self._left(frame, step.on, grouped.lazy())
+            else:
+                # Nothing to find (a table parameter left out, a `where` that a parameter
+                # turns off): no record finds any, and no join copies the frame for it.
+                missing = pl.lit(None, dtype=grouped.schema[step.name]).alias(step.name)
+                joined = frame.with_columns(missing)
         if step.aggregate in _FILL:
             return joined.with_columns(pl.col(step.name).fill_null(_FILL[step.aggregate]))
         if step.aggregate == "list":
@@ -230,21 +236,26 @@ def _failure(output: Output, error: Exception, frame: pl.LazyFrame) -> RunError:
 def _reject(output: Output, done: pl.DataFrame) -> tuple[pl.DataFrame, list[Reject], int]:
     """Set aside the records a column failed on, or a `reject` rule named; the rest go on
     to the output."""
-    checks = [(column.line, fail.reason, fail.test) for column in output.columns
-              for fail in column.fails]
-    checks += [(check.line, check.reason, check.test) for check in output.checks]
+    checks: list[tuple[int, str, pl.Expr, pl.Expr | None]] = [
+        (column.line, fail.reason, fail.test, None) for column in output.columns
+        for fail in column.fails]
+    checks += [(check.line, check.reason, check.test, check.message) for check in output.checks]
     if not checks:
         return done, [], 0
-    flags = [test.fill_null(False).alias(f"__fail_{i}") for i, (_, _, test) in
+    flags = [test.fill_null(False).alias(f"__fail_{i}") for i, (_, _, test, _) in
              enumerate(checks)]
     flagged = done.with_columns(flags)
     names = [f"__fail_{i}" for i in range(len(checks))]
     failing = flagged.filter(pl.any_horizontal(names))
     rejects: list[Reject] = []
-    for name, (line, reason, _) in zip(names, checks, strict=True):
-        ids = failing.filter(pl.col(name)).get_column("sourcedId").sort()
-        for record in ids.to_list():
-            rejects.append(Reject(output.name, line, f"{output.entity}/{record}", reason))
+    for name, (line, reason, _, message) in zip(names, checks, strict=True):
+        hits = failing.filter(pl.col(name))
+        # A reason worked out per record: its value, or the reason as written when empty.
+        why = (message.cast(pl.String).fill_null("").alias("__why") if message is not None
+               else pl.lit("").alias("__why"))
+        rows = hits.select(pl.col("sourcedId"), why).sort("sourcedId")
+        for record, text in rows.iter_rows():
+            rejects.append(Reject(output.name, line, f"{output.entity}/{record}", text or reason))
     kept = flagged.filter(~pl.any_horizontal(names)).drop(names)
     return kept, rejects, failing.height
 

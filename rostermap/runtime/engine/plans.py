@@ -165,11 +165,14 @@ class Warn:
 
 @dataclass(frozen=True, eq=False)
 class Check:
-    """``reject "reason" if test``: a record for which test holds is rejected."""
+    """``reject "reason" if test``: a record for which test holds is rejected. With a
+    ``message`` (a reason written as an expression), the reason is its value for the
+    record, and ``reason`` (the expression as written) only when it has none."""
 
     line: int
     reason: str
     test: pl.Expr
+    message: pl.Expr | None = None
 
 
 @dataclass(frozen=True, eq=False)

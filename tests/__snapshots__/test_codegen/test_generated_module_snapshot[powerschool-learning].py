@@ -31,6 +31,8 @@ PARAMS = (
     Param('year', 'int', required=True, default=None, line=16),
     Param('google_domain', 'str', required=False, default='', line=17),
     Param('schools', 'list[str]', required=False, default=[], line=18),
+    Param('live_accounts', 'table', required=False, default=None, line=25, columns=('import_id', 'email', 'username')),
+    Param('generate_logins', 'bool', required=False, default=False, line=29),
 )
 
 # The OneRoster fields read from each entity; nothing else is loaded.
@@ -42,7 +44,9 @@ READS = {
 }
 
 # Table parameters: CSV files given with --param NAME=FILE, and their columns.
-TABLES = {}
+TABLES = {
+    'live_accounts': ('import_id', 'email', 'username'),
+}
 
 # Values of fields that every record the plans use is known to hold ("" = missing).
 # A source may ask its provider for only such records (the REST `filter` parameter);
@@ -56,14 +60,14 @@ FILTERS = {
 
 
 def users_csv(p: dict[str, object]) -> Output:
-    """output users.csv from users (mapping line 23)."""
+    """output users.csv from users (mapping line 185)."""
     return Output(
         'users.csv',
         'users',
-        line=23,
+        line=185,
         rules=(
             Rule(
-                24,
+                186,
                 'where enabled',
                 pl.all_horizontal(
                     fn.blank(col('status')).is_in(['', 'active']),
@@ -71,36 +75,423 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                25,
+                187,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                26,
+                188,
                 'where schools is empty or any of orgs in schools',
                 pl.any_horizontal(pl.lit(not p['schools']), fn.any_in(col('orgs'), p['schools'])),
             ),
         ),
+        after=(
+            Lookup(
+                'lookup_1',
+                line=49,
+                text='first(import_id of live_accounts where lower(email) = lower(address) and email is not empty and import_id is not empty)',
+                entity='live_accounts',
+                key=fn.lower(col('email')),
+                on=fn.lower(col('email')),
+                value=col('import_id'),
+                aggregate='first',
+                where=(~fn.is_blank(col('email')) & ~fn.is_blank(col('import_id'))),
+            ),
+            Lookup(
+                'lookup_2',
+                line=53,
+                text='first(import_id of live_accounts where lower(username) = lower(login) and username is not empty and import_id is not empty)',
+                entity='live_accounts',
+                key=fn.lower(col('username')),
+                on=fn.lower(col('username')),
+                value=col('import_id'),
+                aggregate='first',
+                where=pl.all_horizontal(~fn.is_blank(col('username')), ~fn.is_blank(col('import_id'))),
+            ),
+            Lookup(
+                'lookup_3',
+                line=84,
+                text='exists(import_id of live_accounts where import_id = this.sourcedId)',
+                entity='live_accounts',
+                key=col('import_id'),
+                on=col('sourcedId'),
+                value=col('import_id'),
+                aggregate='exists',
+            ),
+            Lookup(
+                'lookup_4',
+                line=96,
+                text='first(username of live_accounts where import_id = account)',
+                entity='live_accounts',
+                key=col('import_id'),
+                on=fn.coalesce(
+                    fn.coalesce(col('lookup_1'), col('lookup_2')),
+                    (
+                        pl.when(col('lookup_3').fill_null(False))
+                            .then(col('sourcedId'))
+                            .otherwise(pl.lit(''))
+                    ),
+                ),
+                value=col('username'),
+                aggregate='first',
+            ),
+            Lookup(
+                'lookup_5',
+                line=41,
+                text='list(import_id of live_accounts where lower(email) = lower(address) and email is not empty and import_id is not empty)',
+                entity='live_accounts',
+                key=fn.lower(col('email')),
+                on=fn.lower(col('email')),
+                value=col('import_id'),
+                aggregate='list',
+                where=(~fn.is_blank(col('email')) & ~fn.is_blank(col('import_id'))),
+            ),
+            Lookup(
+                'lookup_6',
+                line=45,
+                text='list(import_id of live_accounts where lower(username) = lower(login) and username is not empty and import_id is not empty)',
+                entity='live_accounts',
+                key=fn.lower(col('username')),
+                on=fn.lower(col('username')),
+                value=col('import_id'),
+                aggregate='list',
+                where=pl.all_horizontal(~fn.is_blank(col('username')), ~fn.is_blank(col('import_id'))),
+            ),
+            Lookup(
+                'lookup_7',
+                line=58,
+                text='list(line of live_accounts where lower(email) = lower(address) and email is not empty and import_id is not empty)',
+                entity='live_accounts',
+                key=fn.lower(col('email')),
+                on=fn.lower(col('email')),
+                value=fn.coalesce(fn.extract(col('sourcedId'), '^0*([0-9]+)$'), col('sourcedId')),
+                aggregate='list',
+                where=(~fn.is_blank(col('email')) & ~fn.is_blank(col('import_id'))),
+            ),
+            Lookup(
+                'lookup_8',
+                line=62,
+                text='list(line of live_accounts where lower(username) = lower(login) and username is not empty and import_id is not empty)',
+                entity='live_accounts',
+                key=fn.lower(col('username')),
+                on=fn.lower(col('username')),
+                value=fn.coalesce(fn.extract(col('sourcedId'), '^0*([0-9]+)$'), col('sourcedId')),
+                aggregate='list',
+                where=pl.all_horizontal(~fn.is_blank(col('username')), ~fn.is_blank(col('import_id'))),
+            ),
+            Lookup(
+                'lookup_9',
+                line=66,
+                text='first(line of live_accounts where import_id = account)',
+                entity='live_accounts',
+                key=col('import_id'),
+                on=col('sourcedId'),
+                value=fn.coalesce(fn.extract(col('sourcedId'), '^0*([0-9]+)$'), col('sourcedId')),
+                aggregate='first',
+            ),
+            Lookup(
+                'lookup_10',
+                line=95,
+                text='first(email of live_accounts where import_id = account)',
+                entity='live_accounts',
+                key=col('import_id'),
+                on=fn.coalesce(
+                    fn.coalesce(col('lookup_1'), col('lookup_2')),
+                    (
+                        pl.when(col('lookup_3').fill_null(False))
+                            .then(col('sourcedId'))
+                            .otherwise(pl.lit(''))
+                    ),
+                ),
+                value=col('email'),
+                aggregate='first',
+            ),
+            Lookup(
+                'lookup_11',
+                line=97,
+                text='list(sourcedId of users where lower(email) = lower(address) and email is not empty and imported and live_accounts is not empty)',
+                entity='users',
+                key=fn.lower(col('email')),
+                on=fn.lower(col('lookup_10')),
+                value=col('sourcedId'),
+                aggregate='list',
+                where=pl.all_horizontal(
+                    ~fn.is_blank(col('email')),
+                    pl.all_horizontal(
+                        pl.all_horizontal(
+                            fn.blank(col('status')).is_in(['', 'active']),
+                            col('enabledUser').ne_missing(False),
+                        ),
+                        fn.blank(col('role')).is_in(['student', 'teacher']),
+                        pl.any_horizontal(pl.lit(not p['schools']), fn.any_in(col('orgs'), p['schools'])),
+                    ),
+                    ~pl.lit(p['live_accounts'] in (None, '')),
+                ),
+            ),
+            Lookup(
+                'lookup_12',
+                line=102,
+                text='list(sourcedId of users where lower(username) = lower(login) and username is not empty and imported and live_accounts is not empty)',
+                entity='users',
+                key=fn.lower(col('username')),
+                on=fn.lower(col('lookup_4')),
+                value=col('sourcedId'),
+                aggregate='list',
+                where=pl.all_horizontal(
+                    ~fn.is_blank(col('username')),
+                    pl.all_horizontal(
+                        pl.all_horizontal(
+                            fn.blank(col('status')).is_in(['', 'active']),
+                            col('enabledUser').ne_missing(False),
+                        ),
+                        fn.blank(col('role')).is_in(['student', 'teacher']),
+                        pl.any_horizontal(pl.lit(not p['schools']), fn.any_in(col('orgs'), p['schools'])),
+                    ),
+                    ~pl.lit(p['live_accounts'] in (None, '')),
+                ),
+            ),
+            Lookup(
+                'lookup_13',
+                line=107,
+                text='list(sourcedId of users where sourcedId = id and imported and live_accounts is not empty)',
+                entity='users',
+                key=col('sourcedId'),
+                on=fn.coalesce(
+                    fn.coalesce(col('lookup_1'), col('lookup_2')),
+                    (
+                        pl.when(col('lookup_3').fill_null(False))
+                            .then(col('sourcedId'))
+                            .otherwise(pl.lit(''))
+                    ),
+                ),
+                value=col('sourcedId'),
+                aggregate='list',
+                where=pl.all_horizontal(
+                    pl.all_horizontal(
+                        pl.all_horizontal(
+                            fn.blank(col('status')).is_in(['', 'active']),
+                            col('enabledUser').ne_missing(False),
+                        ),
+                        fn.blank(col('role')).is_in(['student', 'teacher']),
+                        pl.any_horizontal(pl.lit(not p['schools']), fn.any_in(col('orgs'), p['schools'])),
+                    ),
+                    ~pl.lit(p['live_accounts'] in (None, '')),
+                ),
+            ),
+            Lookup(
+                'lookup_14',
+                line=66,
+                text='first(line of live_accounts where import_id = account)',
+                entity='live_accounts',
+                key=col('import_id'),
+                on=fn.coalesce(
+                    fn.coalesce(col('lookup_1'), col('lookup_2')),
+                    (
+                        pl.when(col('lookup_3').fill_null(False))
+                            .then(col('sourcedId'))
+                            .otherwise(pl.lit(''))
+                    ),
+                ),
+                value=fn.coalesce(fn.extract(col('sourcedId'), '^0*([0-9]+)$'), col('sourcedId')),
+                aggregate='first',
+            ),
+            Lookup(
+                'lookup_15',
+                line=133,
+                text='list(sourcedId of users where lower(username) = lower(login) and username is not empty and imported and generate_logins)',
+                entity='users',
+                key=fn.lower(col('username')),
+                on=fn.lower(
+                    (
+                        pl.when((fn.blank((
+                            pl.when(pl.all_horizontal(
+                                pl.lit(p['generate_logins']).fill_null(False),
+                                fn.is_blank(col('username')),
+                            ))
+                                .then(col('sourcedId'))
+                                .otherwise(pl.lit(''))
+                        )) == ''))
+                            .then(pl.lit(''))
+                            .otherwise(fn.concat(
+                                'or-',
+                                fn.stable_id(
+                                    (
+                                        pl.when(pl.all_horizontal(
+                                            pl.lit(p['generate_logins']).fill_null(False),
+                                            fn.is_blank(col('username')),
+                                        ))
+                                            .then(col('sourcedId'))
+                                            .otherwise(pl.lit(''))
+                                    ),
+                                ),
+                            ))
+                    ),
+                ),
+                value=col('sourcedId'),
+                aggregate='list',
+                where=pl.all_horizontal(
+                    ~fn.is_blank(col('username')),
+                    pl.all_horizontal(
+                        pl.all_horizontal(
+                            fn.blank(col('status')).is_in(['', 'active']),
+                            col('enabledUser').ne_missing(False),
+                        ),
+                        fn.blank(col('role')).is_in(['student', 'teacher']),
+                        pl.any_horizontal(pl.lit(not p['schools']), fn.any_in(col('orgs'), p['schools'])),
+                    ),
+                    pl.lit(p['generate_logins']).fill_null(False),
+                ),
+            ),
+            Lookup(
+                'lookup_16',
+                line=138,
+                text='list(line of live_accounts where lower(username) = lower(login) and username is not empty and generate_logins)',
+                entity='live_accounts',
+                key=fn.lower(col('username')),
+                on=fn.lower(
+                    (
+                        pl.when((fn.blank((
+                            pl.when(pl.all_horizontal(
+                                pl.lit(p['generate_logins']).fill_null(False),
+                                fn.is_blank(col('username')),
+                            ))
+                                .then(col('sourcedId'))
+                                .otherwise(pl.lit(''))
+                        )) == ''))
+                            .then(pl.lit(''))
+                            .otherwise(fn.concat(
+                                'or-',
+                                fn.stable_id(
+                                    (
+                                        pl.when(pl.all_horizontal(
+                                            pl.lit(p['generate_logins']).fill_null(False),
+                                            fn.is_blank(col('username')),
+                                        ))
+                                            .then(col('sourcedId'))
+                                            .otherwise(pl.lit(''))
+                                    ),
+                                ),
+                            ))
+                    ),
+                ),
+                value=fn.coalesce(fn.extract(col('sourcedId'), '^0*([0-9]+)$'), col('sourcedId')),
+                aggregate='list',
+                where=pl.all_horizontal(
+                    ~fn.is_blank(col('username')),
+                    pl.lit(p['generate_logins']).fill_null(False),
+                ),
+            ),
+            Lookup(
+                'lookup_17',
+                line=142,
+                text='list(sourcedId of users where "or-" + stable_id(sourcedId) = login and username is empty and imported and generate_logins)',
+                entity='users',
+                key=fn.concat('or-', fn.stable_id(col('sourcedId'))),
+                on=(
+                    pl.when((fn.blank((
+                        pl.when(pl.all_horizontal(
+                            pl.lit(p['generate_logins']).fill_null(False),
+                            fn.is_blank(col('username')),
+                        ))
+                            .then(col('sourcedId'))
+                            .otherwise(pl.lit(''))
+                    )) == ''))
+                        .then(pl.lit(''))
+                        .otherwise(fn.concat(
+                            'or-',
+                            fn.stable_id(
+                                (
+                                    pl.when(pl.all_horizontal(
+                                        pl.lit(p['generate_logins']).fill_null(False),
+                                        fn.is_blank(col('username')),
+                                    ))
+                                        .then(col('sourcedId'))
+                                        .otherwise(pl.lit(''))
+                                ),
+                            ),
+                        ))
+                ),
+                value=col('sourcedId'),
+                aggregate='list',
+                where=pl.all_horizontal(
+                    fn.is_blank(col('username')),
+                    pl.all_horizontal(
+                        pl.all_horizontal(
+                            fn.blank(col('status')).is_in(['', 'active']),
+                            col('enabledUser').ne_missing(False),
+                        ),
+                        fn.blank(col('role')).is_in(['student', 'teacher']),
+                        pl.any_horizontal(pl.lit(not p['schools']), fn.any_in(col('orgs'), p['schools'])),
+                    ),
+                    pl.lit(p['generate_logins']).fill_null(False),
+                ),
+            ),
+        ),
         columns=(
-            Column('user_id', 29, col('sourcedId')),
-            Column('first_name', 30, col('givenName')),
-            Column('last_name', 31, col('familyName')),
-            Column('login', 32, col('username')),
-            Column('email', 33, col('email')),
+            Column(
+                'user_id',
+                191,
+                fn.coalesce(fn.coalesce(col('lookup_1'), col('lookup_2')), col('sourcedId')),
+            ),
+            Column('first_name', 192, col('givenName')),
+            Column('last_name', 193, col('familyName')),
+            Column(
+                'login',
+                194,
+                (
+                    pl.when(pl.all_horizontal(
+                        pl.lit(p['generate_logins']).fill_null(False),
+                        fn.is_blank(col('username')),
+                        ~(pl.all_horizontal(
+                            (pl.lit(p['google_domain']) != ''),
+                            (fn.blank(fn.domain(col('email'))) == fn.blank(fn.lower(p['google_domain']))),
+                        )),
+                    ))
+                        .then(fn.coalesce(
+                            col('lookup_4'),
+                            (
+                                pl.when((fn.blank((
+                                    pl.when(pl.all_horizontal(
+                                        pl.lit(p['generate_logins']).fill_null(False),
+                                        fn.is_blank(col('username')),
+                                    ))
+                                        .then(col('sourcedId'))
+                                        .otherwise(pl.lit(''))
+                                )) == ''))
+                                    .then(pl.lit(''))
+                                    .otherwise(fn.concat(
+                                        'or-',
+                                        fn.stable_id(
+                                            (
+                                                pl.when(pl.all_horizontal(
+                                                    pl.lit(p['generate_logins']).fill_null(False),
+                                                    fn.is_blank(col('username')),
+                                                ))
+                                                    .then(col('sourcedId'))
+                                                    .otherwise(pl.lit(''))
+                                            ),
+                                        ),
+                                    ))
+                            ),
+                        ))
+                        .otherwise(col('username'))
+                ),
+            ),
+            Column('email', 197, col('email')),
             Column(
                 'user_type',
-                34,
+                198,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('S'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('T'))
                     .otherwise(None)
                 ),
             ),
-            Column('organization_id', 35, col('orgs').list.get(0, null_on_oob=True)),
-            Column('blocked', 36, pl.lit('0')),
+            Column('organization_id', 199, col('orgs').list.get(0, null_on_oob=True)),
+            Column('blocked', 200, pl.lit('0')),
             Column(
                 'sso_id',
-                37,
+                201,
                 (
                     pl.when(pl.all_horizontal(
                         (pl.lit(p['google_domain']) != ''),
@@ -111,27 +502,746 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
         ),
+        checks=(
+            Check(
+                205,
+                'two_accounts_reason',
+                pl.any_horizontal(
+                    (fn.count(fn.unique(col('lookup_5'))) > 1),
+                    (fn.count(fn.unique(col('lookup_6'))) > 1),
+                    pl.all_horizontal(
+                        ~fn.is_blank(col('lookup_2')),
+                        (fn.blank(col('lookup_2')) != fn.blank(fn.coalesce(
+                            fn.coalesce(col('lookup_1'), col('lookup_2')),
+                            (
+                                pl.when(col('lookup_3').fill_null(False))
+                                    .then(col('sourcedId'))
+                                    .otherwise(pl.lit(''))
+                            ),
+                        ))),
+                    ),
+                    pl.all_horizontal(
+                        col('lookup_3').fill_null(False),
+                        (fn.blank(fn.coalesce(
+                            fn.coalesce(col('lookup_1'), col('lookup_2')),
+                            (
+                                pl.when(col('lookup_3').fill_null(False))
+                                    .then(col('sourcedId'))
+                                    .otherwise(pl.lit(''))
+                            ),
+                        )) != fn.blank(col('sourcedId'))),
+                    ),
+                ),
+                message=fn.concat(
+                    'matches more than one live account: ',
+                    fn.concat(
+                        fn.concat(
+                            fn.concat(
+                                fn.concat(
+                                    (
+                                        pl.when(fn.count(fn.unique(col('lookup_7'))).eq_missing(0))
+                                            .then(pl.lit(''))
+                                            .otherwise(fn.concat(
+                                                (
+                                                    pl.when((fn.count(fn.unique(col('lookup_7'))) > 1))
+                                                        .then(pl.lit('lines '))
+                                                        .otherwise(pl.lit('line '))
+                                                ),
+                                                (
+                                                    pl.when(fn.count(fn.unique(col('lookup_7'))).eq_missing(0))
+                                                        .then(pl.lit(''))
+                                                        .otherwise(fn.concat(
+                                                            fn.concat(fn.concat(fn.join(fn.unique(col('lookup_7')), ', '), ' ('), 'email'),
+                                                            ')',
+                                                        ))
+                                                ),
+                                            ))
+                                    ),
+                                    (
+                                        pl.when(pl.all_horizontal(
+                                            (fn.blank((
+                                                pl.when(fn.count(fn.unique(col('lookup_7'))).eq_missing(0))
+                                                    .then(pl.lit(''))
+                                                    .otherwise(fn.concat(
+                                                        (
+                                                            pl.when((fn.count(fn.unique(col('lookup_7'))) > 1))
+                                                                .then(pl.lit('lines '))
+                                                                .otherwise(pl.lit('line '))
+                                                        ),
+                                                        (
+                                                            pl.when(fn.count(fn.unique(col('lookup_7'))).eq_missing(0))
+                                                                .then(pl.lit(''))
+                                                                .otherwise(fn.concat(
+                                                                    fn.concat(fn.concat(fn.join(fn.unique(col('lookup_7')), ', '), ' ('), 'email'),
+                                                                    ')',
+                                                                ))
+                                                        ),
+                                                    ))
+                                            )) != ''),
+                                            (fn.blank((
+                                                pl.when(fn.count(fn.unique(col('lookup_8'))).eq_missing(0))
+                                                    .then(pl.lit(''))
+                                                    .otherwise(fn.concat(
+                                                        (
+                                                            pl.when((fn.count(fn.unique(col('lookup_8'))) > 1))
+                                                                .then(pl.lit('lines '))
+                                                                .otherwise(pl.lit('line '))
+                                                        ),
+                                                        (
+                                                            pl.when(fn.count(fn.unique(col('lookup_8'))).eq_missing(0))
+                                                                .then(pl.lit(''))
+                                                                .otherwise(fn.concat(
+                                                                    fn.concat(fn.concat(fn.join(fn.unique(col('lookup_8')), ', '), ' ('), 'username'),
+                                                                    ')',
+                                                                ))
+                                                        ),
+                                                    ))
+                                            )) != ''),
+                                        ))
+                                            .then(pl.lit('; '))
+                                            .otherwise(pl.lit(''))
+                                    ),
+                                ),
+                                (
+                                    pl.when(fn.count(fn.unique(col('lookup_8'))).eq_missing(0))
+                                        .then(pl.lit(''))
+                                        .otherwise(fn.concat(
+                                            (
+                                                pl.when((fn.count(fn.unique(col('lookup_8'))) > 1))
+                                                    .then(pl.lit('lines '))
+                                                    .otherwise(pl.lit('line '))
+                                            ),
+                                            (
+                                                pl.when(fn.count(fn.unique(col('lookup_8'))).eq_missing(0))
+                                                    .then(pl.lit(''))
+                                                    .otherwise(fn.concat(
+                                                        fn.concat(fn.concat(fn.join(fn.unique(col('lookup_8')), ', '), ' ('), 'username'),
+                                                        ')',
+                                                    ))
+                                            ),
+                                        ))
+                                ),
+                            ),
+                            (
+                                pl.when(pl.all_horizontal(
+                                    (fn.blank(fn.concat(
+                                        fn.concat(
+                                            (
+                                                pl.when(fn.count(fn.unique(col('lookup_7'))).eq_missing(0))
+                                                    .then(pl.lit(''))
+                                                    .otherwise(fn.concat(
+                                                        (
+                                                            pl.when((fn.count(fn.unique(col('lookup_7'))) > 1))
+                                                                .then(pl.lit('lines '))
+                                                                .otherwise(pl.lit('line '))
+                                                        ),
+                                                        (
+                                                            pl.when(fn.count(fn.unique(col('lookup_7'))).eq_missing(0))
+                                                                .then(pl.lit(''))
+                                                                .otherwise(fn.concat(
+                                                                    fn.concat(fn.concat(fn.join(fn.unique(col('lookup_7')), ', '), ' ('), 'email'),
+                                                                    ')',
+                                                                ))
+                                                        ),
+                                                    ))
+                                            ),
+                                            (
+                                                pl.when(pl.all_horizontal(
+                                                    (fn.blank((
+                                                        pl.when(fn.count(fn.unique(col('lookup_7'))).eq_missing(0))
+                                                            .then(pl.lit(''))
+                                                            .otherwise(fn.concat(
+                                                                (
+                                                                    pl.when((fn.count(fn.unique(col('lookup_7'))) > 1))
+                                                                        .then(pl.lit('lines '))
+                                                                        .otherwise(pl.lit('line '))
+                                                                ),
+                                                                (
+                                                                    pl.when(fn.count(fn.unique(col('lookup_7'))).eq_missing(0))
+                                                                        .then(pl.lit(''))
+                                                                        .otherwise(fn.concat(
+                                                                            fn.concat(fn.concat(fn.join(fn.unique(col('lookup_7')), ', '), ' ('), 'email'),
+                                                                            ')',
+                                                                        ))
+                                                                ),
+                                                            ))
+                                                    )) != ''),
+                                                    (fn.blank((
+                                                        pl.when(fn.count(fn.unique(col('lookup_8'))).eq_missing(0))
+                                                            .then(pl.lit(''))
+                                                            .otherwise(fn.concat(
+                                                                (
+                                                                    pl.when((fn.count(fn.unique(col('lookup_8'))) > 1))
+                                                                        .then(pl.lit('lines '))
+                                                                        .otherwise(pl.lit('line '))
+                                                                ),
+                                                                (
+                                                                    pl.when(fn.count(fn.unique(col('lookup_8'))).eq_missing(0))
+                                                                        .then(pl.lit(''))
+                                                                        .otherwise(fn.concat(
+                                                                            fn.concat(fn.concat(fn.join(fn.unique(col('lookup_8')), ', '), ' ('), 'username'),
+                                                                            ')',
+                                                                        ))
+                                                                ),
+                                                            ))
+                                                    )) != ''),
+                                                ))
+                                                    .then(pl.lit('; '))
+                                                    .otherwise(pl.lit(''))
+                                            ),
+                                        ),
+                                        (
+                                            pl.when(fn.count(fn.unique(col('lookup_8'))).eq_missing(0))
+                                                .then(pl.lit(''))
+                                                .otherwise(fn.concat(
+                                                    (
+                                                        pl.when((fn.count(fn.unique(col('lookup_8'))) > 1))
+                                                            .then(pl.lit('lines '))
+                                                            .otherwise(pl.lit('line '))
+                                                    ),
+                                                    (
+                                                        pl.when(fn.count(fn.unique(col('lookup_8'))).eq_missing(0))
+                                                            .then(pl.lit(''))
+                                                            .otherwise(fn.concat(
+                                                                fn.concat(fn.concat(fn.join(fn.unique(col('lookup_8')), ', '), ' ('), 'username'),
+                                                                ')',
+                                                            ))
+                                                    ),
+                                                ))
+                                        ),
+                                    )) != ''),
+                                    (fn.blank((
+                                        pl.when(col('lookup_3').fill_null(False))
+                                            .then(fn.concat(fn.concat('line ', col('lookup_9')), ' (sourcedId)'))
+                                            .otherwise(pl.lit(''))
+                                    )) != ''),
+                                ))
+                                    .then(pl.lit('; '))
+                                    .otherwise(pl.lit(''))
+                            ),
+                        ),
+                        (
+                            pl.when(col('lookup_3').fill_null(False))
+                                .then(fn.concat(fn.concat('line ', col('lookup_9')), ' (sourcedId)'))
+                                .otherwise(pl.lit(''))
+                        ),
+                    ),
+                ),
+            ),
+            Check(
+                206,
+                'shared_reason',
+                pl.all_horizontal(
+                    ~(pl.any_horizontal(
+                        (fn.count(fn.unique(col('lookup_5'))) > 1),
+                        (fn.count(fn.unique(col('lookup_6'))) > 1),
+                        pl.all_horizontal(
+                            ~fn.is_blank(col('lookup_2')),
+                            (fn.blank(col('lookup_2')) != fn.blank(fn.coalesce(
+                                fn.coalesce(col('lookup_1'), col('lookup_2')),
+                                (
+                                    pl.when(col('lookup_3').fill_null(False))
+                                        .then(col('sourcedId'))
+                                        .otherwise(pl.lit(''))
+                                ),
+                            ))),
+                        ),
+                        pl.all_horizontal(
+                            col('lookup_3').fill_null(False),
+                            (fn.blank(fn.coalesce(
+                                fn.coalesce(col('lookup_1'), col('lookup_2')),
+                                (
+                                    pl.when(col('lookup_3').fill_null(False))
+                                        .then(col('sourcedId'))
+                                        .otherwise(pl.lit(''))
+                                ),
+                            )) != fn.blank(col('sourcedId'))),
+                        ),
+                    )),
+                    ~fn.is_blank(fn.coalesce(
+                        fn.coalesce(col('lookup_1'), col('lookup_2')),
+                        (
+                            pl.when(col('lookup_3').fill_null(False))
+                                .then(col('sourcedId'))
+                                .otherwise(pl.lit(''))
+                        ),
+                    )),
+                    pl.any_horizontal(
+                        (fn.count(fn.unique(col('lookup_11'))) > (
+                            pl.when(fn.is_blank(col('lookup_1')))
+                                .then(pl.lit(0))
+                                .otherwise(pl.lit(1))
+                        )),
+                        (fn.count(fn.unique(col('lookup_12'))) > (
+                            pl.when(fn.is_blank(col('lookup_2')))
+                                .then(pl.lit(0))
+                                .otherwise(pl.lit(1))
+                        )),
+                        (fn.count(fn.unique(col('lookup_13'))) > (
+                            pl.when(col('lookup_3').fill_null(False))
+                                .then(pl.lit(1))
+                                .otherwise(pl.lit(0))
+                        )),
+                    ),
+                ),
+                message=fn.concat(
+                    fn.concat(
+                        fn.concat('the live account on line ', col('lookup_14')),
+                        ' is matched by more than one user: ',
+                    ),
+                    fn.concat(
+                        fn.concat(
+                            fn.concat(
+                                fn.concat(
+                                    (
+                                        pl.when(fn.count(fn.unique(col('lookup_11'))).eq_missing(0))
+                                            .then(pl.lit(''))
+                                            .otherwise(fn.concat(
+                                                fn.concat(fn.concat(fn.join(fn.unique(col('lookup_11')), ', '), ' ('), 'email'),
+                                                ')',
+                                            ))
+                                    ),
+                                    (
+                                        pl.when(pl.all_horizontal(
+                                            (fn.blank((
+                                                pl.when(fn.count(fn.unique(col('lookup_11'))).eq_missing(0))
+                                                    .then(pl.lit(''))
+                                                    .otherwise(fn.concat(
+                                                        fn.concat(fn.concat(fn.join(fn.unique(col('lookup_11')), ', '), ' ('), 'email'),
+                                                        ')',
+                                                    ))
+                                            )) != ''),
+                                            (fn.blank((
+                                                pl.when(fn.count(fn.unique(col('lookup_12'))).eq_missing(0))
+                                                    .then(pl.lit(''))
+                                                    .otherwise(fn.concat(
+                                                        fn.concat(fn.concat(fn.join(fn.unique(col('lookup_12')), ', '), ' ('), 'username'),
+                                                        ')',
+                                                    ))
+                                            )) != ''),
+                                        ))
+                                            .then(pl.lit('; '))
+                                            .otherwise(pl.lit(''))
+                                    ),
+                                ),
+                                (
+                                    pl.when(fn.count(fn.unique(col('lookup_12'))).eq_missing(0))
+                                        .then(pl.lit(''))
+                                        .otherwise(fn.concat(
+                                            fn.concat(fn.concat(fn.join(fn.unique(col('lookup_12')), ', '), ' ('), 'username'),
+                                            ')',
+                                        ))
+                                ),
+                            ),
+                            (
+                                pl.when(pl.all_horizontal(
+                                    (fn.blank(fn.concat(
+                                        fn.concat(
+                                            (
+                                                pl.when(fn.count(fn.unique(col('lookup_11'))).eq_missing(0))
+                                                    .then(pl.lit(''))
+                                                    .otherwise(fn.concat(
+                                                        fn.concat(fn.concat(fn.join(fn.unique(col('lookup_11')), ', '), ' ('), 'email'),
+                                                        ')',
+                                                    ))
+                                            ),
+                                            (
+                                                pl.when(pl.all_horizontal(
+                                                    (fn.blank((
+                                                        pl.when(fn.count(fn.unique(col('lookup_11'))).eq_missing(0))
+                                                            .then(pl.lit(''))
+                                                            .otherwise(fn.concat(
+                                                                fn.concat(fn.concat(fn.join(fn.unique(col('lookup_11')), ', '), ' ('), 'email'),
+                                                                ')',
+                                                            ))
+                                                    )) != ''),
+                                                    (fn.blank((
+                                                        pl.when(fn.count(fn.unique(col('lookup_12'))).eq_missing(0))
+                                                            .then(pl.lit(''))
+                                                            .otherwise(fn.concat(
+                                                                fn.concat(fn.concat(fn.join(fn.unique(col('lookup_12')), ', '), ' ('), 'username'),
+                                                                ')',
+                                                            ))
+                                                    )) != ''),
+                                                ))
+                                                    .then(pl.lit('; '))
+                                                    .otherwise(pl.lit(''))
+                                            ),
+                                        ),
+                                        (
+                                            pl.when(fn.count(fn.unique(col('lookup_12'))).eq_missing(0))
+                                                .then(pl.lit(''))
+                                                .otherwise(fn.concat(
+                                                    fn.concat(fn.concat(fn.join(fn.unique(col('lookup_12')), ', '), ' ('), 'username'),
+                                                    ')',
+                                                ))
+                                        ),
+                                    )) != ''),
+                                    (fn.blank((
+                                        pl.when(fn.count(fn.unique(col('lookup_13'))).eq_missing(0))
+                                            .then(pl.lit(''))
+                                            .otherwise(fn.concat(
+                                                fn.concat(fn.concat(fn.join(fn.unique(col('lookup_13')), ', '), ' ('), 'sourcedId'),
+                                                ')',
+                                            ))
+                                    )) != ''),
+                                ))
+                                    .then(pl.lit('; '))
+                                    .otherwise(pl.lit(''))
+                            ),
+                        ),
+                        (
+                            pl.when(fn.count(fn.unique(col('lookup_13'))).eq_missing(0))
+                                .then(pl.lit(''))
+                                .otherwise(fn.concat(
+                                    fn.concat(fn.concat(fn.join(fn.unique(col('lookup_13')), ', '), ' ('), 'sourcedId'),
+                                    ')',
+                                ))
+                        ),
+                    ),
+                ),
+            ),
+            Check(
+                207,
+                'login_reason',
+                pl.all_horizontal(
+                    pl.all_horizontal(
+                        pl.all_horizontal(
+                            pl.lit(p['generate_logins']).fill_null(False),
+                            fn.is_blank(col('username')),
+                            ~(pl.all_horizontal(
+                                (pl.lit(p['google_domain']) != ''),
+                                (fn.blank(fn.domain(col('email'))) == fn.blank(fn.lower(p['google_domain']))),
+                            )),
+                        ),
+                        fn.is_blank(col('lookup_4')),
+                    ),
+                    pl.any_horizontal(
+                        (fn.count(fn.unique(col('lookup_15'))) > 0),
+                        (fn.count(fn.unique(col('lookup_16'))) > 0),
+                        (fn.count(fn.unique(col('lookup_17'))) > 1),
+                    ),
+                ),
+                message=fn.concat(
+                    fn.concat(
+                        fn.concat(
+                            'the generated login ',
+                            (
+                                pl.when((fn.blank((
+                                    pl.when(pl.all_horizontal(
+                                        pl.lit(p['generate_logins']).fill_null(False),
+                                        fn.is_blank(col('username')),
+                                    ))
+                                        .then(col('sourcedId'))
+                                        .otherwise(pl.lit(''))
+                                )) == ''))
+                                    .then(pl.lit(''))
+                                    .otherwise(fn.concat(
+                                        'or-',
+                                        fn.stable_id(
+                                            (
+                                                pl.when(pl.all_horizontal(
+                                                    pl.lit(p['generate_logins']).fill_null(False),
+                                                    fn.is_blank(col('username')),
+                                                ))
+                                                    .then(col('sourcedId'))
+                                                    .otherwise(pl.lit(''))
+                                            ),
+                                        ),
+                                    ))
+                            ),
+                        ),
+                        ' is already the login of ',
+                    ),
+                    fn.concat(
+                        fn.concat(
+                            fn.concat(
+                                fn.concat(
+                                    (
+                                        pl.when(fn.count(fn.unique(col('lookup_15'))).eq_missing(0))
+                                            .then(pl.lit(''))
+                                            .otherwise(fn.concat(
+                                                fn.concat(fn.concat(fn.join(fn.unique(col('lookup_15')), ', '), ' ('), 'username'),
+                                                ')',
+                                            ))
+                                    ),
+                                    (
+                                        pl.when(pl.all_horizontal(
+                                            (fn.blank((
+                                                pl.when(fn.count(fn.unique(col('lookup_15'))).eq_missing(0))
+                                                    .then(pl.lit(''))
+                                                    .otherwise(fn.concat(
+                                                        fn.concat(fn.concat(fn.join(fn.unique(col('lookup_15')), ', '), ' ('), 'username'),
+                                                        ')',
+                                                    ))
+                                            )) != ''),
+                                            (fn.blank((
+                                                pl.when(fn.count(fn.unique(col('lookup_16'))).eq_missing(0))
+                                                    .then(pl.lit(''))
+                                                    .otherwise(fn.concat(
+                                                        'the live account on ',
+                                                        (
+                                                            pl.when(fn.count(fn.unique(col('lookup_16'))).eq_missing(0))
+                                                                .then(pl.lit(''))
+                                                                .otherwise(fn.concat(
+                                                                    (
+                                                                        pl.when((fn.count(fn.unique(col('lookup_16'))) > 1))
+                                                                            .then(pl.lit('lines '))
+                                                                            .otherwise(pl.lit('line '))
+                                                                    ),
+                                                                    (
+                                                                        pl.when(fn.count(fn.unique(col('lookup_16'))).eq_missing(0))
+                                                                            .then(pl.lit(''))
+                                                                            .otherwise(fn.concat(
+                                                                                fn.concat(fn.concat(fn.join(fn.unique(col('lookup_16')), ', '), ' ('), 'username'),
+                                                                                ')',
+                                                                            ))
+                                                                    ),
+                                                                ))
+                                                        ),
+                                                    ))
+                                            )) != ''),
+                                        ))
+                                            .then(pl.lit('; '))
+                                            .otherwise(pl.lit(''))
+                                    ),
+                                ),
+                                (
+                                    pl.when(fn.count(fn.unique(col('lookup_16'))).eq_missing(0))
+                                        .then(pl.lit(''))
+                                        .otherwise(fn.concat(
+                                            'the live account on ',
+                                            (
+                                                pl.when(fn.count(fn.unique(col('lookup_16'))).eq_missing(0))
+                                                    .then(pl.lit(''))
+                                                    .otherwise(fn.concat(
+                                                        (
+                                                            pl.when((fn.count(fn.unique(col('lookup_16'))) > 1))
+                                                                .then(pl.lit('lines '))
+                                                                .otherwise(pl.lit('line '))
+                                                        ),
+                                                        (
+                                                            pl.when(fn.count(fn.unique(col('lookup_16'))).eq_missing(0))
+                                                                .then(pl.lit(''))
+                                                                .otherwise(fn.concat(
+                                                                    fn.concat(fn.concat(fn.join(fn.unique(col('lookup_16')), ', '), ' ('), 'username'),
+                                                                    ')',
+                                                                ))
+                                                        ),
+                                                    ))
+                                            ),
+                                        ))
+                                ),
+                            ),
+                            (
+                                pl.when(pl.all_horizontal(
+                                    (fn.blank(fn.concat(
+                                        fn.concat(
+                                            (
+                                                pl.when(fn.count(fn.unique(col('lookup_15'))).eq_missing(0))
+                                                    .then(pl.lit(''))
+                                                    .otherwise(fn.concat(
+                                                        fn.concat(fn.concat(fn.join(fn.unique(col('lookup_15')), ', '), ' ('), 'username'),
+                                                        ')',
+                                                    ))
+                                            ),
+                                            (
+                                                pl.when(pl.all_horizontal(
+                                                    (fn.blank((
+                                                        pl.when(fn.count(fn.unique(col('lookup_15'))).eq_missing(0))
+                                                            .then(pl.lit(''))
+                                                            .otherwise(fn.concat(
+                                                                fn.concat(fn.concat(fn.join(fn.unique(col('lookup_15')), ', '), ' ('), 'username'),
+                                                                ')',
+                                                            ))
+                                                    )) != ''),
+                                                    (fn.blank((
+                                                        pl.when(fn.count(fn.unique(col('lookup_16'))).eq_missing(0))
+                                                            .then(pl.lit(''))
+                                                            .otherwise(fn.concat(
+                                                                'the live account on ',
+                                                                (
+                                                                    pl.when(fn.count(fn.unique(col('lookup_16'))).eq_missing(0))
+                                                                        .then(pl.lit(''))
+                                                                        .otherwise(fn.concat(
+                                                                            (
+                                                                                pl.when((fn.count(fn.unique(col('lookup_16'))) > 1))
+                                                                                    .then(pl.lit('lines '))
+                                                                                    .otherwise(pl.lit('line '))
+                                                                            ),
+                                                                            (
+                                                                                pl.when(fn.count(fn.unique(col('lookup_16'))).eq_missing(0))
+                                                                                    .then(pl.lit(''))
+                                                                                    .otherwise(fn.concat(
+                                                                                        fn.concat(fn.concat(fn.join(fn.unique(col('lookup_16')), ', '), ' ('), 'username'),
+                                                                                        ')',
+                                                                                    ))
+                                                                            ),
+                                                                        ))
+                                                                ),
+                                                            ))
+                                                    )) != ''),
+                                                ))
+                                                    .then(pl.lit('; '))
+                                                    .otherwise(pl.lit(''))
+                                            ),
+                                        ),
+                                        (
+                                            pl.when(fn.count(fn.unique(col('lookup_16'))).eq_missing(0))
+                                                .then(pl.lit(''))
+                                                .otherwise(fn.concat(
+                                                    'the live account on ',
+                                                    (
+                                                        pl.when(fn.count(fn.unique(col('lookup_16'))).eq_missing(0))
+                                                            .then(pl.lit(''))
+                                                            .otherwise(fn.concat(
+                                                                (
+                                                                    pl.when((fn.count(fn.unique(col('lookup_16'))) > 1))
+                                                                        .then(pl.lit('lines '))
+                                                                        .otherwise(pl.lit('line '))
+                                                                ),
+                                                                (
+                                                                    pl.when(fn.count(fn.unique(col('lookup_16'))).eq_missing(0))
+                                                                        .then(pl.lit(''))
+                                                                        .otherwise(fn.concat(
+                                                                            fn.concat(fn.concat(fn.join(fn.unique(col('lookup_16')), ', '), ' ('), 'username'),
+                                                                            ')',
+                                                                        ))
+                                                                ),
+                                                            ))
+                                                    ),
+                                                ))
+                                        ),
+                                    )) != ''),
+                                    (fn.blank((
+                                        pl.when((fn.count(fn.unique(col('lookup_17'))) > 1))
+                                            .then((
+                                                pl.when(fn.count(fn.unique(col('lookup_17'))).eq_missing(0))
+                                                    .then(pl.lit(''))
+                                                    .otherwise(fn.concat(
+                                                        fn.concat(
+                                                            fn.concat(fn.join(fn.unique(col('lookup_17')), ', '), ' ('),
+                                                            'generated login',
+                                                        ),
+                                                        ')',
+                                                    ))
+                                            ))
+                                            .otherwise(pl.lit(''))
+                                    )) != ''),
+                                ))
+                                    .then(pl.lit('; '))
+                                    .otherwise(pl.lit(''))
+                            ),
+                        ),
+                        (
+                            pl.when((fn.count(fn.unique(col('lookup_17'))) > 1))
+                                .then((
+                                    pl.when(fn.count(fn.unique(col('lookup_17'))).eq_missing(0))
+                                        .then(pl.lit(''))
+                                        .otherwise(fn.concat(
+                                            fn.concat(
+                                                fn.concat(fn.join(fn.unique(col('lookup_17')), ', '), ' ('),
+                                                'generated login',
+                                            ),
+                                            ')',
+                                        ))
+                                ))
+                                .otherwise(pl.lit(''))
+                        ),
+                    ),
+                ),
+            ),
+        ),
+        counters=(
+            Counter(
+                'existing accounts matched',
+                208,
+                ~fn.is_blank(fn.coalesce(
+                    fn.coalesce(col('lookup_1'), col('lookup_2')),
+                    (
+                        pl.when(col('lookup_3').fill_null(False))
+                            .then(col('sourcedId'))
+                            .otherwise(pl.lit(''))
+                    ),
+                )),
+            ),
+            Counter(
+                'new accounts',
+                209,
+                fn.is_blank(fn.coalesce(
+                    fn.coalesce(col('lookup_1'), col('lookup_2')),
+                    (
+                        pl.when(col('lookup_3').fill_null(False))
+                            .then(col('sourcedId'))
+                            .otherwise(pl.lit(''))
+                    ),
+                )),
+            ),
+            Counter(
+                'logins generated',
+                210,
+                pl.all_horizontal(
+                    pl.all_horizontal(
+                        pl.lit(p['generate_logins']).fill_null(False),
+                        fn.is_blank(col('username')),
+                        ~(pl.all_horizontal(
+                            (pl.lit(p['google_domain']) != ''),
+                            (fn.blank(fn.domain(col('email'))) == fn.blank(fn.lower(p['google_domain']))),
+                        )),
+                    ),
+                    fn.is_blank(col('lookup_4')),
+                ),
+            ),
+        ),
         key=('user_id',),
     )
 
 
 def users_custom_csv(p: dict[str, object]) -> Output:
-    """output users_custom.csv from users (mapping line 44)."""
+    """output users_custom.csv from users (mapping line 215)."""
     return Output(
         'users_custom.csv',
         'users',
-        line=44,
+        line=215,
         before=(
-            Member('member_1', 'users.csv', on=col('sourcedId')),
+            Member('member_18', 'users.csv', on=col('sourcedId')),
         ),
         rules=(
-            Rule(45, 'where this in users.csv', col('member_1').fill_null(False)),
+            Rule(216, 'where this in users.csv', col('member_18').fill_null(False)),
+        ),
+        after=(
+            Lookup(
+                'lookup_19',
+                line=49,
+                text='first(import_id of live_accounts where lower(email) = lower(address) and email is not empty and import_id is not empty)',
+                entity='live_accounts',
+                key=fn.lower(col('email')),
+                on=fn.lower(col('email')),
+                value=col('import_id'),
+                aggregate='first',
+                where=(~fn.is_blank(col('email')) & ~fn.is_blank(col('import_id'))),
+            ),
+            Lookup(
+                'lookup_20',
+                line=53,
+                text='first(import_id of live_accounts where lower(username) = lower(login) and username is not empty and import_id is not empty)',
+                entity='live_accounts',
+                key=fn.lower(col('username')),
+                on=fn.lower(col('username')),
+                value=col('import_id'),
+                aggregate='first',
+                where=pl.all_horizontal(~fn.is_blank(col('username')), ~fn.is_blank(col('import_id'))),
+            ),
         ),
         columns=(
-            Column('user_id', 48, col('sourcedId')),
-            Column('field1', 49, col('identifier')),
-            Column('field2', 50, pl.lit('')),
-            Column('field3', 51, pl.lit('')),
+            Column(
+                'user_id',
+                219,
+                fn.coalesce(fn.coalesce(col('lookup_19'), col('lookup_20')), col('sourcedId')),
+            ),
+            Column('field1', 220, col('identifier')),
+            Column('field2', 221, pl.lit('')),
+            Column('field3', 222, pl.lit('')),
         ),
         key=('user_id',),
         depends_on=('users.csv',),
@@ -139,15 +1249,15 @@ def users_custom_csv(p: dict[str, object]) -> Output:
 
 
 def organizations_csv(p: dict[str, object]) -> Output:
-    """output organizations.csv from orgs (mapping line 56)."""
+    """output organizations.csv from orgs (mapping line 227)."""
     return Output(
         'organizations.csv',
         'orgs',
-        line=56,
+        line=227,
         rules=(
-            Rule(57, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(228, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                58,
+                229,
                 'where schools is empty or sourcedId in schools',
                 pl.any_horizontal(
                     pl.lit(not p['schools']),
@@ -156,32 +1266,32 @@ def organizations_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('organization_id', 61, col('sourcedId')),
-            Column('name', 62, col('name')),
+            Column('organization_id', 232, col('sourcedId')),
+            Column('name', 233, col('name')),
         ),
         key=('organization_id',),
     )
 
 
 def classes_csv(p: dict[str, object]) -> Output:
-    """output classes.csv from classes (mapping line 66)."""
+    """output classes.csv from classes (mapping line 237)."""
     return Output(
         'classes.csv',
         'classes',
-        line=66,
+        line=237,
         rules=(
-            Rule(67, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(238, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                68,
+                239,
                 'where schools is empty or school in schools',
                 pl.any_horizontal(pl.lit(not p['schools']), fn.blank(col('school')).is_in(p['schools'])),
             ),
         ),
         after=(
             Lookup(
-                'lookup_2',
-                line=77,
-                text='min(user.sourcedId of enrollments where class = this and role = "teacher" and primary and active)',
+                'lookup_22',
+                line=250,
+                text='min(user.sourcedId of enrollments where class = this and role = "teacher" and primary and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
                 on=col('sourcedId'),
@@ -191,41 +1301,112 @@ def classes_csv(p: dict[str, object]) -> Output:
                     (fn.blank(col('role')) == 'teacher'),
                     col('primary').fill_null(False),
                     fn.blank(col('status')).is_in(['', 'active']),
+                    col('member_21').fill_null(False),
                 ),
+                steps=(Member('member_21', 'users.csv', on=col('user')),),
+            ),
+            Lookup(
+                'lookup_23',
+                line=75,
+                text='first(email of users where sourcedId = id and imported and live_accounts is not empty)',
+                entity='users',
+                key=col('sourcedId'),
+                on=col('lookup_22'),
+                value=col('email'),
+                aggregate='first',
+                where=pl.all_horizontal(
+                    pl.all_horizontal(
+                        pl.all_horizontal(
+                            fn.blank(col('status')).is_in(['', 'active']),
+                            col('enabledUser').ne_missing(False),
+                        ),
+                        fn.blank(col('role')).is_in(['student', 'teacher']),
+                        pl.any_horizontal(pl.lit(not p['schools']), fn.any_in(col('orgs'), p['schools'])),
+                    ),
+                    ~pl.lit(p['live_accounts'] in (None, '')),
+                ),
+            ),
+            Lookup(
+                'lookup_24',
+                line=49,
+                text='first(import_id of live_accounts where lower(email) = lower(address) and email is not empty and import_id is not empty)',
+                entity='live_accounts',
+                key=fn.lower(col('email')),
+                on=fn.lower(col('lookup_23')),
+                value=col('import_id'),
+                aggregate='first',
+                where=(~fn.is_blank(col('email')) & ~fn.is_blank(col('import_id'))),
+            ),
+            Lookup(
+                'lookup_26',
+                line=77,
+                text='first(username of users where sourcedId = id and imported and live_accounts is not empty)',
+                entity='users',
+                key=col('sourcedId'),
+                on=col('lookup_22'),
+                value=col('username'),
+                aggregate='first',
+                where=pl.all_horizontal(
+                    pl.all_horizontal(
+                        pl.all_horizontal(
+                            fn.blank(col('status')).is_in(['', 'active']),
+                            col('enabledUser').ne_missing(False),
+                        ),
+                        fn.blank(col('role')).is_in(['student', 'teacher']),
+                        pl.any_horizontal(pl.lit(not p['schools']), fn.any_in(col('orgs'), p['schools'])),
+                    ),
+                    ~pl.lit(p['live_accounts'] in (None, '')),
+                ),
+            ),
+            Lookup(
+                'lookup_27',
+                line=53,
+                text='first(import_id of live_accounts where lower(username) = lower(login) and username is not empty and import_id is not empty)',
+                entity='live_accounts',
+                key=fn.lower(col('username')),
+                on=fn.lower(col('lookup_26')),
+                value=col('import_id'),
+                aggregate='first',
+                where=pl.all_horizontal(~fn.is_blank(col('username')), ~fn.is_blank(col('import_id'))),
             ),
         ),
         columns=(
-            Column('class_id', 71, col('sourcedId')),
-            Column('name', 72, col('title')),
-            Column('code', 73, col('classCode')),
-            Column('year', 74, pl.lit(p['year'])),
-            Column('teacher_id', 77, col('lookup_2')),
-            Column('organization_id', 79, col('school')),
+            Column('class_id', 242, col('sourcedId')),
+            Column('name', 243, col('title')),
+            Column('code', 244, col('classCode')),
+            Column('year', 245, pl.lit(p['year'])),
+            Column(
+                'teacher_id',
+                250,
+                fn.coalesce(fn.coalesce(col('lookup_24'), col('lookup_27')), col('lookup_22')),
+            ),
+            Column('organization_id', 256, col('school')),
         ),
         warns=(
-            Warn(81, 'class has no primary teacher', fn.is_blank(col('out:teacher_id'))),
+            Warn(258, 'class has no primary teacher', fn.is_blank(col('out:teacher_id'))),
         ),
         key=('class_id',),
+        depends_on=('users.csv',),
     )
 
 
 def classes_custom_csv(p: dict[str, object]) -> Output:
-    """output classes_custom.csv from classes (mapping line 86)."""
+    """output classes_custom.csv from classes (mapping line 263)."""
     return Output(
         'classes_custom.csv',
         'classes',
-        line=86,
+        line=263,
         before=(
-            Member('member_3', 'classes.csv', on=col('sourcedId')),
+            Member('member_29', 'classes.csv', on=col('sourcedId')),
         ),
         rules=(
-            Rule(87, 'where this in classes.csv', col('member_3').fill_null(False)),
+            Rule(264, 'where this in classes.csv', col('member_29').fill_null(False)),
         ),
         columns=(
-            Column('class_id', 90, col('sourcedId')),
-            Column('field1', 91, fn.join(col('grades'), ',')),
-            Column('field2', 92, pl.lit('')),
-            Column('field3', 93, pl.lit('')),
+            Column('class_id', 267, col('sourcedId')),
+            Column('field1', 268, fn.join(col('grades'), ',')),
+            Column('field2', 269, pl.lit('')),
+            Column('field3', 270, pl.lit('')),
         ),
         key=('class_id',),
         depends_on=('classes.csv',),
@@ -233,34 +1414,104 @@ def classes_custom_csv(p: dict[str, object]) -> Output:
 
 
 def rosters_csv(p: dict[str, object]) -> Output:
-    """output rosters.csv from enrollments (mapping line 98)."""
+    """output rosters.csv from enrollments (mapping line 275)."""
     return Output(
         'rosters.csv',
         'enrollments',
-        line=98,
+        line=275,
         before=(
-            Member('member_4', 'classes.csv', on=col('class')),
-            Member('member_5', 'users.csv', on=col('user')),
+            Member('member_30', 'classes.csv', on=col('class')),
+            Member('member_31', 'users.csv', on=col('user')),
         ),
         rules=(
-            Rule(99, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(276, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                100,
+                277,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                101,
+                278,
                 'where class in classes.csv and user in users.csv',
-                pl.all_horizontal(col('member_4').fill_null(False), col('member_5').fill_null(False)),
+                pl.all_horizontal(col('member_30').fill_null(False), col('member_31').fill_null(False)),
+            ),
+        ),
+        after=(
+            Lookup(
+                'lookup_32',
+                line=75,
+                text='first(email of users where sourcedId = id and imported and live_accounts is not empty)',
+                entity='users',
+                key=col('sourcedId'),
+                on=col('user'),
+                value=col('email'),
+                aggregate='first',
+                where=pl.all_horizontal(
+                    pl.all_horizontal(
+                        pl.all_horizontal(
+                            fn.blank(col('status')).is_in(['', 'active']),
+                            col('enabledUser').ne_missing(False),
+                        ),
+                        fn.blank(col('role')).is_in(['student', 'teacher']),
+                        pl.any_horizontal(pl.lit(not p['schools']), fn.any_in(col('orgs'), p['schools'])),
+                    ),
+                    ~pl.lit(p['live_accounts'] in (None, '')),
+                ),
+            ),
+            Lookup(
+                'lookup_33',
+                line=49,
+                text='first(import_id of live_accounts where lower(email) = lower(address) and email is not empty and import_id is not empty)',
+                entity='live_accounts',
+                key=fn.lower(col('email')),
+                on=fn.lower(col('lookup_32')),
+                value=col('import_id'),
+                aggregate='first',
+                where=(~fn.is_blank(col('email')) & ~fn.is_blank(col('import_id'))),
+            ),
+            Lookup(
+                'lookup_34',
+                line=77,
+                text='first(username of users where sourcedId = id and imported and live_accounts is not empty)',
+                entity='users',
+                key=col('sourcedId'),
+                on=col('user'),
+                value=col('username'),
+                aggregate='first',
+                where=pl.all_horizontal(
+                    pl.all_horizontal(
+                        pl.all_horizontal(
+                            fn.blank(col('status')).is_in(['', 'active']),
+                            col('enabledUser').ne_missing(False),
+                        ),
+                        fn.blank(col('role')).is_in(['student', 'teacher']),
+                        pl.any_horizontal(pl.lit(not p['schools']), fn.any_in(col('orgs'), p['schools'])),
+                    ),
+                    ~pl.lit(p['live_accounts'] in (None, '')),
+                ),
+            ),
+            Lookup(
+                'lookup_35',
+                line=53,
+                text='first(import_id of live_accounts where lower(username) = lower(login) and username is not empty and import_id is not empty)',
+                entity='live_accounts',
+                key=fn.lower(col('username')),
+                on=fn.lower(col('lookup_34')),
+                value=col('import_id'),
+                aggregate='first',
+                where=pl.all_horizontal(~fn.is_blank(col('username')), ~fn.is_blank(col('import_id'))),
             ),
         ),
         columns=(
-            Column('class_id', 105, col('class')),
-            Column('user_id', 106, col('user')),
+            Column('class_id', 282, col('class')),
+            Column(
+                'user_id',
+                283,
+                fn.coalesce(fn.coalesce(col('lookup_33'), col('lookup_35')), col('user')),
+            ),
             Column(
                 'role',
-                107,
+                284,
                 (
                     pl.when(fn.blank(col('role')) == 'teacher').then(pl.lit('T'))
                     .when(fn.blank(col('role')) == 'student').then(pl.lit('S'))
@@ -286,4 +1537,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {58: 23, 60: 23, 65: 24, 66: 24, 67: 24, 68: 24, 69: 24, 70: 24, 71: 24, 72: 24, 73: 25, 74: 25, 75: 25, 76: 25, 77: 25, 78: 26, 79: 26, 80: 26, 81: 26, 82: 26, 85: 29, 86: 30, 87: 31, 88: 32, 89: 33, 90: 34, 91: 34, 92: 34, 93: 34, 94: 34, 95: 34, 96: 34, 97: 34, 98: 34, 99: 35, 100: 36, 101: 37, 102: 37, 103: 37, 104: 37, 105: 37, 106: 37, 107: 37, 108: 37, 109: 37, 110: 37, 111: 37, 112: 37, 118: 44, 120: 44, 128: 45, 131: 48, 132: 49, 133: 50, 134: 51, 141: 56, 143: 56, 148: 57, 149: 58, 150: 58, 151: 58, 152: 58, 153: 58, 154: 58, 155: 58, 156: 58, 159: 61, 160: 62, 166: 66, 168: 66, 173: 67, 174: 68, 175: 68, 176: 68, 177: 68, 178: 68, 198: 71, 199: 72, 200: 73, 201: 74, 202: 77, 203: 79, 206: 81, 212: 86, 214: 86, 222: 87, 225: 90, 226: 91, 227: 92, 228: 93, 235: 98, 237: 98, 246: 99, 247: 100, 248: 100, 249: 100, 250: 100, 251: 100, 252: 101, 253: 101, 254: 101, 255: 101, 256: 101, 259: 105, 260: 106, 261: 107, 262: 107, 263: 107, 264: 107, 265: 107, 266: 107, 267: 107, 268: 107, 269: 107}
+SOURCE_MAP = {62: 185, 64: 185, 69: 186, 70: 186, 71: 186, 72: 186, 73: 186, 74: 186, 75: 186, 76: 186, 77: 187, 78: 187, 79: 187, 80: 187, 81: 187, 82: 188, 83: 188, 84: 188, 85: 188, 86: 188, 431: 191, 432: 191, 433: 191, 434: 191, 435: 191, 436: 192, 437: 193, 438: 194, 439: 194, 440: 194, 441: 194, 442: 194, 443: 194, 444: 194, 445: 194, 446: 194, 447: 194, 448: 194, 449: 194, 450: 194, 451: 194, 452: 194, 453: 194, 454: 194, 455: 194, 456: 194, 457: 194, 458: 194, 459: 194, 460: 194, 461: 194, 462: 194, 463: 194, 464: 194, 465: 194, 466: 194, 467: 194, 468: 194, 469: 194, 470: 194, 471: 194, 472: 194, 473: 194, 474: 194, 475: 194, 476: 194, 477: 194, 478: 194, 479: 194, 480: 197, 481: 198, 482: 198, 483: 198, 484: 198, 485: 198, 486: 198, 487: 198, 488: 198, 489: 198, 490: 199, 491: 200, 492: 201, 493: 201, 494: 201, 495: 201, 496: 201, 497: 201, 498: 201, 499: 201, 500: 201, 501: 201, 502: 201, 503: 201, 506: 205, 507: 205, 508: 205, 509: 205, 510: 205, 511: 205, 512: 205, 513: 205, 514: 205, 515: 205, 516: 205, 517: 205, 518: 205, 519: 205, 520: 205, 521: 205, 522: 205, 523: 205, 524: 205, 525: 205, 526: 205, 527: 205, 528: 205, 529: 205, 530: 205, 531: 205, 532: 205, 533: 205, 534: 205, 535: 205, 536: 205, 537: 205, 538: 205, 539: 205, 540: 205, 541: 205, 542: 205, 543: 205, 544: 205, 545: 205, 546: 205, 547: 205, 548: 205, 549: 205, 550: 205, 551: 205, 552: 205, 553: 205, 554: 205, 555: 205, 556: 205, 557: 205, 558: 205, 559: 205, 560: 205, 561: 205, 562: 205, 563: 205, 564: 205, 565: 205, 566: 205, 567: 205, 568: 205, 569: 205, 570: 205, 571: 205, 572: 205, 573: 205, 574: 205, 575: 205, 576: 205, 577: 205, 578: 205, 579: 205, 580: 205, 581: 205, 582: 205, 583: 205, 584: 205, 585: 205, 586: 205, 587: 205, 588: 205, 589: 205, 590: 205, 591: 205, 592: 205, 593: 205, 594: 205, 595: 205, 596: 205, 597: 205, 598: 205, 599: 205, 600: 205, 601: 205, 602: 205, 603: 205, 604: 205, 605: 205, 606: 205, 607: 205, 608: 205, 609: 205, 610: 205, 611: 205, 612: 205, 613: 205, 614: 205, 615: 205, 616: 205, 617: 205, 618: 205, 619: 205, 620: 205, 621: 205, 622: 205, 623: 205, 624: 205, 625: 205, 626: 205, 627: 205, 628: 205, 629: 205, 630: 205, 631: 205, 632: 205, 633: 205, 634: 205, 635: 205, 636: 205, 637: 205, 638: 205, 639: 205, 640: 205, 641: 205, 642: 205, 643: 205, 644: 205, 645: 205, 646: 205, 647: 205, 648: 205, 649: 205, 650: 205, 651: 205, 652: 205, 653: 205, 654: 205, 655: 205, 656: 205, 657: 205, 658: 205, 659: 205, 660: 205, 661: 205, 662: 205, 663: 205, 664: 205, 665: 205, 666: 205, 667: 205, 668: 205, 669: 205, 670: 205, 671: 205, 672: 205, 673: 205, 674: 205, 675: 205, 676: 205, 677: 205, 678: 205, 679: 205, 680: 205, 681: 205, 682: 205, 683: 205, 684: 205, 685: 205, 686: 205, 687: 205, 688: 205, 689: 205, 690: 205, 691: 205, 692: 205, 693: 205, 694: 205, 695: 205, 696: 205, 697: 205, 698: 205, 699: 205, 700: 205, 701: 205, 702: 205, 703: 205, 704: 205, 705: 205, 706: 205, 707: 205, 708: 205, 709: 205, 710: 205, 711: 205, 712: 205, 713: 205, 714: 205, 715: 205, 716: 205, 717: 205, 718: 205, 719: 205, 720: 205, 721: 205, 722: 205, 723: 205, 724: 205, 725: 205, 726: 205, 727: 205, 728: 205, 729: 205, 730: 205, 731: 206, 732: 206, 733: 206, 734: 206, 735: 206, 736: 206, 737: 206, 738: 206, 739: 206, 740: 206, 741: 206, 742: 206, 743: 206, 744: 206, 745: 206, 746: 206, 747: 206, 748: 206, 749: 206, 750: 206, 751: 206, 752: 206, 753: 206, 754: 206, 755: 206, 756: 206, 757: 206, 758: 206, 759: 206, 760: 206, 761: 206, 762: 206, 763: 206, 764: 206, 765: 206, 766: 206, 767: 206, 768: 206, 769: 206, 770: 206, 771: 206, 772: 206, 773: 206, 774: 206, 775: 206, 776: 206, 777: 206, 778: 206, 779: 206, 780: 206, 781: 206, 782: 206, 783: 206, 784: 206, 785: 206, 786: 206, 787: 206, 788: 206, 789: 206, 790: 206, 791: 206, 792: 206, 793: 206, 794: 206, 795: 206, 796: 206, 797: 206, 798: 206, 799: 206, 800: 206, 801: 206, 802: 206, 803: 206, 804: 206, 805: 206, 806: 206, 807: 206, 808: 206, 809: 206, 810: 206, 811: 206, 812: 206, 813: 206, 814: 206, 815: 206, 816: 206, 817: 206, 818: 206, 819: 206, 820: 206, 821: 206, 822: 206, 823: 206, 824: 206, 825: 206, 826: 206, 827: 206, 828: 206, 829: 206, 830: 206, 831: 206, 832: 206, 833: 206, 834: 206, 835: 206, 836: 206, 837: 206, 838: 206, 839: 206, 840: 206, 841: 206, 842: 206, 843: 206, 844: 206, 845: 206, 846: 206, 847: 206, 848: 206, 849: 206, 850: 206, 851: 206, 852: 206, 853: 206, 854: 206, 855: 206, 856: 206, 857: 206, 858: 206, 859: 206, 860: 206, 861: 206, 862: 206, 863: 206, 864: 206, 865: 206, 866: 206, 867: 206, 868: 206, 869: 206, 870: 206, 871: 206, 872: 206, 873: 206, 874: 206, 875: 206, 876: 206, 877: 206, 878: 206, 879: 206, 880: 206, 881: 206, 882: 206, 883: 206, 884: 206, 885: 206, 886: 206, 887: 206, 888: 206, 889: 206, 890: 206, 891: 206, 892: 206, 893: 206, 894: 206, 895: 206, 896: 206, 897: 206, 898: 206, 899: 206, 900: 206, 901: 206, 902: 206, 903: 206, 904: 207, 905: 207, 906: 207, 907: 207, 908: 207, 909: 207, 910: 207, 911: 207, 912: 207, 913: 207, 914: 207, 915: 207, 916: 207, 917: 207, 918: 207, 919: 207, 920: 207, 921: 207, 922: 207, 923: 207, 924: 207, 925: 207, 926: 207, 927: 207, 928: 207, 929: 207, 930: 207, 931: 207, 932: 207, 933: 207, 934: 207, 935: 207, 936: 207, 937: 207, 938: 207, 939: 207, 940: 207, 941: 207, 942: 207, 943: 207, 944: 207, 945: 207, 946: 207, 947: 207, 948: 207, 949: 207, 950: 207, 951: 207, 952: 207, 953: 207, 954: 207, 955: 207, 956: 207, 957: 207, 958: 207, 959: 207, 960: 207, 961: 207, 962: 207, 963: 207, 964: 207, 965: 207, 966: 207, 967: 207, 968: 207, 969: 207, 970: 207, 971: 207, 972: 207, 973: 207, 974: 207, 975: 207, 976: 207, 977: 207, 978: 207, 979: 207, 980: 207, 981: 207, 982: 207, 983: 207, 984: 207, 985: 207, 986: 207, 987: 207, 988: 207, 989: 207, 990: 207, 991: 207, 992: 207, 993: 207, 994: 207, 995: 207, 996: 207, 997: 207, 998: 207, 999: 207, 1000: 207, 1001: 207, 1002: 207, 1003: 207, 1004: 207, 1005: 207, 1006: 207, 1007: 207, 1008: 207, 1009: 207, 1010: 207, 1011: 207, 1012: 207, 1013: 207, 1014: 207, 1015: 207, 1016: 207, 1017: 207, 1018: 207, 1019: 207, 1020: 207, 1021: 207, 1022: 207, 1023: 207, 1024: 207, 1025: 207, 1026: 207, 1027: 207, 1028: 207, 1029: 207, 1030: 207, 1031: 207, 1032: 207, 1033: 207, 1034: 207, 1035: 207, 1036: 207, 1037: 207, 1038: 207, 1039: 207, 1040: 207, 1041: 207, 1042: 207, 1043: 207, 1044: 207, 1045: 207, 1046: 207, 1047: 207, 1048: 207, 1049: 207, 1050: 207, 1051: 207, 1052: 207, 1053: 207, 1054: 207, 1055: 207, 1056: 207, 1057: 207, 1058: 207, 1059: 207, 1060: 207, 1061: 207, 1062: 207, 1063: 207, 1064: 207, 1065: 207, 1066: 207, 1067: 207, 1068: 207, 1069: 207, 1070: 207, 1071: 207, 1072: 207, 1073: 207, 1074: 207, 1075: 207, 1076: 207, 1077: 207, 1078: 207, 1079: 207, 1080: 207, 1081: 207, 1082: 207, 1083: 207, 1084: 207, 1085: 207, 1086: 207, 1087: 207, 1088: 207, 1089: 207, 1090: 207, 1091: 207, 1092: 207, 1093: 207, 1094: 207, 1095: 207, 1096: 207, 1097: 207, 1098: 207, 1099: 207, 1100: 207, 1101: 207, 1102: 207, 1103: 207, 1104: 207, 1105: 207, 1106: 207, 1107: 207, 1108: 207, 1109: 207, 1110: 207, 1111: 207, 1112: 207, 1113: 207, 1114: 207, 1115: 207, 1116: 207, 1117: 207, 1118: 207, 1119: 207, 1120: 207, 1121: 207, 1122: 207, 1123: 207, 1124: 207, 1125: 207, 1126: 207, 1127: 207, 1128: 207, 1129: 207, 1130: 207, 1131: 207, 1132: 207, 1133: 207, 1134: 207, 1135: 207, 1136: 207, 1137: 207, 1138: 207, 1139: 207, 1140: 207, 1141: 207, 1142: 207, 1143: 207, 1144: 207, 1145: 207, 1146: 207, 1147: 207, 1148: 207, 1149: 207, 1150: 207, 1151: 207, 1152: 207, 1153: 207, 1156: 208, 1157: 208, 1158: 208, 1159: 208, 1160: 208, 1161: 208, 1162: 208, 1163: 208, 1164: 208, 1165: 208, 1166: 208, 1167: 208, 1168: 209, 1169: 209, 1170: 209, 1171: 209, 1172: 209, 1173: 209, 1174: 209, 1175: 209, 1176: 209, 1177: 209, 1178: 209, 1179: 209, 1180: 210, 1181: 210, 1182: 210, 1183: 210, 1184: 210, 1185: 210, 1186: 210, 1187: 210, 1188: 210, 1189: 210, 1190: 210, 1191: 210, 1192: 210, 1193: 210, 1194: 210, 1200: 215, 1202: 215, 1210: 216, 1237: 219, 1238: 219, 1239: 219, 1240: 219, 1241: 219, 1242: 220, 1243: 221, 1244: 222, 1251: 227, 1253: 227, 1258: 228, 1259: 229, 1260: 229, 1261: 229, 1262: 229, 1263: 229, 1264: 229, 1265: 229, 1266: 229, 1269: 232, 1270: 233, 1276: 237, 1278: 237, 1283: 238, 1284: 239, 1285: 239, 1286: 239, 1287: 239, 1288: 239, 1374: 242, 1375: 243, 1376: 244, 1377: 245, 1378: 250, 1379: 250, 1380: 250, 1381: 250, 1382: 250, 1383: 256, 1386: 258, 1393: 263, 1395: 263, 1403: 264, 1406: 267, 1407: 268, 1408: 269, 1409: 270, 1416: 275, 1418: 275, 1427: 276, 1428: 277, 1429: 277, 1430: 277, 1431: 277, 1432: 277, 1433: 278, 1434: 278, 1435: 278, 1436: 278, 1437: 278, 1506: 282, 1507: 283, 1508: 283, 1509: 283, 1510: 283, 1511: 283, 1512: 284, 1513: 284, 1514: 284, 1515: 284, 1516: 284, 1517: 284, 1518: 284, 1519: 284, 1520: 284}
