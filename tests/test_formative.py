@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from rostermap.runtime.errors import UsageError
+from rostermap.runtime.errors import RunError, UsageError
 from rostermap.runtime.report.model import to_json
 from rostermap.runtime.run.pipeline import run
 from tests.conftest import EXAMPLE
@@ -664,3 +664,42 @@ def test_example_district_outputs(tmp_path: Path, text_snapshot, snapshot) -> No
         if path.suffix == ".csv":
             assert path.read_text(encoding="utf-8") == text_snapshot(name=path.name)
     assert stable(to_json(result.report)) == snapshot(name="report")
+
+
+# "place all students and teachers into their classes": the enrollment's role is the
+# user's, or the user is not placed in that class.
+def test_a_student_enrolled_as_a_teacher_is_not_a_teacher_of_the_class(
+        make_package: Callable[..., Path]) -> None:
+    package = tiny(make_package, [("st", "s1", "student", "st@district.org", "S-1")])
+    with (package / "enrollments.csv").open("a", encoding="utf-8") as handle:
+        handle.write("e2,,,k1,s1,st,teacher,false,,\n")
+    files = tiny_run(package)
+    assert files["classes.csv"][0][3] == "tb"  # teacher_ids
+    assert ["k1", "st", "teacher"] not in files["enrollments.csv"]
+    assert warned(files["report"], "enrollment role is not the user's role") == ["enrollments/e2"]
+
+
+# "which organizations ... you wish to import": a school the SIS is closing
+# (tobedeleted) is not imported, nor are its classes.
+def test_a_school_in_scope_that_is_not_active_is_not_imported(
+        make_package: Callable[..., Path]) -> None:
+    package = tiny(make_package, [("st", "s2", "student", "st@district.org", "S-1")],
+                   orgs=[("s2", "Old School", "school", "060000100002", "d1")])
+    orgs = (package / "orgs.csv").read_text(encoding="utf-8")
+    (package / "orgs.csv").write_text(orgs.replace("s2,,,Old School", "s2,tobedeleted,,Old School"),
+                                      encoding="utf-8")
+    files = tiny_run(package)
+    assert sorted(row[0] for row in files["orgs.csv"]) == ["d1", "s1"]
+    assert "st" not in [row[0] for row in files["users.csv"]]
+    assert warned(files["report"], "not active") == ["orgs/s2"]
+
+
+def test_a_delta_package_is_not_read_as_the_whole_roster(
+        make_package: Callable[..., Path]) -> None:
+    package = tiny(make_package, [("st", "s1", "student", "st@district.org", "S-1")])
+    manifest = (package / "manifest.csv").read_text(encoding="utf-8")
+    (package / "manifest.csv").write_text(manifest.replace("file.users,bulk", "file.users,delta"),
+                                          encoding="utf-8")
+    with pytest.raises(RunError) as failure:
+        tiny_run(package)
+    assert [d.code for d in failure.value.diagnostics] == ["RM419"]

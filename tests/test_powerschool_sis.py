@@ -852,3 +852,17 @@ def test_example_district_outputs(tmp_path: Path, secret: str, text_snapshot, sn
     report_text = (tmp_path / "report.json").read_text(encoding="utf-8")
     assert PASSWORD not in report_text
     assert stable(to_json(result.report)) == snapshot(name="report")
+
+
+def test_a_class_of_a_course_that_is_not_active_is_not_imported(tmp_path: Path) -> None:
+    # "PowerSchool courses must be active and have a teacher assigned": the section's
+    # course too, not only the section.
+    courses = COURSES.replace("k3,,,y25,Art", "k3,inactive,,y25,Art")
+    assert courses != COURSES
+    tables, result = in_memory_run(tmp_path, {**files_11(), "courses.csv": courses}, *BASE)
+    _, before = in_memory_run(tmp_path, files_11(), *BASE)
+    of_k3 = sorted(f"classes/{r['sourcedId']}" for r in csv.DictReader(io.StringIO(CLASSES))
+                   if r["courseSourcedId"] == "k3" and r["status"] == "")
+    assert len(of_k3) >= 3
+    assert dropped(result, "classes.csv")["class of a course that is not active"] == of_k3
+    assert dropped(before, "classes.csv").get("class of a course that is not active") is None

@@ -23,18 +23,18 @@ PROFILE = 'formative'
 TITLE = 'Formative (OneRoster)'
 VERSIONS = ('1.1', '1.2')
 # What a source must hold before the run reads it (manifest, bulk: no deltas, entities).
-REQUIRES = ()
+REQUIRES = ('bulk',)
 # `bundle`: the zip of the import files each run also writes (None: no zip).
 BUNDLE = None
 
 PARAMS = (
-    Param('orgs', 'list[str]', required=True, default=None, line=15),
-    Param('email_domains', 'list[str]', required=True, default=None, line=16),
-    Param('allowed_emails', 'list[str]', required=False, default=[], line=17),
-    Param('exact_domains', 'bool', required=False, default=False, line=21),
-    Param('admins', 'list[str]', required=False, default=[], line=24),
-    Param('password_from_identifier', 'bool', required=False, default=False, line=27),
-    Param('as_of', 'date', required=False, default='@today', line=30),
+    Param('orgs', 'list[str]', required=True, default=None, line=18),
+    Param('email_domains', 'list[str]', required=True, default=None, line=19),
+    Param('allowed_emails', 'list[str]', required=False, default=[], line=20),
+    Param('exact_domains', 'bool', required=False, default=False, line=24),
+    Param('admins', 'list[str]', required=False, default=[], line=27),
+    Param('password_from_identifier', 'bool', required=False, default=False, line=30),
+    Param('as_of', 'date', required=False, default='@today', line=33),
 )
 
 # The OneRoster fields read from each entity; nothing else is loaded.
@@ -42,7 +42,7 @@ READS = {
     'academicSessions': ('endDate', 'sourcedId', 'startDate'),
     'classes': ('school', 'sourcedId', 'status', 'terms', 'title'),
     'enrollments': ('class', 'role', 'sourcedId', 'status', 'user'),
-    'orgs': ('identifier', 'name', 'parent', 'sourcedId', 'type'),
+    'orgs': ('identifier', 'name', 'parent', 'sourcedId', 'status', 'type'),
     'users': ('email', 'enabledUser', 'familyName', 'givenName', 'identifier', 'orgs', 'role', 'sourcedId', 'status'),
 }
 
@@ -55,16 +55,15 @@ TABLES = {}
 FILTERS = {
     'classes': {'status': ('', 'active')},
     'enrollments': {'role': ('student', 'teacher'), 'status': ('', 'active')},
-    'users': {'status': ('', 'active')},
 }
 
 
 def orgs_csv(p: dict[str, object]) -> Output:
-    """output orgs.csv from orgs (mapping line 93)."""
+    """output orgs.csv from orgs (mapping line 96)."""
     return Output(
         'orgs.csv',
         'orgs',
-        line=93,
+        line=96,
         before=(
             Join(
                 'orgs',
@@ -135,7 +134,7 @@ def orgs_csv(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                94,
+                97,
                 'where in_scope or not beyond_walk else warn "parent chain beyond the 12 orgs the scope reads"',
                 pl.any_horizontal(
                     pl.any_horizontal(
@@ -199,7 +198,7 @@ def orgs_csv(p: dict[str, object]) -> Output:
                 report='parent chain beyond the 12 orgs the scope reads',
             ),
             Rule(
-                95,
+                98,
                 'where in_scope',
                 pl.any_horizontal(
                     pl.any_horizontal(
@@ -258,72 +257,81 @@ def orgs_csv(p: dict[str, object]) -> Output:
                     ),
                 ),
             ),
+            Rule(
+                99,
+                'where active else warn "organization in scope is not active: not imported"',
+                fn.blank(col('status')).is_in(['', 'active']),
+                report='organization in scope is not active: not imported',
+            ),
         ),
         after=(
             Lookup(
                 'lookup_1',
-                line=101,
-                text='first(sourcedId of orgs where sourcedId = this.parent and in_scope)',
+                line=105,
+                text='first(sourcedId of orgs where sourcedId = this.parent and in_scope and active)',
                 entity='orgs',
                 key=col('sourcedId'),
                 on=col('parent'),
                 value=col('sourcedId'),
                 aggregate='first',
-                where=pl.any_horizontal(
+                where=pl.all_horizontal(
                     pl.any_horizontal(
                         pl.any_horizontal(
-                            fn.blank(col('sourcedId')).is_in(p['orgs']),
-                            fn.blank(col('identifier')).is_in(p['orgs']),
+                            pl.any_horizontal(
+                                fn.blank(col('sourcedId')).is_in(p['orgs']),
+                                fn.blank(col('identifier')).is_in(p['orgs']),
+                            ),
+                            pl.any_horizontal(
+                                fn.blank(col('parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.identifier')).is_in(p['orgs']),
+                            ),
+                            pl.any_horizontal(
+                                fn.blank(col('parent.parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.parent.identifier')).is_in(p['orgs']),
+                            ),
+                            pl.any_horizontal(
+                                fn.blank(col('parent.parent.parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.parent.parent.identifier')).is_in(p['orgs']),
+                            ),
                         ),
                         pl.any_horizontal(
-                            fn.blank(col('parent')).is_in(p['orgs']),
-                            fn.blank(col('parent.identifier')).is_in(p['orgs']),
+                            pl.any_horizontal(
+                                fn.blank(col('parent.parent.parent.parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                            ),
+                            pl.any_horizontal(
+                                fn.blank(col('parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                            ),
+                            pl.any_horizontal(
+                                fn.blank(col('parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                            ),
+                            pl.any_horizontal(
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                            ),
                         ),
                         pl.any_horizontal(
-                            fn.blank(col('parent.parent')).is_in(p['orgs']),
-                            fn.blank(col('parent.parent.identifier')).is_in(p['orgs']),
-                        ),
-                        pl.any_horizontal(
-                            fn.blank(col('parent.parent.parent')).is_in(p['orgs']),
-                            fn.blank(col('parent.parent.parent.identifier')).is_in(p['orgs']),
+                            pl.any_horizontal(
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                            ),
+                            pl.any_horizontal(
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                            ),
+                            pl.any_horizontal(
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                            ),
+                            pl.any_horizontal(
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
+                                fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
+                            ),
                         ),
                     ),
-                    pl.any_horizontal(
-                        pl.any_horizontal(
-                            fn.blank(col('parent.parent.parent.parent')).is_in(p['orgs']),
-                            fn.blank(col('parent.parent.parent.parent.identifier')).is_in(p['orgs']),
-                        ),
-                        pl.any_horizontal(
-                            fn.blank(col('parent.parent.parent.parent.parent')).is_in(p['orgs']),
-                            fn.blank(col('parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
-                        ),
-                        pl.any_horizontal(
-                            fn.blank(col('parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
-                            fn.blank(col('parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
-                        ),
-                        pl.any_horizontal(
-                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
-                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
-                        ),
-                    ),
-                    pl.any_horizontal(
-                        pl.any_horizontal(
-                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
-                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
-                        ),
-                        pl.any_horizontal(
-                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
-                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
-                        ),
-                        pl.any_horizontal(
-                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
-                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
-                        ),
-                        pl.any_horizontal(
-                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent')).is_in(p['orgs']),
-                            fn.blank(col('parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.parent.identifier')).is_in(p['orgs']),
-                        ),
-                    ),
+                    fn.blank(col('status')).is_in(['', 'active']),
                 ),
                 steps=(Join(
                     'orgs',
@@ -384,13 +392,13 @@ def orgs_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('id', 98, col('sourcedId')),
-            Column('name', 99, col('name')),
-            Column('type', 100, col('type')),
-            Column('parent_id', 101, col('lookup_1')),
+            Column('id', 102, col('sourcedId')),
+            Column('name', 103, col('name')),
+            Column('type', 104, col('type')),
+            Column('parent_id', 105, col('lookup_1')),
             Column(
                 'nces_id',
-                102,
+                106,
                 (
                     pl.when(fn.blank(col('type')).is_in(['school', 'district']))
                         .then(col('identifier'))
@@ -400,7 +408,7 @@ def orgs_csv(p: dict[str, object]) -> Output:
         ),
         warns=(
             Warn(
-                104,
+                108,
                 'a school or district without an NCES id',
                 pl.all_horizontal(
                     fn.is_blank(col('out:nces_id')),
@@ -413,15 +421,15 @@ def orgs_csv(p: dict[str, object]) -> Output:
 
 
 def users_csv(p: dict[str, object]) -> Output:
-    """output users.csv from users (mapping line 112)."""
+    """output users.csv from users (mapping line 116)."""
     return Output(
         'users.csv',
         'users',
-        line=112,
+        line=116,
         before=(
             Lookup(
                 'lookup_3',
-                line=116,
+                line=120,
                 text='exists(sourcedId of orgs where sourcedId in this.orgs and sourcedId in orgs.csv)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -435,7 +443,7 @@ def users_csv(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                113,
+                117,
                 'where enabled',
                 pl.all_horizontal(
                     fn.blank(col('status')).is_in(['', 'active']),
@@ -443,7 +451,7 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                114,
+                118,
                 'where role in ("student", "teacher") or not listed_not_admin else warn "listed as an admin, not an administrator in OneRoster: not imported"',
                 pl.any_horizontal(
                     fn.blank(col('role')).is_in(['student', 'teacher']),
@@ -455,7 +463,7 @@ def users_csv(p: dict[str, object]) -> Output:
                 report='listed as an admin, not an administrator in OneRoster: not imported',
             ),
             Rule(
-                115,
+                119,
                 'where role in ("student", "teacher") or is_admin',
                 pl.any_horizontal(
                     fn.blank(col('role')).is_in(['student', 'teacher']),
@@ -466,12 +474,12 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                116,
+                120,
                 'where exists(sourcedId of orgs where sourcedId in this.orgs and sourcedId in orgs.csv)',
                 col('lookup_3').fill_null(False),
             ),
             Rule(
-                117,
+                121,
                 'where controlled_email else warn "email is outside the district\'s domains"',
                 pl.any_horizontal(
                     fn.blank(fn.domain(col('email'))).is_in(fn.lower_each(p['email_domains'])),
@@ -496,7 +504,7 @@ def users_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_5',
-                line=125,
+                line=129,
                 text='list(sourcedId of orgs where sourcedId in this.orgs and sourcedId in orgs.csv)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -509,13 +517,13 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('id', 120, col('sourcedId')),
-            Column('email', 121, col('email')),
-            Column('first_name', 122, col('givenName')),
-            Column('last_name', 123, col('familyName')),
+            Column('id', 124, col('sourcedId')),
+            Column('email', 125, col('email')),
+            Column('first_name', 126, col('givenName')),
+            Column('last_name', 127, col('familyName')),
             Column(
                 'role',
-                124,
+                128,
                 (
                     pl.when(pl.all_horizontal(
                         fn.blank(fn.lower(col('email'))).is_in(fn.lower_each(p['admins'])),
@@ -525,10 +533,10 @@ def users_csv(p: dict[str, object]) -> Output:
                         .otherwise(col('role'))
                 ),
             ),
-            Column('school_ids', 125, fn.join(col('lookup_5'), ';')),
+            Column('school_ids', 129, fn.join(col('lookup_5'), ';')),
             Column(
                 'password',
-                129,
+                133,
                 (
                     pl.when(pl.all_horizontal(
                         pl.lit(p['password_from_identifier']).fill_null(False),
@@ -541,7 +549,7 @@ def users_csv(p: dict[str, object]) -> Output:
         ),
         warns=(
             Warn(
-                132,
+                136,
                 'listed as an admin, not an administrator in OneRoster: keeps its role',
                 pl.all_horizontal(
                     fn.blank(fn.lower(col('out:email'))).is_in(fn.lower_each(p['admins'])),
@@ -555,16 +563,16 @@ def users_csv(p: dict[str, object]) -> Output:
 
 
 def classes_csv(p: dict[str, object]) -> Output:
-    """output classes.csv from classes (mapping line 137)."""
+    """output classes.csv from classes (mapping line 141)."""
     return Output(
         'classes.csv',
         'classes',
-        line=137,
+        line=141,
         before=(
             Member('member_6', 'orgs.csv', on=col('school')),
             Lookup(
                 'lookup_7',
-                line=85,
+                line=88,
                 text='min(startDate of academicSessions where sourcedId in this.terms)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -575,10 +583,10 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         rules=(
-            Rule(138, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
-            Rule(139, 'where school in orgs.csv', col('member_6').fill_null(False)),
+            Rule(142, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(143, 'where school in orgs.csv', col('member_6').fill_null(False)),
             Rule(
-                140,
+                144,
                 'where class_start is empty or days_between(as_of, class_start) <= 14',
                 pl.any_horizontal(
                     col('lookup_7').is_null(),
@@ -589,8 +597,8 @@ def classes_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_9',
-                line=146,
-                text='list(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv)',
+                line=150,
+                text='list(user.sourcedId of enrollments where class = this and role = "teacher" and user.role = "teacher" and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
                 on=col('sourcedId'),
@@ -598,14 +606,15 @@ def classes_csv(p: dict[str, object]) -> Output:
                 aggregate='list',
                 where=pl.all_horizontal(
                     (fn.blank(col('role')) == 'teacher'),
+                    (fn.blank(col('user.role')) == 'teacher'),
                     fn.blank(col('status')).is_in(['', 'active']),
                     col('member_8').fill_null(False),
                 ),
-                steps=(Member('member_8', 'users.csv', on=col('user')),),
+                steps=(Join('users', on=col('user'), fields={'user.role': 'role'}, found='user:found'), Member('member_8', 'users.csv', on=col('user')),),
             ),
             Lookup(
                 'lookup_10',
-                line=86,
+                line=89,
                 text='max(endDate of academicSessions where sourcedId in this.terms)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -616,15 +625,15 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('id', 143, col('sourcedId')),
-            Column('title', 144, col('title')),
-            Column('school_id', 145, col('school')),
-            Column('teacher_ids', 146, fn.join(fn.sort(fn.unique(col('lookup_9'))), ';')),
-            Column('start_date', 152, col('lookup_7')),
-            Column('end_date', 153, col('lookup_10')),
+            Column('id', 147, col('sourcedId')),
+            Column('title', 148, col('title')),
+            Column('school_id', 149, col('school')),
+            Column('teacher_ids', 150, fn.join(fn.sort(fn.unique(col('lookup_9'))), ';')),
+            Column('start_date', 157, col('lookup_7')),
+            Column('end_date', 158, col('lookup_10')),
             Column(
                 'archived',
-                154,
+                159,
                 pl.all_horizontal(
                     ~col('lookup_10').is_null(),
                     (fn.days_between(fn.last_day(col('lookup_10')), p['as_of']) > 14),
@@ -637,32 +646,39 @@ def classes_csv(p: dict[str, object]) -> Output:
 
 
 def enrollments_csv(p: dict[str, object]) -> Output:
-    """output enrollments.csv from enrollments (mapping line 159)."""
+    """output enrollments.csv from enrollments (mapping line 164)."""
     return Output(
         'enrollments.csv',
         'enrollments',
-        line=159,
+        line=164,
         before=(
+            Join('users', on=col('user'), fields={'user.role': 'role'}, found='user:found'),
             Member('member_11', 'classes.csv', on=col('class')),
             Member('member_12', 'users.csv', on=col('user')),
         ),
         rules=(
-            Rule(160, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(165, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                161,
+                166,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                162,
+                168,
+                'where role = user.role else warn "enrollment role is not the user\'s role: not placed"',
+                (fn.blank(col('role')) == fn.blank(col('user.role'))),
+                report="enrollment role is not the user's role: not placed",
+            ),
+            Rule(
+                169,
                 'where class in classes.csv and user in users.csv',
                 pl.all_horizontal(col('member_11').fill_null(False), col('member_12').fill_null(False)),
             ),
         ),
         columns=(
-            Column('class_id', 166, col('class')),
-            Column('user_id', 167, col('user')),
-            Column('role', 168, col('role')),
+            Column('class_id', 173, col('class')),
+            Column('user_id', 174, col('user')),
+            Column('role', 175, col('role')),
         ),
         key=('class_id', 'user_id'),
         distinct=True,
@@ -680,4 +696,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {62: 93, 64: 93, 137: 94, 138: 94, 139: 94, 140: 94, 141: 94, 142: 94, 143: 94, 144: 94, 145: 94, 146: 94, 147: 94, 148: 94, 149: 94, 150: 94, 151: 94, 152: 94, 153: 94, 154: 94, 155: 94, 156: 94, 157: 94, 158: 94, 159: 94, 160: 94, 161: 94, 162: 94, 163: 94, 164: 94, 165: 94, 166: 94, 167: 94, 168: 94, 169: 94, 170: 94, 171: 94, 172: 94, 173: 94, 174: 94, 175: 94, 176: 94, 177: 94, 178: 94, 179: 94, 180: 94, 181: 94, 182: 94, 183: 94, 184: 94, 185: 94, 186: 94, 187: 94, 188: 94, 189: 94, 190: 94, 191: 94, 192: 94, 193: 94, 194: 94, 195: 94, 196: 94, 197: 94, 198: 94, 199: 94, 200: 94, 201: 95, 202: 95, 203: 95, 204: 95, 205: 95, 206: 95, 207: 95, 208: 95, 209: 95, 210: 95, 211: 95, 212: 95, 213: 95, 214: 95, 215: 95, 216: 95, 217: 95, 218: 95, 219: 95, 220: 95, 221: 95, 222: 95, 223: 95, 224: 95, 225: 95, 226: 95, 227: 95, 228: 95, 229: 95, 230: 95, 231: 95, 232: 95, 233: 95, 234: 95, 235: 95, 236: 95, 237: 95, 238: 95, 239: 95, 240: 95, 241: 95, 242: 95, 243: 95, 244: 95, 245: 95, 246: 95, 247: 95, 248: 95, 249: 95, 250: 95, 251: 95, 252: 95, 253: 95, 254: 95, 255: 95, 256: 95, 257: 95, 258: 95, 259: 95, 260: 95, 387: 98, 388: 99, 389: 100, 390: 101, 391: 102, 392: 102, 393: 102, 394: 102, 395: 102, 396: 102, 397: 102, 398: 102, 399: 102, 402: 104, 403: 104, 404: 104, 405: 104, 406: 104, 407: 104, 408: 104, 409: 104, 415: 112, 417: 112, 437: 113, 438: 113, 439: 113, 440: 113, 441: 113, 442: 113, 443: 113, 444: 113, 445: 114, 446: 114, 447: 114, 448: 114, 449: 114, 450: 114, 451: 114, 452: 114, 453: 114, 454: 114, 455: 114, 456: 114, 457: 115, 458: 115, 459: 115, 460: 115, 461: 115, 462: 115, 463: 115, 464: 115, 465: 115, 466: 115, 467: 115, 468: 116, 469: 116, 470: 116, 471: 116, 472: 116, 473: 117, 474: 117, 475: 117, 476: 117, 477: 117, 478: 117, 479: 117, 480: 117, 481: 117, 482: 117, 483: 117, 484: 117, 485: 117, 486: 117, 487: 117, 488: 117, 489: 117, 490: 117, 491: 117, 492: 117, 493: 117, 494: 117, 512: 120, 513: 121, 514: 122, 515: 123, 516: 124, 517: 124, 518: 124, 519: 124, 520: 124, 521: 124, 522: 124, 523: 124, 524: 124, 525: 124, 526: 124, 527: 124, 528: 125, 529: 129, 530: 129, 531: 129, 532: 129, 533: 129, 534: 129, 535: 129, 536: 129, 537: 129, 538: 129, 539: 129, 540: 129, 543: 132, 544: 132, 545: 132, 546: 132, 547: 132, 548: 132, 549: 132, 550: 132, 557: 137, 559: 137, 578: 138, 579: 139, 580: 140, 581: 140, 582: 140, 583: 140, 584: 140, 585: 140, 586: 140, 587: 140, 619: 143, 620: 144, 621: 145, 622: 146, 623: 152, 624: 153, 625: 154, 626: 154, 627: 154, 628: 154, 629: 154, 630: 154, 631: 154, 632: 154, 639: 159, 641: 159, 650: 160, 651: 161, 652: 161, 653: 161, 654: 161, 655: 161, 656: 162, 657: 162, 658: 162, 659: 162, 660: 162, 663: 166, 664: 167, 665: 168}
+SOURCE_MAP = {61: 96, 63: 96, 136: 97, 137: 97, 138: 97, 139: 97, 140: 97, 141: 97, 142: 97, 143: 97, 144: 97, 145: 97, 146: 97, 147: 97, 148: 97, 149: 97, 150: 97, 151: 97, 152: 97, 153: 97, 154: 97, 155: 97, 156: 97, 157: 97, 158: 97, 159: 97, 160: 97, 161: 97, 162: 97, 163: 97, 164: 97, 165: 97, 166: 97, 167: 97, 168: 97, 169: 97, 170: 97, 171: 97, 172: 97, 173: 97, 174: 97, 175: 97, 176: 97, 177: 97, 178: 97, 179: 97, 180: 97, 181: 97, 182: 97, 183: 97, 184: 97, 185: 97, 186: 97, 187: 97, 188: 97, 189: 97, 190: 97, 191: 97, 192: 97, 193: 97, 194: 97, 195: 97, 196: 97, 197: 97, 198: 97, 199: 97, 200: 98, 201: 98, 202: 98, 203: 98, 204: 98, 205: 98, 206: 98, 207: 98, 208: 98, 209: 98, 210: 98, 211: 98, 212: 98, 213: 98, 214: 98, 215: 98, 216: 98, 217: 98, 218: 98, 219: 98, 220: 98, 221: 98, 222: 98, 223: 98, 224: 98, 225: 98, 226: 98, 227: 98, 228: 98, 229: 98, 230: 98, 231: 98, 232: 98, 233: 98, 234: 98, 235: 98, 236: 98, 237: 98, 238: 98, 239: 98, 240: 98, 241: 98, 242: 98, 243: 98, 244: 98, 245: 98, 246: 98, 247: 98, 248: 98, 249: 98, 250: 98, 251: 98, 252: 98, 253: 98, 254: 98, 255: 98, 256: 98, 257: 98, 258: 98, 259: 98, 260: 99, 261: 99, 262: 99, 263: 99, 264: 99, 265: 99, 395: 102, 396: 103, 397: 104, 398: 105, 399: 106, 400: 106, 401: 106, 402: 106, 403: 106, 404: 106, 405: 106, 406: 106, 407: 106, 410: 108, 411: 108, 412: 108, 413: 108, 414: 108, 415: 108, 416: 108, 417: 108, 423: 116, 425: 116, 445: 117, 446: 117, 447: 117, 448: 117, 449: 117, 450: 117, 451: 117, 452: 117, 453: 118, 454: 118, 455: 118, 456: 118, 457: 118, 458: 118, 459: 118, 460: 118, 461: 118, 462: 118, 463: 118, 464: 118, 465: 119, 466: 119, 467: 119, 468: 119, 469: 119, 470: 119, 471: 119, 472: 119, 473: 119, 474: 119, 475: 119, 476: 120, 477: 120, 478: 120, 479: 120, 480: 120, 481: 121, 482: 121, 483: 121, 484: 121, 485: 121, 486: 121, 487: 121, 488: 121, 489: 121, 490: 121, 491: 121, 492: 121, 493: 121, 494: 121, 495: 121, 496: 121, 497: 121, 498: 121, 499: 121, 500: 121, 501: 121, 502: 121, 520: 124, 521: 125, 522: 126, 523: 127, 524: 128, 525: 128, 526: 128, 527: 128, 528: 128, 529: 128, 530: 128, 531: 128, 532: 128, 533: 128, 534: 128, 535: 128, 536: 129, 537: 133, 538: 133, 539: 133, 540: 133, 541: 133, 542: 133, 543: 133, 544: 133, 545: 133, 546: 133, 547: 133, 548: 133, 551: 136, 552: 136, 553: 136, 554: 136, 555: 136, 556: 136, 557: 136, 558: 136, 565: 141, 567: 141, 586: 142, 587: 143, 588: 144, 589: 144, 590: 144, 591: 144, 592: 144, 593: 144, 594: 144, 595: 144, 628: 147, 629: 148, 630: 149, 631: 150, 632: 157, 633: 158, 634: 159, 635: 159, 636: 159, 637: 159, 638: 159, 639: 159, 640: 159, 641: 159, 648: 164, 650: 164, 660: 165, 661: 166, 662: 166, 663: 166, 664: 166, 665: 166, 666: 168, 667: 168, 668: 168, 669: 168, 670: 168, 671: 168, 672: 169, 673: 169, 674: 169, 675: 169, 676: 169, 679: 173, 680: 174, 681: 175}

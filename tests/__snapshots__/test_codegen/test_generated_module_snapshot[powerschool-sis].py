@@ -39,7 +39,7 @@ PARAMS = (
 READS = {
     'academicSessions': ('schoolYear', 'sourcedId'),
     'classes': ('classCode', 'course', 'periods', 'school', 'sourcedId', 'status', 'terms'),
-    'courses': ('courseCode', 'sourcedId', 'title'),
+    'courses': ('courseCode', 'sourcedId', 'status', 'title'),
     'enrollments': ('class', 'primary', 'role', 'sourcedId', 'status', 'user'),
     'orgs': ('name', 'sourcedId', 'status', 'type'),
     'users': ('agents', 'email', 'enabledUser', 'familyName', 'givenName', 'grades', 'orgs', 'role', 'sourcedId', 'status', 'username'),
@@ -357,10 +357,16 @@ def classes_csv(p: dict[str, object]) -> Output:
         'classes',
         line=165,
         before=(
+            Join(
+                'courses',
+                on=col('course'),
+                fields={'course.status': 'status', 'course.title': 'title', 'course.courseCode': 'courseCode'},
+                found='course:found',
+            ),
             Member('member_12', 'organizations.csv', on=col('school')),
             Lookup(
                 'lookup_13',
-                line=168,
+                line=170,
                 text='min(schoolYear of academicSessions where sourcedId in this.terms)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -371,7 +377,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_15',
-                line=169,
+                line=171,
                 text='exists(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -388,29 +394,29 @@ def classes_csv(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(166, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
-            Rule(167, 'where school in organizations.csv', col('member_12').fill_null(False)),
             Rule(
                 168,
+                'where course.status in ("", "active") else warn "class of a course that is not active"',
+                fn.blank(col('course.status')).is_in(['', 'active']),
+                report='class of a course that is not active',
+            ),
+            Rule(169, 'where school in organizations.csv', col('member_12').fill_null(False)),
+            Rule(
+                170,
                 'where min(schoolYear of academicSessions where sourcedId in this.terms) - 1 >= start_year',
                 ((col('lookup_13') - 1) >= p['start_year']),
             ),
             Rule(
-                169,
+                171,
                 'where exists(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv) else warn "class without an active teacher: not imported"',
                 col('lookup_15').fill_null(False),
                 report='class without an active teacher: not imported',
             ),
         ),
         after=(
-            Join(
-                'courses',
-                on=col('course'),
-                fields={'course.title': 'title', 'course.courseCode': 'courseCode'},
-                found='course:found',
-            ),
             Lookup(
                 'lookup_17',
-                line=179,
+                line=181,
                 text='min(user.sourcedId of enrollments where class = this and role = "teacher" and active and primary and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -427,7 +433,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_19',
-                line=185,
+                line=187,
                 text='min(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -443,10 +449,10 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('class_id', 173, col('sourcedId')),
+            Column('class_id', 175, col('sourcedId')),
             Column(
                 'name',
-                175,
+                177,
                 fn.concat(
                     col('course.title'),
                     ' (',
@@ -461,16 +467,16 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'code',
-                176,
+                178,
                 col('course.courseCode'),
                 fails=(Fail(
                     (col('course').is_not_null() & col('course:found').is_null()),
                     'course names a course that courses.csv does not hold',
                 ),),
             ),
-            Column('year', 177, col('terms').list.get(0, null_on_oob=True)),
-            Column('teacher_id', 179, fn.coalesce(col('lookup_17'), col('lookup_19'))),
-            Column('organization_id', 190, col('school')),
+            Column('year', 179, col('terms').list.get(0, null_on_oob=True)),
+            Column('teacher_id', 181, fn.coalesce(col('lookup_17'), col('lookup_19'))),
+            Column('organization_id', 192, col('school')),
         ),
         key=('class_id',),
         depends_on=('organizations.csv', 'users.csv'),
@@ -478,11 +484,11 @@ def classes_csv(p: dict[str, object]) -> Output:
 
 
 def rosters_csv(p: dict[str, object]) -> Output:
-    """output rosters.csv from enrollments (mapping line 205)."""
+    """output rosters.csv from enrollments (mapping line 207)."""
     return Output(
         'rosters.csv',
         'enrollments',
-        line=205,
+        line=207,
         before=(
             Member('member_20', 'classes.csv', on=col('class')),
             Member('member_21', 'users.csv', on=col('user')),
@@ -562,19 +568,19 @@ def rosters_csv(p: dict[str, object]) -> Output:
             ),
         ),
         rules=(
-            Rule(206, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(208, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                207,
+                209,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                208,
+                210,
                 'where class in classes.csv and user in users.csv',
                 pl.all_horizontal(col('member_20').fill_null(False), col('member_21').fill_null(False)),
             ),
             Rule(
-                209,
+                211,
                 'where role = "student" or class not in coteaching or class in primary_classes or cotaught_before(coteaching, primary_classes) < 25 else warn "co-teacher enrollment beyond the 25-class limit"',
                 pl.any_horizontal(
                     (fn.blank(col('role')) == 'student'),
@@ -586,11 +592,11 @@ def rosters_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('class_id', 216, col('class')),
-            Column('user_id', 217, col('user')),
+            Column('class_id', 218, col('class')),
+            Column('user_id', 219, col('user')),
             Column(
                 'role',
-                218,
+                220,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('S'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('T'))
@@ -616,4 +622,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {61: 153, 63: 153, 68: 154, 69: 154, 70: 154, 71: 154, 72: 154, 73: 154, 74: 154, 75: 154, 76: 155, 77: 155, 78: 155, 79: 155, 80: 155, 81: 155, 82: 155, 83: 155, 86: 158, 87: 159, 93: 94, 95: 94, 169: 95, 170: 95, 171: 95, 172: 95, 173: 95, 174: 95, 175: 95, 176: 95, 177: 95, 178: 95, 179: 95, 180: 95, 181: 95, 182: 95, 183: 95, 184: 95, 185: 95, 186: 95, 187: 95, 188: 95, 189: 95, 190: 95, 191: 95, 192: 95, 193: 95, 194: 95, 195: 95, 196: 95, 197: 95, 198: 95, 199: 95, 200: 100, 201: 100, 202: 100, 203: 100, 204: 100, 205: 100, 206: 100, 207: 100, 208: 100, 209: 103, 210: 103, 211: 103, 212: 103, 213: 103, 214: 103, 215: 103, 216: 103, 217: 103, 220: 106, 221: 107, 222: 108, 223: 109, 224: 110, 225: 111, 226: 112, 227: 112, 228: 112, 229: 112, 230: 112, 231: 112, 232: 112, 233: 112, 234: 112, 235: 112, 236: 119, 237: 119, 238: 119, 239: 119, 240: 119, 241: 119, 242: 119, 243: 119, 244: 119, 245: 120, 246: 122, 247: 122, 248: 122, 249: 122, 250: 122, 251: 122, 252: 122, 253: 122, 254: 122, 255: 122, 256: 122, 257: 122, 265: 128, 267: 128, 275: 129, 276: 129, 277: 129, 278: 129, 279: 129, 280: 129, 281: 129, 282: 129, 285: 132, 286: 133, 293: 139, 295: 139, 306: 141, 307: 141, 308: 141, 309: 141, 310: 141, 311: 142, 312: 142, 313: 142, 314: 142, 315: 142, 316: 142, 317: 142, 318: 142, 319: 142, 320: 142, 321: 142, 322: 142, 323: 142, 324: 142, 327: 148, 328: 148, 329: 148, 330: 148, 331: 148, 332: 148, 333: 148, 334: 148, 335: 148, 336: 149, 337: 149, 338: 149, 339: 149, 340: 149, 341: 149, 342: 149, 343: 149, 344: 149, 353: 165, 355: 165, 390: 166, 391: 167, 392: 168, 393: 168, 394: 168, 395: 168, 396: 168, 397: 169, 398: 169, 399: 169, 400: 169, 401: 169, 402: 169, 446: 173, 447: 175, 448: 175, 449: 175, 450: 175, 451: 175, 452: 175, 453: 175, 454: 175, 455: 175, 456: 175, 457: 175, 458: 175, 459: 175, 460: 175, 461: 175, 462: 176, 463: 176, 464: 176, 465: 176, 466: 176, 467: 176, 468: 176, 469: 176, 470: 176, 471: 177, 472: 179, 473: 190, 480: 205, 482: 205, 565: 206, 566: 207, 567: 207, 568: 207, 569: 207, 570: 207, 571: 208, 572: 208, 573: 208, 574: 208, 575: 208, 576: 209, 577: 209, 578: 209, 579: 209, 580: 209, 581: 209, 582: 209, 583: 209, 584: 209, 585: 209, 586: 209, 589: 216, 590: 217, 591: 218, 592: 218, 593: 218, 594: 218, 595: 218, 596: 218, 597: 218, 598: 218, 599: 218}
+SOURCE_MAP = {61: 153, 63: 153, 68: 154, 69: 154, 70: 154, 71: 154, 72: 154, 73: 154, 74: 154, 75: 154, 76: 155, 77: 155, 78: 155, 79: 155, 80: 155, 81: 155, 82: 155, 83: 155, 86: 158, 87: 159, 93: 94, 95: 94, 169: 95, 170: 95, 171: 95, 172: 95, 173: 95, 174: 95, 175: 95, 176: 95, 177: 95, 178: 95, 179: 95, 180: 95, 181: 95, 182: 95, 183: 95, 184: 95, 185: 95, 186: 95, 187: 95, 188: 95, 189: 95, 190: 95, 191: 95, 192: 95, 193: 95, 194: 95, 195: 95, 196: 95, 197: 95, 198: 95, 199: 95, 200: 100, 201: 100, 202: 100, 203: 100, 204: 100, 205: 100, 206: 100, 207: 100, 208: 100, 209: 103, 210: 103, 211: 103, 212: 103, 213: 103, 214: 103, 215: 103, 216: 103, 217: 103, 220: 106, 221: 107, 222: 108, 223: 109, 224: 110, 225: 111, 226: 112, 227: 112, 228: 112, 229: 112, 230: 112, 231: 112, 232: 112, 233: 112, 234: 112, 235: 112, 236: 119, 237: 119, 238: 119, 239: 119, 240: 119, 241: 119, 242: 119, 243: 119, 244: 119, 245: 120, 246: 122, 247: 122, 248: 122, 249: 122, 250: 122, 251: 122, 252: 122, 253: 122, 254: 122, 255: 122, 256: 122, 257: 122, 265: 128, 267: 128, 275: 129, 276: 129, 277: 129, 278: 129, 279: 129, 280: 129, 281: 129, 282: 129, 285: 132, 286: 133, 293: 139, 295: 139, 306: 141, 307: 141, 308: 141, 309: 141, 310: 141, 311: 142, 312: 142, 313: 142, 314: 142, 315: 142, 316: 142, 317: 142, 318: 142, 319: 142, 320: 142, 321: 142, 322: 142, 323: 142, 324: 142, 327: 148, 328: 148, 329: 148, 330: 148, 331: 148, 332: 148, 333: 148, 334: 148, 335: 148, 336: 149, 337: 149, 338: 149, 339: 149, 340: 149, 341: 149, 342: 149, 343: 149, 344: 149, 353: 165, 355: 165, 396: 166, 397: 168, 398: 168, 399: 168, 400: 168, 401: 168, 402: 168, 403: 169, 404: 170, 405: 170, 406: 170, 407: 170, 408: 170, 409: 171, 410: 171, 411: 171, 412: 171, 413: 171, 414: 171, 452: 175, 453: 177, 454: 177, 455: 177, 456: 177, 457: 177, 458: 177, 459: 177, 460: 177, 461: 177, 462: 177, 463: 177, 464: 177, 465: 177, 466: 177, 467: 177, 468: 178, 469: 178, 470: 178, 471: 178, 472: 178, 473: 178, 474: 178, 475: 178, 476: 178, 477: 179, 478: 181, 479: 192, 486: 207, 488: 207, 571: 208, 572: 209, 573: 209, 574: 209, 575: 209, 576: 209, 577: 210, 578: 210, 579: 210, 580: 210, 581: 210, 582: 211, 583: 211, 584: 211, 585: 211, 586: 211, 587: 211, 588: 211, 589: 211, 590: 211, 591: 211, 592: 211, 595: 218, 596: 219, 597: 220, 598: 220, 599: 220, 600: 220, 601: 220, 602: 220, 603: 220, 604: 220, 605: 220}
