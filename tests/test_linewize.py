@@ -230,9 +230,7 @@ def test_respect_enrolment_date_excludes_a_student_whose_enrolments_have_all_end
         district: Path) -> None:
     files = outputs(district, *ENROLMENT_DATE_RUN)
     assert files["users.csv"] == users_csv({}, only=[u for u in SYNCED if u != "u02"])
-    # Classes list the students synced: u02 is in none. (k06 is left out: u01 is
-    # synced, but its k06 enrollment ended on as_of; the page does not say whether a
-    # class lists it.)
+    # Classes list the students synced: u02 is in none.
     assert files["classes.csv"].splitlines()[:6] == [
         "id,name,school_id,teacher_ids,student_ids",
         "k01,Algebra,s1,t01,u01",
@@ -570,3 +568,16 @@ def test_example_district_outputs(tmp_path: Path, text_snapshot, snapshot) -> No
         if path.suffix == ".csv":
             assert path.read_text(encoding="utf-8") == text_snapshot(name=path.name)
     assert stable(to_json(result.report)) == snapshot(name="report")
+
+
+def test_respect_enrolment_date_takes_a_student_out_of_a_class_they_left(
+        district: Path) -> None:
+    # "Sync current student data": u01 is still at the school (k01 goes on), but its
+    # k06 enrollment ended on as_of, so k06 no longer lists it; without the option, it does.
+    def k06(files: dict[str, str]) -> str:
+        (line,) = [x for x in files["classes.csv"].splitlines() if x.startswith("k06,")]
+        return line.split(",")[4]
+    respecting = outputs(district, *ENROLMENT_DATE_RUN)
+    assert "u01" in respecting["users.csv"] and "u01" not in k06(respecting)
+    assert "u01" in k06(outputs(district, *[p for p in ENROLMENT_DATE_RUN
+                                            if not p.startswith("respect_enrolment_date")]))

@@ -64,15 +64,15 @@ FILTERS = {
 
 
 def users_csv(p: dict[str, object]) -> Output:
-    """output users.csv from users (mapping line 72)."""
+    """output users.csv from users (mapping line 74)."""
     return Output(
         'users.csv',
         'users',
-        line=72,
+        line=74,
         before=(
             Lookup(
                 'lookup_1',
-                line=67,
+                line=69,
                 text='exists(sourcedId of orgs where sourcedId in this.orgs and type = "school" and not excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -90,7 +90,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_2',
-                line=66,
+                line=68,
                 text='exists(sourcedId of orgs where sourcedId in this.orgs and type = "school")',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -102,7 +102,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_3',
-                line=78,
+                line=80,
                 text='exists(sourcedId of orgs where sourcedId in this.orgs and not excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -162,7 +162,7 @@ def users_csv(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                73,
+                75,
                 'where enabled',
                 pl.all_horizontal(
                     fn.blank(col('status')).is_in(['', 'active']),
@@ -170,12 +170,12 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                74,
+                76,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                77,
+                79,
                 'where in_a_synced_school or not in_a_school and exists(sourcedId of orgs where sourcedId in this.orgs and not excluded)',
                 pl.any_horizontal(
                     col('lookup_1').fill_null(False),
@@ -183,7 +183,7 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                79,
+                81,
                 'where not respect_enrolment_date or role != "student" or not has_left',
                 pl.any_horizontal(
                     ~(pl.lit(p['respect_enrolment_date']).fill_null(False)),
@@ -192,7 +192,7 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                81,
+                83,
                 'where not attach_to_existing_only or existing_matches >= 1',
                 pl.any_horizontal(
                     ~(pl.lit(p['attach_to_existing_only']).fill_null(False)),
@@ -241,7 +241,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_9',
-                line=95,
+                line=97,
                 text='first(sourcedId of orgs where sourcedId in this.orgs and type = "school" and not excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -259,7 +259,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_10',
-                line=99,
+                line=101,
                 text='first(sourcedId of orgs where sourcedId in this.orgs and not excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -274,10 +274,10 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('id', 84, col('sourcedId')),
+            Column('id', 86, col('sourcedId')),
             Column(
                 'existing_id',
-                85,
+                87,
                 (
                     pl.when(col('lookup_6').eq_missing(1))
                         .then(col('lookup_7'))
@@ -286,7 +286,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'email',
-                89,
+                91,
                 (
                     pl.when(pl.all_horizontal(
                         col('lookup_6').eq_missing(1),
@@ -296,15 +296,15 @@ def users_csv(p: dict[str, object]) -> Output:
                         .otherwise(col('email'))
                 ),
             ),
-            Column('first_name', 92, col('givenName')),
-            Column('last_name', 93, col('familyName')),
-            Column('role', 94, col('role')),
-            Column('school_id', 95, fn.coalesce(col('lookup_9'), col('lookup_10'))),
+            Column('first_name', 94, col('givenName')),
+            Column('last_name', 95, col('familyName')),
+            Column('role', 96, col('role')),
+            Column('school_id', 97, fn.coalesce(col('lookup_9'), col('lookup_10'))),
         ),
         checks=(
-            Check(105, "several existing users match this user's merge key", (col('lookup_6') > 1)),
+            Check(107, "several existing users match this user's merge key", (col('lookup_6') > 1)),
             Check(
-                106,
+                108,
                 "Merge Priority equal to the primary provider's",
                 pl.all_horizontal(
                     col('lookup_6').eq_missing(1),
@@ -315,7 +315,7 @@ def users_csv(p: dict[str, object]) -> Output:
         counters=(
             Counter(
                 'matched students',
-                110,
+                112,
                 pl.all_horizontal(
                     (fn.blank(col('out:role')) == 'student'),
                     ~fn.is_blank(col('out:existing_id')),
@@ -323,28 +323,28 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Counter(
                 'matched teachers',
-                111,
+                113,
                 pl.all_horizontal(
                     (fn.blank(col('out:role')) == 'teacher'),
                     ~fn.is_blank(col('out:existing_id')),
                 ),
             ),
-            Counter('unmatched users', 112, fn.is_blank(col('out:existing_id'))),
+            Counter('unmatched users', 114, fn.is_blank(col('out:existing_id'))),
         ),
         key=('id',),
     )
 
 
 def classes_csv(p: dict[str, object]) -> Output:
-    """output classes.csv from classes (mapping line 115)."""
+    """output classes.csv from classes (mapping line 117)."""
     return Output(
         'classes.csv',
         'classes',
-        line=115,
+        line=117,
         before=(
             Lookup(
                 'lookup_11',
-                line=118,
+                line=120,
                 text='exists(sourcedId of orgs where sourcedId = this.school and excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -358,7 +358,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_12',
-                line=120,
+                line=122,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -369,7 +369,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_13',
-                line=121,
+                line=123,
                 text='exists(sourcedId of academicSessions where sourcedId in this.terms and in_period(as_of, startDate, endDate))',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -381,14 +381,14 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         rules=(
-            Rule(116, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(118, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                118,
+                120,
                 'where not exists(sourcedId of orgs where sourcedId = this.school and excluded)',
                 ~col('lookup_11'),
             ),
             Rule(
-                119,
+                121,
                 'where not respect_academic_sessions or not resolves(terms) or exists(sourcedId of academicSessions where sourcedId in this.terms and in_period(as_of, startDate, endDate))',
                 pl.any_horizontal(
                     ~(pl.lit(p['respect_academic_sessions']).fill_null(False)),
@@ -400,7 +400,7 @@ def classes_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_15',
-                line=127,
+                line=129,
                 text='list(user.sourcedId of enrollments where class = this and active and role = "teacher" and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -416,8 +416,8 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_17',
-                line=133,
-                text='list(user.sourcedId of enrollments where class = this and active and role = "student" and user in users.csv)',
+                line=137,
+                text='list(user.sourcedId of enrollments where class = this and active and role = "student" and (not respect_enrolment_date or current) and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
                 on=col('sourcedId'),
@@ -426,13 +426,17 @@ def classes_csv(p: dict[str, object]) -> Output:
                 where=pl.all_horizontal(
                     fn.blank(col('status')).is_in(['', 'active']),
                     (fn.blank(col('role')) == 'student'),
+                    pl.any_horizontal(
+                        ~(pl.lit(p['respect_enrolment_date']).fill_null(False)),
+                        (col('endDate').is_null() | (col('endDate') > p['as_of'])),
+                    ),
                     col('member_16').fill_null(False),
                 ),
                 steps=(Member('member_16', 'users.csv', on=col('user')),),
             ),
             Lookup(
                 'lookup_18',
-                line=143,
+                line=148,
                 text='count(sourcedId of orgs)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -442,7 +446,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_19',
-                line=144,
+                line=149,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -453,26 +457,26 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('id', 124, col('sourcedId')),
-            Column('name', 125, col('title')),
-            Column('school_id', 126, col('school')),
-            Column('teacher_ids', 127, fn.join(fn.sort(fn.unique(col('lookup_15'))), ';')),
-            Column('student_ids', 133, fn.join(fn.sort(fn.unique(col('lookup_17'))), ';')),
+            Column('id', 126, col('sourcedId')),
+            Column('name', 127, col('title')),
+            Column('school_id', 128, col('school')),
+            Column('teacher_ids', 129, fn.join(fn.sort(fn.unique(col('lookup_15'))), ';')),
+            Column('student_ids', 137, fn.join(fn.sort(fn.unique(col('lookup_17'))), ';')),
         ),
         checks=(
             Check(
-                143,
+                148,
                 "the class's school is not in orgs.csv",
                 ~(~fn.is_blank(col('school')) & (col('lookup_18') > 0)),
             ),
             Check(
-                144,
+                149,
                 'a term of the class is not in academicSessions.csv',
                 ~col('lookup_19').eq_missing(fn.count(col('terms'))),
             ),
         ),
         counters=(
-            Counter('imported classes', 145),
+            Counter('imported classes', 150),
         ),
         key=('id',),
         depends_on=('users.csv',),
@@ -487,4 +491,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {66: 72, 68: 72, 164: 73, 165: 73, 166: 73, 167: 73, 168: 73, 169: 73, 170: 73, 171: 73, 172: 74, 173: 74, 174: 74, 175: 74, 176: 74, 177: 77, 178: 77, 179: 77, 180: 77, 181: 77, 182: 77, 183: 77, 184: 77, 185: 79, 186: 79, 187: 79, 188: 79, 189: 79, 190: 79, 191: 79, 192: 79, 193: 79, 194: 81, 195: 81, 196: 81, 197: 81, 198: 81, 199: 81, 200: 81, 201: 81, 277: 84, 278: 85, 279: 85, 280: 85, 281: 85, 282: 85, 283: 85, 284: 85, 285: 85, 286: 85, 287: 89, 288: 89, 289: 89, 290: 89, 291: 89, 292: 89, 293: 89, 294: 89, 295: 89, 296: 89, 297: 89, 298: 89, 299: 92, 300: 93, 301: 94, 302: 95, 305: 105, 306: 106, 307: 106, 308: 106, 309: 106, 310: 106, 311: 106, 312: 106, 313: 106, 316: 110, 317: 110, 318: 110, 319: 110, 320: 110, 321: 110, 322: 110, 323: 110, 324: 111, 325: 111, 326: 111, 327: 111, 328: 111, 329: 111, 330: 111, 331: 111, 332: 112, 338: 115, 340: 115, 384: 116, 385: 118, 386: 118, 387: 118, 388: 118, 389: 118, 390: 119, 391: 119, 392: 119, 393: 119, 394: 119, 395: 119, 396: 119, 397: 119, 398: 119, 456: 124, 457: 125, 458: 126, 459: 127, 460: 133, 463: 143, 464: 143, 465: 143, 466: 143, 467: 143, 468: 144, 469: 144, 470: 144, 471: 144, 472: 144, 475: 145}
+SOURCE_MAP = {66: 74, 68: 74, 164: 75, 165: 75, 166: 75, 167: 75, 168: 75, 169: 75, 170: 75, 171: 75, 172: 76, 173: 76, 174: 76, 175: 76, 176: 76, 177: 79, 178: 79, 179: 79, 180: 79, 181: 79, 182: 79, 183: 79, 184: 79, 185: 81, 186: 81, 187: 81, 188: 81, 189: 81, 190: 81, 191: 81, 192: 81, 193: 81, 194: 83, 195: 83, 196: 83, 197: 83, 198: 83, 199: 83, 200: 83, 201: 83, 277: 86, 278: 87, 279: 87, 280: 87, 281: 87, 282: 87, 283: 87, 284: 87, 285: 87, 286: 87, 287: 91, 288: 91, 289: 91, 290: 91, 291: 91, 292: 91, 293: 91, 294: 91, 295: 91, 296: 91, 297: 91, 298: 91, 299: 94, 300: 95, 301: 96, 302: 97, 305: 107, 306: 108, 307: 108, 308: 108, 309: 108, 310: 108, 311: 108, 312: 108, 313: 108, 316: 112, 317: 112, 318: 112, 319: 112, 320: 112, 321: 112, 322: 112, 323: 112, 324: 113, 325: 113, 326: 113, 327: 113, 328: 113, 329: 113, 330: 113, 331: 113, 332: 114, 338: 117, 340: 117, 384: 118, 385: 120, 386: 120, 387: 120, 388: 120, 389: 120, 390: 121, 391: 121, 392: 121, 393: 121, 394: 121, 395: 121, 396: 121, 397: 121, 398: 121, 460: 126, 461: 127, 462: 128, 463: 129, 464: 137, 467: 148, 468: 148, 469: 148, 470: 148, 471: 148, 472: 149, 473: 149, 474: 149, 475: 149, 476: 149, 479: 150}
