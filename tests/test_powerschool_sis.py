@@ -866,3 +866,13 @@ def test_a_class_of_a_course_that_is_not_active_is_not_imported(tmp_path: Path) 
     assert len(of_k3) >= 3
     assert dropped(result, "classes.csv")["class of a course that is not active"] == of_k3
     assert dropped(before, "classes.csv").get("class of a course that is not active") is None
+
+
+def test_a_user_s_organization_is_its_first_school_when_imported(tmp_path: Path) -> None:
+    # "student/school_enrollment/school/id": the school the user belongs to first (in
+    # 1.2 its primaryOrg, in 1.1 the first listed), not the smallest sourcedId.
+    tables, _ = in_memory_run(tmp_path, with_users(user("u9", "s2,s1", "student",
+                                                        login="u9")), *BASE)
+    row = users_of(tables)["u9"]
+    header = tables["users.csv"][0]
+    assert row[header.index("organization_id")] == "s2"

@@ -59,14 +59,14 @@ FILTERS = {
 
 
 def organizations_csv(p: dict[str, object]) -> Output:
-    """output organizations.csv from orgs (mapping line 153)."""
+    """output organizations.csv from orgs (mapping line 156)."""
     return Output(
         'organizations.csv',
         'orgs',
-        line=153,
+        line=156,
         rules=(
             Rule(
-                154,
+                157,
                 'where active and type = "school"',
                 pl.all_horizontal(
                     fn.blank(col('status')).is_in(['', 'active']),
@@ -74,7 +74,7 @@ def organizations_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                155,
+                158,
                 'where schools is empty or sourcedId in schools',
                 pl.any_horizontal(
                     pl.lit(not p['schools']),
@@ -83,23 +83,23 @@ def organizations_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('organization_id', 158, col('sourcedId')),
-            Column('name', 159, col('name')),
+            Column('organization_id', 161, col('sourcedId')),
+            Column('name', 162, col('name')),
         ),
         key=('organization_id',),
     )
 
 
 def users_csv(p: dict[str, object]) -> Output:
-    """output users.csv from users (mapping line 94)."""
+    """output users.csv from users (mapping line 97)."""
     return Output(
         'users.csv',
         'users',
-        line=94,
+        line=97,
         before=(
             Lookup(
                 'lookup_2',
-                line=50,
+                line=53,
                 text='list(join(orgs, "\\n") of users where this in agents and student_ok)',
                 entity='users',
                 key=col('agents'),
@@ -118,7 +118,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_3',
-                line=53,
+                line=56,
                 text='list(join(orgs, "\\n") of users where sourcedId in this.agents and student_ok)',
                 entity='users',
                 key=col('sourcedId'),
@@ -151,8 +151,9 @@ def users_csv(p: dict[str, object]) -> Output:
                 steps=(Member('member_1', 'organizations.csv', on=col('sourcedId')),),
                 explode='outer',
             ),
+            Member('member_5', 'organizations.csv', on=col('orgs').list.get(0, null_on_oob=True)),
             Lookup(
-                'lookup_6',
+                'lookup_7',
                 line=40,
                 text='first(sourcedId of orgs where sourcedId in ids and type = "school" and sourcedId in organizations.csv)',
                 entity='orgs',
@@ -160,14 +161,14 @@ def users_csv(p: dict[str, object]) -> Output:
                 on=col('orgs'),
                 value=col('sourcedId'),
                 aggregate='first',
-                where=pl.all_horizontal((fn.blank(col('type')) == 'school'), col('member_5').fill_null(False)),
-                steps=(Member('member_5', 'organizations.csv', on=col('sourcedId')),),
+                where=pl.all_horizontal((fn.blank(col('type')) == 'school'), col('member_6').fill_null(False)),
+                steps=(Member('member_6', 'organizations.csv', on=col('sourcedId')),),
                 explode='outer',
             ),
         ),
         rules=(
             Rule(
-                95,
+                98,
                 'where student_ok or teacher_ok or import_parents and enabled and is_parent and parent_school is not empty',
                 pl.any_horizontal(
                     pl.all_horizontal(
@@ -198,7 +199,7 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                100,
+                103,
                 'where not is_parent or username is not empty else warn "parent without a Parent Portal account (no username): not imported"',
                 pl.any_horizontal(
                     ~(fn.blank(col('role')).is_in(['parent', 'guardian'])),
@@ -207,25 +208,29 @@ def users_csv(p: dict[str, object]) -> Output:
                 report='parent without a Parent Portal account (no username): not imported',
             ),
             Rule(
-                103,
+                106,
                 'where is_parent or own_school is not empty else warn "user of no imported school: not imported"',
                 pl.any_horizontal(
                     fn.blank(col('role')).is_in(['parent', 'guardian']),
-                    ~fn.is_blank(col('lookup_6')),
+                    ~fn.is_blank((
+                        pl.when(col('member_5').fill_null(False))
+                            .then(col('orgs').list.get(0, null_on_oob=True))
+                            .otherwise(col('lookup_7'))
+                    )),
                 ),
                 report='user of no imported school: not imported',
             ),
         ),
         columns=(
-            Column('external_id', 106, col('sourcedId')),
-            Column('first_name', 107, col('givenName')),
-            Column('last_name', 108, col('familyName')),
-            Column('login', 109, col('username')),
-            Column('password', 110, pl.lit(p['default_password'])),
-            Column('email', 111, col('email')),
+            Column('external_id', 109, col('sourcedId')),
+            Column('first_name', 110, col('givenName')),
+            Column('last_name', 111, col('familyName')),
+            Column('login', 112, col('username')),
+            Column('password', 113, pl.lit(p['default_password'])),
+            Column('email', 114, col('email')),
             Column(
                 'user_type',
-                112,
+                115,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('S'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('T'))
@@ -235,17 +240,21 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'organization_id',
-                119,
+                122,
                 (
                     pl.when(fn.blank(col('role')).is_in(['parent', 'guardian']))
                         .then(col('lookup_4'))
-                        .otherwise(col('lookup_6'))
+                        .otherwise((
+                            pl.when(col('member_5').fill_null(False))
+                                .then(col('orgs').list.get(0, null_on_oob=True))
+                                .otherwise(col('lookup_7'))
+                        ))
                 ),
             ),
-            Column('enabled', 120, pl.lit('1')),
+            Column('enabled', 123, pl.lit('1')),
             Column(
                 'sso_email_address',
-                122,
+                125,
                 (
                     pl.when(pl.all_horizontal(
                         ~(fn.blank(col('role')).is_in(['parent', 'guardian'])),
@@ -263,27 +272,27 @@ def users_csv(p: dict[str, object]) -> Output:
 
 
 def user_levels_csv(p: dict[str, object]) -> Output:
-    """output user_levels.csv from users (mapping line 128)."""
+    """output user_levels.csv from users (mapping line 131)."""
     return Output(
         'user_levels.csv',
         'users',
-        line=128,
+        line=131,
         before=(
-            Member('member_9', 'users.csv', on=col('sourcedId')),
+            Member('member_10', 'users.csv', on=col('sourcedId')),
         ),
         rules=(
             Rule(
-                129,
+                132,
                 'where this in users.csv and role = "student"',
                 pl.all_horizontal(
-                    col('member_9').fill_null(False),
+                    col('member_10').fill_null(False),
                     (fn.blank(col('role')) == 'student'),
                 ),
             ),
         ),
         columns=(
-            Column('external_id', 132, col('sourcedId')),
-            Column('level_id', 133, fn.grade_number(fn.first(col('grades')))),
+            Column('external_id', 135, col('sourcedId')),
+            Column('level_id', 136, fn.grade_number(fn.first(col('grades')))),
         ),
         key=('external_id',),
         depends_on=('users.csv',),
@@ -291,25 +300,25 @@ def user_levels_csv(p: dict[str, object]) -> Output:
 
 
 def parent_child_csv(p: dict[str, object]) -> Output:
-    """output parent_child.csv from users (mapping line 139)."""
+    """output parent_child.csv from users (mapping line 142)."""
     return Output(
         'parent_child.csv',
         'users',
-        line=139,
+        line=142,
         each=('other', col('agents')),
         before=(
-            Member('member_10', 'users.csv', on=col('sourcedId')),
-            Member('member_11', 'users.csv', on=col('each:other')),
+            Member('member_11', 'users.csv', on=col('sourcedId')),
+            Member('member_12', 'users.csv', on=col('each:other')),
             Join('users', on=col('each:other'), fields={'other.role': 'role'}, found='other:found'),
         ),
         rules=(
             Rule(
-                141,
+                144,
                 'where this in users.csv and other in users.csv',
-                pl.all_horizontal(col('member_10').fill_null(False), col('member_11').fill_null(False)),
+                pl.all_horizontal(col('member_11').fill_null(False), col('member_12').fill_null(False)),
             ),
             Rule(
-                142,
+                145,
                 'where role = "student" and other.role in ("parent", "guardian") or role in ("parent", "guardian") and other.role = "student"',
                 pl.any_horizontal(
                     pl.all_horizontal(
@@ -326,7 +335,7 @@ def parent_child_csv(p: dict[str, object]) -> Output:
         columns=(
             Column(
                 'parent_id',
-                148,
+                151,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('each:other'))
@@ -335,7 +344,7 @@ def parent_child_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'child_id',
-                149,
+                152,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('sourcedId'))
@@ -351,11 +360,11 @@ def parent_child_csv(p: dict[str, object]) -> Output:
 
 
 def classes_csv(p: dict[str, object]) -> Output:
-    """output classes.csv from classes (mapping line 165)."""
+    """output classes.csv from classes (mapping line 168)."""
     return Output(
         'classes.csv',
         'classes',
-        line=165,
+        line=168,
         before=(
             Join(
                 'courses',
@@ -363,10 +372,10 @@ def classes_csv(p: dict[str, object]) -> Output:
                 fields={'course.status': 'status', 'course.title': 'title', 'course.courseCode': 'courseCode'},
                 found='course:found',
             ),
-            Member('member_12', 'organizations.csv', on=col('school')),
+            Member('member_13', 'organizations.csv', on=col('school')),
             Lookup(
-                'lookup_13',
-                line=170,
+                'lookup_14',
+                line=173,
                 text='min(schoolYear of academicSessions where sourcedId in this.terms)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -376,8 +385,8 @@ def classes_csv(p: dict[str, object]) -> Output:
                 explode='outer',
             ),
             Lookup(
-                'lookup_15',
-                line=171,
+                'lookup_16',
+                line=174,
                 text='exists(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -387,36 +396,36 @@ def classes_csv(p: dict[str, object]) -> Output:
                 where=pl.all_horizontal(
                     (fn.blank(col('role')) == 'teacher'),
                     fn.blank(col('status')).is_in(['', 'active']),
-                    col('member_14').fill_null(False),
+                    col('member_15').fill_null(False),
                 ),
-                steps=(Member('member_14', 'users.csv', on=col('user')),),
+                steps=(Member('member_15', 'users.csv', on=col('user')),),
             ),
         ),
         rules=(
-            Rule(166, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(169, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                168,
+                171,
                 'where course.status in ("", "active") else warn "class of a course that is not active"',
                 fn.blank(col('course.status')).is_in(['', 'active']),
                 report='class of a course that is not active',
             ),
-            Rule(169, 'where school in organizations.csv', col('member_12').fill_null(False)),
+            Rule(172, 'where school in organizations.csv', col('member_13').fill_null(False)),
             Rule(
-                170,
+                173,
                 'where min(schoolYear of academicSessions where sourcedId in this.terms) - 1 >= start_year',
-                ((col('lookup_13') - 1) >= p['start_year']),
+                ((col('lookup_14') - 1) >= p['start_year']),
             ),
             Rule(
-                171,
+                174,
                 'where exists(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv) else warn "class without an active teacher: not imported"',
-                col('lookup_15').fill_null(False),
+                col('lookup_16').fill_null(False),
                 report='class without an active teacher: not imported',
             ),
         ),
         after=(
             Lookup(
-                'lookup_17',
-                line=181,
+                'lookup_18',
+                line=184,
                 text='min(user.sourcedId of enrollments where class = this and role = "teacher" and active and primary and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -427,13 +436,13 @@ def classes_csv(p: dict[str, object]) -> Output:
                     (fn.blank(col('role')) == 'teacher'),
                     fn.blank(col('status')).is_in(['', 'active']),
                     col('primary').fill_null(False),
-                    col('member_16').fill_null(False),
+                    col('member_17').fill_null(False),
                 ),
-                steps=(Member('member_16', 'users.csv', on=col('user')),),
+                steps=(Member('member_17', 'users.csv', on=col('user')),),
             ),
             Lookup(
-                'lookup_19',
-                line=187,
+                'lookup_20',
+                line=190,
                 text='min(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -443,16 +452,16 @@ def classes_csv(p: dict[str, object]) -> Output:
                 where=pl.all_horizontal(
                     (fn.blank(col('role')) == 'teacher'),
                     fn.blank(col('status')).is_in(['', 'active']),
-                    col('member_18').fill_null(False),
+                    col('member_19').fill_null(False),
                 ),
-                steps=(Member('member_18', 'users.csv', on=col('user')),),
+                steps=(Member('member_19', 'users.csv', on=col('user')),),
             ),
         ),
         columns=(
-            Column('class_id', 175, col('sourcedId')),
+            Column('class_id', 178, col('sourcedId')),
             Column(
                 'name',
-                177,
+                180,
                 fn.concat(
                     col('course.title'),
                     ' (',
@@ -467,16 +476,16 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'code',
-                178,
+                181,
                 col('course.courseCode'),
                 fails=(Fail(
                     (col('course').is_not_null() & col('course:found').is_null()),
                     'course names a course that courses.csv does not hold',
                 ),),
             ),
-            Column('year', 179, col('terms').list.get(0, null_on_oob=True)),
-            Column('teacher_id', 181, fn.coalesce(col('lookup_17'), col('lookup_19'))),
-            Column('organization_id', 192, col('school')),
+            Column('year', 182, col('terms').list.get(0, null_on_oob=True)),
+            Column('teacher_id', 184, fn.coalesce(col('lookup_18'), col('lookup_20'))),
+            Column('organization_id', 195, col('school')),
         ),
         key=('class_id',),
         depends_on=('organizations.csv', 'users.csv'),
@@ -484,17 +493,17 @@ def classes_csv(p: dict[str, object]) -> Output:
 
 
 def rosters_csv(p: dict[str, object]) -> Output:
-    """output rosters.csv from enrollments (mapping line 207)."""
+    """output rosters.csv from enrollments (mapping line 210)."""
     return Output(
         'rosters.csv',
         'enrollments',
-        line=207,
+        line=210,
         before=(
-            Member('member_20', 'classes.csv', on=col('class')),
-            Member('member_21', 'users.csv', on=col('user')),
+            Member('member_21', 'classes.csv', on=col('class')),
+            Member('member_22', 'users.csv', on=col('user')),
             Lookup(
-                'lookup_24',
-                line=67,
+                'lookup_25',
+                line=70,
                 text='list(class of enrollments where user = this.user and role = "teacher" and active and not primary and class in classes.csv)',
                 entity='enrollments',
                 key=col('user'),
@@ -505,38 +514,38 @@ def rosters_csv(p: dict[str, object]) -> Output:
                     (fn.blank(col('role')) == 'teacher'),
                     fn.blank(col('status')).is_in(['', 'active']),
                     ~col('primary').fill_null(False),
-                    col('member_23').fill_null(False),
+                    col('member_24').fill_null(False),
                 ),
-                steps=(Member('member_23', 'classes.csv', on=col('class')),),
+                steps=(Member('member_24', 'classes.csv', on=col('class')),),
             ),
             Lookup(
-                'lookup_25',
-                line=75,
+                'lookup_26',
+                line=78,
                 text='list(class of enrollments where class in candidates and role = "teacher" and active and user in users.csv and user != this.user and (primary or user < this.user))',
                 entity='enrollments',
                 key=col('class'),
-                on=fn.unique(col('lookup_24')),
+                on=fn.unique(col('lookup_25')),
                 value=col('class'),
                 aggregate='list',
                 where=pl.all_horizontal(
                     (fn.blank(col('role')) == 'teacher'),
                     fn.blank(col('status')).is_in(['', 'active']),
-                    col('member_22').fill_null(False),
+                    col('member_23').fill_null(False),
                 ),
-                steps=(Member('member_22', 'users.csv', on=col('user')),),
+                steps=(Member('member_23', 'users.csv', on=col('user')),),
                 explode='outer',
-                carry={'outer:22.0': col('user'), 'outer:22.1': col('user')},
+                carry={'outer:23.0': col('user'), 'outer:23.1': col('user')},
                 also=pl.all_horizontal(
-                    (fn.blank(col('user')) != fn.blank(col('outer:22.0'))),
+                    (fn.blank(col('user')) != fn.blank(col('outer:23.0'))),
                     pl.any_horizontal(
                         col('primary').fill_null(False),
-                        (fn.blank(col('user')) < fn.blank(col('outer:22.1'))),
+                        (fn.blank(col('user')) < fn.blank(col('outer:23.1'))),
                     ),
                 ),
             ),
             Lookup(
-                'lookup_26',
-                line=61,
+                'lookup_27',
+                line=64,
                 text='list(class of enrollments where user = this.user and role = "teacher" and active and primary)',
                 entity='enrollments',
                 key=col('user'),
@@ -550,53 +559,53 @@ def rosters_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Lookup(
-                'lookup_29',
-                line=85,
+                'lookup_30',
+                line=88,
                 text='count(sourcedId of classes where sourcedId in cotaught and active and sourcedId not in primaries and sourcedId < this.class)',
                 entity='classes',
                 key=col('sourcedId'),
-                on=fn.unique(col('lookup_25')),
+                on=fn.unique(col('lookup_26')),
                 value=col('sourcedId'),
                 aggregate='count',
                 where=fn.blank(col('status')).is_in(['', 'active']),
                 explode='outer',
-                carry={'outer:26.0': fn.unique(col('lookup_26')), 'outer:26.1': col('class')},
+                carry={'outer:27.0': fn.unique(col('lookup_27')), 'outer:27.1': col('class')},
                 also=pl.all_horizontal(
-                    ~col('outer:26.0').list.contains(fn.blank(col('sourcedId'))).fill_null(False),
-                    (fn.blank(col('sourcedId')) < fn.blank(col('outer:26.1'))),
+                    ~col('outer:27.0').list.contains(fn.blank(col('sourcedId'))).fill_null(False),
+                    (fn.blank(col('sourcedId')) < fn.blank(col('outer:27.1'))),
                 ),
             ),
         ),
         rules=(
-            Rule(208, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(211, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                209,
+                212,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                210,
+                213,
                 'where class in classes.csv and user in users.csv',
-                pl.all_horizontal(col('member_20').fill_null(False), col('member_21').fill_null(False)),
+                pl.all_horizontal(col('member_21').fill_null(False), col('member_22').fill_null(False)),
             ),
             Rule(
-                211,
+                214,
                 'where role = "student" or class not in coteaching or class in primary_classes or cotaught_before(coteaching, primary_classes) < 25 else warn "co-teacher enrollment beyond the 25-class limit"',
                 pl.any_horizontal(
                     (fn.blank(col('role')) == 'student'),
-                    ~fn.unique(col('lookup_25')).list.contains(fn.blank(col('class'))).fill_null(False),
-                    fn.unique(col('lookup_26')).list.contains(fn.blank(col('class'))).fill_null(False),
-                    (col('lookup_29') < 25),
+                    ~fn.unique(col('lookup_26')).list.contains(fn.blank(col('class'))).fill_null(False),
+                    fn.unique(col('lookup_27')).list.contains(fn.blank(col('class'))).fill_null(False),
+                    (col('lookup_30') < 25),
                 ),
                 report='co-teacher enrollment beyond the 25-class limit',
             ),
         ),
         columns=(
-            Column('class_id', 218, col('class')),
-            Column('user_id', 219, col('user')),
+            Column('class_id', 221, col('class')),
+            Column('user_id', 222, col('user')),
             Column(
                 'role',
-                220,
+                223,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('S'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('T'))
@@ -622,4 +631,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {61: 153, 63: 153, 68: 154, 69: 154, 70: 154, 71: 154, 72: 154, 73: 154, 74: 154, 75: 154, 76: 155, 77: 155, 78: 155, 79: 155, 80: 155, 81: 155, 82: 155, 83: 155, 86: 158, 87: 159, 93: 94, 95: 94, 169: 95, 170: 95, 171: 95, 172: 95, 173: 95, 174: 95, 175: 95, 176: 95, 177: 95, 178: 95, 179: 95, 180: 95, 181: 95, 182: 95, 183: 95, 184: 95, 185: 95, 186: 95, 187: 95, 188: 95, 189: 95, 190: 95, 191: 95, 192: 95, 193: 95, 194: 95, 195: 95, 196: 95, 197: 95, 198: 95, 199: 95, 200: 100, 201: 100, 202: 100, 203: 100, 204: 100, 205: 100, 206: 100, 207: 100, 208: 100, 209: 103, 210: 103, 211: 103, 212: 103, 213: 103, 214: 103, 215: 103, 216: 103, 217: 103, 220: 106, 221: 107, 222: 108, 223: 109, 224: 110, 225: 111, 226: 112, 227: 112, 228: 112, 229: 112, 230: 112, 231: 112, 232: 112, 233: 112, 234: 112, 235: 112, 236: 119, 237: 119, 238: 119, 239: 119, 240: 119, 241: 119, 242: 119, 243: 119, 244: 119, 245: 120, 246: 122, 247: 122, 248: 122, 249: 122, 250: 122, 251: 122, 252: 122, 253: 122, 254: 122, 255: 122, 256: 122, 257: 122, 265: 128, 267: 128, 275: 129, 276: 129, 277: 129, 278: 129, 279: 129, 280: 129, 281: 129, 282: 129, 285: 132, 286: 133, 293: 139, 295: 139, 306: 141, 307: 141, 308: 141, 309: 141, 310: 141, 311: 142, 312: 142, 313: 142, 314: 142, 315: 142, 316: 142, 317: 142, 318: 142, 319: 142, 320: 142, 321: 142, 322: 142, 323: 142, 324: 142, 327: 148, 328: 148, 329: 148, 330: 148, 331: 148, 332: 148, 333: 148, 334: 148, 335: 148, 336: 149, 337: 149, 338: 149, 339: 149, 340: 149, 341: 149, 342: 149, 343: 149, 344: 149, 353: 165, 355: 165, 396: 166, 397: 168, 398: 168, 399: 168, 400: 168, 401: 168, 402: 168, 403: 169, 404: 170, 405: 170, 406: 170, 407: 170, 408: 170, 409: 171, 410: 171, 411: 171, 412: 171, 413: 171, 414: 171, 452: 175, 453: 177, 454: 177, 455: 177, 456: 177, 457: 177, 458: 177, 459: 177, 460: 177, 461: 177, 462: 177, 463: 177, 464: 177, 465: 177, 466: 177, 467: 177, 468: 178, 469: 178, 470: 178, 471: 178, 472: 178, 473: 178, 474: 178, 475: 178, 476: 178, 477: 179, 478: 181, 479: 192, 486: 207, 488: 207, 571: 208, 572: 209, 573: 209, 574: 209, 575: 209, 576: 209, 577: 210, 578: 210, 579: 210, 580: 210, 581: 210, 582: 211, 583: 211, 584: 211, 585: 211, 586: 211, 587: 211, 588: 211, 589: 211, 590: 211, 591: 211, 592: 211, 595: 218, 596: 219, 597: 220, 598: 220, 599: 220, 600: 220, 601: 220, 602: 220, 603: 220, 604: 220, 605: 220}
+SOURCE_MAP = {61: 156, 63: 156, 68: 157, 69: 157, 70: 157, 71: 157, 72: 157, 73: 157, 74: 157, 75: 157, 76: 158, 77: 158, 78: 158, 79: 158, 80: 158, 81: 158, 82: 158, 83: 158, 86: 161, 87: 162, 93: 97, 95: 97, 170: 98, 171: 98, 172: 98, 173: 98, 174: 98, 175: 98, 176: 98, 177: 98, 178: 98, 179: 98, 180: 98, 181: 98, 182: 98, 183: 98, 184: 98, 185: 98, 186: 98, 187: 98, 188: 98, 189: 98, 190: 98, 191: 98, 192: 98, 193: 98, 194: 98, 195: 98, 196: 98, 197: 98, 198: 98, 199: 98, 200: 98, 201: 103, 202: 103, 203: 103, 204: 103, 205: 103, 206: 103, 207: 103, 208: 103, 209: 103, 210: 106, 211: 106, 212: 106, 213: 106, 214: 106, 215: 106, 216: 106, 217: 106, 218: 106, 219: 106, 220: 106, 221: 106, 222: 106, 225: 109, 226: 110, 227: 111, 228: 112, 229: 113, 230: 114, 231: 115, 232: 115, 233: 115, 234: 115, 235: 115, 236: 115, 237: 115, 238: 115, 239: 115, 240: 115, 241: 122, 242: 122, 243: 122, 244: 122, 245: 122, 246: 122, 247: 122, 248: 122, 249: 122, 250: 122, 251: 122, 252: 122, 253: 122, 254: 123, 255: 125, 256: 125, 257: 125, 258: 125, 259: 125, 260: 125, 261: 125, 262: 125, 263: 125, 264: 125, 265: 125, 266: 125, 274: 131, 276: 131, 284: 132, 285: 132, 286: 132, 287: 132, 288: 132, 289: 132, 290: 132, 291: 132, 294: 135, 295: 136, 302: 142, 304: 142, 315: 144, 316: 144, 317: 144, 318: 144, 319: 144, 320: 145, 321: 145, 322: 145, 323: 145, 324: 145, 325: 145, 326: 145, 327: 145, 328: 145, 329: 145, 330: 145, 331: 145, 332: 145, 333: 145, 336: 151, 337: 151, 338: 151, 339: 151, 340: 151, 341: 151, 342: 151, 343: 151, 344: 151, 345: 152, 346: 152, 347: 152, 348: 152, 349: 152, 350: 152, 351: 152, 352: 152, 353: 152, 362: 168, 364: 168, 405: 169, 406: 171, 407: 171, 408: 171, 409: 171, 410: 171, 411: 171, 412: 172, 413: 173, 414: 173, 415: 173, 416: 173, 417: 173, 418: 174, 419: 174, 420: 174, 421: 174, 422: 174, 423: 174, 461: 178, 462: 180, 463: 180, 464: 180, 465: 180, 466: 180, 467: 180, 468: 180, 469: 180, 470: 180, 471: 180, 472: 180, 473: 180, 474: 180, 475: 180, 476: 180, 477: 181, 478: 181, 479: 181, 480: 181, 481: 181, 482: 181, 483: 181, 484: 181, 485: 181, 486: 182, 487: 184, 488: 195, 495: 210, 497: 210, 580: 211, 581: 212, 582: 212, 583: 212, 584: 212, 585: 212, 586: 213, 587: 213, 588: 213, 589: 213, 590: 213, 591: 214, 592: 214, 593: 214, 594: 214, 595: 214, 596: 214, 597: 214, 598: 214, 599: 214, 600: 214, 601: 214, 604: 221, 605: 222, 606: 223, 607: 223, 608: 223, 609: 223, 610: 223, 611: 223, 612: 223, 613: 223, 614: 223}
