@@ -808,3 +808,25 @@ def test_example_district_outputs(example_run: RunResult, text_snapshot, snapsho
     # are in the catalog
     assert result.report.counters["courses.jsonl"]["custom courses"] == 80
     assert stable(to_json(result.report)) == snapshot(name="report")
+
+
+def test_records_without_a_title_are_rejected_and_so_is_what_points_at_them(
+        tmp_path: Path) -> None:
+    # "Check for required field completeness": Lingco's schemas need a title; a session,
+    # course or class without one is rejected, and so is a class pointing at one.
+    blank = {
+        "academicSessions.csv": "nt1,,,,term,2025-08-15,2026-01-10,y1,2026\n",
+        "courses.csv": "knt,,,y1, ,NT-1,09,s1,,\n",
+        "classes.csv": "cnt1,,,Untitled Term,09,k2,NT-01,scheduled,,s1,nt1,,,1\n"
+                       "cnt2,,,Untitled Course,09,knt,NT-02,scheduled,,s1,f1,,,2\n"
+                       "cnt3,,,,09,k2,NT-03,scheduled,,s1,f1,,,3\n",
+    }
+    files = {name: text + blank.get(name, "") for name, text in files_11().items()}
+    shared = _shared_run(tmp_path, files)
+    reasons = rejected(shared)
+    assert reasons["academicSessions/nt1"] == "the session has no title"
+    assert reasons["courses/knt"] == "the course has no title"
+    assert reasons["classes/cnt1"] == "a term of the class was rejected"
+    assert reasons["classes/cnt2"] == "the class's course was rejected"
+    assert reasons["classes/cnt3"] == "the class has no title"
+    assert {"cnt1", "cnt2", "cnt3"}.isdisjoint(shared[1]["classes.jsonl"])

@@ -53,16 +53,16 @@ FILTERS = {}
 
 
 def orgs_jsonl(p: dict[str, object]) -> Output:
-    """output orgs.jsonl from orgs (mapping line 48)."""
+    """output orgs.jsonl from orgs (mapping line 49)."""
     return Output(
         'orgs.jsonl',
         'orgs',
-        line=48,
+        line=49,
         format='jsonl',
         after=(
             Lookup(
                 'lookup_1',
-                line=56,
+                line=57,
                 text='list(sourcedId of orgs where parent = this)',
                 entity='orgs',
                 key=col('parent'),
@@ -72,38 +72,39 @@ def orgs_jsonl(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('sourcedId', 51, col('sourcedId')),
-            Column('name', 52, col('name')),
-            Column('identifier', 53, col('identifier')),
-            Column('type', 54, col('type')),
-            Column('parent', 55, fn.guidref(col('parent'), 'org', False)),
-            Column('children', 56, fn.guidref(col('lookup_1'), 'org', True)),
-            Column('dateLastModified', 57, col('dateLastModified')),
-            Column('status', 58, col('status')),
-            Column('metadata', 59, col('metadata')),
+            Column('sourcedId', 52, col('sourcedId')),
+            Column('name', 53, col('name')),
+            Column('identifier', 54, col('identifier')),
+            Column('type', 55, col('type')),
+            Column('parent', 56, fn.guidref(col('parent'), 'org', False)),
+            Column('children', 57, fn.guidref(col('lookup_1'), 'org', True)),
+            Column('dateLastModified', 58, col('dateLastModified')),
+            Column('status', 59, col('status')),
+            Column('metadata', 60, col('metadata')),
         ),
         key=('sourcedId',),
     )
 
 
 def academicSessions_jsonl(p: dict[str, object]) -> Output:
-    """output academicSessions.jsonl from academicSessions (mapping line 68)."""
+    """output academicSessions.jsonl from academicSessions (mapping line 69)."""
     return Output(
         'academicSessions.jsonl',
         'academicSessions',
-        line=68,
+        line=69,
         format='jsonl',
         after=(
             Lookup(
                 'lookup_2',
-                line=78,
-                text='list(sourcedId of academicSessions where parent = this and dates_ok(sourcedId))',
+                line=79,
+                text='list(sourcedId of academicSessions where parent = this and session_ok(sourcedId))',
                 entity='academicSessions',
                 key=col('parent'),
                 on=col('sourcedId'),
                 value=col('sourcedId'),
                 aggregate='list',
                 where=pl.all_horizontal(
+                    (fn.blank(fn.trim(col('title'))) != ''),
                     ~col('startDate').is_null(),
                     ~col('endDate').is_null(),
                     (col('startDate') < col('endDate')),
@@ -111,7 +112,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_3',
-                line=41,
+                line=42,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -122,12 +123,12 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             Join(
                 'academicSessions',
                 on=col('parent'),
-                fields={'parent.startDate': 'startDate', 'parent.endDate': 'endDate', 'parent.parent': 'parent'},
+                fields={'parent.title': 'title', 'parent.startDate': 'startDate', 'parent.endDate': 'endDate', 'parent.parent': 'parent'},
                 found='parent:found',
             ),
             Lookup(
                 'lookup_4',
-                line=41,
+                line=42,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -138,12 +139,12 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             Join(
                 'academicSessions',
                 on=col('parent.parent'),
-                fields={'parent.parent.startDate': 'startDate', 'parent.parent.endDate': 'endDate', 'parent.parent.parent': 'parent'},
+                fields={'parent.parent.title': 'title', 'parent.parent.startDate': 'startDate', 'parent.parent.endDate': 'endDate', 'parent.parent.parent': 'parent'},
                 found='parent.parent:found',
             ),
             Lookup(
                 'lookup_5',
-                line=41,
+                line=42,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -154,12 +155,12 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             Join(
                 'academicSessions',
                 on=col('parent.parent.parent'),
-                fields={'parent.parent.parent.startDate': 'startDate', 'parent.parent.parent.endDate': 'endDate', 'parent.parent.parent.parent': 'parent'},
+                fields={'parent.parent.parent.title': 'title', 'parent.parent.parent.startDate': 'startDate', 'parent.parent.parent.endDate': 'endDate', 'parent.parent.parent.parent': 'parent'},
                 found='parent.parent.parent:found',
             ),
             Lookup(
                 'lookup_6',
-                line=41,
+                line=42,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -170,12 +171,12 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             Join(
                 'academicSessions',
                 on=col('parent.parent.parent.parent'),
-                fields={'parent.parent.parent.parent.startDate': 'startDate', 'parent.parent.parent.parent.endDate': 'endDate', 'parent.parent.parent.parent.parent': 'parent'},
+                fields={'parent.parent.parent.parent.title': 'title', 'parent.parent.parent.parent.startDate': 'startDate', 'parent.parent.parent.parent.endDate': 'endDate', 'parent.parent.parent.parent.parent': 'parent'},
                 found='parent.parent.parent.parent:found',
             ),
             Lookup(
                 'lookup_7',
-                line=41,
+                line=42,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -186,12 +187,12 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             Join(
                 'academicSessions',
                 on=col('parent.parent.parent.parent.parent'),
-                fields={'parent.parent.parent.parent.parent.startDate': 'startDate', 'parent.parent.parent.parent.parent.endDate': 'endDate', 'parent.parent.parent.parent.parent.parent': 'parent'},
+                fields={'parent.parent.parent.parent.parent.title': 'title', 'parent.parent.parent.parent.parent.startDate': 'startDate', 'parent.parent.parent.parent.parent.endDate': 'endDate', 'parent.parent.parent.parent.parent.parent': 'parent'},
                 found='parent.parent.parent.parent.parent:found',
             ),
             Lookup(
                 'lookup_8',
-                line=41,
+                line=42,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -202,32 +203,33 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             Join(
                 'academicSessions',
                 on=col('parent.parent.parent.parent.parent.parent'),
-                fields={'parent.parent.parent.parent.parent.parent.startDate': 'startDate', 'parent.parent.parent.parent.parent.parent.endDate': 'endDate'},
+                fields={'parent.parent.parent.parent.parent.parent.title': 'title', 'parent.parent.parent.parent.parent.parent.startDate': 'startDate', 'parent.parent.parent.parent.parent.parent.endDate': 'endDate'},
                 found='parent.parent.parent.parent.parent.parent:found',
             ),
         ),
         columns=(
-            Column('sourcedId', 71, col('sourcedId')),
-            Column('title', 72, col('title')),
-            Column('startDate', 73, col('startDate')),
-            Column('endDate', 74, col('endDate')),
-            Column('type', 75, col('type')),
-            Column('schoolYear', 76, col('schoolYear')),
-            Column('parent', 77, fn.guidref(col('parent'), 'academicSession', False)),
-            Column('children', 78, fn.guidref(col('lookup_2'), 'academicSession', True)),
-            Column('dateLastModified', 80, col('dateLastModified')),
-            Column('status', 81, col('status')),
+            Column('sourcedId', 72, col('sourcedId')),
+            Column('title', 73, col('title')),
+            Column('startDate', 74, col('startDate')),
+            Column('endDate', 75, col('endDate')),
+            Column('type', 76, col('type')),
+            Column('schoolYear', 77, col('schoolYear')),
+            Column('parent', 78, fn.guidref(col('parent'), 'academicSession', False)),
+            Column('children', 79, fn.guidref(col('lookup_2'), 'academicSession', True)),
+            Column('dateLastModified', 81, col('dateLastModified')),
+            Column('status', 82, col('status')),
         ),
         checks=(
-            Check(83, 'the session has no start date', col('out:startDate').is_null()),
-            Check(84, 'the session has no end date', col('out:endDate').is_null()),
+            Check(84, 'the session has no title', (fn.blank(fn.trim(col('out:title'))) == '')),
+            Check(85, 'the session has no start date', col('out:startDate').is_null()),
+            Check(86, 'the session has no end date', col('out:endDate').is_null()),
             Check(
-                85,
+                87,
                 'the session does not start before it ends',
                 (col('out:startDate') >= col('out:endDate')),
             ),
             Check(
-                86,
+                88,
                 'the parent session was rejected',
                 ~(pl.all_horizontal(
                     pl.all_horizontal(
@@ -235,6 +237,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                             fn.is_blank(col('parent')),
                             ~(~fn.is_blank(col('parent')) & (col('lookup_3') > 0)),
                             pl.all_horizontal(
+                                (fn.blank(fn.trim(col('parent.title'))) != ''),
                                 ~col('parent.startDate').is_null(),
                                 ~col('parent.endDate').is_null(),
                                 (col('parent.startDate') < col('parent.endDate')),
@@ -244,6 +247,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                             fn.is_blank(col('parent.parent')),
                             ~(~fn.is_blank(col('parent.parent')) & (col('lookup_4') > 0)),
                             pl.all_horizontal(
+                                (fn.blank(fn.trim(col('parent.parent.title'))) != ''),
                                 ~col('parent.parent.startDate').is_null(),
                                 ~col('parent.parent.endDate').is_null(),
                                 (col('parent.parent.startDate') < col('parent.parent.endDate')),
@@ -253,6 +257,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                             fn.is_blank(col('parent.parent.parent')),
                             ~(pl.all_horizontal(~fn.is_blank(col('parent.parent.parent')), (col('lookup_5') > 0))),
                             pl.all_horizontal(
+                                (fn.blank(fn.trim(col('parent.parent.parent.title'))) != ''),
                                 ~col('parent.parent.parent.startDate').is_null(),
                                 ~col('parent.parent.parent.endDate').is_null(),
                                 (col('parent.parent.parent.startDate') < col('parent.parent.parent.endDate')),
@@ -267,6 +272,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                                 (col('lookup_6') > 0),
                             )),
                             pl.all_horizontal(
+                                (fn.blank(fn.trim(col('parent.parent.parent.parent.title'))) != ''),
                                 ~col('parent.parent.parent.parent.startDate').is_null(),
                                 ~col('parent.parent.parent.parent.endDate').is_null(),
                                 (col('parent.parent.parent.parent.startDate') < col('parent.parent.parent.parent.endDate')),
@@ -279,6 +285,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                                 (col('lookup_7') > 0),
                             )),
                             pl.all_horizontal(
+                                (fn.blank(fn.trim(col('parent.parent.parent.parent.parent.title'))) != ''),
                                 ~col('parent.parent.parent.parent.parent.startDate').is_null(),
                                 ~col('parent.parent.parent.parent.parent.endDate').is_null(),
                                 (col('parent.parent.parent.parent.parent.startDate') < col('parent.parent.parent.parent.parent.endDate')),
@@ -291,6 +298,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                                 (col('lookup_8') > 0),
                             )),
                             pl.all_horizontal(
+                                (fn.blank(fn.trim(col('parent.parent.parent.parent.parent.parent.title'))) != ''),
                                 ~col('parent.parent.parent.parent.parent.parent.startDate').is_null(),
                                 ~col('parent.parent.parent.parent.parent.parent.endDate').is_null(),
                                 (col('parent.parent.parent.parent.parent.parent.startDate') < col('parent.parent.parent.parent.parent.parent.endDate')),
@@ -305,16 +313,16 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
 
 
 def courses_jsonl(p: dict[str, object]) -> Output:
-    """output courses.jsonl from courses (mapping line 93)."""
+    """output courses.jsonl from courses (mapping line 95)."""
     return Output(
         'courses.jsonl',
         'courses',
-        line=93,
+        line=95,
         format='jsonl',
         after=(
             Lookup(
                 'lookup_9',
-                line=106,
+                line=108,
                 text='first(catalogId of catalog where courseCode = this.courseCode)',
                 entity='catalog',
                 key=col('courseCode'),
@@ -324,7 +332,7 @@ def courses_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_10',
-                line=107,
+                line=109,
                 text='exists(catalogId of catalog where courseCode = this.courseCode)',
                 entity='catalog',
                 key=col('courseCode'),
@@ -334,7 +342,7 @@ def courses_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_11',
-                line=109,
+                line=112,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -345,22 +353,23 @@ def courses_jsonl(p: dict[str, object]) -> Output:
             Member('member_12', 'academicSessions.jsonl', on=col('schoolYear')),
         ),
         columns=(
-            Column('sourcedId', 96, col('sourcedId')),
-            Column('title', 97, col('title')),
-            Column('courseCode', 98, col('courseCode')),
-            Column('schoolYear', 99, fn.guidref(col('schoolYear'), 'academicSession', False)),
-            Column('grades', 100, col('grades')),
-            Column('subjects', 101, col('subjects')),
-            Column('subjectCodes', 102, col('subjectCodes')),
-            Column('org', 103, fn.guidref(col('org'), 'org', False)),
-            Column('dateLastModified', 104, col('dateLastModified')),
-            Column('status', 105, col('status')),
-            Column('catalogId', 106, col('lookup_9')),
-            Column('custom', 107, ~col('lookup_10')),
+            Column('sourcedId', 98, col('sourcedId')),
+            Column('title', 99, col('title')),
+            Column('courseCode', 100, col('courseCode')),
+            Column('schoolYear', 101, fn.guidref(col('schoolYear'), 'academicSession', False)),
+            Column('grades', 102, col('grades')),
+            Column('subjects', 103, col('subjects')),
+            Column('subjectCodes', 104, col('subjectCodes')),
+            Column('org', 105, fn.guidref(col('org'), 'org', False)),
+            Column('dateLastModified', 106, col('dateLastModified')),
+            Column('status', 107, col('status')),
+            Column('catalogId', 108, col('lookup_9')),
+            Column('custom', 109, ~col('lookup_10')),
         ),
         checks=(
+            Check(111, 'the course has no title', (fn.blank(fn.trim(col('out:title'))) == '')),
             Check(
-                109,
+                112,
                 "the course's school year was rejected",
                 pl.all_horizontal(
                     (~fn.is_blank(col('schoolYear')) & (col('lookup_11') > 0)),
@@ -369,7 +378,7 @@ def courses_jsonl(p: dict[str, object]) -> Output:
             ),
         ),
         counters=(
-            Counter('custom courses', 111, col('out:custom')),
+            Counter('custom courses', 114, col('out:custom')),
         ),
         key=('sourcedId',),
         depends_on=('academicSessions.jsonl',),
@@ -377,16 +386,16 @@ def courses_jsonl(p: dict[str, object]) -> Output:
 
 
 def classes_jsonl(p: dict[str, object]) -> Output:
-    """output classes.jsonl from classes (mapping line 120)."""
+    """output classes.jsonl from classes (mapping line 123)."""
     return Output(
         'classes.jsonl',
         'classes',
-        line=120,
+        line=123,
         format='jsonl',
         after=(
             Lookup(
                 'lookup_13',
-                line=138,
+                line=142,
                 text='count(sourcedId of courses)',
                 entity='courses',
                 key=col('sourcedId'),
@@ -397,7 +406,7 @@ def classes_jsonl(p: dict[str, object]) -> Output:
             Member('member_14', 'courses.jsonl', on=col('course')),
             Lookup(
                 'lookup_15',
-                line=140,
+                line=144,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -408,7 +417,7 @@ def classes_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_17',
-                line=141,
+                line=145,
                 text='exists(sourcedId of academicSessions where sourcedId in this.terms and sourcedId not in academicSessions.jsonl)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -421,24 +430,25 @@ def classes_jsonl(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('sourcedId', 123, col('sourcedId')),
-            Column('title', 124, col('title')),
-            Column('classCode', 125, col('classCode')),
-            Column('classType', 126, col('classType')),
-            Column('location', 127, col('location')),
-            Column('grades', 128, col('grades')),
-            Column('subjects', 129, col('subjects')),
-            Column('course', 130, fn.guidref(col('course'), 'course', False)),
-            Column('school', 131, fn.guidref(col('school'), 'org', False)),
-            Column('terms', 132, fn.guidref(col('terms'), 'academicSession', True)),
-            Column('periods', 133, col('periods')),
-            Column('dateLastModified', 134, col('dateLastModified')),
-            Column('status', 135, col('status')),
+            Column('sourcedId', 126, col('sourcedId')),
+            Column('title', 127, col('title')),
+            Column('classCode', 128, col('classCode')),
+            Column('classType', 129, col('classType')),
+            Column('location', 130, col('location')),
+            Column('grades', 131, col('grades')),
+            Column('subjects', 132, col('subjects')),
+            Column('course', 133, fn.guidref(col('course'), 'course', False)),
+            Column('school', 134, fn.guidref(col('school'), 'org', False)),
+            Column('terms', 135, fn.guidref(col('terms'), 'academicSession', True)),
+            Column('periods', 136, col('periods')),
+            Column('dateLastModified', 137, col('dateLastModified')),
+            Column('status', 138, col('status')),
         ),
         checks=(
-            Check(137, 'the class has no course', fn.is_blank(col('course'))),
+            Check(140, 'the class has no title', (fn.blank(fn.trim(col('out:title'))) == '')),
+            Check(141, 'the class has no course', fn.is_blank(col('course'))),
             Check(
-                138,
+                142,
                 "the class's course was rejected",
                 pl.all_horizontal(
                     (~fn.is_blank(col('course')) & (col('lookup_13') > 0)),
@@ -446,14 +456,14 @@ def classes_jsonl(p: dict[str, object]) -> Output:
                 ),
             ),
             Check(
-                140,
+                144,
                 'a term of the class is missing',
                 pl.any_horizontal(
                     fn.is_empty_list(col('terms')),
                     ~col('lookup_15').eq_missing(fn.count(col('terms'))),
                 ),
             ),
-            Check(141, 'a term of the class was rejected', col('lookup_17').fill_null(False)),
+            Check(145, 'a term of the class was rejected', col('lookup_17').fill_null(False)),
         ),
         key=('sourcedId',),
         depends_on=('courses.jsonl', 'academicSessions.jsonl'),
@@ -461,15 +471,15 @@ def classes_jsonl(p: dict[str, object]) -> Output:
 
 
 def users_jsonl(p: dict[str, object]) -> Output:
-    """output users.jsonl from users (mapping line 150)."""
+    """output users.jsonl from users (mapping line 154)."""
     return Output(
         'users.jsonl',
         'users',
-        line=150,
+        line=154,
         format='jsonl',
         rules=(
             Rule(
-                151,
+                155,
                 'where lingco_role(role) != ""',
                 (fn.blank((
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('student'))
@@ -480,13 +490,13 @@ def users_jsonl(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('sourcedId', 154, col('sourcedId')),
-            Column('givenName', 155, col('givenName')),
-            Column('familyName', 156, col('familyName')),
-            Column('email', 157, col('email')),
+            Column('sourcedId', 158, col('sourcedId')),
+            Column('givenName', 159, col('givenName')),
+            Column('familyName', 160, col('familyName')),
+            Column('email', 161, col('email')),
             Column(
                 'role',
-                158,
+                162,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('student'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('teacher'))
@@ -494,19 +504,19 @@ def users_jsonl(p: dict[str, object]) -> Output:
                     .otherwise(pl.lit(''))
                 ),
             ),
-            Column('orgs', 159, fn.guidref(col('orgs'), 'org', True)),
-            Column('grades', 160, col('grades')),
-            Column('dateLastModified', 161, col('dateLastModified')),
-            Column('status', 162, col('status')),
+            Column('orgs', 163, fn.guidref(col('orgs'), 'org', True)),
+            Column('grades', 164, col('grades')),
+            Column('dateLastModified', 165, col('dateLastModified')),
+            Column('status', 166, col('status')),
         ),
         checks=(
             Check(
-                164,
+                168,
                 'the user has no given name',
                 (fn.blank(fn.trim(col('out:givenName'))) == ''),
             ),
             Check(
-                165,
+                169,
                 'the user has no family name',
                 (fn.blank(fn.trim(col('out:familyName'))) == ''),
             ),
@@ -516,17 +526,17 @@ def users_jsonl(p: dict[str, object]) -> Output:
 
 
 def enrollments_jsonl(p: dict[str, object]) -> Output:
-    """output enrollments.jsonl from enrollments (mapping line 173)."""
+    """output enrollments.jsonl from enrollments (mapping line 177)."""
     return Output(
         'enrollments.jsonl',
         'enrollments',
-        line=173,
+        line=177,
         format='jsonl',
         before=(
             Join('users', on=col('user'), fields={'user.role': 'role'}, found='user:found'),
             Lookup(
                 'lookup_18',
-                line=175,
+                line=179,
                 text='count(sourcedId of classes)',
                 entity='classes',
                 key=col('sourcedId'),
@@ -537,7 +547,7 @@ def enrollments_jsonl(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                174,
+                178,
                 'where lingco_role(user.role) != ""',
                 (fn.blank((
                     pl.when(fn.blank(col('user.role')) == 'student').then(pl.lit('student'))
@@ -547,7 +557,7 @@ def enrollments_jsonl(p: dict[str, object]) -> Output:
                 )) != ''),
             ),
             Rule(
-                175,
+                179,
                 'where resolves(class)',
                 (~fn.is_blank(col('class')) & (col('lookup_18') > 0)),
             ),
@@ -557,20 +567,20 @@ def enrollments_jsonl(p: dict[str, object]) -> Output:
             Member('member_20', 'classes.jsonl', on=col('class')),
         ),
         columns=(
-            Column('sourcedId', 178, col('sourcedId')),
-            Column('user', 179, fn.guidref(col('user'), 'user', False)),
-            Column('class', 180, fn.guidref(col('class'), 'class', False)),
-            Column('school', 181, fn.guidref(col('school'), 'org', False)),
-            Column('role', 182, col('role')),
-            Column('primary', 183, col('primary')),
-            Column('beginDate', 184, col('beginDate')),
-            Column('endDate', 185, col('endDate')),
-            Column('dateLastModified', 186, col('dateLastModified')),
-            Column('status', 187, col('status')),
+            Column('sourcedId', 182, col('sourcedId')),
+            Column('user', 183, fn.guidref(col('user'), 'user', False)),
+            Column('class', 184, fn.guidref(col('class'), 'class', False)),
+            Column('school', 185, fn.guidref(col('school'), 'org', False)),
+            Column('role', 186, col('role')),
+            Column('primary', 187, col('primary')),
+            Column('beginDate', 188, col('beginDate')),
+            Column('endDate', 189, col('endDate')),
+            Column('dateLastModified', 190, col('dateLastModified')),
+            Column('status', 191, col('status')),
         ),
         checks=(
-            Check(189, "the enrollment's user was rejected", ~col('member_19')),
-            Check(190, "the enrollment's class was rejected", ~col('member_20')),
+            Check(193, "the enrollment's user was rejected", ~col('member_19')),
+            Check(194, "the enrollment's class was rejected", ~col('member_20')),
         ),
         key=('sourcedId',),
         depends_on=('users.jsonl', 'classes.jsonl'),
@@ -589,4 +599,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {55: 48, 57: 48, 75: 51, 76: 52, 77: 53, 78: 54, 79: 55, 80: 56, 81: 57, 82: 58, 83: 59, 89: 68, 91: 68, 210: 71, 211: 72, 212: 73, 213: 74, 214: 75, 215: 76, 216: 77, 217: 78, 218: 80, 219: 81, 222: 83, 223: 84, 224: 85, 225: 85, 226: 85, 227: 85, 228: 85, 229: 86, 230: 86, 231: 86, 232: 86, 233: 86, 234: 86, 235: 86, 236: 86, 237: 86, 238: 86, 239: 86, 240: 86, 241: 86, 242: 86, 243: 86, 244: 86, 245: 86, 246: 86, 247: 86, 248: 86, 249: 86, 250: 86, 251: 86, 252: 86, 253: 86, 254: 86, 255: 86, 256: 86, 257: 86, 258: 86, 259: 86, 260: 86, 261: 86, 262: 86, 263: 86, 264: 86, 265: 86, 266: 86, 267: 86, 268: 86, 269: 86, 270: 86, 271: 86, 272: 86, 273: 86, 274: 86, 275: 86, 276: 86, 277: 86, 278: 86, 279: 86, 280: 86, 281: 86, 282: 86, 283: 86, 284: 86, 285: 86, 286: 86, 287: 86, 288: 86, 289: 86, 290: 86, 291: 86, 292: 86, 293: 86, 294: 86, 295: 86, 296: 86, 297: 86, 298: 86, 299: 86, 300: 86, 301: 86, 307: 93, 309: 93, 348: 96, 349: 97, 350: 98, 351: 99, 352: 100, 353: 101, 354: 102, 355: 103, 356: 104, 357: 105, 358: 106, 359: 107, 362: 109, 363: 109, 364: 109, 365: 109, 366: 109, 367: 109, 368: 109, 369: 109, 372: 111, 379: 120, 381: 120, 424: 123, 425: 124, 426: 125, 427: 126, 428: 127, 429: 128, 430: 129, 431: 130, 432: 131, 433: 132, 434: 133, 435: 134, 436: 135, 439: 137, 440: 138, 441: 138, 442: 138, 443: 138, 444: 138, 445: 138, 446: 138, 447: 138, 448: 140, 449: 140, 450: 140, 451: 140, 452: 140, 453: 140, 454: 140, 455: 140, 456: 141, 463: 150, 465: 150, 471: 151, 472: 151, 473: 151, 474: 151, 475: 151, 476: 151, 477: 151, 478: 151, 479: 151, 480: 151, 483: 154, 484: 155, 485: 156, 486: 157, 487: 158, 488: 158, 489: 158, 490: 158, 491: 158, 492: 158, 493: 158, 494: 158, 495: 158, 496: 158, 497: 159, 498: 160, 499: 161, 500: 162, 503: 164, 504: 164, 505: 164, 506: 164, 507: 164, 508: 165, 509: 165, 510: 165, 511: 165, 512: 165, 518: 173, 520: 173, 539: 174, 540: 174, 541: 174, 542: 174, 543: 174, 544: 174, 545: 174, 546: 174, 547: 174, 548: 174, 549: 175, 550: 175, 551: 175, 552: 175, 553: 175, 560: 178, 561: 179, 562: 180, 563: 181, 564: 182, 565: 183, 566: 184, 567: 185, 568: 186, 569: 187, 572: 189, 573: 190}
+SOURCE_MAP = {55: 49, 57: 49, 75: 52, 76: 53, 77: 54, 78: 55, 79: 56, 80: 57, 81: 58, 82: 59, 83: 60, 89: 69, 91: 69, 211: 72, 212: 73, 213: 74, 214: 75, 215: 76, 216: 77, 217: 78, 218: 79, 219: 81, 220: 82, 223: 84, 224: 85, 225: 86, 226: 87, 227: 87, 228: 87, 229: 87, 230: 87, 231: 88, 232: 88, 233: 88, 234: 88, 235: 88, 236: 88, 237: 88, 238: 88, 239: 88, 240: 88, 241: 88, 242: 88, 243: 88, 244: 88, 245: 88, 246: 88, 247: 88, 248: 88, 249: 88, 250: 88, 251: 88, 252: 88, 253: 88, 254: 88, 255: 88, 256: 88, 257: 88, 258: 88, 259: 88, 260: 88, 261: 88, 262: 88, 263: 88, 264: 88, 265: 88, 266: 88, 267: 88, 268: 88, 269: 88, 270: 88, 271: 88, 272: 88, 273: 88, 274: 88, 275: 88, 276: 88, 277: 88, 278: 88, 279: 88, 280: 88, 281: 88, 282: 88, 283: 88, 284: 88, 285: 88, 286: 88, 287: 88, 288: 88, 289: 88, 290: 88, 291: 88, 292: 88, 293: 88, 294: 88, 295: 88, 296: 88, 297: 88, 298: 88, 299: 88, 300: 88, 301: 88, 302: 88, 303: 88, 304: 88, 305: 88, 306: 88, 307: 88, 308: 88, 309: 88, 315: 95, 317: 95, 356: 98, 357: 99, 358: 100, 359: 101, 360: 102, 361: 103, 362: 104, 363: 105, 364: 106, 365: 107, 366: 108, 367: 109, 370: 111, 371: 112, 372: 112, 373: 112, 374: 112, 375: 112, 376: 112, 377: 112, 378: 112, 381: 114, 388: 123, 390: 123, 433: 126, 434: 127, 435: 128, 436: 129, 437: 130, 438: 131, 439: 132, 440: 133, 441: 134, 442: 135, 443: 136, 444: 137, 445: 138, 448: 140, 449: 141, 450: 142, 451: 142, 452: 142, 453: 142, 454: 142, 455: 142, 456: 142, 457: 142, 458: 144, 459: 144, 460: 144, 461: 144, 462: 144, 463: 144, 464: 144, 465: 144, 466: 145, 473: 154, 475: 154, 481: 155, 482: 155, 483: 155, 484: 155, 485: 155, 486: 155, 487: 155, 488: 155, 489: 155, 490: 155, 493: 158, 494: 159, 495: 160, 496: 161, 497: 162, 498: 162, 499: 162, 500: 162, 501: 162, 502: 162, 503: 162, 504: 162, 505: 162, 506: 162, 507: 163, 508: 164, 509: 165, 510: 166, 513: 168, 514: 168, 515: 168, 516: 168, 517: 168, 518: 169, 519: 169, 520: 169, 521: 169, 522: 169, 528: 177, 530: 177, 549: 178, 550: 178, 551: 178, 552: 178, 553: 178, 554: 178, 555: 178, 556: 178, 557: 178, 558: 178, 559: 179, 560: 179, 561: 179, 562: 179, 563: 179, 570: 182, 571: 183, 572: 184, 573: 185, 574: 186, 575: 187, 576: 188, 577: 189, 578: 190, 579: 191, 582: 193, 583: 194}
