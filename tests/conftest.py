@@ -51,7 +51,8 @@ CORPUS: Path | None = _corpus()
 def corpus() -> Path:
     """The real sample corpus, for the tests over it (marked ``corpus``).
 
-    Without ROSTERMAP_CORPUS they skip: a user's clone has no corpus. With it set, a
+    Without ROSTERMAP_CORPUS they are deselected (see pytest_collection_modifyitems),
+    and a test run alone skips: a user's clone has no corpus. With it set, a
     folder that is missing or lacks a part fails them instead, so that a wrong path
     in CI cannot quietly turn them into skips.
     """
@@ -82,12 +83,25 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "corpus: runs over the real sample corpus (needs ROSTERMAP_CORPUS)")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the tests over the corpus, so that ``-m corpus`` selects them (or leaves
-    them out)."""
+    them out). Without ROSTERMAP_CORPUS they are deselected, not skipped: a user's
+    clone has no corpus, and that is no test silently stopped running, so that
+    ROSTERMAP_STRICT=1 (which fails every skip) passes there too."""
+    over_corpus = []
     for item in items:
         if "corpus" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.corpus)
+            over_corpus.append(item)
+    if CORPUS is None and over_corpus:
+        config.hook.pytest_deselected(items=over_corpus)
+        chosen = set(over_corpus)
+        items[:] = [item for item in items if item not in chosen]
+
+
+def pytest_report_header() -> str:
+    return (f"corpus: {CORPUS}" if CORPUS is not None else
+            "corpus: not here (ROSTERMAP_CORPUS unset): the tests over it are deselected")
 
 
 def _strict() -> bool:
