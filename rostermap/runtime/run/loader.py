@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import threading
 import types
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -117,6 +118,13 @@ class Loaded:
     sha256: str
 
 
+# One compile at a time in a process. Tenants synced on threads (run-many, a Dask
+# worker) load their profiles at once; CPython's AST construction is not safe across
+# threads before 3.12 ("AST constructor recursion depth mismatch" from ast.parse or
+# compile), and a profile compiled twice at once is work done twice anyway.
+_LOADING = threading.Lock()
+
+
 def load_mapping(path: Path) -> Loaded:
     """Compile a mapping file and execute the module; errors raise DiagnosticError.
 
@@ -124,6 +132,11 @@ def load_mapping(path: Path) -> Loaded:
     (``runtime.run.cache``, the user's cache folder only) and is verified again before it
     runs; a clean compile is put there.
     """
+    with _LOADING:
+        return _load(path)
+
+
+def _load(path: Path) -> Loaded:
     text = read_mapping(path)
     dirs = mapping_dirs()
     filename = f"<compiled {path.name}>"
