@@ -51,8 +51,8 @@ CORPUS: Path | None = _corpus()
 def corpus() -> Path:
     """The real sample corpus, for the tests over it (marked ``corpus``).
 
-    Without ROSTERMAP_CORPUS they are deselected (see pytest_collection_modifyitems),
-    and a test run alone skips: a user's clone has no corpus. With it set, a
+    Without ROSTERMAP_CORPUS they skip, even under ROSTERMAP_STRICT=1: a user's clone
+    has no corpus. With it set, a
     folder that is missing or lacks a part fails them instead, so that a wrong path
     in CI cannot quietly turn them into skips.
     """
@@ -83,25 +83,17 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "corpus: runs over the real sample corpus (needs ROSTERMAP_CORPUS)")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the tests over the corpus, so that ``-m corpus`` selects them (or leaves
-    them out). Without ROSTERMAP_CORPUS they are deselected, not skipped: a user's
-    clone has no corpus, and that is no test silently stopped running, so that
-    ROSTERMAP_STRICT=1 (which fails every skip) passes there too."""
-    over_corpus = []
+    them out)."""
     for item in items:
         if "corpus" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.corpus)
-            over_corpus.append(item)
-    if CORPUS is None and over_corpus:
-        config.hook.pytest_deselected(items=over_corpus)
-        chosen = set(over_corpus)
-        items[:] = [item for item in items if item not in chosen]
 
 
 def pytest_report_header() -> str:
     return (f"corpus: {CORPUS}" if CORPUS is not None else
-            "corpus: not here (ROSTERMAP_CORPUS unset): the tests over it are deselected")
+            "corpus: not here (ROSTERMAP_CORPUS unset): the tests over it skip")
 
 
 def _strict() -> bool:
@@ -125,7 +117,11 @@ def pytest_runtest_makereport(item: pytest.Item,
     that skips, pytest.skip in the test) is reported failed, with the skip's reason.
     An expected failure (xfail) is not a skip and is left as it is."""
     report = yield
-    if report.skipped and not hasattr(report, "wasxfail") and _strict():
+    # Without the corpus (a user's clone) its tests have nothing to run on: that skip
+    # is no test silently stopped running, and CI, which has the corpus, sets the
+    # variable (a wrong one fails them).
+    absent_corpus = CORPUS is None and "corpus" in item.keywords
+    if report.skipped and not hasattr(report, "wasxfail") and _strict() and not absent_corpus:
         report.outcome = "failed"
         report.longrepr = _strict_failure(report.longrepr)
     return report
