@@ -401,6 +401,17 @@ def test_a_user_whose_only_school_is_excluded_besides_the_district(variants: Pat
     assert "t04" not in [line.split(",")[0] for line in users.splitlines()]
 
 
+def test_an_excluded_school_the_source_does_not_hold_is_warned(district: Path) -> None:
+    # "Select a school to move it between the Included Schools and Excluded Schools
+    # lists": a school is picked from the SIS's; an id no school has (a typo) would
+    # exclude nothing, and the run says so.
+    report = outputs(district, EXCLUDE + ",s44")["report.json"]
+    (warning,) = [w for w in report["warnings"] if w["code"] == "RM490"]
+    assert "exclude_schools" in warning["message"] and "'s44'" in warning["message"]
+    assert not [w for w in outputs(district, EXCLUDE)["report.json"]["warnings"]
+                if w["code"] == "RM490"]
+
+
 def test_students_and_staff_are_synced_but_not_guardians(variants: Path) -> None:
     # "your school's students, staff and classrooms" and "You can't sync data for
     # student's guardians": the administrator a01 and the aide h01 are synced, g01 is not.

@@ -18,6 +18,7 @@ import polars as pl
 
 from rostermap.dsl import codes, schema
 from rostermap.dsl.diagnostics import Diagnostic
+from rostermap.runtime.engine.plans import Param
 from rostermap.runtime.engine.validate import MAX_EXAMPLES, dtype, typed
 from rostermap.runtime.errors import RunError
 from rostermap.runtime.sources.csv_package import Package, diagnose
@@ -290,6 +291,34 @@ def load_tables(
     tables = Tables(package.version, frames, files, [*package.warnings, *notes], filtered)
     tables.warnings.extend(_dangling(tables, [e for e in frames if package.has(e)]))
     return tables
+
+
+def unnamed_values(params: Iterable[Param], values: Mapping[str, object],
+                   tables: Tables) -> list[Diagnostic]:
+    """RM490 for each parameter declared `naming ENTITY by FIELDS` that has values no
+    record of the entity holds in those fields (compared ignoring case when declared
+    so). An entity read through a REST filter holds only some records: it is not
+    checked, nor a field the source's version lacks."""
+    found = []
+    for p in params:
+        given = values.get(p.name)
+        if not p.names or p.names in tables.filtered or p.names not in tables.frames:
+            continue
+        wanted = [given] if isinstance(given, str) else list(
+            given if isinstance(given, list | tuple) else ())
+        spec = schema.ENTITIES[p.names]
+        by = [f for f in p.names_by if tables.version in spec.fields[f].versions]
+        if not wanted or not by:
+            continue
+        frame = tables.frames[p.names]
+        held = pl.concat([frame.get_column(f).cast(pl.String) for f in by]).drop_nulls()
+        known = set(held.str.to_lowercase() if p.ignore_case else held)
+        missing = [str(v) for v in dict.fromkeys(wanted)
+                   if (str(v).lower() if p.ignore_case else str(v)) not in known]
+        if missing:
+            found.append(codes.param_names_nothing(p.name, p.names, by, missing,
+                                                   tables.files.get(p.names, spec.file)))
+    return found
 
 
 def load_param_table(name: str, path: str | None, columns: tuple[str, ...]) -> pl.DataFrame:

@@ -30,7 +30,7 @@ BUNDLE = None
 PARAMS = (
     Param('respect_enrolment_date', 'bool', required=False, default=False, line=14),
     Param('respect_academic_sessions', 'bool', required=False, default=False, line=17),
-    Param('exclude_schools', 'list[str]', required=False, default=[], line=19),
+    Param('exclude_schools', 'list[str]', required=False, default=[], line=19, names='orgs', names_by=('sourcedId', 'identifier')),
     Param('merge_priority', 'int', required=False, default=99, line=25),
     Param('primary_merge_priority', 'int', required=False, default=100, line=26),
     Param('merge_key', 'str', required=False, default='email', line=30, choices=('email', 'email_without_domain')),

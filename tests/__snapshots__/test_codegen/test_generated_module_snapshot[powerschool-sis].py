@@ -28,7 +28,7 @@ REQUIRES = ()
 BUNDLE = None
 
 PARAMS = (
-    Param('schools', 'list[str]', required=False, default=[], line=18),
+    Param('schools', 'list[str]', required=False, default=[], line=18, names='orgs', names_by=('sourcedId',)),
     Param('start_year', 'int', required=True, default=None, line=19),
     Param('default_password', 'str', required=True, default=None, line=22, secret=True),
     Param('import_parents', 'bool', required=False, default=True, line=24),
