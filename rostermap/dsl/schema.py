@@ -95,6 +95,7 @@ class Entity:
     versions: frozenset[str] = BOTH
     # Spec-ordered CSV header per version; other columns are unknown (metadata.* aside).
     columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    doc: str = ""  # what its records are, in a sentence (editors show it)
 
     @property
     def file(self) -> str:
@@ -126,11 +127,12 @@ def _entity(
     fields: Iterable[Field],
     columns: dict[str, tuple[str, ...]],
     versions: frozenset[str] = BOTH,
+    doc: str = "",
 ) -> Entity:
     table = {f.name: f for f in (*_BASE, *fields)}
     full = {v: _BASE_COLUMNS + cols for v, cols in columns.items()}
     guidref = "".join(w.capitalize() if i else w for i, w in enumerate(record.split()))
-    return Entity(name, record, table, guidref, versions, full)
+    return Entity(name, record, table, guidref, versions, full, doc)
 
 
 _SAME = ("1.1", "1.2")
