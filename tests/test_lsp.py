@@ -101,6 +101,10 @@ class Client:
         self.request("shutdown", None)
         self.notify("exit", None)
         self.process.wait(timeout=_PATIENCE)
+        self.reader.join(timeout=_PATIENCE)
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                stream.close()
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +231,7 @@ def test_hover_shows_types_and_descriptions(client: Client, folder: Path) -> Non
     assert published == []
     field = _hover(client, uri, _at(PROFILE, "givenName", shift=3))
     assert field is not None and "users.givenName" in field and "`str`" in field
-    assert "personal data" in field and "given name" in field.lower()
+    assert "personal data" in field and "given (first) name" in field
     # a field read through a reference: first(orgs) is an org
     name = _hover(client, uri, _at(PROFILE, ".name", shift=2))
     assert name is not None and "orgs.name" in name
@@ -291,7 +295,8 @@ def test_definition_in_a_shipped_profile(client: Client, folder: Path) -> None:
 def _labels(client: Client, uri: str, position: dict[str, int]) -> dict[str, dict[str, Any]]:
     found = client.request("textDocument/completion", {"textDocument": {"uri": uri},
                                                        "position": position})
-    return {item["label"]: item for item in found["items"]}
+    # the first of a label: a parameter comes before a function of the same name
+    return {item["label"]: item for item in reversed(found["items"])}
 
 
 def test_completion_of_fields_functions_and_parameters(client: Client, folder: Path) -> None:

@@ -287,8 +287,13 @@ def reference_at(text: str, offset: int) -> tuple[list[str], int, int]:
     word = text[start:end]
     if not _WORD.fullmatch(word):
         return [], start, end
-    path = [word]
-    at = start
+    return [*_prefix(text, start), word], start, end
+
+
+def _prefix(text: str, at: int) -> list[str]:
+    """The path of records before ``.`` at ``at - 1`` (``orgs[0].`` is ``["orgs"]``);
+    empty when no dot precedes ``at``."""
+    path: list[str] = []
     while at > 0 and text[at - 1] == ".":
         at -= 1
         if at > 0 and text[at - 1] == "]":  # an index: orgs[0].name
@@ -296,12 +301,19 @@ def reference_at(text: str, offset: int) -> tuple[list[str], int, int]:
             if opening < 0:
                 break
             at = opening
+        if at > 0 and text[at - 1] == ")":
+            # a call on a path, first(orgs).name: an item of the path's records
+            called = re.search(r"[A-Za-z_]\w*\(\s*([A-Za-z_][\w.]*)\s*\)$",
+                               text[max(0, at - 200):at])
+            if called is not None:
+                path[:0] = called.group(1).split(".")
+            break
         found = re.search(r"[A-Za-z_][A-Za-z0-9_]*$", text[max(0, at - 200):at])
         if found is None:
             break
         path.insert(0, found.group())
         at -= len(found.group())
-    return path, start, end
+    return path
 
 
 def _describe_type(typ: t.Type) -> str:
@@ -368,7 +380,13 @@ def hover(text: str, offset: int, declared: dict[str, Declaration]
         if entity is not None:
             return _entity_markdown(entity), start, end
     called = text[end:end + 1] == "("
-    target = _resolve(path, scope_at(text, start), declared, called)
+    scope = scope_at(text, start)
+    target = _resolve(path, scope, declared, called)
+    if target is None and scope.entity is None and len(path) == 1:
+        # a rule or definition reads the fields of whatever record uses it: each one
+        found = [_field_markdown(e, e.fields[path[0]]) for e in schema.ENTITIES.values()
+                 if path[0] in e.fields]
+        return ("\n\n---\n\n".join(found), start, end) if found else None
     if target is None:
         return None
     if target.kind == "field" and target.entity is not None and target.field is not None:
@@ -413,7 +431,7 @@ def completions(text: str, offset: int, declared: dict[str, Declaration],
     scope = scope_at(text, offset)
     if start > 0 and text[start - 1] == ".":
         # the path before the dot names the record whose fields may follow
-        head, _, _ = reference_at(text, start - 1)
+        head = _prefix(text, start)
         target = _resolve(head, scope, declared, False) if head else None
         if target is None:
             return []

@@ -21,12 +21,12 @@ from pygls.uris import from_fs_path
 from pygls.workspace import TextDocument
 
 from rostermap.compiler import compile_mapping
+from rostermap.devtools.lsp import analysis
 from rostermap.dsl import nodes as n
 from rostermap.dsl.diagnostics import Diagnostic, DiagnosticError, Severity
 from rostermap.dsl.format import format_text
 from rostermap.dsl.parser import parse
 from rostermap.dsl.span import Source, Span
-from rostermap.devtools.lsp import analysis
 from rostermap.runtime.run.loader import resolver
 
 __all__ = ["build", "serve"]
@@ -132,8 +132,8 @@ class RostermapServer(LanguageServer):
         files = resolver()
         references: dict[str, Span] = {}
         for ref in ((own.extends,) if own.extends is not None else ()) + own.imports:
-            found = files(ref.target.name, Source(text, name))
-            key = str(Path(found.name).resolve()) if found is not None else ref.target.name
+            named = files(ref.target.name, Source(text, name))
+            key = str(Path(named.name).resolve()) if named is not None else ref.target.name
             references.setdefault(key, ref.target.span)
         try:
             compiled = compile_mapping(text, name, files)
