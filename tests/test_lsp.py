@@ -197,6 +197,18 @@ def test_diagnostics_are_checks_with_their_codes_ranges_and_severities(
     assert client.diagnostics(uri, 3) == []
 
 
+def test_positions_count_utf16_code_units(client: Client, folder: Path) -> None:
+    # LSP columns are UTF-16 code units by default: an emoji is two, an accent one
+    text = PROFILE.replace('  id      <- sourcedId', '  "Prénom 😀" <- givenNme')
+    _, published = client.open(folder / "unicode.rmap", text)
+    (diagnostic,) = published
+    line = '  "Prénom 😀" <- '
+    assert diagnostic["range"]["start"] == {"line": _at(text, "givenNme")["line"],
+                                            "character": len(line.encode("utf-16-le")) // 2}
+    assert diagnostic["range"]["end"]["character"] - diagnostic["range"]["start"][
+        "character"] == len("givenNme")
+
+
 def test_a_syntax_error_and_a_problem_in_an_imported_file(client: Client,
                                                            folder: Path) -> None:
     path = folder / "syntax.rmap"
@@ -360,3 +372,24 @@ def test_the_vscode_extension_starts_the_server() -> None:
     assert "onLanguage:rostermap" in manifest.get("activationEvents", ["onLanguage:rostermap"])
     script = (folder / "extension.js").read_text(encoding="utf-8")
     assert '"lsp"' in script and "LanguageClient" in script
+
+
+@pytest.mark.parametrize("profile", sorted(p.stem for p in MAPPINGS.glob("*.rmap")))
+def test_every_shipped_profile_is_answered_everywhere(client: Client, folder: Path,
+                                                      profile: str) -> None:
+    """Hover and completion at places spread over each shipped profile: answers, never
+    an error response (a request the server fails on would be one)."""
+    path = folder / f"{profile}.rmap"
+    shutil.copy(MAPPINGS / f"{profile}.rmap", path)
+    text = path.read_text(encoding="utf-8")
+    uri, published = client.open(path)
+    assert [d for d in published if d["severity"] == 1] == []
+    answered = 0
+    for offset in range(0, len(text), 157):
+        line = text.count("\n", 0, offset)
+        position = {"line": line, "character": offset - (text.rfind("\n", 0, offset) + 1)}
+        where = {"textDocument": {"uri": uri}, "position": position}
+        answered += client.request("textDocument/hover", where) is not None
+        client.request("textDocument/completion", where)
+    assert answered > 0
+    client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
