@@ -393,3 +393,40 @@ def test_every_shipped_profile_is_answered_everywhere(client: Client, folder: Pa
         client.request("textDocument/completion", where)
     assert answered > 0
     client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+
+
+def test_signature_help_names_the_parameter_being_written(client: Client,
+                                                          folder: Path) -> None:
+    text = PROFILE + '  padded <- pad(sourcedId, 8, \n  both <- full_name(givenName, \n'
+    uri, _ = client.open(folder / "signature.rmap", text)
+
+    def signature(needle: str) -> Any:
+        return client.request("textDocument/signatureHelp", {
+            "textDocument": {"uri": uri}, "position": _at(text, needle, shift=len(needle))})
+
+    found = signature("pad(sourcedId, 8, ")
+    (shown,) = found["signatures"]
+    assert shown["label"].startswith("pad(") and found["activeParameter"] == 2
+    assert [p["label"] for p in shown["parameters"]][1].endswith(": int")
+    found = signature("full_name(givenName, ")
+    assert found["signatures"][0]["label"] == "full_name(first, last)"
+    assert found["activeParameter"] == 1
+    assert signature("padded <- ") is None
+
+
+def test_saving_a_library_checks_the_files_that_import_it_again(client: Client,
+                                                                folder: Path) -> None:
+    library = folder / "shared.rmap"
+    library.write_text("library shared\nrule staff = role = \"teacher\"\n", encoding="utf-8")
+    text = PROFILE.replace("import oneroster-common", "import oneroster-common\nimport shared")
+    text = text.replace("rule teacher = role = \"teacher\"\n", "")
+    text = text.replace("and teacher", "and staff")
+    importer, published = client.open(folder / "importer-of-shared.rmap", text)
+    assert published == []
+    broken = "library shared\nrule staff = role = = \"teacher\"\n"
+    library.write_text(broken, encoding="utf-8")
+    uri, _ = client.open(library, broken)
+    client.notify("textDocument/didSave", {"textDocument": {"uri": uri}})
+    again = client.diagnostics(importer, 1)
+    assert again and "shared.rmap:2" in again[0]["message"]
+    assert again[0]["range"]["start"] == _at(text, "shared")

@@ -24,6 +24,7 @@ from rostermap.runtime.engine.functions import REGISTRY, Function
 __all__ = [
     "Declaration",
     "Scope",
+    "Signature",
     "Suggestion",
     "Target",
     "completions",
@@ -31,6 +32,7 @@ __all__ = [
     "hover",
     "reference_at",
     "scope_at",
+    "signature_at",
 ]
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -459,3 +461,39 @@ def completions(text: str, offset: int, declared: dict[str, Declaration],
     for fn in REGISTRY.values():
         found.append(Suggestion(fn.name, "function", f"{fn.call} → {fn.returns}", fn.summary))
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """The call the cursor is in: its signature, its parameters and the one being
+    written (0-based)."""
+
+    label: str
+    parameters: tuple[str, ...]
+    active: int
+    documentation: str = ""
+
+
+def signature_at(text: str, offset: int, declared: dict[str, Declaration]
+                 ) -> Signature | None:
+    """The innermost call of a function or definition around ``offset``."""
+    for start, _ in _enclosing_groups(text, offset, max(0, offset - 4000)):
+        if text[start - 1] != "(":
+            continue
+        called = re.search(r"([A-Za-z_]\w*)\s*$", text[max(0, start - 101):start - 1])
+        if called is None:
+            continue
+        name = called.group(1)
+        written = _flat(text[start:offset]).count(",")
+        found = declared.get(name)
+        if found is not None and isinstance(found.node, n.DefineDecl):
+            params = tuple(p.name for p in found.node.params)
+            written_text, _, comment = found.text().partition("\n\n")
+            return Signature(f"{name}({', '.join(params)})", params,
+                             min(written, max(len(params) - 1, 0)), comment or written_text)
+        if name in REGISTRY:
+            fn = REGISTRY[name]
+            last = max(len(fn.arguments) - 1, 0)
+            return Signature(f"{fn.call} → {fn.returns}", fn.arguments, min(written, last),
+                             fn.summary)
+    return None

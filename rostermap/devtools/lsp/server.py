@@ -166,7 +166,9 @@ def build() -> RostermapServer:
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: RostermapServer, params: lsp.DidSaveTextDocumentParams) -> None:
-        ls.refresh(params.text_document.uri)  # the files it imports may have changed
+        # the saved file may be one that the others import or extend
+        for uri in list(ls.analysed):
+            ls.refresh(uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: RostermapServer, params: lsp.DidCloseTextDocumentParams) -> None:
@@ -225,6 +227,21 @@ def build() -> RostermapServer:
                            if s.documentation else None))
             for s in found]
         return lsp.CompletionList(is_incomplete=False, items=items)
+
+    @server.feature(lsp.TEXT_DOCUMENT_SIGNATURE_HELP,
+                    lsp.SignatureHelpOptions(trigger_characters=["(", ","]))
+    def signature_help(ls: RostermapServer,
+                       params: lsp.SignatureHelpParams) -> lsp.SignatureHelp | None:
+        document = ls.workspace.get_text_document(params.text_document.uri)
+        offset = document.offset_at_position(params.position)
+        found = analysis.signature_at(document.source, offset, ls.declared(document.uri))
+        if found is None:
+            return None
+        signature = lsp.SignatureInformation(
+            found.label, lsp.MarkupContent(lsp.MarkupKind.Markdown, found.documentation),
+            [lsp.ParameterInformation(p) for p in found.parameters])
+        return lsp.SignatureHelp([signature], active_signature=0,
+                                 active_parameter=found.active)
 
     @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
     def formatting(ls: RostermapServer,

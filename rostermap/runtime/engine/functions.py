@@ -55,11 +55,15 @@ class Function:
         return bool(self.params) and self.params[-1].endswith("...")
 
     @property
+    def arguments(self) -> tuple[str, ...]:
+        """Each parameter as ``name: type``, named as the implementation names it."""
+        names = list(inspect.signature(self.impl).parameters)
+        return tuple(f"{name}: {type_}" for name, type_ in zip(names, self.params, strict=False))
+
+    @property
     def call(self) -> str:
         """``name(param: type, ...)``: the signature as the reference and editors show it."""
-        names = list(inspect.signature(self.impl).parameters)
-        params = [f"{name}: {type_}" for name, type_ in zip(names, self.params, strict=False)]
-        return f"{self.name}({', '.join(params)})"
+        return f"{self.name}({', '.join(self.arguments)})"
 
     @property
     def summary(self) -> str:
