@@ -372,6 +372,11 @@ def test_the_vscode_extension_starts_the_server() -> None:
     assert "onLanguage:rostermap" in manifest.get("activationEvents", ["onLanguage:rostermap"])
     script = (folder / "extension.js").read_text(encoding="utf-8")
     assert '"lsp"' in script and "LanguageClient" in script
+    # clients that add --stdio (vscode-languageclient's stdio transport does) are served;
+    # the end of its input ends the server
+    ended = subprocess.run([sys.executable, "-m", "rostermap", "lsp", "--stdio"], input=b"",
+                           capture_output=True, timeout=_PATIENCE)
+    assert ended.returncode == 0 and ended.stdout == b""
 
 
 @pytest.mark.parametrize("profile", sorted(p.stem for p in MAPPINGS.glob("*.rmap")))

@@ -5,13 +5,15 @@
 "use strict";
 
 const vscode = require("vscode");
-const { LanguageClient, TransportKind } = require("vscode-languageclient/node");
+const { LanguageClient } = require("vscode-languageclient/node");
 
 let client;
 
 function activate(context) {
   const command = vscode.workspace.getConfiguration("rostermap").get("server.path", "rostermap");
-  const serverOptions = { command, args: ["lsp"], transport: TransportKind.stdio };
+  // No `transport`: the client then speaks over the process's stdio without adding
+  // the `--stdio` flag (which `rostermap lsp` accepts anyway, for clients that do).
+  const serverOptions = { command, args: ["lsp"] };
   const clientOptions = {
     documentSelector: [
       { scheme: "file", language: "rostermap" },

@@ -502,7 +502,9 @@ def fmt(files: tuple[Path, ...], check_only: bool) -> None:
 
 
 @main.command()
-def lsp() -> None:
+@click.option("--stdio", is_flag=True, hidden=True,
+              help="Accepted for clients that pass it: stdio is the only transport.")
+def lsp(stdio: bool) -> None:
     """Run the language server on stdin and stdout, for editors (see editors/vscode):
     check's diagnostics as you type, hover, go to definition, completion, fmt on save."""
     from rostermap.devtools.lsp import serve

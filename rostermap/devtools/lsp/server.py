@@ -22,7 +22,6 @@ from pygls.workspace import TextDocument
 
 from rostermap.compiler import compile_mapping
 from rostermap.devtools.lsp import analysis
-from rostermap.dsl import nodes as n
 from rostermap.dsl.diagnostics import Diagnostic, DiagnosticError, Severity
 from rostermap.dsl.format import format_text
 from rostermap.dsl.parser import parse
@@ -48,9 +47,9 @@ _SEVERITIES = {Severity.ERROR: lsp.DiagnosticSeverity.Error,
 
 @dataclass(frozen=True)
 class _Analysed:
-    """A document's last compile: what hover, definition and completion read."""
+    """A document's last compile: the declarations hover, definition, completion and
+    signature help read (its own, those it extends and those it imports)."""
 
-    mapping: n.Mapping | None
     declared: dict[str, analysis.Declaration]
 
 
@@ -132,7 +131,10 @@ class RostermapServer(LanguageServer):
         files = resolver()
         references: dict[str, Span] = {}
         for ref in ((own.extends,) if own.extends is not None else ()) + own.imports:
-            named = files(ref.target.name, Source(text, name))
+            try:
+                named = files(ref.target.name, Source(text, name))
+            except DiagnosticError:  # unreadable: compiling reports it
+                named = None
             key = str(Path(named.name).resolve()) if named is not None else ref.target.name
             references.setdefault(key, ref.target.span)
         try:
@@ -141,7 +143,7 @@ class RostermapServer(LanguageServer):
             found, mapping = error.diagnostics, own
         else:
             found, mapping = compiled.diagnostics, compiled.effective or own
-        self.analysed[uri] = _Analysed(mapping, analysis.declarations(mapping))
+        self.analysed[uri] = _Analysed(analysis.declarations(mapping))
         diagnostics = [self.convert(document, d, references) for d in found]
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
             uri, diagnostics, version=document.version))
