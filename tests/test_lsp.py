@@ -267,6 +267,10 @@ def test_hover_shows_types_and_descriptions(client: Client, folder: Path) -> Non
     year = _hover(client, uri, _at(PROFILE, "<- year", shift=3))
     assert year is not None and "param year: int = 2026" in year
     assert _hover(client, uri, _at(PROFILE, "teachers.csv")) is None
+    # an import: the file it names
+    common = _hover(client, uri, _at(PROFILE, "oneroster-common", shift=3))
+    assert common is not None
+    assert str((MAPPINGS / "oneroster-common.rmap").resolve()) in common
 
 
 def test_definition_of_rules_defines_params_and_imports(client: Client, folder: Path) -> None:

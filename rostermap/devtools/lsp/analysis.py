@@ -415,8 +415,9 @@ class Suggestion:
 
 
 def _field_suggestions(entity: schema.Entity) -> list[Suggestion]:
-    return [Suggestion(f.name, "field", f"{entity.name}.{f.name}: {f.type}",
-                       _field_markdown(entity, f)) for f in entity.fields.values()]
+    return [Suggestion(f.name, "field", f"{entity.name}.{f.name}: {f.type}" + (
+        "" if f.versions == schema.BOTH else f" (OneRoster {', '.join(sorted(f.versions))})"),
+        _field_markdown(entity, f)) for f in entity.fields.values()]
 
 
 def completions(text: str, offset: int, declared: dict[str, Declaration],

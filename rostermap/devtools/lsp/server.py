@@ -22,6 +22,7 @@ from pygls.workspace import TextDocument
 
 from rostermap.compiler import compile_mapping
 from rostermap.devtools.lsp import analysis
+from rostermap.dsl import nodes as n
 from rostermap.dsl.diagnostics import Diagnostic, DiagnosticError, Severity
 from rostermap.dsl.format import format_text
 from rostermap.dsl.parser import parse
@@ -61,6 +62,23 @@ def _path(document: TextDocument) -> str:
 
 def _uri(name: str) -> str:
     return from_fs_path(str(Path(name).resolve())) or name
+
+
+def _reference_at(document: TextDocument, offset: int) -> n.Reference | None:
+    """The ``import`` or ``extends`` statement at ``offset``, if that is where it is."""
+    own, _ = parse(document.source, _path(document))
+    for ref in ((own.extends,) if own.extends is not None else ()) + own.imports:
+        if ref.span.start <= offset <= ref.span.end:
+            return ref
+    return None
+
+
+def _resolve_reference(document: TextDocument, ref: n.Reference) -> Source | None:
+    """The file an ``import`` or ``extends`` names, found as ``check`` finds it."""
+    try:
+        return resolver()(ref.target.name, Source(document.source, _path(document)))
+    except DiagnosticError:  # unreadable: its diagnostic says so
+        return None
 
 
 class RostermapServer(LanguageServer):
@@ -182,6 +200,13 @@ def build() -> RostermapServer:
     def hover(ls: RostermapServer, params: lsp.HoverParams) -> lsp.Hover | None:
         document = ls.workspace.get_text_document(params.text_document.uri)
         offset = document.offset_at_position(params.position)
+        ref = _reference_at(document, offset)
+        if ref is not None:  # an import or extends line: the file it names
+            named = _resolve_reference(document, ref)
+            shown = named.name if named is not None else "not found (see its diagnostic)"
+            return lsp.Hover(lsp.MarkupContent(
+                lsp.MarkupKind.Markdown, f"`{ref.kind} {ref.target.name}`: {shown}"),
+                ls.position(document, ref.target.span))
         found = analysis.hover(document.source, offset, ls.declared(document.uri))
         if found is None:
             return None
@@ -194,16 +219,14 @@ def build() -> RostermapServer:
     def definition(ls: RostermapServer, params: lsp.DefinitionParams) -> lsp.Location | None:
         document = ls.workspace.get_text_document(params.text_document.uri)
         offset = document.offset_at_position(params.position)
-        text = document.source
-        own, _ = parse(text, _path(document))
-        for ref in ((own.extends,) if own.extends is not None else ()) + own.imports:
-            if ref.span.start <= offset <= ref.span.end:
-                found = resolver()(ref.target.name, Source(text, _path(document)))
-                if found is None:
-                    return None
-                start = lsp.Position(0, 0)
-                return lsp.Location(_uri(found.name), lsp.Range(start, start))
-        path, _, _ = analysis.reference_at(text, offset)
+        ref = _reference_at(document, offset)
+        if ref is not None:
+            named = _resolve_reference(document, ref)
+            if named is None:
+                return None
+            start = lsp.Position(0, 0)
+            return lsp.Location(_uri(named.name), lsp.Range(start, start))
+        path, _, _ = analysis.reference_at(document.source, offset)
         if len(path) != 1:
             return None
         declaration = ls.declared(document.uri).get(path[0])
