@@ -298,7 +298,7 @@ def test_definition_of_rules_defines_params_and_imports(client: Client, folder: 
 
 
 def test_definition_in_a_shipped_profile(client: Client, folder: Path) -> None:
-    canvas = folder / "canvas.rmap"
+    canvas = folder / "canvas-definition.rmap"  # each test has files of its own
     shutil.copy(MAPPINGS / "canvas.rmap", canvas)
     text = canvas.read_text(encoding="utf-8")
     uri, published = client.open(canvas)
@@ -388,7 +388,7 @@ def test_every_shipped_profile_is_answered_everywhere(client: Client, folder: Pa
                                                       profile: str) -> None:
     """Hover and completion at places spread over each shipped profile: answers, never
     an error response (a request the server fails on would be one)."""
-    path = folder / f"{profile}.rmap"
+    path = folder / f"shipped-{profile}.rmap"
     shutil.copy(MAPPINGS / f"{profile}.rmap", path)
     text = path.read_text(encoding="utf-8")
     uri, published = client.open(path)
