@@ -99,11 +99,11 @@ class Dependency:
 
     record: str  # entity/sourcedId; entity/ when the value tested is missing
     output: str  # the output it was tested against
-    test: str  # how the rule read it: "in users.csv", or the lookup's text
     written: bool
     fate: Fate  # its fate in ``output``
     why: str  # what left it out: "rejected by line 40: the user has no given name"
     because: tuple[Dependency, ...] = ()  # the records it was left out for, in turn
+    through: int = 0  # the mapping line of the lookup that found it; 0: tested directly
 
 
 @dataclass(frozen=True)
@@ -200,6 +200,14 @@ def _private_columns(output: Output, steps: Iterable[Step]) -> tuple[set[str], s
         name, items = output.each
         if set(items.meta.root_names()) & pii:  # an item of a list of personal data is too
             pii.add(f"each:{name}")
+    # a column's computed value (what a `reject` may read) is as private as what it reads
+    for column in output.columns:
+        reads = set(column.value.meta.root_names())
+        if reads & pii:
+            pii.add(f"out:{column.name}")
+        if reads & secret:
+            secret.add(f"out:{column.name}")
+    secret |= {f"out:{column}" for column, _ in output.secrets}
     return pii, secret
 
 
@@ -276,7 +284,8 @@ class _Run:
         """What ``expr`` read in ``row``: each column (lookups and membership tests by
         what they are), and the parameters ``text`` names (they are constants in the
         plan)."""
-        labels = _labels(_steps(output))
+        labels = _labels(_steps(output)) | {
+            f"out:{c.name}": f"{c.name} (column)" for c in output.columns}
         shown = self.shower(output)
         names = [n for n in dict.fromkeys(expr.meta.root_names()) if n in row]
         values = tuple((labels.get(n, n), shown(row[n], {n})) for n in names)
@@ -297,8 +306,7 @@ class _Run:
                 continue
             if isinstance(step, Member):
                 target = row.select(step.on.cast(pl.String)).item()
-                found.append(self.dependency(step.output, target, f"in {step.output}",
-                                             depth, seen))
+                found.append(self.dependency(step.output, target, 0, depth, seen))
             elif isinstance(step, Lookup):
                 members = [s for s in step.steps if isinstance(s, Member)]
                 if not members:
@@ -307,19 +315,20 @@ class _Run:
                 for member in members:
                     targets = matched.select(member.on.cast(pl.String)).to_series()
                     for target in targets.unique(maintain_order=True).head(_MATCHES).to_list():
-                        found.append(self.dependency(member.output, target, step.text,
+                        found.append(self.dependency(member.output, target, step.line,
                                                      depth, seen))
         return tuple(d for d in found if not d.written)
 
-    def dependency(self, output: str, sourced_id: str | None, test: str, depth: int,
+    def dependency(self, output: str, sourced_id: str | None, through: int, depth: int,
                    seen: frozenset[tuple[str, str]]) -> Dependency:
         """The fate of one record in an output that another tested membership in."""
         plan = self.trace.plans[output]
         record = f"{plan.entity}/{sourced_id or ''}"
         if sourced_id is None:
-            return Dependency(record, output, test, False, Fate.ABSENT, "no record is named")
+            return Dependency(record, output, False, Fate.ABSENT, "no record is named",
+                              through=through)
         if sourced_id in self.written(output):
-            return Dependency(record, output, test, True, Fate.WRITTEN, "")
+            return Dependency(record, output, True, Fate.WRITTEN, "", through=through)
         rejects = self.rejects(output, record)
         key = (output, sourced_id)
         deeper = depth < _DEPTH and key not in seen
@@ -335,7 +344,7 @@ class _Run:
                     if row.height:
                         because += self.dependencies(plan, test_expr, row, depth + 1, seen)
             fate = Fate.LEFT_OUT if because else Fate.REJECTED
-            return Dependency(record, output, test, False, fate, why, because)
+            return Dependency(record, output, False, fate, why, because, through=through)
         dropped = self.trace.dropped.get(output)
         row = (dropped.filter(pl.col("sourcedId") == sourced_id).head(1)
                if dropped is not None else pl.DataFrame())
@@ -345,13 +354,14 @@ class _Run:
             because = (self.dependencies(plan, rule.test, row, depth + 1, seen)
                        if deeper else ())
             fate = Fate.LEFT_OUT if because else Fate.DROPPED
-            return Dependency(record, output, test, False, fate,
-                              f"dropped by line {rule.line}: {rule.text}", because)
+            return Dependency(record, output, False, fate,
+                              f"dropped by line {rule.line}: {rule.text}", because, through=through)
         if self.in_source(plan.entity, sourced_id):
-            return Dependency(record, output, test, False, Fate.NO_ROW,
-                              "it makes no row (its `for each` list is empty)")
-        return Dependency(record, output, test, False, Fate.ABSENT,
-                          f"{self.tables.files.get(plan.entity, plan.entity)} holds no such record")
+            return Dependency(record, output, False, Fate.NO_ROW,
+                              "it makes no row (its `for each` list is empty)", through=through)
+        file = self.tables.files.get(plan.entity, plan.entity)
+        return Dependency(record, output, False, Fate.ABSENT, f"{file} holds no such record",
+                          through=through)
 
     # -- the record explained ----------------------------------------------------------
 
@@ -505,7 +515,7 @@ def _values(lines: list[str], values: Values, indent: str) -> None:
 
 
 def _dependency(lines: list[str], d: Dependency, indent: str) -> None:
-    via = "" if d.test == f"in {d.output}" else f" (through {d.test})"
+    via = f" (found by the lookup of line {d.through})" if d.through else ""
     lines.append(f"{indent}{d.record} is not in {d.output}{via}: {d.why}")
     for deeper in d.because:
         _dependency(lines, deeper, indent + "  ")
