@@ -441,30 +441,30 @@ def _given(param: Any) -> str:
 @click.argument("profile")
 @click.option("--source", required=True, type=click.Path(path_type=Path),
               help="The OneRoster source, as for `run`.")
-@click.option("--record", required=True, metavar="ENTITY/SOURCEDID",
-              help="The record to explain, e.g. users/stu-42.")
+@click.option("--record", "records", required=True, multiple=True, metavar="ENTITY/SOURCEDID",
+              help="The record to explain, e.g. users/stu-42; may repeat (one run for all).")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
               help="A profile parameter, as for `run`.")
 @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="The run's date, as for `run`.")
 @click.option("--show-pii", is_flag=True,
               help="Show the values of personal fields (names, emails...); hidden by default.")
-def explain(profile: str, source: Path, record: str, params: tuple[str, ...],
+def explain(profile: str, source: Path, records: tuple[str, ...], params: tuple[str, ...],
             today: dt.datetime | None, show_pii: bool) -> None:
-    """Show what PROFILE does with one record: each rule's verdict, each column's value."""
-    from rostermap.runtime.run.explain import explain as explain_record
-    from rostermap.runtime.run.explain import render
+    """Show what a run of PROFILE does with a record, and why: per output, written,
+    dropped by a rule, rejected, or left out because a record it depends on was."""
+    from rostermap.runtime.run.explain import explain_records, render
 
     try:
-        result = explain_record(profile, source, record, params,
-                                today.date() if today else None, show_pii)
+        results = explain_records(profile, source, records, params,
+                                  today.date() if today else None, show_pii)
     except DiagnosticError as error:
         _fail(error.diagnostics, error.source)
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
     else:
         # a secret parameter's value, if a column shows it; control characters of the data
-        click.echo(printable(redact(render(result))))
+        click.echo(printable(redact("\n\n".join(render(r) for r in results))))
 
 
 @main.command("fmt")

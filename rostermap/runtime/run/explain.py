@@ -229,7 +229,8 @@ class _Run:
     """One run's results and trace, read for the records explained."""
 
     def __init__(self, trace: Trace, results: list[OutputResult], emitted: dict[str, pl.DataFrame],
-                 tables: Tables, params: dict[str, Any], secrets: set[str], show_pii: bool):
+                 tables: Tables, params: dict[str, Any], secrets: set[str], show_pii: bool,
+                 texts: _Params):
         self.trace = trace
         self.results = {r.name: r for r in results}
         self.emitted = emitted
@@ -238,6 +239,7 @@ class _Run:
         self.params = params
         self.secrets = secrets
         self.show_pii = show_pii
+        self.texts = texts
         self._written: dict[str, set[str]] = {}
         self._rejects: dict[str, dict[str, list[tuple[int, str]]]] = {}
         self._ids: dict[str, set[str]] = {}
@@ -280,17 +282,17 @@ class _Run:
             return text
         return shown
 
-    def read(self, output: Output, expr: pl.Expr, row: dict[str, Any], text: str = "") -> Values:
+    def read(self, output: Output, expr: pl.Expr, row: dict[str, Any],
+             params: Iterable[str] = ()) -> Values:
         """What ``expr`` read in ``row``: each column (lookups and membership tests by
-        what they are), and the parameters ``text`` names (they are constants in the
-        plan)."""
+        what they are), and the ``params`` it reads (constants in the plan)."""
         labels = _labels(_steps(output)) | {
             f"out:{c.name}": f"{c.name} (column)" for c in output.columns}
         shown = self.shower(output)
         names = [n for n in dict.fromkeys(expr.meta.root_names()) if n in row]
         values = tuple((labels.get(n, n), shown(row[n], {n})) for n in names)
-        return values + tuple((name, shown(value, set())) for name, value in self.params.items()
-                              if text and re.search(rf"\b{re.escape(name)}\b", text))
+        return values + tuple((name, shown(self.params[name], set())) for name in params
+                              if name in self.params)
 
     # -- dependencies ------------------------------------------------------------------
 
@@ -389,7 +391,8 @@ class _Run:
         for i, rule in enumerate(output.rules):
             passed = bool(values[f"__rule_{i}"])  # the run's own verdict
             rules.append(RuleVerdict(rule.line, rule.text, passed,
-                                     self.read(output, rule.test, values, rule.text)))
+                                     self.read(output, rule.test, values,
+                                               self.texts.read(rule.text))))
             if not passed:
                 left_for = self.dependencies(output, rule.test, row, 0, seen)
                 return OutputVerdict(output.name, output.line,
@@ -408,7 +411,8 @@ class _Run:
             failed = fails[0] if fails else None
             reads = set(column.value.meta.root_names())
             inputs = () if column.value.meta.is_column() else self.read(
-                output, column.value, computed)
+                output, column.value, computed,
+                self.texts.at(column.line, rf"{re.escape(column.name)}\s*<-"))
             columns.append(ColumnValue(column.name, column.line,
                                        shown(computed[f"out:{column.name}"], reads),
                                        failed, inputs))
@@ -418,12 +422,60 @@ class _Run:
             reason = check.reason
             if check.message is not None:
                 reason = done.select(check.message.cast(pl.String)).item() or check.reason
-            rejects.append(RejectVerdict(check.line, reason,
-                                         self.read(output, check.test, computed)))
+            rejects.append(RejectVerdict(check.line, reason, self.read(
+                output, check.test, computed, self.texts.at(check.line, "reject"))))
             deps += self.dependencies(output, check.test, done, 0, seen)
         fate = Fate.LEFT_OUT if deps else Fate.REJECTED if rejects else Fate.WRITTEN
         return OutputVerdict(output.name, output.line, fate, each, tuple(rules), tuple(rejects),
                              tuple(columns), deps)
+
+
+def _statement(lines: list[str], line: int, starts: str) -> str | None:
+    """The text of the statement at mapping ``line`` (its continuation lines are indented
+    deeper), without comments; None when that line does not start with ``starts``."""
+    at = line - 1
+    if not 0 <= at < len(lines) or not re.match(rf"\s*{starts}", lines[at]):
+        return None
+    indent = len(lines[at]) - len(lines[at].lstrip())
+    text = [lines[at]]
+    for more in lines[at + 1:]:
+        if not more.strip() or len(more) - len(more.lstrip()) <= indent:
+            break
+        text.append(more)
+    return " ".join(t.partition("#")[0] for t in text)
+
+
+class _Params:
+    """Which parameters a rule, column or reject reads, from the mapping's text: the
+    plan holds their values as constants. A `define` or named `rule` it names reads
+    what its body reads (from any file the mapping is made of)."""
+
+    def __init__(self, names: Iterable[str], main: str, sources: Iterable[str]):
+        self.names = list(names)
+        self.lines = main.splitlines()
+        self.bodies: dict[str, str] = {}
+        for text in sources:
+            lines = text.splitlines()
+            for i, line in enumerate(lines, 1):
+                found = re.match(r"(?:define|rule)\s+(\w+)", line)
+                if found:
+                    self.bodies[found.group(1)] = _statement(lines, i, "") or ""
+
+    def read(self, text: str) -> list[str]:
+        seen: set[str] = set()
+        todo = [text]
+        while todo:
+            body = todo.pop()
+            words = set(re.findall(r"\w+", body))
+            for name in words & self.bodies.keys() - seen:
+                seen.add(name)
+                todo.append(self.bodies[name])
+            seen |= words
+        return [name for name in self.names if name in seen]
+
+    def at(self, line: int, starts: str) -> list[str]:
+        text = _statement(self.lines, line, starts)
+        return [] if text is None else self.read(text)
 
 
 def _reject_tests(output: Output, lines: set[int]) -> list[pl.Expr]:
@@ -482,7 +534,9 @@ def explain_records(
     emitted: dict[str, pl.DataFrame] = {}
     results = run_outputs(module, tables, values, emitted, trace=trace)
     secrets = {str(values[p.name]) for p in module.PARAMS if p.secret and values.get(p.name)}
-    run = _Run(trace, results, emitted, tables, values, secrets, show_pii)
+    texts = _Params([p.name for p in module.PARAMS if not p.columns], loaded.compiled.source.text,
+                    [source.text for source in loaded.compiled.sources])
+    run = _Run(trace, results, emitted, tables, values, secrets, show_pii, texts)
     mapping = shown_path(loaded.path, relative=True)
     explanations = []
     for entity, sourced_id in wanted:
