@@ -107,8 +107,10 @@ class Trace:
     ``follow`` names the records to follow (per entity, their sourcedIds). For each
     output made from one of their entities, ``rows`` holds their rows as the rules saw
     them (every derived column, each rule's verdict as ``__rule_I``, the row's number
-    as ``TRACE``), and ``computed`` their rows the rules kept, with the output's
-    columns computed (``out:NAME``) before any record is rejected. For each output
+    as ``TRACE``), ``computed`` their rows the rules kept, with the output's
+    columns computed (``out:NAME``) before any record is rejected, and ``failed``
+    those of their rows rejected, with each reject's verdict (``__fail_I``: the
+    columns' failures in their order, then the `reject` rules). For each output
     that another tests membership in, ``dropped`` holds the records its rules dropped
     and ``rejected`` those it rejected, with the columns that say which records they
     depend on: what tells why a record that depends on them was left out.
@@ -117,6 +119,7 @@ class Trace:
     follow: Mapping[str, frozenset[str]]
     rows: dict[str, pl.DataFrame] = field(default_factory=dict)
     computed: dict[str, pl.DataFrame] = field(default_factory=dict)
+    failed: dict[str, pl.DataFrame] = field(default_factory=dict)
     dropped: dict[str, pl.DataFrame] = field(default_factory=dict)
     rejected: dict[str, pl.DataFrame] = field(default_factory=dict)
     plans: dict[str, Output] = field(default_factory=dict)
@@ -454,6 +457,8 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
     if not plain:
         done, rejects, failing = _reject(output, done)
         rejected = 0 if failing is None else failing.height
+        if trace is not None and failing is not None and followed is not None:
+            trace.failed[output.name] = failing.filter(followed)
         if trace is not None and failing is not None and output.name in trace.targets:
             keep = [c for c in failing.columns if c in dependency_columns(output)]
             trace.rejected[output.name] = failing.select(keep)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import polars.selectors as cs
 
 from rostermap.dsl import codes, schema
 from rostermap.dsl.diagnostics import did_you_mean
@@ -400,24 +401,28 @@ class _Run:
                                      tuple(rules), dependencies=left_for)
         computed = done.row(0, named=True)
         shown = self.shower(output)
+        # the run's own verdict on each reject: its columns' failures, then `reject` rules
+        failed = self.trace.failed.get(output.name)
+        flags = (failed.filter(pl.col(TRACE) == values[TRACE]).head(1)
+                 if failed is not None else pl.DataFrame())
+        verdicts = iter(flags.select(cs.starts_with("__fail_")).row(0) if flags.height else ())
         rejects: list[RejectVerdict] = []
         deps: tuple[Dependency, ...] = ()
         columns = []
         for column in output.columns:
-            fails = [f.reason for f in column.fails if done.select(f.test.fill_null(False)).item()]
+            fails = [f.reason for f in column.fails if next(verdicts, False)]
             rejects += [RejectVerdict(column.line, reason,
                                       self.read(output, column.value, computed))
                         for reason in fails]
-            failed = fails[0] if fails else None
             reads = set(column.value.meta.root_names())
             inputs = () if column.value.meta.is_column() else self.read(
                 output, column.value, computed,
                 self.texts.at(column.line, rf"{re.escape(column.name)}\s*<-"))
             columns.append(ColumnValue(column.name, column.line,
                                        shown(computed[f"out:{column.name}"], reads),
-                                       failed, inputs))
+                                       fails[0] if fails else None, inputs))
         for check in output.checks:
-            if not done.select(check.test.fill_null(False)).item():
+            if not next(verdicts, False):
                 continue
             reason = check.reason
             if check.message is not None:
