@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from rostermap.cli.main import main
-from rostermap.runtime.errors import UsageError
-from rostermap.runtime.run.explain import HIDDEN, Fate, explain, explain_records, render
 from rostermap.devtools.generate import generate
+from rostermap.runtime.errors import UsageError
+from rostermap.runtime.run.explain import HIDDEN, Fate, explain, render
 from tests.conftest import EXAMPLE, MAPPINGS, ROOT
-from tests.test_explain_run import TODAY, check, run_and_explain
+from tests.test_explain_run import check, run_and_explain
 
 PARAMS = ["year=2026", "google_domain=willowsprings.k12.us"]
 
@@ -213,3 +214,18 @@ def test_several_records_in_one_run_on_the_command_line() -> None:
     assert "users/par-8  (users.csv line 44)" in result.stdout
     assert "users_custom.csv  (mapping line 215): left out: users/par-8 is not in users.csv" \
         in result.stdout
+
+
+def test_json_output_holds_the_same_verdicts(tmp_path: Path) -> None:
+    root = _district(tmp_path, users={"stu-2": {"username": "IMANI.BAKER"}})
+    result = CliRunner().invoke(main, ["explain", "canvas", "--source", str(root), "--record",
+                                       "enrollments/enr-23", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(result.stdout)
+    (enrollments,) = record["outputs"]
+    assert enrollments["fate"] == "left out"
+    (because,) = enrollments["dependencies"]
+    assert (because["record"], because["output"], because["fate"]) == (
+        "users/stu-2", "users.csv", "rejected")
+    assert {"name": "in users.csv", "value": "false"} in enrollments["rules"][-1]["values"]
+    assert enrollments["summary"].startswith("left out: users/stu-2 is not in users.csv")

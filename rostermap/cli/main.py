@@ -449,11 +449,13 @@ def _given(param: Any) -> str:
               help="The run's date, as for `run`.")
 @click.option("--show-pii", is_flag=True,
               help="Show the values of personal fields (names, emails...); hidden by default.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              help="json prints a list with one object per record, for tools.")
 def explain(profile: str, source: Path, records: tuple[str, ...], params: tuple[str, ...],
-            today: dt.datetime | None, show_pii: bool) -> None:
+            today: dt.datetime | None, show_pii: bool, fmt: str) -> None:
     """Show what a run of PROFILE does with a record, and why: per output, written,
     dropped by a rule, rejected, or left out because a record it depends on was."""
-    from rostermap.runtime.run.explain import explain_records, render
+    from rostermap.runtime.run.explain import as_json, explain_records, render
 
     try:
         results = explain_records(profile, source, records, params,
@@ -463,6 +465,10 @@ def explain(profile: str, source: Path, records: tuple[str, ...], params: tuple[
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
     else:
+        if fmt == "json":  # json.dumps escapes control characters itself
+            click.echo(redact(json.dumps([as_json(r) for r in results], indent=2,
+                                         ensure_ascii=False)))
+            return
         # a secret parameter's value, if a column shows it; control characters of the data
         click.echo(printable(redact("\n\n".join(render(r) for r in results))))
 

@@ -27,7 +27,7 @@ import datetime as dt
 import enum
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ __all__ = [
     "OutputVerdict",
     "RejectVerdict",
     "RuleVerdict",
+    "as_json",
     "explain",
     "explain_records",
     "render",
@@ -566,6 +567,22 @@ def explain(
 ) -> Explanation:
     """What the profile does with ``record`` (``entity/sourcedId``) of ``source``."""
     return explain_records(profile, source, [record], params, today, show_pii)[0]
+
+
+def as_json(e: Explanation) -> dict[str, Any]:
+    """The explanation as JSON values: each dataclass an object, each fate its name
+    (``written``, ``dropped``, ``rejected``, ``left out``...), values as shown."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, Fate):
+            return value.value
+        if isinstance(value, dict):
+            return {k: [{"name": n, "value": v} for n, v in item] if k in ("values", "inputs")
+                    else plain(item) for k, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+    return {**plain(asdict(e)), "outputs": [
+        {**plain(asdict(o)), "summary": o.summary()} for o in e.outputs]}
 
 
 def _values(lines: list[str], values: Values, indent: str) -> None:
