@@ -172,8 +172,8 @@ def test_a_record_the_run_rejected_is_explained_as_rejected_and_what_needs_it_le
     assert result.exit_code == 3, result.output
 
 
-def test_a_chain_of_records_left_out_is_followed_to_its_start(tmp_path: Path,
-                                                               text_snapshot) -> None:  # type: ignore[no-untyped-def]
+def test_a_chain_of_records_left_out_is_followed_to_its_start(  # type: ignore[no-untyped-def]
+        tmp_path: Path, text_snapshot) -> None:
     """lingco: a session that does not start before it ends is rejected; a class of
     that term is rejected for it (found by a lookup), and an enrollment in that class
     for the class."""

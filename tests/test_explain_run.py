@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +18,14 @@ from hypothesis import strategies as st
 
 from rostermap.devtools.generate import generate
 from rostermap.runtime.engine.execute import OutputResult
-from rostermap.runtime.run.explain import Dependency, Explanation, Fate, explain_records
+from rostermap.runtime.run.explain import (
+    Dependency,
+    Explanation,
+    Fate,
+    RejectVerdict,
+    RuleVerdict,
+    explain_records,
+)
 from rostermap.runtime.run.loader import (
     builtin_folder,
     find_profiles,
@@ -45,7 +52,7 @@ def _admin_email(root: Path) -> str:
 
 
 # Each built-in profile's parameters for a generated district (read from it).
-PARAMS = {
+PARAMS: dict[str, Callable[[Path], list[str]]] = {
     "canvas": lambda root: ["zone=America/Chicago"],
     "lingco": lambda root: [],
     "powerschool-learning": lambda root: ["year=2026", f"google_domain={_domain(root)}"],
@@ -192,7 +199,9 @@ def check(e: Explanation, results: dict[str, OutputResult], distinct: set[str]) 
                 assert o.dependencies, o
             # a failed rule or reject that found a record not in another output (the run's
             # own membership column) left this one out for it
-            failed = [*o.rejects, *([o.dropped_by] if o.dropped_by is not None else [])]
+            failed: list[RejectVerdict | RuleVerdict] = [*o.rejects]
+            if o.dropped_by is not None:
+                failed.append(o.dropped_by)
             if any(value == "false" and name.startswith("in ")
                    for f in failed for name, value in f.values):
                 assert o.fate is Fate.LEFT_OUT, o
