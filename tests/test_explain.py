@@ -229,3 +229,21 @@ def test_json_output_holds_the_same_verdicts(tmp_path: Path) -> None:
         "users/stu-2", "users.csv", "rejected")
     assert {"name": "in users.csv", "value": "false"} in enrollments["rules"][-1]["values"]
     assert enrollments["summary"].startswith("left out: users/stu-2 is not in users.csv")
+
+
+def test_a_reject_that_cascades_through_parents_names_the_parent(tmp_path: Path) -> None:
+    """lingco: a semester without a title is rejected, and its grading periods for it
+    (a `reject` reading the parent's fields, not a membership test)."""
+    root = _district(tmp_path, academicSessions={"as-2026-s1": {"title": ""}})
+    explained, results, distinct = run_and_explain("lingco", root, [],
+                                                   ["academicSessions/as-2026-q1"])
+    for e in explained:
+        check(e, results, distinct)
+    (quarter,) = explained[0].outputs
+    assert quarter.fate is Fate.LEFT_OUT
+    assert [j.reason for j in quarter.rejects] == ["the parent session was rejected"]
+    (parent,) = quarter.dependencies
+    assert (parent.record, parent.fate) == ("academicSessions/as-2026-s1", Fate.REJECTED)
+    assert parent.why == (f"rejected by line {_mapping_line('lingco', 'the session has no title')}"
+                          ": the session has no title")
+    assert "... and 18 more (--format json lists them)" in render(explained[0])

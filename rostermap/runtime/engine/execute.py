@@ -111,9 +111,10 @@ class Trace:
     columns computed (``out:NAME``) before any record is rejected, and ``failed``
     those of their rows rejected, with each reject's verdict (``__fail_I``: the
     columns' failures in their order, then the `reject` rules). For each output
-    that another tests membership in, ``dropped`` holds the records its rules dropped
-    and ``rejected`` those it rejected, with the columns that say which records they
-    depend on: what tells why a record that depends on them was left out.
+    that another tests membership in (or whose records reference records of the same
+    entity), ``dropped`` holds the records its rules dropped and ``rejected`` those it
+    rejected, with the columns that say which records they depend on: what tells why
+    a record that depends on them was left out.
     """
 
     follow: Mapping[str, frozenset[str]]
@@ -136,14 +137,17 @@ def _rule_names(output: Output) -> list[str]:
 
 
 def dependency_columns(output: Output) -> set[str]:
-    """The columns that say which records of other outputs a record depends on: the
-    membership tests (and lookups holding one), the values they test, and `for each`'s
-    item."""
+    """The columns that say which records a record depends on: of other outputs, the
+    membership tests (and lookups holding one) and the values they test; of its own
+    output, the references to records of its own entity (a parent session); and `for
+    each`'s item."""
     columns = {"sourcedId", TRACE, *_rule_names(output)}
     if output.each is not None:
         columns.add(f"each:{output.each[0]}")
     for step in (*output.before, *output.after):
-        if isinstance(step, Member) or (
+        if isinstance(step, Join) and step.entity == output.entity:
+            columns |= set(step.on.meta.root_names())  # a parent record, of the same output
+        elif isinstance(step, Member) or (
                 isinstance(step, Lookup) and any(isinstance(s, Member) for s in step.steps)):
             columns.add(step.name)
             columns |= set(step.on.meta.root_names())
@@ -580,6 +584,9 @@ def run_outputs(
         last.update({e: i for e in entities} | {f"output:{m}": i for m in members})
         if trace is not None:
             trace.targets |= members
+            if any(isinstance(s, Join) and s.entity == output.entity
+                   for s in (*output.before, *output.after)):
+                trace.targets.add(output.name)  # its records may depend on one another
     results = []
     for i, output in enumerate(outputs):
 

@@ -306,7 +306,17 @@ class _Run:
         read = set(expr.meta.root_names())
         found: list[Dependency] = []
         for step in (*output.before, *output.after):
-            if isinstance(step, Join) or step.name not in read or step.name not in row.columns:
+            if isinstance(step, Join):
+                # a record of the same output it reads (a parent session): left out for it
+                # when that one was rejected there (a parent merely filtered out says
+                # nothing of why this one failed)
+                if step.entity == output.entity and read & {*step.fields, step.found}:
+                    target = row.select(step.on.cast(pl.String)).item()
+                    record = f"{output.entity}/{target}"
+                    if target is not None and self.rejects(output.name, record):
+                        found.append(self.dependency(output.name, target, 0, depth, seen))
+                continue
+            if step.name not in read or step.name not in row.columns:
                 continue
             if isinstance(step, Member):
                 target = row.select(step.on.cast(pl.String)).item()
@@ -585,9 +595,14 @@ def as_json(e: Explanation) -> dict[str, Any]:
         {**plain(asdict(o)), "summary": o.summary()} for o in e.outputs]}
 
 
+_SHOWN = 12  # the values of one rule the terminal shows; --format json has them all
+
+
 def _values(lines: list[str], values: Values, indent: str) -> None:
-    for name, value in values:
+    for name, value in values[:_SHOWN]:
         lines.append(f"{indent}{name} = {value}")
+    if len(values) > _SHOWN:
+        lines.append(f"{indent}... and {len(values) - _SHOWN} more (--format json lists them)")
 
 
 def _dependency(lines: list[str], d: Dependency, indent: str) -> None:
