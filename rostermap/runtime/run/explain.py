@@ -13,7 +13,8 @@ column, and a record's rejects are the run's. Per output the record is
   message and the values it read;
 - **left out** because a record it depends on was: a rule or `reject` that failed
   tests membership in another output (``class in courses.csv``, or a lookup whose
-  records do), and the record tested is not in it; which record, and its own fate
+  records do) and the record tested is not in it, or reads a record of its own
+  output (a parent session) that the run rejected; which record, and its own fate
   there, down the chain (a class whose term was rejected, an enrollment of that
   class).
 
@@ -97,7 +98,7 @@ class RejectVerdict:
 
 @dataclass(frozen=True)
 class Dependency:
-    """A record another output holds or left out, that a failed rule tested."""
+    """A record that a failed rule or reject read, and the run left out of an output."""
 
     record: str  # entity/sourcedId; entity/ when the value tested is missing
     output: str  # the output it was tested against
@@ -131,11 +132,6 @@ class OutputVerdict:
     @property
     def dropped_by(self) -> RuleVerdict | None:
         return next((r for r in self.rules if not r.passed), None)
-
-    @property
-    def listed_as_reject(self) -> bool:
-        """Whether the run's report lists the record among the rejected ones."""
-        return bool(self.rejects)
 
     @property
     def empty(self) -> bool:
@@ -300,9 +296,9 @@ class _Run:
 
     def dependencies(self, output: Output, expr: pl.Expr, row: pl.DataFrame, depth: int,
                      seen: frozenset[tuple[str, str]]) -> tuple[Dependency, ...]:
-        """The records of other outputs that ``expr`` (a failed rule or reject) tested in
-        ``row`` and that are not in them: membership tests, and lookups whose records
-        are tested for membership."""
+        """The records that ``expr`` (a failed rule or reject) read in ``row`` and the run
+        left out: those it tested membership of (directly, or through a lookup's
+        records), and those of the same output it read fields of and the run rejected."""
         read = set(expr.meta.root_names())
         found: list[Dependency] = []
         for step in (*output.before, *output.after):
@@ -335,7 +331,7 @@ class _Run:
 
     def dependency(self, output: str, sourced_id: str | None, through: int, depth: int,
                    seen: frozenset[tuple[str, str]]) -> Dependency:
-        """The fate of one record in an output that another tested membership in."""
+        """The fate of one record in an output, and the records it was left out for."""
         plan = self.trace.plans[output]
         record = f"{plan.entity}/{sourced_id or ''}"
         if sourced_id is None:
