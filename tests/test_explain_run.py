@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from rostermap.devtools.generate import generate
-from rostermap.runtime.engine.execute import OutputResult
+from rostermap.runtime.engine.execute import OutputResult, Trace, run_outputs
 from rostermap.runtime.run.explain import (
     Dependency,
     Explanation,
@@ -31,9 +31,10 @@ from rostermap.runtime.run.loader import (
     find_profiles,
     is_library,
     load_mapping,
+    parse_params,
     resolve_profile,
 )
-from rostermap.runtime.run.pipeline import run
+from rostermap.runtime.run.pipeline import load_inputs, run
 
 TODAY = dt.date(2026, 3, 2)
 
@@ -259,3 +260,24 @@ def test_explain_gives_the_runs_verdict(profile: str, seed: int, version: str,
         explained, results, distinct = run_and_explain(profile, root, params, records)
         for e in explained:
             check(e, results, distinct)
+
+
+@pytest.mark.parametrize("profile", sorted(PARAMS))
+def test_following_records_changes_nothing_the_run_writes(profile: str) -> None:
+    """The trace explain asks of the engine only looks: rows, rejects and counts are
+    those of a run without it."""
+    damages = [(Damage("users", "givenName", ""), 3), (Damage("academicSessions", "startDate",
+                                                              "<swap>"), 1)]
+    for root, params in _district(5, "1.1", damages, profile):
+        module = load_mapping(resolve_profile(profile)).module
+        values = parse_params(module.PARAMS, params, TODAY)
+        plain = run_outputs(module, load_inputs(module, root, values).tables, values)
+        ids = frozenset(r["sourcedId"] for r in _rows(root, "users")[:5])
+        trace = Trace({"users": ids})
+        traced = run_outputs(module, load_inputs(module, root, values).tables, values,
+                             trace=trace)
+        for a, b in zip(plain, traced, strict=True):
+            assert a.frame.equals(b.frame), a.name
+            assert (a.read, a.kept, a.rules, a.rejects, a.warnings, a.counters) == (
+                b.read, b.kept, b.rules, b.rejects, b.warnings, b.counters)
+            assert a.records.equals(b.records)
