@@ -137,11 +137,15 @@ def _rule_names(output: Output) -> list[str]:
 
 
 def dependency_columns(output: Output) -> set[str]:
-    """The columns that say which records a record depends on: of other outputs, the
-    membership tests (and lookups holding one) and the values they test; of its own
-    output, the references to records of its own entity (a parent session); and `for
-    each`'s item."""
+    """The columns that say why a record was left out and which records it depends on:
+    what its rules and rejects read; of other outputs, the membership tests (and
+    lookups holding one) and the values they test; of its own output, the references
+    to records of its own entity (a parent session); and `for each`'s item."""
     columns = {"sourcedId", TRACE, *_rule_names(output)}
+    for rule in output.rules:  # what each rule compared, to say why it dropped a record
+        columns |= set(rule.test.meta.root_names())
+    for check in output.checks:
+        columns |= set(check.test.meta.root_names())
     if output.each is not None:
         columns.add(f"each:{output.each[0]}")
     for step in (*output.before, *output.after):

@@ -106,6 +106,7 @@ class Dependency:
     fate: Fate  # its fate in ``output``
     why: str  # what left it out: "rejected by line 40: the user has no given name"
     because: tuple[Dependency, ...] = ()  # the records it was left out for, in turn
+    values: Values = ()  # what the rule or rejects that left it out read
     through: int = 0  # the mapping line of the lookup that found it; 0: tested directly
 
 
@@ -241,6 +242,7 @@ class _Run:
         self._written: dict[str, set[str]] = {}
         self._rejects: dict[str, dict[str, list[tuple[int, str]]]] = {}
         self._ids: dict[str, set[str]] = {}
+        self._shown: dict[str, Callable[[Any, set[str]], str]] = {}
 
     # -- what the run did with any record of an output ----------------------------------
 
@@ -269,6 +271,9 @@ class _Run:
     # -- showing values ----------------------------------------------------------------
 
     def shower(self, output: Output) -> Callable[[Any, set[str]], str]:
+        """How a value of the output's frame is shown, by the columns it comes from."""
+        if output.name in self._shown:
+            return self._shown[output.name]
         pii, secret = _private_columns(output, _steps(output))
 
         def shown(value: Any, reads: set[str]) -> str:
@@ -278,6 +283,7 @@ class _Run:
             if reads & pii and not self.show_pii:
                 return HIDDEN
             return text
+        self._shown[output.name] = shown
         return shown
 
     def read(self, output: Output, expr: pl.Expr, row: dict[str, Any],
@@ -346,15 +352,18 @@ class _Run:
         if rejects:
             why = _rejected_by([RejectVerdict(line, reason, ()) for line, reason in rejects])
             because: tuple[Dependency, ...] = ()
+            values: Values = ()
             rows = self.trace.rejected.get(output)
-            if deeper and rows is not None:
-                row = rows.filter(pl.col("sourcedId") == sourced_id).head(1)
-                lines = {line for line, _ in rejects}
-                for test_expr in _reject_tests(plan, lines):
-                    if row.height:
+            row = (rows.filter(pl.col("sourcedId") == sourced_id).head(1)
+                   if rows is not None else pl.DataFrame())
+            for test_expr in _reject_tests(plan, {line for line, _ in rejects}):
+                if row.height:
+                    values += self.read(plan, test_expr, row.row(0, named=True))
+                    if deeper:
                         because += self.dependencies(plan, test_expr, row, depth + 1, seen)
             fate = Fate.LEFT_OUT if because else Fate.REJECTED
-            return Dependency(record, output, False, fate, why, because, through=through)
+            return Dependency(record, output, False, fate, why, because,
+                              tuple(dict.fromkeys(values)), through)
         dropped = self.trace.dropped.get(output)
         row = (dropped.filter(pl.col("sourcedId") == sourced_id).head(1)
                if dropped is not None else pl.DataFrame())
@@ -365,7 +374,9 @@ class _Run:
                        if deeper else ())
             fate = Fate.LEFT_OUT if because else Fate.DROPPED
             return Dependency(record, output, False, fate,
-                              f"dropped by line {rule.line}: {rule.text}", because, through=through)
+                              f"dropped by line {rule.line}: {rule.text}", because,
+                              self.read(plan, rule.test, flags, self.texts.read(rule.text)),
+                              through)
         if self.in_source(plan.entity, sourced_id):
             return Dependency(record, output, False, Fate.NO_ROW,
                               "it makes no row (its `for each` list is empty)", through=through)
@@ -604,6 +615,7 @@ def _values(lines: list[str], values: Values, indent: str) -> None:
 def _dependency(lines: list[str], d: Dependency, indent: str) -> None:
     via = f" (found by the lookup of line {d.through})" if d.through else ""
     lines.append(f"{indent}{d.record} is not in {d.output}{via}: {d.why}")
+    _values(lines, d.values, indent + "    ")
     for deeper in d.because:
         _dependency(lines, deeper, indent + "  ")
 
