@@ -247,3 +247,14 @@ def test_a_reject_that_cascades_through_parents_names_the_parent(tmp_path: Path)
     assert parent.why == (f"rejected by line {_mapping_line('lingco', 'the session has no title')}"
                           ": the session has no title")
     assert "... and 18 more (--format json lists them)" in render(explained[0])
+
+
+def test_the_example_in_the_docs_is_what_explain_prints(tmp_path: Path) -> None:
+    language = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+    block = language.split("  enrollments.jsonl  (mapping line", 1)[1].split("  ```", 1)[0]
+    shown = [line[2:] for line in ("  enrollments.jsonl  (mapping line" + block).splitlines()
+             if line.strip() and line.strip() != "..."]
+    root = _district(tmp_path, academicSessions={
+        "as-2026-s1": {"startDate": "2026-01-10", "endDate": "2025-08-18"}})
+    printed = render(explain("lingco", root, "enrollments/enr-1")).splitlines()
+    assert [line for line in shown if line not in printed] == []
