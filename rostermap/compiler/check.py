@@ -344,6 +344,7 @@ class _Checker:
         ]
         rejects = [self.reject_rule(r, warn_ctx, columns) for r in o.rejects]
         missing, limits = self.check_sync(o, {c.name: c.value.type for c in columns})
+        contracts = self.check_contracts(o, columns, fmt, missing)
         for ident in (*o.key, *o.sort):
             if ident.name not in seen:
                 hint = did_you_mean(ident.name, seen)
@@ -366,6 +367,7 @@ class _Checker:
             format=fmt,
             missing=missing,
             limits=limits,
+            contracts=contracts,
             secrets=tuple((c.name, c.value.name) for c in columns
                           if isinstance(c.value, ir.ParamRead) and c.value.name in self.params
                           and self.params[c.value.name].secret),
@@ -448,6 +450,49 @@ class _Checker:
             else:
                 sets[name] = value
         return tuple(sets.items())
+
+    def check_contracts(self, o: n.Output, columns: list[ir.ColumnRule], fmt: str,
+                        missing: ir.MissingPolicy | None) -> tuple[ir.Contract, ...]:
+        """`expect` lines: columns of the output holding text (what the file writes),
+        and no contract that the mapping's own departed rows would break."""
+        by_name = {c.name: c for c in columns}
+        contracts: list[ir.Contract] = []
+        for x in o.expects:
+            text = self.text_of(x.span)
+            if x.kind is n.Expectation.COUNT:
+                if (x.op == "<" and x.amount == 0) or (x.op == "<=" and x.amount < 0):
+                    self.report(codes.contract_rows_op(x.op, x.amount, x.span))
+                    continue
+                contracts.append(ir.Contract(x.kind.value, x.span.line, text, op=x.op,
+                                             amount=x.amount))
+                continue
+            known = True
+            for ident in x.columns:
+                column = by_name.get(ident.name)
+                if column is None:
+                    hint = did_you_mean(ident.name, by_name)
+                    self.report(codes.unknown_column(ident.name, o.file.name, ident.span, hint))
+                    known = False
+                elif fmt != "csv" and (column.value.type.is_list
+                                       or column.value.type.kind == "object"):
+                    self.report(codes.contract_on_structured_column(
+                        ident.name, column.value.type, ident.span))
+                    known = False
+            if not known:
+                continue
+            if x.kind is n.Expectation.ALLOWED and missing is not None:
+                for name, value in missing.sets:
+                    written = _written(value)
+                    if name in {c.name for c in x.columns} and written not in x.values:
+                        at = next(m.value.span for m in (o.missing.sets if o.missing else ())
+                                  if m.column.name == name)
+                        self.report(codes.departed_row_breaks_contract(name, written, x.values,
+                                                                       at, x.span))
+            personal = any(_personal(by_name[c.name].value, {}) is not None for c in x.columns)
+            contracts.append(ir.Contract(x.kind.value, x.span.line, text,
+                                         tuple(c.name for c in x.columns), x.values,
+                                         personal=personal))
+        return tuple(contracts)
 
     def order_outputs(self, checked: list[ir.CheckedOutput]) -> list[ir.CheckedOutput]:
         """Outputs in dependency order (file order among equals); cycles are reported."""
@@ -1074,6 +1119,13 @@ def _narrowing(tests: list[ir.Expr]) -> tuple[tuple[str, frozenset[str]], ...]:
                 keep = frozenset(str(v) for v in values)
                 allowed[field.name] = allowed.get(field.name, keep) & keep
     return tuple(sorted(allowed.items()))
+
+
+def _written(value: n.LiteralValue) -> str:
+    """A literal as an output file writes it (true, 12, text as is)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _literal_type(value: object) -> t.Type:

@@ -256,6 +256,15 @@ def _param(p: n.ParamDecl) -> str:
     return f"param {p.name.name}: {p.type}{default}"
 
 
+def _expect(x: n.ExpectDecl) -> str:
+    if x.kind is n.Expectation.COUNT:
+        return f"expect rows {x.op} {x.amount}"
+    columns = ", ".join(column_name(c.name) for c in x.columns)
+    if x.kind is n.Expectation.ALLOWED:
+        return f"expect {columns} in ({', '.join(_string(v) for v in x.values)})"
+    return f"expect {columns} {x.kind.value}"
+
+
 def format_mapping(mapping: n.Mapping, origins: bool = False) -> str:
     """The canonical text of a parsed mapping (with the comments it carries).
 
@@ -310,6 +319,8 @@ def format_mapping(mapping: n.Mapping, origins: bool = False) -> str:
             amount = f"{lim.amount:g}{'%' if lim.percent else ''}"
             per = f" per {lim.per.name}" if lim.per else ""
             add(group, lim.span, f"limit {lim.action.name} {amount}{per}")
+        for x in o.expects:
+            add(group, x.span, _expect(x))
         names = [column_name(f.column.name) for f in o.fields]
         width = min(max((len(x) for x in names), default=0), _MAX_ALIGN)
         for f, name in zip(o.fields, names, strict=True):

@@ -36,7 +36,7 @@ STATEMENT_WORDS = frozenset(
     {"profile", "library", "extends", "import", "oneroster", "require", "param", "rule",
      "define",
      "output", "where", "key", "sort", "distinct", "warn", "counter", "reject", "for",
-     "when", "limit", "allow"}
+     "when", "limit", "allow", "expect"}
 )
 _CONTINUE_AFTER = frozenset(
     {",", "<-", "->", "=", "!=", "<", "<=", ">", ">=", "+", "-", "|", ":", "(", "[",
@@ -304,6 +304,29 @@ class _ToNodes(Transformer[Token, Any]):
         action, amount, percent, per = c
         return n.LimitDecl(self._span(meta), self._ident(action), float(amount),
                            percent is not None, None if per is None else self._ident(per))
+
+    def expect(self, meta: Any, c: list[Any]) -> n.ExpectDecl:
+        *columns, (kind, values, op, amount) = c
+        return n.ExpectDecl(self._span(meta), tuple(columns), kind, values, op, amount)
+
+    def expect_in(self, meta: Any, c: list[Token]) -> tuple[n.Expectation, tuple[str, ...],
+                                                           str, int]:
+        return n.Expectation.ALLOWED, tuple(self._text(t) for t in c), "", 0
+
+    def expect_filled(self, meta: Any, c: list[Any]) -> tuple[n.Expectation, tuple[str, ...],
+                                                             str, int]:
+        return n.Expectation.FILLED, (), "", 0
+
+    def expect_unique(self, meta: Any, c: list[Any]) -> tuple[n.Expectation, tuple[str, ...],
+                                                             str, int]:
+        return n.Expectation.UNIQUE, (), "", 0
+
+    def expect_count(self, meta: Any, c: list[Token]) -> n.ExpectDecl:
+        op, amount = c
+        span = self._span(meta)
+        at = self.source.text.index("rows", span.start)
+        rows = n.Ident(self.source.span(at, at + len("rows")), "rows")
+        return n.ExpectDecl(span, (rows,), n.Expectation.COUNT, (), str(op), int(amount))
 
     def distinct(self, meta: Any, c: list[Any]) -> _Distinct:
         return _Distinct(self._span(meta))
@@ -670,7 +693,7 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
             outputs.append({"header": statement, "wheres": [], "fields": [], "warns": [],
                             "key": (), "sort": (), "distinct": None, "allow_empty": None,
                             "counters": [], "rejects": [], "each": None, "missing": None,
-                            "limits": []})
+                            "limits": [], "expects": []})
         elif not outputs:
             diagnostics.append(codes.statement_outside_output(statement.span))
         elif isinstance(statement, n.Where):
@@ -693,6 +716,8 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
             outputs[-1]["missing"] = statement
         elif isinstance(statement, n.LimitDecl):
             outputs[-1]["limits"].append(statement)
+        elif isinstance(statement, n.ExpectDecl):
+            outputs[-1]["expects"].append(statement)
         elif isinstance(statement, _Distinct):
             outputs[-1]["distinct"] = statement.span
         elif isinstance(statement, _AllowEmpty):
@@ -717,6 +742,7 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
             o["missing"],
             tuple(o["limits"]),
             o["allow_empty"],
+            tuple(o["expects"]),
         )
         for o in outputs
     )
