@@ -73,6 +73,10 @@ class _Checker:
     _reported: set[tuple[str, int, str]] = field(default_factory=set)
     _uses: list[str] = field(default_factory=list)  # outputs used by the output being checked
     _fallback: bool = False  # binding the first argument of coalesce/default
+    # A rule or definition being applied to a linked record (`class.active`): its name,
+    # kind, the linked entity and where it is applied; a field that entity lacks means
+    # the rule is written for another entity (RM330).
+    _through: tuple[str, str, schema.Entity, Span] | None = None
     broken: tuple[Span, ...] = ()  # where statements failed to parse
 
     # --- reporting -------------------------------------------------------------------
@@ -151,6 +155,10 @@ class _Checker:
                 self.report(codes.duplicate_parameter(name, p.name.span))
                 continue
             type_ = self.resolve_type(p.type)
+            # A choice, or a list of one (`list["term" | "semester"]`): the texts it takes.
+            choices = p.type.choices or (p.type.args[0].choices
+                                         if p.type.name == "list" and len(p.type.args) == 1
+                                         else ())
             default: Any = None
             if type_ is not None and type_.kind == "table":
                 # A table parameter names a file; `= []` makes it optional (an empty table).
@@ -169,7 +177,8 @@ class _Checker:
                     self.report(codes.default_not_constant(p.default.span))
                 elif not _fits(value.type, type_):
                     self.report(codes.default_of_wrong_type(value.type, type_, p.default.span))
-                elif p.type.choices and value.value not in p.type.choices:
+                elif choices and any(v not in choices for v in (
+                        value.value if type_.is_list else (value.value,))):
                     self.report(codes.default_not_a_choice(str(p.type), p.default.span))
                 else:
                     default = list(value.value) if type_.is_list else value.value
@@ -177,7 +186,7 @@ class _Checker:
                 self.report(codes.secret_default(name, p.default.span))
             self.params[name] = ir.ParamSpec(
                 name, type_ or t.ANY, default, p.default is None, p.span.line,
-                choices=p.type.choices, secret=p.type.name == "secret",
+                choices=choices, secret=p.type.name == "secret",
             )
 
     def resolve_type(self, ref: n.TypeRef) -> t.Type | None:
@@ -616,6 +625,12 @@ class _Checker:
 
     def unknown_name(self, name: str, span: Span, entity: schema.Entity | None,
                      ctx_locals: tuple[tuple[str, ir.Expr], ...] = ()) -> ir.Expr:
+        if self._through is not None and entity is self._through[2]:
+            rule, kind, target, used = self._through
+            having = [e.name for e in schema.ENTITIES.values() if name in e.fields]
+            self.report(codes.rule_for_other_entity(rule, kind, name, target.name,
+                                                    target.record, having, used))
+            return self.error_value(span)
         fields = list(entity.fields) if entity else []
         hint = did_you_mean(name, [*fields, *self.params, *self.rules, *self.defines,
                                    *dict(ctx_locals)])
@@ -668,8 +683,13 @@ class _Checker:
             target = schema.ENTITIES[base.type.entity or ""]
             if name == "sourcedId":
                 return dataclasses.replace(base, span=e.span)
+            if name not in target.fields and (
+                    name in self.rules or name in self.defines and not self.defines[name].params):
+                return self.through_reference(base, target, name, e, ctx)
             if name not in target.fields:
-                hint = did_you_mean(name, target.fields)
+                linked = [r for r in (*self.rules, *self.defines)
+                          if r in self.rules or not self.defines[r].params]
+                hint = did_you_mean(name, [*target.fields, *linked])
                 self.report(codes.unknown_field(name, target.name, target.record, e.attr.span,
                                                 hint))
                 return self.error_value(e.span)
@@ -682,6 +702,35 @@ class _Checker:
             return self.each_field(base, e, ctx)
         self.report(codes.no_fields(base.type, e.attr.span))
         return self.error_value(e.span)
+
+    def through_reference(self, base: ir.Expr, target: schema.Entity, name: str, e: n.Attr,
+                          ctx: _Context) -> ir.Expr:
+        """``class.active``: a rule, or a definition without parameters, applied to the
+        record a reference points to. Its body is checked as if written in an output of
+        the linked entity, then each field it reads is read through the reference
+        (``class.status``), so it means what writing those fields out would."""
+        kind = "rule" if name in self.rules else "definition"
+        body = self.rules[name].body if kind == "rule" else self.defines[name].body
+        if name in ctx.rules:
+            if kind == "rule":
+                self.report(codes.recursive_rule(name, (*ctx.rules, name),
+                                                 self.rules[name].name.span))
+            else:
+                self.report(codes.recursive_definition(name, (*ctx.rules, name),
+                                                       self.defines[name].name.span))
+            return self.error_value(e.span)
+        outer, self._through = self._through, (name, kind, target, e.span)
+        try:
+            value = self.bind(body, _Context(scopes=(target,), rules=(*ctx.rules, name)))
+        finally:
+            self._through = outer
+        if value.type.kind == "any":
+            return self.error_value(e.span)
+        held = _held_through(value)
+        if held is not None:
+            self.report(codes.rule_through_reference_holds(name, held, e.span))
+            return self.error_value(e.span)
+        return _via(value, base)
 
     def each_field(self, base: ir.Expr, e: n.Attr, ctx: _Context) -> ir.Expr:
         """``orgs.identifier``: the field of every record a list of references names,
@@ -1119,6 +1168,41 @@ def _narrowing(tests: list[ir.Expr]) -> tuple[tuple[str, frozenset[str]], ...]:
                 keep = frozenset(str(v) for v in values)
                 allowed[field.name] = allowed.get(field.name, keep) & keep
     return tuple(sorted(allowed.items()))
+
+
+def _held_through(e: ir.Expr) -> str | None:
+    """What a rule's checked body holds that cannot be read through a reference: what
+    belongs to the record an output reads (its lookups, its item)."""
+    if isinstance(e, ir.Lookup):
+        return "a lookup"
+    if isinstance(e, ir.ItemRead | ir.OutColumn):
+        return "a value of the output"
+    for child in ir.children(e):
+        if (found := _held_through(child)) is not None:
+            return found
+    return None
+
+
+def _via(e: ir.Expr, ref: ir.Expr) -> ir.Expr:
+    """A checked body that reads the record itself (scope 0) made to read the record
+    ``ref`` points to: ``status`` becomes ``ref.status``, ``this`` becomes ``ref``."""
+    if isinstance(e, ir.FieldRead) and e.scope == 0:
+        if e.name == "sourcedId":
+            return ref
+        if isinstance(ref, ir.FieldRead) and ref.name == "sourcedId":
+            return dataclasses.replace(e, scope=ref.scope)  # `this.active`: the record itself
+        return ir.Deref(e.type, e.span, ref, e.entity, e.name)
+
+    def inside(value: Any) -> Any:
+        if isinstance(value, ir.Expr):
+            return _via(value, ref)
+        if isinstance(value, tuple):  # lists of expressions, match arms
+            return tuple(inside(v) for v in value)
+        return value
+
+    changes = {f.name: inside(getattr(e, f.name))
+               for f in dataclasses.fields(e) if f.name not in ("type", "span")}
+    return dataclasses.replace(e, **changes)
 
 
 def _written(value: n.LiteralValue) -> str:

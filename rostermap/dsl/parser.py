@@ -586,6 +586,9 @@ def _syntax_diagnostic(
     if first in STATEMENT_WORDS and second == "<-":
         return codes.keyword_as_column(first, source.span(base, base + len(first)))
     before = [m.group() for m in words if base + m.end() <= span.start]
+    if {"STRING", "NUMBER", "TRUE", "FALSE"} <= expected and "NAME" not in expected and (
+            "match" in before):
+        return _condition_as_pattern(token, text, base, source, words)
     if token.type == "MATCH" or (before and before[-1] == "match"):
         if token.type != "MATCH":
             at = base + [m for m in words if base + m.end() <= span.start][-1].start()
@@ -595,6 +598,25 @@ def _syntax_diagnostic(
         return codes.unexpected_end(_expected_words(expected), span)
     two_values = token.type in _EXPRESSION_STARTS and len(_OPERATORS & expected) >= 3
     return codes.unexpected_word(_expected_words(expected), _found(token), span, two_values)
+
+
+def _condition_as_pattern(token: Token, text: str, base: int, source: Source,
+                          words: list[re.Match[str]]) -> Diagnostic:
+    """A `match` arm that is not a literal (`match true: not active -> ...`): the arm,
+    up to its `->` (or the next `,`), is a condition or a name."""
+    start = base + (token.start_pos or 0)
+    end = start
+    for m in words:
+        if base + m.start() < start:
+            continue
+        if m.group() in ("->", ","):
+            break
+        end = base + m.end()
+    span = source.span(start, max(end, start + len(token)))
+    arm = source.text[span.start:span.end]
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", arm) and arm not in ("not", "this", "if"):
+        return codes.name_as_pattern(arm, span)
+    return codes.condition_as_pattern(re.sub(r"\s+", " ", arm), span)
 
 
 class _OutOfBounds(Exception):

@@ -30,7 +30,7 @@ def rule_for_other_entity(rule: str, kind: str, field: str, entity: str, record:
                           written_for: Sequence[str], span: Span) -> Draft:
     """``kind`` is rule or definition; ``written_for`` the entities that have every field
     the rule reads (empty when none has)."""
-    notes = [f"note: `{rule}` reads `{field}`, which {entity} records do not have"]
+    notes = [f"note: `{rule}` reads `{field}`, which {record} records do not have"]
     if written_for:
         notes.append(f"help: `{rule}` applies to {', '.join(written_for)}; apply it to a "
                      f"reference to one of those")

@@ -81,7 +81,7 @@ class Param:
     required: bool
     default: Any
     line: int
-    choices: tuple[str, ...] = ()  # the texts a choice parameter takes
+    choices: tuple[str, ...] = ()  # the texts a choice parameter, or each item of a list, takes
     columns: tuple[str, ...] = ()  # a table parameter's columns
     secret: bool = False  # from the environment (ROSTERMAP_<NAME>), never shown
 
