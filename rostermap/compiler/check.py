@@ -627,7 +627,7 @@ class _Checker:
                      ctx_locals: tuple[tuple[str, ir.Expr], ...] = ()) -> ir.Expr:
         if self._through is not None and entity is self._through[2]:
             rule, kind, target, used = self._through
-            having = [e.name for e in schema.ENTITIES.values() if name in e.fields]
+            having = self.written_for(rule)
             self.report(codes.rule_for_other_entity(rule, kind, name, target.name,
                                                     target.record, having, used))
             return self.error_value(span)
@@ -702,6 +702,27 @@ class _Checker:
             return self.each_field(base, e, ctx)
         self.report(codes.no_fields(base.type, e.attr.span))
         return self.error_value(e.span)
+
+    def written_for(self, rule: str) -> list[str]:
+        """The entities that have every field a rule's body names (nested rules and
+        definitions named in it included): what the rule can be applied to."""
+        seen: set[str] = set()
+        fields: set[str] = set()
+        todo = [rule]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            body = self.rules[name].body if name in self.rules else self.defines[name].body
+            declared = self.defines[name].params if name in self.defines else ()
+            local = {p.name for p in declared}
+            for found in _all_names(body):
+                if found in self.rules or found in self.defines:
+                    todo.append(found)
+                elif found not in self.params and found not in local and found not in REGISTRY:
+                    fields.add(found)
+        return [e.name for e in schema.ENTITIES.values() if fields <= set(e.fields)]
 
     def through_reference(self, base: ir.Expr, target: schema.Entity, name: str, e: n.Attr,
                           ctx: _Context) -> ir.Expr:
@@ -1279,6 +1300,27 @@ def check(
     checker = _Checker(mapping, source, broken=broken)
     checked = checker.run()
     return checked, checker.diagnostics
+
+
+def _all_names(node: object) -> Iterator[str]:
+    """Every bare name under a syntax node, outside lookups (which read other records)
+    and outside the fields of references (`school.name` names `school` only)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, n.Name):
+            yield item.name
+        elif isinstance(item, n.Attr):
+            stack.append(item.obj)
+        elif isinstance(item, n.Call):
+            stack.extend(item.args)
+            yield item.func.name
+        elif isinstance(item, n.Lookup):
+            continue
+        elif isinstance(item, tuple | list):
+            stack.extend(item)
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))
 
 
 def _names(node: object, wanted: set[str]) -> Iterator[n.Name]:

@@ -154,6 +154,17 @@ def _broken(e: n.Expr, indent: int) -> str:
                 parts.append(f"else -> {print_expression(default, TEST)}")
             lines = ",\n".join(f"{pad}    {part}" for part in parts)
             return f"match {print_expression(subject, OR)}:\n{lines}"
+        case n.If(orelse=n.If()):
+            # A multi-way choice: one arm per line, `else if` under `if`.
+            arms: list[str] = []
+            rest: n.Expr = e
+            while isinstance(rest, n.If):
+                head = "else if" if arms else "if"
+                arms.append(f"{head} {print_expression(rest.test, TEST)} "
+                            f"then {print_expression(rest.then, TEST)}")
+                rest = rest.orelse
+            arms.append(f"else {print_expression(rest, TEST)}")
+            return f"\n{pad}".join(arms)
         case n.If(test=test, then=then, orelse=orelse):
             return (f"if {print_expression(test, TEST)}\n"
                     f"{pad}then {print_expression(then, TEST)}\n"

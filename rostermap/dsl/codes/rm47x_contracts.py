@@ -48,6 +48,11 @@ def _rows(rows: Sequence[BadRow], values: bool) -> str:
     return f"note: rows: {listed}{more}"
 
 
+def _count(rows: Sequence[BadRow], has: str, have: str) -> str:
+    """"1 row of F has", "3 rows of F have": the subject of a message."""
+    return f"1 row {has}" if len(rows) == 1 else f"{len(rows):,} rows {have}"
+
+
 def _contract(mapping: str, line: int, text: str) -> str:
     return f"note: the contract is {mapping}:{line}: {text}"
 
@@ -63,7 +68,8 @@ def contract_values_outside(output: str, column: str, allowed: Sequence[str],
                             rows: Sequence[BadRow], mapping: str, line: int,
                             text: str) -> Draft:
     listed = ", ".join(f'"{v}"' for v in allowed)
-    return Draft(f"{len(rows):,} rows of {output} have a {column} other than {listed}",
+    subject = _count(rows, f"of {output} has", f"of {output} have")
+    return Draft(f"{subject} a {column} other than {listed}",
                  location=_first(output, rows, column),
                  notes=(_rows(rows, values=True), _contract(mapping, line, text)))
 
@@ -73,7 +79,7 @@ def contract_values_outside(output: str, column: str, allowed: Sequence[str],
       "none. The run writes nothing.")
 def contract_empty_values(output: str, column: str, rows: Sequence[BadRow], mapping: str,
                           line: int, text: str) -> Draft:
-    return Draft(f"{len(rows):,} rows of {output} have an empty {column}",
+    return Draft(f"{_count(rows, f'of {output} has', f'of {output} have')} an empty {column}",
                  location=_first(output, rows, column),
                  notes=(_rows(rows, values=False), _contract(mapping, line, text)))
 
@@ -85,7 +91,8 @@ def contract_empty_values(output: str, column: str, rows: Sequence[BadRow], mapp
 def contract_repeated_values(output: str, columns: Sequence[str], rows: Sequence[BadRow],
                              mapping: str, line: int, text: str) -> Draft:
     what = ", ".join(columns)
-    return Draft(f"{len(rows):,} rows of {output} repeat the {what} of another row",
+    subject = _count(rows, f"of {output} repeats", f"of {output} repeat")
+    return Draft(f"{subject} the {what} of another row",
                  location=_first(output, rows, columns[0] if len(columns) == 1 else None),
                  notes=(_rows(rows, values=False), _contract(mapping, line, text)))
 
