@@ -44,8 +44,8 @@ def _a_record(record: str) -> str:
 
 @code("RM331", "rule through a reference reads what a reference cannot give",
       "A rule or definition applied to a linked record may read the linked record's fields, "
-      "parameters and other rules; not a lookup, an output's membership or a `for each` "
-      "item, which belong to the record an output reads.")
+      "parameters, other rules and membership in outputs; not a lookup, which is tied to "
+      "the record an output reads.")
 def rule_through_reference_holds(rule: str, what: str, span: Span) -> Draft:
     """``what`` names the construct: a lookup, a membership test."""
     return Draft(f"`{rule}` holds {what}, so it cannot be applied through a reference",
