@@ -156,15 +156,15 @@ def _broken(e: n.Expr, indent: int) -> str:
             return f"match {print_expression(subject, OR)}:\n{lines}"
         case n.If(orelse=n.If()):
             # A multi-way choice: one arm per line, `else if` under `if`.
-            arms: list[str] = []
-            rest: n.Expr = e
-            while isinstance(rest, n.If):
-                head = "else if" if arms else "if"
-                arms.append(f"{head} {print_expression(rest.test, TEST)} "
-                            f"then {print_expression(rest.then, TEST)}")
-                rest = rest.orelse
-            arms.append(f"else {print_expression(rest, TEST)}")
-            return f"\n{pad}".join(arms)
+            chain: list[str] = []
+            tail: n.Expr = e
+            while isinstance(tail, n.If):
+                head = "else if" if chain else "if"
+                chain.append(f"{head} {print_expression(tail.test, TEST)} "
+                             f"then {print_expression(tail.then, TEST)}")
+                tail = tail.orelse
+            chain.append(f"else {print_expression(tail, TEST)}")
+            return f"\n{pad}".join(chain)
         case n.If(test=test, then=then, orelse=orelse):
             return (f"if {print_expression(test, TEST)}\n"
                     f"{pad}then {print_expression(then, TEST)}\n"

@@ -21,9 +21,9 @@ from rostermap.dsl.codes import (
     rm1xx_syntax,
     rm2xx_names,
     rm3xx_types,
-    rm33x_lang,
     rm4xx_data,
     rm5xx_usage,
+    rm33x_lang,
     rm44x_rest,
     rm47x_contracts,
 )
@@ -44,8 +44,8 @@ from rostermap.dsl.codes.rm2xx_names import *  # noqa: F403
 from rostermap.dsl.codes.rm3xx_types import *  # noqa: F403
 from rostermap.dsl.codes.rm4xx_data import *  # noqa: F403
 from rostermap.dsl.codes.rm5xx_usage import *  # noqa: F403
-from rostermap.dsl.codes.rm44x_rest import *  # noqa: F403
 from rostermap.dsl.codes.rm33x_lang import *  # noqa: F403
+from rostermap.dsl.codes.rm44x_rest import *  # noqa: F403
 from rostermap.dsl.codes.rm47x_contracts import *  # noqa: F403
 
 __all__ = ["CODES", "ERROR", "ERROR_OR_WARNING", "WARNING", "Code", "Draft", "code",
