@@ -95,8 +95,10 @@ def test_fmt_keeps_contracts_and_else_if_chains() -> None:
             "  key id\n"
             '  expect status in ("active", "deleted")\n'
             "  expect id unique\n"
-            "  expect rows > 0\n\n"
+            "  expect rows > 0\n"
+            '  expect "rows" unique\n\n'
             "  id     <- sourcedId\n"
+            "  rows   <- 1\n"
             '  status <- if status = "tobedeleted" then "deleted"\n'
             '            else if enabledUser = false then "suspended"\n'
             '            else if role in ("student", "teacher") then "active"\n'

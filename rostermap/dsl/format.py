@@ -270,7 +270,9 @@ def _param(p: n.ParamDecl) -> str:
 def _expect(x: n.ExpectDecl) -> str:
     if x.kind is n.Expectation.COUNT:
         return f"expect rows {x.op} {x.amount}"
-    columns = ", ".join(column_name(c.name) for c in x.columns)
+    # A column named `rows` is quoted where `expect rows` would read as the row count.
+    columns = ", ".join(_string(c.name) if c.name == "rows" else column_name(c.name)
+                        for c in x.columns)
     if x.kind is n.Expectation.ALLOWED:
         return f"expect {columns} in ({', '.join(_string(v) for v in x.values)})"
     return f"expect {columns} {x.kind.value}"
