@@ -316,3 +316,11 @@ def test_a_sync_whose_contract_breaks_publishes_and_commits_nothing(tmp_path: Pa
     assert not (out / "changes" / "users.csv").exists() or (
         (out / "changes" / "users.csv").read_text(encoding="utf-8").count("\n") <= 1)
     assert (out / "users.csv").read_bytes() == published
+
+
+def test_a_choice_outside_the_field_s_enumeration_is_warned_where_it_is_compared() -> None:
+    result = compile_mapping('profile t\nparam kinds: list["term" | "semster"] = ["term"]\n'
+                             "output s.csv from academicSessions\n  where type in kinds\n"
+                             "  id <- sourcedId\n", "t.rmap")
+    assert [(d.code, d.notes[0]) for d in result.diagnostics] == [
+        ("RM311", 'help: did you mean "semester"?')]

@@ -796,9 +796,15 @@ class _Checker:
     def check_enum(self, value: ir.Expr, other: ir.Expr) -> None:
         """Warn when a literal compared with an enumerated field can never match."""
         enum_name = value.type.enum
-        if enum_name is None or not isinstance(other, ir.Const):
+        if enum_name is None:
             return
-        literals = other.value if isinstance(other.value, tuple) else (other.value,)
+        if isinstance(other, ir.ParamRead) and other.name in self.params:
+            # A choice parameter (or a list of choices): its choices are the literals.
+            literals: tuple[Any, ...] = self.params[other.name].choices
+        elif isinstance(other, ir.Const):
+            literals = other.value if isinstance(other.value, tuple) else (other.value,)
+        else:
+            return
         allowed = schema.ENUMS[enum_name]
         for literal in literals:
             if not isinstance(literal, str) or literal == "" or literal in allowed:
