@@ -267,6 +267,33 @@ def test_a_user_who_leaves_is_sent_once_as_deleted_in_the_upload(tmp_path: Path)
     assert "u2" not in {r["user_id"] for r in read(out / "users.csv")}  # told once
 
 
+def test_a_1_2_user_whose_every_role_is_tobedeleted_is_sent_as_deleted(tmp_path: Path) -> None:
+    # OneRoster 1.2 gives a user's roles in roles.csv: a guardian whose every role is
+    # tobedeleted has left, and Canvas is told so (status deleted), with the observer link.
+    source = tmp_path / "district"
+    generate(source, students=60, seed=3, version="1.2")
+    roles = read(source / "roles.csv")
+    with (source / "users.csv").open(encoding="utf-8-sig", newline="") as handle:
+        users = {u["sourcedId"]: u for u in csv.DictReader(handle)}
+    guardian = next(r["userSourcedId"] for r in roles
+                    if r["role"] == "guardian" and users[r["userSourcedId"]]["agentSourcedIds"]
+                    and users[r["userSourcedId"]]["status"] != "tobedeleted")
+    for r in roles:
+        if r["userSourcedId"] == guardian:
+            r["status"] = "tobedeleted"
+    with (source / "roles.csv").open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(roles[0]))
+        writer.writeheader()
+        writer.writerows(roles)
+    out = tmp_path / "out"
+    run("canvas", source, out, PARAMS, today=TODAY)
+    assert {r["user_id"]: r["status"] for r in read(out / "users.csv")}[guardian] == "deleted"
+    observed = [r["status"] for r in read(out / "user_observers.csv")
+                if r["observer_id"] == guardian]
+    assert observed and set(observed) == {"deleted"}
+    assert canvas_problems(out) == []
+
+
 def test_example_district_outputs(tmp_path: Path, text_snapshot) -> None:  # type: ignore[no-untyped-def]
     run("canvas", EXAMPLE, tmp_path, PARAMS, today=TODAY)
     for name in sorted(REQUIRED):

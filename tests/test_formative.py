@@ -475,6 +475,28 @@ def test_listed_admin_who_is_a_parent_or_aide_is_warned_not_imported(
     assert warned(admin_run["report"], "not imported") == ["users/ai", "users/pa"]
 
 
+def test_listed_admin_whom_oneroster_does_not_hold_is_warned(
+        make_package: Callable[..., Path]) -> None:
+    # "we can check whether that matches the OneRoster user data": an address no user has
+    # (a typo, or someone the SIS does not hold) is named in the run's warnings; one that
+    # differs only in case matches.
+    files = tiny_run(tiny(make_package, ADMIN_CASES), LISTED + ",nobody@district.org")
+    (warning,) = [w for w in files["report"]["warnings"] if w["code"] == "RM490"]
+    assert "admins" in warning["message"] and "'nobody@district.org'" in warning["message"]
+    assert "AD@district.org" not in warning["message"]
+    assert not [w for w in tiny_run(tiny(make_package, ADMIN_CASES, name="again"), LISTED)
+                ["report"]["warnings"] if w["code"] == "RM490"]
+
+
+def test_a_listed_org_the_source_does_not_hold_is_warned(
+        make_package: Callable[..., Path]) -> None:
+    # "which organizations ... you wish to import": a listed id no org has (by sourcedId
+    # or NCES id) imports nothing; the run says so rather than quietly leaving it out.
+    files = tiny_run(tiny(make_package, ADMIN_CASES), "orgs=0600001,0699999")
+    (warning,) = [w for w in files["report"]["warnings"] if w["code"] == "RM490"]
+    assert "'0699999'" in warning["message"] and "'0600001'" not in warning["message"]
+
+
 def test_administrator_who_is_not_listed_is_not_imported(admin_run: dict[str, Any]) -> None:
     # "we normally only set up students and teachers"
     assert sorted(roles_of(admin_run)) == ["ad", "st", "tb", "te"]

@@ -116,6 +116,10 @@ K12 = "k12,,,Only term missing,09,c1,T9,scheduled,,s1,t9,,,6\n"
 K13 = "k13,,,Academy term missing,09,c1,X9,scheduled,,s4,t9,,,6\n"
 T04 = 't04,,,true,"d1,s3",teacher,,,Tom,Dunn,,T-04,t04@maple.org,,,,,\n'
 T05 = 't05,,,true,"s1,d1",teacher,,,Tia,Eng,,T-05,t05@maple.org,,,,,\n'
+# A disabled student (U10), a disabled teacher (T06) and an aide (H01) of s1.
+U10 = "u10,,,false,s1,student,,,Ulrike,Stein,,S-10,u10@maple.org,,,,09,\n"
+T06 = "t06,,,false,s1,teacher,,,Tina,Fox,,T-06,t06@maple.org,,,,,\n"
+H01 = "h01,,,true,s1,aide,,,Hal,Gray,,H-01,h01@maple.org,,,,,\n"
 
 
 def files(classes: str = CLASSES, users: str = USERS) -> dict[str, str]:
@@ -126,9 +130,10 @@ def files(classes: str = CLASSES, users: str = USERS) -> dict[str, str]:
 
 USERS_HEADER = "id,existing_id,email,first_name,last_name,role,school_id\n"
 # Every user synced when no option is on (t03 and u08 are only in excluded schools;
-# u09 tobedeleted; g01 a guardian; a01 an administrator), as (id, email, names, role,
-# school): existing_id is inserted by each test.
+# u09 tobedeleted; g01 a guardian; a01, an administrator, is staff), as (id, email,
+# names, role, school): existing_id is inserted by each test.
 SYNCED = {
+    "a01": "a01@maple.org,Ada,Stone,administrator,s1",
     "t01": "t01@maple.org,Tess,Ames,teacher,s1",
     "t02": "t02@maple.org,Theo,Baker,teacher,s2",  # s3 is excluded: s2
     "u01": "u01@maple.org,Uma,Jones,student,s1",
@@ -168,9 +173,10 @@ def district(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def variants(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The district with K12, T04 and T05 added (for the tests that read them)."""
+    """The district with K12, T04, T05, U10, T06 and H01 added (for the tests that read
+    them)."""
     return write(tmp_path_factory.mktemp("linewize") / "variants",
-                 files(classes=CLASSES + K12, users=USERS + T04 + T05))
+                 files(classes=CLASSES + K12, users=USERS + T04 + T05 + U10 + T06 + H01))
 
 
 @pytest.fixture(scope="module")
@@ -211,11 +217,11 @@ def test_users_of_the_schools_not_excluded(district: Path) -> None:
     assert files["users.csv"] == users_csv({})
 
 
-def test_without_exclusions_every_active_student_and_teacher(district: Path) -> None:
+def test_without_exclusions_every_active_student_and_staff_member(district: Path) -> None:
     files = outputs(district)
     users = [line.split(",") for line in files["users.csv"].splitlines()[1:]]
-    assert [u[0] for u in users] == ["t01", "t02", "t03", "u01", "u02", "u03", "u04", "u05",
-                                     "u06", "u07", "u08"]
+    assert [u[0] for u in users] == ["a01", "t01", "t02", "t03", "u01", "u02", "u03", "u04",
+                                     "u05", "u06", "u07", "u08"]
     assert {u[0]: u[6] for u in users}["t03"] == "s3"
     assert {u[0]: u[6] for u in users}["u08"] == "s4"
 
@@ -283,11 +289,14 @@ CLASSES_ALL = (
     "k04,Starts on as_of,s2,t02,u04\n"
     "k05,Starts the day after,s2,,u05\n"
     "k06,Two terms,s2,,u01\n"
+    "k10,Term missing,s1,,\n"
 )
 
 
 def test_active_classes_of_the_schools_not_excluded(district: Path) -> None:
-    # k07 (s3, by NCES id) and k08 (s4) excluded; k11 tobedeleted; k09 and k10 incomplete.
+    # k07 (s3, by NCES id) and k08 (s4) excluded; k11 tobedeleted; k09's school missing.
+    # k10, whose term is missing, is synced: without Respect Academic Sessions its terms
+    # are not read.
     files = outputs(district, EXCLUDE)
     assert files["classes.csv"] == CLASSES_ALL
 
@@ -320,14 +329,14 @@ def test_academic_sessions_follow_as_of(district: Path) -> None:
 def test_incomplete_school_data_makes_the_run_partial(district: Path) -> None:
     report = outputs(district, EXCLUDE)["report.json"]
     assert report["outcome"] == "partial"
-    assert "classes/k10" in rejected(report)  # its term t9 is missing
+    assert "classes/k09" in rejected(report)  # its school s9 is missing
 
 
 def test_a_class_whose_school_is_missing_is_rejected(district: Path) -> None:
     report = outputs(district, EXCLUDE)["report.json"]
-    assert rejected(report) == ["classes/k09", "classes/k10"]
+    assert rejected(report) == ["classes/k09"]
     reasons = {j["record"]: j["reason"] for j in report["rejects"]}
-    assert "school" in reasons["classes/k09"] and "term" in reasons["classes/k10"]
+    assert "school" in reasons["classes/k09"]
 
 
 def test_a_missing_school_alone_makes_the_run_partial(make_package: Callable[..., Path]) -> None:
@@ -342,6 +351,17 @@ def test_a_class_whose_only_term_is_missing_is_rejected_with_academic_sessions(
         variants: Path) -> None:
     report = outputs(variants, EXCLUDE, "respect_academic_sessions=true")["report.json"]
     assert "classes/k12" in rejected(report)
+    reasons = {j["record"]: j["reason"] for j in report["rejects"]}
+    assert "term" in reasons["classes/k12"]
+
+
+def test_without_academic_sessions_a_class_whose_term_is_missing_is_synced(
+        variants: Path) -> None:
+    # "Not selecting this option will sync all active classrooms, regardless of the year
+    # or the date range they run in."
+    files = outputs(variants, EXCLUDE)
+    assert "classes/k12" not in rejected(files["report.json"])
+    assert "k12,Only term missing,s1,," in files["classes.csv"].splitlines()
 
 
 def test_cli_exit_code_3_on_a_partial_run(district: Path, tmp_path: Path) -> None:
@@ -352,7 +372,7 @@ def test_cli_exit_code_3_on_a_partial_run(district: Path, tmp_path: Path) -> Non
     assert result.exit_code == 3, result.output
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["outcome"] == "partial"
-    assert "classes/k10" in rejected(report)
+    assert "classes/k09" in rejected(report)
     assert (out / "classes.csv").read_text(encoding="utf-8") == CLASSES_ALL
 
 
@@ -360,23 +380,54 @@ def test_an_excluded_school_s_incomplete_data_does_not_make_the_run_partial(
         make_package: Callable[..., Path], tmp_path: Path) -> None:
     # The seed: schools with incomplete data sets "may result in ... a partial sync. You
     # can select Exclude Schools to exclude those schools from the sync." Here only k13,
-    # a class of s4 whose term is missing, is incomplete.
+    # a class of s4 whose term is missing, is incomplete (with Respect Academic Sessions,
+    # under which terms are read).
     complete = "\n".join(line for line in CLASSES.splitlines()
                          if not line.startswith(("k09", "k10"))) + "\n"
     package = make_package(files(classes=complete + K13), name="k13")
     result = CliRunner().invoke(main, [
         "run", "linewize", "--source", str(package), "--out", str(tmp_path / "out"),
-        "--today", "2026-03-02", "--param", EXCLUDE, "--quiet"])
+        "--today", "2026-03-02", "--param", EXCLUDE, "--param", "respect_academic_sessions=true",
+        "--quiet"])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
     assert report["outcome"] == "success" and report["rejects"] == []
-    report = outputs(package)["report.json"]  # s4 not excluded
+    report = outputs(package, "respect_academic_sessions=true")["report.json"]  # s4 included
     assert report["outcome"] == "partial" and rejected(report) == ["classes/k13"]
 
 
 def test_a_user_whose_only_school_is_excluded_besides_the_district(variants: Path) -> None:
     users = outputs(variants, EXCLUDE)["users.csv"]
     assert "t04" not in [line.split(",")[0] for line in users.splitlines()]
+
+
+def test_an_excluded_school_the_source_does_not_hold_is_warned(district: Path) -> None:
+    # "Select a school to move it between the Included Schools and Excluded Schools
+    # lists": a school is picked from the SIS's; an id no school has (a typo) would
+    # exclude nothing, and the run says so.
+    report = outputs(district, EXCLUDE + ",s44")["report.json"]
+    (warning,) = [w for w in report["warnings"] if w["code"] == "RM490"]
+    assert "exclude_schools" in warning["message"] and "'s44'" in warning["message"]
+    assert not [w for w in outputs(district, EXCLUDE)["report.json"]["warnings"]
+                if w["code"] == "RM490"]
+
+
+def test_students_and_staff_are_synced_but_not_guardians(variants: Path) -> None:
+    # "your school's students, staff and classrooms" and "You can't sync data for
+    # student's guardians": the administrator a01 and the aide h01 are synced, g01 is not.
+    users = outputs(variants, EXCLUDE)["users.csv"].splitlines()
+    assert "a01,,a01@maple.org,Ada,Stone,administrator,s1" in users
+    assert "h01,,h01@maple.org,Hal,Gray,aide,s1" in users
+    assert not [line for line in users if line.startswith("g01,")]
+
+
+def test_all_existing_student_data_includes_disabled_students(variants: Path) -> None:
+    # "If you don't select this option, all existing student data will be synced": the
+    # disabled student u10 is synced, with the option or without (it has not left); the
+    # disabled teacher t06, who may not sign in, is not.
+    for params in ((EXCLUDE,), (EXCLUDE, "respect_enrolment_date=true")):
+        ids = [line.split(",")[0] for line in outputs(variants, *params)["users.csv"].splitlines()]
+        assert "u10" in ids and "t06" not in ids
 
 
 def test_school_id_is_a_school_not_the_district(variants: Path) -> None:
@@ -401,10 +452,10 @@ def test_sync_log_counts_users_matched_by_email_under_the_default_settings(
     files = outputs(district, EXCLUDE, existing)
     assert files["users.csv"] == users_csv(MATCHED_BY_EMAIL,
                                            only=[u for u in SYNCED if u != "u03"])
-    assert rejected(files["report.json"]) == ["classes/k09", "classes/k10", "users/u03"]
+    assert rejected(files["report.json"]) == ["classes/k09", "users/u03"]
     assert files["report.json"]["counters"] == {
-        "users.csv": {"matched students": 1, "matched teachers": 1, "unmatched users": 6},
-        "classes.csv": {"imported classes": 6},
+        "users.csv": {"matched students": 1, "matched teachers": 1, "unmatched users": 7},
+        "classes.csv": {"imported classes": 7},
     }
 
 
@@ -412,8 +463,8 @@ def test_sync_log_counts_every_user_unmatched_when_linewize_has_none(district: P
     files = outputs(district, EXCLUDE)  # no users in Linewize yet (no `existing`)
     assert files["users.csv"] == users_csv({})
     assert files["report.json"]["counters"] == {
-        "users.csv": {"matched students": 0, "matched teachers": 0, "unmatched users": 9},
-        "classes.csv": {"imported classes": 6},
+        "users.csv": {"matched students": 0, "matched teachers": 0, "unmatched users": 10},
+        "classes.csv": {"imported classes": 7},
     }
 
 
@@ -423,11 +474,11 @@ def test_merge_by_email_is_case_sensitive(district: Path,
     # match; u04 and t02 are under another domain: no match; u03 matches two: an error.
     files = outputs(district, EXCLUDE, existing, "merge_key=email")
     assert files["users.csv"] == users_csv(
-        MATCHED_BY_EMAIL, only=["t01", "t02", "u01", "u02", "u04", "u05", "u06", "u07"])
+        MATCHED_BY_EMAIL, only=["a01", "t01", "t02", "u01", "u02", "u04", "u05", "u06", "u07"])
     report = files["report.json"]
     assert "users/u03" in rejected(report)
     assert report["counters"]["users.csv"] == {
-        "matched students": 1, "matched teachers": 1, "unmatched users": 6}
+        "matched students": 1, "matched teachers": 1, "unmatched users": 7}
 
 
 # Merged by the part before @, under the default Merge Priority (lower than the primary
@@ -443,13 +494,13 @@ def test_merge_by_email_without_domain(district: Path, existing: str) -> None:
     files = outputs(district, EXCLUDE, existing,
                     "merge_key=email_without_domain")
     assert files["users.csv"] == users_csv(
-        BY_LOCAL_PART, only=["t01", "t02", "u01", "u02", "u04", "u05", "u06", "u07"],
+        BY_LOCAL_PART, only=["a01", "t01", "t02", "u01", "u02", "u04", "u05", "u06", "u07"],
         emails=EXISTING_EMAILS)
     report = files["report.json"]
     assert "users/u03" in rejected(report)
     assert report["outcome"] == "partial"
     assert report["counters"]["users.csv"] == {
-        "matched students": 3, "matched teachers": 2, "unmatched users": 3}
+        "matched students": 3, "matched teachers": 2, "unmatched users": 4}
 
 
 def test_merge_priority_lower_than_the_primary_provider_keeps_the_existing_user_s_email(
@@ -474,7 +525,7 @@ def test_merge_priority_above_the_primary_provider_keeps_this_sync_s_email(
     files = outputs(district, EXCLUDE, existing, "merge_key=email_without_domain",
                     "merge_priority=100", "primary_merge_priority=90")
     assert files["users.csv"] == users_csv(
-        BY_LOCAL_PART, only=["t01", "t02", "u01", "u02", "u04", "u05", "u06", "u07"])
+        BY_LOCAL_PART, only=["a01", "t01", "t02", "u01", "u02", "u04", "u05", "u06", "u07"])
 
 
 def test_merge_priority_equal_to_the_primary_provider_s_is_rejected(
@@ -482,9 +533,9 @@ def test_merge_priority_equal_to_the_primary_provider_s_is_rejected(
     # Neither provider's details would win: each user merged is rejected, not guessed.
     files = outputs(district, EXCLUDE, existing, "merge_key=email_without_domain",
                     "merge_priority=100")
-    assert files["users.csv"] == users_csv({}, only=["u01", "u02", "u07"])
+    assert files["users.csv"] == users_csv({}, only=["a01", "u01", "u02", "u07"])
     report = files["report.json"]
-    assert rejected(report) == ["classes/k09", "classes/k10", "users/t01", "users/t02",
+    assert rejected(report) == ["classes/k09", "users/t01", "users/t02",
                                 "users/u03", "users/u04", "users/u05", "users/u06"]
     reasons = {j["record"]: j["reason"] for j in report["rejects"]}
     assert "Merge Priority" in reasons["users/t01"] and "several" in reasons["users/u03"]
@@ -504,10 +555,11 @@ def test_attach_to_existing_only(district: Path, existing: str) -> None:
         "k04,Starts on as_of,s2,t02,u04\n"
         "k05,Starts the day after,s2,,u05\n"
         "k06,Two terms,s2,,\n"
+        "k10,Term missing,s1,,\n"
     )
     assert files["report.json"]["counters"] == {
         "users.csv": {"matched students": 3, "matched teachers": 2, "unmatched users": 0},
-        "classes.csv": {"imported classes": 6},
+        "classes.csv": {"imported classes": 7},
     }
 
 
@@ -525,10 +577,10 @@ def test_counters_with_every_option(district: Path, existing: str) -> None:
     files = outputs(district, EXCLUDE, existing, "merge_key=email",
                     "respect_enrolment_date=true", "respect_academic_sessions=true")
     assert files["users.csv"] == users_csv(
-        MATCHED_BY_EMAIL, only=["t01", "t02", "u01", "u04", "u05", "u06", "u07"])
+        MATCHED_BY_EMAIL, only=["a01", "t01", "t02", "u01", "u04", "u05", "u06", "u07"])
     report = files["report.json"]
     assert report["counters"] == {
-        "users.csv": {"matched students": 1, "matched teachers": 1, "unmatched users": 5},
+        "users.csv": {"matched students": 1, "matched teachers": 1, "unmatched users": 6},
         "classes.csv": {"imported classes": 4},
     }
     assert "users/u03" in rejected(report)

@@ -497,27 +497,35 @@ def test_bad_sessions_and_classes_are_rejects_not_failures(main_run: Shared) -> 
 #             course the source does not hold; c11 only gch1
 #   users     n1 without a given name, n2 with a blank family name
 #   enrollments e9 in c6, e10 of n1, e11 in c10, e12 in a class the source does not hold
+#   orgs      s9 without a name; dp9, a department under it: k6, c12 (of s9), n3 (of s1
+#             and s9) and e13 (at school s9) point at one of them
 
 MORE = {
+    "orgs.csv": "s9,,,,school,0009,d1,Maple\n"
+                "dp9,,,Science,department,,s9,Maple\n",
     "academicSessions.csv": "nd1,,,No Start,term,,2026-06-15,y1,2026\n"
                             "nd2,,,No End,term,2026-01-10,,y1,2026\n"
                             "ch1,,,Under Backwards,gradingPeriod,2026-04-01,2026-05-01,bad-rev,2026\n"
                             "gch1,,,Under ch1,gradingPeriod,2026-04-01,2026-04-15,ch1,2026\n"
                             "orph,,,Orphan,term,2026-01-10,2026-06-15,nowhere,2026\n",
     "courses.csv": "k4,,,nd1,Italian I,ITA-1,09,s1,,\n"
-                   "k5,,,gone,German I,GER-1,09,s1,,\n",
+                   "k5,,,gone,German I,GER-1,09,s1,,\n"
+                   "k6,,,y1,Chemistry,CHE-1,10,dp9,,\n",
     "classes.csv": "c6,,,Bad Term Only,10,k2,BT-01,scheduled,,s1,bad-eq,,,6\n"
                    'c7,,,Good And Bad Term,10,k2,BT-02,scheduled,,s1,"f1,bad-rev",,,7\n'
                    "c8,,,Italian,09,k4,IT-01,scheduled,,s1,f1,,,8\n"
                    "c9,,,No Course,09,,NC-01,scheduled,,s1,f1,,,9\n"
                    "c10,,,Unknown Course,09,kx,UC-01,scheduled,,s1,f1,,,10\n"
-                   "c11,,,Grandchild Term,09,k1,GC-01,scheduled,,s1,gch1,,,11\n",
+                   "c11,,,Grandchild Term,09,k1,GC-01,scheduled,,s1,gch1,,,11\n"
+                   "c12,,,Chemistry,10,k1,CH-01,scheduled,,s9,f1,,,12\n",
     "users.csv": "n1,,,true,s1,student,nn,,,Nameless,,S-9,n1@maple.org,,,,09,\n"
-                 "n2,,,true,s1,teacher,nb,,Nia,  ,,T-9,n2@maple.org,,,,,\n",
+                 "n2,,,true,s1,teacher,nb,,Nia,  ,,T-9,n2@maple.org,,,,,\n"
+                 'n3,,,true,"s1,s9",teacher,np,,Noa,Pike,,T-8,n3@maple.org,,,,,\n',
     "enrollments.csv": "e9,,,c6,s1,u1,student,,,\n"
                        "e10,,,c1,s1,n1,student,,,\n"
                        "e11,,,c10,s1,t1,teacher,true,,\n"
-                       "e12,,,ghost-class,s1,u1,student,,,\n",
+                       "e12,,,ghost-class,s1,u1,student,,,\n"
+                       "e13,,,c1,s9,u1,student,,,\n",
 }
 
 
@@ -607,17 +615,33 @@ def test_user_without_names_is_rejected(more_run: Shared) -> None:
     assert reasons["enrollments/e10"] == "the enrollment's user was rejected"
 
 
+def test_organization_without_a_name_is_rejected_with_what_points_at_it(
+        more_run: Shared) -> None:
+    # "Check for required field completeness": an org's name is required; nothing sent
+    # points at an org left out, and its parent no longer lists it among its children.
+    reasons = rejected(more_run)
+    assert reasons["orgs/s9"] == "the organization has no name"
+    assert reasons["orgs/dp9"] == "the parent organization was rejected"
+    assert reasons["courses/k6"] == "the course's organization was rejected"
+    assert reasons["classes/c12"] == "the class's school was rejected"
+    assert reasons["users/n3"] == "an organization of the user was rejected"
+    assert reasons["enrollments/e13"] == "the enrollment's school was rejected"
+    orgs = more_run[1]["orgs.jsonl"]
+    assert {"s9", "dp9"}.isdisjoint(orgs)
+    assert "s9" not in [c["sourcedId"] for c in orgs["d1"]["children"]]
+
+
 def test_every_record_left_out_is_counted(more_run: Shared) -> None:
     outputs = more_run[0].report.outputs
     assert {name: outputs[name].rejected for name in FILES} == {
-        "orgs.jsonl": 0,
+        "orgs.jsonl": 2,              # s9 dp9
         "academicSessions.jsonl": 6,  # bad-eq bad-rev nd1 nd2 ch1 gch1
-        "courses.jsonl": 1,           # k4
-        "classes.jsonl": 8,           # c3 c4 c5 c6 c7 c8 c9 c11
-        "users.jsonl": 2,             # n1 n2
-        "enrollments.jsonl": 3,       # e6 e9 e10
+        "courses.jsonl": 2,           # k4 k6
+        "classes.jsonl": 9,           # c3 c4 c5 c6 c7 c8 c9 c11 c12
+        "users.jsonl": 3,             # n1 n2 n3
+        "enrollments.jsonl": 4,       # e6 e9 e10 e13
     }
-    assert len(rejected(more_run)) == 20
+    assert len(rejected(more_run)) == 26
 
 
 def test_no_file_points_at_a_record_another_file_left_out(more_run: Shared) -> None:
@@ -626,7 +650,7 @@ def test_no_file_points_at_a_record_another_file_left_out(more_run: Shared) -> N
     objects = more_run[1]
     files = {"org": "orgs.jsonl", "academicSession": "academicSessions.jsonl",
              "course": "courses.jsonl", "class": "classes.jsonl", "user": "users.jsonl"}
-    source = {"org": {"d1", "s1", "s2"},
+    source = {"org": {"d1", "s1", "s2", "s9", "dp9"},
               "academicSession": {line.split(",")[0] for line in
                                   files_more()["academicSessions.csv"].splitlines()[1:]},
               "course": {"k1", "k2", "k3", "k4", "k5"},

@@ -49,6 +49,24 @@ def test_header_params_rules_and_outputs() -> None:
     assert out.warns[0].message == "no email"
 
 
+def test_a_parameter_naming_records() -> None:
+    text = ("profile p\n"
+            "param admins: list[str] = [] naming users by email ignoring case\n"
+            "param orgs: list[str] naming orgs by sourcedId, identifier\n"
+            "output o.csv from users\n  case <- sourcedId\n")
+    mapping, diagnostics = parse(text)
+    assert diagnostics == []
+    admins, orgs = (p.naming for p in mapping.params)
+    assert admins is not None and orgs is not None
+    assert (admins.entity.name, [f.name for f in admins.fields], admins.ignore_case) == (
+        "users", ["email"], True)
+    assert (orgs.entity.name, [f.name for f in orgs.fields], orgs.ignore_case) == (
+        "orgs", ["sourcedId", "identifier"], False)
+    assert text[orgs.span.start:orgs.span.end] == "naming orgs by sourcedId, identifier"
+    # `case` stays a name where the clause cannot be
+    assert mapping.outputs[0].fields[0].column.name == "case"
+
+
 def test_spans_point_at_the_text() -> None:
     text = "profile p\noutput o.csv from users\n  first_name <- givenName\n"
     mapping, _ = parse(text)

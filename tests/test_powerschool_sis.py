@@ -29,7 +29,7 @@ Decisions where the contract is silent:
 - A class's school year is the one its terms belong to (academicSessions.schoolYear, the
   year it ends); it starts the year before (the seed: 2016 for 2016-2017).
 - level_id is PowerSchool's Students.Grade_Level, a number (KG = 0, 09 = 9).
-- year is the section's term id (Terms.DCID): the class's term's sourcedId.
+- year is the section's term id (Terms.DCID): its term, or the school year holding its terms.
 - teacher_id is the primary teacher; a class whose only teacher is a co-teacher has a
   teacher assigned, and that teacher is its teacher_id.
 - rosters.csv holds students and the teachers of each section (the co-teacher rule is
@@ -388,6 +388,23 @@ def test_start_year(tmp_path: Path, start_year: int, classes: set[str]) -> None:
     tables = in_memory(tmp_path, files_11(), f"start_year={start_year}", "sso_domains=maple.org")
     assert tables["classes.csv"][1] == {tuple(CLASS_ROWS[c]) for c in classes}
     assert {c for c, _ in pairs(tables)} == classes
+
+
+def test_year_is_the_term_a_section_meets_in(tmp_path: Path) -> None:
+    # "year: section/term_id, Terms.DCID". c1 meets in one term (y25); c2 is a full-year
+    # class listed with its two semesters: it meets in the school year holding them (y25),
+    # not in its first semester; c11's two terms have no common parent: its first term.
+    sessions = SESSIONS + ("fa25,,,Fall 2025,semester,2025-08-15,2026-01-09,y25,2026\n"
+                           "x25,,,Summer 2026,term,2026-06-16,2026-08-01,,2026\n")
+    classes = CLASSES.replace(",s2,sp25,", ',s2,"fa25,sp25",') + (
+        'c11,,,Bridge,09,k1,BR-01,scheduled,,s1,"sp25,x25",,,6\n')
+    enrollments = ENROLLMENTS + "ec11,,,c11,s1,t1,teacher,true,,\n"
+    tables = in_memory(tmp_path, {**files_11(), "academicSessions.csv": sessions,
+                                  "classes.csv": classes, "enrollments.csv": enrollments},
+                       *BASE)
+    header, rows = tables["classes.csv"]
+    year = {r[0]: r[header.index("year")] for r in rows}
+    assert (year["c1"], year["c2"], year["c11"]) == ("y25", "y25", "sp25")
 
 
 def test_a_class_needs_an_active_imported_teacher(base_run: tuple[RunResult, Path]) -> None:

@@ -234,6 +234,13 @@ def _too_many_rejects(ctx: Ctx) -> str:
     return err
 
 
+@case("RM490")
+def _parameter_names_no_record(ctx: Ctx) -> str:
+    # sch-1 is a sourcedId, 295185064190 an NCES id (identifier): only sch-99 names nothing
+    return warnings_of("RM490", "linewize", EXAMPLE,
+                       ("exclude_schools=sch-1,sch-99,295185064190",))
+
+
 # --- RM440-RM456: a OneRoster REST API -----------------------------------------------------
 
 

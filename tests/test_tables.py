@@ -308,6 +308,21 @@ def test_1_2_tobedeleted_roles_are_not_counted(make_package: MakePackage) -> Non
     assert users.rows() == [(2, "u1", "teacher", ["s2"])]
 
 
+def test_1_2_a_user_whose_every_role_is_tobedeleted_reads_tobedeleted(
+        make_package: MakePackage) -> None:
+    # u1 has left every org: its last roles say what it was and where, and its status
+    # reads tobedeleted, so that a profile removes it; u2 keeps a live role.
+    path = package_12(make_package, [user_12("u1", "s1"), user_12("u2", "s1")], [
+        role_row("r1", "u1", "primary", "teacher", "s1", status="tobedeleted"),
+        role_row("r2", "u1", "secondary", "aide", "s3", status="tobedeleted"),
+        role_row("r3", "u2", "primary", "student", "s1", status="tobedeleted"),
+        role_row("r4", "u2", "secondary", "aide", "s2"),
+    ])
+    users = load(path, {"users": ("sourcedId", "status", "role", "orgs")}).frames["users"]
+    assert users.rows() == [(2, "u1", "tobedeleted", "teacher", ["s1", "s3"]),
+                            (3, "u2", None, "aide", ["s2"])]
+
+
 def test_1_2_users_read_primary_org_only_when_asked(make_package: MakePackage) -> None:
     path = package_12(make_package, [user_12("u1", "s1")],
                       [role_row("r1", "u1", "primary", "teacher", "s1")])

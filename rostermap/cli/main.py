@@ -1,4 +1,4 @@
-"""The ``rostermap`` command: run, check, compile, generate, serve.
+"""The ``rostermap`` command: run, check, compile, generate, serve, lsp.
 
 Exit codes: 0 success, 1 mapping, data or fetch errors (nothing written), 2 usage
 errors (bad options or parameters), 3 a partial run (files written without the
@@ -499,6 +499,17 @@ def fmt(files: tuple[Path, ...], check_only: bool) -> None:
             path.write_text(formatted, encoding="utf-8")
             click.echo(f"{path}: reformatted")
     sys.exit(1 if unformatted and check_only else 0)
+
+
+@main.command()
+@click.option("--stdio", is_flag=True, hidden=True,
+              help="Accepted for clients that pass it: stdio is the only transport.")
+def lsp(stdio: bool) -> None:
+    """Run the language server on stdin and stdout, for editors (see editors/vscode):
+    check's diagnostics as you type, hover, go to definition, completion, fmt on save."""
+    from rostermap.devtools.lsp import serve
+
+    serve()
 
 
 @main.command("compile")

@@ -184,10 +184,41 @@ class _Checker:
                     default = list(value.value) if type_.is_list else value.value
             if p.type.name == "secret" and p.default is not None:
                 self.report(codes.secret_default(name, p.default.span))
+            names, by = self.check_naming(p, type_) if p.naming is not None else ("", ())
             self.params[name] = ir.ParamSpec(
                 name, type_ or t.ANY, default, p.default is None, p.span.line,
-                choices=choices, secret=p.type.name == "secret",
+                choices=choices, secret=p.type.name == "secret", names=names,
+                names_by=by, ignore_case=p.naming is not None and p.naming.ignore_case,
             )
+
+    def check_naming(self, p: n.ParamDecl,
+                     type_: t.Type | None) -> tuple[str, tuple[str, ...]]:
+        """The entity and text fields whose records a parameter's values name; ("", ())
+        when the declaration is wrong (reported)."""
+        assert p.naming is not None
+        naming = p.naming
+        ok = True
+        if type_ is not None and type_ not in (t.STR, t.list_of(t.STR)):
+            self.report(codes.naming_not_text("the parameter", str(type_), p.type.span))
+            ok = False
+        entity = schema.entity(naming.entity.name)
+        if entity is None:
+            hint = did_you_mean(naming.entity.name, schema.ENTITIES)
+            self.report(codes.unknown_entity(naming.entity.name, naming.entity.span, hint,
+                                             schema.ENTITIES))
+            return "", ()
+        for f in naming.fields:
+            spec = entity.fields.get(f.name)
+            if spec is None:
+                hint = did_you_mean(f.name, entity.fields)
+                self.report(codes.unknown_field(f.name, entity.name, entity.record, f.span,
+                                                hint))
+                ok = False
+            elif spec.type != t.STR:
+                self.report(codes.naming_not_text(f"the field `{f.name}`", str(spec.type),
+                                                  f.span))
+                ok = False
+        return (entity.name, tuple(f.name for f in naming.fields)) if ok else ("", ())
 
     def resolve_type(self, ref: n.TypeRef) -> t.Type | None:
         if ref.name == "choice" or ref.name == "secret":

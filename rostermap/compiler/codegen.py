@@ -452,6 +452,8 @@ def generate(plan: pl_.Plan) -> str:
         + (f", choices={_tuple(p.choices)}" if p.choices else "")
         + (f", columns={_tuple(p.columns)}" if p.columns else "")
         + (", secret=True" if p.secret else "")
+        + (f", names={literal(p.names)}, names_by={_tuple(p.names_by)}" if p.names else "")
+        + (", ignore_case=True" if p.ignore_case else "")
         + "),"
         for p in m.params
     )

@@ -306,6 +306,9 @@ class ParamSpec:
     choices: tuple[str, ...] = ()  # a text parameter that takes one of these
     columns: tuple[str, ...] = ()  # a table parameter: a CSV file with these columns
     secret: bool = False  # read from the environment, never shown
+    names: str = ""  # `naming ENTITY by FIELDS`: the entity each value names a record of
+    names_by: tuple[str, ...] = ()
+    ignore_case: bool = False
 
 
 @dataclass(frozen=True, slots=True)

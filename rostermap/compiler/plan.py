@@ -362,6 +362,9 @@ def plan(mapping: ir.CheckedMapping) -> Plan:
     planner = _Planner(mapping)
     outputs = tuple(planner.plan_output(o) for o in mapping.outputs)
     tables = {p.name: p.columns for p in mapping.params if p.type.kind == "table"}
+    for p in mapping.params:  # the records a parameter's values name are checked
+        if p.names:
+            planner.reads.setdefault(p.names, {"sourcedId"}).update(p.names_by)
     for entity, fields in planner.reads.items():
         known = set(tables[entity]) | {"sourcedId"} if entity in tables else set(
             schema.ENTITIES[entity].fields)

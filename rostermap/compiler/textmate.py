@@ -23,7 +23,7 @@ SCOPE = "rostermap"
 ROLES: dict[str, tuple[str, ...]] = {
     "keyword.other.declaration": (
         "profile", "library", "extends", "import", "oneroster", "require", "bundle", "param",
-        "rule", "define", "output", "from",
+        "rule", "define", "output", "from", "naming", "ignoring", "case",
     ),
     "keyword.other.statement": ("where", "key", "sort", "by", "distinct", "allow", "empty",
                                 "warn", "counter", "reject", "for", "each", "when", "missing",

@@ -264,7 +264,12 @@ def _header_statements(m: n.Mapping) -> list[tuple[Span, str]]:
 
 def _param(p: n.ParamDecl) -> str:
     default = f" = {print_expression(p.default)}" if p.default is not None else ""
-    return f"param {p.name.name}: {p.type}{default}"
+    naming = ""
+    if p.naming is not None:
+        fields = ", ".join(f.name for f in p.naming.fields)
+        case = " ignoring case" if p.naming.ignore_case else ""
+        naming = f" naming {p.naming.entity.name} by {fields}{case}"
+    return f"param {p.name.name}: {p.type}{default}{naming}"
 
 
 def _expect(x: n.ExpectDecl) -> str:

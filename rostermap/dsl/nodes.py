@@ -47,6 +47,7 @@ __all__ = [
     "Not",
     "Output",
     "ParamDecl",
+    "ParamNaming",
     "ProfileDecl",
     "Quantified",
     "Reference",
@@ -250,10 +251,22 @@ class VersionsDecl(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class ParamNaming(Node):
+    """``naming orgs by sourcedId, identifier``: each value of the parameter names a
+    record of ``entity`` by one of ``fields``; a value that names none is a typo the
+    run warns about."""
+
+    entity: Ident
+    fields: tuple[Ident, ...]
+    ignore_case: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ParamDecl(Node):
     name: Ident
     type: TypeRef
     default: Expr | None
+    naming: ParamNaming | None = None
 
 
 @dataclass(frozen=True, slots=True)

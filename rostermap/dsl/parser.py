@@ -242,8 +242,16 @@ class _ToNodes(Transformer[Token, Any]):
         return n.DefineDecl(self._span(meta), self._ident(name), idents, body)
 
     def param(self, meta: Any, c: list[Any]) -> n.ParamDecl:
-        name, type_, default = c
-        return n.ParamDecl(self._span(meta), self._ident(name), type_, default)
+        name, type_, default, naming = c
+        return n.ParamDecl(self._span(meta), self._ident(name), type_, default, naming)
+
+    def naming(self, meta: Any, c: list[Any]) -> n.ParamNaming:
+        entity, *fields, ignore_case = c
+        return n.ParamNaming(self._span(meta), self._ident(entity),
+                             tuple(self._ident(f) for f in fields), ignore_case is not None)
+
+    def ignoring_case(self, meta: Any, c: list[Any]) -> bool:
+        return True
 
     def type(self, meta: Any, c: list[Any]) -> n.TypeRef:
         name, *args = c

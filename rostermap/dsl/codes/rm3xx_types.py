@@ -66,6 +66,7 @@ __all__ = [
     "value_in_column",
     "wrong_argument",
     "wrong_membership",
+    "naming_not_text",
 ]
 
 _MISMATCHED_TYPES = code("RM301", "mismatched types",
@@ -522,3 +523,13 @@ def personal_data_in_reason(field: str, span: Span) -> Draft:
                  Label(span, "written into report.json"),
                  notes=("note: reports name records by id and hold no personal data",
                         "help: name records by their sourcedId or another id instead"))
+
+
+@code("RM340", "naming on a parameter that is not text",
+      "`naming ENTITY by FIELD` says each value of a parameter names a record by a text "
+      "field; the parameter is `str` or `list[str]`, and the fields are text.")
+def naming_not_text(what: str, given: str, span: Span) -> Draft:
+    """``what`` is "the parameter" or "the field `email`", ``given`` its type."""
+    return Draft(f"`naming` needs text: {what} is {a(given)}", Label(span, f"{a(given)}"),
+                 notes=("help: name records by a text field, such as sourcedId or email, "
+                        "from a str or list[str] parameter",))

@@ -25,6 +25,7 @@ from rostermap.dsl.diagnostics import DataLocation, Severity
 
 __all__ = [
     "absent_file_present",
+    "param_names_nothing",
     "column_absent",
     "column_read_as",
     "column_repeated",
@@ -1035,3 +1036,20 @@ def state_not_writable(state: Path, error: str) -> Draft:
                         "were; nothing of this run was published",
                         "help: check the file's and its folder's permissions and the free "
                         "space, then run again"))
+
+
+@code("RM490", "parameter value names no record",
+      "A parameter declared `naming ENTITY by FIELD` has a value that no record of the "
+      "source has in any of those fields: most often a typo, which would select, exclude "
+      "or promote nothing while the run looks right.", WARNING)
+def param_names_nothing(name: str, entity: str, by: Sequence[str], values: Sequence[str],
+                        file: str) -> Draft:
+    """``values`` of parameter ``name`` match no record of ``entity`` (read from
+    ``file``) in the fields ``by``."""
+    fields = " or ".join(by)
+    shown = ", ".join(repr(v) for v in values[:5]) + (", ..." if len(values) > 5 else "")
+    return Draft(f"parameter `{name}`: {len(values)} value(s) name no record of {entity} "
+                 f"by {fields}: {shown}",
+                 location=DataLocation(file),
+                 notes=(f"help: check the spelling against {file}'s {fields}; a value that "
+                        "names nothing is ignored",))

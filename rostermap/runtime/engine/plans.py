@@ -84,6 +84,10 @@ class Param:
     choices: tuple[str, ...] = ()  # the texts a choice parameter, or each item of a list, takes
     columns: tuple[str, ...] = ()  # a table parameter's columns
     secret: bool = False  # from the environment (ROSTERMAP_<NAME>), never shown
+    # `naming ENTITY by FIELDS [ignoring case]`: each value names a record of the entity
+    names: str = ""
+    names_by: tuple[str, ...] = ()
+    ignore_case: bool = False
 
 
 @dataclass(frozen=True, eq=False)

@@ -18,6 +18,7 @@ import polars as pl
 
 from rostermap.dsl import codes, schema
 from rostermap.dsl.diagnostics import Diagnostic
+from rostermap.runtime.engine.plans import Param
 from rostermap.runtime.engine.validate import MAX_EXAMPLES, dtype, typed
 from rostermap.runtime.errors import RunError
 from rostermap.runtime.sources.csv_package import Package, diagnose
@@ -82,32 +83,44 @@ def _roles_of_users(package: Source, users: pl.DataFrame) -> tuple[pl.DataFrame,
 
     ``role`` is the role of the user's primary role, preferring the one at the
     user's primaryOrg; ``orgs`` lists the orgs of all roles, the primary org first.
-    Roles marked tobedeleted are not counted.
+    Roles marked tobedeleted are not counted while the user has another. A user whose
+    every role is tobedeleted has left every org: it keeps the role and orgs those
+    records name, and its status reads tobedeleted, so that a profile removes the user
+    from the product as it would one the users file marks so.
     """
     raw = package.read("roles", ("sourcedId", "status", "user", "roleType", "role", "org"))
     roles, problems = typed(raw)
     if problems:
         raise RunError(problems)
-    roles = roles.filter(pl.col("status").fill_null("") != "tobedeleted")
+    gone = pl.col("status").fill_null("") == "tobedeleted"
     primary = users.select("sourcedId", pl.col("primaryOrg") if "primaryOrg" in users.columns
                            else pl.lit(None, dtype=pl.String).alias("primaryOrg"))
-    ranked = roles.join(primary, left_on="user", right_on="sourcedId", how="left").sort(
+    ranked = roles.with_columns(gone.alias("_gone")).join(
+        primary, left_on="user", right_on="sourcedId", how="left").sort(
+        pl.col("_gone"),
         (pl.col("roleType") != "primary").fill_null(True),
         (pl.col("org") != pl.col("primaryOrg")).fill_null(True),
         pl.col("sourcedId"),
     )
-    by_user = ranked.group_by("user", maintain_order=True).agg(
+    # A user's live roles when it has any, else its tobedeleted ones.
+    counted = ranked.filter(pl.col("_gone") == pl.col("_gone").min().over("user"))
+    by_user = counted.group_by("user", maintain_order=True).agg(
         pl.col("role").first().alias("role"),
         pl.col("org").sort_by(
             (pl.col("org") != pl.col("primaryOrg")).fill_null(True),
             (pl.col("roleType") != "primary").fill_null(True),
             pl.col("sourcedId"),
         ).unique(maintain_order=True).alias("orgs"),
+        pl.col("_gone").first().alias("_gone"),
     )
     joined = users.drop([c for c in _DERIVED_FROM_ROLES if c in users.columns]).join(
         by_user, left_on="sourcedId", right_on="user", how="left"
     )
-    return joined.with_columns(pl.col("orgs").fill_null([])), [raw.file]
+    if "status" in joined.columns:
+        joined = joined.with_columns(
+            pl.when(pl.col("_gone")).then(pl.lit("tobedeleted"))
+            .otherwise(pl.col("status")).alias("status"))
+    return joined.drop("_gone").with_columns(pl.col("orgs").fill_null([])), [raw.file]
 
 
 def _absent_columns(raw: RawTable, fields: tuple[str, ...], layout: str) -> list[Diagnostic]:
@@ -278,6 +291,34 @@ def load_tables(
     tables = Tables(package.version, frames, files, [*package.warnings, *notes], filtered)
     tables.warnings.extend(_dangling(tables, [e for e in frames if package.has(e)]))
     return tables
+
+
+def unnamed_values(params: Iterable[Param], values: Mapping[str, object],
+                   tables: Tables) -> list[Diagnostic]:
+    """RM490 for each parameter declared `naming ENTITY by FIELDS` that has values no
+    record of the entity holds in those fields (compared ignoring case when declared
+    so). An entity read through a REST filter holds only some records: it is not
+    checked, nor a field the source's version lacks."""
+    found = []
+    for p in params:
+        given = values.get(p.name)
+        if not p.names or p.names in tables.filtered or p.names not in tables.frames:
+            continue
+        wanted = [given] if isinstance(given, str) else list(
+            given if isinstance(given, list | tuple) else ())
+        spec = schema.ENTITIES[p.names]
+        by = [f for f in p.names_by if tables.version in spec.fields[f].versions]
+        if not wanted or not by:
+            continue
+        frame = tables.frames[p.names]
+        held = pl.concat([frame.get_column(f).cast(pl.String) for f in by]).drop_nulls()
+        known = set(held.str.to_lowercase() if p.ignore_case else held)
+        missing = [str(v) for v in dict.fromkeys(wanted)
+                   if (str(v).lower() if p.ignore_case else str(v)) not in known]
+        if missing:
+            found.append(codes.param_names_nothing(p.name, p.names, by, missing,
+                                                   tables.files.get(p.names, spec.file)))
+    return found
 
 
 def load_param_table(name: str, path: str | None, columns: tuple[str, ...]) -> pl.DataFrame:

@@ -26,6 +26,7 @@ from rostermap.runtime.engine.tables import (
     load_param_table,
     load_tables,
     optional_entities,
+    unnamed_values,
 )
 from rostermap.runtime.errors import RunError
 from rostermap.runtime.redact import redact
@@ -166,6 +167,8 @@ def run(
     tables.retain.update(also or {})
     if not allow_empty:
         _no_empty_entities(module, tables)
+    # the parameters' values against the records they name, before the records go
+    tables.warnings.extend(unnamed_values(module.PARAMS, values, tables))
     results = run_outputs(module, tables, values, release=True)
     rejected = sum(r.rejected for r in results)
     if max_rejects is not None and rejected > max_rejects:

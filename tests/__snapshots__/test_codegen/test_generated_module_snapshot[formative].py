@@ -28,11 +28,11 @@ REQUIRES = ('bulk',)
 BUNDLE = None
 
 PARAMS = (
-    Param('orgs', 'list[str]', required=True, default=None, line=18),
+    Param('orgs', 'list[str]', required=True, default=None, line=18, names='orgs', names_by=('sourcedId', 'identifier')),
     Param('email_domains', 'list[str]', required=True, default=None, line=19),
-    Param('allowed_emails', 'list[str]', required=False, default=[], line=20),
+    Param('allowed_emails', 'list[str]', required=False, default=[], line=20, names='users', names_by=('email',), ignore_case=True),
     Param('exact_domains', 'bool', required=False, default=False, line=24),
-    Param('admins', 'list[str]', required=False, default=[], line=27),
+    Param('admins', 'list[str]', required=False, default=[], line=27, names='users', names_by=('email',), ignore_case=True),
     Param('password_from_identifier', 'bool', required=False, default=False, line=30),
     Param('as_of', 'date', required=False, default='@today', line=33),
 )

@@ -30,7 +30,7 @@ BUNDLE = None
 PARAMS = (
     Param('respect_enrolment_date', 'bool', required=False, default=False, line=14),
     Param('respect_academic_sessions', 'bool', required=False, default=False, line=17),
-    Param('exclude_schools', 'list[str]', required=False, default=[], line=19),
+    Param('exclude_schools', 'list[str]', required=False, default=[], line=19, names='orgs', names_by=('sourcedId', 'identifier')),
     Param('merge_priority', 'int', required=False, default=99, line=25),
     Param('primary_merge_priority', 'int', required=False, default=100, line=26),
     Param('merge_key', 'str', required=False, default='email', line=30, choices=('email', 'email_without_domain')),
@@ -102,7 +102,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_3',
-                line=80,
+                line=85,
                 text='exists(sourcedId of orgs where sourcedId in this.orgs and not excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -161,21 +161,22 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
         ),
         rules=(
+            Rule(75, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                75,
-                'where enabled',
-                pl.all_horizontal(
-                    fn.blank(col('status')).is_in(['', 'active']),
+                78,
+                'where role = "student" or enabledUser != false',
+                pl.any_horizontal(
+                    (fn.blank(col('role')) == 'student'),
                     col('enabledUser').ne_missing(False),
                 ),
             ),
             Rule(
-                76,
-                'where role in ("student", "teacher")',
-                fn.blank(col('role')).is_in(['student', 'teacher']),
+                81,
+                'where role not in ("guardian", "parent", "relative")',
+                ~fn.blank(col('role')).is_in(['guardian', 'parent', 'relative']),
             ),
             Rule(
-                79,
+                84,
                 'where in_a_synced_school or not in_a_school and exists(sourcedId of orgs where sourcedId in this.orgs and not excluded)',
                 pl.any_horizontal(
                     col('lookup_1').fill_null(False),
@@ -183,7 +184,7 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                81,
+                86,
                 'where not respect_enrolment_date or role != "student" or not has_left',
                 pl.any_horizontal(
                     ~(pl.lit(p['respect_enrolment_date']).fill_null(False)),
@@ -192,7 +193,7 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                83,
+                88,
                 'where not attach_to_existing_only or existing_matches >= 1',
                 pl.any_horizontal(
                     ~(pl.lit(p['attach_to_existing_only']).fill_null(False)),
@@ -241,7 +242,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_9',
-                line=97,
+                line=102,
                 text='first(sourcedId of orgs where sourcedId in this.orgs and type = "school" and not excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -259,7 +260,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_10',
-                line=101,
+                line=106,
                 text='first(sourcedId of orgs where sourcedId in this.orgs and not excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -274,10 +275,10 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('id', 86, col('sourcedId')),
+            Column('id', 91, col('sourcedId')),
             Column(
                 'existing_id',
-                87,
+                92,
                 (
                     pl.when(col('lookup_6').eq_missing(1))
                         .then(col('lookup_7'))
@@ -286,7 +287,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'email',
-                91,
+                96,
                 (
                     pl.when(pl.all_horizontal(
                         col('lookup_6').eq_missing(1),
@@ -296,15 +297,15 @@ def users_csv(p: dict[str, object]) -> Output:
                         .otherwise(col('email'))
                 ),
             ),
-            Column('first_name', 94, col('givenName')),
-            Column('last_name', 95, col('familyName')),
-            Column('role', 96, col('role')),
-            Column('school_id', 97, fn.coalesce(col('lookup_9'), col('lookup_10'))),
+            Column('first_name', 99, col('givenName')),
+            Column('last_name', 100, col('familyName')),
+            Column('role', 101, col('role')),
+            Column('school_id', 102, fn.coalesce(col('lookup_9'), col('lookup_10'))),
         ),
         checks=(
-            Check(107, "several existing users match this user's merge key", (col('lookup_6') > 1)),
+            Check(112, "several existing users match this user's merge key", (col('lookup_6') > 1)),
             Check(
-                108,
+                113,
                 "Merge Priority equal to the primary provider's",
                 pl.all_horizontal(
                     col('lookup_6').eq_missing(1),
@@ -315,7 +316,7 @@ def users_csv(p: dict[str, object]) -> Output:
         counters=(
             Counter(
                 'matched students',
-                112,
+                117,
                 pl.all_horizontal(
                     (fn.blank(col('out:role')) == 'student'),
                     ~fn.is_blank(col('out:existing_id')),
@@ -323,28 +324,28 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Counter(
                 'matched teachers',
-                113,
+                118,
                 pl.all_horizontal(
                     (fn.blank(col('out:role')) == 'teacher'),
                     ~fn.is_blank(col('out:existing_id')),
                 ),
             ),
-            Counter('unmatched users', 114, fn.is_blank(col('out:existing_id'))),
+            Counter('unmatched users', 119, fn.is_blank(col('out:existing_id'))),
         ),
         key=('id',),
     )
 
 
 def classes_csv(p: dict[str, object]) -> Output:
-    """output classes.csv from classes (mapping line 117)."""
+    """output classes.csv from classes (mapping line 122)."""
     return Output(
         'classes.csv',
         'classes',
-        line=117,
+        line=122,
         before=(
             Lookup(
                 'lookup_11',
-                line=120,
+                line=126,
                 text='exists(sourcedId of orgs where sourcedId = this.school and excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -358,7 +359,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_12',
-                line=122,
+                line=128,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -369,7 +370,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_13',
-                line=123,
+                line=129,
                 text='exists(sourcedId of academicSessions where sourcedId in this.terms and in_period(as_of, startDate, endDate))',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -381,14 +382,14 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         rules=(
-            Rule(118, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(123, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                120,
+                126,
                 'where not exists(sourcedId of orgs where sourcedId = this.school and excluded)',
                 ~col('lookup_11'),
             ),
             Rule(
-                121,
+                127,
                 'where not respect_academic_sessions or not resolves(terms) or exists(sourcedId of academicSessions where sourcedId in this.terms and in_period(as_of, startDate, endDate))',
                 pl.any_horizontal(
                     ~(pl.lit(p['respect_academic_sessions']).fill_null(False)),
@@ -400,7 +401,7 @@ def classes_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_15',
-                line=129,
+                line=135,
                 text='list(user.sourcedId of enrollments where class = this and active and role = "teacher" and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -416,7 +417,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_17',
-                line=137,
+                line=143,
                 text='list(user.sourcedId of enrollments where class = this and active and role = "student" and (not respect_enrolment_date or current) and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -436,7 +437,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_18',
-                line=148,
+                line=156,
                 text='count(sourcedId of orgs)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -446,7 +447,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_19',
-                line=149,
+                line=158,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -457,26 +458,29 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('id', 126, col('sourcedId')),
-            Column('name', 127, col('title')),
-            Column('school_id', 128, col('school')),
-            Column('teacher_ids', 129, fn.join(fn.sort(fn.unique(col('lookup_15'))), ';')),
-            Column('student_ids', 137, fn.join(fn.sort(fn.unique(col('lookup_17'))), ';')),
+            Column('id', 132, col('sourcedId')),
+            Column('name', 133, col('title')),
+            Column('school_id', 134, col('school')),
+            Column('teacher_ids', 135, fn.join(fn.sort(fn.unique(col('lookup_15'))), ';')),
+            Column('student_ids', 143, fn.join(fn.sort(fn.unique(col('lookup_17'))), ';')),
         ),
         checks=(
             Check(
-                148,
+                156,
                 "the class's school is not in orgs.csv",
                 ~(~fn.is_blank(col('school')) & (col('lookup_18') > 0)),
             ),
             Check(
-                149,
+                157,
                 'a term of the class is not in academicSessions.csv',
-                ~col('lookup_19').eq_missing(fn.count(col('terms'))),
+                pl.all_horizontal(
+                    pl.lit(p['respect_academic_sessions']).fill_null(False),
+                    ~col('lookup_19').eq_missing(fn.count(col('terms'))),
+                ),
             ),
         ),
         counters=(
-            Counter('imported classes', 150),
+            Counter('imported classes', 159),
         ),
         key=('id',),
         depends_on=('users.csv',),
@@ -491,4 +495,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {66: 74, 68: 74, 164: 75, 165: 75, 166: 75, 167: 75, 168: 75, 169: 75, 170: 75, 171: 75, 172: 76, 173: 76, 174: 76, 175: 76, 176: 76, 177: 79, 178: 79, 179: 79, 180: 79, 181: 79, 182: 79, 183: 79, 184: 79, 185: 81, 186: 81, 187: 81, 188: 81, 189: 81, 190: 81, 191: 81, 192: 81, 193: 81, 194: 83, 195: 83, 196: 83, 197: 83, 198: 83, 199: 83, 200: 83, 201: 83, 277: 86, 278: 87, 279: 87, 280: 87, 281: 87, 282: 87, 283: 87, 284: 87, 285: 87, 286: 87, 287: 91, 288: 91, 289: 91, 290: 91, 291: 91, 292: 91, 293: 91, 294: 91, 295: 91, 296: 91, 297: 91, 298: 91, 299: 94, 300: 95, 301: 96, 302: 97, 305: 107, 306: 108, 307: 108, 308: 108, 309: 108, 310: 108, 311: 108, 312: 108, 313: 108, 316: 112, 317: 112, 318: 112, 319: 112, 320: 112, 321: 112, 322: 112, 323: 112, 324: 113, 325: 113, 326: 113, 327: 113, 328: 113, 329: 113, 330: 113, 331: 113, 332: 114, 338: 117, 340: 117, 384: 118, 385: 120, 386: 120, 387: 120, 388: 120, 389: 120, 390: 121, 391: 121, 392: 121, 393: 121, 394: 121, 395: 121, 396: 121, 397: 121, 398: 121, 460: 126, 461: 127, 462: 128, 463: 129, 464: 137, 467: 148, 468: 148, 469: 148, 470: 148, 471: 148, 472: 149, 473: 149, 474: 149, 475: 149, 476: 149, 479: 150}
+SOURCE_MAP = {66: 74, 68: 74, 164: 75, 165: 78, 166: 78, 167: 78, 168: 78, 169: 78, 170: 78, 171: 78, 172: 78, 173: 81, 174: 81, 175: 81, 176: 81, 177: 81, 178: 84, 179: 84, 180: 84, 181: 84, 182: 84, 183: 84, 184: 84, 185: 84, 186: 86, 187: 86, 188: 86, 189: 86, 190: 86, 191: 86, 192: 86, 193: 86, 194: 86, 195: 88, 196: 88, 197: 88, 198: 88, 199: 88, 200: 88, 201: 88, 202: 88, 278: 91, 279: 92, 280: 92, 281: 92, 282: 92, 283: 92, 284: 92, 285: 92, 286: 92, 287: 92, 288: 96, 289: 96, 290: 96, 291: 96, 292: 96, 293: 96, 294: 96, 295: 96, 296: 96, 297: 96, 298: 96, 299: 96, 300: 99, 301: 100, 302: 101, 303: 102, 306: 112, 307: 113, 308: 113, 309: 113, 310: 113, 311: 113, 312: 113, 313: 113, 314: 113, 317: 117, 318: 117, 319: 117, 320: 117, 321: 117, 322: 117, 323: 117, 324: 117, 325: 118, 326: 118, 327: 118, 328: 118, 329: 118, 330: 118, 331: 118, 332: 118, 333: 119, 339: 122, 341: 122, 385: 123, 386: 126, 387: 126, 388: 126, 389: 126, 390: 126, 391: 127, 392: 127, 393: 127, 394: 127, 395: 127, 396: 127, 397: 127, 398: 127, 399: 127, 461: 132, 462: 133, 463: 134, 464: 135, 465: 143, 468: 156, 469: 156, 470: 156, 471: 156, 472: 156, 473: 157, 474: 157, 475: 157, 476: 157, 477: 157, 478: 157, 479: 157, 480: 157, 483: 159}

@@ -53,50 +53,199 @@ FILTERS = {}
 
 
 def orgs_jsonl(p: dict[str, object]) -> Output:
-    """output orgs.jsonl from orgs (mapping line 49)."""
+    """output orgs.jsonl from orgs (mapping line 57)."""
     return Output(
         'orgs.jsonl',
         'orgs',
-        line=49,
+        line=57,
         format='jsonl',
         after=(
             Lookup(
                 'lookup_1',
-                line=57,
-                text='list(sourcedId of orgs where parent = this)',
+                line=65,
+                text='list(sourcedId of orgs where parent = this and trim(name) != "")',
                 entity='orgs',
                 key=col('parent'),
                 on=col('sourcedId'),
                 value=col('sourcedId'),
                 aggregate='list',
+                where=(fn.blank(fn.trim(col('name'))) != ''),
+            ),
+            Lookup(
+                'lookup_2',
+                line=48,
+                text='count(sourcedId of orgs)',
+                entity='orgs',
+                key=col('sourcedId'),
+                on=col('parent'),
+                value=col('sourcedId'),
+                aggregate='count',
+            ),
+            Join(
+                'orgs',
+                on=col('parent'),
+                fields={'parent.name': 'name', 'parent.parent': 'parent'},
+                found='parent:found',
+            ),
+            Lookup(
+                'lookup_3',
+                line=48,
+                text='count(sourcedId of orgs)',
+                entity='orgs',
+                key=col('sourcedId'),
+                on=col('parent.parent'),
+                value=col('sourcedId'),
+                aggregate='count',
+            ),
+            Join(
+                'orgs',
+                on=col('parent.parent'),
+                fields={'parent.parent.name': 'name', 'parent.parent.parent': 'parent'},
+                found='parent.parent:found',
+            ),
+            Lookup(
+                'lookup_4',
+                line=48,
+                text='count(sourcedId of orgs)',
+                entity='orgs',
+                key=col('sourcedId'),
+                on=col('parent.parent.parent'),
+                value=col('sourcedId'),
+                aggregate='count',
+            ),
+            Join(
+                'orgs',
+                on=col('parent.parent.parent'),
+                fields={'parent.parent.parent.name': 'name', 'parent.parent.parent.parent': 'parent'},
+                found='parent.parent.parent:found',
+            ),
+            Lookup(
+                'lookup_5',
+                line=48,
+                text='count(sourcedId of orgs)',
+                entity='orgs',
+                key=col('sourcedId'),
+                on=col('parent.parent.parent.parent'),
+                value=col('sourcedId'),
+                aggregate='count',
+            ),
+            Join(
+                'orgs',
+                on=col('parent.parent.parent.parent'),
+                fields={'parent.parent.parent.parent.name': 'name', 'parent.parent.parent.parent.parent': 'parent'},
+                found='parent.parent.parent.parent:found',
+            ),
+            Lookup(
+                'lookup_6',
+                line=48,
+                text='count(sourcedId of orgs)',
+                entity='orgs',
+                key=col('sourcedId'),
+                on=col('parent.parent.parent.parent.parent'),
+                value=col('sourcedId'),
+                aggregate='count',
+            ),
+            Join(
+                'orgs',
+                on=col('parent.parent.parent.parent.parent'),
+                fields={'parent.parent.parent.parent.parent.name': 'name', 'parent.parent.parent.parent.parent.parent': 'parent'},
+                found='parent.parent.parent.parent.parent:found',
+            ),
+            Lookup(
+                'lookup_7',
+                line=48,
+                text='count(sourcedId of orgs)',
+                entity='orgs',
+                key=col('sourcedId'),
+                on=col('parent.parent.parent.parent.parent.parent'),
+                value=col('sourcedId'),
+                aggregate='count',
+            ),
+            Join(
+                'orgs',
+                on=col('parent.parent.parent.parent.parent.parent'),
+                fields={'parent.parent.parent.parent.parent.parent.name': 'name'},
+                found='parent.parent.parent.parent.parent.parent:found',
             ),
         ),
         columns=(
-            Column('sourcedId', 52, col('sourcedId')),
-            Column('name', 53, col('name')),
-            Column('identifier', 54, col('identifier')),
-            Column('type', 55, col('type')),
-            Column('parent', 56, fn.guidref(col('parent'), 'org', False)),
-            Column('children', 57, fn.guidref(col('lookup_1'), 'org', True)),
-            Column('dateLastModified', 58, col('dateLastModified')),
-            Column('status', 59, col('status')),
-            Column('metadata', 60, col('metadata')),
+            Column('sourcedId', 60, col('sourcedId')),
+            Column('name', 61, col('name')),
+            Column('identifier', 62, col('identifier')),
+            Column('type', 63, col('type')),
+            Column('parent', 64, fn.guidref(col('parent'), 'org', False)),
+            Column('children', 65, fn.guidref(col('lookup_1'), 'org', True)),
+            Column('dateLastModified', 66, col('dateLastModified')),
+            Column('status', 67, col('status')),
+            Column('metadata', 68, col('metadata')),
+        ),
+        checks=(
+            Check(70, 'the organization has no name', (fn.blank(fn.trim(col('out:name'))) == '')),
+            Check(
+                71,
+                'the parent organization was rejected',
+                ~(pl.all_horizontal(
+                    pl.all_horizontal(
+                        pl.any_horizontal(
+                            fn.is_blank(col('parent')),
+                            ~(~fn.is_blank(col('parent')) & (col('lookup_2') > 0)),
+                            (fn.blank(fn.trim(col('parent.name'))) != ''),
+                        ),
+                        pl.any_horizontal(
+                            fn.is_blank(col('parent.parent')),
+                            ~(~fn.is_blank(col('parent.parent')) & (col('lookup_3') > 0)),
+                            (fn.blank(fn.trim(col('parent.parent.name'))) != ''),
+                        ),
+                        pl.any_horizontal(
+                            fn.is_blank(col('parent.parent.parent')),
+                            ~(pl.all_horizontal(~fn.is_blank(col('parent.parent.parent')), (col('lookup_4') > 0))),
+                            (fn.blank(fn.trim(col('parent.parent.parent.name'))) != ''),
+                        ),
+                    ),
+                    pl.all_horizontal(
+                        pl.any_horizontal(
+                            fn.is_blank(col('parent.parent.parent.parent')),
+                            ~(pl.all_horizontal(
+                                ~fn.is_blank(col('parent.parent.parent.parent')),
+                                (col('lookup_5') > 0),
+                            )),
+                            (fn.blank(fn.trim(col('parent.parent.parent.parent.name'))) != ''),
+                        ),
+                        pl.any_horizontal(
+                            fn.is_blank(col('parent.parent.parent.parent.parent')),
+                            ~(pl.all_horizontal(
+                                ~fn.is_blank(col('parent.parent.parent.parent.parent')),
+                                (col('lookup_6') > 0),
+                            )),
+                            (fn.blank(fn.trim(col('parent.parent.parent.parent.parent.name'))) != ''),
+                        ),
+                        pl.any_horizontal(
+                            fn.is_blank(col('parent.parent.parent.parent.parent.parent')),
+                            ~(pl.all_horizontal(
+                                ~fn.is_blank(col('parent.parent.parent.parent.parent.parent')),
+                                (col('lookup_7') > 0),
+                            )),
+                            (fn.blank(fn.trim(col('parent.parent.parent.parent.parent.parent.name'))) != ''),
+                        ),
+                    ),
+                )),
+            ),
         ),
         key=('sourcedId',),
     )
 
 
 def academicSessions_jsonl(p: dict[str, object]) -> Output:
-    """output academicSessions.jsonl from academicSessions (mapping line 69)."""
+    """output academicSessions.jsonl from academicSessions (mapping line 80)."""
     return Output(
         'academicSessions.jsonl',
         'academicSessions',
-        line=69,
+        line=80,
         format='jsonl',
         after=(
             Lookup(
-                'lookup_2',
-                line=79,
+                'lookup_8',
+                line=90,
                 text='list(sourcedId of academicSessions where parent = this and session_ok(sourcedId))',
                 entity='academicSessions',
                 key=col('parent'),
@@ -111,7 +260,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                 ),
             ),
             Lookup(
-                'lookup_3',
+                'lookup_9',
                 line=42,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
@@ -127,7 +276,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                 found='parent:found',
             ),
             Lookup(
-                'lookup_4',
+                'lookup_10',
                 line=42,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
@@ -143,7 +292,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                 found='parent.parent:found',
             ),
             Lookup(
-                'lookup_5',
+                'lookup_11',
                 line=42,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
@@ -159,7 +308,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                 found='parent.parent.parent:found',
             ),
             Lookup(
-                'lookup_6',
+                'lookup_12',
                 line=42,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
@@ -175,7 +324,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                 found='parent.parent.parent.parent:found',
             ),
             Lookup(
-                'lookup_7',
+                'lookup_13',
                 line=42,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
@@ -191,7 +340,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                 found='parent.parent.parent.parent.parent:found',
             ),
             Lookup(
-                'lookup_8',
+                'lookup_14',
                 line=42,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
@@ -208,34 +357,34 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('sourcedId', 72, col('sourcedId')),
-            Column('title', 73, col('title')),
-            Column('startDate', 74, col('startDate')),
-            Column('endDate', 75, col('endDate')),
-            Column('type', 76, col('type')),
-            Column('schoolYear', 77, col('schoolYear')),
-            Column('parent', 78, fn.guidref(col('parent'), 'academicSession', False)),
-            Column('children', 79, fn.guidref(col('lookup_2'), 'academicSession', True)),
-            Column('dateLastModified', 81, col('dateLastModified')),
-            Column('status', 82, col('status')),
+            Column('sourcedId', 83, col('sourcedId')),
+            Column('title', 84, col('title')),
+            Column('startDate', 85, col('startDate')),
+            Column('endDate', 86, col('endDate')),
+            Column('type', 87, col('type')),
+            Column('schoolYear', 88, col('schoolYear')),
+            Column('parent', 89, fn.guidref(col('parent'), 'academicSession', False)),
+            Column('children', 90, fn.guidref(col('lookup_8'), 'academicSession', True)),
+            Column('dateLastModified', 92, col('dateLastModified')),
+            Column('status', 93, col('status')),
         ),
         checks=(
-            Check(84, 'the session has no title', (fn.blank(fn.trim(col('out:title'))) == '')),
-            Check(85, 'the session has no start date', col('out:startDate').is_null()),
-            Check(86, 'the session has no end date', col('out:endDate').is_null()),
+            Check(95, 'the session has no title', (fn.blank(fn.trim(col('out:title'))) == '')),
+            Check(96, 'the session has no start date', col('out:startDate').is_null()),
+            Check(97, 'the session has no end date', col('out:endDate').is_null()),
             Check(
-                87,
+                98,
                 'the session does not start before it ends',
                 (col('out:startDate') >= col('out:endDate')),
             ),
             Check(
-                88,
+                99,
                 'the parent session was rejected',
                 ~(pl.all_horizontal(
                     pl.all_horizontal(
                         pl.any_horizontal(
                             fn.is_blank(col('parent')),
-                            ~(~fn.is_blank(col('parent')) & (col('lookup_3') > 0)),
+                            ~(~fn.is_blank(col('parent')) & (col('lookup_9') > 0)),
                             pl.all_horizontal(
                                 (fn.blank(fn.trim(col('parent.title'))) != ''),
                                 ~col('parent.startDate').is_null(),
@@ -245,7 +394,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                         ),
                         pl.any_horizontal(
                             fn.is_blank(col('parent.parent')),
-                            ~(~fn.is_blank(col('parent.parent')) & (col('lookup_4') > 0)),
+                            ~(~fn.is_blank(col('parent.parent')) & (col('lookup_10') > 0)),
                             pl.all_horizontal(
                                 (fn.blank(fn.trim(col('parent.parent.title'))) != ''),
                                 ~col('parent.parent.startDate').is_null(),
@@ -255,7 +404,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                         ),
                         pl.any_horizontal(
                             fn.is_blank(col('parent.parent.parent')),
-                            ~(pl.all_horizontal(~fn.is_blank(col('parent.parent.parent')), (col('lookup_5') > 0))),
+                            ~(pl.all_horizontal(~fn.is_blank(col('parent.parent.parent')), (col('lookup_11') > 0))),
                             pl.all_horizontal(
                                 (fn.blank(fn.trim(col('parent.parent.parent.title'))) != ''),
                                 ~col('parent.parent.parent.startDate').is_null(),
@@ -269,7 +418,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                             fn.is_blank(col('parent.parent.parent.parent')),
                             ~(pl.all_horizontal(
                                 ~fn.is_blank(col('parent.parent.parent.parent')),
-                                (col('lookup_6') > 0),
+                                (col('lookup_12') > 0),
                             )),
                             pl.all_horizontal(
                                 (fn.blank(fn.trim(col('parent.parent.parent.parent.title'))) != ''),
@@ -282,7 +431,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                             fn.is_blank(col('parent.parent.parent.parent.parent')),
                             ~(pl.all_horizontal(
                                 ~fn.is_blank(col('parent.parent.parent.parent.parent')),
-                                (col('lookup_7') > 0),
+                                (col('lookup_13') > 0),
                             )),
                             pl.all_horizontal(
                                 (fn.blank(fn.trim(col('parent.parent.parent.parent.parent.title'))) != ''),
@@ -295,7 +444,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
                             fn.is_blank(col('parent.parent.parent.parent.parent.parent')),
                             ~(pl.all_horizontal(
                                 ~fn.is_blank(col('parent.parent.parent.parent.parent.parent')),
-                                (col('lookup_8') > 0),
+                                (col('lookup_14') > 0),
                             )),
                             pl.all_horizontal(
                                 (fn.blank(fn.trim(col('parent.parent.parent.parent.parent.parent.title'))) != ''),
@@ -313,16 +462,16 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
 
 
 def courses_jsonl(p: dict[str, object]) -> Output:
-    """output courses.jsonl from courses (mapping line 95)."""
+    """output courses.jsonl from courses (mapping line 106)."""
     return Output(
         'courses.jsonl',
         'courses',
-        line=95,
+        line=106,
         format='jsonl',
         after=(
             Lookup(
-                'lookup_9',
-                line=108,
+                'lookup_15',
+                line=119,
                 text='first(catalogId of catalog where courseCode = this.courseCode)',
                 entity='catalog',
                 key=col('courseCode'),
@@ -331,8 +480,8 @@ def courses_jsonl(p: dict[str, object]) -> Output:
                 aggregate='first',
             ),
             Lookup(
-                'lookup_10',
-                line=109,
+                'lookup_16',
+                line=120,
                 text='exists(catalogId of catalog where courseCode = this.courseCode)',
                 entity='catalog',
                 key=col('courseCode'),
@@ -341,8 +490,8 @@ def courses_jsonl(p: dict[str, object]) -> Output:
                 aggregate='exists',
             ),
             Lookup(
-                'lookup_11',
-                line=112,
+                'lookup_17',
+                line=123,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -350,52 +499,82 @@ def courses_jsonl(p: dict[str, object]) -> Output:
                 value=col('sourcedId'),
                 aggregate='count',
             ),
-            Member('member_12', 'academicSessions.jsonl', on=col('schoolYear')),
+            Member('member_18', 'academicSessions.jsonl', on=col('schoolYear')),
+            Lookup(
+                'lookup_19',
+                line=125,
+                text='count(sourcedId of orgs)',
+                entity='orgs',
+                key=col('sourcedId'),
+                on=col('org'),
+                value=col('sourcedId'),
+                aggregate='count',
+            ),
+            Member('member_20', 'orgs.jsonl', on=col('org')),
         ),
         columns=(
-            Column('sourcedId', 98, col('sourcedId')),
-            Column('title', 99, col('title')),
-            Column('courseCode', 100, col('courseCode')),
-            Column('schoolYear', 101, fn.guidref(col('schoolYear'), 'academicSession', False)),
-            Column('grades', 102, col('grades')),
-            Column('subjects', 103, col('subjects')),
-            Column('subjectCodes', 104, col('subjectCodes')),
-            Column('org', 105, fn.guidref(col('org'), 'org', False)),
-            Column('dateLastModified', 106, col('dateLastModified')),
-            Column('status', 107, col('status')),
-            Column('catalogId', 108, col('lookup_9')),
-            Column('custom', 109, ~col('lookup_10')),
+            Column('sourcedId', 109, col('sourcedId')),
+            Column('title', 110, col('title')),
+            Column('courseCode', 111, col('courseCode')),
+            Column('schoolYear', 112, fn.guidref(col('schoolYear'), 'academicSession', False)),
+            Column('grades', 113, col('grades')),
+            Column('subjects', 114, col('subjects')),
+            Column('subjectCodes', 115, col('subjectCodes')),
+            Column('org', 116, fn.guidref(col('org'), 'org', False)),
+            Column('dateLastModified', 117, col('dateLastModified')),
+            Column('status', 118, col('status')),
+            Column('catalogId', 119, col('lookup_15')),
+            Column('custom', 120, ~col('lookup_16')),
         ),
         checks=(
-            Check(111, 'the course has no title', (fn.blank(fn.trim(col('out:title'))) == '')),
+            Check(122, 'the course has no title', (fn.blank(fn.trim(col('out:title'))) == '')),
             Check(
-                112,
+                123,
                 "the course's school year was rejected",
                 pl.all_horizontal(
-                    (~fn.is_blank(col('schoolYear')) & (col('lookup_11') > 0)),
-                    ~col('member_12'),
+                    (~fn.is_blank(col('schoolYear')) & (col('lookup_17') > 0)),
+                    ~col('member_18'),
+                ),
+            ),
+            Check(
+                125,
+                "the course's organization was rejected",
+                pl.all_horizontal(
+                    (~fn.is_blank(col('org')) & (col('lookup_19') > 0)),
+                    ~col('member_20'),
                 ),
             ),
         ),
         counters=(
-            Counter('custom courses', 114, col('out:custom')),
+            Counter('custom courses', 127, col('out:custom')),
         ),
         key=('sourcedId',),
-        depends_on=('academicSessions.jsonl',),
+        depends_on=('academicSessions.jsonl', 'orgs.jsonl'),
     )
 
 
 def classes_jsonl(p: dict[str, object]) -> Output:
-    """output classes.jsonl from classes (mapping line 123)."""
+    """output classes.jsonl from classes (mapping line 136)."""
     return Output(
         'classes.jsonl',
         'classes',
-        line=123,
+        line=136,
         format='jsonl',
         after=(
             Lookup(
-                'lookup_13',
-                line=142,
+                'lookup_21',
+                line=154,
+                text='count(sourcedId of orgs)',
+                entity='orgs',
+                key=col('sourcedId'),
+                on=col('school'),
+                value=col('sourcedId'),
+                aggregate='count',
+            ),
+            Member('member_22', 'orgs.jsonl', on=col('school')),
+            Lookup(
+                'lookup_23',
+                line=157,
                 text='count(sourcedId of courses)',
                 entity='courses',
                 key=col('sourcedId'),
@@ -403,10 +582,10 @@ def classes_jsonl(p: dict[str, object]) -> Output:
                 value=col('sourcedId'),
                 aggregate='count',
             ),
-            Member('member_14', 'courses.jsonl', on=col('course')),
+            Member('member_24', 'courses.jsonl', on=col('course')),
             Lookup(
-                'lookup_15',
-                line=144,
+                'lookup_25',
+                line=159,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -416,70 +595,78 @@ def classes_jsonl(p: dict[str, object]) -> Output:
                 explode='outer',
             ),
             Lookup(
-                'lookup_17',
-                line=145,
+                'lookup_27',
+                line=160,
                 text='exists(sourcedId of academicSessions where sourcedId in this.terms and sourcedId not in academicSessions.jsonl)',
                 entity='academicSessions',
                 key=col('sourcedId'),
                 on=col('terms'),
                 value=col('sourcedId'),
                 aggregate='exists',
-                where=~col('member_16'),
-                steps=(Member('member_16', 'academicSessions.jsonl', on=col('sourcedId')),),
+                where=~col('member_26'),
+                steps=(Member('member_26', 'academicSessions.jsonl', on=col('sourcedId')),),
                 explode='outer',
             ),
         ),
         columns=(
-            Column('sourcedId', 126, col('sourcedId')),
-            Column('title', 127, col('title')),
-            Column('classCode', 128, col('classCode')),
-            Column('classType', 129, col('classType')),
-            Column('location', 130, col('location')),
-            Column('grades', 131, col('grades')),
-            Column('subjects', 132, col('subjects')),
-            Column('course', 133, fn.guidref(col('course'), 'course', False)),
-            Column('school', 134, fn.guidref(col('school'), 'org', False)),
-            Column('terms', 135, fn.guidref(col('terms'), 'academicSession', True)),
-            Column('periods', 136, col('periods')),
-            Column('dateLastModified', 137, col('dateLastModified')),
-            Column('status', 138, col('status')),
+            Column('sourcedId', 139, col('sourcedId')),
+            Column('title', 140, col('title')),
+            Column('classCode', 141, col('classCode')),
+            Column('classType', 142, col('classType')),
+            Column('location', 143, col('location')),
+            Column('grades', 144, col('grades')),
+            Column('subjects', 145, col('subjects')),
+            Column('course', 146, fn.guidref(col('course'), 'course', False)),
+            Column('school', 147, fn.guidref(col('school'), 'org', False)),
+            Column('terms', 148, fn.guidref(col('terms'), 'academicSession', True)),
+            Column('periods', 149, col('periods')),
+            Column('dateLastModified', 150, col('dateLastModified')),
+            Column('status', 151, col('status')),
         ),
         checks=(
-            Check(140, 'the class has no title', (fn.blank(fn.trim(col('out:title'))) == '')),
-            Check(141, 'the class has no course', fn.is_blank(col('course'))),
+            Check(153, 'the class has no title', (fn.blank(fn.trim(col('out:title'))) == '')),
             Check(
-                142,
+                154,
+                "the class's school was rejected",
+                pl.all_horizontal(
+                    (~fn.is_blank(col('school')) & (col('lookup_21') > 0)),
+                    ~col('member_22'),
+                ),
+            ),
+            Check(156, 'the class has no course', fn.is_blank(col('course'))),
+            Check(
+                157,
                 "the class's course was rejected",
                 pl.all_horizontal(
-                    (~fn.is_blank(col('course')) & (col('lookup_13') > 0)),
-                    ~col('member_14'),
+                    (~fn.is_blank(col('course')) & (col('lookup_23') > 0)),
+                    ~col('member_24'),
                 ),
             ),
             Check(
-                144,
+                159,
                 'a term of the class is missing',
                 pl.any_horizontal(
                     fn.is_empty_list(col('terms')),
-                    ~col('lookup_15').eq_missing(fn.count(col('terms'))),
+                    ~col('lookup_25').eq_missing(fn.count(col('terms'))),
                 ),
             ),
-            Check(145, 'a term of the class was rejected', col('lookup_17').fill_null(False)),
+            Check(160, 'a term of the class was rejected', col('lookup_27').fill_null(False)),
         ),
         key=('sourcedId',),
-        depends_on=('courses.jsonl', 'academicSessions.jsonl'),
+        depends_on=('orgs.jsonl', 'courses.jsonl', 'academicSessions.jsonl'),
     )
 
 
 def users_jsonl(p: dict[str, object]) -> Output:
-    """output users.jsonl from users (mapping line 154)."""
+    """output users.jsonl from users (mapping line 169)."""
     return Output(
         'users.jsonl',
         'users',
-        line=154,
+        line=169,
         format='jsonl',
         rules=(
             Rule(
-                155,
+                170,
                 'where lingco_role(role) != ""',
                 (fn.blank((
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('student'))
@@ -489,14 +676,29 @@ def users_jsonl(p: dict[str, object]) -> Output:
                 )) != ''),
             ),
         ),
+        after=(
+            Lookup(
+                'lookup_29',
+                line=185,
+                text='exists(sourcedId of orgs where sourcedId in this.orgs and sourcedId not in orgs.jsonl)',
+                entity='orgs',
+                key=col('sourcedId'),
+                on=col('orgs'),
+                value=col('sourcedId'),
+                aggregate='exists',
+                where=~col('member_28'),
+                steps=(Member('member_28', 'orgs.jsonl', on=col('sourcedId')),),
+                explode='outer',
+            ),
+        ),
         columns=(
-            Column('sourcedId', 158, col('sourcedId')),
-            Column('givenName', 159, col('givenName')),
-            Column('familyName', 160, col('familyName')),
-            Column('email', 161, col('email')),
+            Column('sourcedId', 173, col('sourcedId')),
+            Column('givenName', 174, col('givenName')),
+            Column('familyName', 175, col('familyName')),
+            Column('email', 176, col('email')),
             Column(
                 'role',
-                162,
+                177,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('student'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('teacher'))
@@ -504,39 +706,45 @@ def users_jsonl(p: dict[str, object]) -> Output:
                     .otherwise(pl.lit(''))
                 ),
             ),
-            Column('orgs', 163, fn.guidref(col('orgs'), 'org', True)),
-            Column('grades', 164, col('grades')),
-            Column('dateLastModified', 165, col('dateLastModified')),
-            Column('status', 166, col('status')),
+            Column('orgs', 178, fn.guidref(col('orgs'), 'org', True)),
+            Column('grades', 179, col('grades')),
+            Column('dateLastModified', 180, col('dateLastModified')),
+            Column('status', 181, col('status')),
         ),
         checks=(
             Check(
-                168,
+                183,
                 'the user has no given name',
                 (fn.blank(fn.trim(col('out:givenName'))) == ''),
             ),
             Check(
-                169,
+                184,
                 'the user has no family name',
                 (fn.blank(fn.trim(col('out:familyName'))) == ''),
             ),
+            Check(
+                185,
+                'an organization of the user was rejected',
+                col('lookup_29').fill_null(False),
+            ),
         ),
         key=('sourcedId',),
+        depends_on=('orgs.jsonl',),
     )
 
 
 def enrollments_jsonl(p: dict[str, object]) -> Output:
-    """output enrollments.jsonl from enrollments (mapping line 177)."""
+    """output enrollments.jsonl from enrollments (mapping line 195)."""
     return Output(
         'enrollments.jsonl',
         'enrollments',
-        line=177,
+        line=195,
         format='jsonl',
         before=(
             Join('users', on=col('user'), fields={'user.role': 'role'}, found='user:found'),
             Lookup(
-                'lookup_18',
-                line=179,
+                'lookup_30',
+                line=197,
                 text='count(sourcedId of classes)',
                 entity='classes',
                 key=col('sourcedId'),
@@ -547,7 +755,7 @@ def enrollments_jsonl(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                178,
+                196,
                 'where lingco_role(user.role) != ""',
                 (fn.blank((
                     pl.when(fn.blank(col('user.role')) == 'student').then(pl.lit('student'))
@@ -557,33 +765,52 @@ def enrollments_jsonl(p: dict[str, object]) -> Output:
                 )) != ''),
             ),
             Rule(
-                179,
+                197,
                 'where resolves(class)',
-                (~fn.is_blank(col('class')) & (col('lookup_18') > 0)),
+                (~fn.is_blank(col('class')) & (col('lookup_30') > 0)),
             ),
         ),
         after=(
-            Member('member_19', 'users.jsonl', on=col('user')),
-            Member('member_20', 'classes.jsonl', on=col('class')),
+            Member('member_31', 'users.jsonl', on=col('user')),
+            Member('member_32', 'classes.jsonl', on=col('class')),
+            Lookup(
+                'lookup_33',
+                line=213,
+                text='count(sourcedId of orgs)',
+                entity='orgs',
+                key=col('sourcedId'),
+                on=col('school'),
+                value=col('sourcedId'),
+                aggregate='count',
+            ),
+            Member('member_34', 'orgs.jsonl', on=col('school')),
         ),
         columns=(
-            Column('sourcedId', 182, col('sourcedId')),
-            Column('user', 183, fn.guidref(col('user'), 'user', False)),
-            Column('class', 184, fn.guidref(col('class'), 'class', False)),
-            Column('school', 185, fn.guidref(col('school'), 'org', False)),
-            Column('role', 186, col('role')),
-            Column('primary', 187, col('primary')),
-            Column('beginDate', 188, col('beginDate')),
-            Column('endDate', 189, col('endDate')),
-            Column('dateLastModified', 190, col('dateLastModified')),
-            Column('status', 191, col('status')),
+            Column('sourcedId', 200, col('sourcedId')),
+            Column('user', 201, fn.guidref(col('user'), 'user', False)),
+            Column('class', 202, fn.guidref(col('class'), 'class', False)),
+            Column('school', 203, fn.guidref(col('school'), 'org', False)),
+            Column('role', 204, col('role')),
+            Column('primary', 205, col('primary')),
+            Column('beginDate', 206, col('beginDate')),
+            Column('endDate', 207, col('endDate')),
+            Column('dateLastModified', 208, col('dateLastModified')),
+            Column('status', 209, col('status')),
         ),
         checks=(
-            Check(193, "the enrollment's user was rejected", ~col('member_19')),
-            Check(194, "the enrollment's class was rejected", ~col('member_20')),
+            Check(211, "the enrollment's user was rejected", ~col('member_31')),
+            Check(212, "the enrollment's class was rejected", ~col('member_32')),
+            Check(
+                213,
+                "the enrollment's school was rejected",
+                pl.all_horizontal(
+                    (~fn.is_blank(col('school')) & (col('lookup_33') > 0)),
+                    ~col('member_34'),
+                ),
+            ),
         ),
         key=('sourcedId',),
-        depends_on=('users.jsonl', 'classes.jsonl'),
+        depends_on=('users.jsonl', 'classes.jsonl', 'orgs.jsonl'),
     )
 
 
@@ -599,4 +826,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {55: 49, 57: 49, 75: 52, 76: 53, 77: 54, 78: 55, 79: 56, 80: 57, 81: 58, 82: 59, 83: 60, 89: 69, 91: 69, 211: 72, 212: 73, 213: 74, 214: 75, 215: 76, 216: 77, 217: 78, 218: 79, 219: 81, 220: 82, 223: 84, 224: 85, 225: 86, 226: 87, 227: 87, 228: 87, 229: 87, 230: 87, 231: 88, 232: 88, 233: 88, 234: 88, 235: 88, 236: 88, 237: 88, 238: 88, 239: 88, 240: 88, 241: 88, 242: 88, 243: 88, 244: 88, 245: 88, 246: 88, 247: 88, 248: 88, 249: 88, 250: 88, 251: 88, 252: 88, 253: 88, 254: 88, 255: 88, 256: 88, 257: 88, 258: 88, 259: 88, 260: 88, 261: 88, 262: 88, 263: 88, 264: 88, 265: 88, 266: 88, 267: 88, 268: 88, 269: 88, 270: 88, 271: 88, 272: 88, 273: 88, 274: 88, 275: 88, 276: 88, 277: 88, 278: 88, 279: 88, 280: 88, 281: 88, 282: 88, 283: 88, 284: 88, 285: 88, 286: 88, 287: 88, 288: 88, 289: 88, 290: 88, 291: 88, 292: 88, 293: 88, 294: 88, 295: 88, 296: 88, 297: 88, 298: 88, 299: 88, 300: 88, 301: 88, 302: 88, 303: 88, 304: 88, 305: 88, 306: 88, 307: 88, 308: 88, 309: 88, 315: 95, 317: 95, 356: 98, 357: 99, 358: 100, 359: 101, 360: 102, 361: 103, 362: 104, 363: 105, 364: 106, 365: 107, 366: 108, 367: 109, 370: 111, 371: 112, 372: 112, 373: 112, 374: 112, 375: 112, 376: 112, 377: 112, 378: 112, 381: 114, 388: 123, 390: 123, 433: 126, 434: 127, 435: 128, 436: 129, 437: 130, 438: 131, 439: 132, 440: 133, 441: 134, 442: 135, 443: 136, 444: 137, 445: 138, 448: 140, 449: 141, 450: 142, 451: 142, 452: 142, 453: 142, 454: 142, 455: 142, 456: 142, 457: 142, 458: 144, 459: 144, 460: 144, 461: 144, 462: 144, 463: 144, 464: 144, 465: 144, 466: 145, 473: 154, 475: 154, 481: 155, 482: 155, 483: 155, 484: 155, 485: 155, 486: 155, 487: 155, 488: 155, 489: 155, 490: 155, 493: 158, 494: 159, 495: 160, 496: 161, 497: 162, 498: 162, 499: 162, 500: 162, 501: 162, 502: 162, 503: 162, 504: 162, 505: 162, 506: 162, 507: 163, 508: 164, 509: 165, 510: 166, 513: 168, 514: 168, 515: 168, 516: 168, 517: 168, 518: 169, 519: 169, 520: 169, 521: 169, 522: 169, 528: 177, 530: 177, 549: 178, 550: 178, 551: 178, 552: 178, 553: 178, 554: 178, 555: 178, 556: 178, 557: 178, 558: 178, 559: 179, 560: 179, 561: 179, 562: 179, 563: 179, 570: 182, 571: 183, 572: 184, 573: 185, 574: 186, 575: 187, 576: 188, 577: 189, 578: 190, 579: 191, 582: 193, 583: 194}
+SOURCE_MAP = {55: 57, 57: 57, 172: 60, 173: 61, 174: 62, 175: 63, 176: 64, 177: 65, 178: 66, 179: 67, 180: 68, 183: 70, 184: 71, 185: 71, 186: 71, 187: 71, 188: 71, 189: 71, 190: 71, 191: 71, 192: 71, 193: 71, 194: 71, 195: 71, 196: 71, 197: 71, 198: 71, 199: 71, 200: 71, 201: 71, 202: 71, 203: 71, 204: 71, 205: 71, 206: 71, 207: 71, 208: 71, 209: 71, 210: 71, 211: 71, 212: 71, 213: 71, 214: 71, 215: 71, 216: 71, 217: 71, 218: 71, 219: 71, 220: 71, 221: 71, 222: 71, 223: 71, 224: 71, 225: 71, 226: 71, 227: 71, 228: 71, 229: 71, 230: 71, 231: 71, 232: 71, 238: 80, 240: 80, 360: 83, 361: 84, 362: 85, 363: 86, 364: 87, 365: 88, 366: 89, 367: 90, 368: 92, 369: 93, 372: 95, 373: 96, 374: 97, 375: 98, 376: 98, 377: 98, 378: 98, 379: 98, 380: 99, 381: 99, 382: 99, 383: 99, 384: 99, 385: 99, 386: 99, 387: 99, 388: 99, 389: 99, 390: 99, 391: 99, 392: 99, 393: 99, 394: 99, 395: 99, 396: 99, 397: 99, 398: 99, 399: 99, 400: 99, 401: 99, 402: 99, 403: 99, 404: 99, 405: 99, 406: 99, 407: 99, 408: 99, 409: 99, 410: 99, 411: 99, 412: 99, 413: 99, 414: 99, 415: 99, 416: 99, 417: 99, 418: 99, 419: 99, 420: 99, 421: 99, 422: 99, 423: 99, 424: 99, 425: 99, 426: 99, 427: 99, 428: 99, 429: 99, 430: 99, 431: 99, 432: 99, 433: 99, 434: 99, 435: 99, 436: 99, 437: 99, 438: 99, 439: 99, 440: 99, 441: 99, 442: 99, 443: 99, 444: 99, 445: 99, 446: 99, 447: 99, 448: 99, 449: 99, 450: 99, 451: 99, 452: 99, 453: 99, 454: 99, 455: 99, 456: 99, 457: 99, 458: 99, 464: 106, 466: 106, 516: 109, 517: 110, 518: 111, 519: 112, 520: 113, 521: 114, 522: 115, 523: 116, 524: 117, 525: 118, 526: 119, 527: 120, 530: 122, 531: 123, 532: 123, 533: 123, 534: 123, 535: 123, 536: 123, 537: 123, 538: 123, 539: 125, 540: 125, 541: 125, 542: 125, 543: 125, 544: 125, 545: 125, 546: 125, 549: 127, 556: 136, 558: 136, 612: 139, 613: 140, 614: 141, 615: 142, 616: 143, 617: 144, 618: 145, 619: 146, 620: 147, 621: 148, 622: 149, 623: 150, 624: 151, 627: 153, 628: 154, 629: 154, 630: 154, 631: 154, 632: 154, 633: 154, 634: 154, 635: 154, 636: 156, 637: 157, 638: 157, 639: 157, 640: 157, 641: 157, 642: 157, 643: 157, 644: 157, 645: 159, 646: 159, 647: 159, 648: 159, 649: 159, 650: 159, 651: 159, 652: 159, 653: 160, 660: 169, 662: 169, 668: 170, 669: 170, 670: 170, 671: 170, 672: 170, 673: 170, 674: 170, 675: 170, 676: 170, 677: 170, 695: 173, 696: 174, 697: 175, 698: 176, 699: 177, 700: 177, 701: 177, 702: 177, 703: 177, 704: 177, 705: 177, 706: 177, 707: 177, 708: 177, 709: 178, 710: 179, 711: 180, 712: 181, 715: 183, 716: 183, 717: 183, 718: 183, 719: 183, 720: 184, 721: 184, 722: 184, 723: 184, 724: 184, 725: 185, 726: 185, 727: 185, 728: 185, 729: 185, 736: 195, 738: 195, 757: 196, 758: 196, 759: 196, 760: 196, 761: 196, 762: 196, 763: 196, 764: 196, 765: 196, 766: 196, 767: 197, 768: 197, 769: 197, 770: 197, 771: 197, 789: 200, 790: 201, 791: 202, 792: 203, 793: 204, 794: 205, 795: 206, 796: 207, 797: 208, 798: 209, 801: 211, 802: 212, 803: 213, 804: 213, 805: 213, 806: 213, 807: 213, 808: 213, 809: 213, 810: 213}

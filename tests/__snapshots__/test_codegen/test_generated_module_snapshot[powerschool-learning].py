@@ -30,7 +30,7 @@ BUNDLE = None
 PARAMS = (
     Param('year', 'int', required=True, default=None, line=16),
     Param('google_domain', 'str', required=False, default='', line=17),
-    Param('schools', 'list[str]', required=False, default=[], line=18),
+    Param('schools', 'list[str]', required=False, default=[], line=18, names='orgs', names_by=('sourcedId',)),
     Param('live_accounts', 'table', required=False, default=None, line=25, columns=('import_id', 'email', 'username')),
     Param('generate_logins', 'bool', required=False, default=False, line=29),
 )

@@ -28,7 +28,7 @@ REQUIRES = ()
 BUNDLE = None
 
 PARAMS = (
-    Param('schools', 'list[str]', required=False, default=[], line=18),
+    Param('schools', 'list[str]', required=False, default=[], line=18, names='orgs', names_by=('sourcedId',)),
     Param('start_year', 'int', required=True, default=None, line=19),
     Param('default_password', 'str', required=True, default=None, line=22, secret=True),
     Param('import_parents', 'bool', required=False, default=True, line=24),
@@ -37,7 +37,7 @@ PARAMS = (
 
 # The OneRoster fields read from each entity; nothing else is loaded.
 READS = {
-    'academicSessions': ('schoolYear', 'sourcedId'),
+    'academicSessions': ('parent', 'schoolYear', 'sourcedId'),
     'classes': ('classCode', 'course', 'periods', 'school', 'sourcedId', 'status', 'terms'),
     'courses': ('courseCode', 'sourcedId', 'status', 'title'),
     'enrollments': ('class', 'primary', 'role', 'sourcedId', 'status', 'user'),
@@ -59,14 +59,14 @@ FILTERS = {
 
 
 def organizations_csv(p: dict[str, object]) -> Output:
-    """output organizations.csv from orgs (mapping line 156)."""
+    """output organizations.csv from orgs (mapping line 166)."""
     return Output(
         'organizations.csv',
         'orgs',
-        line=156,
+        line=166,
         rules=(
             Rule(
-                157,
+                167,
                 'where active and type = "school"',
                 pl.all_horizontal(
                     fn.blank(col('status')).is_in(['', 'active']),
@@ -74,7 +74,7 @@ def organizations_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                158,
+                168,
                 'where schools is empty or sourcedId in schools',
                 pl.any_horizontal(
                     pl.lit(not p['schools']),
@@ -83,19 +83,19 @@ def organizations_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('organization_id', 161, col('sourcedId')),
-            Column('name', 162, col('name')),
+            Column('organization_id', 171, col('sourcedId')),
+            Column('name', 172, col('name')),
         ),
         key=('organization_id',),
     )
 
 
 def users_csv(p: dict[str, object]) -> Output:
-    """output users.csv from users (mapping line 97)."""
+    """output users.csv from users (mapping line 107)."""
     return Output(
         'users.csv',
         'users',
-        line=97,
+        line=107,
         before=(
             Lookup(
                 'lookup_2',
@@ -168,7 +168,7 @@ def users_csv(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                98,
+                108,
                 'where student_ok or teacher_ok or import_parents and enabled and is_parent and parent_school is not empty',
                 pl.any_horizontal(
                     pl.all_horizontal(
@@ -199,7 +199,7 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                103,
+                113,
                 'where not is_parent or username is not empty else warn "parent without a Parent Portal account (no username): not imported"',
                 pl.any_horizontal(
                     ~(fn.blank(col('role')).is_in(['parent', 'guardian'])),
@@ -208,7 +208,7 @@ def users_csv(p: dict[str, object]) -> Output:
                 report='parent without a Parent Portal account (no username): not imported',
             ),
             Rule(
-                106,
+                116,
                 'where is_parent or own_school is not empty else warn "user of no imported school: not imported"',
                 pl.any_horizontal(
                     fn.blank(col('role')).is_in(['parent', 'guardian']),
@@ -222,15 +222,15 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('external_id', 109, col('sourcedId')),
-            Column('first_name', 110, col('givenName')),
-            Column('last_name', 111, col('familyName')),
-            Column('login', 112, col('username')),
-            Column('password', 113, pl.lit(p['default_password'])),
-            Column('email', 114, col('email')),
+            Column('external_id', 119, col('sourcedId')),
+            Column('first_name', 120, col('givenName')),
+            Column('last_name', 121, col('familyName')),
+            Column('login', 122, col('username')),
+            Column('password', 123, pl.lit(p['default_password'])),
+            Column('email', 124, col('email')),
             Column(
                 'user_type',
-                115,
+                125,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('S'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('T'))
@@ -240,7 +240,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'organization_id',
-                122,
+                132,
                 (
                     pl.when(fn.blank(col('role')).is_in(['parent', 'guardian']))
                         .then(col('lookup_4'))
@@ -251,10 +251,10 @@ def users_csv(p: dict[str, object]) -> Output:
                         ))
                 ),
             ),
-            Column('enabled', 123, pl.lit('1')),
+            Column('enabled', 133, pl.lit('1')),
             Column(
                 'sso_email_address',
-                125,
+                135,
                 (
                     pl.when(pl.all_horizontal(
                         ~(fn.blank(col('role')).is_in(['parent', 'guardian'])),
@@ -272,17 +272,17 @@ def users_csv(p: dict[str, object]) -> Output:
 
 
 def user_levels_csv(p: dict[str, object]) -> Output:
-    """output user_levels.csv from users (mapping line 131)."""
+    """output user_levels.csv from users (mapping line 141)."""
     return Output(
         'user_levels.csv',
         'users',
-        line=131,
+        line=141,
         before=(
             Member('member_10', 'users.csv', on=col('sourcedId')),
         ),
         rules=(
             Rule(
-                132,
+                142,
                 'where this in users.csv and role = "student"',
                 pl.all_horizontal(
                     col('member_10').fill_null(False),
@@ -291,8 +291,8 @@ def user_levels_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('external_id', 135, col('sourcedId')),
-            Column('level_id', 136, fn.grade_number(fn.first(col('grades')))),
+            Column('external_id', 145, col('sourcedId')),
+            Column('level_id', 146, fn.grade_number(fn.first(col('grades')))),
         ),
         key=('external_id',),
         depends_on=('users.csv',),
@@ -300,11 +300,11 @@ def user_levels_csv(p: dict[str, object]) -> Output:
 
 
 def parent_child_csv(p: dict[str, object]) -> Output:
-    """output parent_child.csv from users (mapping line 142)."""
+    """output parent_child.csv from users (mapping line 152)."""
     return Output(
         'parent_child.csv',
         'users',
-        line=142,
+        line=152,
         each=('other', col('agents')),
         before=(
             Member('member_11', 'users.csv', on=col('sourcedId')),
@@ -313,12 +313,12 @@ def parent_child_csv(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                144,
+                154,
                 'where this in users.csv and other in users.csv',
                 pl.all_horizontal(col('member_11').fill_null(False), col('member_12').fill_null(False)),
             ),
             Rule(
-                145,
+                155,
                 'where role = "student" and other.role in ("parent", "guardian") or role in ("parent", "guardian") and other.role = "student"',
                 pl.any_horizontal(
                     pl.all_horizontal(
@@ -335,7 +335,7 @@ def parent_child_csv(p: dict[str, object]) -> Output:
         columns=(
             Column(
                 'parent_id',
-                151,
+                161,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('each:other'))
@@ -344,7 +344,7 @@ def parent_child_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'child_id',
-                152,
+                162,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('sourcedId'))
@@ -360,11 +360,11 @@ def parent_child_csv(p: dict[str, object]) -> Output:
 
 
 def classes_csv(p: dict[str, object]) -> Output:
-    """output classes.csv from classes (mapping line 168)."""
+    """output classes.csv from classes (mapping line 178)."""
     return Output(
         'classes.csv',
         'classes',
-        line=168,
+        line=178,
         before=(
             Join(
                 'courses',
@@ -375,7 +375,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             Member('member_13', 'organizations.csv', on=col('school')),
             Lookup(
                 'lookup_14',
-                line=173,
+                line=183,
                 text='min(schoolYear of academicSessions where sourcedId in this.terms)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -386,7 +386,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_16',
-                line=174,
+                line=184,
                 text='exists(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -402,21 +402,21 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         rules=(
-            Rule(169, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(179, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                171,
+                181,
                 'where course.status in ("", "active") else warn "class of a course that is not active"',
                 fn.blank(col('course.status')).is_in(['', 'active']),
                 report='class of a course that is not active',
             ),
-            Rule(172, 'where school in organizations.csv', col('member_13').fill_null(False)),
+            Rule(182, 'where school in organizations.csv', col('member_13').fill_null(False)),
             Rule(
-                173,
+                183,
                 'where min(schoolYear of academicSessions where sourcedId in this.terms) - 1 >= start_year',
                 ((col('lookup_14') - 1) >= p['start_year']),
             ),
             Rule(
-                174,
+                184,
                 'where exists(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv) else warn "class without an active teacher: not imported"',
                 col('lookup_16').fill_null(False),
                 report='class without an active teacher: not imported',
@@ -424,8 +424,19 @@ def classes_csv(p: dict[str, object]) -> Output:
         ),
         after=(
             Lookup(
-                'lookup_18',
-                line=184,
+                'lookup_17',
+                line=98,
+                text='list(parent.sourcedId of academicSessions where sourcedId in this.terms)',
+                entity='academicSessions',
+                key=col('sourcedId'),
+                on=col('terms'),
+                value=col('parent'),
+                aggregate='list',
+                explode='outer',
+            ),
+            Lookup(
+                'lookup_19',
+                line=194,
                 text='min(user.sourcedId of enrollments where class = this and role = "teacher" and active and primary and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -436,13 +447,13 @@ def classes_csv(p: dict[str, object]) -> Output:
                     (fn.blank(col('role')) == 'teacher'),
                     fn.blank(col('status')).is_in(['', 'active']),
                     col('primary').fill_null(False),
-                    col('member_17').fill_null(False),
+                    col('member_18').fill_null(False),
                 ),
-                steps=(Member('member_17', 'users.csv', on=col('user')),),
+                steps=(Member('member_18', 'users.csv', on=col('user')),),
             ),
             Lookup(
-                'lookup_20',
-                line=190,
+                'lookup_21',
+                line=200,
                 text='min(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -452,16 +463,16 @@ def classes_csv(p: dict[str, object]) -> Output:
                 where=pl.all_horizontal(
                     (fn.blank(col('role')) == 'teacher'),
                     fn.blank(col('status')).is_in(['', 'active']),
-                    col('member_19').fill_null(False),
+                    col('member_20').fill_null(False),
                 ),
-                steps=(Member('member_19', 'users.csv', on=col('user')),),
+                steps=(Member('member_20', 'users.csv', on=col('user')),),
             ),
         ),
         columns=(
-            Column('class_id', 178, col('sourcedId')),
+            Column('class_id', 188, col('sourcedId')),
             Column(
                 'name',
-                180,
+                190,
                 fn.concat(
                     col('course.title'),
                     ' (',
@@ -476,16 +487,28 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'code',
-                181,
+                191,
                 col('course.courseCode'),
                 fails=(Fail(
                     (col('course').is_not_null() & col('course:found').is_null()),
                     'course names a course that courses.csv does not hold',
                 ),),
             ),
-            Column('year', 182, col('terms').list.get(0, null_on_oob=True)),
-            Column('teacher_id', 184, fn.coalesce(col('lookup_18'), col('lookup_20'))),
-            Column('organization_id', 195, col('school')),
+            Column(
+                'year',
+                192,
+                (
+                    pl.when(pl.all_horizontal(
+                        (fn.count(col('terms')) > 1),
+                        fn.count(fn.unique(col('lookup_17'))).eq_missing(1),
+                        ~fn.is_blank(fn.first(fn.unique(col('lookup_17')))),
+                    ))
+                        .then(fn.first(fn.unique(col('lookup_17'))))
+                        .otherwise(col('terms').list.get(0, null_on_oob=True))
+                ),
+            ),
+            Column('teacher_id', 194, fn.coalesce(col('lookup_19'), col('lookup_21'))),
+            Column('organization_id', 205, col('school')),
         ),
         key=('class_id',),
         depends_on=('organizations.csv', 'users.csv'),
@@ -493,16 +516,16 @@ def classes_csv(p: dict[str, object]) -> Output:
 
 
 def rosters_csv(p: dict[str, object]) -> Output:
-    """output rosters.csv from enrollments (mapping line 210)."""
+    """output rosters.csv from enrollments (mapping line 220)."""
     return Output(
         'rosters.csv',
         'enrollments',
-        line=210,
+        line=220,
         before=(
-            Member('member_21', 'classes.csv', on=col('class')),
-            Member('member_22', 'users.csv', on=col('user')),
+            Member('member_22', 'classes.csv', on=col('class')),
+            Member('member_23', 'users.csv', on=col('user')),
             Lookup(
-                'lookup_25',
+                'lookup_26',
                 line=70,
                 text='list(class of enrollments where user = this.user and role = "teacher" and active and not primary and class in classes.csv)',
                 entity='enrollments',
@@ -514,37 +537,37 @@ def rosters_csv(p: dict[str, object]) -> Output:
                     (fn.blank(col('role')) == 'teacher'),
                     fn.blank(col('status')).is_in(['', 'active']),
                     ~col('primary').fill_null(False),
-                    col('member_24').fill_null(False),
+                    col('member_25').fill_null(False),
                 ),
-                steps=(Member('member_24', 'classes.csv', on=col('class')),),
+                steps=(Member('member_25', 'classes.csv', on=col('class')),),
             ),
             Lookup(
-                'lookup_26',
+                'lookup_27',
                 line=78,
                 text='list(class of enrollments where class in candidates and role = "teacher" and active and user in users.csv and user != this.user and (primary or user < this.user))',
                 entity='enrollments',
                 key=col('class'),
-                on=fn.unique(col('lookup_25')),
+                on=fn.unique(col('lookup_26')),
                 value=col('class'),
                 aggregate='list',
                 where=pl.all_horizontal(
                     (fn.blank(col('role')) == 'teacher'),
                     fn.blank(col('status')).is_in(['', 'active']),
-                    col('member_23').fill_null(False),
+                    col('member_24').fill_null(False),
                 ),
-                steps=(Member('member_23', 'users.csv', on=col('user')),),
+                steps=(Member('member_24', 'users.csv', on=col('user')),),
                 explode='outer',
-                carry={'outer:23.0': col('user'), 'outer:23.1': col('user')},
+                carry={'outer:24.0': col('user'), 'outer:24.1': col('user')},
                 also=pl.all_horizontal(
-                    (fn.blank(col('user')) != fn.blank(col('outer:23.0'))),
+                    (fn.blank(col('user')) != fn.blank(col('outer:24.0'))),
                     pl.any_horizontal(
                         col('primary').fill_null(False),
-                        (fn.blank(col('user')) < fn.blank(col('outer:23.1'))),
+                        (fn.blank(col('user')) < fn.blank(col('outer:24.1'))),
                     ),
                 ),
             ),
             Lookup(
-                'lookup_27',
+                'lookup_28',
                 line=64,
                 text='list(class of enrollments where user = this.user and role = "teacher" and active and primary)',
                 entity='enrollments',
@@ -559,53 +582,53 @@ def rosters_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Lookup(
-                'lookup_30',
+                'lookup_31',
                 line=88,
                 text='count(sourcedId of classes where sourcedId in cotaught and active and sourcedId not in primaries and sourcedId < this.class)',
                 entity='classes',
                 key=col('sourcedId'),
-                on=fn.unique(col('lookup_26')),
+                on=fn.unique(col('lookup_27')),
                 value=col('sourcedId'),
                 aggregate='count',
                 where=fn.blank(col('status')).is_in(['', 'active']),
                 explode='outer',
-                carry={'outer:27.0': fn.unique(col('lookup_27')), 'outer:27.1': col('class')},
+                carry={'outer:28.0': fn.unique(col('lookup_28')), 'outer:28.1': col('class')},
                 also=pl.all_horizontal(
-                    ~col('outer:27.0').list.contains(fn.blank(col('sourcedId'))).fill_null(False),
-                    (fn.blank(col('sourcedId')) < fn.blank(col('outer:27.1'))),
+                    ~col('outer:28.0').list.contains(fn.blank(col('sourcedId'))).fill_null(False),
+                    (fn.blank(col('sourcedId')) < fn.blank(col('outer:28.1'))),
                 ),
             ),
         ),
         rules=(
-            Rule(211, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(221, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                212,
+                222,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                213,
+                223,
                 'where class in classes.csv and user in users.csv',
-                pl.all_horizontal(col('member_21').fill_null(False), col('member_22').fill_null(False)),
+                pl.all_horizontal(col('member_22').fill_null(False), col('member_23').fill_null(False)),
             ),
             Rule(
-                214,
+                224,
                 'where role = "student" or class not in coteaching or class in primary_classes or cotaught_before(coteaching, primary_classes) < 25 else warn "co-teacher enrollment beyond the 25-class limit"',
                 pl.any_horizontal(
                     (fn.blank(col('role')) == 'student'),
-                    ~fn.unique(col('lookup_26')).list.contains(fn.blank(col('class'))).fill_null(False),
-                    fn.unique(col('lookup_27')).list.contains(fn.blank(col('class'))).fill_null(False),
-                    (col('lookup_30') < 25),
+                    ~fn.unique(col('lookup_27')).list.contains(fn.blank(col('class'))).fill_null(False),
+                    fn.unique(col('lookup_28')).list.contains(fn.blank(col('class'))).fill_null(False),
+                    (col('lookup_31') < 25),
                 ),
                 report='co-teacher enrollment beyond the 25-class limit',
             ),
         ),
         columns=(
-            Column('class_id', 221, col('class')),
-            Column('user_id', 222, col('user')),
+            Column('class_id', 231, col('class')),
+            Column('user_id', 232, col('user')),
             Column(
                 'role',
-                223,
+                233,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('S'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('T'))
@@ -631,4 +654,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {61: 156, 63: 156, 68: 157, 69: 157, 70: 157, 71: 157, 72: 157, 73: 157, 74: 157, 75: 157, 76: 158, 77: 158, 78: 158, 79: 158, 80: 158, 81: 158, 82: 158, 83: 158, 86: 161, 87: 162, 93: 97, 95: 97, 170: 98, 171: 98, 172: 98, 173: 98, 174: 98, 175: 98, 176: 98, 177: 98, 178: 98, 179: 98, 180: 98, 181: 98, 182: 98, 183: 98, 184: 98, 185: 98, 186: 98, 187: 98, 188: 98, 189: 98, 190: 98, 191: 98, 192: 98, 193: 98, 194: 98, 195: 98, 196: 98, 197: 98, 198: 98, 199: 98, 200: 98, 201: 103, 202: 103, 203: 103, 204: 103, 205: 103, 206: 103, 207: 103, 208: 103, 209: 103, 210: 106, 211: 106, 212: 106, 213: 106, 214: 106, 215: 106, 216: 106, 217: 106, 218: 106, 219: 106, 220: 106, 221: 106, 222: 106, 225: 109, 226: 110, 227: 111, 228: 112, 229: 113, 230: 114, 231: 115, 232: 115, 233: 115, 234: 115, 235: 115, 236: 115, 237: 115, 238: 115, 239: 115, 240: 115, 241: 122, 242: 122, 243: 122, 244: 122, 245: 122, 246: 122, 247: 122, 248: 122, 249: 122, 250: 122, 251: 122, 252: 122, 253: 122, 254: 123, 255: 125, 256: 125, 257: 125, 258: 125, 259: 125, 260: 125, 261: 125, 262: 125, 263: 125, 264: 125, 265: 125, 266: 125, 274: 131, 276: 131, 284: 132, 285: 132, 286: 132, 287: 132, 288: 132, 289: 132, 290: 132, 291: 132, 294: 135, 295: 136, 302: 142, 304: 142, 315: 144, 316: 144, 317: 144, 318: 144, 319: 144, 320: 145, 321: 145, 322: 145, 323: 145, 324: 145, 325: 145, 326: 145, 327: 145, 328: 145, 329: 145, 330: 145, 331: 145, 332: 145, 333: 145, 336: 151, 337: 151, 338: 151, 339: 151, 340: 151, 341: 151, 342: 151, 343: 151, 344: 151, 345: 152, 346: 152, 347: 152, 348: 152, 349: 152, 350: 152, 351: 152, 352: 152, 353: 152, 362: 168, 364: 168, 405: 169, 406: 171, 407: 171, 408: 171, 409: 171, 410: 171, 411: 171, 412: 172, 413: 173, 414: 173, 415: 173, 416: 173, 417: 173, 418: 174, 419: 174, 420: 174, 421: 174, 422: 174, 423: 174, 461: 178, 462: 180, 463: 180, 464: 180, 465: 180, 466: 180, 467: 180, 468: 180, 469: 180, 470: 180, 471: 180, 472: 180, 473: 180, 474: 180, 475: 180, 476: 180, 477: 181, 478: 181, 479: 181, 480: 181, 481: 181, 482: 181, 483: 181, 484: 181, 485: 181, 486: 182, 487: 184, 488: 195, 495: 210, 497: 210, 580: 211, 581: 212, 582: 212, 583: 212, 584: 212, 585: 212, 586: 213, 587: 213, 588: 213, 589: 213, 590: 213, 591: 214, 592: 214, 593: 214, 594: 214, 595: 214, 596: 214, 597: 214, 598: 214, 599: 214, 600: 214, 601: 214, 604: 221, 605: 222, 606: 223, 607: 223, 608: 223, 609: 223, 610: 223, 611: 223, 612: 223, 613: 223, 614: 223}
+SOURCE_MAP = {61: 166, 63: 166, 68: 167, 69: 167, 70: 167, 71: 167, 72: 167, 73: 167, 74: 167, 75: 167, 76: 168, 77: 168, 78: 168, 79: 168, 80: 168, 81: 168, 82: 168, 83: 168, 86: 171, 87: 172, 93: 107, 95: 107, 170: 108, 171: 108, 172: 108, 173: 108, 174: 108, 175: 108, 176: 108, 177: 108, 178: 108, 179: 108, 180: 108, 181: 108, 182: 108, 183: 108, 184: 108, 185: 108, 186: 108, 187: 108, 188: 108, 189: 108, 190: 108, 191: 108, 192: 108, 193: 108, 194: 108, 195: 108, 196: 108, 197: 108, 198: 108, 199: 108, 200: 108, 201: 113, 202: 113, 203: 113, 204: 113, 205: 113, 206: 113, 207: 113, 208: 113, 209: 113, 210: 116, 211: 116, 212: 116, 213: 116, 214: 116, 215: 116, 216: 116, 217: 116, 218: 116, 219: 116, 220: 116, 221: 116, 222: 116, 225: 119, 226: 120, 227: 121, 228: 122, 229: 123, 230: 124, 231: 125, 232: 125, 233: 125, 234: 125, 235: 125, 236: 125, 237: 125, 238: 125, 239: 125, 240: 125, 241: 132, 242: 132, 243: 132, 244: 132, 245: 132, 246: 132, 247: 132, 248: 132, 249: 132, 250: 132, 251: 132, 252: 132, 253: 132, 254: 133, 255: 135, 256: 135, 257: 135, 258: 135, 259: 135, 260: 135, 261: 135, 262: 135, 263: 135, 264: 135, 265: 135, 266: 135, 274: 141, 276: 141, 284: 142, 285: 142, 286: 142, 287: 142, 288: 142, 289: 142, 290: 142, 291: 142, 294: 145, 295: 146, 302: 152, 304: 152, 315: 154, 316: 154, 317: 154, 318: 154, 319: 154, 320: 155, 321: 155, 322: 155, 323: 155, 324: 155, 325: 155, 326: 155, 327: 155, 328: 155, 329: 155, 330: 155, 331: 155, 332: 155, 333: 155, 336: 161, 337: 161, 338: 161, 339: 161, 340: 161, 341: 161, 342: 161, 343: 161, 344: 161, 345: 162, 346: 162, 347: 162, 348: 162, 349: 162, 350: 162, 351: 162, 352: 162, 353: 162, 362: 178, 364: 178, 405: 179, 406: 181, 407: 181, 408: 181, 409: 181, 410: 181, 411: 181, 412: 182, 413: 183, 414: 183, 415: 183, 416: 183, 417: 183, 418: 184, 419: 184, 420: 184, 421: 184, 422: 184, 423: 184, 472: 188, 473: 190, 474: 190, 475: 190, 476: 190, 477: 190, 478: 190, 479: 190, 480: 190, 481: 190, 482: 190, 483: 190, 484: 190, 485: 190, 486: 190, 487: 190, 488: 191, 489: 191, 490: 191, 491: 191, 492: 191, 493: 191, 494: 191, 495: 191, 496: 191, 497: 192, 498: 192, 499: 192, 500: 192, 501: 192, 502: 192, 503: 192, 504: 192, 505: 192, 506: 192, 507: 192, 508: 192, 509: 192, 510: 194, 511: 205, 518: 220, 520: 220, 603: 221, 604: 222, 605: 222, 606: 222, 607: 222, 608: 222, 609: 223, 610: 223, 611: 223, 612: 223, 613: 223, 614: 224, 615: 224, 616: 224, 617: 224, 618: 224, 619: 224, 620: 224, 621: 224, 622: 224, 623: 224, 624: 224, 627: 231, 628: 232, 629: 233, 630: 233, 631: 233, 632: 233, 633: 233, 634: 233, 635: 233, 636: 233, 637: 233}
