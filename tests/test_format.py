@@ -19,8 +19,11 @@ from rostermap.dsl.format import format_mapping, format_text
 from rostermap.dsl.span import Span
 
 ROOT = Path(__file__).resolve().parent.parent
+# The golden cases that parse: RM1xx cases do not, nor RM332's (a match arm the parser
+# refuses).
 FILES = sorted([*ROOT.glob("rostermap/mappings/*.rmap"), *ROOT.glob("examples/**/*.rmap"),
-                *(ROOT / "tests" / "cases" / "diagnostics").glob("RM[23]*.rmap")])
+                *(p for p in (ROOT / "tests" / "cases" / "diagnostics").glob("RM[23]*.rmap")
+                  if not p.name.startswith("RM332"))])
 DOC_BLOCKS = re.findall(r"```rmap\n(.*?)```", (ROOT / "docs" / "language.md").read_text(),
                         flags=re.S)
 

@@ -537,6 +537,24 @@ def _out_inside_the_source(ctx: Ctx) -> str:
 
 
 
+@case("RM503-list")
+def _list_parameter_item_not_a_choice(ctx: Ctx) -> str:
+    _, err = cli("run", "canvas", "--source", str(ctx.package()), "--out", ctx.out,
+                 "--no-state", "--param", "term_types=term,semster", exit=2)
+    assert not Path(ctx.out).exists()
+    return err
+
+
+@case("RM503-choice")
+def _parameter_not_a_choice(ctx: Ctx) -> str:
+    profile = ctx.tmp / "choice.rmap"
+    profile.write_text('profile choice\nparam mode: "email" | "none" = "none"\n'
+                       "output users.csv from users\n  id <- sourcedId\n", encoding="utf-8")
+    _, err = cli("run", str(profile), "--source", str(ctx.package()), "--out", ctx.out,
+                 "--no-state", "--param", "mode=emial", exit=2)
+    return err
+
+
 @case("RM502")
 def _missing_parameter(ctx: Ctx) -> str:
     _, err = cli("run", "powerschool-learning", "--source", str(ctx.package()), "--out",
@@ -572,6 +590,38 @@ def _bad_tenants_file(ctx: Ctx) -> str:
                        encoding="utf-8")
     _, err = cli("run-many", str(tenants), exit=2)
     return err
+
+
+# --- RM47x: output contracts ------------------------------------------------------------------
+
+# The tiny package's users: t1 (teacher), u1 and u2 (students), each with a username.
+CONTRACTS = {
+    "RM470": ('expect kind in ("student", "teacher", "ta")',
+              'kind <- if role = "teacher" then "instructor" else role'),
+    "RM471": ("expect note is not empty",
+              'note <- if role = "student" then "" else "staff"'),
+    "RM472": ("expect role unique", "role <- role"),
+    "RM473": ("expect rows >= 10", "role <- role"),
+}
+
+
+def _contract_case(code: str) -> Callable[[Ctx], str]:
+    def provoke(ctx: Ctx) -> str:
+        expect, column = CONTRACTS[code]
+        profile = ctx.tmp / "contracts.rmap"
+        profile.write_text(f"profile contracts\n\noutput users.csv from users\n  {expect}\n\n"
+                           f"  id <- sourcedId\n  {column}\n", encoding="utf-8")
+        source = str(ctx.package())
+        _, err = cli("run", str(profile), "--source", source, "--out", ctx.out, "--no-state",
+                     exit=1)
+        assert not Path(ctx.out).exists()  # nothing written
+        return err
+
+    return provoke
+
+
+for _code in CONTRACTS:
+    case(_code)(_contract_case(_code))
 
 
 # --- the tests -------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ __all__ = [
     "CounterRule",
     "Compare",
     "Const",
+    "Contract",
     "Deref",
     "Expr",
     "FieldRead",
@@ -359,6 +360,24 @@ class MissingPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class Contract:
+    """``expect ...``, checked: what the written rows must meet, or the run fails.
+
+    ``kind`` is the expectation's word (in, is not empty, unique, rows); ``personal``
+    says a column reads personal data, so a diagnostic does not show its values.
+    """
+
+    kind: str
+    line: int
+    text: str
+    columns: tuple[str, ...] = ()
+    values: tuple[str, ...] = ()
+    op: str = ""
+    amount: int = 0
+    personal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class CheckedOutput:
     name: str
     entity: str
@@ -378,6 +397,7 @@ class CheckedOutput:
     limits: tuple[tuple[str, float, bool, bool], ...] = ()  # action, amount, %, per school
     secrets: tuple[tuple[str, str], ...] = ()  # (column, secret parameter) it holds whole
     allow_empty: bool = False  # `allow empty`: an empty file from a non-empty entity is fine
+    contracts: tuple[Contract, ...] = ()  # `expect` lines
 
 @dataclass(frozen=True, slots=True)
 class CheckedMapping:

@@ -154,6 +154,17 @@ def _broken(e: n.Expr, indent: int) -> str:
                 parts.append(f"else -> {print_expression(default, TEST)}")
             lines = ",\n".join(f"{pad}    {part}" for part in parts)
             return f"match {print_expression(subject, OR)}:\n{lines}"
+        case n.If(orelse=n.If()):
+            # A multi-way choice: one arm per line, `else if` under `if`.
+            chain: list[str] = []
+            tail: n.Expr = e
+            while isinstance(tail, n.If):
+                head = "else if" if chain else "if"
+                chain.append(f"{head} {print_expression(tail.test, TEST)} "
+                             f"then {print_expression(tail.then, TEST)}")
+                tail = tail.orelse
+            chain.append(f"else {print_expression(tail, TEST)}")
+            return f"\n{pad}".join(chain)
         case n.If(test=test, then=then, orelse=orelse):
             return (f"if {print_expression(test, TEST)}\n"
                     f"{pad}then {print_expression(then, TEST)}\n"
@@ -261,6 +272,17 @@ def _param(p: n.ParamDecl) -> str:
     return f"param {p.name.name}: {p.type}{default}{naming}"
 
 
+def _expect(x: n.ExpectDecl) -> str:
+    if x.kind is n.Expectation.COUNT:
+        return f"expect rows {x.op} {x.amount}"
+    # A column named `rows` is quoted where `expect rows` would read as the row count.
+    columns = ", ".join(_string(c.name) if c.name == "rows" else column_name(c.name)
+                        for c in x.columns)
+    if x.kind is n.Expectation.ALLOWED:
+        return f"expect {columns} in ({', '.join(_string(v) for v in x.values)})"
+    return f"expect {columns} {x.kind.value}"
+
+
 def format_mapping(mapping: n.Mapping, origins: bool = False) -> str:
     """The canonical text of a parsed mapping (with the comments it carries).
 
@@ -315,6 +337,8 @@ def format_mapping(mapping: n.Mapping, origins: bool = False) -> str:
             amount = f"{lim.amount:g}{'%' if lim.percent else ''}"
             per = f" per {lim.per.name}" if lim.per else ""
             add(group, lim.span, f"limit {lim.action.name} {amount}{per}")
+        for x in o.expects:
+            add(group, x.span, _expect(x))
         names = [column_name(f.column.name) for f in o.fields]
         width = min(max((len(x) for x in names), default=0), _MAX_ALIGN)
         for f, name in zip(o.fields, names, strict=True):

@@ -10,7 +10,9 @@ Codes are stable: tools, tests and support notes refer to them, so a code is nev
 reused for another meaning, even after the check that raised it is gone (mark it
 retired instead). Ranges: RM1xx syntax, RM2xx names, RM3xx types and profile rules,
 RM4xx source data (RM440-RM459, fetching from a REST API, in rm44x_rest), RM5xx
-run usage (parameters, paths).
+run usage (parameters, paths); rules on linked records, `match` misused and output
+contracts have modules of their own (RM330-RM339 in rm33x_lang, RM470-RM479 in
+rm47x_contracts).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from rostermap.dsl.codes import (
     rm3xx_types,
     rm4xx_data,
     rm5xx_usage,
+    rm33x_lang,
     rm44x_rest,
+    rm47x_contracts,
 )
 from rostermap.dsl.codes._registry import (
     CODES,
@@ -40,7 +44,9 @@ from rostermap.dsl.codes.rm2xx_names import *  # noqa: F403
 from rostermap.dsl.codes.rm3xx_types import *  # noqa: F403
 from rostermap.dsl.codes.rm4xx_data import *  # noqa: F403
 from rostermap.dsl.codes.rm5xx_usage import *  # noqa: F403
+from rostermap.dsl.codes.rm33x_lang import *  # noqa: F403
 from rostermap.dsl.codes.rm44x_rest import *  # noqa: F403
+from rostermap.dsl.codes.rm47x_contracts import *  # noqa: F403
 
 __all__ = ["CODES", "ERROR", "ERROR_OR_WARNING", "WARNING", "Code", "Draft", "code",
            "constructors", "lookup", "markdown"]
@@ -51,3 +57,5 @@ __all__ += rm3xx_types.__all__
 __all__ += rm4xx_data.__all__
 __all__ += rm44x_rest.__all__
 __all__ += rm5xx_usage.__all__
+__all__ += rm33x_lang.__all__
+__all__ += rm47x_contracts.__all__

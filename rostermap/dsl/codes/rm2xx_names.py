@@ -203,7 +203,8 @@ def field_not_in_every_version(name: str, versions: Iterable[str], missing: Sequ
 
 
 @code("RM212", "unknown column",
-      "`key`, `sort by` and `when missing ... with` name columns of the same output.")
+      "`key`, `sort by`, `when missing ... with` and `expect` name columns of the same "
+      "output.")
 def unknown_column(name: str, output: str, span: Span, hint: str | None) -> Draft:
     return Draft(f"`{name}` is not a column of {output}", Label(span, "no such column"),
                  notes=did_you_mean(hint))

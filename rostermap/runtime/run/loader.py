@@ -221,10 +221,20 @@ def parse_params(
         if spec.secret:
             problems.append(codes.secret_param_given(name, secret_variable(name)))
             continue
-        if spec.choices and value not in spec.choices:
-            problems.append(codes.param_not_a_choice(name, spec.type, value,
+        listed = spec.type.startswith("list[")
+        if spec.choices and not listed and value not in spec.choices:
+            problems.append(codes.param_not_a_choice(name, spec.choices, value,
                                                      did_you_mean(value, spec.choices)))
             continue
+        if spec.choices and listed:
+            # Each item of a list of choices: a typo would otherwise match nothing, and
+            # the run would write empty files without a word.
+            wrong = [item.strip() for item in value.split(",")
+                     if item.strip() and item.strip() not in spec.choices]
+            if wrong:
+                problems.append(codes.param_item_not_a_choice(
+                    name, spec.choices, wrong[0], did_you_mean(wrong[0], spec.choices)))
+                continue
         if spec.columns:
             values[name] = value  # a file, read with the source (rostermap.runtime.engine.tables)
             continue

@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from rostermap.dsl import codes
+from rostermap.runtime.engine.contracts import check_contracts
 from rostermap.runtime.engine.execute import OutputResult, run_outputs
 from rostermap.runtime.engine.tables import (
     Tables,
@@ -151,7 +152,8 @@ def run(
     ``keep`` and ``also`` are for sync runs: see :func:`load_inputs`. An entity with
     no records, or an output left empty while its entity has records, stops the run
     (RM427) unless ``allow_empty``, the output's `allow empty`, or the profile's
-    `require` (which makes the entities it does not name optional) says so.
+    `require` (which makes the entities it does not name optional) says so. An output
+    whose rows break one of its `expect` contracts fails the run (RM470-RM473).
     """
     started, clock = _now(), time.perf_counter()
     if out_dir is not None:  # before anything is read: a refused folder costs nothing
@@ -175,6 +177,10 @@ def run(
                                                first.reason, str(loaded.path), first.line)])
     if not allow_empty:
         _no_emptied_outputs(module, values, results)
+    broken = check_contracts([build(dict(values)) for build in module.OUTPUTS], results,
+                             loaded.path.name)
+    if broken:
+        raise RunError(broken)
     warnings = [d for d in loaded.compiled.diagnostics] + tables.warnings
     report = build_report(
         profile=module.PROFILE,

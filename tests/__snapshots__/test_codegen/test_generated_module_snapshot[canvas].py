@@ -15,8 +15,8 @@ import polars as pl
 
 from rostermap.runtime.engine import functions as fn
 from rostermap.runtime.engine.plans import (
-    Check, Column, Counter, Fail, Join, Limit, Lookup, Member, Missing, Output, Param, Rule, Warn,
-    col,
+    Check, Column, Counter, Expect, Fail, Join, Limit, Lookup, Member, Missing, Output, Param,
+    Rule, Warn, col,
 )
 
 PROFILE = 'canvas'
@@ -29,7 +29,7 @@ BUNDLE = 'canvas-sis-import.zip'
 
 PARAMS = (
     Param('zone', 'str', required=False, default='UTC', line=20),
-    Param('term_types', 'list[str]', required=False, default=['term', 'semester', 'schoolYear'], line=24),
+    Param('term_types', 'list[str]', required=False, default=['term', 'semester', 'schoolYear'], line=24, choices=('term', 'semester', 'schoolYear', 'gradingPeriod')),
 )
 
 # The OneRoster fields read from each entity; nothing else is loaded.
@@ -53,21 +53,21 @@ FILTERS = {
 
 
 def accounts_csv(p: dict[str, object]) -> Output:
-    """output accounts.csv from orgs (mapping line 40)."""
+    """output accounts.csv from orgs (mapping line 43)."""
     return Output(
         'accounts.csv',
         'orgs',
-        line=40,
+        line=43,
         rules=(
-            Rule(41, 'where type = "school"', (fn.blank(col('type')) == 'school')),
+            Rule(44, 'where type = "school"', (fn.blank(col('type')) == 'school')),
         ),
         columns=(
-            Column('account_id', 45, col('sourcedId')),
-            Column('parent_account_id', 46, pl.lit('')),
-            Column('name', 47, col('name')),
+            Column('account_id', 51, col('sourcedId')),
+            Column('parent_account_id', 52, pl.lit('')),
+            Column('name', 53, col('name')),
             Column(
                 'status',
-                48,
+                54,
                 (
                     pl.when(fn.blank(col('status')).is_in(['', 'active']))
                         .then(pl.lit('active'))
@@ -77,24 +77,40 @@ def accounts_csv(p: dict[str, object]) -> Output:
         ),
         key=('account_id',),
         missing=Missing('deactivate', after=0, unit='runs', sets=(('status', 'deleted'), )),
+        expects=(
+            Expect(
+                'is not empty',
+                47,
+                'expect account_id, name, status is not empty',
+                columns=('account_id', 'name', 'status'),
+            ),
+            Expect('unique', 48, 'expect account_id unique', columns=('account_id',)),
+            Expect(
+                'in',
+                49,
+                'expect status in ("active", "deleted")',
+                columns=('status',),
+                values=('active', 'deleted'),
+            ),
+        ),
     )
 
 
 def terms_csv(p: dict[str, object]) -> Output:
-    """output terms.csv from academicSessions (mapping line 52)."""
+    """output terms.csv from academicSessions (mapping line 58)."""
     return Output(
         'terms.csv',
         'academicSessions',
-        line=52,
+        line=58,
         rules=(
-            Rule(53, 'where type in term_types', fn.blank(col('type')).is_in(p['term_types'])),
+            Rule(59, 'where type in term_types', fn.blank(col('type')).is_in(p['term_types'])),
         ),
         columns=(
-            Column('term_id', 57, col('sourcedId')),
-            Column('name', 58, col('title')),
+            Column('term_id', 66, col('sourcedId')),
+            Column('name', 67, col('title')),
             Column(
                 'status',
-                59,
+                68,
                 (
                     pl.when(fn.blank(col('status')).is_in(['', 'active']))
                         .then(pl.lit('active'))
@@ -103,7 +119,7 @@ def terms_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'start_date',
-                60,
+                69,
                 fn.utc_midnight(col('startDate'), p['zone']),
                 fails=(Fail(
                     fn._zone_failed(col('startDate'), p['zone']),
@@ -112,7 +128,7 @@ def terms_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'end_date',
-                61,
+                70,
                 fn.utc_midnight(col('endDate'), p['zone']),
                 fails=(Fail(
                     fn._zone_failed(col('endDate'), p['zone']),
@@ -122,21 +138,37 @@ def terms_csv(p: dict[str, object]) -> Output:
         ),
         key=('term_id',),
         missing=Missing('deactivate', after=0, unit='runs', sets=(('status', 'deleted'), )),
+        expects=(
+            Expect(
+                'is not empty',
+                62,
+                'expect term_id, name, status is not empty',
+                columns=('term_id', 'name', 'status'),
+            ),
+            Expect('unique', 63, 'expect term_id unique', columns=('term_id',)),
+            Expect(
+                'in',
+                64,
+                'expect status in ("active", "deleted")',
+                columns=('status',),
+                values=('active', 'deleted'),
+            ),
+        ),
     )
 
 
 def courses_csv(p: dict[str, object]) -> Output:
-    """output courses.csv from classes (mapping line 66)."""
+    """output courses.csv from classes (mapping line 75)."""
     return Output(
         'courses.csv',
         'classes',
-        line=66,
+        line=75,
         before=(
             Member('member_1', 'accounts.csv', on=col('school')),
         ),
         rules=(
             Rule(
-                67,
+                76,
                 'where school in accounts.csv else warn "class of a school that is not a school org"',
                 col('member_1').fill_null(False),
                 report='class of a school that is not a school org',
@@ -169,46 +201,37 @@ def courses_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('course_id', 71, col('sourcedId')),
+            Column('course_id', 83, col('sourcedId')),
             Column(
                 'short_name',
-                72,
+                84,
                 (
                     pl.when(fn.is_blank(col('classCode')))
                         .then(col('title'))
                         .otherwise(col('classCode'))
                 ),
             ),
-            Column('long_name', 73, col('title')),
-            Column('account_id', 74, col('school')),
+            Column('long_name', 85, col('title')),
+            Column('account_id', 86, col('school')),
             Column(
                 'term_id',
-                75,
-                fn.coalesce(
-                    fn.coalesce(
-                        (
-                            pl.when(fn.blank(col('first(terms).type')).is_in(p['term_types']))
-                                .then(fn.first(col('terms')))
-                                .otherwise(pl.lit(''))
-                        ),
-                        (
+                87,
+                (
+                    pl.when(fn.blank(col('first(terms).type')).is_in(p['term_types']))
+                        .then(fn.first(col('terms')))
+                        .otherwise((
                             pl.when(fn.blank(col('first(terms).parent.type')).is_in(p['term_types']))
                                 .then(col('first(terms).parent'))
-                                .otherwise(pl.lit(''))
-                        ),
-                    ),
-                    fn.coalesce(
-                        (
-                            pl.when(fn.blank(col('first(terms).parent.parent.type')).is_in(p['term_types']))
-                                .then(col('first(terms).parent.parent'))
-                                .otherwise(pl.lit(''))
-                        ),
-                        (
-                            pl.when(fn.blank(col('first(terms).parent.parent.parent.type')).is_in(p['term_types']))
-                                .then(col('first(terms).parent.parent.parent'))
-                                .otherwise(pl.lit(''))
-                        ),
-                    ),
+                                .otherwise((
+                                    pl.when(fn.blank(col('first(terms).parent.parent.type')).is_in(p['term_types']))
+                                        .then(col('first(terms).parent.parent'))
+                                        .otherwise((
+                                            pl.when(fn.blank(col('first(terms).parent.parent.parent.type')).is_in(p['term_types']))
+                                                .then(col('first(terms).parent.parent.parent'))
+                                                .otherwise(pl.lit(''))
+                                        ))
+                                ))
+                        ))
                 ),
                 fails=(Fail(
                     (fn.first(col('terms')).is_not_null() & col('first(terms):found').is_null()),
@@ -226,7 +249,7 @@ def courses_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'status',
-                76,
+                88,
                 (
                     pl.when(fn.blank(col('status')).is_in(['', 'active']))
                         .then(pl.lit('active'))
@@ -236,29 +259,45 @@ def courses_csv(p: dict[str, object]) -> Output:
         ),
         key=('course_id',),
         missing=Missing('deactivate', after=0, unit='runs', sets=(('status', 'deleted'), )),
+        expects=(
+            Expect(
+                'is not empty',
+                79,
+                'expect course_id, short_name, long_name, status is not empty',
+                columns=('course_id', 'short_name', 'long_name', 'status'),
+            ),
+            Expect('unique', 80, 'expect course_id unique', columns=('course_id',)),
+            Expect(
+                'in',
+                81,
+                'expect status in ("active", "deleted", "completed")',
+                columns=('status',),
+                values=('active', 'deleted', 'completed'),
+            ),
+        ),
         depends_on=('accounts.csv',),
     )
 
 
 def sections_csv(p: dict[str, object]) -> Output:
-    """output sections.csv from classes (mapping line 80)."""
+    """output sections.csv from classes (mapping line 92)."""
     return Output(
         'sections.csv',
         'classes',
-        line=80,
+        line=92,
         before=(
             Member('member_2', 'courses.csv', on=col('sourcedId')),
         ),
         rules=(
-            Rule(81, 'where this in courses.csv', col('member_2').fill_null(False)),
+            Rule(93, 'where this in courses.csv', col('member_2').fill_null(False)),
         ),
         columns=(
-            Column('section_id', 85, col('sourcedId')),
-            Column('course_id', 86, col('sourcedId')),
-            Column('name', 87, col('title')),
+            Column('section_id', 100, col('sourcedId')),
+            Column('course_id', 101, col('sourcedId')),
+            Column('name', 102, col('title')),
             Column(
                 'status',
-                88,
+                103,
                 (
                     pl.when(fn.blank(col('status')).is_in(['', 'active']))
                         .then(pl.lit('active'))
@@ -268,24 +307,40 @@ def sections_csv(p: dict[str, object]) -> Output:
         ),
         key=('section_id',),
         missing=Missing('deactivate', after=0, unit='runs', sets=(('status', 'deleted'), )),
+        expects=(
+            Expect(
+                'is not empty',
+                96,
+                'expect section_id, course_id, name, status is not empty',
+                columns=('section_id', 'course_id', 'name', 'status'),
+            ),
+            Expect('unique', 97, 'expect section_id unique', columns=('section_id',)),
+            Expect(
+                'in',
+                98,
+                'expect status in ("active", "deleted")',
+                columns=('status',),
+                values=('active', 'deleted'),
+            ),
+        ),
         depends_on=('courses.csv',),
     )
 
 
 def users_csv(p: dict[str, object]) -> Output:
-    """output users.csv from users (mapping line 94)."""
+    """output users.csv from users (mapping line 109)."""
     return Output(
         'users.csv',
         'users',
-        line=94,
+        line=109,
         rules=(
             Rule(
-                95,
+                110,
                 'where role in ("student", "teacher", "aide", "parent", "guardian", "relative")',
                 fn.blank(col('role')).is_in(['student', 'teacher', 'aide', 'parent', 'guardian', 'relative']),
             ),
             Rule(
-                96,
+                111,
                 'where username is not empty else warn "no username: Canvas requires a login_id"',
                 ~fn.is_blank(col('username')),
                 report='no username: Canvas requires a login_id',
@@ -294,7 +349,7 @@ def users_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_3',
-                line=107,
+                line=125,
                 text='count(sourcedId of users where lower(username) = lower(this.username))',
                 entity='users',
                 key=fn.lower(col('username')),
@@ -304,14 +359,14 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('user_id', 100, col('sourcedId')),
-            Column('login_id', 101, col('username')),
-            Column('first_name', 102, col('givenName')),
-            Column('last_name', 103, col('familyName')),
-            Column('email', 104, col('email')),
+            Column('user_id', 118, col('sourcedId')),
+            Column('login_id', 119, col('username')),
+            Column('first_name', 120, col('givenName')),
+            Column('last_name', 121, col('familyName')),
+            Column('email', 122, col('email')),
             Column(
                 'status',
-                105,
+                123,
                 (
                     pl.when(pl.all_horizontal(
                         fn.blank(col('status')).is_in(['', 'active']),
@@ -323,25 +378,42 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
         ),
         checks=(
-            Check(107, 'login_id used by another user (ignoring case)', (col('lookup_3') > 1)),
+            Check(125, 'login_id used by another user (ignoring case)', (col('lookup_3') > 1)),
         ),
         key=('user_id',),
         missing=Missing('deactivate', after=0, unit='runs', sets=(('status', 'deleted'), )),
+        expects=(
+            Expect(
+                'is not empty',
+                114,
+                'expect user_id, login_id, status is not empty',
+                columns=('user_id', 'login_id', 'status'),
+                personal=True,
+            ),
+            Expect('unique', 115, 'expect user_id unique', columns=('user_id',)),
+            Expect(
+                'in',
+                116,
+                'expect status in ("active", "deleted")',
+                columns=('status',),
+                values=('active', 'deleted'),
+            ),
+        ),
     )
 
 
 def enrollments_csv(p: dict[str, object]) -> Output:
-    """output enrollments.csv from enrollments (mapping line 113)."""
+    """output enrollments.csv from enrollments (mapping line 131)."""
     return Output(
         'enrollments.csv',
         'enrollments',
-        line=113,
+        line=131,
         before=(
             Member('member_4', 'courses.csv', on=col('class')),
             Member('member_5', 'users.csv', on=col('user')),
             Lookup(
                 'lookup_6',
-                line=116,
+                line=134,
                 text='count(sourcedId of enrollments where class = this.class and user = this.user and role = this.role and sourcedId < this.sourcedId)',
                 entity='enrollments',
                 key=col('class'),
@@ -358,18 +430,18 @@ def enrollments_csv(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                114,
+                132,
                 'where role in ("student", "teacher", "aide")',
                 fn.blank(col('role')).is_in(['student', 'teacher', 'aide']),
             ),
             Rule(
-                115,
+                133,
                 'where class in courses.csv and user in users.csv else warn "enrollment of a class or user not sent to Canvas"',
                 pl.all_horizontal(col('member_4').fill_null(False), col('member_5').fill_null(False)),
                 report='enrollment of a class or user not sent to Canvas',
             ),
             Rule(
-                116,
+                134,
                 'where count(sourcedId of enrollments where class = this.class and user = this.user and role = this.role and sourcedId < this.sourcedId) = 0',
                 col('lookup_6').eq_missing(0),
             ),
@@ -377,7 +449,7 @@ def enrollments_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_7',
-                line=124,
+                line=146,
                 text='exists(sourcedId of enrollments where class = this.class and user = this.user and role = this.role and active)',
                 entity='enrollments',
                 key=col('class'),
@@ -395,21 +467,21 @@ def enrollments_csv(p: dict[str, object]) -> Output:
             Join('classes', on=col('class'), fields={'class.status': 'status'}, found='class:found'),
         ),
         columns=(
-            Column('course_id', 120, col('class')),
-            Column('user_id', 121, col('user')),
+            Column('course_id', 142, col('class')),
+            Column('user_id', 143, col('user')),
             Column(
                 'role',
-                122,
+                144,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('student'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('teacher'))
                     .otherwise(pl.lit('ta'))
                 ),
             ),
-            Column('section_id', 123, col('class')),
+            Column('section_id', 145, col('class')),
             Column(
                 'status',
-                124,
+                146,
                 (
                     pl.when(pl.all_horizontal(
                         col('lookup_7').fill_null(False),
@@ -430,16 +502,44 @@ def enrollments_csv(p: dict[str, object]) -> Output:
         ),
         key=('course_id', 'user_id', 'role'),
         missing=Missing('deactivate', after=0, unit='runs', sets=(('status', 'deleted'), )),
+        expects=(
+            Expect(
+                'is not empty',
+                137,
+                'expect course_id, user_id, role, status is not empty',
+                columns=('course_id', 'user_id', 'role', 'status'),
+            ),
+            Expect(
+                'unique',
+                138,
+                'expect course_id, user_id, role unique',
+                columns=('course_id', 'user_id', 'role'),
+            ),
+            Expect(
+                'in',
+                139,
+                'expect role in ("student", "teacher", "ta", "observer", "designer")',
+                columns=('role',),
+                values=('student', 'teacher', 'ta', 'observer', 'designer'),
+            ),
+            Expect(
+                'in',
+                140,
+                'expect status in ("active", "deleted", "completed", "inactive")',
+                columns=('status',),
+                values=('active', 'deleted', 'completed', 'inactive'),
+            ),
+        ),
         depends_on=('courses.csv', 'users.csv'),
     )
 
 
 def user_observers_csv(p: dict[str, object]) -> Output:
-    """output user_observers.csv from users (mapping line 132)."""
+    """output user_observers.csv from users (mapping line 154)."""
     return Output(
         'user_observers.csv',
         'users',
-        line=132,
+        line=154,
         each=('other', col('agents')),
         before=(
             Member('member_8', 'users.csv', on=col('sourcedId')),
@@ -453,12 +553,12 @@ def user_observers_csv(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                134,
+                156,
                 'where this in users.csv and other in users.csv',
                 pl.all_horizontal(col('member_8').fill_null(False), col('member_9').fill_null(False)),
             ),
             Rule(
-                135,
+                157,
                 'where role in ("parent", "guardian", "relative") and other.role = "student" or role = "student" and other.role in ("parent", "guardian", "relative")',
                 pl.any_horizontal(
                     pl.all_horizontal(
@@ -475,7 +575,7 @@ def user_observers_csv(p: dict[str, object]) -> Output:
         columns=(
             Column(
                 'observer_id',
-                141,
+                166,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('each:other'))
@@ -484,7 +584,7 @@ def user_observers_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'student_id',
-                142,
+                167,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('sourcedId'))
@@ -493,7 +593,7 @@ def user_observers_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'status',
-                143,
+                168,
                 (
                     pl.when(pl.all_horizontal(
                         (fn.blank((
@@ -504,8 +604,10 @@ def user_observers_csv(p: dict[str, object]) -> Output:
                                 .then(pl.lit('active'))
                                 .otherwise(pl.lit('deleted'))
                         )) == 'active'),
-                        fn.blank(col('other.status')).is_in(['', 'active']),
-                        col('other.enabledUser').ne_missing(False),
+                        pl.all_horizontal(
+                            fn.blank(col('other.status')).is_in(['', 'active']),
+                            col('other.enabledUser').ne_missing(False),
+                        ),
                     ))
                         .then(pl.lit('active'))
                         .otherwise(pl.lit('deleted'))
@@ -519,6 +621,27 @@ def user_observers_csv(p: dict[str, object]) -> Output:
         key=('observer_id', 'student_id'),
         distinct=True,
         missing=Missing('deactivate', after=0, unit='runs', sets=(('status', 'deleted'), )),
+        expects=(
+            Expect(
+                'is not empty',
+                162,
+                'expect observer_id, student_id, status is not empty',
+                columns=('observer_id', 'student_id', 'status'),
+            ),
+            Expect(
+                'unique',
+                163,
+                'expect observer_id, student_id unique',
+                columns=('observer_id', 'student_id'),
+            ),
+            Expect(
+                'in',
+                164,
+                'expect status in ("active", "deleted")',
+                columns=('status',),
+                values=('active', 'deleted'),
+            ),
+        ),
         depends_on=('users.csv',),
     )
 
@@ -536,4 +659,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {55: 40, 57: 40, 62: 41, 65: 45, 66: 46, 67: 47, 68: 48, 69: 48, 70: 48, 71: 48, 72: 48, 73: 48, 74: 48, 75: 48, 76: 48, 83: 52, 85: 52, 90: 53, 93: 57, 94: 58, 95: 59, 96: 59, 97: 59, 98: 59, 99: 59, 100: 59, 101: 59, 102: 59, 103: 59, 104: 60, 105: 60, 106: 60, 107: 60, 108: 60, 109: 60, 110: 60, 111: 60, 112: 60, 113: 61, 114: 61, 115: 61, 116: 61, 117: 61, 118: 61, 119: 61, 120: 61, 121: 61, 128: 66, 130: 66, 138: 67, 139: 67, 140: 67, 141: 67, 142: 67, 143: 67, 172: 71, 173: 72, 174: 72, 175: 72, 176: 72, 177: 72, 178: 72, 179: 72, 180: 72, 181: 72, 182: 73, 183: 74, 184: 75, 185: 75, 186: 75, 187: 75, 188: 75, 189: 75, 190: 75, 191: 75, 192: 75, 193: 75, 194: 75, 195: 75, 196: 75, 197: 75, 198: 75, 199: 75, 200: 75, 201: 75, 202: 75, 203: 75, 204: 75, 205: 75, 206: 75, 207: 75, 208: 75, 209: 75, 210: 75, 211: 75, 212: 75, 213: 75, 214: 75, 215: 75, 216: 75, 217: 75, 218: 75, 219: 75, 220: 75, 221: 75, 222: 75, 223: 75, 224: 75, 225: 75, 226: 75, 227: 76, 228: 76, 229: 76, 230: 76, 231: 76, 232: 76, 233: 76, 234: 76, 235: 76, 243: 80, 245: 80, 253: 81, 256: 85, 257: 86, 258: 87, 259: 88, 260: 88, 261: 88, 262: 88, 263: 88, 264: 88, 265: 88, 266: 88, 267: 88, 275: 94, 277: 94, 282: 95, 283: 95, 284: 95, 285: 95, 286: 95, 287: 96, 288: 96, 289: 96, 290: 96, 291: 96, 292: 96, 307: 100, 308: 101, 309: 102, 310: 103, 311: 104, 312: 105, 313: 105, 314: 105, 315: 105, 316: 105, 317: 105, 318: 105, 319: 105, 320: 105, 321: 105, 322: 105, 323: 105, 326: 107, 333: 113, 335: 113, 360: 114, 361: 114, 362: 114, 363: 114, 364: 114, 365: 115, 366: 115, 367: 115, 368: 115, 369: 115, 370: 115, 371: 116, 372: 116, 373: 116, 374: 116, 375: 116, 398: 120, 399: 121, 400: 122, 401: 122, 402: 122, 403: 122, 404: 122, 405: 122, 406: 122, 407: 122, 408: 122, 409: 123, 410: 124, 411: 124, 412: 124, 413: 124, 414: 124, 415: 124, 416: 124, 417: 124, 418: 124, 419: 124, 420: 124, 421: 124, 422: 124, 423: 124, 424: 124, 425: 124, 426: 124, 427: 124, 428: 124, 429: 124, 437: 132, 439: 132, 455: 134, 456: 134, 457: 134, 458: 134, 459: 134, 460: 135, 461: 135, 462: 135, 463: 135, 464: 135, 465: 135, 466: 135, 467: 135, 468: 135, 469: 135, 470: 135, 471: 135, 472: 135, 473: 135, 476: 141, 477: 141, 478: 141, 479: 141, 480: 141, 481: 141, 482: 141, 483: 141, 484: 141, 485: 142, 486: 142, 487: 142, 488: 142, 489: 142, 490: 142, 491: 142, 492: 142, 493: 142, 494: 143, 495: 143, 496: 143, 497: 143, 498: 143, 499: 143, 500: 143, 501: 143, 502: 143, 503: 143, 504: 143, 505: 143, 506: 143, 507: 143, 508: 143, 509: 143, 510: 143, 511: 143, 512: 143, 513: 143, 514: 143, 515: 143, 516: 143, 517: 143}
+SOURCE_MAP = {55: 43, 57: 43, 62: 44, 65: 51, 66: 52, 67: 53, 68: 54, 69: 54, 70: 54, 71: 54, 72: 54, 73: 54, 74: 54, 75: 54, 76: 54, 81: 47, 82: 47, 83: 47, 84: 47, 85: 47, 86: 47, 87: 48, 88: 49, 89: 49, 90: 49, 91: 49, 92: 49, 93: 49, 94: 49, 99: 58, 101: 58, 106: 59, 109: 66, 110: 67, 111: 68, 112: 68, 113: 68, 114: 68, 115: 68, 116: 68, 117: 68, 118: 68, 119: 68, 120: 69, 121: 69, 122: 69, 123: 69, 124: 69, 125: 69, 126: 69, 127: 69, 128: 69, 129: 70, 130: 70, 131: 70, 132: 70, 133: 70, 134: 70, 135: 70, 136: 70, 137: 70, 142: 62, 143: 62, 144: 62, 145: 62, 146: 62, 147: 62, 148: 63, 149: 64, 150: 64, 151: 64, 152: 64, 153: 64, 154: 64, 155: 64, 160: 75, 162: 75, 170: 76, 171: 76, 172: 76, 173: 76, 174: 76, 175: 76, 204: 83, 205: 84, 206: 84, 207: 84, 208: 84, 209: 84, 210: 84, 211: 84, 212: 84, 213: 84, 214: 85, 215: 86, 216: 87, 217: 87, 218: 87, 219: 87, 220: 87, 221: 87, 222: 87, 223: 87, 224: 87, 225: 87, 226: 87, 227: 87, 228: 87, 229: 87, 230: 87, 231: 87, 232: 87, 233: 87, 234: 87, 235: 87, 236: 87, 237: 87, 238: 87, 239: 87, 240: 87, 241: 87, 242: 87, 243: 87, 244: 87, 245: 87, 246: 87, 247: 87, 248: 87, 249: 87, 250: 88, 251: 88, 252: 88, 253: 88, 254: 88, 255: 88, 256: 88, 257: 88, 258: 88, 263: 79, 264: 79, 265: 79, 266: 79, 267: 79, 268: 79, 269: 80, 270: 81, 271: 81, 272: 81, 273: 81, 274: 81, 275: 81, 276: 81, 282: 92, 284: 92, 292: 93, 295: 100, 296: 101, 297: 102, 298: 103, 299: 103, 300: 103, 301: 103, 302: 103, 303: 103, 304: 103, 305: 103, 306: 103, 311: 96, 312: 96, 313: 96, 314: 96, 315: 96, 316: 96, 317: 97, 318: 98, 319: 98, 320: 98, 321: 98, 322: 98, 323: 98, 324: 98, 330: 109, 332: 109, 337: 110, 338: 110, 339: 110, 340: 110, 341: 110, 342: 111, 343: 111, 344: 111, 345: 111, 346: 111, 347: 111, 362: 118, 363: 119, 364: 120, 365: 121, 366: 122, 367: 123, 368: 123, 369: 123, 370: 123, 371: 123, 372: 123, 373: 123, 374: 123, 375: 123, 376: 123, 377: 123, 378: 123, 381: 125, 386: 114, 387: 114, 388: 114, 389: 114, 390: 114, 391: 114, 392: 114, 393: 115, 394: 116, 395: 116, 396: 116, 397: 116, 398: 116, 399: 116, 400: 116, 405: 131, 407: 131, 432: 132, 433: 132, 434: 132, 435: 132, 436: 132, 437: 133, 438: 133, 439: 133, 440: 133, 441: 133, 442: 133, 443: 134, 444: 134, 445: 134, 446: 134, 447: 134, 470: 142, 471: 143, 472: 144, 473: 144, 474: 144, 475: 144, 476: 144, 477: 144, 478: 144, 479: 144, 480: 144, 481: 145, 482: 146, 483: 146, 484: 146, 485: 146, 486: 146, 487: 146, 488: 146, 489: 146, 490: 146, 491: 146, 492: 146, 493: 146, 494: 146, 495: 146, 496: 146, 497: 146, 498: 146, 499: 146, 500: 146, 501: 146, 506: 137, 507: 137, 508: 137, 509: 137, 510: 137, 511: 137, 512: 138, 513: 138, 514: 138, 515: 138, 516: 138, 517: 138, 518: 139, 519: 139, 520: 139, 521: 139, 522: 139, 523: 139, 524: 139, 525: 140, 526: 140, 527: 140, 528: 140, 529: 140, 530: 140, 531: 140, 537: 154, 539: 154, 555: 156, 556: 156, 557: 156, 558: 156, 559: 156, 560: 157, 561: 157, 562: 157, 563: 157, 564: 157, 565: 157, 566: 157, 567: 157, 568: 157, 569: 157, 570: 157, 571: 157, 572: 157, 573: 157, 576: 166, 577: 166, 578: 166, 579: 166, 580: 166, 581: 166, 582: 166, 583: 166, 584: 166, 585: 167, 586: 167, 587: 167, 588: 167, 589: 167, 590: 167, 591: 167, 592: 167, 593: 167, 594: 168, 595: 168, 596: 168, 597: 168, 598: 168, 599: 168, 600: 168, 601: 168, 602: 168, 603: 168, 604: 168, 605: 168, 606: 168, 607: 168, 608: 168, 609: 168, 610: 168, 611: 168, 612: 168, 613: 168, 614: 168, 615: 168, 616: 168, 617: 168, 618: 168, 619: 168, 625: 162, 626: 162, 627: 162, 628: 162, 629: 162, 630: 162, 631: 163, 632: 163, 633: 163, 634: 163, 635: 163, 636: 163, 637: 164, 638: 164, 639: 164, 640: 164, 641: 164, 642: 164, 643: 164}
