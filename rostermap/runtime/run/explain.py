@@ -28,7 +28,8 @@ from rostermap.runtime.errors import UsageError
 from rostermap.runtime.run.loader import load_mapping, parse_params, resolve_profile, shown_path
 from rostermap.runtime.run.pipeline import load_inputs
 
-__all__ = ["ColumnValue", "Explanation", "OutputVerdict", "RuleVerdict", "explain", "render"]
+__all__ = ["ColumnValue", "Explanation", "OutputVerdict", "RuleVerdict", "explain",
+           "private_columns", "render"]
 
 HIDDEN = "‹personal data; --show-pii shows it›"
 SECRET = "‹secret›"
@@ -104,6 +105,23 @@ def _private_columns(output: Output, steps: Iterable[Step]) -> tuple[set[str], s
                     or set(step.value.meta.root_names()) & fields(step.entity, "pii")):
                 pii.add(step.name)
     return pii, secret
+
+
+def private_columns(output: Output) -> tuple[frozenset[str], frozenset[str]]:
+    """The output's columns whose values are personal data, and those that hold a secret:
+    a column is as private as the most private field or step its value reads."""
+    every_step = (*output.prelude, *output.before, *output.after)
+    pii, secret = _private_columns(output, every_step)
+    if output.each is not None and set(output.each[1].meta.root_names()) & pii:
+        pii.add(f"each:{output.each[0]}")
+    personal, hidden = set(), {column for column, _ in output.secrets}
+    for column in output.columns:
+        roots = set(column.value.meta.root_names())
+        if roots & secret:
+            hidden.add(column.name)
+        elif roots & pii:
+            personal.add(column.name)
+    return frozenset(personal - hidden), frozenset(hidden)
 
 
 def _labels(steps: Iterable[Step]) -> dict[str, str]:
