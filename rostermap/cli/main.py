@@ -26,7 +26,7 @@ import click
 from rostermap.compiler.naming import mangle
 from rostermap.dsl.diagnostics import DiagnosticError, printable, render_all
 from rostermap.dsl.files import read_mapping
-from rostermap.runtime.errors import PARTIAL, RunError
+from rostermap.runtime.errors import HELD, PARTIAL, RunError
 from rostermap.runtime.redact import redact
 
 # polars' allocator (jemalloc) keeps freed memory for ten seconds by default, so a run's
@@ -308,13 +308,102 @@ def reject(profile: str, run_id: int, state: Path | None, tenant: str | None,
     click.echo(f"run {run_id} rejected: the last approved or committed run stays current")
 
 
+class _Percent(click.ParamType):  # type: ignore[type-arg]
+    """``5%`` or ``5``: a share of an output's rows, in percent."""
+
+    name = "N%"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        if isinstance(value, float):
+            return value
+        try:
+            number = float(str(value).strip().removesuffix("%"))
+        except ValueError:
+            self.fail(f"{value!r} is not a percentage such as 5%", param, ctx)
+        if not 0 <= number <= 100:
+            self.fail(f"{value!r} is not between 0% and 100%", param, ctx)
+        return number
+
+
+def _write_impact(folder: Path | None, documents: dict[str, str]) -> None:
+    if folder is None:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in documents.items():
+        target = folder / name
+        target.write_text(text, encoding="utf-8")
+        target.chmod(0o600)  # sample rows are students' rows, masked or not
+    click.echo(f"  wrote {', '.join(documents)} to {folder}")
+
+
+@main.command()
+@click.argument("profile")
+@click.argument("edited", metavar="EDITED.rmap",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--source", default=None,
+              help="Compare on this OneRoster source, as for `run`; default: the records the "
+              "tenant's last committed run stored (--tenant, --state or --out).")
+@_with_state
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="A profile parameter; default: those of the tenant's last run.")
+@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="The date both mappings run on, as for `run`.")
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write impact.json and impact.html into this folder.")
+@click.option("--fail-over", type=_Percent(), default=None,
+              help="Exit 4 when an output's rows that appear, disappear or change exceed "
+              "this share of its rows (a pre-deploy gate in CI).")
+@click.option("--show-pii", is_flag=True,
+              help="Show personal values in sample rows (masked by default).")
+def impact(profile: str, edited: Path, source: str | None, state: Path | None,
+           tenant: str | None, out: Path | None, params: tuple[str, ...],
+           today: dt.datetime | None, report_dir: Path | None, fail_over: float | None,
+           show_pii: bool) -> None:
+    """What EDITED.rmap would change against PROFILE's current mapping, row by row.
+
+    Both mappings run on the same records: a tenant's last committed run's stored
+    source records, or --source. Per output, the rows that appear, disappear and
+    change (and which columns), with masked samples; the rules whose drops moved;
+    new warnings and rejects. Nothing is published and no state changes. Exit 0, or
+    4 over --fail-over.
+    """
+    from rostermap.runtime.report.impact import encode, render_html, summary
+    from rostermap.runtime.sync.impact import impact as compare
+
+    if source is None and not (state or tenant or out):
+        raise click.UsageError("name the records: --tenant, --state, --out or --source")
+    try:
+        result = compare(profile, str(edited), source,
+                         _state_options(state, tenant, out) if source is None else None,
+                         params, today.date() if today else None, show_pii, fail_over)
+    except DiagnosticError as error:
+        _fail(error.diagnostics, error.source)
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
+    click.echo(printable(summary(result.impact)))
+    _write_impact(report_dir, {"impact.json": encode(result.impact),
+                               "impact.html": render_html(result.impact)})
+    sys.exit(HELD if result.impact.over else 0)
+
+
 @main.command("run-many")
 @click.argument("tenants_file", metavar="TENANTS.toml",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Tenants synced at once, each in a process of its own.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON lines.")
-def run_many(tenants_file: Path, jobs: int, as_json: bool) -> None:
+@click.option("--impact", "edited", metavar="NEW.rmap", default=None,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Sync nothing: compare NEW.rmap with the current mapping for every tenant "
+              "of its profile, on each tenant's stored records (see `rostermap impact`).")
+@click.option("--fail-over", type=_Percent(), default=None,
+              help="With --impact: exit 4 when any tenant's output changes by more than this.")
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="With --impact: write impact.json and impact.html into this folder.")
+@click.option("--show-pii", is_flag=True, help="With --impact: personal values unmasked.")
+def run_many(tenants_file: Path, jobs: int, as_json: bool, edited: Path | None,
+             fail_over: float | None, report_dir: Path | None, show_pii: bool) -> None:
     """Run many tenants' syncs (a [[tenant]] per district in TENANTS.toml).
 
     Each tenant runs `rostermap run` (a sync against the tenant's own state) in a
@@ -335,6 +424,9 @@ def run_many(tenants_file: Path, jobs: int, as_json: bool) -> None:
         tenants = load_tenants(tenants_file)
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
+    if edited is not None:
+        _impact_many(tenants, tenants_file, edited, jobs, fail_over, report_dir, show_pii,
+                     as_json)
 
     def show(result: TenantResult) -> None:
         if as_json:
@@ -344,6 +436,25 @@ def run_many(tenants_file: Path, jobs: int, as_json: bool) -> None:
     if not as_json:
         click.echo(redact(render(results)))
     sys.exit(exit_code(results))
+
+
+def _impact_many(tenants: Any, tenants_file: Path, edited: Path, jobs: int,
+                 fail_over: float | None, report_dir: Path | None, show_pii: bool,
+                 as_json: bool) -> NoReturn:
+    from rostermap.runtime.report.impact import encode_many, render_many_html, summary_many
+    from rostermap.runtime.sync.impact import impact_many
+
+    try:
+        many = impact_many(tenants, tenants_file, str(edited), jobs, fail_over, show_pii)
+    except DiagnosticError as error:
+        _fail(error.diagnostics, error.source)
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
+    click.echo(encode_many(many) if as_json else printable(summary_many(many)))
+    _write_impact(report_dir, {"impact.json": encode_many(many),
+                               "impact.html": render_many_html(many)})
+    failed = any(t.impact is None for t in many.tenants)
+    sys.exit(1 if failed else HELD if many.over else 0)
 
 
 @main.command()

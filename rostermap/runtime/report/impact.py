@@ -240,7 +240,6 @@ def _environment() -> jinja2.Environment:
 @functools.cache
 def report_style() -> str:
     """report.html's stylesheet, read from its template: one look for every page."""
-    assert jinja2.PackageLoader  # the templates are package data
     env = jinja2.Environment(loader=jinja2.PackageLoader("rostermap.runtime.report",
                                                          "templates"))
     assert env.loader is not None

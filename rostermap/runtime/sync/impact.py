@@ -35,10 +35,12 @@ from rostermap.runtime.report.impact import (
     ColumnChange,
     Impact,
     ImpactRow,
+    ManyImpact,
     OutputImpact,
     RejectChange,
     RowKind,
     RuleChange,
+    TenantImpact,
     WarningChange,
 )
 from rostermap.runtime.report.json_report import SECRET as SECRET_PARAM
@@ -52,7 +54,8 @@ from rostermap.runtime.sync.changes import COLUMN, SEP, current_rows
 from rostermap.runtime.sync.history import open_state
 from rostermap.runtime.sync.run import SyncOptions
 
-__all__ = ["ImpactResult", "OutputDiff", "StoredSource", "compare", "impact"]
+__all__ = ["ImpactResult", "OutputDiff", "StoredSource", "compare", "impact", "impact_many",
+           "impact_tenant"]
 
 SAMPLES = 5  # sample rows per kind and output
 
@@ -239,13 +242,16 @@ def _samples(d: OutputDiff, plan: Output, show_pii: bool, limit: int) -> list[Im
     return samples
 
 
+def _names(rows: pl.DataFrame) -> list[str]:
+    return [c[len(COLUMN):] for c in rows.columns if c.startswith(COLUMN)]
+
+
 def _output_impact(d: OutputDiff, plan: Output, show_pii: bool, limit: int,
                    only: str | None) -> OutputImpact:
     before = d.before.height if d.before is not None else 0
     after = d.after.height if d.after is not None else 0
-    names = (lambda f: [c[len(COLUMN):] for c in f.columns if c.startswith(COLUMN)])
-    old = names(d.before) if d.before is not None else []
-    new = names(d.after) if d.after is not None else []
+    old = _names(d.before) if d.before is not None else []
+    new = _names(d.after) if d.after is not None else []
     moved = len(d.appears) + len(d.disappears) + len(d.changes)
     return OutputImpact(
         output=d.output, key=list(d.key), before=before, after=after,
@@ -366,3 +372,54 @@ def _whole_rows(result: RunResult, plan: Output) -> pl.DataFrame:
     frame = next(r.frame for r in result.outputs if r.name == plan.name)
     schools = pl.Series("schools", [None] * frame.height, pl.String)
     return current_rows(frame, (), schools, plan.format, [c for c, _ in plan.secrets])
+
+
+def impact_tenant(tenant: Any, edited: str, fail_over: float | None = None,
+                  show_pii: bool = False) -> TenantImpact:
+    """One tenant of a tenants file (``sync.many.Tenant``), compared on its stored
+    records with its own parameters; never raises (a tenant's failure is its result)."""
+    from rostermap.dsl.diagnostics import DiagnosticError
+    from rostermap.runtime.errors import RunError
+
+    try:
+        options = SyncOptions(Path(tenant.state) if tenant.state else None, tenant.name)
+        today = dt.date.fromisoformat(tenant.today) if tenant.today else None
+        found = impact(tenant.profile, edited, None, options, tenant.params, today, show_pii,
+                       fail_over)
+    except (DiagnosticError, RunError) as error:
+        first = error.diagnostics[0] if error.diagnostics else None
+        why = f"{first.code} {first.message}" if first is not None else str(error)
+        return TenantImpact(tenant=tenant.name, error=redact(why))
+    except Exception as error:  # noqa: BLE001 - one tenant's bug must not stop the others
+        return TenantImpact(tenant=tenant.name, error=redact(f"{type(error).__name__}: {error}"))
+    return TenantImpact(tenant=tenant.name, impact=found.impact)
+
+
+def impact_many(tenants: Iterable[Any], tenants_file: Path, edited: str, jobs: int = 1,
+                fail_over: float | None = None, show_pii: bool = False) -> ManyImpact:
+    """``impact_tenant`` for every tenant whose profile is the one ``edited`` declares,
+    ``jobs`` at a time, each in a process of its own (as ``run-many`` syncs them)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    profile = str(load_mapping(resolve_profile(edited)).module.PROFILE)
+    tenants = list(tenants)
+    names = {t.profile: str(load_mapping(resolve_profile(t.profile)).module.PROFILE)
+             for t in tenants}
+    chosen = [t for t in tenants if names[t.profile] == profile]
+    if not chosen:
+        raise UsageError([codes.no_tenant_of_profile(tenants_file, profile,
+                                                     list(names.values()))])
+    with ProcessPoolExecutor(max_workers=max(1, jobs), max_tasks_per_child=1,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(impact_tenant, t, edited, fail_over, show_pii) for t in chosen]
+        results = []
+        for tenant, future in zip(chosen, futures, strict=True):
+            try:
+                results.append(future.result())
+            except Exception as error:  # noqa: BLE001 - the worker process itself died
+                results.append(TenantImpact(tenant=tenant.name,
+                                            error=f"worker failed: {type(error).__name__}"))
+    over = any(r.impact is not None and r.impact.over for r in results)
+    return ManyImpact(rostermap=VERSION, profile=profile, edited=str(edited), tenants=results,
+                      fail_over=fail_over, over=over)
