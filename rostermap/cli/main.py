@@ -278,13 +278,15 @@ def diff_(profile: str, first: int, second: int, state: Path | None, tenant: str
 @_with_state
 @click.option("--wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
               help="Wait this long for a running sync to end.")
+@click.option("--note", default="", help="Why: recorded in the state with who and when.")
 def approve(profile: str, run_id: int, state: Path | None, tenant: str | None,
-            out: Path | None, wait: float) -> None:
+            out: Path | None, wait: float, note: str) -> None:
     """Publish held run RUN of PROFILE, and make it the run the next one compares with."""
     from rostermap.runtime.sync.run import approve as approve_run
 
     try:
-        result = approve_run(profile, run_id, _state_options(state, tenant, out, wait))
+        result = approve_run(profile, run_id, _state_options(state, tenant, out, wait),
+                             note=note)
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
     click.echo(f"run {run_id} approved: published {len(result.files)} files to {result.folder}")
@@ -296,13 +298,14 @@ def approve(profile: str, run_id: int, state: Path | None, tenant: str | None,
 @_with_state
 @click.option("--wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
               help="Wait this long for a running sync to end.")
+@click.option("--note", default="", help="Why: recorded in the state with who and when.")
 def reject(profile: str, run_id: int, state: Path | None, tenant: str | None,
-           out: Path | None, wait: float) -> None:
+           out: Path | None, wait: float, note: str) -> None:
     """Drop held run RUN of PROFILE: nothing of it is published or kept."""
     from rostermap.runtime.sync.run import reject as reject_run
 
     try:
-        reject_run(profile, run_id, _state_options(state, tenant, out, wait))
+        reject_run(profile, run_id, _state_options(state, tenant, out, wait), note=note)
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
     click.echo(f"run {run_id} rejected: the last approved or committed run stays current")
@@ -727,3 +730,60 @@ def serve(source: Path, port: int, version: str | None, auth: str, faults: tuple
     except KeyboardInterrupt:
         pass
 
+
+
+@main.command()
+@click.option("--tenants", "tenants_file", metavar="TENANTS.toml",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Show the states of this tenants file's tenants.")
+@click.option("--states", "folder", type=click.Path(file_okay=False, path_type=Path),
+              help="Show every state in this folder (default: $ROSTERMAP_STATE_DIR or the "
+              "user data folder, where runs keep them).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on; any but a loopback one needs --tls-cert and "
+              "--tls-key, or --behind-proxy.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8484, show_default=True,
+              help="The port; 0 picks a free one.")
+@click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path),
+              help="Serve HTTPS with this PEM certificate chain.")
+@click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="The private key of --tls-cert.")
+@click.option("--behind-proxy", is_flag=True,
+              help="A TLS proxy on this machine serves the console: trust its "
+              "X-Forwarded headers, mark cookies Secure.")
+@click.option("--show-pii", is_flag=True,
+              help="Show personal values (keys of change rows, sample rows); masked by "
+              "default.")
+@click.option("--hash-password", is_flag=True,
+              help="Ask for a password and print its hash for "
+              "$ROSTERMAP_CONSOLE_PASSWORD_HASH, then exit.")
+def console(tenants_file: Path | None, folder: Path | None, host: str, port: int,
+            tls_cert: Path | None, tls_key: Path | None, behind_proxy: bool, show_pii: bool,
+            hash_password: bool) -> None:
+    """A web console over the run states: every tenant's last run, held runs to
+    approve or reject, run history, reports and change files, a mapping's impact.
+
+    Every page needs a session: log in with the one-time token printed here, or the
+    password whose hash is in $ROSTERMAP_CONSOLE_PASSWORD_HASH. Stop it with Ctrl-C.
+    """
+    from rostermap.devtools.console import Console, Settings
+    from rostermap.devtools.console import hash_password as make_hash
+
+    if hash_password:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        click.echo(make_hash(password))
+        return
+    if tenants_file is not None and folder is not None:
+        raise click.UsageError("--tenants and --states name one set of states: give one")
+    try:
+        app = Console(Settings(tenants_file, folder, show_pii), host, port, tls_cert, tls_key,
+                      behind_proxy)
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
+    except OSError as error:
+        raise click.UsageError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    click.echo(f"rostermap console: {app.url}/login")
+    if app.token:
+        click.echo(f"  one-time login token: {app.token}")
+    click.echo(f"  personal values: {'shown' if show_pii else 'masked'}. Press Ctrl-C to stop.")
+    app.serve()
