@@ -54,19 +54,22 @@ class Console:
             raise UsageError([codes.console_exposed(host)])
         text = password_hash if password_hash is not None else os.environ.get(PASSWORD_ENV)
         self.gate = Gate(password=parse_hash(text) if text else None)
+        self.app = make_app(Settings(settings.tenants, settings.folder, settings.show_pii,
+                                     secure=tls is not None or behind_proxy), self.gate)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.socket = socket.socket(family, socket.SOCK_STREAM)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind((host, port))
+        try:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.socket.bind((host, port))
+        except OSError:
+            self.socket.close()
+            raise
         self.port = self.socket.getsockname()[1]
         self.scheme = "https" if tls else "http"
         shown = f"[{host}]" if ":" in host else host
         self.url = f"{self.scheme}://{shown}:{self.port}"
-        hosts = () if behind_proxy or not is_loopback(host) else (
-            f"{shown}:{self.port}", f"localhost:{self.port}")
-        self.app = make_app(Settings(settings.tenants, settings.folder, settings.show_pii,
-                                     secure=tls is not None or behind_proxy, hosts=hosts),
-                            self.gate)
+        if is_loopback(host) and not behind_proxy:  # the Host names a page may come from
+            self.app.state.hosts = (f"{shown}:{self.port}", f"localhost:{self.port}")
         config = uvicorn.Config(
             self.app, log_level="warning", access_log=False, lifespan="off",
             ssl_certfile=str(tls.cert) if tls else None,

@@ -71,7 +71,8 @@ class Settings:
     folder: Path | None = None  # a state folder (default: where syncs keep states)
     show_pii: bool = False
     secure: bool = False  # served over HTTPS (TLS, or a TLS proxy): Secure cookies
-    hosts: tuple[str, ...] = ()  # Host headers accepted; empty: any (behind a proxy)
+    hosts: tuple[str, ...] = ()  # Host headers accepted (app.state.hosts once bound);
+    # empty: any (behind a proxy, or on a public address where TLS names the host)
 
 
 @functools.cache
@@ -343,11 +344,10 @@ def make_app(settings: Settings, gate: Gate) -> Starlette:
         Route("/t/{state}/run/{run:int}/reject", _guarded(console, _decide(False), write=True),
               methods=["POST"]),
     ]
-    hosts = settings.hosts
-
     async def headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]
                       ) -> Response:
         host = request.headers.get("host", "")
+        hosts = getattr(request.app.state, "hosts", settings.hosts)
         if hosts and host not in hosts:  # DNS rebinding: a page of another site
             return _refused(421, "This console answers to its own address only.")
         response = await call_next(request)
