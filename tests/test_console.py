@@ -180,6 +180,11 @@ def test_approve_in_the_browser_does_what_the_cli_does(chromium: str, tenants: T
     assert ui_state["runs"][-1][1:4] == ("approved", 1, 0) and ui_state["pending"] == 0
     assert tenants.files("maple-ui") == tenants.files("maple-cli") != held_files
     assert not (tenants.out("maple-ui") / "held" / str(run)).exists()
+    listed = CliRunner().invoke(main, ["runs", PROFILE, "--state",
+                                       str(tenants.options("maple-ui").state), "--tenant",
+                                       "maple-ui"])
+    assert "(approved by Sam Support, " in listed.output
+    assert "district confirmed the move)" in listed.output
 
 
 def test_reject_in_the_browser_does_what_the_cli_does(chromium: str, tenants: Tenants) -> None:
@@ -256,6 +261,7 @@ def test_pages_show_no_personal_values(tenants: Tenants) -> None:
     with serving(tenants) as console:
         texts = _pages(console, run)
     assert "‹personal›" in texts[-1]
+    assert "no change" in texts[-2]  # the current mapping against itself
     with (EXAMPLE / "users.csv").open(encoding="utf-8", newline="") as handle:
         people = list(csv.DictReader(handle))
     personal = {p[f] for p in people for f in ("givenName", "familyName", "email", "username")
@@ -271,6 +277,7 @@ def _pages(console: Console, run: int) -> list[str]:
         pages = ["/", f"/t/{state_id}", f"/t/{state_id}/run/{run}",
                  f"/t/{state_id}/run/{run}/review", f"/t/{state_id}/run/{run}/report",
                  f"/t/{state_id}/run/{run}/changes/users.csv",
+                 f"/t/{state_id}/impact", f"/t/{state_id}/impact?mapping={PROFILE}",
                  f"/t/{state_id}/run/1/changes/users.csv"]
         texts = []
         for path in pages:

@@ -247,7 +247,7 @@ def runs(profile: str, state: Path | None, tenant: str | None, out: Path | None,
 
     try:
         with open_state(profile, _state_options(state, tenant, out)) as store:
-            click.echo(printable(redact(runs_table(store.runs(limit)))))
+            click.echo(printable(redact(runs_table(store.runs(limit), store.reviews()))))
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
 

@@ -175,10 +175,13 @@ def make_app(settings: Settings, gate: Gate) -> Starlette:
     async def login(request: Request) -> Response:
         if not _same_origin(request):
             return _refused(403, "This login did not come from this console.")
+        from starlette.concurrency import run_in_threadpool
+
         form = await request.form()
         secret, who = form.get("secret"), form.get("who")
-        session = gate.login(secret if isinstance(secret, str) else "",
-                             who if isinstance(who, str) else "")
+        # scrypt takes tens of milliseconds: off the event loop, which serves the pages
+        session = await run_in_threadpool(gate.login, secret if isinstance(secret, str) else "",
+                                          who if isinstance(who, str) else "")
         if session is None:
             return _page("login.html.jinja", 403, session=None, failed=True,
                          password=gate.password is not None)
