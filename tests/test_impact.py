@@ -117,7 +117,8 @@ def test_impact_reports_exactly_what_two_full_runs_differ_by(tenant: SyncOptions
 
 def test_samples_mask_personal_values_unless_asked(tenant: SyncOptions, tmp_path: Path) -> None:
     edited = edited_mapping(tmp_path)
-    masked = impact(PROFILE, str(edited), options=tenant, today=TODAY).impact
+    masked = impact(PROFILE, str(edited), options=tenant).impact
+    assert masked.today == TODAY.isoformat()  # the stored run's date, as its parameters
     users = next(o for o in masked.outputs if o.output == "users.csv")
     sample = users.samples[0]
     assert sample.kind == "disappears" and sample.before is not None

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,7 +145,14 @@ def _guarded(console: Console, handler: Callable[[Request, Session], Awaitable[R
                     session, token if isinstance(token, str) else None):
                 return _refused(403, "This form did not come from this console (no valid "
                                 "CSRF token): nothing was done.")
-        return await handler(request, session)
+        try:
+            return await handler(request, session)
+        except (RunError, DiagnosticError) as error:  # a state that cannot be read
+            return _page("message.html.jinja", 500, session=session, title="Cannot show this",
+                         message=redact(render_all(error.diagnostics)))
+        except (sqlite3.Error, OSError) as error:
+            return _page("message.html.jinja", 500, session=session, title="Cannot show this",
+                         message=redact(f"the state could not be read: {error}"))
 
     return endpoint
 

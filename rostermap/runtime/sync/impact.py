@@ -175,6 +175,7 @@ class _Records:
     shown: str
     params: list[str]
     run: int | None
+    today: dt.date | None = None  # the stored run's date
 
 
 def _records(current: Loaded, source: Path | str | None, options: SyncOptions | None,
@@ -193,8 +194,10 @@ def _records(current: Loaded, source: Path | str | None, options: SyncOptions | 
     named = {p.split("=", 1)[0] for p in given}
     declared = {p.name: p for p in current.module.PARAMS}
     inherited = [p for p in _stored_params(report, declared) if p.split("=", 1)[0] not in named]
+    day = report.params.get("today") if report is not None else None
     return _Records(StoredSource(stored, f"{options.named()} ({path})"),
-                    f"{options.named()} ({path})", inherited + given, last.id)
+                    f"{options.named()} ({path})", inherited + given, last.id,
+                    dt.date.fromisoformat(day) if isinstance(day, str) else None)
 
 
 def _mask(values: dict[str, Any], personal: frozenset[str], secret: frozenset[str],
@@ -320,14 +323,15 @@ def impact(
     """Run ``current`` and ``edited`` on the same records and compare their outputs.
 
     The records are ``source``'s, or else those the state ``options`` names stored
-    for its last committed run (whose parameters are used, ``params`` overriding).
+    for its last committed run (whose parameters and date are used, ``params`` and
+    ``today`` overriding): the current mapping then gives what that run published.
     ``fail_over`` (percent) marks the result ``over`` when an output's rows that
     appear, disappear or change exceed that share of its rows.
     """
     old = load_mapping(resolve_profile(current))
     new = load_mapping(resolve_profile(edited))
-    day = today or dt.date.today()
     records = _records(old, source, options, params)
+    day = today or records.today or dt.date.today()
     results = []
     for loaded in (old, new):
         # each run reads the stored records afresh: a run closes its source
