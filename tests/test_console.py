@@ -149,9 +149,16 @@ def _decide_in_browser(chromium: str, console: Console, button: str, note: str,
         page.fill(f"#{button}-note", note)
         page.click(f"button.{button}")
         page.wait_for_url(re.compile(r".*/t/[0-9a-f]+\?done=.*"))
+        body = page.inner_text("body")
         if shots:
             _shot(page, "history")
-        return page.inner_text("body")
+            tenant = page.url.split("?")[0]
+            page.goto(f"{tenant}/run/1")
+            _shot(page, "run")
+            page.goto(f"{tenant}/impact?mapping={PROFILE}")
+            assert "no change" in page.content()
+            _shot(page, "impact")
+        return body
     finally:
         browser.close()
         playwright.stop()

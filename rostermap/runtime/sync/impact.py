@@ -195,8 +195,8 @@ def _records(current: Loaded, source: Path | str | None, options: SyncOptions | 
     declared = {p.name: p for p in current.module.PARAMS}
     inherited = [p for p in _stored_params(report, declared) if p.split("=", 1)[0] not in named]
     day = report.params.get("today") if report is not None else None
-    return _Records(StoredSource(stored, f"{options.named()} ({path})"),
-                    f"{options.named()} ({path})", inherited + given, last.id,
+    shown = options.named() if options.state is not None else f"{options.named()} ({path})"
+    return _Records(StoredSource(stored, shown), shown, inherited + given, last.id,
                     dt.date.fromisoformat(day) if isinstance(day, str) else None)
 
 
