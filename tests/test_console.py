@@ -325,3 +325,63 @@ def test_a_host_other_than_loopback_needs_tls_or_a_proxy(tenants: Tenants, tmp_p
     assert result.exit_code == 2 and "RM528" in result.output
     empty = CliRunner().invoke(main, ["console", "--states", str(tmp_path / "nothing")])
     assert empty.exit_code == 2 and "RM527" in empty.output
+
+
+def test_a_tenants_file_names_the_states_shown(tmp_path: Path) -> None:
+    tenants = Tenants(tmp_path)
+    (tmp_path / "tenants.toml").write_text(f"""
+[defaults]
+profile = "{PROFILE}"
+params = {{ year = 2026 }}
+
+[[tenant]]
+name = "north"
+source = "{EXAMPLE}"
+out = "out/north"
+state = "states/powerschool-learning/north.sqlite"
+
+[[tenant]]
+name = "south"
+source = "{EXAMPLE}"
+out = "out/south"
+state = "states/powerschool-learning/south.sqlite"
+
+[[tenant]]
+name = "never-run"
+source = "{EXAMPLE}"
+out = "out/never"
+state = "states/powerschool-learning/never.sqlite"
+""", encoding="utf-8")
+    tenants.synced("north")
+    tenants.synced("south")
+    tenants.synced("elsewhere")  # in the folder, not in the tenants file
+    console = Console(Settings(tenants=tmp_path / "tenants.toml"), port=0)
+    console.start()
+    try:
+        with httpx.Client(base_url=console.url) as client:
+            _login(console, client)
+            page = client.get("/").text
+    finally:
+        console.stop()
+    assert "north" in page and "south" in page
+    assert "elsewhere" not in page and "never-run" not in page
+
+
+def test_a_decision_the_state_refuses_is_shown_not_done(tenants: Tenants) -> None:
+    run = tenants.held("maple")
+    tenants.synced("maple")  # a later run supersedes the held one
+    with serving(tenants) as console, httpx.Client(base_url=console.url) as client:
+        csrf = _login(console, client)
+        state_id = re.search(r'href="/t/([0-9a-f]+)"', client.get("/").text).group(1)  # type: ignore[union-attr]
+        refused = client.post(f"/t/{state_id}/run/{run}/approve", data={"csrf": csrf})
+    assert refused.status_code == 409
+    assert "RM462" in refused.text and "superseded" in refused.text
+    assert tenants.state("maple")["reviews"] == []
+
+
+def test_hash_password_prints_a_hash_the_console_takes() -> None:
+    result = CliRunner().invoke(main, ["console", "--hash-password"],
+                                input="correct horse\ncorrect horse\n")
+    assert result.exit_code == 0, result.output
+    printed = result.output.strip().splitlines()[-1]
+    assert printed.startswith("scrypt$16384$8$1$") and "correct horse" not in printed
