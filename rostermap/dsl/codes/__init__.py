@@ -12,7 +12,8 @@ retired instead). Ranges: RM1xx syntax, RM2xx names, RM3xx types and profile rul
 RM4xx source data (RM440-RM459, fetching from a REST API, in rm44x_rest), RM5xx
 run usage (parameters, paths); rules on linked records, `match` misused and output
 contracts have modules of their own (RM330-RM339 in rm33x_lang, RM470-RM479 in
-rm47x_contracts).
+rm47x_contracts), and so have impact and the console (RM525-RM529, RM480-RM489 in
+rm52x_console).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from rostermap.dsl.codes import (
     rm33x_lang,
     rm44x_rest,
     rm47x_contracts,
+    rm52x_console,
 )
 from rostermap.dsl.codes._registry import (
     CODES,
@@ -47,6 +49,7 @@ from rostermap.dsl.codes.rm5xx_usage import *  # noqa: F403
 from rostermap.dsl.codes.rm33x_lang import *  # noqa: F403
 from rostermap.dsl.codes.rm44x_rest import *  # noqa: F403
 from rostermap.dsl.codes.rm47x_contracts import *  # noqa: F403
+from rostermap.dsl.codes.rm52x_console import *  # noqa: F403
 
 __all__ = ["CODES", "ERROR", "ERROR_OR_WARNING", "WARNING", "Code", "Draft", "code",
            "constructors", "lookup", "markdown"]
@@ -59,3 +62,4 @@ __all__ += rm44x_rest.__all__
 __all__ += rm5xx_usage.__all__
 __all__ += rm33x_lang.__all__
 __all__ += rm47x_contracts.__all__
+__all__ += rm52x_console.__all__

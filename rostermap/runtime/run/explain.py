@@ -55,6 +55,7 @@ __all__ = [
     "as_json",
     "explain",
     "explain_records",
+    "private_columns",
     "render",
 ]
 
@@ -208,6 +209,23 @@ def _private_columns(output: Output, steps: Iterable[Step]) -> tuple[set[str], s
             secret.add(f"out:{column.name}")
     secret |= {f"out:{column}" for column, _ in output.secrets}
     return pii, secret
+
+
+def private_columns(output: Output) -> tuple[frozenset[str], frozenset[str]]:
+    """The output's columns whose values are personal data, and those that hold a secret:
+    a column is as private as the most private field or step its value reads."""
+    every_step = (*output.prelude, *output.before, *output.after)
+    pii, secret = _private_columns(output, every_step)
+    if output.each is not None and set(output.each[1].meta.root_names()) & pii:
+        pii.add(f"each:{output.each[0]}")
+    personal, hidden = set(), {column for column, _ in output.secrets}
+    for column in output.columns:
+        roots = set(column.value.meta.root_names())
+        if roots & secret:
+            hidden.add(column.name)
+        elif roots & pii:
+            personal.add(column.name)
+    return frozenset(personal - hidden), frozenset(hidden)
 
 
 def _labels(steps: Iterable[Step]) -> dict[str, str]:

@@ -73,7 +73,7 @@ def _now() -> str:
 
 def load_inputs(
     module: ModuleType,
-    source: Path | str,
+    source: Path | str | Source,
     values: dict[str, Any],
     limits: Limits | None = None,
     also: Mapping[str, tuple[str, ...]] | None = None,
@@ -87,14 +87,17 @@ def load_inputs(
 
     With ``keep`` (a stateful run), a CSV package is read whole and its delta files
     are applied on ``base``, the records of the last run; the result's ``snapshot``
-    holds every record for the next run.
+    holds every record for the next run. ``source`` may be a source already opened
+    (the records a state stored, for ``impact``): it is read as it is, and closed.
     """
     reads = {e: tuple(dict.fromkeys((*module.READS.get(e, ()), *(also or {}).get(e, ()))))
              for e in {**module.READS, **(also or {})}}
     package: Source
     rest: RestSource | None = None
     whole: SnapshotSource | None = None
-    if is_url(str(source)):
+    if not isinstance(source, Path | str):
+        package = source
+    elif is_url(str(source)):
         from rostermap.runtime.sources.rest import open_rest
 
         rest = open_rest(str(source), reads, getattr(module, "FILTERS", {}),
@@ -114,6 +117,8 @@ def load_inputs(
     try:
         if rest is not None:
             check_requires(package, module.REQUIRES)
+        elif package is source:  # stored records: a bulk package's, deltas applied
+            check_requires(package, module.REQUIRES, applied=True)
         tables = load_tables(package, reads, rest.filtered if rest else frozenset(),
                              optional_entities(module.REQUIRES, reads))
         # 1.2 users read roles.csv too
@@ -129,7 +134,7 @@ def load_inputs(
 
 def run(
     profile: str | Loaded,
-    source: Path | str,
+    source: Path | str | Source,
     out_dir: Path | None,
     params: Iterable[str] = (),
     limits: Limits | None = None,
@@ -157,6 +162,7 @@ def run(
     """
     started, clock = _now(), time.perf_counter()
     if out_dir is not None:  # before anything is read: a refused folder costs nothing
+        assert isinstance(source, Path | str), "an opened source is run without writing"
         check_paths(source, out_dir)
         check_owner(out_dir, None)
     loaded = profile if isinstance(profile, Loaded) else load_mapping(resolve_profile(profile))
@@ -186,7 +192,8 @@ def run(
         profile=module.PROFILE,
         mapping=str(loaded.path),
         mapping_sha256=loaded.sha256,
-        source=rest.origin if rest else redact(str(source)),
+        source=rest.origin if rest else redact(
+            str(source) if isinstance(source, Path | str) else source.origin),
         fetch={e: FetchStats(**s) for e, s in rest.report().items()} if rest else None,
         source_rejects=[SourceReject(record=f"{r.entity}/{r.sourcedId}", **r.to_dict())
                         for r in rest.rejects] if rest else [],
