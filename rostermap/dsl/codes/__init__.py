@@ -16,6 +16,7 @@ run usage (parameters, paths).
 from __future__ import annotations
 
 from rostermap.dsl.codes import (
+    push,
     rm1xx_syntax,
     rm2xx_names,
     rm3xx_types,
@@ -41,6 +42,7 @@ from rostermap.dsl.codes.rm3xx_types import *  # noqa: F403
 from rostermap.dsl.codes.rm4xx_data import *  # noqa: F403
 from rostermap.dsl.codes.rm5xx_usage import *  # noqa: F403
 from rostermap.dsl.codes.rm44x_rest import *  # noqa: F403
+from rostermap.dsl.codes.push import *  # noqa: F403
 
 __all__ = ["CODES", "ERROR", "ERROR_OR_WARNING", "WARNING", "Code", "Draft", "code",
            "constructors", "lookup", "markdown"]
@@ -51,3 +53,4 @@ __all__ += rm3xx_types.__all__
 __all__ += rm4xx_data.__all__
 __all__ += rm44x_rest.__all__
 __all__ += rm5xx_usage.__all__
+__all__ += push.__all__
