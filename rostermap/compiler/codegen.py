@@ -473,7 +473,8 @@ def generate(plan: pl_.Plan) -> str:
         outputs=outputs_code,
         output_list="\n".join(f"    {f}," for f in functions),
         source_map="{}",
-        pushes=literal(push.encode([o.push for o in m.outputs if o.push is not None])),
+        pushes=literal(push.encode(specs)) if (specs := [o.push for o in m.outputs
+                                                         if o.push is not None]) else "",
     )
     text = _template().render(**context)
     first = outputs_code.split("\n", 1)[0]

@@ -10,18 +10,19 @@ Codes are stable: tools, tests and support notes refer to them, so a code is nev
 reused for another meaning, even after the check that raised it is gone (mark it
 retired instead). Ranges: RM1xx syntax, RM2xx names, RM3xx types and profile rules,
 RM4xx source data (RM440-RM459, fetching from a REST API, in rm44x_rest), RM5xx
-run usage (parameters, paths).
+run usage (parameters, paths); push outputs (RM350-RM359, RM491-RM499, RM530-RM539)
+in rm35x_push.
 """
 
 from __future__ import annotations
 
 from rostermap.dsl.codes import (
-    push,
     rm1xx_syntax,
     rm2xx_names,
     rm3xx_types,
     rm4xx_data,
     rm5xx_usage,
+    rm35x_push,
     rm44x_rest,
 )
 from rostermap.dsl.codes._registry import (
@@ -42,7 +43,7 @@ from rostermap.dsl.codes.rm3xx_types import *  # noqa: F403
 from rostermap.dsl.codes.rm4xx_data import *  # noqa: F403
 from rostermap.dsl.codes.rm5xx_usage import *  # noqa: F403
 from rostermap.dsl.codes.rm44x_rest import *  # noqa: F403
-from rostermap.dsl.codes.push import *  # noqa: F403
+from rostermap.dsl.codes.rm35x_push import *  # noqa: F403
 
 __all__ = ["CODES", "ERROR", "ERROR_OR_WARNING", "WARNING", "Code", "Draft", "code",
            "constructors", "lookup", "markdown"]
@@ -53,4 +54,4 @@ __all__ += rm3xx_types.__all__
 __all__ += rm4xx_data.__all__
 __all__ += rm44x_rest.__all__
 __all__ += rm5xx_usage.__all__
-__all__ += push.__all__
+__all__ += rm35x_push.__all__

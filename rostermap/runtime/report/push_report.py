@@ -11,12 +11,14 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import jinja2
+import msgspec
 
 from rostermap.runtime.redact import redact
 
-__all__ = ["PushReport", "Write", "WriteOutcome", "encode", "render_html"]
+__all__ = ["PushReport", "Write", "WriteOutcome", "encode", "render_html", "schema"]
 
 MAX_MESSAGE = 500
 
@@ -47,6 +49,9 @@ class Write:
 
 @dataclass(frozen=True)
 class PushReport:
+    """report.json of a push (``kind`` tells it from a run's report)."""
+
+    kind: str  # always "push"
     profile: str
     mapping: str
     source: str
@@ -63,6 +68,20 @@ class PushReport:
     @property
     def failed(self) -> int:
         return sum(1 for w in self.writes if w.outcome is WriteOutcome.FAILED)
+
+
+def schema() -> dict[str, Any]:
+    """A push's report.json JSON Schema (draft 2020-12), as published in docs/: no
+    property the classes do not declare, every declared one required."""
+    body: dict[str, Any] = msgspec.json.schema(PushReport)
+    for definition in body["$defs"].values():
+        if "properties" in definition:
+            definition["additionalProperties"] = False
+            definition["required"] = list(definition["properties"])
+    body["$defs"]["PushReport"]["properties"]["kind"] = {"const": "push"}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://rostermap.dev/schemas/push-report.schema.json",
+            "title": "rostermap push report.json", **body}
 
 
 def encode(report: PushReport) -> bytes:

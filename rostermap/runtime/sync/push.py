@@ -368,7 +368,7 @@ def push(profile: str, source: Path | str, options: PushOptions, params: Iterabl
         if push_id is not None:
             store.finish(push_id, outcome, len(job.writes) - skipped, failed)
     report = PushReport(
-        profile=loaded.module.PROFILE, mapping=str(loaded.path), source=redact(str(source)),
+        kind="push", profile=loaded.module.PROFILE, mapping=str(loaded.path), source=redact(str(source)),
         target=redact(target), started=started,
         finished=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), outcome=outcome,
         dry_run=options.dry_run, counts=job.counts, writes=job.writes)

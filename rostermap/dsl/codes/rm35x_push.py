@@ -72,7 +72,7 @@ def path_field_type(name: str, given: Type, span: Span) -> Draft:
       "its writes need that push's writes first, but it does not say `after PUSH`.")
 def link_not_after(push: str, target: str, span: Span) -> Draft:
     return Draft(f"`{push}` links to `{target}` but is not declared `after {target}`",
-                 Label(span, f"needs {target}'s writes first"),
+                 Label(span, f"needs the writes of {target} first"),
                  notes=(f"help: add `after {target}` to the push block",))
 
 
