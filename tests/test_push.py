@@ -289,3 +289,16 @@ def test_a_push_statement_in_a_file_output_is_refused() -> None:
                                '  send PUT "/lineItems/{id}"\n  id <- sourcedId\n')
     assert [d.code for d in compiled.diagnostics] == ["RM359"]
     assert "is a file, not a push" in compiled.diagnostics[0].message
+
+
+def test_the_push_page_s_examples_compile() -> None:
+    import re
+
+    from rostermap.compiler import compile_mapping
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "push.md").read_text()
+    blocks = re.findall(r"```rmap\n(.*?)```", page, flags=re.DOTALL)
+    assert blocks
+    for block in blocks:
+        compiled = compile_mapping(block, "push.md")
+        assert compiled.ok and not compiled.diagnostics, [d.message for d in compiled.diagnostics]

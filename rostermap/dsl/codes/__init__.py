@@ -42,8 +42,8 @@ from rostermap.dsl.codes.rm2xx_names import *  # noqa: F403
 from rostermap.dsl.codes.rm3xx_types import *  # noqa: F403
 from rostermap.dsl.codes.rm4xx_data import *  # noqa: F403
 from rostermap.dsl.codes.rm5xx_usage import *  # noqa: F403
-from rostermap.dsl.codes.rm44x_rest import *  # noqa: F403
 from rostermap.dsl.codes.rm35x_push import *  # noqa: F403
+from rostermap.dsl.codes.rm44x_rest import *  # noqa: F403
 
 __all__ = ["CODES", "ERROR", "ERROR_OR_WARNING", "WARNING", "Code", "Draft", "code",
            "constructors", "lookup", "markdown"]

@@ -29,9 +29,8 @@ from rostermap.dsl import codes
 from rostermap.dsl.push import PushSpec, Request, decode, path_fields
 from rostermap.runtime.errors import UsageError
 from rostermap.runtime.redact import MASK, redact
-from rostermap.runtime.report.push_report import PushReport, Write, WriteOutcome
+from rostermap.runtime.report.push_report import PushReport, Write, WriteOutcome, render_html
 from rostermap.runtime.report.push_report import encode as encode_report
-from rostermap.runtime.report.push_report import render_html
 from rostermap.runtime.run.loader import load_mapping, resolve_profile
 from rostermap.runtime.run.pipeline import run
 from rostermap.runtime.sources.config import FetchOptions, SourceConfig, load_config
@@ -368,8 +367,8 @@ def push(profile: str, source: Path | str, options: PushOptions, params: Iterabl
         if push_id is not None:
             store.finish(push_id, outcome, len(job.writes) - skipped, failed)
     report = PushReport(
-        kind="push", profile=loaded.module.PROFILE, mapping=str(loaded.path), source=redact(str(source)),
-        target=redact(target), started=started,
+        kind="push", profile=loaded.module.PROFILE, mapping=str(loaded.path),
+        source=redact(str(source)), target=redact(target), started=started,
         finished=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), outcome=outcome,
         dry_run=options.dry_run, counts=job.counts, writes=job.writes)
     files = _write_reports(options.out, report) if options.out is not None else []
