@@ -23,7 +23,7 @@ from rostermap.devtools.serve import Fault, Server
 from rostermap.runtime.errors import UsageError
 from rostermap.runtime.redact import MASK
 from rostermap.runtime.sources.config import Credentials, FetchOptions, SourceConfig
-from rostermap.runtime.sync.push import PushOptions, push
+from rostermap.runtime.sync.push import PushOptions, push, watch
 
 TYPES = {"Dropbox", "Assignment", "LTI_SCORM", "Discussion", "Wiki", "Assessment"}
 FAST = FetchOptions(backoff=0.001, max_backoff=0.01, retries=2, timeout=10.0)
@@ -198,6 +198,47 @@ def test_a_push_cut_short_resumes_without_duplicate_assignments(
     assert second.report.outcome == "success"
     assert server.gradebook.assignments == made  # none created twice
     assert {w.push for w in second.report.writes} == {"scores"}
+
+
+def test_a_create_is_not_retried_after_a_500_but_is_after_a_503(
+        gradebook: Path, server: Server, tmp_path: Path) -> None:
+    # A POST answered 500 may have made the record: sending it again could make two.
+    server.faults.append(Fault.parse("500,entity=assignment,times=1"))
+    first = push("powerschool-grade-push", gradebook,
+                 PushOptions(server.root, state=tmp_path / "a.sqlite"), config=NONE)
+    posts = [w for w in writes(server) if w[0] == "POST"]
+    assert first.report.outcome == "partial"
+    assert len(posts) == len(expected_assignments(gradebook))  # the refused one sent once
+    # 503 says the request was not acted on: a create is retried, and succeeds.
+    server.faults.clear()
+    server.requests.clear()
+    server.faults.append(Fault.parse("503,entity=assignment,times=1"))
+    second = push("powerschool-grade-push", gradebook,
+                  PushOptions(server.root, state=tmp_path / "b.sqlite"), config=NONE)
+    assert second.report.outcome == "success"
+
+
+def test_watch_pushes_when_the_gradebook_changes_and_not_otherwise(
+        gradebook: Path, server: Server, tmp_path: Path) -> None:
+    source = tmp_path / "gradebook"
+    shutil.copytree(gradebook, source)
+    pushed: list[int] = []
+    looks = iter(range(4))
+
+    def stop() -> bool:  # four looks at the source, the third after an edit
+        n = next(looks, None)
+        if n == 2:
+            results = source / "results.csv"
+            header, first, *rest = results.read_text(encoding="utf-8").splitlines()
+            fields = first.split(",")
+            fields[header.split(",").index("score")] = "9.75"
+            results.write_text("\n".join([header, ",".join(fields), *rest]) + "\n",
+                               encoding="utf-8")
+        return n is None
+
+    watch("powerschool-grade-push", source, PushOptions(server.root, state=tmp_path / "s"),
+          0.01, lambda r: pushed.append(len(r.report.writes)), config=NONE, stop=stop)
+    assert len(pushed) == 2 and pushed[0] > 0 and pushed[1] >= 1
 
 
 # --- OneRoster ----------------------------------------------------------------------------

@@ -226,11 +226,14 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
 @click.option("--dry-run", is_flag=True,
               help="Print the requests the push would make (secrets masked); send nothing, "
                    "change no state.")
+@click.option("--watch", "every", type=click.FloatRange(min=0.1), default=None,
+              metavar="SECONDS", help="Keep running: look at the source every SECONDS and push "
+              "again each time it changes (until interrupted).")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 def push_(profile: str, source: str, target: str, out_dir: Path | None, params: tuple[str, ...],
           today: dt.datetime | None, config_path: Path | None, timeout: float | None,
           retries: int | None, state: Path | None, tenant: str | None, dry_run: bool,
-          quiet: bool) -> None:
+          every: float | None, quiet: bool) -> None:
     """Write PROFILE's push outputs, made from a gradebook, to the API at --target.
 
     Only what changed since the last successful push of the same profile and tenant
@@ -240,22 +243,19 @@ def push_(profile: str, source: str, target: str, out_dir: Path | None, params: 
     done, 3 some failed (they are sent again next time), 1 errors, 2 usage errors.
     """
     from rostermap.runtime.sources.config import load_config
-    from rostermap.runtime.sync.push import PushOptions
+    from rostermap.runtime.sync.push import PushOptions, PushResult, watch
     from rostermap.runtime.sync.push import push as run_push
 
     if out_dir is None and not dry_run and state is None and tenant is None:
         raise click.UsageError("name the push's --out folder (its report), --tenant or --state")
-    try:
-        config = load_config(config_path, {"timeout": timeout, "retries": retries})
-        result = run_push(profile, source, PushOptions(target, state, tenant, dry_run, out_dir),
-                          params, config, today.date() if today else None)
-    except DiagnosticError as error:
-        _fail(error.diagnostics, error.source)
-    except RunError as error:
-        _fail(error.diagnostics, code=error.exit_code)
-    for request in result.requests:
-        click.echo(printable(request))
-    if not quiet:
+    if every is not None and dry_run:
+        raise click.UsageError("--watch cannot be combined with --dry-run")
+
+    def show(result: PushResult) -> None:
+        for request in result.requests:
+            click.echo(printable(request))
+        if quiet:
+            return
         r = result.report
         for name, c in r.counts.items():
             click.echo(f"  {name}: {c['records']} records, {c['unchanged']} unchanged, "
@@ -265,6 +265,22 @@ def push_(profile: str, source: str, target: str, out_dir: Path | None, params: 
             if w.outcome.value in ("failed", "skipped"):
                 click.echo(printable(f"  {w.outcome.value}: {w.message}"), err=True)
         click.echo(f"  push {r.outcome}" + (f"; report in {out_dir}" if result.files else ""))
+
+    options = PushOptions(target, state, tenant, dry_run, out_dir)
+    try:
+        config = load_config(config_path, {"timeout": timeout, "retries": retries})
+        if every is not None:
+            try:
+                watch(profile, source, options, every, show, params, config)
+            except KeyboardInterrupt:
+                sys.exit(0)
+        result = run_push(profile, source, options, params, config,
+                          today.date() if today else None)
+    except DiagnosticError as error:
+        _fail(error.diagnostics, error.source)
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
+    show(result)
     sys.exit(result.exit_code)
 
 

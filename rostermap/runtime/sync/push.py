@@ -35,13 +35,18 @@ from rostermap.runtime.run.loader import load_mapping, resolve_profile
 from rostermap.runtime.run.pipeline import run
 from rostermap.runtime.sources.config import FetchOptions, SourceConfig, load_config
 from rostermap.runtime.sync.push_state import PushStore, open_push_state, push_state_path
+from rostermap.runtime.sync.state import lock
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["PushOptions", "PushResult", "push", "push_order"]
+__all__ = ["PushOptions", "PushResult", "fingerprint", "push", "push_order", "watch"]
 
 _RETRY = frozenset({429, 500, 502, 503, 504})
+# Answers that say the request was not acted on: the only ones a create (a POST, which
+# makes a record each time it is acted on) is retried on, lest a 500 that created the
+# record anyway, or a lost answer, make it twice.
+_NOT_DONE = frozenset({429, 503})
 
 
 @dataclass(frozen=True)
@@ -210,10 +215,15 @@ class _Push:
         while True:
             attempts += 1
             retry_after: float | None = None
+            # a PUT may be repeated; a create only when it cannot have been acted on
+            again = _RETRY if p.request.method == "PUT" else _NOT_DONE
             try:
                 response = await http.request(p.request.method, self.url(p.path), json=p.body)
-            except (httpx.HTTPError, OSError) as error:
+            except (httpx.ConnectError, httpx.ConnectTimeout) as error:  # never sent
                 status, message, retryable = None, f"{type(error).__name__}: {error}", True
+            except (httpx.HTTPError, OSError) as error:
+                status, message = None, f"{type(error).__name__}: {error}"
+                retryable = p.request.method == "PUT"
             except Exception as error:  # an auth flow's failure (token endpoint)
                 retryable = bool(getattr(error, "retryable", False))
                 status, message = None, str(error)
@@ -222,7 +232,7 @@ class _Push:
                 if status < 300:
                     return self.succeeded(p, response, attempts)
                 message = response.text
-                retryable = status in _RETRY
+                retryable = status in again
                 header = response.headers.get("Retry-After", "")
                 retry_after = float(header) if header.replace(".", "", 1).isdigit() else None
             if not retryable or attempts > o.retries or (
@@ -349,7 +359,8 @@ def push(profile: str, source: Path | str, options: PushOptions, params: Iterabl
     state = options.state or push_state_path(loaded.module.PROFILE, options.tenant,
                                              options.out)
     method = config.credentials.method
-    with open_push_state(state, loaded.module.PROFILE, options.tenant) as store:
+    # one push at a time per state: two would both create what neither has captured yet
+    with lock(state), open_push_state(state, loaded.module.PROFILE, options.tenant) as store:
         job = _Push(target, store, config.options, options.dry_run,
                     {"oauth2": "Bearer", "oauth1": "OAuth"}.get(method, ""))
         push_id = None if options.dry_run else store.begin(redact(target))
@@ -374,3 +385,32 @@ def push(profile: str, source: Path | str, options: PushOptions, params: Iterabl
     files = _write_reports(options.out, report) if options.out is not None else []
     return PushResult(report, files, job.printed)
 
+
+
+def fingerprint(source: Path | str) -> tuple[tuple[str, int, int], ...]:
+    """What tells a changed gradebook export from the last one pushed: each file's
+    name, size and modification time (the files, not their contents: a poll of a
+    large export must cost next to nothing)."""
+    path = Path(source)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return tuple((str(f), (st := f.stat()).st_size, st.st_mtime_ns) for f in files)
+
+
+def watch(profile: str, source: Path | str, options: PushOptions, every: float,
+          pushed: Callable[[PushResult], None], params: Iterable[str] = (),
+          config: SourceConfig | None = None, stop: Callable[[], bool] = lambda: False) -> None:
+    """Push now, then again each time the source changes (looked at every ``every``
+    seconds) until ``stop`` says so or the process is interrupted: "Grade Push
+    Frequency: Immediate" for a product that exports its gradebook as it changes.
+    A push that fails to run (a gradebook caught half-written) is tried again at the
+    next change; a failed write, at the next push, as always."""
+    import time
+
+    last: tuple[tuple[str, int, int], ...] | None = None
+    while not stop():
+        current = fingerprint(source)
+        if current != last:
+            pushed(push(profile, source, options, params, config))
+            last = current
+        if not stop():
+            time.sleep(every)
