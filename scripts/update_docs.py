@@ -20,6 +20,7 @@ from rostermap.dsl.codes import markdown
 from rostermap.dsl.schema import reference_markdown as entities_markdown
 from rostermap.runtime.engine.functions import reference_markdown
 from rostermap.runtime.report.model import schema as report_schema
+from rostermap.runtime.report.push_report import schema as push_report_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -43,6 +44,8 @@ def main() -> None:
     TEXTMATE.write_text(textmate(), encoding="utf-8")
     (DOCS / "report.schema.json").write_text(json.dumps(report_schema(), indent=2) + "\n",
                                              encoding="utf-8")
+    (DOCS / "push-report.schema.json").write_text(
+        json.dumps(push_report_schema(), indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -306,11 +306,11 @@ def test_empty_folder_and_empty_zip_are_rm401(make_package: MakePackage) -> None
 
 
 def test_unknown_csv_files_are_not_entities(make_package: MakePackage) -> None:
-    files = dict(tiny_files(), **{"lineItems.csv": "sourcedId\nx\n", "notes.csv": "a\n"})
+    files = dict(tiny_files(), **{"resources.csv": "sourcedId\nx\n", "notes.csv": "a\n"})
     with opened(make_package(files)) as package:
         assert set(package.files) == {"orgs", "academicSessions", "classes", "enrollments",
                                       "users"}
-        assert not package.has("lineItems")
+        assert not package.has("resources")
 
 
 def _opens_as_1_1_without_warnings(path: Path) -> None:

@@ -197,6 +197,93 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
     sys.exit(report.outcome.exit_code)
 
 
+@main.command("push")
+@click.argument("profile")
+@click.option("--source", required=True,
+              help="The product's gradebook as a OneRoster CSV package (categories, "
+                   "lineItems, results, and what the profile reads beside them).")
+@click.option("--target", required=True,
+              help="The base URL of the API to write to (https://, or http:// to a "
+                   "loopback address).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="The folder to write report.json and report.html into.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="A profile parameter; repeat for several.")
+@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="The run's date for today(); default: the machine's date.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="A TOML file whose [source] section holds the target's credentials and "
+                   "settings (default: $ROSTERMAP_CONFIG).")
+@click.option("--timeout", type=click.FloatRange(min=0.01),
+              help="Seconds to wait for a connection or an answer (default 30).")
+@click.option("--retries", type=click.IntRange(min=0),
+              help="Further attempts of a write answered 429 or 5xx (default 5).")
+@click.option("--state", "state", type=click.Path(dir_okay=False, path_type=Path),
+              help="The push state (SQLite): what each record last sent and what the "
+                   "target gave back; default: the tenant's, else the --out folder's.")
+@click.option("--tenant", default=None, help="The district this push is for: each has its "
+              "own state.")
+@click.option("--dry-run", is_flag=True,
+              help="Print the requests the push would make (secrets masked); send nothing, "
+                   "change no state.")
+@click.option("--watch", "every", type=click.FloatRange(min=0.1), default=None,
+              metavar="SECONDS", help="Keep running: look at the source every SECONDS and push "
+              "again each time it changes (until interrupted).")
+@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+def push_(profile: str, source: str, target: str, out_dir: Path | None, params: tuple[str, ...],
+          today: dt.datetime | None, config_path: Path | None, timeout: float | None,
+          retries: int | None, state: Path | None, tenant: str | None, dry_run: bool,
+          every: float | None, quiet: bool) -> None:
+    """Write PROFILE's push outputs, made from a gradebook, to the API at --target.
+
+    Only what changed since the last successful push of the same profile and tenant
+    is sent; a rerun after a failure resumes. Credentials are read as for API
+    sources (ROSTERMAP_CLIENT_ID, ROSTERMAP_CLIENT_SECRET, ROSTERMAP_TOKEN_URL, or
+    the [source] section of --config); see docs/push.md. Exit codes: 0 every write
+    done, 3 some failed (they are sent again next time), 1 errors, 2 usage errors.
+    """
+    from rostermap.runtime.sources.config import load_config
+    from rostermap.runtime.sync.push import PushOptions, PushResult, watch
+    from rostermap.runtime.sync.push import push as run_push
+
+    if out_dir is None and not dry_run and state is None and tenant is None:
+        raise click.UsageError("name the push's --out folder (its report), --tenant or --state")
+    if every is not None and dry_run:
+        raise click.UsageError("--watch cannot be combined with --dry-run")
+
+    def show(result: PushResult) -> None:
+        for request in result.requests:
+            click.echo(printable(request))
+        if quiet:
+            return
+        r = result.report
+        for name, c in r.counts.items():
+            click.echo(f"  {name}: {c['records']} records, {c['unchanged']} unchanged, "
+                       f"{c['written']} {'to send' if dry_run else 'written'}, "
+                       f"{c['failed']} failed, {c['skipped']} skipped")
+        for w in r.writes:
+            if w.outcome.value in ("failed", "skipped"):
+                click.echo(printable(f"  {w.outcome.value}: {w.message}"), err=True)
+        click.echo(f"  push {r.outcome}" + (f"; report in {out_dir}" if result.files else ""))
+
+    options = PushOptions(target, state, tenant, dry_run, out_dir)
+    try:
+        config = load_config(config_path, {"timeout": timeout, "retries": retries})
+        if every is not None:
+            try:
+                watch(profile, source, options, every, show, params, config)
+            except KeyboardInterrupt:
+                sys.exit(0)
+        result = run_push(profile, source, options, params, config,
+                          today.date() if today else None)
+    except DiagnosticError as error:
+        _fail(error.diagnostics, error.source)
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
+    show(result)
+    sys.exit(result.exit_code)
+
+
 def _log_to(log_file: Path | None) -> None:
     """Send the run's log lines (no personal data, secrets masked) to a file."""
     if log_file is None:
@@ -664,12 +751,17 @@ def compile_(file: Path, out_dir: Path) -> None:
 @click.option("--zip", "as_zip", is_flag=True, help="Write a .zip package instead of a folder.")
 @click.option("--version", "version", type=click.Choice(["1.1", "1.2"]), default="1.1",
               show_default=True, help="The OneRoster version to write.")
-def generate(students: int, seed: int, out: Path, as_zip: bool, version: str) -> None:
+@click.option("--gradebook", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Also write a gradebook (categories, lineItems, results): this many line "
+                   "items per class, each scored for every student of the class.")
+def generate(students: int, seed: int, out: Path, as_zip: bool, version: str,
+             gradebook: int) -> None:
     """Generate a realistic, untidy OneRoster CSV district for trials and benchmarks."""
     from rostermap.devtools.generate import generate as make
 
     try:
-        summary = make(out, students=students, seed=seed, version=version, as_zip=as_zip)
+        summary = make(out, students=students, seed=seed, version=version, as_zip=as_zip,
+                       gradebook=gradebook)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     click.echo(f"wrote {summary}")

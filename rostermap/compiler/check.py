@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rostermap.compiler import ir
+from rostermap.compiler.push_check import check_order, check_push
 from rostermap.dsl import codes, schema
 from rostermap.dsl import nodes as n
 from rostermap.dsl import types as t
@@ -122,6 +123,7 @@ class _Checker:
         self.check_secrets()
         checked = [self.check_output(o) for o in self.outputs.values()]
         ordered = self.order_outputs([c for c in checked if c is not None])
+        check_order(list(self.outputs.values()), self.report)
         requires = self.check_requires()
         if m.profile is None or any(d.is_error for d in self.diagnostics):
             return None
@@ -350,7 +352,7 @@ class _Checker:
                 each = (o.each.name.name, items)
                 ctx = dataclasses.replace(ctx, item=(o.each.name.name,
                                                      items.type.item or t.ANY))
-        fmt = output_format(o.file.name)
+        fmt = "json" if o.push is not None else output_format(o.file.name)
         wheres = []
         for w in o.wheres:
             test = self.condition(self.bind(w.test, ctx), w.test.span, "where")
@@ -408,6 +410,8 @@ class _Checker:
             missing=missing,
             limits=limits,
             contracts=contracts,
+            push=None if o.push is None else check_push(
+                o, entity.name, {c.name: c.value.type for c in columns}, self.report),
             secrets=tuple((c.name, c.value.name) for c in columns
                           if isinstance(c.value, ir.ParamRead) and c.value.name in self.params
                           and self.params[c.value.name].secret),

@@ -23,13 +23,14 @@ from rostermap.compiler import ir, pushdown
 from rostermap.compiler import plan as pl_
 from rostermap.compiler.naming import mangle
 from rostermap.compiler.version import VERSION
+from rostermap.dsl import push
 from rostermap.runtime.engine.functions import REGISTRY
 
 __all__ = ["comment", "docstring", "emit_expression", "generate", "literal"]
 
 # The module-level names of the template (compiler/templates/module.py.jinja).
 _MODULE_NAMES = ("annotations", "PROFILE", "TITLE", "VERSIONS", "REQUIRES", "BUNDLE", "PARAMS",
-                 "READS", "TABLES", "FILTERS", "OUTPUTS", "SOURCE_MAP")
+                 "READS", "TABLES", "FILTERS", "OUTPUTS", "SOURCE_MAP", "PUSHES")
 TODAY = "@today"  # the parameter through which the runtime passes the run's date
 _WIDTH = 88
 
@@ -480,6 +481,8 @@ def generate(plan: pl_.Plan) -> str:
         outputs=outputs_code,
         output_list="\n".join(f"    {f}," for f in functions),
         source_map="{}",
+        pushes=literal(push.encode(specs)) if (specs := [o.push for o in m.outputs
+                                                         if o.push is not None]) else "",
     )
     text = _template().render(**context)
     first = outputs_code.split("\n", 1)[0]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rostermap.dsl.nodes import LiteralValue
+from rostermap.dsl.push import PushSpec
 from rostermap.dsl.span import Span
 from rostermap.dsl.types import Type
 
@@ -398,6 +399,7 @@ class CheckedOutput:
     secrets: tuple[tuple[str, str], ...] = ()  # (column, secret parameter) it holds whole
     allow_empty: bool = False  # `allow empty`: an empty file from a non-empty entity is fine
     contracts: tuple[Contract, ...] = ()  # `expect` lines
+    push: PushSpec | None = None  # a push output: its rows are API writes
 
 @dataclass(frozen=True, slots=True)
 class CheckedMapping:

@@ -33,6 +33,9 @@ ROLES: dict[str, tuple[str, ...]] = {
                               "of"),
     "constant.language": ("true", "false", "this"),
 }
+# push outputs (API writes): the block's word, then its statements
+ROLES["keyword.other.declaration"] += ("push",)
+ROLES["keyword.other.statement"] += ("send", "create", "capture", "body", "link", "to")
 
 
 def keywords() -> set[str]:

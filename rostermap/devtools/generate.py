@@ -1309,11 +1309,15 @@ def _write_manifest(root: Path, version: str, present: Iterable[str]) -> int:
 
 
 def _write_package(root: Path, *, students: int, seed: int, version: str,
-                   school_year: int) -> dict[str, int]:
+                   school_year: int, gradebook: int = 0) -> dict[str, int]:
     with contextlib.ExitStack() as stack:
         out = _Outputs(root, version, stack)
         _District(random.Random(seed), students, version, school_year).run(out)
         counts = out.counts()
+    if gradebook:
+        from rostermap.devtools.gradebook import write_gradebook
+
+        counts.update(write_gradebook(root, version, seed, gradebook, school_year))
     manifest_rows = _write_manifest(root, version, counts)
     return {"manifest.csv": manifest_rows, **counts}
 
@@ -1334,13 +1338,16 @@ def _zip_package(root: Path, names: Iterable[str], target: Path) -> None:
 
 
 def generate(out: Path, *, students: int, seed: int = 1, version: str = "1.1",
-             as_zip: bool = False, school_year: int = 2026) -> GenerateSummary:
+             as_zip: bool = False, school_year: int = 2026,
+             gradebook: int = 0) -> GenerateSummary:
     """Write a synthetic district as a OneRoster CSV package.
 
     ``out`` is a directory to create (an existing empty one is accepted; a non-empty one is
     refused rather than mixed with stale files) or, with ``as_zip``, the ``.zip`` to write
     (files at the archive root).  The same arguments always produce the same bytes.
-    Every forced edge case is present from ``students=20`` on.
+    Every forced edge case is present from ``students=20`` on. ``gradebook`` line
+    items per class, with a result for each enrolled student, make it a product's
+    gradebook export too (``devtools.gradebook``).
     """
     out = Path(out)
     file_types(version)  # validates
@@ -1358,7 +1365,7 @@ def generate(out: Path, *, students: int, seed: int = 1, version: str = "1.1",
             staging = Path(tmp) / "package"
             staging.mkdir()
             counts = _write_package(staging, students=students, seed=seed, version=version,
-                                    school_year=school_year)
+                                    school_year=school_year, gradebook=gradebook)
             partial = Path(tmp) / "package.zip"
             _zip_package(staging, counts, partial)
             partial.replace(out)
@@ -1370,6 +1377,6 @@ def generate(out: Path, *, students: int, seed: int = 1, version: str = "1.1",
                 raise ValueError(f"refusing to write into non-empty directory {out}")
         out.mkdir(parents=True, exist_ok=True)
         counts = _write_package(out, students=students, seed=seed, version=version,
-                                school_year=school_year)
+                                school_year=school_year, gradebook=gradebook)
     return GenerateSummary(path=out, version=version, seed=seed, students=students,
                            counts=MappingProxyType(counts))

@@ -16,6 +16,15 @@ blank bulk-file statuses become ``active`` and the retired ``inactive``
 ``tobedeleted``, as the 1.2 schema says; values outside 1.2's vocabularies get
 its ``ext:`` prefix. The payloads are valid against the schemas rostermap checks.
 
+It also takes gradebook writes, for push profiles (``rostermap push``): OneRoster's
+``PUT /lineItems/{id}``, ``/results/{id}`` and ``/categories/{id}`` (under the 1.1
+base and the 1.2 gradebook service's), and PowerSchool SIS's assignment and score
+writes (``POST /ws/xte/section/assignment``, which makes the assignment's id,
+``PUT /ws/xte/section/assignment/{id}``, ``PUT /ws/xte/score``, a score per
+assignment and student, overwritten). What it stored is ``Server.gradebook``; the
+status faults and ``reset`` strike writes as they strike reads (``entity=`` the
+collection: lineItems, results, categories, assignment, score).
+
 Faults and quirks are switchable, to test clients against real provider behaviour:
 ``429`` (with Retry-After), ``500``/``502``/``503``/``504``, ``slow`` responses,
 ``truncate``d bodies and ``bad-json``, connection ``reset``, a body that ``stall``s
@@ -61,7 +70,7 @@ from rostermap.runtime.sources.config import Credentials
 from rostermap.runtime.sources.csv_package import open_package
 from rostermap.runtime.sources.rest_records import DTYPES, _defs
 
-__all__ = ["FAULTS", "QUIRKS", "Fault", "Server", "base_path"]
+__all__ = ["FAULTS", "QUIRKS", "Fault", "Gradebook", "Server", "base_path"]
 
 log = logging.getLogger("rostermap.serve")
 
@@ -388,6 +397,23 @@ class _Dataset:
 
 
 @dataclass
+class Gradebook:
+    """What push clients wrote: OneRoster records by collection and sourcedId, and
+    PowerSchool assignments by the id this server made, scores by (assignment, student)."""
+
+    oneroster: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    assignments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scores: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    next_id: int = 5001
+
+
+# collection -> the body's root, for OneRoster gradebook writes
+_GRADEBOOK_WRITES = {"lineItems": "lineItem", "results": "result", "categories": "category"}
+_GRADEBOOK_BASES = ("/ims/oneroster/v1p1/", "/ims/oneroster/gradebook/v1p2/")
+_MAX_WRITE_BYTES = 1024**2
+
+
+@dataclass
 class RequestLog:
     method: str
     path: str
@@ -421,6 +447,7 @@ class Server:
         self.quirks = frozenset(quirks)
         self.token_lifetime = token_lifetime
         self.requests: list[RequestLog] = []
+        self.gradebook = Gradebook()
         self.tokens_issued = 0
         self._lock = threading.Lock()
         self._hits: Counter[tuple[int, str]] = Counter()
@@ -598,6 +625,65 @@ class _HTTPServer(ThreadingHTTPServer):
             log.exception("request from %s failed", client_address)
 
 
+def _write_route(method: str, path: str) -> tuple[str, str | None] | None:
+    """(collection, id) of a gradebook write, or None for no such endpoint."""
+    for base in _GRADEBOOK_BASES:
+        if path.startswith(base):
+            parts = path[len(base):].split("/")
+            if method == "PUT" and len(parts) == 2 and parts[0] in _GRADEBOOK_WRITES and parts[1]:
+                return parts[0], urllib.parse.unquote(parts[1])
+            return None
+    if method == "POST" and path == "/ws/xte/section/assignment":
+        return "assignment", None
+    if method == "PUT" and path.startswith("/ws/xte/section/assignment/"):
+        return "assignment", urllib.parse.unquote(path.rsplit("/", 1)[1])
+    if method == "PUT" and path == "/ws/xte/score":
+        return "score", None
+    return None
+
+
+def _store_write(book: Gradebook, collection: str, sourced_id: str | None,
+                 body: Any) -> tuple[int, Any, dict[str, str]]:
+    """Store one write; (status, answer or error text, headers)."""
+    if collection in _GRADEBOOK_WRITES:
+        root = _GRADEBOOK_WRITES[collection]
+        record = body.get(root) if isinstance(body, dict) else None
+        if not isinstance(record, dict):
+            return 400, f"the body is not {{\"{root}\": {{...}}}}", {}
+        if record.get("sourcedId") != sourced_id:
+            return 400, "the body's sourcedId is not the path's", {}
+        if collection == "results":
+            line_item = (record.get("lineItem") or {}).get("sourcedId")
+            if line_item not in book.oneroster.get("lineItems", {}):
+                return 404, f"no lineItem {line_item}", {}
+        stored = book.oneroster.setdefault(collection, {})
+        status = 200 if sourced_id in stored else 201
+        stored[str(sourced_id)] = record
+        return status, {root: record}, {}
+    if collection == "assignment":
+        record = body.get("assignment") if isinstance(body, dict) else None
+        if not isinstance(record, dict):
+            return 400, 'the body is not {"assignment": {...}}', {}
+        if sourced_id is None:
+            made = str(book.next_id)
+            book.next_id += 1
+            book.assignments[made] = record
+            return 201, {"assignment": {"assignmentid": int(made)}}, {
+                "Location": f"/ws/xte/section/assignment/{made}"}
+        if sourced_id not in book.assignments:
+            return 404, f"no assignment {sourced_id}", {}
+        book.assignments[sourced_id] = record
+        return 200, {"assignment": {"assignmentid": int(sourced_id)}}, {}
+    record = body.get("score") if isinstance(body, dict) else None
+    if not isinstance(record, dict):
+        return 400, 'the body is not {"score": {...}}', {}
+    assignment = str(record.get("assignment_id"))
+    if assignment not in book.assignments:
+        return 404, f"no assignment {assignment}", {}
+    book.scores[(assignment, str(record.get("student_id")))] = record
+    return 200, {"score": record}, {}
+
+
 def _status_body(minor: str, description: str) -> bytes:
     return json.dumps({
         "imsx_codeMajor": "failure", "imsx_severity": "error",
@@ -642,9 +728,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- token endpoint -------------------------------------------------------------
     def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        if urllib.parse.urlsplit(self.path).path != TOKEN_PATH:
+            self._write()
+            return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode("utf-8", "replace")
-        if urllib.parse.urlsplit(self.path).path != TOKEN_PATH or self.app.auth != "oauth2":
+        if self.app.auth != "oauth2":
             self._log(404)
             self._error(404, "unknownobject", "no such endpoint")
             return
@@ -677,6 +766,51 @@ class _Handler(BaseHTTPRequestHandler):
                 "expires_in": int(self.app.token_lifetime),
                 "scope": form.get("scope", ""),
             }).encode(), {"Cache-Control": "no-store"})
+
+    # --- gradebook writes ------------------------------------------------------------
+    def do_PUT(self) -> None:  # noqa: N802 - the stdlib's name
+        self._write()
+
+    def _write(self) -> None:
+        """A push client's write: routed, authorized, faulted, checked, then stored."""
+        app = self.app
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > _MAX_WRITE_BYTES:
+            self.close_connection = True
+            self._log(413)
+            self._error(413, "invaliddata", "the body is too large")
+            return
+        raw = self.rfile.read(length)
+        path = urllib.parse.urlsplit(self.path).path
+        route = _write_route(self.command, path)
+        if route is None:
+            self._log(404)
+            self._error(404, "unknownobject", f"no write endpoint {self.command} {path}")
+            return
+        why = self._authorized()
+        if why is not None:
+            self._log(401)
+            self._error(401, "unauthorisedrequest", why)
+            return
+        collection, sourced_id = route
+        fault = app.fault((*_STATUS_FAULTS, "reset"), collection, f"{self.command} {path}",
+                          None)
+        if fault is not None and self._inject(fault):
+            return
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            self._log(400)
+            self._error(400, "invaliddata", "the body is not JSON")
+            return
+        with app._lock:
+            status, answer, headers = _store_write(app.gradebook, collection, sourced_id, body)
+        self._log(status)
+        if status >= 400:
+            self._error(status, "invaliddata" if status == 400 else "unknownobject",
+                        str(answer))
+        else:
+            self._send(status, json.dumps(answer).encode(), headers)
 
     # --- data endpoints -------------------------------------------------------------
     def _authorized(self) -> str | None:

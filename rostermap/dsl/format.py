@@ -307,7 +307,8 @@ def format_mapping(mapping: n.Mapping, origins: bool = False) -> str:
         add("defines", d.span, _fit(f"define {d.name.name}{params} = ", d.body))
     for i, o in enumerate(mapping.outputs):
         group = f"output{i}"
-        add(group, o.span, f"output {o.file.name} from {o.entity.name}")
+        word = "push" if o.push is not None else "output"
+        add(group, o.span, f"{word} {o.file.name} from {o.entity.name}")
         if o.each is not None:
             add(group, o.each.span, _fit(f"  for each {o.each.name.name} in ", o.each.items
                                          ).removeprefix("  "))
@@ -339,6 +340,8 @@ def format_mapping(mapping: n.Mapping, origins: bool = False) -> str:
             add(group, lim.span, f"limit {lim.action.name} {amount}{per}")
         for x in o.expects:
             add(group, x.span, _expect(x))
+        for span, text in _push_statements(o.push):
+            add(group, span, text)
         names = [column_name(f.column.name) for f in o.fields]
         width = min(max((len(x) for x in names), default=0), _MAX_ALIGN)
         for f, name in zip(o.fields, names, strict=True):
@@ -367,7 +370,8 @@ def format_mapping(mapping: n.Mapping, origins: bool = False) -> str:
     previous = ""
     columns = _comment_columns(statements)
     for group, statement in statements:
-        header_alone = out and out[-1].startswith("output ") and previous.startswith("output")
+        header_alone = (out and out[-1].startswith(("output ", "push "))
+                        and previous.startswith("output"))
         if previous and group != previous and not header_alone:
             out.append("")
             if group.startswith("output") and "." not in group and previous.startswith("output"):
@@ -384,8 +388,28 @@ def format_mapping(mapping: n.Mapping, origins: bool = False) -> str:
 
 
 def _indent(group: str, statement: _Statement) -> str:
-    inside = group.startswith("output") and not statement.text.startswith("output ")
+    inside = group.startswith("output") and not statement.text.startswith(("output ", "push "))
     return "  " if inside else ""
+
+
+def _push_statements(p: n.PushDecl | None) -> list[tuple[Span, str]]:
+    """A push block's own statements, in the canonical order: after, body, the
+    requests, captures, links."""
+    if p is None:
+        return []
+    out: list[tuple[Span, str]] = []
+    if p.after:
+        out.append((p.after[0].span.to(p.after[-1].span),
+                    "after " + ", ".join(a.name for a in p.after)))
+    if p.body is not None:
+        out.append((p.body.span, f"body {column_name(p.body.name)}"))
+    for r in (p.create, p.send):
+        if r is not None:
+            out.append((r.span, f"{r.kind} {r.method.name} {_string(r.path)}"))
+    out += [(c.span, f"capture {c.name.name} from {_string(c.path)}") for c in p.captures]
+    out += [(x.span, f"link {column_name(x.column.name)} to {x.push.name}.{x.capture.name}")
+            for x in p.links]
+    return out
 
 
 def _comment_columns(statements: list[tuple[str, _Statement]]) -> dict[str, dict[int, int]]:

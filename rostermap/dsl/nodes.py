@@ -46,6 +46,10 @@ __all__ = [
     "ObjectExpr",
     "Not",
     "Output",
+    "PushDecl",
+    "RequestDecl",
+    "CaptureDecl",
+    "LinkDecl",
     "ParamDecl",
     "ParamNaming",
     "ProfileDecl",
@@ -426,6 +430,50 @@ class ExpectDecl(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class RequestDecl(Node):
+    """``send METHOD "PATH"`` or ``create METHOD "PATH"``: a push output's request.
+    ``{NAME}`` in the path stands for a column's value, or for a capture of the
+    record's earlier write."""
+
+    kind: str  # send | create
+    method: Ident
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureDecl(Node):
+    """``capture NAME from "a/b"``: the value at that path of a write's JSON response,
+    kept in the push state for the record's later writes and for other pushes' links."""
+
+    name: Ident
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkDecl(Node):
+    """``link COLUMN to PUSH.CAPTURE``: the column holds the key of a record of another
+    push; the write sends that record's captured value instead."""
+
+    column: Ident
+    push: Ident
+    capture: Ident
+
+
+@dataclass(frozen=True, slots=True)
+class PushDecl(Node):
+    """What makes an output block a push: its rows become API writes, not a file.
+
+    ``span`` is the ``push`` line's."""
+
+    send: RequestDecl | None = None
+    create: RequestDecl | None = None
+    captures: tuple[CaptureDecl, ...] = ()
+    after: tuple[Ident, ...] = ()
+    body: Ident | None = None
+    links: tuple[LinkDecl, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Output(Node):
     """One output file and the entity whose records become its rows.
 
@@ -448,6 +496,7 @@ class Output(Node):
     limits: tuple[LimitDecl, ...] = ()
     allow_empty: Span | None = None  # `allow empty`: the run does not stop on an empty file
     expects: tuple[ExpectDecl, ...] = ()
+    push: PushDecl | None = None  # a push output: API writes, not a file
 
 
 @dataclass(frozen=True, slots=True)

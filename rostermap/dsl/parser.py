@@ -37,7 +37,7 @@ STATEMENT_WORDS = frozenset(
      "define",
      "output", "where", "key", "sort", "distinct", "warn", "counter", "reject", "for",
      "when", "limit", "allow", "expect"}
-)
+) | frozenset({"push", "send", "create", "capture", "after", "body", "link"})  # push outputs
 _CONTINUE_AFTER = frozenset(
     {",", "<-", "->", "=", "!=", "<", "<=", ">", ">=", "+", "-", "|", ":", "(", "[",
      "and", "or", "not", "in", "is", "if", "then", "else", "of", "where"}
@@ -150,6 +150,16 @@ class _OutputHeader:
     span: Span
     file: n.Ident
     entity: n.Ident
+    push: bool = False  # `push NAME from ENTITY`: the rows become API writes
+
+
+@dataclass(frozen=True, slots=True)
+class _PushPart:
+    """A statement of a push block: after, body (the others are nodes of their own)."""
+
+    span: Span
+    kind: str  # after | body
+    names: tuple[n.Ident, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +281,35 @@ class _ToNodes(Transformer[Token, Any]):
     def output(self, meta: Any, c: list[Token]) -> _OutputHeader:
         file, entity = c
         return _OutputHeader(self._span(meta), self._ident(file), self._ident(entity))
+
+    # push outputs -------------------------------------------------------------------
+    def push(self, meta: Any, c: list[Token]) -> _OutputHeader:
+        name, entity = c
+        return _OutputHeader(self._span(meta), self._ident(name), self._ident(entity), True)
+
+    def _request(self, kind: str, meta: Any, c: list[Token]) -> n.RequestDecl:
+        method, path = c
+        return n.RequestDecl(self._span(meta), kind, self._ident(method), self._text(path))
+
+    def send(self, meta: Any, c: list[Token]) -> n.RequestDecl:
+        return self._request("send", meta, c)
+
+    def create(self, meta: Any, c: list[Token]) -> n.RequestDecl:
+        return self._request("create", meta, c)
+
+    def capture(self, meta: Any, c: list[Token]) -> n.CaptureDecl:
+        name, path = c
+        return n.CaptureDecl(self._span(meta), self._ident(name), self._text(path))
+
+    def after(self, meta: Any, c: list[Token]) -> _PushPart:
+        return _PushPart(self._span(meta), "after", tuple(self._ident(x) for x in c))
+
+    def body(self, meta: Any, c: list[n.Ident]) -> _PushPart:
+        return _PushPart(self._span(meta), "body", tuple(c))
+
+    def link(self, meta: Any, c: list[Any]) -> n.LinkDecl:
+        column, push, capture = c
+        return n.LinkDecl(self._span(meta), column, self._ident(push), self._ident(capture))
 
     def where(self, meta: Any, c: list[Any]) -> n.Where:
         test, report = c
@@ -723,9 +762,12 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
             outputs.append({"header": statement, "wheres": [], "fields": [], "warns": [],
                             "key": (), "sort": (), "distinct": None, "allow_empty": None,
                             "counters": [], "rejects": [], "each": None, "missing": None,
-                            "limits": [], "expects": []})
+                            "limits": [], "expects": [],
+                            "push": {} if statement.push else None})
         elif not outputs:
             diagnostics.append(codes.statement_outside_output(statement.span))
+        elif isinstance(statement, n.RequestDecl | n.CaptureDecl | n.LinkDecl | _PushPart):
+            _add_push_part(outputs[-1], statement, diagnostics)
         elif isinstance(statement, n.Where):
             outputs[-1]["wheres"].append(statement)
         elif isinstance(statement, n.FieldRule):
@@ -773,6 +815,7 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
             tuple(o["limits"]),
             o["allow_empty"],
             tuple(o["expects"]),
+            _push_decl(o["header"].span, o["push"]),
         )
         for o in outputs
     )
@@ -782,6 +825,34 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
                         header.get("library"), header.get("extends"), tuple(imports),
                         tuple(requires), header.get("bundle"))
     return mapping, diagnostics
+
+
+def _add_push_part(output: dict[str, Any], part: Any, diagnostics: list[Diagnostic]) -> None:
+    """File a push statement under its block; in a file output it has no meaning."""
+    push: dict[str, Any] | None = output["push"]
+    if push is None:
+        diagnostics.append(codes.push_statement_in_file_output(output["header"].file.name,
+                                                               part.span))
+        return
+    if isinstance(part, n.RequestDecl) or (isinstance(part, _PushPart) and part.kind == "body"):
+        slot = part.kind
+        if slot in push:
+            diagnostics.append(codes.repeated_in_output(slot, part.span))
+            return
+        push[slot] = part if isinstance(part, n.RequestDecl) else part.names[0]
+    elif isinstance(part, _PushPart):
+        push["after"] = push.get("after", ()) + part.names
+    elif isinstance(part, n.CaptureDecl):
+        push["captures"] = push.get("captures", ()) + (part,)
+    else:
+        push["links"] = push.get("links", ()) + (part,)
+
+
+def _push_decl(span: Span, push: dict[str, Any] | None) -> n.PushDecl | None:
+    if push is None:
+        return None
+    return n.PushDecl(span, push.get("send"), push.get("create"), push.get("captures", ()),
+                      push.get("after", ()), push.get("body"), push.get("links", ()))
 
 
 _HEADER_WORDS: dict[type, str] = {

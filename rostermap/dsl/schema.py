@@ -22,6 +22,8 @@ __all__ = [
     "ENTITIES",
     "reference_markdown",
     "ENUMS",
+    "GRADEBOOK",
+    "PUSH_BODIES",
     "REST_EMBEDDED",
     "REST_TYPES",
     "VERSIONS",
@@ -54,6 +56,9 @@ ENUMS: dict[str, tuple[str, ...]] = {
     ),
     "roleType": ("primary", "secondary"),
     "sex": ("male", "female", "unspecified", "other"),
+    "scoreStatus": (
+        "exempt", "fully graded", "not submitted", "partially graded", "submitted",
+    ),
 }
 
 
@@ -366,6 +371,84 @@ ENTITIES: dict[str, Entity] = {
             doc="A user's demographic data (its sourcedId is the user's); personal data.",
         ),
     )
+}
+
+
+# --- Gradebook -----------------------------------------------------------------
+# OneRoster's gradebook entities: what a product's gradebook export holds, read like
+# any roster so that push profiles (mappings the other way, product to SIS) use the
+# same language. 1.2 renames lineItems' gradingPeriodSourcedId to
+# academicSessionSourcedId (read as the same field), adds lineItems.school,
+# categories.weight and results' class and flags.
+_GRADEBOOK = (
+    _entity(
+        "categories",
+        "category",
+        (
+            _f("title", t.STR, required=True),
+            _f("weight", t.FLOAT, versions=V12),
+        ),
+        {"1.1": ("title",), "1.2": ("title", "weight")},
+    ),
+    _entity(
+        "lineItems",
+        "line item",
+        (
+            _f("title", t.STR, required=True),
+            _f("description", t.STR),
+            _f("assignDate", t.DATE, required=True),
+            _f("dueDate", t.DATE, required=True),
+            _f("class", t.ref("classes"), "classSourcedId", required=True),
+            _f("category", t.ref("categories"), "categorySourcedId", required=True),
+            _f("gradingPeriod", t.ref("academicSessions"), "gradingPeriodSourcedId",
+               aliases=("academicSessionSourcedId",),
+               doc="1.2 calls its column academicSessionSourcedId."),
+            _f("resultValueMin", t.FLOAT),
+            _f("resultValueMax", t.FLOAT, doc="The points a full score is worth."),
+            _f("school", t.ref("orgs"), "schoolSourcedId", versions=V12),
+        ),
+        {
+            "1.1": ("title", "description", "assignDate", "dueDate", "classSourcedId",
+                    "categorySourcedId", "gradingPeriodSourcedId", "resultValueMin",
+                    "resultValueMax"),
+            "1.2": ("title", "description", "assignDate", "dueDate", "classSourcedId",
+                    "categorySourcedId", "academicSessionSourcedId", "resultValueMin",
+                    "resultValueMax", "schoolSourcedId"),
+        },
+    ),
+    _entity(
+        "results",
+        "result",
+        (
+            _f("lineItem", t.ref("lineItems"), "lineItemSourcedId", required=True),
+            _f("student", t.ref("users"), "studentSourcedId", required=True),
+            _f("scoreStatus", t.enum("scoreStatus"), required=True),
+            _f("score", t.FLOAT),
+            _f("scoreDate", t.DATE, required=True),
+            _f("comment", t.STR, pii=True, doc="A teacher's words about a student."),
+            _f("class", t.ref("classes"), "classSourcedId", versions=V12),
+            _f("textScore", t.STR, versions=V12),
+        ),
+        {
+            "1.1": ("lineItemSourcedId", "studentSourcedId", "scoreStatus", "score",
+                    "scoreDate", "comment"),
+            "1.2": ("lineItemSourcedId", "studentSourcedId", "scoreStatus", "score",
+                    "scoreDate", "comment", "textScore", "classSourcedId", "inProgress",
+                    "incomplete", "late", "missing"),
+        },
+    ),
+)
+GRADEBOOK = frozenset(e.name for e in _GRADEBOOK)
+ENTITIES.update({e.name: e for e in _GRADEBOOK})
+# A push body known to the checker: its required fields, as paths under the root.
+PUSH_BODIES: dict[str, tuple[str, ...]] = {
+    "lineItem": ("sourcedId", "status", "title", "assignDate", "dueDate", "class",
+                 "category", "gradingPeriod", "resultValueMin", "resultValueMax"),
+    "result": ("sourcedId", "status", "lineItem", "student", "scoreStatus", "score",
+               "scoreDate"),
+    "assignment": ("name", "assignment_section/sections_dcid", "assignment_section/name",
+                   "assignment_section/duedate", "assignment_section/totalpointvalue"),
+    "score": ("assignment_id", "student_id", "assignment_score/score_entered"),
 }
 
 

@@ -13,7 +13,8 @@ RM4xx source data (RM440-RM459, fetching from a REST API, in rm44x_rest), RM5xx
 run usage (parameters, paths); rules on linked records, `match` misused and output
 contracts have modules of their own (RM330-RM339 in rm33x_lang, RM470-RM479 in
 rm47x_contracts), and so have impact and the console (RM525-RM529, RM480-RM489 in
-rm52x_console).
+rm52x_console), and so have push outputs (RM350-RM359, RM491-RM499,
+RM530-RM539 in rm35x_push).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rostermap.dsl.codes import (
     rm4xx_data,
     rm5xx_usage,
     rm33x_lang,
+    rm35x_push,
     rm44x_rest,
     rm47x_contracts,
     rm52x_console,
@@ -47,6 +49,7 @@ from rostermap.dsl.codes.rm3xx_types import *  # noqa: F403
 from rostermap.dsl.codes.rm4xx_data import *  # noqa: F403
 from rostermap.dsl.codes.rm5xx_usage import *  # noqa: F403
 from rostermap.dsl.codes.rm33x_lang import *  # noqa: F403
+from rostermap.dsl.codes.rm35x_push import *  # noqa: F403
 from rostermap.dsl.codes.rm44x_rest import *  # noqa: F403
 from rostermap.dsl.codes.rm47x_contracts import *  # noqa: F403
 from rostermap.dsl.codes.rm52x_console import *  # noqa: F403
@@ -63,3 +66,4 @@ __all__ += rm5xx_usage.__all__
 __all__ += rm33x_lang.__all__
 __all__ += rm47x_contracts.__all__
 __all__ += rm52x_console.__all__
+__all__ += rm35x_push.__all__

@@ -28,7 +28,7 @@ from rostermap.runtime.engine.tables import (
     optional_entities,
     unnamed_values,
 )
-from rostermap.runtime.errors import RunError
+from rostermap.runtime.errors import RunError, UsageError
 from rostermap.runtime.redact import redact
 from rostermap.runtime.report.json_report import build_report
 from rostermap.runtime.report.model import FetchStats, Report, SourceReject
@@ -146,6 +146,7 @@ def run(
     keep: bool = False,
     also: Mapping[str, tuple[str, ...]] | None = None,
     allow_empty: bool = False,
+    pushing: bool = False,
 ) -> RunResult:
     """Run a profile over a source; ``out_dir=None`` computes without writing.
 
@@ -158,7 +159,8 @@ def run(
     no records, or an output left empty while its entity has records, stops the run
     (RM427) unless ``allow_empty``, the output's `allow empty`, or the profile's
     `require` (which makes the entities it does not name optional) says so. An output
-    whose rows break one of its `expect` contracts fails the run (RM470-RM473).
+    whose rows break one of its `expect` contracts fails the run (RM470-RM473). A push
+    profile makes API writes, not files: only ``sync.push`` (``pushing``) runs it.
     """
     started, clock = _now(), time.perf_counter()
     if out_dir is not None:  # before anything is read: a refused folder costs nothing
@@ -167,6 +169,8 @@ def run(
         check_owner(out_dir, None)
     loaded = profile if isinstance(profile, Loaded) else load_mapping(resolve_profile(profile))
     module = loaded.module
+    if not pushing and getattr(module, "PUSHES", "[]") != "[]":
+        raise UsageError([codes.push_profile_in_run(module.PROFILE)])
     values = parse_params(module.PARAMS, params, today)
     inputs = load_inputs(module, source, values, limits, also, config, observer, base, keep)
     tables, rest = inputs.tables, inputs.rest
