@@ -315,3 +315,10 @@ def test_formatting_any_layout_keeps_the_tree_and_is_idempotent(tree: n.Mapping,
     assert formatted is not None, authored
     assert shape(parse(formatted)[0]) == shape(parse(authored)[0]) == shape(tree), formatted
     assert format_text(formatted) == formatted, authored
+
+
+def test_a_break_that_would_start_a_statement_is_not_made() -> None:
+    # `limit` first on a line would begin a `limit` statement: the call stays whole
+    args = ", ".join(['"' + "a" * 20 + '"'] * 5)
+    text = f'profile p\ndefine limit = "x"\noutput o.csv from users\n  x <- concat({args}, limit)\n'
+    assert layout_of(text).endswith(f"  x <- concat({args}, limit)\n")

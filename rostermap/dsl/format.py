@@ -103,7 +103,10 @@ def print_expression(e: n.Expr, at_least: int = MATCH) -> str:
 
 def expression_doc(e: n.Expr, at_least: int = MATCH) -> Doc:
     """The expression's document, in brackets when it binds looser than ``at_least``."""
-    doc = _EXPRESSIONS[type(e)](e)
+    build = _EXPRESSIONS.get(type(e))
+    if build is None:  # a node type the language gained: its document goes in _EXPRESSIONS
+        raise TypeError(f"cannot format {type(e).__name__}")
+    doc = build(e)
     return concat("(", lay.Align(doc), ")") if _level(e) < at_least else doc
 
 
@@ -215,6 +218,8 @@ def _object(e: n.ObjectExpr) -> Doc:
                  broken=_apart([v for _, v in e.entries]))
 
 
+# Each expression node's document, by node type; with _level, what a new kind of
+# expression adds to the formatter.
 _EXPRESSIONS: dict[type, Callable[[Any], Doc]] = {
     n.Literal: lambda e: lay.Text(_literal(e.value)),
     n.Name: lambda e: lay.Text(e.name),
