@@ -212,16 +212,16 @@ def courses_csv(p: dict[str, object]) -> Output:
                 ),
                 fails=(Fail(
                     (fn.first(col('terms')).is_not_null() & col('first(terms):found').is_null()),
-                    'first(terms) names an academic session that academicSessions.csv does not hold',
+                    "first(terms) names an academic session that the source's academicSessions.csv does not hold",
                 ), Fail(
                     (col('first(terms).parent').is_not_null() & col('first(terms).parent:found').is_null()),
-                    'first(terms).parent names an academic session that academicSessions.csv does not hold',
+                    "first(terms).parent names an academic session that the source's academicSessions.csv does not hold",
                 ), Fail(
                     (col('first(terms).parent.parent').is_not_null() & col('first(terms).parent.parent:found').is_null()),
-                    'first(terms).parent.parent names an academic session that academicSessions.csv does not hold',
+                    "first(terms).parent.parent names an academic session that the source's academicSessions.csv does not hold",
                 ), Fail(
                     (col('first(terms).parent.parent.parent').is_not_null() & col('first(terms).parent.parent.parent:found').is_null()),
-                    'first(terms).parent.parent.parent names an academic session that academicSessions.csv does not hold',
+                    "first(terms).parent.parent.parent names an academic session that the source's academicSessions.csv does not hold",
                 ),),
             ),
             Column(
@@ -294,7 +294,7 @@ def users_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_3',
-                line=107,
+                line=108,
                 text='count(sourcedId of users where lower(username) = lower(this.username))',
                 entity='users',
                 key=fn.lower(col('username')),
@@ -331,17 +331,17 @@ def users_csv(p: dict[str, object]) -> Output:
 
 
 def enrollments_csv(p: dict[str, object]) -> Output:
-    """output enrollments.csv from enrollments (mapping line 113)."""
+    """output enrollments.csv from enrollments (mapping line 114)."""
     return Output(
         'enrollments.csv',
         'enrollments',
-        line=113,
+        line=114,
         before=(
             Member('member_4', 'courses.csv', on=col('class')),
             Member('member_5', 'users.csv', on=col('user')),
             Lookup(
                 'lookup_6',
-                line=116,
+                line=118,
                 text='count(sourcedId of enrollments where class = this.class and user = this.user and role = this.role and sourcedId < this.sourcedId)',
                 entity='enrollments',
                 key=col('class'),
@@ -358,18 +358,18 @@ def enrollments_csv(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                114,
+                115,
                 'where role in ("student", "teacher", "aide")',
                 fn.blank(col('role')).is_in(['student', 'teacher', 'aide']),
             ),
             Rule(
-                115,
+                116,
                 'where class in courses.csv and user in users.csv else warn "enrollment of a class or user not sent to Canvas"',
                 pl.all_horizontal(col('member_4').fill_null(False), col('member_5').fill_null(False)),
                 report='enrollment of a class or user not sent to Canvas',
             ),
             Rule(
-                116,
+                118,
                 'where count(sourcedId of enrollments where class = this.class and user = this.user and role = this.role and sourcedId < this.sourcedId) = 0',
                 col('lookup_6').eq_missing(0),
             ),
@@ -377,7 +377,7 @@ def enrollments_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_7',
-                line=124,
+                line=130,
                 text='exists(sourcedId of enrollments where class = this.class and user = this.user and role = this.role and active)',
                 entity='enrollments',
                 key=col('class'),
@@ -395,21 +395,21 @@ def enrollments_csv(p: dict[str, object]) -> Output:
             Join('classes', on=col('class'), fields={'class.status': 'status'}, found='class:found'),
         ),
         columns=(
-            Column('course_id', 120, col('class')),
-            Column('user_id', 121, col('user')),
+            Column('course_id', 126, col('class')),
+            Column('user_id', 127, col('user')),
             Column(
                 'role',
-                122,
+                128,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('student'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('teacher'))
                     .otherwise(pl.lit('ta'))
                 ),
             ),
-            Column('section_id', 123, col('class')),
+            Column('section_id', 129, col('class')),
             Column(
                 'status',
-                124,
+                130,
                 (
                     pl.when(pl.all_horizontal(
                         col('lookup_7').fill_null(False),
@@ -421,10 +421,10 @@ def enrollments_csv(p: dict[str, object]) -> Output:
                 ),
                 fails=(Fail(
                     (col('user').is_not_null() & col('user:found').is_null()),
-                    'user names a user that users.csv does not hold',
+                    "user names a user that the source's users.csv does not hold",
                 ), Fail(
                     (col('class').is_not_null() & col('class:found').is_null()),
-                    'class names a class that classes.csv does not hold',
+                    "class names a class that the source's classes.csv does not hold",
                 ),),
             ),
         ),
@@ -435,11 +435,11 @@ def enrollments_csv(p: dict[str, object]) -> Output:
 
 
 def user_observers_csv(p: dict[str, object]) -> Output:
-    """output user_observers.csv from users (mapping line 132)."""
+    """output user_observers.csv from users (mapping line 144)."""
     return Output(
         'user_observers.csv',
         'users',
-        line=132,
+        line=144,
         each=('other', col('agents')),
         before=(
             Member('member_8', 'users.csv', on=col('sourcedId')),
@@ -453,12 +453,12 @@ def user_observers_csv(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                134,
+                146,
                 'where this in users.csv and other in users.csv',
                 pl.all_horizontal(col('member_8').fill_null(False), col('member_9').fill_null(False)),
             ),
             Rule(
-                135,
+                147,
                 'where role in ("parent", "guardian", "relative") and other.role = "student" or role = "student" and other.role in ("parent", "guardian", "relative")',
                 pl.any_horizontal(
                     pl.all_horizontal(
@@ -475,7 +475,7 @@ def user_observers_csv(p: dict[str, object]) -> Output:
         columns=(
             Column(
                 'observer_id',
-                141,
+                153,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('each:other'))
@@ -484,7 +484,7 @@ def user_observers_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'student_id',
-                142,
+                154,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('sourcedId'))
@@ -493,7 +493,7 @@ def user_observers_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'status',
-                143,
+                155,
                 (
                     pl.when(pl.all_horizontal(
                         (fn.blank((
@@ -512,7 +512,7 @@ def user_observers_csv(p: dict[str, object]) -> Output:
                 ),
                 fails=(Fail(
                     (col('each:other').is_not_null() & col('other:found').is_null()),
-                    'other names a user that users.csv does not hold',
+                    "other names a user that the source's users.csv does not hold",
                 ),),
             ),
         ),
@@ -536,4 +536,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {55: 40, 57: 40, 62: 41, 65: 45, 66: 46, 67: 47, 68: 48, 69: 48, 70: 48, 71: 48, 72: 48, 73: 48, 74: 48, 75: 48, 76: 48, 83: 52, 85: 52, 90: 53, 93: 57, 94: 58, 95: 59, 96: 59, 97: 59, 98: 59, 99: 59, 100: 59, 101: 59, 102: 59, 103: 59, 104: 60, 105: 60, 106: 60, 107: 60, 108: 60, 109: 60, 110: 60, 111: 60, 112: 60, 113: 61, 114: 61, 115: 61, 116: 61, 117: 61, 118: 61, 119: 61, 120: 61, 121: 61, 128: 66, 130: 66, 138: 67, 139: 67, 140: 67, 141: 67, 142: 67, 143: 67, 172: 71, 173: 72, 174: 72, 175: 72, 176: 72, 177: 72, 178: 72, 179: 72, 180: 72, 181: 72, 182: 73, 183: 74, 184: 75, 185: 75, 186: 75, 187: 75, 188: 75, 189: 75, 190: 75, 191: 75, 192: 75, 193: 75, 194: 75, 195: 75, 196: 75, 197: 75, 198: 75, 199: 75, 200: 75, 201: 75, 202: 75, 203: 75, 204: 75, 205: 75, 206: 75, 207: 75, 208: 75, 209: 75, 210: 75, 211: 75, 212: 75, 213: 75, 214: 75, 215: 75, 216: 75, 217: 75, 218: 75, 219: 75, 220: 75, 221: 75, 222: 75, 223: 75, 224: 75, 225: 75, 226: 75, 227: 76, 228: 76, 229: 76, 230: 76, 231: 76, 232: 76, 233: 76, 234: 76, 235: 76, 243: 80, 245: 80, 253: 81, 256: 85, 257: 86, 258: 87, 259: 88, 260: 88, 261: 88, 262: 88, 263: 88, 264: 88, 265: 88, 266: 88, 267: 88, 275: 94, 277: 94, 282: 95, 283: 95, 284: 95, 285: 95, 286: 95, 287: 96, 288: 96, 289: 96, 290: 96, 291: 96, 292: 96, 307: 100, 308: 101, 309: 102, 310: 103, 311: 104, 312: 105, 313: 105, 314: 105, 315: 105, 316: 105, 317: 105, 318: 105, 319: 105, 320: 105, 321: 105, 322: 105, 323: 105, 326: 107, 333: 113, 335: 113, 360: 114, 361: 114, 362: 114, 363: 114, 364: 114, 365: 115, 366: 115, 367: 115, 368: 115, 369: 115, 370: 115, 371: 116, 372: 116, 373: 116, 374: 116, 375: 116, 398: 120, 399: 121, 400: 122, 401: 122, 402: 122, 403: 122, 404: 122, 405: 122, 406: 122, 407: 122, 408: 122, 409: 123, 410: 124, 411: 124, 412: 124, 413: 124, 414: 124, 415: 124, 416: 124, 417: 124, 418: 124, 419: 124, 420: 124, 421: 124, 422: 124, 423: 124, 424: 124, 425: 124, 426: 124, 427: 124, 428: 124, 429: 124, 437: 132, 439: 132, 455: 134, 456: 134, 457: 134, 458: 134, 459: 134, 460: 135, 461: 135, 462: 135, 463: 135, 464: 135, 465: 135, 466: 135, 467: 135, 468: 135, 469: 135, 470: 135, 471: 135, 472: 135, 473: 135, 476: 141, 477: 141, 478: 141, 479: 141, 480: 141, 481: 141, 482: 141, 483: 141, 484: 141, 485: 142, 486: 142, 487: 142, 488: 142, 489: 142, 490: 142, 491: 142, 492: 142, 493: 142, 494: 143, 495: 143, 496: 143, 497: 143, 498: 143, 499: 143, 500: 143, 501: 143, 502: 143, 503: 143, 504: 143, 505: 143, 506: 143, 507: 143, 508: 143, 509: 143, 510: 143, 511: 143, 512: 143, 513: 143, 514: 143, 515: 143, 516: 143, 517: 143}
+SOURCE_MAP = {55: 40, 57: 40, 62: 41, 65: 45, 66: 46, 67: 47, 68: 48, 69: 48, 70: 48, 71: 48, 72: 48, 73: 48, 74: 48, 75: 48, 76: 48, 83: 52, 85: 52, 90: 53, 93: 57, 94: 58, 95: 59, 96: 59, 97: 59, 98: 59, 99: 59, 100: 59, 101: 59, 102: 59, 103: 59, 104: 60, 105: 60, 106: 60, 107: 60, 108: 60, 109: 60, 110: 60, 111: 60, 112: 60, 113: 61, 114: 61, 115: 61, 116: 61, 117: 61, 118: 61, 119: 61, 120: 61, 121: 61, 128: 66, 130: 66, 138: 67, 139: 67, 140: 67, 141: 67, 142: 67, 143: 67, 172: 71, 173: 72, 174: 72, 175: 72, 176: 72, 177: 72, 178: 72, 179: 72, 180: 72, 181: 72, 182: 73, 183: 74, 184: 75, 185: 75, 186: 75, 187: 75, 188: 75, 189: 75, 190: 75, 191: 75, 192: 75, 193: 75, 194: 75, 195: 75, 196: 75, 197: 75, 198: 75, 199: 75, 200: 75, 201: 75, 202: 75, 203: 75, 204: 75, 205: 75, 206: 75, 207: 75, 208: 75, 209: 75, 210: 75, 211: 75, 212: 75, 213: 75, 214: 75, 215: 75, 216: 75, 217: 75, 218: 75, 219: 75, 220: 75, 221: 75, 222: 75, 223: 75, 224: 75, 225: 75, 226: 75, 227: 76, 228: 76, 229: 76, 230: 76, 231: 76, 232: 76, 233: 76, 234: 76, 235: 76, 243: 80, 245: 80, 253: 81, 256: 85, 257: 86, 258: 87, 259: 88, 260: 88, 261: 88, 262: 88, 263: 88, 264: 88, 265: 88, 266: 88, 267: 88, 275: 94, 277: 94, 282: 95, 283: 95, 284: 95, 285: 95, 286: 95, 287: 96, 288: 96, 289: 96, 290: 96, 291: 96, 292: 96, 307: 100, 308: 101, 309: 102, 310: 103, 311: 104, 312: 105, 313: 105, 314: 105, 315: 105, 316: 105, 317: 105, 318: 105, 319: 105, 320: 105, 321: 105, 322: 105, 323: 105, 326: 107, 333: 114, 335: 114, 360: 115, 361: 115, 362: 115, 363: 115, 364: 115, 365: 116, 366: 116, 367: 116, 368: 116, 369: 116, 370: 116, 371: 118, 372: 118, 373: 118, 374: 118, 375: 118, 398: 126, 399: 127, 400: 128, 401: 128, 402: 128, 403: 128, 404: 128, 405: 128, 406: 128, 407: 128, 408: 128, 409: 129, 410: 130, 411: 130, 412: 130, 413: 130, 414: 130, 415: 130, 416: 130, 417: 130, 418: 130, 419: 130, 420: 130, 421: 130, 422: 130, 423: 130, 424: 130, 425: 130, 426: 130, 427: 130, 428: 130, 429: 130, 437: 144, 439: 144, 455: 146, 456: 146, 457: 146, 458: 146, 459: 146, 460: 147, 461: 147, 462: 147, 463: 147, 464: 147, 465: 147, 466: 147, 467: 147, 468: 147, 469: 147, 470: 147, 471: 147, 472: 147, 473: 147, 476: 153, 477: 153, 478: 153, 479: 153, 480: 153, 481: 153, 482: 153, 483: 153, 484: 153, 485: 154, 486: 154, 487: 154, 488: 154, 489: 154, 490: 154, 491: 154, 492: 154, 493: 154, 494: 155, 495: 155, 496: 155, 497: 155, 498: 155, 499: 155, 500: 155, 501: 155, 502: 155, 503: 155, 504: 155, 505: 155, 506: 155, 507: 155, 508: 155, 509: 155, 510: 155, 511: 155, 512: 155, 513: 155, 514: 155, 515: 155, 516: 155, 517: 155}

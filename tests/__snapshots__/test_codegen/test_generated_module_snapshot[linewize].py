@@ -102,7 +102,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_3',
-                line=80,
+                line=81,
                 text='exists(sourcedId of orgs where sourcedId in this.orgs and not excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -183,7 +183,7 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                81,
+                82,
                 'where not respect_enrolment_date or role != "student" or not has_left',
                 pl.any_horizontal(
                     ~(pl.lit(p['respect_enrolment_date']).fill_null(False)),
@@ -192,7 +192,7 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                83,
+                84,
                 'where not attach_to_existing_only or existing_matches >= 1',
                 pl.any_horizontal(
                     ~(pl.lit(p['attach_to_existing_only']).fill_null(False)),
@@ -241,7 +241,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_9',
-                line=97,
+                line=98,
                 text='first(sourcedId of orgs where sourcedId in this.orgs and type = "school" and not excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -259,7 +259,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_10',
-                line=101,
+                line=102,
                 text='first(sourcedId of orgs where sourcedId in this.orgs and not excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -274,10 +274,10 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('id', 86, col('sourcedId')),
+            Column('id', 87, col('sourcedId')),
             Column(
                 'existing_id',
-                87,
+                88,
                 (
                     pl.when(col('lookup_6').eq_missing(1))
                         .then(col('lookup_7'))
@@ -286,7 +286,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'email',
-                91,
+                92,
                 (
                     pl.when(pl.all_horizontal(
                         col('lookup_6').eq_missing(1),
@@ -296,15 +296,15 @@ def users_csv(p: dict[str, object]) -> Output:
                         .otherwise(col('email'))
                 ),
             ),
-            Column('first_name', 94, col('givenName')),
-            Column('last_name', 95, col('familyName')),
-            Column('role', 96, col('role')),
-            Column('school_id', 97, fn.coalesce(col('lookup_9'), col('lookup_10'))),
+            Column('first_name', 95, col('givenName')),
+            Column('last_name', 96, col('familyName')),
+            Column('role', 97, col('role')),
+            Column('school_id', 98, fn.coalesce(col('lookup_9'), col('lookup_10'))),
         ),
         checks=(
-            Check(107, "several existing users match this user's merge key", (col('lookup_6') > 1)),
+            Check(108, "several existing users match this user's merge key", (col('lookup_6') > 1)),
             Check(
-                108,
+                109,
                 "Merge Priority equal to the primary provider's",
                 pl.all_horizontal(
                     col('lookup_6').eq_missing(1),
@@ -315,7 +315,7 @@ def users_csv(p: dict[str, object]) -> Output:
         counters=(
             Counter(
                 'matched students',
-                112,
+                114,
                 pl.all_horizontal(
                     (fn.blank(col('out:role')) == 'student'),
                     ~fn.is_blank(col('out:existing_id')),
@@ -323,28 +323,28 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Counter(
                 'matched teachers',
-                113,
+                115,
                 pl.all_horizontal(
                     (fn.blank(col('out:role')) == 'teacher'),
                     ~fn.is_blank(col('out:existing_id')),
                 ),
             ),
-            Counter('unmatched users', 114, fn.is_blank(col('out:existing_id'))),
+            Counter('unmatched users', 116, fn.is_blank(col('out:existing_id'))),
         ),
         key=('id',),
     )
 
 
 def classes_csv(p: dict[str, object]) -> Output:
-    """output classes.csv from classes (mapping line 117)."""
+    """output classes.csv from classes (mapping line 119)."""
     return Output(
         'classes.csv',
         'classes',
-        line=117,
+        line=119,
         before=(
             Lookup(
                 'lookup_11',
-                line=120,
+                line=122,
                 text='exists(sourcedId of orgs where sourcedId = this.school and excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -358,7 +358,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_12',
-                line=122,
+                line=124,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -369,7 +369,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_13',
-                line=123,
+                line=125,
                 text='exists(sourcedId of academicSessions where sourcedId in this.terms and in_period(as_of, startDate, endDate))',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -381,14 +381,14 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         rules=(
-            Rule(118, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(120, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                120,
+                122,
                 'where not exists(sourcedId of orgs where sourcedId = this.school and excluded)',
                 ~col('lookup_11'),
             ),
             Rule(
-                121,
+                123,
                 'where not respect_academic_sessions or not resolves(terms) or exists(sourcedId of academicSessions where sourcedId in this.terms and in_period(as_of, startDate, endDate))',
                 pl.any_horizontal(
                     ~(pl.lit(p['respect_academic_sessions']).fill_null(False)),
@@ -400,7 +400,7 @@ def classes_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_15',
-                line=129,
+                line=132,
                 text='list(user.sourcedId of enrollments where class = this and active and role = "teacher" and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -416,7 +416,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_17',
-                line=137,
+                line=140,
                 text='list(user.sourcedId of enrollments where class = this and active and role = "student" and (not respect_enrolment_date or current) and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -436,7 +436,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_18',
-                line=148,
+                line=151,
                 text='count(sourcedId of orgs)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -446,7 +446,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_19',
-                line=149,
+                line=152,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -457,26 +457,26 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('id', 126, col('sourcedId')),
-            Column('name', 127, col('title')),
-            Column('school_id', 128, col('school')),
-            Column('teacher_ids', 129, fn.join(fn.sort(fn.unique(col('lookup_15'))), ';')),
-            Column('student_ids', 137, fn.join(fn.sort(fn.unique(col('lookup_17'))), ';')),
+            Column('id', 129, col('sourcedId')),
+            Column('name', 130, col('title')),
+            Column('school_id', 131, col('school')),
+            Column('teacher_ids', 132, fn.join(fn.sort(fn.unique(col('lookup_15'))), ';')),
+            Column('student_ids', 140, fn.join(fn.sort(fn.unique(col('lookup_17'))), ';')),
         ),
         checks=(
             Check(
-                148,
+                151,
                 "the class's school is not in orgs.csv",
                 ~(~fn.is_blank(col('school')) & (col('lookup_18') > 0)),
             ),
             Check(
-                149,
+                152,
                 'a term of the class is not in academicSessions.csv',
                 ~col('lookup_19').eq_missing(fn.count(col('terms'))),
             ),
         ),
         counters=(
-            Counter('imported classes', 150),
+            Counter('imported classes', 153),
         ),
         key=('id',),
         depends_on=('users.csv',),
@@ -491,4 +491,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {66: 74, 68: 74, 164: 75, 165: 75, 166: 75, 167: 75, 168: 75, 169: 75, 170: 75, 171: 75, 172: 76, 173: 76, 174: 76, 175: 76, 176: 76, 177: 79, 178: 79, 179: 79, 180: 79, 181: 79, 182: 79, 183: 79, 184: 79, 185: 81, 186: 81, 187: 81, 188: 81, 189: 81, 190: 81, 191: 81, 192: 81, 193: 81, 194: 83, 195: 83, 196: 83, 197: 83, 198: 83, 199: 83, 200: 83, 201: 83, 277: 86, 278: 87, 279: 87, 280: 87, 281: 87, 282: 87, 283: 87, 284: 87, 285: 87, 286: 87, 287: 91, 288: 91, 289: 91, 290: 91, 291: 91, 292: 91, 293: 91, 294: 91, 295: 91, 296: 91, 297: 91, 298: 91, 299: 94, 300: 95, 301: 96, 302: 97, 305: 107, 306: 108, 307: 108, 308: 108, 309: 108, 310: 108, 311: 108, 312: 108, 313: 108, 316: 112, 317: 112, 318: 112, 319: 112, 320: 112, 321: 112, 322: 112, 323: 112, 324: 113, 325: 113, 326: 113, 327: 113, 328: 113, 329: 113, 330: 113, 331: 113, 332: 114, 338: 117, 340: 117, 384: 118, 385: 120, 386: 120, 387: 120, 388: 120, 389: 120, 390: 121, 391: 121, 392: 121, 393: 121, 394: 121, 395: 121, 396: 121, 397: 121, 398: 121, 460: 126, 461: 127, 462: 128, 463: 129, 464: 137, 467: 148, 468: 148, 469: 148, 470: 148, 471: 148, 472: 149, 473: 149, 474: 149, 475: 149, 476: 149, 479: 150}
+SOURCE_MAP = {66: 74, 68: 74, 164: 75, 165: 75, 166: 75, 167: 75, 168: 75, 169: 75, 170: 75, 171: 75, 172: 76, 173: 76, 174: 76, 175: 76, 176: 76, 177: 79, 178: 79, 179: 79, 180: 79, 181: 79, 182: 79, 183: 79, 184: 79, 185: 82, 186: 82, 187: 82, 188: 82, 189: 82, 190: 82, 191: 82, 192: 82, 193: 82, 194: 84, 195: 84, 196: 84, 197: 84, 198: 84, 199: 84, 200: 84, 201: 84, 277: 87, 278: 88, 279: 88, 280: 88, 281: 88, 282: 88, 283: 88, 284: 88, 285: 88, 286: 88, 287: 92, 288: 92, 289: 92, 290: 92, 291: 92, 292: 92, 293: 92, 294: 92, 295: 92, 296: 92, 297: 92, 298: 92, 299: 95, 300: 96, 301: 97, 302: 98, 305: 108, 306: 109, 307: 109, 308: 109, 309: 109, 310: 109, 311: 109, 312: 109, 313: 109, 316: 114, 317: 114, 318: 114, 319: 114, 320: 114, 321: 114, 322: 114, 323: 114, 324: 115, 325: 115, 326: 115, 327: 115, 328: 115, 329: 115, 330: 115, 331: 115, 332: 116, 338: 119, 340: 119, 384: 120, 385: 122, 386: 122, 387: 122, 388: 122, 389: 122, 390: 123, 391: 123, 392: 123, 393: 123, 394: 123, 395: 123, 396: 123, 397: 123, 398: 123, 460: 129, 461: 130, 462: 131, 463: 132, 464: 140, 467: 151, 468: 151, 469: 151, 470: 151, 471: 151, 472: 152, 473: 152, 474: 152, 475: 152, 476: 152, 479: 153}

@@ -53,16 +53,16 @@ FILTERS = {}
 
 
 def orgs_jsonl(p: dict[str, object]) -> Output:
-    """output orgs.jsonl from orgs (mapping line 49)."""
+    """output orgs.jsonl from orgs (mapping line 50)."""
     return Output(
         'orgs.jsonl',
         'orgs',
-        line=49,
+        line=50,
         format='jsonl',
         after=(
             Lookup(
                 'lookup_1',
-                line=57,
+                line=58,
                 text='list(sourcedId of orgs where parent = this)',
                 entity='orgs',
                 key=col('parent'),
@@ -72,31 +72,31 @@ def orgs_jsonl(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('sourcedId', 52, col('sourcedId')),
-            Column('name', 53, col('name')),
-            Column('identifier', 54, col('identifier')),
-            Column('type', 55, col('type')),
-            Column('parent', 56, fn.guidref(col('parent'), 'org', False)),
-            Column('children', 57, fn.guidref(col('lookup_1'), 'org', True)),
-            Column('dateLastModified', 58, col('dateLastModified')),
-            Column('status', 59, col('status')),
-            Column('metadata', 60, col('metadata')),
+            Column('sourcedId', 53, col('sourcedId')),
+            Column('name', 54, col('name')),
+            Column('identifier', 55, col('identifier')),
+            Column('type', 56, col('type')),
+            Column('parent', 57, fn.guidref(col('parent'), 'org', False)),
+            Column('children', 58, fn.guidref(col('lookup_1'), 'org', True)),
+            Column('dateLastModified', 59, col('dateLastModified')),
+            Column('status', 60, col('status')),
+            Column('metadata', 61, col('metadata')),
         ),
         key=('sourcedId',),
     )
 
 
 def academicSessions_jsonl(p: dict[str, object]) -> Output:
-    """output academicSessions.jsonl from academicSessions (mapping line 69)."""
+    """output academicSessions.jsonl from academicSessions (mapping line 70)."""
     return Output(
         'academicSessions.jsonl',
         'academicSessions',
-        line=69,
+        line=70,
         format='jsonl',
         after=(
             Lookup(
                 'lookup_2',
-                line=79,
+                line=80,
                 text='list(sourcedId of academicSessions where parent = this and session_ok(sourcedId))',
                 entity='academicSessions',
                 key=col('parent'),
@@ -112,7 +112,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_3',
-                line=42,
+                line=43,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -128,7 +128,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_4',
-                line=42,
+                line=43,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -144,7 +144,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_5',
-                line=42,
+                line=43,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -160,7 +160,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_6',
-                line=42,
+                line=43,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -176,7 +176,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_7',
-                line=42,
+                line=43,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -192,7 +192,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_8',
-                line=42,
+                line=43,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -208,28 +208,28 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('sourcedId', 72, col('sourcedId')),
-            Column('title', 73, col('title')),
-            Column('startDate', 74, col('startDate')),
-            Column('endDate', 75, col('endDate')),
-            Column('type', 76, col('type')),
-            Column('schoolYear', 77, col('schoolYear')),
-            Column('parent', 78, fn.guidref(col('parent'), 'academicSession', False)),
-            Column('children', 79, fn.guidref(col('lookup_2'), 'academicSession', True)),
-            Column('dateLastModified', 81, col('dateLastModified')),
-            Column('status', 82, col('status')),
+            Column('sourcedId', 73, col('sourcedId')),
+            Column('title', 74, col('title')),
+            Column('startDate', 75, col('startDate')),
+            Column('endDate', 76, col('endDate')),
+            Column('type', 77, col('type')),
+            Column('schoolYear', 78, col('schoolYear')),
+            Column('parent', 79, fn.guidref(col('parent'), 'academicSession', False)),
+            Column('children', 80, fn.guidref(col('lookup_2'), 'academicSession', True)),
+            Column('dateLastModified', 82, col('dateLastModified')),
+            Column('status', 83, col('status')),
         ),
         checks=(
-            Check(84, 'the session has no title', (fn.blank(fn.trim(col('out:title'))) == '')),
-            Check(85, 'the session has no start date', col('out:startDate').is_null()),
-            Check(86, 'the session has no end date', col('out:endDate').is_null()),
+            Check(85, 'the session has no title', (fn.blank(fn.trim(col('out:title'))) == '')),
+            Check(86, 'the session has no start date', col('out:startDate').is_null()),
+            Check(87, 'the session has no end date', col('out:endDate').is_null()),
             Check(
-                87,
+                88,
                 'the session does not start before it ends',
                 (col('out:startDate') >= col('out:endDate')),
             ),
             Check(
-                88,
+                89,
                 'the parent session was rejected',
                 ~(pl.all_horizontal(
                     pl.all_horizontal(
@@ -313,16 +313,16 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
 
 
 def courses_jsonl(p: dict[str, object]) -> Output:
-    """output courses.jsonl from courses (mapping line 95)."""
+    """output courses.jsonl from courses (mapping line 97)."""
     return Output(
         'courses.jsonl',
         'courses',
-        line=95,
+        line=97,
         format='jsonl',
         after=(
             Lookup(
                 'lookup_9',
-                line=108,
+                line=110,
                 text='first(catalogId of catalog where courseCode = this.courseCode)',
                 entity='catalog',
                 key=col('courseCode'),
@@ -332,7 +332,7 @@ def courses_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_10',
-                line=109,
+                line=111,
                 text='exists(catalogId of catalog where courseCode = this.courseCode)',
                 entity='catalog',
                 key=col('courseCode'),
@@ -342,7 +342,7 @@ def courses_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_11',
-                line=112,
+                line=115,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -353,23 +353,23 @@ def courses_jsonl(p: dict[str, object]) -> Output:
             Member('member_12', 'academicSessions.jsonl', on=col('schoolYear')),
         ),
         columns=(
-            Column('sourcedId', 98, col('sourcedId')),
-            Column('title', 99, col('title')),
-            Column('courseCode', 100, col('courseCode')),
-            Column('schoolYear', 101, fn.guidref(col('schoolYear'), 'academicSession', False)),
-            Column('grades', 102, col('grades')),
-            Column('subjects', 103, col('subjects')),
-            Column('subjectCodes', 104, col('subjectCodes')),
-            Column('org', 105, fn.guidref(col('org'), 'org', False)),
-            Column('dateLastModified', 106, col('dateLastModified')),
-            Column('status', 107, col('status')),
-            Column('catalogId', 108, col('lookup_9')),
-            Column('custom', 109, ~col('lookup_10')),
+            Column('sourcedId', 100, col('sourcedId')),
+            Column('title', 101, col('title')),
+            Column('courseCode', 102, col('courseCode')),
+            Column('schoolYear', 103, fn.guidref(col('schoolYear'), 'academicSession', False)),
+            Column('grades', 104, col('grades')),
+            Column('subjects', 105, col('subjects')),
+            Column('subjectCodes', 106, col('subjectCodes')),
+            Column('org', 107, fn.guidref(col('org'), 'org', False)),
+            Column('dateLastModified', 108, col('dateLastModified')),
+            Column('status', 109, col('status')),
+            Column('catalogId', 110, col('lookup_9')),
+            Column('custom', 111, ~col('lookup_10')),
         ),
         checks=(
-            Check(111, 'the course has no title', (fn.blank(fn.trim(col('out:title'))) == '')),
+            Check(113, 'the course has no title', (fn.blank(fn.trim(col('out:title'))) == '')),
             Check(
-                112,
+                114,
                 "the course's school year was rejected",
                 pl.all_horizontal(
                     (~fn.is_blank(col('schoolYear')) & (col('lookup_11') > 0)),
@@ -378,7 +378,7 @@ def courses_jsonl(p: dict[str, object]) -> Output:
             ),
         ),
         counters=(
-            Counter('custom courses', 114, col('out:custom')),
+            Counter('custom courses', 117, col('out:custom')),
         ),
         key=('sourcedId',),
         depends_on=('academicSessions.jsonl',),
@@ -386,16 +386,16 @@ def courses_jsonl(p: dict[str, object]) -> Output:
 
 
 def classes_jsonl(p: dict[str, object]) -> Output:
-    """output classes.jsonl from classes (mapping line 123)."""
+    """output classes.jsonl from classes (mapping line 126)."""
     return Output(
         'classes.jsonl',
         'classes',
-        line=123,
+        line=126,
         format='jsonl',
         after=(
             Lookup(
                 'lookup_13',
-                line=142,
+                line=146,
                 text='count(sourcedId of courses)',
                 entity='courses',
                 key=col('sourcedId'),
@@ -406,7 +406,7 @@ def classes_jsonl(p: dict[str, object]) -> Output:
             Member('member_14', 'courses.jsonl', on=col('course')),
             Lookup(
                 'lookup_15',
-                line=144,
+                line=148,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -417,7 +417,7 @@ def classes_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_17',
-                line=145,
+                line=150,
                 text='exists(sourcedId of academicSessions where sourcedId in this.terms and sourcedId not in academicSessions.jsonl)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -430,25 +430,25 @@ def classes_jsonl(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('sourcedId', 126, col('sourcedId')),
-            Column('title', 127, col('title')),
-            Column('classCode', 128, col('classCode')),
-            Column('classType', 129, col('classType')),
-            Column('location', 130, col('location')),
-            Column('grades', 131, col('grades')),
-            Column('subjects', 132, col('subjects')),
-            Column('course', 133, fn.guidref(col('course'), 'course', False)),
-            Column('school', 134, fn.guidref(col('school'), 'org', False)),
-            Column('terms', 135, fn.guidref(col('terms'), 'academicSession', True)),
-            Column('periods', 136, col('periods')),
-            Column('dateLastModified', 137, col('dateLastModified')),
-            Column('status', 138, col('status')),
+            Column('sourcedId', 129, col('sourcedId')),
+            Column('title', 130, col('title')),
+            Column('classCode', 131, col('classCode')),
+            Column('classType', 132, col('classType')),
+            Column('location', 133, col('location')),
+            Column('grades', 134, col('grades')),
+            Column('subjects', 135, col('subjects')),
+            Column('course', 136, fn.guidref(col('course'), 'course', False)),
+            Column('school', 137, fn.guidref(col('school'), 'org', False)),
+            Column('terms', 138, fn.guidref(col('terms'), 'academicSession', True)),
+            Column('periods', 139, col('periods')),
+            Column('dateLastModified', 140, col('dateLastModified')),
+            Column('status', 141, col('status')),
         ),
         checks=(
-            Check(140, 'the class has no title', (fn.blank(fn.trim(col('out:title'))) == '')),
-            Check(141, 'the class has no course', fn.is_blank(col('course'))),
+            Check(143, 'the class has no title', (fn.blank(fn.trim(col('out:title'))) == '')),
+            Check(144, 'the class has no course', fn.is_blank(col('course'))),
             Check(
-                142,
+                145,
                 "the class's course was rejected",
                 pl.all_horizontal(
                     (~fn.is_blank(col('course')) & (col('lookup_13') > 0)),
@@ -456,14 +456,14 @@ def classes_jsonl(p: dict[str, object]) -> Output:
                 ),
             ),
             Check(
-                144,
+                148,
                 'a term of the class is missing',
                 pl.any_horizontal(
                     fn.is_empty_list(col('terms')),
                     ~col('lookup_15').eq_missing(fn.count(col('terms'))),
                 ),
             ),
-            Check(145, 'a term of the class was rejected', col('lookup_17').fill_null(False)),
+            Check(149, 'a term of the class was rejected', col('lookup_17').fill_null(False)),
         ),
         key=('sourcedId',),
         depends_on=('courses.jsonl', 'academicSessions.jsonl'),
@@ -471,15 +471,15 @@ def classes_jsonl(p: dict[str, object]) -> Output:
 
 
 def users_jsonl(p: dict[str, object]) -> Output:
-    """output users.jsonl from users (mapping line 154)."""
+    """output users.jsonl from users (mapping line 159)."""
     return Output(
         'users.jsonl',
         'users',
-        line=154,
+        line=159,
         format='jsonl',
         rules=(
             Rule(
-                155,
+                160,
                 'where lingco_role(role) != ""',
                 (fn.blank((
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('student'))
@@ -490,13 +490,13 @@ def users_jsonl(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('sourcedId', 158, col('sourcedId')),
-            Column('givenName', 159, col('givenName')),
-            Column('familyName', 160, col('familyName')),
-            Column('email', 161, col('email')),
+            Column('sourcedId', 163, col('sourcedId')),
+            Column('givenName', 164, col('givenName')),
+            Column('familyName', 165, col('familyName')),
+            Column('email', 166, col('email')),
             Column(
                 'role',
-                162,
+                167,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('student'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('teacher'))
@@ -504,19 +504,19 @@ def users_jsonl(p: dict[str, object]) -> Output:
                     .otherwise(pl.lit(''))
                 ),
             ),
-            Column('orgs', 163, fn.guidref(col('orgs'), 'org', True)),
-            Column('grades', 164, col('grades')),
-            Column('dateLastModified', 165, col('dateLastModified')),
-            Column('status', 166, col('status')),
+            Column('orgs', 168, fn.guidref(col('orgs'), 'org', True)),
+            Column('grades', 169, col('grades')),
+            Column('dateLastModified', 170, col('dateLastModified')),
+            Column('status', 171, col('status')),
         ),
         checks=(
             Check(
-                168,
+                173,
                 'the user has no given name',
                 (fn.blank(fn.trim(col('out:givenName'))) == ''),
             ),
             Check(
-                169,
+                174,
                 'the user has no family name',
                 (fn.blank(fn.trim(col('out:familyName'))) == ''),
             ),
@@ -526,17 +526,17 @@ def users_jsonl(p: dict[str, object]) -> Output:
 
 
 def enrollments_jsonl(p: dict[str, object]) -> Output:
-    """output enrollments.jsonl from enrollments (mapping line 177)."""
+    """output enrollments.jsonl from enrollments (mapping line 182)."""
     return Output(
         'enrollments.jsonl',
         'enrollments',
-        line=177,
+        line=182,
         format='jsonl',
         before=(
             Join('users', on=col('user'), fields={'user.role': 'role'}, found='user:found'),
             Lookup(
                 'lookup_18',
-                line=179,
+                line=184,
                 text='count(sourcedId of classes)',
                 entity='classes',
                 key=col('sourcedId'),
@@ -547,7 +547,7 @@ def enrollments_jsonl(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                178,
+                183,
                 'where lingco_role(user.role) != ""',
                 (fn.blank((
                     pl.when(fn.blank(col('user.role')) == 'student').then(pl.lit('student'))
@@ -557,7 +557,7 @@ def enrollments_jsonl(p: dict[str, object]) -> Output:
                 )) != ''),
             ),
             Rule(
-                179,
+                184,
                 'where resolves(class)',
                 (~fn.is_blank(col('class')) & (col('lookup_18') > 0)),
             ),
@@ -567,20 +567,20 @@ def enrollments_jsonl(p: dict[str, object]) -> Output:
             Member('member_20', 'classes.jsonl', on=col('class')),
         ),
         columns=(
-            Column('sourcedId', 182, col('sourcedId')),
-            Column('user', 183, fn.guidref(col('user'), 'user', False)),
-            Column('class', 184, fn.guidref(col('class'), 'class', False)),
-            Column('school', 185, fn.guidref(col('school'), 'org', False)),
-            Column('role', 186, col('role')),
-            Column('primary', 187, col('primary')),
-            Column('beginDate', 188, col('beginDate')),
-            Column('endDate', 189, col('endDate')),
-            Column('dateLastModified', 190, col('dateLastModified')),
-            Column('status', 191, col('status')),
+            Column('sourcedId', 187, col('sourcedId')),
+            Column('user', 188, fn.guidref(col('user'), 'user', False)),
+            Column('class', 189, fn.guidref(col('class'), 'class', False)),
+            Column('school', 190, fn.guidref(col('school'), 'org', False)),
+            Column('role', 191, col('role')),
+            Column('primary', 192, col('primary')),
+            Column('beginDate', 193, col('beginDate')),
+            Column('endDate', 194, col('endDate')),
+            Column('dateLastModified', 195, col('dateLastModified')),
+            Column('status', 196, col('status')),
         ),
         checks=(
-            Check(193, "the enrollment's user was rejected", ~col('member_19')),
-            Check(194, "the enrollment's class was rejected", ~col('member_20')),
+            Check(198, "the enrollment's user was rejected", ~col('member_19')),
+            Check(199, "the enrollment's class was rejected", ~col('member_20')),
         ),
         key=('sourcedId',),
         depends_on=('users.jsonl', 'classes.jsonl'),
@@ -599,4 +599,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {55: 49, 57: 49, 75: 52, 76: 53, 77: 54, 78: 55, 79: 56, 80: 57, 81: 58, 82: 59, 83: 60, 89: 69, 91: 69, 211: 72, 212: 73, 213: 74, 214: 75, 215: 76, 216: 77, 217: 78, 218: 79, 219: 81, 220: 82, 223: 84, 224: 85, 225: 86, 226: 87, 227: 87, 228: 87, 229: 87, 230: 87, 231: 88, 232: 88, 233: 88, 234: 88, 235: 88, 236: 88, 237: 88, 238: 88, 239: 88, 240: 88, 241: 88, 242: 88, 243: 88, 244: 88, 245: 88, 246: 88, 247: 88, 248: 88, 249: 88, 250: 88, 251: 88, 252: 88, 253: 88, 254: 88, 255: 88, 256: 88, 257: 88, 258: 88, 259: 88, 260: 88, 261: 88, 262: 88, 263: 88, 264: 88, 265: 88, 266: 88, 267: 88, 268: 88, 269: 88, 270: 88, 271: 88, 272: 88, 273: 88, 274: 88, 275: 88, 276: 88, 277: 88, 278: 88, 279: 88, 280: 88, 281: 88, 282: 88, 283: 88, 284: 88, 285: 88, 286: 88, 287: 88, 288: 88, 289: 88, 290: 88, 291: 88, 292: 88, 293: 88, 294: 88, 295: 88, 296: 88, 297: 88, 298: 88, 299: 88, 300: 88, 301: 88, 302: 88, 303: 88, 304: 88, 305: 88, 306: 88, 307: 88, 308: 88, 309: 88, 315: 95, 317: 95, 356: 98, 357: 99, 358: 100, 359: 101, 360: 102, 361: 103, 362: 104, 363: 105, 364: 106, 365: 107, 366: 108, 367: 109, 370: 111, 371: 112, 372: 112, 373: 112, 374: 112, 375: 112, 376: 112, 377: 112, 378: 112, 381: 114, 388: 123, 390: 123, 433: 126, 434: 127, 435: 128, 436: 129, 437: 130, 438: 131, 439: 132, 440: 133, 441: 134, 442: 135, 443: 136, 444: 137, 445: 138, 448: 140, 449: 141, 450: 142, 451: 142, 452: 142, 453: 142, 454: 142, 455: 142, 456: 142, 457: 142, 458: 144, 459: 144, 460: 144, 461: 144, 462: 144, 463: 144, 464: 144, 465: 144, 466: 145, 473: 154, 475: 154, 481: 155, 482: 155, 483: 155, 484: 155, 485: 155, 486: 155, 487: 155, 488: 155, 489: 155, 490: 155, 493: 158, 494: 159, 495: 160, 496: 161, 497: 162, 498: 162, 499: 162, 500: 162, 501: 162, 502: 162, 503: 162, 504: 162, 505: 162, 506: 162, 507: 163, 508: 164, 509: 165, 510: 166, 513: 168, 514: 168, 515: 168, 516: 168, 517: 168, 518: 169, 519: 169, 520: 169, 521: 169, 522: 169, 528: 177, 530: 177, 549: 178, 550: 178, 551: 178, 552: 178, 553: 178, 554: 178, 555: 178, 556: 178, 557: 178, 558: 178, 559: 179, 560: 179, 561: 179, 562: 179, 563: 179, 570: 182, 571: 183, 572: 184, 573: 185, 574: 186, 575: 187, 576: 188, 577: 189, 578: 190, 579: 191, 582: 193, 583: 194}
+SOURCE_MAP = {55: 50, 57: 50, 75: 53, 76: 54, 77: 55, 78: 56, 79: 57, 80: 58, 81: 59, 82: 60, 83: 61, 89: 70, 91: 70, 211: 73, 212: 74, 213: 75, 214: 76, 215: 77, 216: 78, 217: 79, 218: 80, 219: 82, 220: 83, 223: 85, 224: 86, 225: 87, 226: 88, 227: 88, 228: 88, 229: 88, 230: 88, 231: 89, 232: 89, 233: 89, 234: 89, 235: 89, 236: 89, 237: 89, 238: 89, 239: 89, 240: 89, 241: 89, 242: 89, 243: 89, 244: 89, 245: 89, 246: 89, 247: 89, 248: 89, 249: 89, 250: 89, 251: 89, 252: 89, 253: 89, 254: 89, 255: 89, 256: 89, 257: 89, 258: 89, 259: 89, 260: 89, 261: 89, 262: 89, 263: 89, 264: 89, 265: 89, 266: 89, 267: 89, 268: 89, 269: 89, 270: 89, 271: 89, 272: 89, 273: 89, 274: 89, 275: 89, 276: 89, 277: 89, 278: 89, 279: 89, 280: 89, 281: 89, 282: 89, 283: 89, 284: 89, 285: 89, 286: 89, 287: 89, 288: 89, 289: 89, 290: 89, 291: 89, 292: 89, 293: 89, 294: 89, 295: 89, 296: 89, 297: 89, 298: 89, 299: 89, 300: 89, 301: 89, 302: 89, 303: 89, 304: 89, 305: 89, 306: 89, 307: 89, 308: 89, 309: 89, 315: 97, 317: 97, 356: 100, 357: 101, 358: 102, 359: 103, 360: 104, 361: 105, 362: 106, 363: 107, 364: 108, 365: 109, 366: 110, 367: 111, 370: 113, 371: 114, 372: 114, 373: 114, 374: 114, 375: 114, 376: 114, 377: 114, 378: 114, 381: 117, 388: 126, 390: 126, 433: 129, 434: 130, 435: 131, 436: 132, 437: 133, 438: 134, 439: 135, 440: 136, 441: 137, 442: 138, 443: 139, 444: 140, 445: 141, 448: 143, 449: 144, 450: 145, 451: 145, 452: 145, 453: 145, 454: 145, 455: 145, 456: 145, 457: 145, 458: 148, 459: 148, 460: 148, 461: 148, 462: 148, 463: 148, 464: 148, 465: 148, 466: 149, 473: 159, 475: 159, 481: 160, 482: 160, 483: 160, 484: 160, 485: 160, 486: 160, 487: 160, 488: 160, 489: 160, 490: 160, 493: 163, 494: 164, 495: 165, 496: 166, 497: 167, 498: 167, 499: 167, 500: 167, 501: 167, 502: 167, 503: 167, 504: 167, 505: 167, 506: 167, 507: 168, 508: 169, 509: 170, 510: 171, 513: 173, 514: 173, 515: 173, 516: 173, 517: 173, 518: 174, 519: 174, 520: 174, 521: 174, 522: 174, 528: 182, 530: 182, 549: 183, 550: 183, 551: 183, 552: 183, 553: 183, 554: 183, 555: 183, 556: 183, 557: 183, 558: 183, 559: 184, 560: 184, 561: 184, 562: 184, 563: 184, 570: 187, 571: 188, 572: 189, 573: 190, 574: 191, 575: 192, 576: 193, 577: 194, 578: 195, 579: 196, 582: 198, 583: 199}

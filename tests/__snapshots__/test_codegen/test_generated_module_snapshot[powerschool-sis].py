@@ -59,14 +59,14 @@ FILTERS = {
 
 
 def organizations_csv(p: dict[str, object]) -> Output:
-    """output organizations.csv from orgs (mapping line 156)."""
+    """output organizations.csv from orgs (mapping line 157)."""
     return Output(
         'organizations.csv',
         'orgs',
-        line=156,
+        line=157,
         rules=(
             Rule(
-                157,
+                158,
                 'where active and type = "school"',
                 pl.all_horizontal(
                     fn.blank(col('status')).is_in(['', 'active']),
@@ -74,7 +74,7 @@ def organizations_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                158,
+                159,
                 'where schools is empty or sourcedId in schools',
                 pl.any_horizontal(
                     pl.lit(not p['schools']),
@@ -83,8 +83,8 @@ def organizations_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('organization_id', 161, col('sourcedId')),
-            Column('name', 162, col('name')),
+            Column('organization_id', 162, col('sourcedId')),
+            Column('name', 163, col('name')),
         ),
         key=('organization_id',),
     )
@@ -208,7 +208,7 @@ def users_csv(p: dict[str, object]) -> Output:
                 report='parent without a Parent Portal account (no username): not imported',
             ),
             Rule(
-                106,
+                107,
                 'where is_parent or own_school is not empty else warn "user of no imported school: not imported"',
                 pl.any_horizontal(
                     fn.blank(col('role')).is_in(['parent', 'guardian']),
@@ -222,15 +222,15 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('external_id', 109, col('sourcedId')),
-            Column('first_name', 110, col('givenName')),
-            Column('last_name', 111, col('familyName')),
-            Column('login', 112, col('username')),
-            Column('password', 113, pl.lit(p['default_password'])),
-            Column('email', 114, col('email')),
+            Column('external_id', 110, col('sourcedId')),
+            Column('first_name', 111, col('givenName')),
+            Column('last_name', 112, col('familyName')),
+            Column('login', 113, col('username')),
+            Column('password', 114, pl.lit(p['default_password'])),
+            Column('email', 115, col('email')),
             Column(
                 'user_type',
-                115,
+                116,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('S'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('T'))
@@ -240,7 +240,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'organization_id',
-                122,
+                123,
                 (
                     pl.when(fn.blank(col('role')).is_in(['parent', 'guardian']))
                         .then(col('lookup_4'))
@@ -251,10 +251,10 @@ def users_csv(p: dict[str, object]) -> Output:
                         ))
                 ),
             ),
-            Column('enabled', 123, pl.lit('1')),
+            Column('enabled', 124, pl.lit('1')),
             Column(
                 'sso_email_address',
-                125,
+                126,
                 (
                     pl.when(pl.all_horizontal(
                         ~(fn.blank(col('role')).is_in(['parent', 'guardian'])),
@@ -272,17 +272,17 @@ def users_csv(p: dict[str, object]) -> Output:
 
 
 def user_levels_csv(p: dict[str, object]) -> Output:
-    """output user_levels.csv from users (mapping line 131)."""
+    """output user_levels.csv from users (mapping line 132)."""
     return Output(
         'user_levels.csv',
         'users',
-        line=131,
+        line=132,
         before=(
             Member('member_10', 'users.csv', on=col('sourcedId')),
         ),
         rules=(
             Rule(
-                132,
+                133,
                 'where this in users.csv and role = "student"',
                 pl.all_horizontal(
                     col('member_10').fill_null(False),
@@ -291,8 +291,8 @@ def user_levels_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('external_id', 135, col('sourcedId')),
-            Column('level_id', 136, fn.grade_number(fn.first(col('grades')))),
+            Column('external_id', 136, col('sourcedId')),
+            Column('level_id', 137, fn.grade_number(fn.first(col('grades')))),
         ),
         key=('external_id',),
         depends_on=('users.csv',),
@@ -300,11 +300,11 @@ def user_levels_csv(p: dict[str, object]) -> Output:
 
 
 def parent_child_csv(p: dict[str, object]) -> Output:
-    """output parent_child.csv from users (mapping line 142)."""
+    """output parent_child.csv from users (mapping line 143)."""
     return Output(
         'parent_child.csv',
         'users',
-        line=142,
+        line=143,
         each=('other', col('agents')),
         before=(
             Member('member_11', 'users.csv', on=col('sourcedId')),
@@ -313,12 +313,12 @@ def parent_child_csv(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                144,
+                145,
                 'where this in users.csv and other in users.csv',
                 pl.all_horizontal(col('member_11').fill_null(False), col('member_12').fill_null(False)),
             ),
             Rule(
-                145,
+                146,
                 'where role = "student" and other.role in ("parent", "guardian") or role in ("parent", "guardian") and other.role = "student"',
                 pl.any_horizontal(
                     pl.all_horizontal(
@@ -335,7 +335,7 @@ def parent_child_csv(p: dict[str, object]) -> Output:
         columns=(
             Column(
                 'parent_id',
-                151,
+                152,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('each:other'))
@@ -344,7 +344,7 @@ def parent_child_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'child_id',
-                152,
+                153,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('sourcedId'))
@@ -360,11 +360,11 @@ def parent_child_csv(p: dict[str, object]) -> Output:
 
 
 def classes_csv(p: dict[str, object]) -> Output:
-    """output classes.csv from classes (mapping line 168)."""
+    """output classes.csv from classes (mapping line 169)."""
     return Output(
         'classes.csv',
         'classes',
-        line=168,
+        line=169,
         before=(
             Join(
                 'courses',
@@ -375,7 +375,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             Member('member_13', 'organizations.csv', on=col('school')),
             Lookup(
                 'lookup_14',
-                line=173,
+                line=174,
                 text='min(schoolYear of academicSessions where sourcedId in this.terms)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -386,7 +386,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_16',
-                line=174,
+                line=175,
                 text='exists(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -402,21 +402,21 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         rules=(
-            Rule(169, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(170, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                171,
+                172,
                 'where course.status in ("", "active") else warn "class of a course that is not active"',
                 fn.blank(col('course.status')).is_in(['', 'active']),
                 report='class of a course that is not active',
             ),
-            Rule(172, 'where school in organizations.csv', col('member_13').fill_null(False)),
+            Rule(173, 'where school in organizations.csv', col('member_13').fill_null(False)),
             Rule(
-                173,
+                174,
                 'where min(schoolYear of academicSessions where sourcedId in this.terms) - 1 >= start_year',
                 ((col('lookup_14') - 1) >= p['start_year']),
             ),
             Rule(
-                174,
+                175,
                 'where exists(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv) else warn "class without an active teacher: not imported"',
                 col('lookup_16').fill_null(False),
                 report='class without an active teacher: not imported',
@@ -425,7 +425,7 @@ def classes_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_18',
-                line=184,
+                line=186,
                 text='min(user.sourcedId of enrollments where class = this and role = "teacher" and active and primary and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -442,7 +442,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_20',
-                line=190,
+                line=192,
                 text='min(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -458,10 +458,10 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('class_id', 178, col('sourcedId')),
+            Column('class_id', 180, col('sourcedId')),
             Column(
                 'name',
-                180,
+                182,
                 fn.concat(
                     col('course.title'),
                     ' (',
@@ -471,21 +471,21 @@ def classes_csv(p: dict[str, object]) -> Output:
                 ),
                 fails=(Fail(
                     (col('course').is_not_null() & col('course:found').is_null()),
-                    'course names a course that courses.csv does not hold',
+                    "course names a course that the source's courses.csv does not hold",
                 ),),
             ),
             Column(
                 'code',
-                181,
+                183,
                 col('course.courseCode'),
                 fails=(Fail(
                     (col('course').is_not_null() & col('course:found').is_null()),
-                    'course names a course that courses.csv does not hold',
+                    "course names a course that the source's courses.csv does not hold",
                 ),),
             ),
-            Column('year', 182, col('terms').list.get(0, null_on_oob=True)),
-            Column('teacher_id', 184, fn.coalesce(col('lookup_18'), col('lookup_20'))),
-            Column('organization_id', 195, col('school')),
+            Column('year', 184, col('terms').list.get(0, null_on_oob=True)),
+            Column('teacher_id', 186, fn.coalesce(col('lookup_18'), col('lookup_20'))),
+            Column('organization_id', 197, col('school')),
         ),
         key=('class_id',),
         depends_on=('organizations.csv', 'users.csv'),
@@ -493,11 +493,11 @@ def classes_csv(p: dict[str, object]) -> Output:
 
 
 def rosters_csv(p: dict[str, object]) -> Output:
-    """output rosters.csv from enrollments (mapping line 210)."""
+    """output rosters.csv from enrollments (mapping line 212)."""
     return Output(
         'rosters.csv',
         'enrollments',
-        line=210,
+        line=212,
         before=(
             Member('member_21', 'classes.csv', on=col('class')),
             Member('member_22', 'users.csv', on=col('user')),
@@ -577,19 +577,19 @@ def rosters_csv(p: dict[str, object]) -> Output:
             ),
         ),
         rules=(
-            Rule(211, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(213, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                212,
+                214,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                213,
+                215,
                 'where class in classes.csv and user in users.csv',
                 pl.all_horizontal(col('member_21').fill_null(False), col('member_22').fill_null(False)),
             ),
             Rule(
-                214,
+                216,
                 'where role = "student" or class not in coteaching or class in primary_classes or cotaught_before(coteaching, primary_classes) < 25 else warn "co-teacher enrollment beyond the 25-class limit"',
                 pl.any_horizontal(
                     (fn.blank(col('role')) == 'student'),
@@ -601,11 +601,11 @@ def rosters_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('class_id', 221, col('class')),
-            Column('user_id', 222, col('user')),
+            Column('class_id', 224, col('class')),
+            Column('user_id', 225, col('user')),
             Column(
                 'role',
-                223,
+                226,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('S'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('T'))
@@ -631,4 +631,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {61: 156, 63: 156, 68: 157, 69: 157, 70: 157, 71: 157, 72: 157, 73: 157, 74: 157, 75: 157, 76: 158, 77: 158, 78: 158, 79: 158, 80: 158, 81: 158, 82: 158, 83: 158, 86: 161, 87: 162, 93: 97, 95: 97, 170: 98, 171: 98, 172: 98, 173: 98, 174: 98, 175: 98, 176: 98, 177: 98, 178: 98, 179: 98, 180: 98, 181: 98, 182: 98, 183: 98, 184: 98, 185: 98, 186: 98, 187: 98, 188: 98, 189: 98, 190: 98, 191: 98, 192: 98, 193: 98, 194: 98, 195: 98, 196: 98, 197: 98, 198: 98, 199: 98, 200: 98, 201: 103, 202: 103, 203: 103, 204: 103, 205: 103, 206: 103, 207: 103, 208: 103, 209: 103, 210: 106, 211: 106, 212: 106, 213: 106, 214: 106, 215: 106, 216: 106, 217: 106, 218: 106, 219: 106, 220: 106, 221: 106, 222: 106, 225: 109, 226: 110, 227: 111, 228: 112, 229: 113, 230: 114, 231: 115, 232: 115, 233: 115, 234: 115, 235: 115, 236: 115, 237: 115, 238: 115, 239: 115, 240: 115, 241: 122, 242: 122, 243: 122, 244: 122, 245: 122, 246: 122, 247: 122, 248: 122, 249: 122, 250: 122, 251: 122, 252: 122, 253: 122, 254: 123, 255: 125, 256: 125, 257: 125, 258: 125, 259: 125, 260: 125, 261: 125, 262: 125, 263: 125, 264: 125, 265: 125, 266: 125, 274: 131, 276: 131, 284: 132, 285: 132, 286: 132, 287: 132, 288: 132, 289: 132, 290: 132, 291: 132, 294: 135, 295: 136, 302: 142, 304: 142, 315: 144, 316: 144, 317: 144, 318: 144, 319: 144, 320: 145, 321: 145, 322: 145, 323: 145, 324: 145, 325: 145, 326: 145, 327: 145, 328: 145, 329: 145, 330: 145, 331: 145, 332: 145, 333: 145, 336: 151, 337: 151, 338: 151, 339: 151, 340: 151, 341: 151, 342: 151, 343: 151, 344: 151, 345: 152, 346: 152, 347: 152, 348: 152, 349: 152, 350: 152, 351: 152, 352: 152, 353: 152, 362: 168, 364: 168, 405: 169, 406: 171, 407: 171, 408: 171, 409: 171, 410: 171, 411: 171, 412: 172, 413: 173, 414: 173, 415: 173, 416: 173, 417: 173, 418: 174, 419: 174, 420: 174, 421: 174, 422: 174, 423: 174, 461: 178, 462: 180, 463: 180, 464: 180, 465: 180, 466: 180, 467: 180, 468: 180, 469: 180, 470: 180, 471: 180, 472: 180, 473: 180, 474: 180, 475: 180, 476: 180, 477: 181, 478: 181, 479: 181, 480: 181, 481: 181, 482: 181, 483: 181, 484: 181, 485: 181, 486: 182, 487: 184, 488: 195, 495: 210, 497: 210, 580: 211, 581: 212, 582: 212, 583: 212, 584: 212, 585: 212, 586: 213, 587: 213, 588: 213, 589: 213, 590: 213, 591: 214, 592: 214, 593: 214, 594: 214, 595: 214, 596: 214, 597: 214, 598: 214, 599: 214, 600: 214, 601: 214, 604: 221, 605: 222, 606: 223, 607: 223, 608: 223, 609: 223, 610: 223, 611: 223, 612: 223, 613: 223, 614: 223}
+SOURCE_MAP = {61: 157, 63: 157, 68: 158, 69: 158, 70: 158, 71: 158, 72: 158, 73: 158, 74: 158, 75: 158, 76: 159, 77: 159, 78: 159, 79: 159, 80: 159, 81: 159, 82: 159, 83: 159, 86: 162, 87: 163, 93: 97, 95: 97, 170: 98, 171: 98, 172: 98, 173: 98, 174: 98, 175: 98, 176: 98, 177: 98, 178: 98, 179: 98, 180: 98, 181: 98, 182: 98, 183: 98, 184: 98, 185: 98, 186: 98, 187: 98, 188: 98, 189: 98, 190: 98, 191: 98, 192: 98, 193: 98, 194: 98, 195: 98, 196: 98, 197: 98, 198: 98, 199: 98, 200: 98, 201: 103, 202: 103, 203: 103, 204: 103, 205: 103, 206: 103, 207: 103, 208: 103, 209: 103, 210: 107, 211: 107, 212: 107, 213: 107, 214: 107, 215: 107, 216: 107, 217: 107, 218: 107, 219: 107, 220: 107, 221: 107, 222: 107, 225: 110, 226: 111, 227: 112, 228: 113, 229: 114, 230: 115, 231: 116, 232: 116, 233: 116, 234: 116, 235: 116, 236: 116, 237: 116, 238: 116, 239: 116, 240: 116, 241: 123, 242: 123, 243: 123, 244: 123, 245: 123, 246: 123, 247: 123, 248: 123, 249: 123, 250: 123, 251: 123, 252: 123, 253: 123, 254: 124, 255: 126, 256: 126, 257: 126, 258: 126, 259: 126, 260: 126, 261: 126, 262: 126, 263: 126, 264: 126, 265: 126, 266: 126, 274: 132, 276: 132, 284: 133, 285: 133, 286: 133, 287: 133, 288: 133, 289: 133, 290: 133, 291: 133, 294: 136, 295: 137, 302: 143, 304: 143, 315: 145, 316: 145, 317: 145, 318: 145, 319: 145, 320: 146, 321: 146, 322: 146, 323: 146, 324: 146, 325: 146, 326: 146, 327: 146, 328: 146, 329: 146, 330: 146, 331: 146, 332: 146, 333: 146, 336: 152, 337: 152, 338: 152, 339: 152, 340: 152, 341: 152, 342: 152, 343: 152, 344: 152, 345: 153, 346: 153, 347: 153, 348: 153, 349: 153, 350: 153, 351: 153, 352: 153, 353: 153, 362: 169, 364: 169, 405: 170, 406: 172, 407: 172, 408: 172, 409: 172, 410: 172, 411: 172, 412: 173, 413: 174, 414: 174, 415: 174, 416: 174, 417: 174, 418: 175, 419: 175, 420: 175, 421: 175, 422: 175, 423: 175, 461: 180, 462: 182, 463: 182, 464: 182, 465: 182, 466: 182, 467: 182, 468: 182, 469: 182, 470: 182, 471: 182, 472: 182, 473: 182, 474: 182, 475: 182, 476: 182, 477: 183, 478: 183, 479: 183, 480: 183, 481: 183, 482: 183, 483: 183, 484: 183, 485: 183, 486: 184, 487: 186, 488: 197, 495: 212, 497: 212, 580: 213, 581: 214, 582: 214, 583: 214, 584: 214, 585: 214, 586: 215, 587: 215, 588: 215, 589: 215, 590: 215, 591: 216, 592: 216, 593: 216, 594: 216, 595: 216, 596: 216, 597: 216, 598: 216, 599: 216, 600: 216, 601: 216, 604: 224, 605: 225, 606: 226, 607: 226, 608: 226, 609: 226, 610: 226, 611: 226, 612: 226, 613: 226, 614: 226}
