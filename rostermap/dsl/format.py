@@ -426,7 +426,7 @@ def format_mapping(mapping: n.Mapping, origins: bool = False, width: int = WIDTH
         trailing = _attach_comments(mapping, [s for _, s in statements])
     out: list[str] = []
     previous = ""
-    columns = _comment_columns(statements, width)
+    columns = _comment_columns(statements, width, movable=not origins)
     for group_name, statement in statements:
         header_alone = out and out[-1].startswith("output ") and previous.startswith("output")
         if previous and group_name != previous and not header_alone:
@@ -444,19 +444,21 @@ def format_mapping(mapping: n.Mapping, origins: bool = False, width: int = WIDTH
     return "\n".join(text.rstrip() for text in out) + "\n"
 
 
-def _comment_columns(statements: list[tuple[str, _Statement]], width: int) -> dict[int, int]:
+def _comment_columns(statements: list[tuple[str, _Statement]], width: int,
+                     movable: bool = True) -> dict[int, int]:
     """The column each statement's trailing comment starts at, by statement.
 
     Comments of a group line up after its longest line, except where that would
     push a comment past the width; those statements keep their comment two spaces
     after the code, and the rest line up after the longest of them. A comment that
     does not fit even so, or one of several written beside a statement broken over
-    lines, goes above the statement instead.
+    lines, goes above the statement instead (unless not ``movable``: the origins of an
+    effective mapping's lines stay beside them, whatever their length).
     """
     rows: dict[str, list[tuple[_Statement, int, int]]] = {}  # group -> (statement, end, size)
     for group_name, s in statements:
-        if len(s.comments_after) > 1 or (
-                s.comments_after and len(s.last_line) + 2 + len(s.comments_after[0]) > width):
+        if movable and (len(s.comments_after) > 1 or (
+                s.comments_after and len(s.last_line) + 2 + len(s.comments_after[0]) > width)):
             s.comments_before += s.comments_after
             s.comments_after = []
         size = len(s.comments_after[0]) if s.comments_after else 0
