@@ -556,9 +556,8 @@ def _impact_many(tenants: Any, tenants_file: Path, edited: Path, jobs: int,
               "marked with the file and line it comes from.")
 def check(profiles: tuple[str, ...], fmt: str, effective: bool) -> None:
     """Parse and check mapping files (paths, or profile names); exit 1 if any has an error."""
-    from rostermap.compiler import compile_mapping
     from rostermap.dsl.format import format_mapping
-    from rostermap.runtime.run.loader import resolve_profile, resolver, shown_path
+    from rostermap.runtime.run.loader import compile_profile, resolve_profile, shown_path
 
     try:
         files = [resolve_profile(p) for p in profiles]
@@ -568,7 +567,7 @@ def check(profiles: tuple[str, ...], fmt: str, effective: bool) -> None:
     records = []
     for path in files:
         try:
-            compiled = compile_mapping(read_mapping(path), str(path), resolver())
+            compiled = compile_profile(path)
         except DiagnosticError as error:  # the file, or one it imports, cannot be read
             click.echo(redact(render_all(error.diagnostics)), err=True)
             failed = True
@@ -675,14 +674,19 @@ def explain(profile: str, source: Path, records: tuple[str, ...], params: tuple[
 
 
 @main.command("fmt")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False,
-                                                                   path_type=Path))
+@click.argument("profiles", nargs=-1, required=True)
 @click.option("--check", "check_only", is_flag=True,
               help="Change nothing; exit 1 if a file is not in canonical layout (for CI).")
-def fmt(files: tuple[Path, ...], check_only: bool) -> None:
-    """Rewrite mapping files in the canonical layout, keeping every comment."""
+def fmt(profiles: tuple[str, ...], check_only: bool) -> None:
+    """Rewrite mapping files (paths, or profile names) in the canonical layout, keeping
+    every comment."""
     from rostermap.dsl.format import format_text
+    from rostermap.runtime.run.loader import resolve_profile
 
+    try:
+        files = [resolve_profile(p) for p in profiles]
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
     unformatted = False
     for path in files:
         try:
@@ -720,15 +724,19 @@ def lsp(stdio: bool) -> None:
 
 
 @main.command("compile")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("profile")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("build"), show_default=True, help="Folder for the Python module.")
-def compile_(file: Path, out_dir: Path) -> None:
-    """Compile a mapping file to a readable Python module."""
-    from rostermap.compiler import compile_mapping
+def compile_(profile: str, out_dir: Path) -> None:
+    """Compile a mapping file (a path, or a profile name) to a readable Python module;
+    its extends and imports are found as `run` finds them."""
+    from rostermap.runtime.run.loader import compile_profile, resolve_profile
 
     try:
-        compiled = compile_mapping(read_mapping(file), str(file))
+        file = resolve_profile(profile)
+        compiled = compile_profile(file)
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
     except DiagnosticError as error:
         _fail(error.diagnostics)
     if compiled.diagnostics:

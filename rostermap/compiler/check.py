@@ -1058,7 +1058,7 @@ class _Checker:
             return None
         for arg, param in zip(args, params, strict=True):
             if isinstance(arg, ir.Lookup) and not param.startswith("list"):
-                self.report(codes.lookup_into_one(fn.name, arg.span))
+                self.report(codes.lookup_into_one(fn.name, arg.span, functions_taking_lists()))
                 return None
         typevar: t.Type | None = None
         for arg, param in zip(args, params, strict=True):
@@ -1087,7 +1087,7 @@ class _Checker:
         return parse_type(fn.returns, typevar or t.ANY)
 
     def bind_Lookup(self, e: n.Lookup, ctx: _Context) -> ir.Expr:
-        self.report(codes.lookup_outside_call(e.span))
+        self.report(codes.lookup_outside_call(e.span, functions_taking_lists()))
         return self.error_value(e.span)
 
     def bind_lookup(self, e: n.Lookup, ctx: _Context) -> ir.Expr:
@@ -1164,6 +1164,16 @@ def _lookup_key(
 
 
 _EACH = frozenset({"lower", "upper", "trim"})
+_OF_REFERENCES = frozenset({"guidref"})  # a list of references too: see Checker.guidref
+
+
+def functions_taking_lists() -> tuple[str, ...]:
+    """The functions a lookup (many values) may be passed to, in the function table's
+    order: those with a list parameter, the text functions (each item), guidref. The
+    one source of RM308's help and of the docs' list of them."""
+    return tuple(name for name, fn in REGISTRY.items()
+                 if name in _EACH or name in _OF_REFERENCES
+                 or any(p.startswith("list") for p in fn.params))
 
 
 def output_format(file: str) -> str:

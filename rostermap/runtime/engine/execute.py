@@ -91,6 +91,8 @@ class OutputResult:
     rejects: list[Reject] = field(default_factory=list)  # every one: the contract names each
     rejected: int = 0  # records rejected in all
     counters: dict[str, int] = field(default_factory=dict)  # the mapping's `counter`s
+    # `for each NAME in LIST`: NAME; read, kept and the drops count (record, item) pairs
+    each: str | None = None
     # the sourcedId of the record each row was made from (row by row; for a distinct
     # output, the first record that made the row): what the sync stage finds schools by
     records: pl.Series = field(default_factory=lambda: pl.Series("sourcedId", [], pl.String))
@@ -537,6 +539,7 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
         rejects=rejects,
         rejected=rejected,
         counters=counters,
+        each=output.each[0] if output.each is not None else None,
     )
 
 
