@@ -124,9 +124,12 @@ DAMAGES = [
 
 
 def _profiles() -> list[str]:
+    """The built-in profiles that make files (a push profile writes to an API: there is
+    no run of it to explain)."""
     builtin = builtin_folder().resolve()
     return sorted(name for name, path in find_profiles().items()
-                  if path.resolve().parent == builtin and not is_library(path))
+                  if path.resolve().parent == builtin and not is_library(path)
+                  and not getattr(load_mapping(path).module, "PUSHES", None))
 
 
 @pytest.fixture(autouse=True)

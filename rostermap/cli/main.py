@@ -263,7 +263,8 @@ def push_(profile: str, source: str, target: str, out_dir: Path | None, params: 
                        f"{c['failed']} failed, {c['skipped']} skipped")
         for w in r.writes:
             if w.outcome.value in ("failed", "skipped"):
-                click.echo(printable(f"  {w.outcome.value}: {w.message}"), err=True)
+                level = "warning" if w.outcome.value == "skipped" else "error"
+                click.echo(printable(f"  {level}[{w.code}]: {w.message}"), err=True)
         click.echo(f"  push {r.outcome}" + (f"; report in {out_dir}" if result.files else ""))
 
     options = PushOptions(target, state, tenant, dry_run, out_dir)

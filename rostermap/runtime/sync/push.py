@@ -185,7 +185,8 @@ class _Push:
                 return Write(spec.name, key, spec.send.method, spec.send.path,
                              WriteOutcome.SKIPPED,
                              message=codes.dependency_failed(spec.name, key, link.push,
-                                                             linked_key).message)
+                                                             linked_key).message,
+                             code="RM493")
             row[link.column] = value
         body = body_of(spec, row)
         digest = _digest(spec, row, body)
@@ -245,7 +246,8 @@ class _Push:
         shown = "no answer" if status is None else str(status)
         return Write(p.spec.name, p.key, p.request.method, p.path, WriteOutcome.FAILED, status,
                      attempts, Write.message_of(
-                         codes.write_failed(p.spec.name, p.key, shown, message).message))
+                         codes.write_failed(p.spec.name, p.key, shown, message).message),
+                     "RM491")
 
     def succeeded(self, p: _Planned, response: httpx.Response, attempts: int) -> Write:
         captures: dict[str, str | int | float] = {}
@@ -269,7 +271,8 @@ class _Push:
             c = missing[0]
             return Write(p.spec.name, p.key, p.request.method, p.path, WriteOutcome.FAILED,
                          response.status_code, attempts, Write.message_of(
-                             codes.capture_missing(p.spec.name, p.key, c.name, c.path).message))
+                             codes.capture_missing(p.spec.name, p.key, c.name, c.path).message),
+                         "RM492")
         self.store.succeeded(p.spec.name, p.key, p.digest, captures, outcome.value)
         return Write(p.spec.name, p.key, p.request.method, p.path, outcome,
                      response.status_code, attempts)
