@@ -53,21 +53,21 @@ FILTERS = {
 
 
 def accounts_csv(p: dict[str, object]) -> Output:
-    """output accounts.csv from orgs (mapping line 43)."""
+    """output accounts.csv from orgs (mapping line 45)."""
     return Output(
         'accounts.csv',
         'orgs',
-        line=43,
+        line=45,
         rules=(
-            Rule(44, 'where type = "school"', (fn.blank(col('type')) == 'school')),
+            Rule(46, 'where type = "school"', (fn.blank(col('type')) == 'school')),
         ),
         columns=(
-            Column('account_id', 51, col('sourcedId')),
-            Column('parent_account_id', 52, pl.lit('')),
-            Column('name', 53, col('name')),
+            Column('account_id', 53, col('sourcedId')),
+            Column('parent_account_id', 54, pl.lit('')),
+            Column('name', 55, col('name')),
             Column(
                 'status',
-                54,
+                56,
                 (
                     pl.when(fn.blank(col('status')).is_in(['', 'active']))
                         .then(pl.lit('active'))
@@ -80,14 +80,14 @@ def accounts_csv(p: dict[str, object]) -> Output:
         expects=(
             Expect(
                 'is not empty',
-                47,
+                49,
                 'expect account_id, name, status is not empty',
                 columns=('account_id', 'name', 'status'),
             ),
-            Expect('unique', 48, 'expect account_id unique', columns=('account_id',)),
+            Expect('unique', 50, 'expect account_id unique', columns=('account_id',)),
             Expect(
                 'in',
-                49,
+                51,
                 'expect status in ("active", "deleted")',
                 columns=('status',),
                 values=('active', 'deleted'),
@@ -97,20 +97,20 @@ def accounts_csv(p: dict[str, object]) -> Output:
 
 
 def terms_csv(p: dict[str, object]) -> Output:
-    """output terms.csv from academicSessions (mapping line 58)."""
+    """output terms.csv from academicSessions (mapping line 60)."""
     return Output(
         'terms.csv',
         'academicSessions',
-        line=58,
+        line=60,
         rules=(
-            Rule(59, 'where type in term_types', fn.blank(col('type')).is_in(p['term_types'])),
+            Rule(61, 'where type in term_types', fn.blank(col('type')).is_in(p['term_types'])),
         ),
         columns=(
-            Column('term_id', 66, col('sourcedId')),
-            Column('name', 67, col('title')),
+            Column('term_id', 68, col('sourcedId')),
+            Column('name', 69, col('title')),
             Column(
                 'status',
-                68,
+                70,
                 (
                     pl.when(fn.blank(col('status')).is_in(['', 'active']))
                         .then(pl.lit('active'))
@@ -119,7 +119,7 @@ def terms_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'start_date',
-                69,
+                71,
                 fn.utc_midnight(col('startDate'), p['zone']),
                 fails=(Fail(
                     fn._zone_failed(col('startDate'), p['zone']),
@@ -128,7 +128,7 @@ def terms_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'end_date',
-                70,
+                72,
                 fn.utc_midnight(col('endDate'), p['zone']),
                 fails=(Fail(
                     fn._zone_failed(col('endDate'), p['zone']),
@@ -141,14 +141,14 @@ def terms_csv(p: dict[str, object]) -> Output:
         expects=(
             Expect(
                 'is not empty',
-                62,
+                64,
                 'expect term_id, name, status is not empty',
                 columns=('term_id', 'name', 'status'),
             ),
-            Expect('unique', 63, 'expect term_id unique', columns=('term_id',)),
+            Expect('unique', 65, 'expect term_id unique', columns=('term_id',)),
             Expect(
                 'in',
-                64,
+                66,
                 'expect status in ("active", "deleted")',
                 columns=('status',),
                 values=('active', 'deleted'),
@@ -158,17 +158,17 @@ def terms_csv(p: dict[str, object]) -> Output:
 
 
 def courses_csv(p: dict[str, object]) -> Output:
-    """output courses.csv from classes (mapping line 75)."""
+    """output courses.csv from classes (mapping line 77)."""
     return Output(
         'courses.csv',
         'classes',
-        line=75,
+        line=77,
         before=(
             Member('member_1', 'accounts.csv', on=col('school')),
         ),
         rules=(
             Rule(
-                76,
+                78,
                 'where school in accounts.csv else warn "class of a school that is not a school org"',
                 col('member_1').fill_null(False),
                 report='class of a school that is not a school org',
@@ -201,21 +201,21 @@ def courses_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('course_id', 83, col('sourcedId')),
+            Column('course_id', 85, col('sourcedId')),
             Column(
                 'short_name',
-                84,
+                86,
                 (
                     pl.when(fn.is_blank(col('classCode')))
                         .then(col('title'))
                         .otherwise(col('classCode'))
                 ),
             ),
-            Column('long_name', 85, col('title')),
-            Column('account_id', 86, col('school')),
+            Column('long_name', 87, col('title')),
+            Column('account_id', 88, col('school')),
             Column(
                 'term_id',
-                87,
+                89,
                 (
                     pl.when(fn.blank(col('first(terms).type')).is_in(p['term_types']))
                         .then(fn.first(col('terms')))
@@ -235,21 +235,21 @@ def courses_csv(p: dict[str, object]) -> Output:
                 ),
                 fails=(Fail(
                     (fn.first(col('terms')).is_not_null() & col('first(terms):found').is_null()),
-                    'first(terms) names an academic session that academicSessions.csv does not hold',
+                    "first(terms) names an academic session that the source's academicSessions.csv does not hold",
                 ), Fail(
                     (col('first(terms).parent').is_not_null() & col('first(terms).parent:found').is_null()),
-                    'first(terms).parent names an academic session that academicSessions.csv does not hold',
+                    "first(terms).parent names an academic session that the source's academicSessions.csv does not hold",
                 ), Fail(
                     (col('first(terms).parent.parent').is_not_null() & col('first(terms).parent.parent:found').is_null()),
-                    'first(terms).parent.parent names an academic session that academicSessions.csv does not hold',
+                    "first(terms).parent.parent names an academic session that the source's academicSessions.csv does not hold",
                 ), Fail(
                     (col('first(terms).parent.parent.parent').is_not_null() & col('first(terms).parent.parent.parent:found').is_null()),
-                    'first(terms).parent.parent.parent names an academic session that academicSessions.csv does not hold',
+                    "first(terms).parent.parent.parent names an academic session that the source's academicSessions.csv does not hold",
                 ),),
             ),
             Column(
                 'status',
-                88,
+                90,
                 (
                     pl.when(fn.blank(col('status')).is_in(['', 'active']))
                         .then(pl.lit('active'))
@@ -262,14 +262,14 @@ def courses_csv(p: dict[str, object]) -> Output:
         expects=(
             Expect(
                 'is not empty',
-                79,
+                81,
                 'expect course_id, short_name, long_name, status is not empty',
                 columns=('course_id', 'short_name', 'long_name', 'status'),
             ),
-            Expect('unique', 80, 'expect course_id unique', columns=('course_id',)),
+            Expect('unique', 82, 'expect course_id unique', columns=('course_id',)),
             Expect(
                 'in',
-                81,
+                83,
                 'expect status in ("active", "deleted", "completed")',
                 columns=('status',),
                 values=('active', 'deleted', 'completed'),
@@ -280,24 +280,24 @@ def courses_csv(p: dict[str, object]) -> Output:
 
 
 def sections_csv(p: dict[str, object]) -> Output:
-    """output sections.csv from classes (mapping line 92)."""
+    """output sections.csv from classes (mapping line 94)."""
     return Output(
         'sections.csv',
         'classes',
-        line=92,
+        line=94,
         before=(
             Member('member_2', 'courses.csv', on=col('sourcedId')),
         ),
         rules=(
-            Rule(93, 'where this in courses.csv', col('member_2').fill_null(False)),
+            Rule(95, 'where this in courses.csv', col('member_2').fill_null(False)),
         ),
         columns=(
-            Column('section_id', 100, col('sourcedId')),
-            Column('course_id', 101, col('sourcedId')),
-            Column('name', 102, col('title')),
+            Column('section_id', 102, col('sourcedId')),
+            Column('course_id', 103, col('sourcedId')),
+            Column('name', 104, col('title')),
             Column(
                 'status',
-                103,
+                105,
                 (
                     pl.when(fn.blank(col('status')).is_in(['', 'active']))
                         .then(pl.lit('active'))
@@ -310,14 +310,14 @@ def sections_csv(p: dict[str, object]) -> Output:
         expects=(
             Expect(
                 'is not empty',
-                96,
+                98,
                 'expect section_id, course_id, name, status is not empty',
                 columns=('section_id', 'course_id', 'name', 'status'),
             ),
-            Expect('unique', 97, 'expect section_id unique', columns=('section_id',)),
+            Expect('unique', 99, 'expect section_id unique', columns=('section_id',)),
             Expect(
                 'in',
-                98,
+                100,
                 'expect status in ("active", "deleted")',
                 columns=('status',),
                 values=('active', 'deleted'),
@@ -328,19 +328,19 @@ def sections_csv(p: dict[str, object]) -> Output:
 
 
 def users_csv(p: dict[str, object]) -> Output:
-    """output users.csv from users (mapping line 109)."""
+    """output users.csv from users (mapping line 111)."""
     return Output(
         'users.csv',
         'users',
-        line=109,
+        line=111,
         rules=(
             Rule(
-                110,
+                112,
                 'where role in ("student", "teacher", "aide", "parent", "guardian", "relative")',
                 fn.blank(col('role')).is_in(['student', 'teacher', 'aide', 'parent', 'guardian', 'relative']),
             ),
             Rule(
-                111,
+                113,
                 'where username is not empty else warn "no username: Canvas requires a login_id"',
                 ~fn.is_blank(col('username')),
                 report='no username: Canvas requires a login_id',
@@ -349,7 +349,7 @@ def users_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_3',
-                line=125,
+                line=128,
                 text='count(sourcedId of users where lower(username) = lower(this.username))',
                 entity='users',
                 key=fn.lower(col('username')),
@@ -359,14 +359,14 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('user_id', 118, col('sourcedId')),
-            Column('login_id', 119, col('username')),
-            Column('first_name', 120, col('givenName')),
-            Column('last_name', 121, col('familyName')),
-            Column('email', 122, col('email')),
+            Column('user_id', 120, col('sourcedId')),
+            Column('login_id', 121, col('username')),
+            Column('first_name', 122, col('givenName')),
+            Column('last_name', 123, col('familyName')),
+            Column('email', 124, col('email')),
             Column(
                 'status',
-                123,
+                125,
                 (
                     pl.when(pl.all_horizontal(
                         fn.blank(col('status')).is_in(['', 'active']),
@@ -378,22 +378,22 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
         ),
         checks=(
-            Check(125, 'login_id used by another user (ignoring case)', (col('lookup_3') > 1)),
+            Check(127, 'login_id used by another user (ignoring case)', (col('lookup_3') > 1)),
         ),
         key=('user_id',),
         missing=Missing('deactivate', after=0, unit='runs', sets=(('status', 'deleted'), )),
         expects=(
             Expect(
                 'is not empty',
-                114,
+                116,
                 'expect user_id, login_id, status is not empty',
                 columns=('user_id', 'login_id', 'status'),
                 personal=True,
             ),
-            Expect('unique', 115, 'expect user_id unique', columns=('user_id',)),
+            Expect('unique', 117, 'expect user_id unique', columns=('user_id',)),
             Expect(
                 'in',
-                116,
+                118,
                 'expect status in ("active", "deleted")',
                 columns=('status',),
                 values=('active', 'deleted'),
@@ -403,17 +403,17 @@ def users_csv(p: dict[str, object]) -> Output:
 
 
 def enrollments_csv(p: dict[str, object]) -> Output:
-    """output enrollments.csv from enrollments (mapping line 131)."""
+    """output enrollments.csv from enrollments (mapping line 134)."""
     return Output(
         'enrollments.csv',
         'enrollments',
-        line=131,
+        line=134,
         before=(
             Member('member_4', 'courses.csv', on=col('class')),
             Member('member_5', 'users.csv', on=col('user')),
             Lookup(
                 'lookup_6',
-                line=134,
+                line=138,
                 text='count(sourcedId of enrollments where class = this.class and user = this.user and role = this.role and sourcedId < this.sourcedId)',
                 entity='enrollments',
                 key=col('class'),
@@ -430,18 +430,18 @@ def enrollments_csv(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                132,
+                135,
                 'where role in ("student", "teacher", "aide")',
                 fn.blank(col('role')).is_in(['student', 'teacher', 'aide']),
             ),
             Rule(
-                133,
+                136,
                 'where class in courses.csv and user in users.csv else warn "enrollment of a class or user not sent to Canvas"',
                 pl.all_horizontal(col('member_4').fill_null(False), col('member_5').fill_null(False)),
                 report='enrollment of a class or user not sent to Canvas',
             ),
             Rule(
-                134,
+                138,
                 'where count(sourcedId of enrollments where class = this.class and user = this.user and role = this.role and sourcedId < this.sourcedId) = 0',
                 col('lookup_6').eq_missing(0),
             ),
@@ -449,7 +449,7 @@ def enrollments_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_7',
-                line=146,
+                line=154,
                 text='exists(sourcedId of enrollments where class = this.class and user = this.user and role = this.role and active)',
                 entity='enrollments',
                 key=col('class'),
@@ -467,21 +467,21 @@ def enrollments_csv(p: dict[str, object]) -> Output:
             Join('classes', on=col('class'), fields={'class.status': 'status'}, found='class:found'),
         ),
         columns=(
-            Column('course_id', 142, col('class')),
-            Column('user_id', 143, col('user')),
+            Column('course_id', 150, col('class')),
+            Column('user_id', 151, col('user')),
             Column(
                 'role',
-                144,
+                152,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('student'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('teacher'))
                     .otherwise(pl.lit('ta'))
                 ),
             ),
-            Column('section_id', 145, col('class')),
+            Column('section_id', 153, col('class')),
             Column(
                 'status',
-                146,
+                154,
                 (
                     pl.when(pl.all_horizontal(
                         col('lookup_7').fill_null(False),
@@ -493,10 +493,10 @@ def enrollments_csv(p: dict[str, object]) -> Output:
                 ),
                 fails=(Fail(
                     (col('user').is_not_null() & col('user:found').is_null()),
-                    'user names a user that users.csv does not hold',
+                    "user names a user that the source's users.csv does not hold",
                 ), Fail(
                     (col('class').is_not_null() & col('class:found').is_null()),
-                    'class names a class that classes.csv does not hold',
+                    "class names a class that the source's classes.csv does not hold",
                 ),),
             ),
         ),
@@ -505,26 +505,26 @@ def enrollments_csv(p: dict[str, object]) -> Output:
         expects=(
             Expect(
                 'is not empty',
-                137,
+                145,
                 'expect course_id, user_id, role, status is not empty',
                 columns=('course_id', 'user_id', 'role', 'status'),
             ),
             Expect(
                 'unique',
-                138,
+                146,
                 'expect course_id, user_id, role unique',
                 columns=('course_id', 'user_id', 'role'),
             ),
             Expect(
                 'in',
-                139,
+                147,
                 'expect role in ("student", "teacher", "ta", "observer", "designer")',
                 columns=('role',),
                 values=('student', 'teacher', 'ta', 'observer', 'designer'),
             ),
             Expect(
                 'in',
-                140,
+                148,
                 'expect status in ("active", "deleted", "completed", "inactive")',
                 columns=('status',),
                 values=('active', 'deleted', 'completed', 'inactive'),
@@ -535,11 +535,11 @@ def enrollments_csv(p: dict[str, object]) -> Output:
 
 
 def user_observers_csv(p: dict[str, object]) -> Output:
-    """output user_observers.csv from users (mapping line 154)."""
+    """output user_observers.csv from users (mapping line 168)."""
     return Output(
         'user_observers.csv',
         'users',
-        line=154,
+        line=168,
         each=('other', col('agents')),
         before=(
             Member('member_8', 'users.csv', on=col('sourcedId')),
@@ -553,12 +553,12 @@ def user_observers_csv(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                156,
+                170,
                 'where this in users.csv and other in users.csv',
                 pl.all_horizontal(col('member_8').fill_null(False), col('member_9').fill_null(False)),
             ),
             Rule(
-                157,
+                171,
                 'where role in ("parent", "guardian", "relative") and other.role = "student" or role = "student" and other.role in ("parent", "guardian", "relative")',
                 pl.any_horizontal(
                     pl.all_horizontal(
@@ -575,7 +575,7 @@ def user_observers_csv(p: dict[str, object]) -> Output:
         columns=(
             Column(
                 'observer_id',
-                166,
+                180,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('each:other'))
@@ -584,7 +584,7 @@ def user_observers_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'student_id',
-                167,
+                181,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('sourcedId'))
@@ -593,7 +593,7 @@ def user_observers_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'status',
-                168,
+                182,
                 (
                     pl.when(pl.all_horizontal(
                         (fn.blank((
@@ -614,7 +614,7 @@ def user_observers_csv(p: dict[str, object]) -> Output:
                 ),
                 fails=(Fail(
                     (col('each:other').is_not_null() & col('other:found').is_null()),
-                    'other names a user that users.csv does not hold',
+                    "other names a user that the source's users.csv does not hold",
                 ),),
             ),
         ),
@@ -624,19 +624,19 @@ def user_observers_csv(p: dict[str, object]) -> Output:
         expects=(
             Expect(
                 'is not empty',
-                162,
+                176,
                 'expect observer_id, student_id, status is not empty',
                 columns=('observer_id', 'student_id', 'status'),
             ),
             Expect(
                 'unique',
-                163,
+                177,
                 'expect observer_id, student_id unique',
                 columns=('observer_id', 'student_id'),
             ),
             Expect(
                 'in',
-                164,
+                178,
                 'expect status in ("active", "deleted")',
                 columns=('status',),
                 values=('active', 'deleted'),
@@ -659,4 +659,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {55: 43, 57: 43, 62: 44, 65: 51, 66: 52, 67: 53, 68: 54, 69: 54, 70: 54, 71: 54, 72: 54, 73: 54, 74: 54, 75: 54, 76: 54, 81: 47, 82: 47, 83: 47, 84: 47, 85: 47, 86: 47, 87: 48, 88: 49, 89: 49, 90: 49, 91: 49, 92: 49, 93: 49, 94: 49, 99: 58, 101: 58, 106: 59, 109: 66, 110: 67, 111: 68, 112: 68, 113: 68, 114: 68, 115: 68, 116: 68, 117: 68, 118: 68, 119: 68, 120: 69, 121: 69, 122: 69, 123: 69, 124: 69, 125: 69, 126: 69, 127: 69, 128: 69, 129: 70, 130: 70, 131: 70, 132: 70, 133: 70, 134: 70, 135: 70, 136: 70, 137: 70, 142: 62, 143: 62, 144: 62, 145: 62, 146: 62, 147: 62, 148: 63, 149: 64, 150: 64, 151: 64, 152: 64, 153: 64, 154: 64, 155: 64, 160: 75, 162: 75, 170: 76, 171: 76, 172: 76, 173: 76, 174: 76, 175: 76, 204: 83, 205: 84, 206: 84, 207: 84, 208: 84, 209: 84, 210: 84, 211: 84, 212: 84, 213: 84, 214: 85, 215: 86, 216: 87, 217: 87, 218: 87, 219: 87, 220: 87, 221: 87, 222: 87, 223: 87, 224: 87, 225: 87, 226: 87, 227: 87, 228: 87, 229: 87, 230: 87, 231: 87, 232: 87, 233: 87, 234: 87, 235: 87, 236: 87, 237: 87, 238: 87, 239: 87, 240: 87, 241: 87, 242: 87, 243: 87, 244: 87, 245: 87, 246: 87, 247: 87, 248: 87, 249: 87, 250: 88, 251: 88, 252: 88, 253: 88, 254: 88, 255: 88, 256: 88, 257: 88, 258: 88, 263: 79, 264: 79, 265: 79, 266: 79, 267: 79, 268: 79, 269: 80, 270: 81, 271: 81, 272: 81, 273: 81, 274: 81, 275: 81, 276: 81, 282: 92, 284: 92, 292: 93, 295: 100, 296: 101, 297: 102, 298: 103, 299: 103, 300: 103, 301: 103, 302: 103, 303: 103, 304: 103, 305: 103, 306: 103, 311: 96, 312: 96, 313: 96, 314: 96, 315: 96, 316: 96, 317: 97, 318: 98, 319: 98, 320: 98, 321: 98, 322: 98, 323: 98, 324: 98, 330: 109, 332: 109, 337: 110, 338: 110, 339: 110, 340: 110, 341: 110, 342: 111, 343: 111, 344: 111, 345: 111, 346: 111, 347: 111, 362: 118, 363: 119, 364: 120, 365: 121, 366: 122, 367: 123, 368: 123, 369: 123, 370: 123, 371: 123, 372: 123, 373: 123, 374: 123, 375: 123, 376: 123, 377: 123, 378: 123, 381: 125, 386: 114, 387: 114, 388: 114, 389: 114, 390: 114, 391: 114, 392: 114, 393: 115, 394: 116, 395: 116, 396: 116, 397: 116, 398: 116, 399: 116, 400: 116, 405: 131, 407: 131, 432: 132, 433: 132, 434: 132, 435: 132, 436: 132, 437: 133, 438: 133, 439: 133, 440: 133, 441: 133, 442: 133, 443: 134, 444: 134, 445: 134, 446: 134, 447: 134, 470: 142, 471: 143, 472: 144, 473: 144, 474: 144, 475: 144, 476: 144, 477: 144, 478: 144, 479: 144, 480: 144, 481: 145, 482: 146, 483: 146, 484: 146, 485: 146, 486: 146, 487: 146, 488: 146, 489: 146, 490: 146, 491: 146, 492: 146, 493: 146, 494: 146, 495: 146, 496: 146, 497: 146, 498: 146, 499: 146, 500: 146, 501: 146, 506: 137, 507: 137, 508: 137, 509: 137, 510: 137, 511: 137, 512: 138, 513: 138, 514: 138, 515: 138, 516: 138, 517: 138, 518: 139, 519: 139, 520: 139, 521: 139, 522: 139, 523: 139, 524: 139, 525: 140, 526: 140, 527: 140, 528: 140, 529: 140, 530: 140, 531: 140, 537: 154, 539: 154, 555: 156, 556: 156, 557: 156, 558: 156, 559: 156, 560: 157, 561: 157, 562: 157, 563: 157, 564: 157, 565: 157, 566: 157, 567: 157, 568: 157, 569: 157, 570: 157, 571: 157, 572: 157, 573: 157, 576: 166, 577: 166, 578: 166, 579: 166, 580: 166, 581: 166, 582: 166, 583: 166, 584: 166, 585: 167, 586: 167, 587: 167, 588: 167, 589: 167, 590: 167, 591: 167, 592: 167, 593: 167, 594: 168, 595: 168, 596: 168, 597: 168, 598: 168, 599: 168, 600: 168, 601: 168, 602: 168, 603: 168, 604: 168, 605: 168, 606: 168, 607: 168, 608: 168, 609: 168, 610: 168, 611: 168, 612: 168, 613: 168, 614: 168, 615: 168, 616: 168, 617: 168, 618: 168, 619: 168, 625: 162, 626: 162, 627: 162, 628: 162, 629: 162, 630: 162, 631: 163, 632: 163, 633: 163, 634: 163, 635: 163, 636: 163, 637: 164, 638: 164, 639: 164, 640: 164, 641: 164, 642: 164, 643: 164}
+SOURCE_MAP = {55: 45, 57: 45, 62: 46, 65: 53, 66: 54, 67: 55, 68: 56, 69: 56, 70: 56, 71: 56, 72: 56, 73: 56, 74: 56, 75: 56, 76: 56, 81: 49, 82: 49, 83: 49, 84: 49, 85: 49, 86: 49, 87: 50, 88: 51, 89: 51, 90: 51, 91: 51, 92: 51, 93: 51, 94: 51, 99: 60, 101: 60, 106: 61, 109: 68, 110: 69, 111: 70, 112: 70, 113: 70, 114: 70, 115: 70, 116: 70, 117: 70, 118: 70, 119: 70, 120: 71, 121: 71, 122: 71, 123: 71, 124: 71, 125: 71, 126: 71, 127: 71, 128: 71, 129: 72, 130: 72, 131: 72, 132: 72, 133: 72, 134: 72, 135: 72, 136: 72, 137: 72, 142: 64, 143: 64, 144: 64, 145: 64, 146: 64, 147: 64, 148: 65, 149: 66, 150: 66, 151: 66, 152: 66, 153: 66, 154: 66, 155: 66, 160: 77, 162: 77, 170: 78, 171: 78, 172: 78, 173: 78, 174: 78, 175: 78, 204: 85, 205: 86, 206: 86, 207: 86, 208: 86, 209: 86, 210: 86, 211: 86, 212: 86, 213: 86, 214: 87, 215: 88, 216: 89, 217: 89, 218: 89, 219: 89, 220: 89, 221: 89, 222: 89, 223: 89, 224: 89, 225: 89, 226: 89, 227: 89, 228: 89, 229: 89, 230: 89, 231: 89, 232: 89, 233: 89, 234: 89, 235: 89, 236: 89, 237: 89, 238: 89, 239: 89, 240: 89, 241: 89, 242: 89, 243: 89, 244: 89, 245: 89, 246: 89, 247: 89, 248: 89, 249: 89, 250: 90, 251: 90, 252: 90, 253: 90, 254: 90, 255: 90, 256: 90, 257: 90, 258: 90, 263: 81, 264: 81, 265: 81, 266: 81, 267: 81, 268: 81, 269: 82, 270: 83, 271: 83, 272: 83, 273: 83, 274: 83, 275: 83, 276: 83, 282: 94, 284: 94, 292: 95, 295: 102, 296: 103, 297: 104, 298: 105, 299: 105, 300: 105, 301: 105, 302: 105, 303: 105, 304: 105, 305: 105, 306: 105, 311: 98, 312: 98, 313: 98, 314: 98, 315: 98, 316: 98, 317: 99, 318: 100, 319: 100, 320: 100, 321: 100, 322: 100, 323: 100, 324: 100, 330: 111, 332: 111, 337: 112, 338: 112, 339: 112, 340: 112, 341: 112, 342: 113, 343: 113, 344: 113, 345: 113, 346: 113, 347: 113, 362: 120, 363: 121, 364: 122, 365: 123, 366: 124, 367: 125, 368: 125, 369: 125, 370: 125, 371: 125, 372: 125, 373: 125, 374: 125, 375: 125, 376: 125, 377: 125, 378: 125, 381: 127, 386: 116, 387: 116, 388: 116, 389: 116, 390: 116, 391: 116, 392: 116, 393: 117, 394: 118, 395: 118, 396: 118, 397: 118, 398: 118, 399: 118, 400: 118, 405: 134, 407: 134, 432: 135, 433: 135, 434: 135, 435: 135, 436: 135, 437: 136, 438: 136, 439: 136, 440: 136, 441: 136, 442: 136, 443: 138, 444: 138, 445: 138, 446: 138, 447: 138, 470: 150, 471: 151, 472: 152, 473: 152, 474: 152, 475: 152, 476: 152, 477: 152, 478: 152, 479: 152, 480: 152, 481: 153, 482: 154, 483: 154, 484: 154, 485: 154, 486: 154, 487: 154, 488: 154, 489: 154, 490: 154, 491: 154, 492: 154, 493: 154, 494: 154, 495: 154, 496: 154, 497: 154, 498: 154, 499: 154, 500: 154, 501: 154, 506: 145, 507: 145, 508: 145, 509: 145, 510: 145, 511: 145, 512: 146, 513: 146, 514: 146, 515: 146, 516: 146, 517: 146, 518: 147, 519: 147, 520: 147, 521: 147, 522: 147, 523: 147, 524: 147, 525: 148, 526: 148, 527: 148, 528: 148, 529: 148, 530: 148, 531: 148, 537: 168, 539: 168, 555: 170, 556: 170, 557: 170, 558: 170, 559: 170, 560: 171, 561: 171, 562: 171, 563: 171, 564: 171, 565: 171, 566: 171, 567: 171, 568: 171, 569: 171, 570: 171, 571: 171, 572: 171, 573: 171, 576: 180, 577: 180, 578: 180, 579: 180, 580: 180, 581: 180, 582: 180, 583: 180, 584: 180, 585: 181, 586: 181, 587: 181, 588: 181, 589: 181, 590: 181, 591: 181, 592: 181, 593: 181, 594: 182, 595: 182, 596: 182, 597: 182, 598: 182, 599: 182, 600: 182, 601: 182, 602: 182, 603: 182, 604: 182, 605: 182, 606: 182, 607: 182, 608: 182, 609: 182, 610: 182, 611: 182, 612: 182, 613: 182, 614: 182, 615: 182, 616: 182, 617: 182, 618: 182, 619: 182, 625: 176, 626: 176, 627: 176, 628: 176, 629: 176, 630: 176, 631: 177, 632: 177, 633: 177, 634: 177, 635: 177, 636: 177, 637: 178, 638: 178, 639: 178, 640: 178, 641: 178, 642: 178, 643: 178}
