@@ -324,8 +324,9 @@ class _Client:
         raise _Failed(codes.too_many_redirects(where, _MAX_REDIRECTS))
 
     async def get(self, entity: str, url: str, params: Mapping[str, Any],
-                  stats: EntityStats) -> tuple[list[Any], httpx.Headers]:
-        """The collection's records on one page, retried until it comes or cannot.
+                  stats: EntityStats, reader: RecordReader) -> tuple[Chunk, httpx.Headers]:
+        """The collection's records on one page, read by ``reader``, retried until the
+        page comes or cannot.
 
         Each failed attempt words the diagnostic the request ends with if it is the
         last; the retry's log line says the same.
@@ -360,6 +361,11 @@ class _Client:
                 if status == 200 and _is_html(response):
                     failed = codes.html_page(where, attempt)
                 elif status == 200:
+                    # a valid page in one pass; anything else record by record, as JSON
+                    # the standard library reads (it decides what is invalid JSON)
+                    chunk = reader.read_page(response.content)
+                    if chunk is not None:
+                        return chunk, response.headers
                     try:
                         body = json.loads(response.content)
                     except ValueError:
@@ -367,7 +373,7 @@ class _Client:
                     else:
                         records = body.get(entity) if isinstance(body, dict) else None
                         if isinstance(records, list):
-                            return records, response.headers
+                            return reader.read(records), response.headers
                         raise _Failed(codes.no_collection(where, entity))
                 elif status in (401, 403):
                     raise _Failed(codes.credentials_refused(where, status, _imsx(response)))
@@ -438,8 +444,7 @@ async def _pages(client: _Client, entity: str, reader: RecordReader,
 
     async def fetch(offset: int, size: int) -> _Page:
         params = {**base_params, "limit": size, "offset": offset}
-        records, headers = await client.get(entity, url, params, stats)
-        chunk = reader.read(records)
+        chunk, headers = await client.get(entity, url, params, stats, reader)
         count = headers.get("X-Total-Count")
         links = headers.get("Link")
         has_next = None

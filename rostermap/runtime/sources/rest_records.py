@@ -29,6 +29,7 @@ import copy
 import functools
 import json
 import re
+import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +38,11 @@ from typing import Any
 import fastjsonschema
 import jsonschema
 import jsonschema.exceptions
+import msgspec
 
 from rostermap.dsl import schema
 from rostermap.dsl import types as t
+from rostermap.runtime.sources.rest_fast import FastPage, Plan, plain, translate
 
 __all__ = ["DTYPES", "Chunk", "Reject", "RecordReader", "other_version"]
 
@@ -184,6 +187,13 @@ def validator(version: str, entity: str, compat: bool) -> _Validator:
     if compat:
         defs = _relax(copy.deepcopy(defs))
     return _Validator({"$ref": f"#/$defs/{DTYPES[entity]}", "$defs": defs})
+
+
+@functools.cache
+def _fast_plan(version: str, entity: str) -> Plan | None:
+    """The one-pass decoder and check of a page (``rest_fast``), made once per schema."""
+    defs = _defs(version)
+    return translate(defs, DTYPES[entity], entity) if DTYPES[entity] in defs else None
 
 
 # --- compatibility repairs ---------------------------------------------------------------
@@ -431,6 +441,28 @@ class RecordReader:
         if entity == "users":
             self._read |= {"role", "roles", "orgs", "primaryOrg"}
 
+    def read_page(self, body: bytes) -> Chunk | None:
+        """A page's chunk in one pass, when its body is JSON whose records are all valid;
+        else None, and the page is read with ``read`` (which rejects and explains).
+
+        The chunk is the one ``read`` makes of the same records."""
+        if self.compat:
+            return None  # repairs come before the check: record by record
+        plan = _fast_plan(self.version, self.entity)
+        page = plan.page(body) if plan is not None else None
+        if page is None:
+            return None
+        n = len(page.records)
+        chunk = Chunk(n, index=list(range(n)))
+        if n:
+            chunk.first = _as_text(page.column("sourcedId")[0])
+        for name, key, convert in self._plain:
+            chunk.columns[name] = _fast_column(page, key, convert)
+        chunk.statuses = _fast_column(page, "status", _as_text)
+        if self.entity == "users":
+            self._fast_user_shape(page, chunk)
+        return chunk
+
     def read(self, records: list[Any]) -> Chunk:
         chunk = Chunk(len(records), columns={name: [] for name, _, _ in self._plain})
         if records and isinstance(records[0], dict):
@@ -463,15 +495,7 @@ class RecordReader:
     def _user_shape(record: dict[str, Any], chunk: Chunk) -> None:
         roles = record.get("roles")
         if isinstance(roles, list) and "role" not in record:
-            rows = []
-            for r in roles:
-                if isinstance(r, dict):
-                    rows.append({"roleType": _as_text(r.get("roleType")),
-                                 "role": _as_text(r.get("role")), "org": _ref_id(r.get("org")),
-                                 "beginDate": _as_text(r.get("beginDate")),
-                                 "endDate": _as_text(r.get("endDate")),
-                                 "userProfile": _as_text(r.get("userProfile"))})
-            chunk.roles.append(rows)
+            chunk.roles.append(_role_rows(roles))
             chunk.role.append(None)
             chunk.orgs.append(None)
             chunk.primary_org.append(_ref_id(record.get("primaryOrg")))
@@ -481,3 +505,88 @@ class RecordReader:
             chunk.role.append(_as_text(record.get("role")))
             chunk.orgs.append(orgs)
             chunk.primary_org.append(orgs[0] if orgs else None)
+
+    @staticmethod
+    def _fast_user_shape(page: FastPage, chunk: Chunk) -> None:
+        """``_user_shape`` of every record of a valid page, column by column."""
+        roles = page.column("roles")
+        has_role = page.present("role")
+        role = _fast_column(page, "role", _as_text)
+        orgs = _fast_column(page, "orgs", _ref_ids)
+        primary = _fast_column(page, "primaryOrg", _ref_id)
+        for i, listed in enumerate(roles):
+            if isinstance(listed, list) and not has_role[i]:
+                chunk.roles.append(_role_rows(plain(listed)))
+                chunk.role.append(None)
+                chunk.orgs.append(None)
+                chunk.primary_org.append(primary[i])
+            else:
+                chunk.roles.append(None)
+                chunk.role.append(role[i])
+                chunk.orgs.append(orgs[i])
+                chunk.primary_org.append(orgs[i][0] if orgs[i] else None)
+
+
+def _role_rows(roles: list[Any]) -> list[dict[str, str | None]]:
+    """A 1.2 user's ``roles`` array as role rows (items that are not objects left out)."""
+    return [{"roleType": _as_text(r.get("roleType")), "role": _as_text(r.get("role")),
+             "org": _ref_id(r.get("org")), "beginDate": _as_text(r.get("beginDate")),
+             "endDate": _as_text(r.get("endDate")),
+             "userProfile": _as_text(r.get("userProfile"))}
+            for r in roles if isinstance(r, dict)]
+
+
+def _fast_column(page: FastPage, key: str, convert: Callable[[Any], Any]) -> list[Any]:
+    """``[convert(record.get(key)) for record in records]`` for a valid page's structs:
+    where the schema's type already makes the conversion a copy (text, a reference's
+    sourcedId), without calling it per value."""
+    found = page.fields.get(key)
+    if found is None:  # not a property of this version's records: absent in every one
+        empty = convert(None)
+        n = len(page.records)
+        return [None] * n if empty is None else [convert(None) for _ in range(n)]
+    values = page.column(key)
+    kind = _kind(found.type)
+    if convert is _identity and kind in ("text", "builtin", "flag"):
+        return values
+    if convert is _as_text and kind == "text":
+        return values
+    if convert is _as_text and kind == "flag":
+        return [("true" if v else "false") if v.__class__ is bool else v for v in values]
+    if convert is _ref_id and kind == "ref":
+        return [None if v is None else v.sourcedId for v in values]
+    if convert is _ref_ids and kind == "refs":
+        return [[] if v is None else [x.sourcedId for x in v] for v in values]
+    if convert is _text_list and kind == "texts":
+        return [[] if v is None else v for v in values]
+    if kind in ("text", "texts", "builtin", "flag"):  # holds no struct: as json.loads made it
+        return [convert(v) for v in values]
+    return [convert(plain(v)) for v in values]
+
+
+def _kind(type_: Any) -> str | None:
+    """What a translated type guarantees about a value (None: nothing useful here).
+
+    text: a string; flag: a boolean or a string; ref: a struct with a required text
+    sourcedId; texts, refs: a list of those; builtin: an object of JSON values."""
+    origin = typing.get_origin(type_)
+    if origin is typing.Annotated:
+        return _kind(typing.get_args(type_)[0])
+    if type_ is str or (origin is typing.Literal
+                        and all(isinstance(a, str) for a in typing.get_args(type_))):
+        return "text"
+    if origin is typing.Union:
+        kinds = {"flag" if a is bool else _kind(a) for a in typing.get_args(type_)}
+        return "flag" if kinds == {"flag", "text"} else None
+    if origin is dict and typing.get_args(type_) == (str, Any):
+        return "builtin"
+    if isinstance(type_, type) and issubclass(type_, msgspec.Struct):
+        fields = {f.encode_name: f for f in msgspec.structs.fields(type_)}
+        ident = fields.get("sourcedId")
+        if ident is not None and ident.required and ident.type is str:
+            return "ref"
+        return None
+    if origin is list:
+        item = _kind(typing.get_args(type_)[0])
+        return {"text": "texts", "ref": "refs"}.get(item or "")
+    return None
