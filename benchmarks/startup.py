@@ -119,7 +119,7 @@ def main() -> None:
     runs: dict[str, list[tuple[float, float, float]]] = {label: [] for label, _ in trees}
     loads = [load()]
     with tempfile.TemporaryDirectory(prefix="rostermap-startup-") as scratch:
-        for label, tree in trees:  # as installed (byte-compiled), and the compile cache warm
+        for _, tree in trees:  # as installed (byte-compiled), and the compile cache warm
             python, env = interpreter(tree)
             subprocess.run([python, "-m", "compileall", "-q", "rostermap"], cwd=tree, env=env,
                            check=True, stdout=subprocess.DEVNULL)

@@ -33,16 +33,17 @@ import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-import jsonschema
-import jsonschema.exceptions
 import msgspec
 
 from rostermap.dsl import schema
 from rostermap.dsl import types as t
 from rostermap.runtime.sources.rest_fast import FastPage, Plan, plain, translate
+
+if TYPE_CHECKING:
+    import jsonschema
 
 __all__ = ["DTYPES", "Chunk", "Reject", "RecordReader", "other_version"]
 
@@ -153,12 +154,25 @@ def _explain(error: jsonschema.exceptions.ValidationError) -> tuple[str, str]:
 
 
 class _Validator:
-    """One record type's check: compiled for speed, interpreted to explain failures."""
+    """One record type's check: compiled for speed, interpreted to explain failures.
+
+    Both are made when first needed: a source whose pages all pass the one-pass
+    reader (``rest_fast``) never imports python-jsonschema nor compiles a schema."""
 
     def __init__(self, root: dict[str, Any]):
-        self._fast: Callable[[Any], Any] = fastjsonschema.compile(root)
-        self._full = jsonschema.Draft202012Validator(
-            root, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+        self._root = root
+
+    @functools.cached_property
+    def _fast(self) -> Callable[[Any], Any]:
+        compiled: Callable[[Any], Any] = fastjsonschema.compile(self._root)
+        return compiled
+
+    @functools.cached_property
+    def _full(self) -> jsonschema.Draft202012Validator:
+        import jsonschema
+
+        return jsonschema.Draft202012Validator(
+            self._root, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
     def ok(self, record: Any) -> bool:
         try:
@@ -172,6 +186,8 @@ class _Validator:
             self._fast(record)
             return None
         except fastjsonschema.JsonSchemaValueException as fast:
+            import jsonschema.exceptions
+
             best = jsonschema.exceptions.best_match(self._full.iter_errors(record))
             if best is not None:
                 return _explain(best)
@@ -432,7 +448,7 @@ class RecordReader:
         # users' role and orgs come from the record's shape (1.1: role, orgs; 1.2: roles)
         plain = [f for f in self.fields if not (entity == "users" and f.name in ("role", "orgs"))]
         self._plain = [(f.name, f.rest_name, _converter(entity, f)) for f in plain]
-        self._check = validator(version, entity, compat)
+        self._check = validator(version, entity, compat)  # compiled when first used
         self._other = validator(other_version(version), entity, compat) if compat else None
         # --compat checks only what the mapping reads: a minimal provider's flaw in a
         # field no rule looks at (a relative href in orgs.children) loses no record.
