@@ -176,9 +176,9 @@ class _Translator:
             if fmt in _FORMATS:
                 expression = re.compile(_FORMATS[fmt])
                 lines = None
-                if fmt in _LINE_FORMATS:
-                    body = _FORMATS[fmt].removeprefix("^").removesuffix(r"\Z")
-                    lines = re.compile(f"(?:{body}\\n)*")
+                text = _FORMATS[fmt]
+                if fmt in _LINE_FORMATS and text.startswith("^") and text.endswith("\\Z"):
+                    lines = re.compile(f"(?:{text[1:-2]}\\n)*")
                 self.checks.append(_Check(path, expression.match, lines))
             return str  # a format fastjsonschema does not know is not checked by it either
         if keys == {"pattern"}:
