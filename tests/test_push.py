@@ -11,7 +11,6 @@ import csv
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -160,14 +159,16 @@ def test_second_push_with_one_changed_score_sends_one_request(
 def test_a_failed_write_does_not_stop_the_others_and_the_rerun_duplicates_nothing(
         gradebook: Path, server: Server, tmp_path: Path) -> None:
     state = tmp_path / "s.sqlite"
-    # the first assignment's create is refused, without a retry; its scores wait
+    # the first assignment's create is answered 500: not retried (the target may have
+    # made it), while the other writes go on; its scores wait
     server.faults.append(Fault.parse("500,entity=assignment,times=1"))
-    config = replace(NONE, options=replace(FAST, retries=0))
+    config = NONE
     first = push("powerschool-grade-push", gradebook,
                  PushOptions(server.root, state=state, out=tmp_path / "out"), config=config)
     assert first.report.outcome == "partial" and first.exit_code == 3
     failed = [w for w in first.report.writes if w.outcome == "failed"]
     assert len(failed) == 1 and "injected fault 500" in failed[0].message
+    assert failed[0].attempts == 1 and failed[0].status == 500
     skipped = [w for w in first.report.writes if w.outcome == "skipped"]
     assert skipped and all(w.push == "scores" for w in skipped)
     expected = expected_assignments(gradebook)
@@ -343,3 +344,30 @@ def test_the_push_page_s_examples_compile() -> None:
     for block in blocks:
         compiled = compile_mapping(block, "push.md")
         assert compiled.ok and not compiled.diagnostics, [d.message for d in compiled.diagnostics]
+
+
+def test_watch_pushes_again_when_the_gradebook_changes(
+        gradebook: Path, server: Server, tmp_path: Path) -> None:
+    from rostermap.runtime.sync.push import PushResult, watch
+
+    package = tmp_path / "district"
+    shutil.copytree(gradebook, package)
+    results: list[PushResult] = []
+
+    def pushed(result: PushResult) -> None:
+        results.append(result)
+        if len(results) == 1:  # the product changes one score after the first push
+            rows_ = rows(package, "results")
+            target = next(r for r in rows_ if r["score"] and r["lineItemSourcedId"] in
+                          expected_assignments(package))
+            target["score"] = "0.25"
+            with (package / "results.csv").open("w", encoding="utf-8", newline="") as h:
+                writer = csv.DictWriter(h, fieldnames=list(rows_[0]), lineterminator="\n")
+                writer.writeheader()
+                writer.writerows(rows_)
+
+    watch("powerschool-grade-push", package,
+          PushOptions(server.root, state=tmp_path / "s.sqlite"), 0.001, pushed, config=NONE,
+          stop=lambda: len(results) == 2)
+    assert results[0].report.outcome == "success" and len(results[0].report.writes) > 20
+    assert [(w.push, w.method) for w in results[1].report.writes] == [("scores", "PUT")]
