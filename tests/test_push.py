@@ -344,30 +344,3 @@ def test_the_push_page_s_examples_compile() -> None:
     for block in blocks:
         compiled = compile_mapping(block, "push.md")
         assert compiled.ok and not compiled.diagnostics, [d.message for d in compiled.diagnostics]
-
-
-def test_watch_pushes_again_when_the_gradebook_changes(
-        gradebook: Path, server: Server, tmp_path: Path) -> None:
-    from rostermap.runtime.sync.push import PushResult, watch
-
-    package = tmp_path / "district"
-    shutil.copytree(gradebook, package)
-    results: list[PushResult] = []
-
-    def pushed(result: PushResult) -> None:
-        results.append(result)
-        if len(results) == 1:  # the product changes one score after the first push
-            rows_ = rows(package, "results")
-            target = next(r for r in rows_ if r["score"] and r["lineItemSourcedId"] in
-                          expected_assignments(package))
-            target["score"] = "0.25"
-            with (package / "results.csv").open("w", encoding="utf-8", newline="") as h:
-                writer = csv.DictWriter(h, fieldnames=list(rows_[0]), lineterminator="\n")
-                writer.writeheader()
-                writer.writerows(rows_)
-
-    watch("powerschool-grade-push", package,
-          PushOptions(server.root, state=tmp_path / "s.sqlite"), 0.001, pushed, config=NONE,
-          stop=lambda: len(results) == 2)
-    assert results[0].report.outcome == "success" and len(results[0].report.writes) > 20
-    assert [(w.push, w.method) for w in results[1].report.writes] == [("scores", "PUT")]
