@@ -15,6 +15,7 @@ import json
 import re
 from pathlib import Path
 
+from rostermap.compiler.check import functions_taking_lists
 from rostermap.compiler.textmate import render as textmate
 from rostermap.dsl.codes import markdown
 from rostermap.dsl.schema import reference_markdown as entities_markdown
@@ -30,9 +31,16 @@ def _section(name: str, text: str, body: str) -> str:
     return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
 
 
+def _inline(name: str, text: str, body: str) -> str:
+    pattern = re.compile(rf"(<!-- {name}:begin -->).*?(<!-- {name}:end -->)", re.S)
+    return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+
+
 def functions_section(text: str) -> str:
     """``text`` (docs/language.md) with its generated sections regenerated."""
     text = _section("entities", text, entities_markdown())
+    text = _inline("list-functions", text,
+                   ", ".join(f"`{name}`" for name in functions_taking_lists()))
     return _section("functions", text, reference_markdown())
 
 

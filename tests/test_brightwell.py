@@ -21,8 +21,8 @@ def test_outputs(tmp_path: Path, text_snapshot) -> None:  # type: ignore[no-unty
     result = run(str(PROFILE), EXAMPLE, tmp_path, ["year=2026"])
     names = [p.name for p in result.files]
     assert names == ["teachers.csv", "students.csv", "sections.csv", "section_students.csv",
-                     "report.json"]
-    for path in result.files[:-1]:
+                     "report.json", "report.html"]
+    for path in result.files[:-2]:
         assert path.read_text() == text_snapshot(name=path.name)
 
 

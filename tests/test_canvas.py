@@ -21,10 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from rostermap.compiler import compile_mapping
 from rostermap.devtools.generate import generate
+from rostermap.runtime.errors import UsageError
 from rostermap.runtime.run.pipeline import run
 from rostermap.runtime.sync.run import SyncOptions, approve, sync
-from tests.conftest import EXAMPLE, tiny_files
+from tests.conftest import EXAMPLE, MAPPINGS, tiny_files
 
 TODAY = dt.date(2026, 3, 2)
 PARAMS = ("zone=America/Chicago",)
@@ -296,3 +298,38 @@ def test_example_district_outputs(tmp_path: Path, text_snapshot) -> None:  # typ
     run("canvas", EXAMPLE, tmp_path, PARAMS, today=TODAY)
     for name in sorted(REQUIRED):
         assert (tmp_path / name).read_text(encoding="utf-8") == text_snapshot(name=name)
+
+
+def test_a_mistyped_term_type_stops_the_run_before_anything_is_written(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as raised:
+        run("canvas", EXAMPLE, tmp_path / "out", (*PARAMS, "term_types=term,semster"),
+            today=TODAY)
+    assert [d.code for d in raised.value.diagnostics] == ["RM503"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_each_file_carries_the_contract_of_canvas_s_format_page() -> None:
+    """The profile's `expect` lines say what canvas_problems checks: required columns
+    filled (parent_account_id may be blank), ids unique, statuses from the page."""
+    compiled = compile_mapping((MAPPINGS / "canvas.rmap").read_text(encoding="utf-8"),
+                               str(MAPPINGS / "canvas.rmap"))
+    assert compiled.checked is not None
+    for out in compiled.checked.outputs:
+        contracts = {c.kind: c for c in out.contracts}
+        filled = set(contracts["is not empty"].columns)
+        assert set(REQUIRED[out.name]) - BLANK_MEANS_ROOT <= filled, out.name
+        assert set(contracts["in"].values if out.name != "enrollments.csv" else
+                   next(c.values for c in out.contracts
+                        if c.kind == "in" and c.columns == ("status",))) == STATUSES[out.name]
+        assert "unique" in contracts, out.name
+
+
+def test_generated_district_outputs(tmp_path: Path, text_snapshot) -> None:  # type: ignore[no-untyped-def]
+    """A 1.2 district with guardians, inactive and tobedeleted records: the rules on
+    linked records, the term chain and the contracts, on every case the generator makes."""
+    source = tmp_path / "district"
+    generate(source, students=40, seed=11, version="1.2")
+    run("canvas", source, tmp_path / "out", PARAMS, today=TODAY)
+    for name in sorted(REQUIRED):
+        text = (tmp_path / "out" / name).read_text(encoding="utf-8")
+        assert text == text_snapshot(name=name)

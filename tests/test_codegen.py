@@ -201,8 +201,8 @@ output {name}.jsonl from classes
 FN_NAMES = {f.impl.__name__ for f in REGISTRY.values()} | {
     f.fails.__name__ for f in REGISTRY.values() if f.fails is not None} | {
     "blank", "is_blank", "is_empty_list", "any_in", "all_in", "none_in"}  # codegen's helpers
-PLAN_NAMES = {"Check", "Column", "Counter", "Fail", "Join", "Limit", "Lookup", "Member",
-              "Missing", "Output", "Param", "Rule", "Warn", "col"}
+PLAN_NAMES = {"Check", "Column", "Counter", "Expect", "Fail", "Join", "Limit", "Lookup",
+              "Member", "Missing", "Output", "Param", "Rule", "Warn", "col"}
 
 
 def assert_only_runtime_calls(code: str) -> set[str]:

@@ -91,18 +91,29 @@ def test_unregistered_codes_are_refused() -> None:
 PACKAGE = Path(rostermap.__file__).parent
 RANGE_MODULES = {"1": codes.rm1xx_syntax, "2": codes.rm2xx_names, "3": codes.rm3xx_types,
                  "4": codes.rm4xx_data, "5": codes.rm5xx_usage}
-MODULES = (*RANGE_MODULES.values(), codes.rm44x_rest, codes.rm35x_push)
+MODULES = (*RANGE_MODULES.values(), codes.rm44x_rest, codes.rm33x_lang, codes.rm47x_contracts,
+           codes.rm52x_console, codes.rm35x_push)
 COMPILE_TIME = re.compile(r"RM[123]\d\d")
 
 
 def range_module(number: str) -> ModuleType:
     """The module of a code's entry and constructors: its range's, except that fetching
-    from a REST API (RM440-RM459) and push outputs (RM350-RM359, RM491-RM499,
-    RM530-RM539) have their own."""
+    from a REST API (RM440-RM459), the language's linked rules, conditions and contracts
+    (RM330-RM339), the run's output contracts (RM470-RM479), impact and the console
+    (RM525-RM529, RM480-RM489), and push outputs (RM350-RM359, RM491-RM499, RM530-RM539)
+    have their own."""
+    if "RM440" <= number <= "RM459":
+        return codes.rm44x_rest
+    if "RM330" <= number <= "RM339":
+        return codes.rm33x_lang
+    if "RM470" <= number <= "RM479":
+        return codes.rm47x_contracts
+    if "RM525" <= number <= "RM529" or "RM480" <= number <= "RM489":
+        return codes.rm52x_console
     if "RM350" <= number <= "RM359" or "RM491" <= number <= "RM499" or (
             "RM530" <= number <= "RM539"):
         return codes.rm35x_push
-    return codes.rm44x_rest if "RM440" <= number <= "RM459" else RANGE_MODULES[number[2]]
+    return RANGE_MODULES[number[2]]
 
 
 def test_every_code_has_its_constructors_beside_its_entry() -> None:

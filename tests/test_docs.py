@@ -18,19 +18,29 @@ from scripts.update_docs import functions_section
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 LANGUAGE = (DOCS / "language.md").read_text(encoding="utf-8")
-BLOCKS = re.findall(r"```rmap\n(.*?)```", LANGUAGE, flags=re.DOTALL)
+PAGES = {doc.name: re.findall(r"```rmap\n(.*?)```", doc.read_text(encoding="utf-8"),
+                              flags=re.DOTALL)
+         for doc in sorted(DOCS.glob("*.md"))}
+BLOCKS = [(page, block) for page, blocks in PAGES.items() for block in blocks]
+BUILTIN = Path(__file__).resolve().parent.parent / "rostermap" / "mappings"
 EXAMPLES = [(f.name, expr, expected) for f in REGISTRY.values() for expr, expected in f.examples]
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_language_examples_compile(block: str, tmp_path: Path) -> None:
+def test_every_page_with_examples_is_checked() -> None:
+    assert {page for page, blocks in PAGES.items() if blocks} >= {"language.md", "cookbook.md"}
+
+
+@pytest.mark.parametrize(("page", "block"), BLOCKS,
+                         ids=[f"{page}-{i}" for i, (page, _) in enumerate(BLOCKS)])
+def test_documentation_examples_compile(page: str, block: str, tmp_path: Path) -> None:
     # Blocks that start with `# file: NAME` are files of one example; each block is
-    # compiled where they all are, so extends and import find each other.
-    for other in BLOCKS:
+    # compiled where the page's files all are, so extends and import find each other;
+    # the shipped library (oneroster-common) is found as a run finds it.
+    for other in PAGES[page]:
         if other.startswith("# file: "):
             (tmp_path / other.split("\n", 1)[0][8:].strip()).write_text(other)
     name = block.split("\n", 1)[0][8:].strip() if block.startswith("# file: ") else "doc.rmap"
-    compiled = compile_mapping(block, str(tmp_path / name), FileResolver())
+    compiled = compile_mapping(block, str(tmp_path / name), FileResolver([BUILTIN]))
     assert compiled.ok, [d.message for d in compiled.diagnostics]
     assert not compiled.diagnostics
 

@@ -56,7 +56,7 @@ def test_own_sample_packages(sample: str, sample_package: Callable[..., Path], t
     each package are one snapshot."""
     result = run("powerschool-learning", sample_package(sample, as_zip=True), tmp_path / "out",
                  ["year=2026"])
-    assert len(result.files) == 7
+    assert len(result.files) == 8  # with report.json and report.html
     outputs = "".join(f"== {path.name}\n{path.read_text(encoding='utf-8')}"
                       for path in result.files if path.suffix == ".csv")
     assert outputs == text_snapshot
@@ -66,7 +66,7 @@ def test_own_sample_packages(sample: str, sample_package: Callable[..., Path], t
 def test_public_sample_sets(sample: Path, corpus: Path, tmp_path: Path,
                             text_snapshot) -> None:  # type: ignore[no-untyped-def]
     result = run("powerschool-learning", corpus / sample, tmp_path, ["year=2026"])
-    assert len(result.files) == 7
+    assert len(result.files) == 8  # with report.json and report.html
     for path in result.files:
         if path.suffix == ".csv":
             assert path.read_text(encoding="utf-8") == text_snapshot(name=path.name)

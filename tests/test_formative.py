@@ -170,7 +170,8 @@ def outputs(source: Path, *params: str, today: dt.date = AS_OF) -> dict[str, Any
         result = run("formative", source, source.parent / f"run-{len(_RUNS)}", params,
                      today=today)
         assert [p.name for p in result.files] == [
-            "orgs.csv", "users.csv", "classes.csv", "enrollments.csv", "report.json"]
+            "orgs.csv", "users.csv", "classes.csv", "enrollments.csv", "report.json",
+            "report.html"]
         files: dict[str, Any] = {p.name: p.read_text(encoding="utf-8") for p in result.files}
         files["report.json"] = to_json(result.report)
         _RUNS[key] = files

@@ -196,7 +196,8 @@ def outputs(source: Path, *params: str, today: dt.date = AS_OF) -> dict[str, Any
     if key not in _RUNS:
         result = run("linewize", source, source.parent / f"run-{len(_RUNS)}", params,
                      today=today)
-        assert [p.name for p in result.files] == ["users.csv", "classes.csv", "report.json"]
+        assert [p.name for p in result.files] == ["users.csv", "classes.csv", "report.json",
+                                                  "report.html"]
         texts: dict[str, Any] = {p.name: p.read_text(encoding="utf-8") for p in result.files}
         texts["report.json"] = to_json(result.report)
         _RUNS[key] = texts

@@ -264,7 +264,7 @@ def unordered_children(objects: dict[str, dict[str, Any]]) -> dict[str, dict[str
 def run_lingco(source: Path, out: Path, *params: str) -> tuple[RunResult, dict[str, Any]]:
     result = run("lingco", source, out, params, today=TODAY)
     names = [p.name for p in result.files]
-    assert sorted(names) == sorted([*FILES, "report.json"])
+    assert sorted(names) == sorted([*FILES, "report.json", "report.html"])
     objects = {name: by_id(read_jsonl(out / name)) for name in FILES}
     return result, objects
 
@@ -824,7 +824,7 @@ def stable(report: dict[str, Any]) -> dict[str, Any]:
 
 def test_example_district_outputs(example_run: RunResult, text_snapshot, snapshot) -> None:  # type: ignore[no-untyped-def]
     result = example_run
-    assert sorted(p.name for p in result.files) == sorted([*FILES, "report.json"])
+    assert sorted(p.name for p in result.files) == sorted([*FILES, "report.json", "report.html"])
     for path in result.files:
         if path.suffix == ".jsonl":
             assert path.read_text(encoding="utf-8") == text_snapshot(name=path.name)

@@ -230,7 +230,7 @@ def district(make_package: Callable[..., Path]) -> Path:
 
 def run_sis(source: Path, out: Path, *params: str) -> RunResult:
     result = run("powerschool-sis", source, out, params)
-    assert sorted(p.name for p in result.files) == sorted([*OUTPUTS, "report.json"])
+    assert sorted(p.name for p in result.files) == sorted([*OUTPUTS, "report.json", "report.html"])
     return result
 
 

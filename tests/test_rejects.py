@@ -45,7 +45,7 @@ def test_rejected_records_are_left_out_and_reported(setup: tuple[Path, Path],
         {"kind": "transform", "record": "users/u2", "output": "users.csv",
          "at": f"{mapping}:5", "reason": "number(identifier) cannot read the record's value"},
         {"kind": "transform", "record": "users/u3", "output": "users.csv",
-         "at": f"{mapping}:6", "reason": "orgs[0] names an org that orgs.csv does not hold"},
+         "at": f"{mapping}:6", "reason": "orgs[0] names an org that the source's orgs.csv does not hold"},
     ]
 
 

@@ -18,10 +18,12 @@ in some snapshot file fail.
 
 from __future__ import annotations
 
+import http.server
 import json
 import re
 import shutil
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,8 @@ from click.testing import CliRunner
 from syrupy.assertion import SnapshotAssertion
 
 from rostermap.cli.main import main
-from rostermap.devtools.serve import Server
+from rostermap.devtools.generate import generate
+from rostermap.devtools.serve import Fault, Server
 from rostermap.dsl.codes import CODES
 from rostermap.dsl.diagnostics import render_all
 from rostermap.runtime.run.pipeline import run
@@ -537,6 +540,24 @@ def _out_inside_the_source(ctx: Ctx) -> str:
 
 
 
+@case("RM503-list")
+def _list_parameter_item_not_a_choice(ctx: Ctx) -> str:
+    _, err = cli("run", "canvas", "--source", str(ctx.package()), "--out", ctx.out,
+                 "--no-state", "--param", "term_types=term,semster", exit=2)
+    assert not Path(ctx.out).exists()
+    return err
+
+
+@case("RM503-choice")
+def _parameter_not_a_choice(ctx: Ctx) -> str:
+    profile = ctx.tmp / "choice.rmap"
+    profile.write_text('profile choice\nparam mode: "email" | "none" = "none"\n'
+                       "output users.csv from users\n  id <- sourcedId\n", encoding="utf-8")
+    _, err = cli("run", str(profile), "--source", str(ctx.package()), "--out", ctx.out,
+                 "--no-state", "--param", "mode=emial", exit=2)
+    return err
+
+
 @case("RM502")
 def _missing_parameter(ctx: Ctx) -> str:
     _, err = cli("run", "powerschool-learning", "--source", str(ctx.package()), "--out",
@@ -574,6 +595,38 @@ def _bad_tenants_file(ctx: Ctx) -> str:
     return err
 
 
+# --- RM47x: output contracts ------------------------------------------------------------------
+
+# The tiny package's users: t1 (teacher), u1 and u2 (students), each with a username.
+CONTRACTS = {
+    "RM470": ('expect kind in ("student", "teacher", "ta")',
+              'kind <- if role = "teacher" then "instructor" else role'),
+    "RM471": ("expect note is not empty",
+              'note <- if role = "student" then "" else "staff"'),
+    "RM472": ("expect role unique", "role <- role"),
+    "RM473": ("expect rows >= 10", "role <- role"),
+}
+
+
+def _contract_case(code: str) -> Callable[[Ctx], str]:
+    def provoke(ctx: Ctx) -> str:
+        expect, column = CONTRACTS[code]
+        profile = ctx.tmp / "contracts.rmap"
+        profile.write_text(f"profile contracts\n\noutput users.csv from users\n  {expect}\n\n"
+                           f"  id <- sourcedId\n  {column}\n", encoding="utf-8")
+        source = str(ctx.package())
+        _, err = cli("run", str(profile), "--source", source, "--out", ctx.out, "--no-state",
+                     exit=1)
+        assert not Path(ctx.out).exists()  # nothing written
+        return err
+
+    return provoke
+
+
+for _code in CONTRACTS:
+    case(_code)(_contract_case(_code))
+
+
 # --- the tests -------------------------------------------------------------------------------
 
 
@@ -583,6 +636,79 @@ def normalise(text: str, tmp: Path) -> str:
     text = re.sub(r"(127\.0\.0\.1|localhost):\d+", r"\1:<port>", text)
     text = re.sub(r" in \d+\.\d+s\b", " in <seconds>", text)
     return re.sub(r"pid \d+ since \S+", "pid <pid> since <time>", text)
+
+
+# --- RM491-RM493, RM530: rostermap push ----------------------------------------------------
+
+
+def _gradebook(ctx: Ctx) -> Path:
+    out = ctx.tmp / "gradebook"
+    if not out.exists():
+        generate(out, students=4, seed=7, gradebook=1)
+    return out
+
+
+def _push(ctx: Ctx, target: str, *faults: str) -> str:
+    """``rostermap push powerschool-grade-push`` (no auth, no retries) to ``target``; the
+    lines it printed about writes that failed or were skipped, in a stable order."""
+    env = {"ROSTERMAP_AUTH": "none", "ROSTERMAP_RETRIES": "0",
+           "ROSTERMAP_STATE_DIR": str(ctx.tmp / "state")}
+    _, err = cli("push", "powerschool-grade-push", "--source", str(_gradebook(ctx)),
+                 "--target", target, "--tenant", "maple", exit=3, env=env)
+    return "\n".join(sorted(line.strip() for line in err.splitlines() if "[RM49" in line))
+
+
+@case("RM491")
+def _write_failed(ctx: Ctx) -> str:
+    with Server(_gradebook(ctx), auth="none") as srv:
+        srv.faults.append(Fault.parse("500,entity=assignment,times=0"))
+        return next(line for line in _push(ctx, srv.root).split("\n") if "RM491" in line)
+
+
+@case("RM493")
+def _dependency_not_written(ctx: Ctx) -> str:
+    with Server(_gradebook(ctx), auth="none") as srv:
+        srv.faults.append(Fault.parse("500,entity=assignment,times=0"))
+        return next(line for line in _push(ctx, srv.root).split("\n") if "RM493" in line)
+
+
+class _Forgetful(http.server.BaseHTTPRequestHandler):
+    """A target that accepts every write and answers without the created record's id."""
+
+    def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b"{}"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_PUT = _answer
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@case("RM492")
+def _capture_missing(ctx: Ctx) -> str:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Forgetful)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        found = _push(ctx, f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    return next(line for line in found.split("\n") if "RM492" in line)
+
+
+@case("RM530")
+def _not_a_push_profile(ctx: Ctx) -> str:
+    _, err = cli("push", "canvas", "--source", str(EXAMPLE), "--target", "http://127.0.0.1:9",
+                 "--tenant", "maple", exit=2,
+                 env={"ROSTERMAP_AUTH": "none", "ROSTERMAP_STATE_DIR": str(ctx.tmp / "st")})
+    return err
 
 
 @pytest.mark.parametrize("name", sorted(CASE))

@@ -210,7 +210,7 @@ def test_enrollment_of_an_unknown_user_is_rm411(make_package: MakePackage) -> No
         ("RM411", Severity.WARNING, DataLocation("enrollments.csv", 5, "userSourcedId"))]
     warning = tables.warnings[0]
     assert warning.message == ("enrollments.csv: 1 enrollment record(s) name a user that "
-                               "users.csv does not hold, first at line 5")
+                               "the source's users.csv does not hold, first at line 5")
     assert warning.notes == ("note: lines 5",)
     assert tables.count("enrollments") == 4  # kept: a warning, not an error
 

@@ -1,4 +1,4 @@
-"""The ``rostermap`` command: run, check, compile, generate, serve.
+"""The ``rostermap`` command: run, check, compile, generate, serve, lsp.
 
 Exit codes: 0 success, 1 mapping, data or fetch errors (nothing written), 2 usage
 errors (bad options or parameters), 3 a partial run (files written without the
@@ -26,7 +26,7 @@ import click
 from rostermap.compiler.naming import mangle
 from rostermap.dsl.diagnostics import DiagnosticError, printable, render_all
 from rostermap.dsl.files import read_mapping
-from rostermap.runtime.errors import PARTIAL, RunError
+from rostermap.runtime.errors import HELD, PARTIAL, RunError
 from rostermap.runtime.redact import redact
 
 # polars' allocator (jemalloc) keeps freed memory for ten seconds by default, so a run's
@@ -263,7 +263,8 @@ def push_(profile: str, source: str, target: str, out_dir: Path | None, params: 
                        f"{c['failed']} failed, {c['skipped']} skipped")
         for w in r.writes:
             if w.outcome.value in ("failed", "skipped"):
-                click.echo(printable(f"  {w.outcome.value}: {w.message}"), err=True)
+                level = "warning" if w.outcome.value == "skipped" else "error"
+                click.echo(printable(f"  {level}[{w.code}]: {w.message}"), err=True)
         click.echo(f"  push {r.outcome}" + (f"; report in {out_dir}" if result.files else ""))
 
     options = PushOptions(target, state, tenant, dry_run, out_dir)
@@ -334,7 +335,7 @@ def runs(profile: str, state: Path | None, tenant: str | None, out: Path | None,
 
     try:
         with open_state(profile, _state_options(state, tenant, out)) as store:
-            click.echo(printable(redact(runs_table(store.runs(limit)))))
+            click.echo(printable(redact(runs_table(store.runs(limit), store.reviews()))))
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
 
@@ -365,13 +366,15 @@ def diff_(profile: str, first: int, second: int, state: Path | None, tenant: str
 @_with_state
 @click.option("--wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
               help="Wait this long for a running sync to end.")
+@click.option("--note", default="", help="Why: recorded in the state with who and when.")
 def approve(profile: str, run_id: int, state: Path | None, tenant: str | None,
-            out: Path | None, wait: float) -> None:
+            out: Path | None, wait: float, note: str) -> None:
     """Publish held run RUN of PROFILE, and make it the run the next one compares with."""
     from rostermap.runtime.sync.run import approve as approve_run
 
     try:
-        result = approve_run(profile, run_id, _state_options(state, tenant, out, wait))
+        result = approve_run(profile, run_id, _state_options(state, tenant, out, wait),
+                             note=note)
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
     click.echo(f"run {run_id} approved: published {len(result.files)} files to {result.folder}")
@@ -383,16 +386,96 @@ def approve(profile: str, run_id: int, state: Path | None, tenant: str | None,
 @_with_state
 @click.option("--wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
               help="Wait this long for a running sync to end.")
+@click.option("--note", default="", help="Why: recorded in the state with who and when.")
 def reject(profile: str, run_id: int, state: Path | None, tenant: str | None,
-           out: Path | None, wait: float) -> None:
+           out: Path | None, wait: float, note: str) -> None:
     """Drop held run RUN of PROFILE: nothing of it is published or kept."""
     from rostermap.runtime.sync.run import reject as reject_run
 
     try:
-        reject_run(profile, run_id, _state_options(state, tenant, out, wait))
+        reject_run(profile, run_id, _state_options(state, tenant, out, wait), note=note)
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
     click.echo(f"run {run_id} rejected: the last approved or committed run stays current")
+
+
+class _Percent(click.ParamType):  # type: ignore[type-arg]
+    """``5%`` or ``5``: a share of an output's rows, in percent."""
+
+    name = "N%"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        if isinstance(value, float):
+            return value
+        try:
+            number = float(str(value).strip().removesuffix("%"))
+        except ValueError:
+            self.fail(f"{value!r} is not a percentage such as 5%", param, ctx)
+        if not 0 <= number <= 100:
+            self.fail(f"{value!r} is not between 0% and 100%", param, ctx)
+        return number
+
+
+def _write_impact(folder: Path | None, documents: dict[str, str]) -> None:
+    if folder is None:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in documents.items():
+        target = folder / name
+        target.write_text(text, encoding="utf-8")
+        target.chmod(0o600)  # sample rows are students' rows, masked or not
+    click.echo(f"  wrote {', '.join(documents)} to {folder}")
+
+
+@main.command()
+@click.argument("profile")
+@click.argument("edited", metavar="EDITED.rmap",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--source", default=None,
+              help="Compare on this OneRoster source, as for `run`; default: the records the "
+              "tenant's last committed run stored (--tenant, --state or --out).")
+@_with_state
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="A profile parameter; default: those of the tenant's last run.")
+@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="The date both mappings run on, as for `run`.")
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write impact.json and impact.html into this folder.")
+@click.option("--fail-over", type=_Percent(), default=None,
+              help="Exit 4 when an output's rows that appear, disappear or change exceed "
+              "this share of its rows (a pre-deploy gate in CI).")
+@click.option("--show-pii", is_flag=True,
+              help="Show personal values in sample rows (masked by default).")
+def impact(profile: str, edited: Path, source: str | None, state: Path | None,
+           tenant: str | None, out: Path | None, params: tuple[str, ...],
+           today: dt.datetime | None, report_dir: Path | None, fail_over: float | None,
+           show_pii: bool) -> None:
+    """What EDITED.rmap would change against PROFILE's current mapping, row by row.
+
+    Both mappings run on the same records: a tenant's last committed run's stored
+    source records, or --source. Per output, the rows that appear, disappear and
+    change (and which columns), with masked samples; the rules whose drops moved;
+    new warnings and rejects. Nothing is published and no state changes. Exit 0, or
+    4 over --fail-over.
+    """
+    from rostermap.runtime.report.impact import encode, render_html, summary
+    from rostermap.runtime.sync.impact import impact as compare
+
+    if source is None and not (state or tenant or out):
+        raise click.UsageError("name the records: --tenant, --state, --out or --source")
+    try:
+        result = compare(profile, str(edited), source,
+                         _state_options(state, tenant, out) if source is None else None,
+                         params, today.date() if today else None, show_pii, fail_over)
+    except DiagnosticError as error:
+        _fail(error.diagnostics, error.source)
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
+    click.echo(printable(summary(result.impact)))
+    _write_impact(report_dir, {"impact.json": encode(result.impact),
+                               "impact.html": render_html(result.impact)})
+    sys.exit(HELD if result.impact.over else 0)
 
 
 @main.command("run-many")
@@ -401,7 +484,17 @@ def reject(profile: str, run_id: int, state: Path | None, tenant: str | None,
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Tenants synced at once, each in a process of its own.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON lines.")
-def run_many(tenants_file: Path, jobs: int, as_json: bool) -> None:
+@click.option("--impact", "edited", metavar="NEW.rmap", default=None,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Sync nothing: compare NEW.rmap with the current mapping for every tenant "
+              "of its profile, on each tenant's stored records (see `rostermap impact`).")
+@click.option("--fail-over", type=_Percent(), default=None,
+              help="With --impact: exit 4 when any tenant's output changes by more than this.")
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="With --impact: write impact.json and impact.html into this folder.")
+@click.option("--show-pii", is_flag=True, help="With --impact: personal values unmasked.")
+def run_many(tenants_file: Path, jobs: int, as_json: bool, edited: Path | None,
+             fail_over: float | None, report_dir: Path | None, show_pii: bool) -> None:
     """Run many tenants' syncs (a [[tenant]] per district in TENANTS.toml).
 
     Each tenant runs `rostermap run` (a sync against the tenant's own state) in a
@@ -422,6 +515,9 @@ def run_many(tenants_file: Path, jobs: int, as_json: bool) -> None:
         tenants = load_tenants(tenants_file)
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
+    if edited is not None:
+        _impact_many(tenants, tenants_file, edited, jobs, fail_over, report_dir, show_pii,
+                     as_json)
 
     def show(result: TenantResult) -> None:
         if as_json:
@@ -433,6 +529,25 @@ def run_many(tenants_file: Path, jobs: int, as_json: bool) -> None:
     sys.exit(exit_code(results))
 
 
+def _impact_many(tenants: Any, tenants_file: Path, edited: Path, jobs: int,
+                 fail_over: float | None, report_dir: Path | None, show_pii: bool,
+                 as_json: bool) -> NoReturn:
+    from rostermap.runtime.report.impact import encode_many, render_many_html, summary_many
+    from rostermap.runtime.sync.impact import impact_many
+
+    try:
+        many = impact_many(tenants, tenants_file, str(edited), jobs, fail_over, show_pii)
+    except DiagnosticError as error:
+        _fail(error.diagnostics, error.source)
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
+    click.echo(encode_many(many) if as_json else printable(summary_many(many)))
+    _write_impact(report_dir, {"impact.json": encode_many(many),
+                               "impact.html": render_many_html(many)})
+    failed = any(t.impact is None for t in many.tenants)
+    sys.exit(1 if failed else HELD if many.over else 0)
+
+
 @main.command()
 @click.argument("profiles", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
@@ -442,9 +557,8 @@ def run_many(tenants_file: Path, jobs: int, as_json: bool) -> None:
               "marked with the file and line it comes from.")
 def check(profiles: tuple[str, ...], fmt: str, effective: bool) -> None:
     """Parse and check mapping files (paths, or profile names); exit 1 if any has an error."""
-    from rostermap.compiler import compile_mapping
     from rostermap.dsl.format import format_mapping
-    from rostermap.runtime.run.loader import resolve_profile, resolver, shown_path
+    from rostermap.runtime.run.loader import compile_profile, resolve_profile, shown_path
 
     try:
         files = [resolve_profile(p) for p in profiles]
@@ -454,7 +568,7 @@ def check(profiles: tuple[str, ...], fmt: str, effective: bool) -> None:
     records = []
     for path in files:
         try:
-            compiled = compile_mapping(read_mapping(path), str(path), resolver())
+            compiled = compile_profile(path)
         except DiagnosticError as error:  # the file, or one it imports, cannot be read
             click.echo(redact(render_all(error.diagnostics)), err=True)
             failed = True
@@ -528,41 +642,52 @@ def _given(param: Any) -> str:
 @click.argument("profile")
 @click.option("--source", required=True, type=click.Path(path_type=Path),
               help="The OneRoster source, as for `run`.")
-@click.option("--record", required=True, metavar="ENTITY/SOURCEDID",
-              help="The record to explain, e.g. users/stu-42.")
+@click.option("--record", "records", required=True, multiple=True, metavar="ENTITY/SOURCEDID",
+              help="The record to explain, e.g. users/stu-42; may repeat (one run for all).")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
               help="A profile parameter, as for `run`.")
 @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="The run's date, as for `run`.")
 @click.option("--show-pii", is_flag=True,
               help="Show the values of personal fields (names, emails...); hidden by default.")
-def explain(profile: str, source: Path, record: str, params: tuple[str, ...],
-            today: dt.datetime | None, show_pii: bool) -> None:
-    """Show what PROFILE does with one record: each rule's verdict, each column's value."""
-    from rostermap.runtime.run.explain import explain as explain_record
-    from rostermap.runtime.run.explain import render
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              help="json prints a list with one object per record, for tools.")
+def explain(profile: str, source: Path, records: tuple[str, ...], params: tuple[str, ...],
+            today: dt.datetime | None, show_pii: bool, fmt: str) -> None:
+    """Show what a run of PROFILE does with a record, and why: per output, written,
+    dropped by a rule, rejected, or left out because a record it depends on was."""
+    from rostermap.runtime.run.explain import as_json, explain_records, render
 
     try:
-        result = explain_record(profile, source, record, params,
-                                today.date() if today else None, show_pii)
+        results = explain_records(profile, source, records, params,
+                                  today.date() if today else None, show_pii)
     except DiagnosticError as error:
         _fail(error.diagnostics, error.source)
     except RunError as error:
         _fail(error.diagnostics, code=error.exit_code)
     else:
+        if fmt == "json":  # json.dumps escapes control characters itself
+            click.echo(redact(json.dumps([as_json(r) for r in results], indent=2,
+                                         ensure_ascii=False)))
+            return
         # a secret parameter's value, if a column shows it; control characters of the data
-        click.echo(printable(redact(render(result))))
+        click.echo(printable(redact("\n\n".join(render(r) for r in results))))
 
 
 @main.command("fmt")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False,
-                                                                   path_type=Path))
+@click.argument("profiles", nargs=-1, required=True)
 @click.option("--check", "check_only", is_flag=True,
               help="Change nothing; exit 1 if a file is not in canonical layout (for CI).")
-def fmt(files: tuple[Path, ...], check_only: bool) -> None:
-    """Rewrite mapping files in the canonical layout, keeping every comment."""
+def fmt(profiles: tuple[str, ...], check_only: bool) -> None:
+    """Rewrite mapping files (paths, or profile names) in the canonical layout, keeping
+    every comment."""
     from rostermap.dsl.format import format_text
+    from rostermap.runtime.run.loader import resolve_profile
 
+    try:
+        files = [resolve_profile(p) for p in profiles]
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
     unformatted = False
     for path in files:
         try:
@@ -588,16 +713,31 @@ def fmt(files: tuple[Path, ...], check_only: bool) -> None:
     sys.exit(1 if unformatted and check_only else 0)
 
 
+@main.command()
+@click.option("--stdio", is_flag=True, hidden=True,
+              help="Accepted for clients that pass it: stdio is the only transport.")
+def lsp(stdio: bool) -> None:
+    """Run the language server on stdin and stdout, for editors (see editors/vscode):
+    check's diagnostics as you type, hover, go to definition, completion, fmt on save."""
+    from rostermap.devtools.lsp import serve
+
+    serve()
+
+
 @main.command("compile")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("profile")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("build"), show_default=True, help="Folder for the Python module.")
-def compile_(file: Path, out_dir: Path) -> None:
-    """Compile a mapping file to a readable Python module."""
-    from rostermap.compiler import compile_mapping
+def compile_(profile: str, out_dir: Path) -> None:
+    """Compile a mapping file (a path, or a profile name) to a readable Python module;
+    its extends and imports are found as `run` finds them."""
+    from rostermap.runtime.run.loader import compile_profile, resolve_profile
 
     try:
-        compiled = compile_mapping(read_mapping(file), str(file))
+        file = resolve_profile(profile)
+        compiled = compile_profile(file)
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
     except DiagnosticError as error:
         _fail(error.diagnostics)
     if compiled.diagnostics:
@@ -708,3 +848,60 @@ def serve(source: Path, port: int, version: str | None, auth: str, faults: tuple
     except KeyboardInterrupt:
         pass
 
+
+
+@main.command()
+@click.option("--tenants", "tenants_file", metavar="TENANTS.toml",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Show the states of this tenants file's tenants.")
+@click.option("--states", "folder", type=click.Path(file_okay=False, path_type=Path),
+              help="Show every state in this folder (default: $ROSTERMAP_STATE_DIR or the "
+              "user data folder, where runs keep them).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on; any but a loopback one needs --tls-cert and "
+              "--tls-key, or --behind-proxy.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8484, show_default=True,
+              help="The port; 0 picks a free one.")
+@click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path),
+              help="Serve HTTPS with this PEM certificate chain.")
+@click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="The private key of --tls-cert.")
+@click.option("--behind-proxy", is_flag=True,
+              help="A TLS proxy on this machine serves the console: trust its "
+              "X-Forwarded headers, mark cookies Secure.")
+@click.option("--show-pii", is_flag=True,
+              help="Show personal values (keys of change rows, sample rows); masked by "
+              "default.")
+@click.option("--hash-password", is_flag=True,
+              help="Ask for a password and print its hash for "
+              "$ROSTERMAP_CONSOLE_PASSWORD_HASH, then exit.")
+def console(tenants_file: Path | None, folder: Path | None, host: str, port: int,
+            tls_cert: Path | None, tls_key: Path | None, behind_proxy: bool, show_pii: bool,
+            hash_password: bool) -> None:
+    """A web console over the run states: every tenant's last run, held runs to
+    approve or reject, run history, reports and change files, a mapping's impact.
+
+    Every page needs a session: log in with the one-time token printed here, or the
+    password whose hash is in $ROSTERMAP_CONSOLE_PASSWORD_HASH. Stop it with Ctrl-C.
+    """
+    from rostermap.devtools.console import Console, Settings
+    from rostermap.devtools.console import hash_password as make_hash
+
+    if hash_password:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        click.echo(make_hash(password))
+        return
+    if tenants_file is not None and folder is not None:
+        raise click.UsageError("--tenants and --states name one set of states: give one")
+    try:
+        app = Console(Settings(tenants_file, folder, show_pii), host, port, tls_cert, tls_key,
+                      behind_proxy)
+    except RunError as error:
+        _fail(error.diagnostics, code=error.exit_code)
+    except OSError as error:
+        raise click.UsageError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    click.echo(f"rostermap console: {app.url}/login")
+    if app.token:
+        click.echo(f"  one-time login token: {app.token}")
+    click.echo(f"  personal values: {'shown' if show_pii else 'masked'}. Press Ctrl-C to stop.")
+    app.serve()

@@ -74,6 +74,10 @@ class _Checker:
     _reported: set[tuple[str, int, str]] = field(default_factory=set)
     _uses: list[str] = field(default_factory=list)  # outputs used by the output being checked
     _fallback: bool = False  # binding the first argument of coalesce/default
+    # A rule or definition being applied to a linked record (`class.active`): its name,
+    # kind, the linked entity and where it is applied; a field that entity lacks means
+    # the rule is written for another entity (RM330).
+    _through: tuple[str, str, schema.Entity, Span] | None = None
     broken: tuple[Span, ...] = ()  # where statements failed to parse
 
     # --- reporting -------------------------------------------------------------------
@@ -153,6 +157,10 @@ class _Checker:
                 self.report(codes.duplicate_parameter(name, p.name.span))
                 continue
             type_ = self.resolve_type(p.type)
+            # A choice, or a list of one (`list["term" | "semester"]`): the texts it takes.
+            choices = p.type.choices or (p.type.args[0].choices
+                                         if p.type.name == "list" and len(p.type.args) == 1
+                                         else ())
             default: Any = None
             if type_ is not None and type_.kind == "table":
                 # A table parameter names a file; `= []` makes it optional (an empty table).
@@ -171,7 +179,8 @@ class _Checker:
                     self.report(codes.default_not_constant(p.default.span))
                 elif not _fits(value.type, type_):
                     self.report(codes.default_of_wrong_type(value.type, type_, p.default.span))
-                elif p.type.choices and value.value not in p.type.choices:
+                elif choices and any(v not in choices for v in (
+                        value.value if type_.is_list else (value.value,))):
                     self.report(codes.default_not_a_choice(str(p.type), p.default.span))
                 else:
                     default = list(value.value) if type_.is_list else value.value
@@ -180,7 +189,7 @@ class _Checker:
             names, by = self.check_naming(p, type_) if p.naming is not None else ("", ())
             self.params[name] = ir.ParamSpec(
                 name, type_ or t.ANY, default, p.default is None, p.span.line,
-                choices=p.type.choices, secret=p.type.name == "secret", names=names,
+                choices=choices, secret=p.type.name == "secret", names=names,
                 names_by=by, ignore_case=p.naming is not None and p.naming.ignore_case,
             )
 
@@ -377,6 +386,7 @@ class _Checker:
         ]
         rejects = [self.reject_rule(r, warn_ctx, columns) for r in o.rejects]
         missing, limits = self.check_sync(o, {c.name: c.value.type for c in columns})
+        contracts = self.check_contracts(o, columns, fmt, missing)
         for ident in (*o.key, *o.sort):
             if ident.name not in seen:
                 hint = did_you_mean(ident.name, seen)
@@ -399,6 +409,7 @@ class _Checker:
             format=fmt,
             missing=missing,
             limits=limits,
+            contracts=contracts,
             push=None if o.push is None else check_push(
                 o, entity.name, {c.name: c.value.type for c in columns}, self.report),
             secrets=tuple((c.name, c.value.name) for c in columns
@@ -483,6 +494,49 @@ class _Checker:
             else:
                 sets[name] = value
         return tuple(sets.items())
+
+    def check_contracts(self, o: n.Output, columns: list[ir.ColumnRule], fmt: str,
+                        missing: ir.MissingPolicy | None) -> tuple[ir.Contract, ...]:
+        """`expect` lines: columns of the output holding text (what the file writes),
+        and no contract that the mapping's own departed rows would break."""
+        by_name = {c.name: c for c in columns}
+        contracts: list[ir.Contract] = []
+        for x in o.expects:
+            text = self.text_of(x.span)
+            if x.kind is n.Expectation.COUNT:
+                if (x.op == "<" and x.amount == 0) or (x.op == "<=" and x.amount < 0):
+                    self.report(codes.contract_rows_op(x.op, x.amount, x.span))
+                    continue
+                contracts.append(ir.Contract(x.kind.value, x.span.line, text, op=x.op,
+                                             amount=x.amount))
+                continue
+            known = True
+            for ident in x.columns:
+                column = by_name.get(ident.name)
+                if column is None:
+                    hint = did_you_mean(ident.name, by_name)
+                    self.report(codes.unknown_column(ident.name, o.file.name, ident.span, hint))
+                    known = False
+                elif fmt != "csv" and (column.value.type.is_list
+                                       or column.value.type.kind == "object"):
+                    self.report(codes.contract_on_structured_column(
+                        ident.name, column.value.type, ident.span))
+                    known = False
+            if not known:
+                continue
+            if x.kind is n.Expectation.ALLOWED and missing is not None:
+                for name, value in missing.sets:
+                    written = _written(value)
+                    if name in {c.name for c in x.columns} and written not in x.values:
+                        at = next(m.value.span for m in (o.missing.sets if o.missing else ())
+                                  if m.column.name == name)
+                        self.report(codes.departed_row_breaks_contract(name, written, x.values,
+                                                                       at, x.span))
+            personal = any(_personal(by_name[c.name].value, {}) is not None for c in x.columns)
+            contracts.append(ir.Contract(x.kind.value, x.span.line, text,
+                                         tuple(c.name for c in x.columns), x.values,
+                                         personal=personal))
+        return tuple(contracts)
 
     def order_outputs(self, checked: list[ir.CheckedOutput]) -> list[ir.CheckedOutput]:
         """Outputs in dependency order (file order among equals); cycles are reported."""
@@ -606,6 +660,12 @@ class _Checker:
 
     def unknown_name(self, name: str, span: Span, entity: schema.Entity | None,
                      ctx_locals: tuple[tuple[str, ir.Expr], ...] = ()) -> ir.Expr:
+        if self._through is not None and entity is self._through[2]:
+            rule, kind, target, used = self._through
+            having = self.written_for(rule)
+            self.report(codes.rule_for_other_entity(rule, kind, name, target.name,
+                                                    target.record, having, used))
+            return self.error_value(span)
         fields = list(entity.fields) if entity else []
         hint = did_you_mean(name, [*fields, *self.params, *self.rules, *self.defines,
                                    *dict(ctx_locals)])
@@ -658,8 +718,13 @@ class _Checker:
             target = schema.ENTITIES[base.type.entity or ""]
             if name == "sourcedId":
                 return dataclasses.replace(base, span=e.span)
+            if name not in target.fields and (
+                    name in self.rules or name in self.defines and not self.defines[name].params):
+                return self.through_reference(base, target, name, e, ctx)
             if name not in target.fields:
-                hint = did_you_mean(name, target.fields)
+                linked = [r for r in (*self.rules, *self.defines)
+                          if r in self.rules or not self.defines[r].params]
+                hint = did_you_mean(name, [*target.fields, *linked])
                 self.report(codes.unknown_field(name, target.name, target.record, e.attr.span,
                                                 hint))
                 return self.error_value(e.span)
@@ -672,6 +737,56 @@ class _Checker:
             return self.each_field(base, e, ctx)
         self.report(codes.no_fields(base.type, e.attr.span))
         return self.error_value(e.span)
+
+    def written_for(self, rule: str) -> list[str]:
+        """The entities that have every field a rule's body names (nested rules and
+        definitions named in it included): what the rule can be applied to."""
+        seen: set[str] = set()
+        fields: set[str] = set()
+        todo = [rule]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            body = self.rules[name].body if name in self.rules else self.defines[name].body
+            declared = self.defines[name].params if name in self.defines else ()
+            local = {p.name for p in declared}
+            for found in _all_names(body):
+                if found in self.rules or found in self.defines:
+                    todo.append(found)
+                elif found not in self.params and found not in local and found not in REGISTRY:
+                    fields.add(found)
+        return [e.name for e in schema.ENTITIES.values() if fields <= set(e.fields)]
+
+    def through_reference(self, base: ir.Expr, target: schema.Entity, name: str, e: n.Attr,
+                          ctx: _Context) -> ir.Expr:
+        """``class.active``: a rule, or a definition without parameters, applied to the
+        record a reference points to. Its body is checked as if written in an output of
+        the linked entity, then each field it reads is read through the reference
+        (``class.status``), so it means what writing those fields out would."""
+        kind = "rule" if name in self.rules else "definition"
+        body = self.rules[name].body if kind == "rule" else self.defines[name].body
+        if name in ctx.rules:
+            if kind == "rule":
+                self.report(codes.recursive_rule(name, (*ctx.rules, name),
+                                                 self.rules[name].name.span))
+            else:
+                self.report(codes.recursive_definition(name, (*ctx.rules, name),
+                                                       self.defines[name].name.span))
+            return self.error_value(e.span)
+        outer, self._through = self._through, (name, kind, target, e.span)
+        try:
+            value = self.bind(body, _Context(scopes=(target,), rules=(*ctx.rules, name)))
+        finally:
+            self._through = outer
+        if value.type.kind == "any":
+            return self.error_value(e.span)
+        held = _held_through(value)
+        if held is not None:
+            self.report(codes.rule_through_reference_holds(name, held, e.span))
+            return self.error_value(e.span)
+        return _via(value, base)
 
     def each_field(self, base: ir.Expr, e: n.Attr, ctx: _Context) -> ir.Expr:
         """``orgs.identifier``: the field of every record a list of references names,
@@ -716,9 +831,15 @@ class _Checker:
     def check_enum(self, value: ir.Expr, other: ir.Expr) -> None:
         """Warn when a literal compared with an enumerated field can never match."""
         enum_name = value.type.enum
-        if enum_name is None or not isinstance(other, ir.Const):
+        if enum_name is None:
             return
-        literals = other.value if isinstance(other.value, tuple) else (other.value,)
+        if isinstance(other, ir.ParamRead) and other.name in self.params:
+            # A choice parameter (or a list of choices): its choices are the literals.
+            literals: tuple[Any, ...] = self.params[other.name].choices
+        elif isinstance(other, ir.Const):
+            literals = other.value if isinstance(other.value, tuple) else (other.value,)
+        else:
+            return
         allowed = schema.ENUMS[enum_name]
         for literal in literals:
             if not isinstance(literal, str) or literal == "" or literal in allowed:
@@ -937,7 +1058,7 @@ class _Checker:
             return None
         for arg, param in zip(args, params, strict=True):
             if isinstance(arg, ir.Lookup) and not param.startswith("list"):
-                self.report(codes.lookup_into_one(fn.name, arg.span))
+                self.report(codes.lookup_into_one(fn.name, arg.span, functions_taking_lists()))
                 return None
         typevar: t.Type | None = None
         for arg, param in zip(args, params, strict=True):
@@ -966,7 +1087,7 @@ class _Checker:
         return parse_type(fn.returns, typevar or t.ANY)
 
     def bind_Lookup(self, e: n.Lookup, ctx: _Context) -> ir.Expr:
-        self.report(codes.lookup_outside_call(e.span))
+        self.report(codes.lookup_outside_call(e.span, functions_taking_lists()))
         return self.error_value(e.span)
 
     def bind_lookup(self, e: n.Lookup, ctx: _Context) -> ir.Expr:
@@ -1043,6 +1164,16 @@ def _lookup_key(
 
 
 _EACH = frozenset({"lower", "upper", "trim"})
+_OF_REFERENCES = frozenset({"guidref"})  # a list of references too: see Checker.guidref
+
+
+def functions_taking_lists() -> tuple[str, ...]:
+    """The functions a lookup (many values) may be passed to, in the function table's
+    order: those with a list parameter, the text functions (each item), guidref. The
+    one source of RM308's help and of the docs' list of them."""
+    return tuple(name for name, fn in REGISTRY.items()
+                 if name in _EACH or name in _OF_REFERENCES
+                 or any(p.startswith("list") for p in fn.params))
 
 
 def output_format(file: str) -> str:
@@ -1109,6 +1240,48 @@ def _narrowing(tests: list[ir.Expr]) -> tuple[tuple[str, frozenset[str]], ...]:
                 keep = frozenset(str(v) for v in values)
                 allowed[field.name] = allowed.get(field.name, keep) & keep
     return tuple(sorted(allowed.items()))
+
+
+def _held_through(e: ir.Expr) -> str | None:
+    """What a rule's checked body holds that cannot be read through a reference: what
+    belongs to the record an output reads (its lookups, its item)."""
+    if isinstance(e, ir.Lookup):
+        return "a lookup"
+    if isinstance(e, ir.ItemRead | ir.OutColumn):
+        return "a value of the output"
+    for child in ir.children(e):
+        if (found := _held_through(child)) is not None:
+            return found
+    return None
+
+
+def _via(e: ir.Expr, ref: ir.Expr) -> ir.Expr:
+    """A checked body that reads the record itself (scope 0) made to read the record
+    ``ref`` points to: ``status`` becomes ``ref.status``, ``this`` becomes ``ref``."""
+    if isinstance(e, ir.FieldRead) and e.scope == 0:
+        if e.name == "sourcedId":
+            return ref
+        if isinstance(ref, ir.FieldRead) and ref.name == "sourcedId":
+            return dataclasses.replace(e, scope=ref.scope)  # `this.active`: the record itself
+        return ir.Deref(e.type, e.span, ref, e.entity, e.name)
+
+    def inside(value: Any) -> Any:
+        if isinstance(value, ir.Expr):
+            return _via(value, ref)
+        if isinstance(value, tuple):  # lists of expressions, match arms
+            return tuple(inside(v) for v in value)
+        return value
+
+    changes = {f.name: inside(getattr(e, f.name))
+               for f in dataclasses.fields(e) if f.name not in ("type", "span")}
+    return dataclasses.replace(e, **changes)
+
+
+def _written(value: n.LiteralValue) -> str:
+    """A literal as an output file writes it (true, 12, text as is)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _literal_type(value: object) -> t.Type:
@@ -1178,6 +1351,27 @@ def check(
     checker = _Checker(mapping, source, broken=broken)
     checked = checker.run()
     return checked, checker.diagnostics
+
+
+def _all_names(node: object) -> Iterator[str]:
+    """Every bare name under a syntax node, outside lookups (which read other records)
+    and outside the fields of references (`school.name` names `school` only)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, n.Name):
+            yield item.name
+        elif isinstance(item, n.Attr):
+            stack.append(item.obj)
+        elif isinstance(item, n.Call):
+            stack.extend(item.args)
+            yield item.func.name
+        elif isinstance(item, n.Lookup):
+            continue
+        elif isinstance(item, tuple | list):
+            stack.extend(item)
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))
 
 
 def _names(node: object, wanted: set[str]) -> Iterator[n.Name]:

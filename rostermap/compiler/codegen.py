@@ -409,6 +409,14 @@ class _Module:
                                               f"per_school={ps}"])
                               for a, n, pc, ps in out.limits]
                     self.sequence("limits", [(limit, None) for limit in limits])
+                expects = [(_call("Expect", [literal(c.kind), str(c.line), literal(c.text)]
+                                  + ([f"columns={_tuple(c.columns)}"] if c.columns else [])
+                                  + ([f"values={_tuple(c.values)}"] if c.values else [])
+                                  + ([f"op={literal(c.op)}", f"amount={c.amount}"]
+                                     if c.op else [])
+                                  + (["personal=True"] if c.personal else [])), c.line)
+                           for c in out.contracts]
+                self.sequence("expects", expects)
                 if out.depends_on:
                     w.line(f"depends_on={_tuple(out.depends_on)},")
             w.line(")")

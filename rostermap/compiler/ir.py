@@ -32,6 +32,7 @@ __all__ = [
     "CounterRule",
     "Compare",
     "Const",
+    "Contract",
     "Deref",
     "Expr",
     "FieldRead",
@@ -360,6 +361,24 @@ class MissingPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class Contract:
+    """``expect ...``, checked: what the written rows must meet, or the run fails.
+
+    ``kind`` is the expectation's word (in, is not empty, unique, rows); ``personal``
+    says a column reads personal data, so a diagnostic does not show its values.
+    """
+
+    kind: str
+    line: int
+    text: str
+    columns: tuple[str, ...] = ()
+    values: tuple[str, ...] = ()
+    op: str = ""
+    amount: int = 0
+    personal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class CheckedOutput:
     name: str
     entity: str
@@ -379,6 +398,7 @@ class CheckedOutput:
     limits: tuple[tuple[str, float, bool, bool], ...] = ()  # action, amount, %, per school
     secrets: tuple[tuple[str, str], ...] = ()  # (column, secret parameter) it holds whole
     allow_empty: bool = False  # `allow empty`: an empty file from a non-empty entity is fine
+    contracts: tuple[Contract, ...] = ()  # `expect` lines
     push: PushSpec | None = None  # a push output: its rows are API writes
 
 @dataclass(frozen=True, slots=True)

@@ -218,7 +218,8 @@ class _Planner:
                 if self.failures is not None:
                     target = schema.ENTITIES.get(entity)
                     record, file = (target.record, target.file) if target else (entity, entity)
-                    reason = f"{describe(on)} names {_a(record)} that {file} does not hold"
+                    reason = (f"{describe(on)} names {_a(record)} that the source's {file} "
+                              "does not hold")
                     failure = Failure(Missing(t.BOOL, e.span, on, frame.found(on)), reason)
                     if failure.reason not in {f.reason for f in self.failures}:
                         self.failures.append(failure)

@@ -187,6 +187,7 @@ class _Resolution:
                 allow_empty=o.allow_empty or base.allow_empty,
                 missing=o.missing or base.missing,
                 limits=o.limits or base.limits,
+                expects=base.expects + o.expects,
             )
         return dataclasses.replace(
             child,

@@ -27,7 +27,7 @@ ROLES: dict[str, tuple[str, ...]] = {
     ),
     "keyword.other.statement": ("where", "key", "sort", "by", "distinct", "allow", "empty",
                                 "warn", "counter", "reject", "for", "each", "when", "missing",
-                                "after", "with", "limit", "per"),
+                                "after", "with", "limit", "per", "expect", "unique", "rows"),
     "keyword.control": ("if", "then", "else", "match"),
     "keyword.operator.word": ("and", "or", "not", "in", "is", "empty", "any", "all", "none",
                               "of"),

@@ -14,7 +14,8 @@ import builtins
 
 __all__ = ["VerificationError", "verify"]
 
-_ROOTS = frozenset({"pl", "fn", "col", "Check", "Column", "Counter", "Fail", "Join", "Limit",
+_ROOTS = frozenset({"pl", "fn", "col", "Check", "Column", "Counter", "Expect", "Fail", "Join",
+                    "Limit",
                     "Lookup", "Member", "Missing", "Output", "Param", "Rule", "Warn", "p"})
 _IMPORTS = frozenset({"__future__", "polars", "rostermap.runtime.engine",
                       "rostermap.runtime.engine.plans"})

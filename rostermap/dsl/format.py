@@ -1,33 +1,48 @@
 """Print a mapping in one canonical layout, keeping every comment.
 
-The layout: the header, parameters, rules, then each output block with its
-``where``/``key``/``sort by``/``distinct`` lines first, the column rules with their
-``<-`` aligned, then ``warn`` lines. A statement too long for one line is broken
-where the language lets a statement continue (inside brackets, before ``then``,
-``else``, ``and``, ``or``). Comments stay with the statement they were written
-above (or beside). Formatting is idempotent, and parsing the result gives the same
-tree as parsing the input: both are tested.
+The layout: the header, the parameters, then the rules and definitions (in the
+order written), each section after a blank line; then each output block, two blank
+lines between blocks, with its ``for each``/``where``/``key``/``sort by``/... lines
+first, the column rules with their ``<-`` aligned after a blank line, then, after
+another, the ``warn``/``reject``/``counter`` lines.
+
+Each statement is described as a document (``dsl.layout``) that says where it may
+break: before ``then``/``else``, ``and``/``or``, a lookup's ``where``, ``else warn``
+and the ``if`` of ``warn``/``reject``/``counter``; after the commas of arguments,
+lists and ``match`` arms. Every such place is one where the language lets a
+statement go on. Lines are laid out to ``WIDTH``: a statement that fits stays on one
+line, one that does not is broken, loosest structure first; an ``else if`` chain has
+one arm per line. Comments stay with the statement they were written above (or
+beside). Formatting is idempotent, and parsing the result gives the same tree as
+parsing the input: both are tested, and a statement whose broken form would not
+read back as one statement is written on one line.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
+from rostermap.dsl import layout as lay
 from rostermap.dsl import nodes as n
-from rostermap.dsl.parser import STATEMENT_WORDS, parse
+from rostermap.dsl.layout import Doc, concat, group, hard_line, join, line
+from rostermap.dsl.parser import STATEMENT_WORDS, parse, split_statements
 from rostermap.dsl.span import Span
 
-__all__ = ["format_mapping", "format_text", "print_expression"]
+__all__ = ["WIDTH", "expression_doc", "format_mapping", "format_text", "print_expression"]
 
-WIDTH = 96
+WIDTH = 100
 _MAX_ALIGN = 24
 _KEYWORDS = STATEMENT_WORDS | {
     "from", "by", "if", "then", "else", "match", "and", "or", "not", "in", "is", "empty",
     "any", "all", "none", "of", "this", "true", "false",
 }
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ARM_INDENT = 4  # match arms, and a `warn`/`reject`/`counter` condition, when broken
 
 # Binding strength, loosest first, as in grammar.lark.
 MATCH, TEST, OR, AND, NOT, COMPARE, SUM, UNARY, POSTFIX, ATOM = range(10)
@@ -80,128 +95,155 @@ def _level(e: n.Expr) -> int:
 
 def print_expression(e: n.Expr, at_least: int = MATCH) -> str:
     """An expression on one line, in brackets where binding requires them."""
-    text = _print(e)
-    return f"({text})" if _level(e) < at_least else text
+    return lay.flat(expression_doc(e, at_least))
 
 
-def _print(e: n.Expr) -> str:
-    p = print_expression
-    match e:
-        case n.Literal(value=value):
-            return _literal(value)
-        case n.Name(name=name):
-            return name
-        case n.This():
-            return "this"
-        case n.ObjectExpr(entries=entries):
-            fields = ", ".join(f"{column_name(k.name)}: {p(v, TEST)}" for k, v in entries)
-            return f"{{{fields}}}"
-        case n.ListExpr(items=items):
-            listed = ", ".join(p(i, TEST) for i in items)
-            return f"({listed})" if len(items) > 1 else f"[{listed}]"
-        case n.Attr(obj=obj, attr=attr):
-            return f"{p(obj, POSTFIX)}.{attr.name}"
-        case n.Index(obj=obj, index=index):
-            return f"{p(obj, POSTFIX)}[{index}]"
-        case n.Call(func=func, args=args):
-            return f"{func.name}({', '.join(p(a, TEST) for a in args)})"
-        case n.Lookup(value=value, entity=entity, where=where):
-            tail = f" where {p(where, TEST)}" if where is not None else ""
-            return f"{p(value, TEST)} of {entity.name}{tail}"
-        case n.Compare(op=op, left=left, right=right):
-            return f"{p(left, SUM)} {op} {p(right, SUM)}"
-        case n.In(item=item, collection=collection, negated=negated):
-            return f"{p(item, SUM)} {'not in' if negated else 'in'} {p(collection, SUM)}"
-        case n.IsEmpty(operand=operand, negated=negated):
-            return f"{p(operand, SUM)} is {'not empty' if negated else 'empty'}"
-        case n.Quantified(quantifier=q, items=items, collection=collection):
-            return f"{q} of {p(items, SUM)} in {p(collection, SUM)}"
-        case n.BoolOp(op=op, operands=operands):
-            inner = AND if op == "or" else NOT
-            return f" {op} ".join(p(o, inner) for o in operands)
-        case n.Not(operand=operand):
-            return f"not {p(operand, NOT)}"
-        case n.Arith(op=op, left=left, right=right):
-            return f"{p(left, SUM)} {op} {p(right, UNARY)}"
-        case n.Neg(operand=operand):
-            return f"-{p(operand, UNARY)}"
-        case n.If(test=test, then=then, orelse=orelse):
-            return f"if {p(test, TEST)} then {p(then, TEST)} else {p(orelse, TEST)}"
-        case n.Match(subject=subject, arms=arms, default=default):
-            parts = [_arm(a) for a in arms]
-            if default is not None:
-                parts.append(f"else -> {p(default, TEST)}")
-            return f"match {p(subject, OR)}: {', '.join(parts)}"
-    raise TypeError(f"cannot print {type(e).__name__}")
+# --- expressions as documents ----------------------------------------------------------
 
 
-def _arm(arm: n.Arm) -> str:
-    patterns = " | ".join(_literal(pat.value) for pat in arm.patterns)
-    return f"{patterns} -> {print_expression(arm.value, TEST)}"
+def expression_doc(e: n.Expr, at_least: int = MATCH) -> Doc:
+    """The expression's document, in brackets when it binds looser than ``at_least``."""
+    build = _EXPRESSIONS.get(type(e))
+    if build is None:  # a node type the language gained: its document goes in _EXPRESSIONS
+        raise TypeError(f"cannot format {type(e).__name__}")
+    doc = build(e)
+    return concat("(", lay.Align(doc), ")") if _level(e) < at_least else doc
 
 
-def _broken(e: n.Expr, indent: int) -> str:
-    """An expression that does not fit on one line, broken where statements may go on.
+def _x(e: n.Expr, at_least: int = MATCH) -> Doc:
+    return expression_doc(e, at_least)
 
-    ``indent`` is the column the expression starts at; continuation lines are
-    indented relative to it.
+
+def _apart(nodes: Sequence[n.Node]) -> bool:
+    """Whether the author broke the line between two of these parts: the group that
+    holds them stays broken."""
+    return any(b.span.line > a.span.end_line for a, b in itertools.pairwise(nodes))
+
+
+def _items(items: tuple[n.Expr, ...], opening: str, closing: str) -> Doc:
+    """Items between brackets: on one line, or one per line under the first."""
+    return group(opening, lay.Align(join(concat(",", line()), (_x(i, TEST) for i in items))),
+                 closing, broken=_apart(items))
+
+
+def _collection(e: n.Expr) -> Doc:
+    """The right of `in`: a list of two or more alternatives is written `("a", "b")`."""
+    if isinstance(e, n.ListExpr) and len(e.items) > 1:
+        return _items(e.items, "(", ")")
+    return _x(e, SUM)
+
+
+def _chain(first: Doc, rest: list[tuple[str, Doc]], before: bool, broken: bool) -> Doc:
+    """Operands joined by operators: all on one line, or one per line, lined up.
+
+    ``before``: the line breaks before the operator (``and``, ``or``), else after it
+    (``+``, ``-``): where a statement may go on either way.
     """
-    pad = " " * indent
-    match e:
-        case n.Match(subject=subject, arms=arms, default=default):
-            parts = [_arm(a) for a in arms]
-            if default is not None:
-                parts.append(f"else -> {print_expression(default, TEST)}")
-            lines = ",\n".join(f"{pad}    {part}" for part in parts)
-            return f"match {print_expression(subject, OR)}:\n{lines}"
-        case n.If(test=test, then=then, orelse=orelse):
-            return (f"if {print_expression(test, TEST)}\n"
-                    f"{pad}then {print_expression(then, TEST)}\n"
-                    f"{pad}else {print_expression(orelse, TEST)}")
-        case n.BoolOp(op=op, operands=operands):
-            inner = AND if op == "or" else NOT
-            first, *rest = (print_expression(o, inner) for o in operands)
-            return first + "".join(f"\n{pad}{op} {o}" for o in rest)
-        case n.Call(func=func, args=args) if any(_has_lookup(a) for a in args):
-            inside = indent + len(func.name) + 1
-            parts = []
-            for a in args:
-                if isinstance(a, n.Lookup) and a.where is not None:
-                    head = f"{print_expression(a.value, TEST)} of {a.entity.name}"
-                    where = _fitting(a.where, inside + len("where "))
-                    parts.append(f"{head}\n{' ' * inside}where {where}")
-                elif isinstance(a, n.Call) and _has_lookup(a):
-                    parts.append(_broken(a, inside))
-                else:
-                    parts.append(print_expression(a, TEST))
-            if len(parts) > 1 and "\n" in parts[0]:
-                # join(sort(... lookup ...), ";"): the later arguments on their own line
-                return f"{func.name}({parts[0]},\n{' ' * inside}{', '.join(parts[1:])})"
-            return f"{func.name}({', '.join(parts)})"
-    return print_expression(e)
+    parts: list[Doc | str] = [first]
+    for op, operand in rest:
+        parts += [line(), f"{op} ", operand] if before else [f" {op}", line(), operand]
+    return lay.Group(lay.Align(concat(*parts)), broken)
 
 
-def _has_lookup(e: n.Expr) -> bool:
-    if isinstance(e, n.Lookup):
-        return True
-    return isinstance(e, n.Call) and any(_has_lookup(a) for a in e.args)
+def _bool(e: n.BoolOp) -> Doc:
+    inner = AND if e.op == "or" else NOT
+    first, *rest = (_x(o, inner) for o in e.operands)
+    return _chain(first, [(e.op, lay.Align(o)) for o in rest], True, _apart(e.operands))
 
 
-def _fitting(e: n.Expr, indent: int) -> str:
-    """The expression on one line if it fits after ``indent`` columns, else broken."""
-    one = print_expression(e, TEST)
-    if indent + len(one) <= WIDTH or not isinstance(e, n.BoolOp | n.If | n.Call):
-        return one
-    broken = _broken(e, indent)
-    return f"({broken})" if _level(e) < TEST else broken
+def _arith(e: n.Arith) -> Doc:
+    rest: list[tuple[str, Doc]] = []
+    operands: list[n.Expr] = []
+    left: n.Expr = e
+    while isinstance(left, n.Arith):  # a + b - c: one chain, broken after its operators
+        rest.insert(0, (left.op, _x(left.right, UNARY)))
+        operands.insert(0, left.right)
+        left = left.left
+    return _chain(_x(left, SUM), rest, False, _apart([left, *operands]))
 
 
-def _fit(prefix: str, e: n.Expr) -> str:
-    """``prefix`` followed by the expression, broken over lines when it is too long."""
-    one = prefix + print_expression(e)
-    if len(one) <= WIDTH:
-        return one
-    return prefix + _broken(e, len(prefix))
+def _if(e: n.If) -> Doc:
+    arms: list[tuple[n.Expr, n.Expr]] = [(e.test, e.then)]
+    last: n.Expr = e.orelse
+    while isinstance(last, n.If):
+        arms.append((last.test, last.then))
+        last = last.orelse
+    if len(arms) == 1:
+        return lay.Group(lay.Align(concat(
+            "if ", lay.Align(_x(e.test, TEST)), line(), "then ", lay.Align(_x(e.then, TEST)),
+            line(), "else ", lay.Align(_x(e.orelse, TEST)))), _apart([e.test, e.then, e.orelse]))
+    # else if: one arm per line, each `then` under its `if` when the arm is broken
+    parts: list[Doc | str] = []
+    for test, value in arms:
+        if parts:
+            parts += [hard_line(), "else "]
+        parts.append(group(lay.Align(concat("if ", lay.Align(_x(test, TEST)), line(), "then ",
+                                            lay.Align(_x(value, TEST)))),
+                           broken=_apart([test, value])))
+    parts += [hard_line(), "else ", lay.Align(_x(last, TEST))]
+    return lay.Align(concat(*parts))
+
+
+def _arm(patterns: str, value: n.Expr, broken: bool) -> Doc:
+    return group(patterns, " ->", lay.Indent(_ARM_INDENT, concat(line(), _x(value, TEST))),
+                 broken=broken)
+
+
+def _match(e: n.Match) -> Doc:
+    arms = [_arm(" | ".join(_literal(p.value) for p in a.patterns), a.value,
+                 _apart([a.patterns[-1], a.value])) for a in e.arms]
+    if e.default is not None:
+        arms.append(_arm("else", e.default, False))
+    listed = join(concat(",", line()), arms)
+    parts: list[n.Node] = [e.subject, *e.arms] + ([e.default] if e.default else [])
+    return lay.Align(group("match ", _x(e.subject, OR), ":",
+                           lay.Indent(_ARM_INDENT, concat(line(), listed)), broken=_apart(parts)))
+
+
+def _lookup(e: n.Lookup) -> Doc:
+    head = concat(_x(e.value, TEST), f" of {e.entity.name}")
+    if e.where is None:
+        return head
+    return lay.Group(lay.Align(concat(head, line(), "where ", lay.Align(_x(e.where, TEST)))),
+                     _apart([e.entity, e.where]))
+
+
+def _call(e: n.Call) -> Doc:
+    return _items(e.args, f"{e.func.name}(", ")")
+
+
+def _object(e: n.ObjectExpr) -> Doc:
+    entries = (concat(f"{column_name(k.name)}: ", lay.Align(_x(v, TEST))) for k, v in e.entries)
+    return group("{", lay.Align(join(concat(",", line()), entries)), "}",
+                 broken=_apart([v for _, v in e.entries]))
+
+
+# Each expression node's document, by node type; with _level, what a new kind of
+# expression adds to the formatter.
+_EXPRESSIONS: dict[type, Callable[[Any], Doc]] = {
+    n.Literal: lambda e: lay.Text(_literal(e.value)),
+    n.Name: lambda e: lay.Text(e.name),
+    n.This: lambda e: lay.Text("this"),
+    n.ObjectExpr: _object,
+    n.ListExpr: lambda e: _items(e.items, "[", "]"),
+    n.Attr: lambda e: concat(_x(e.obj, POSTFIX), f".{e.attr.name}"),
+    n.Index: lambda e: concat(_x(e.obj, POSTFIX), f"[{e.index}]"),
+    n.Call: _call,
+    n.Lookup: _lookup,
+    n.Compare: lambda e: concat(_x(e.left, SUM), f" {e.op} ", _x(e.right, SUM)),
+    n.In: lambda e: concat(_x(e.item, SUM), " not in " if e.negated else " in ",
+                           _collection(e.collection)),
+    n.IsEmpty: lambda e: concat(_x(e.operand, SUM),
+                                " is not empty" if e.negated else " is empty"),
+    n.Quantified: lambda e: concat(f"{e.quantifier} of ", _x(e.items, SUM), " in ",
+                                   _collection(e.collection)),
+    n.BoolOp: _bool,
+    n.Not: lambda e: concat("not ", _x(e.operand, NOT)),
+    n.Arith: _arith,
+    n.Neg: lambda e: concat("-", _x(e.operand, UNARY)),
+    n.If: _if,
+    n.Match: _match,
+}
 
 
 # --- statements and their comments -----------------------------------------------------
@@ -210,17 +252,31 @@ def _fit(prefix: str, e: n.Expr) -> str:
 @dataclass
 class _Statement:
     span: Span
-    text: str  # may hold several lines
-    comments_before: list[str]
-    comment_after: str = ""
+    doc: Doc
+    indent: int  # 2 inside an output block
+    comments_before: list[str] = field(default_factory=list)
+    comments_after: list[str] = field(default_factory=list)
+    text: str = ""  # laid out, set once every statement is known; may hold several lines
 
-    def lines(self, indent: str, comment_column: int = 0) -> list[str]:
-        out = [f"{indent}{c}" if c else "" for c in self.comments_before]
-        body = [f"{indent}{line}" if i == 0 else line for i, line in
+    def lay_out(self, width: int) -> None:
+        text = lay.render(self.doc, width, self.indent)
+        if "\n" in text and len(split_statements(text)[0]) != 1:
+            # a broken line would start a statement of its own (a name such as `key`
+            # first on a line): one line reads back as one statement
+            text = lay.flat(self.doc)
+        self.text = text
+
+    @property
+    def last_line(self) -> str:
+        return (" " * self.indent + self.text).rsplit("\n", 1)[-1]
+
+    def lines(self, comment_column: int) -> list[str]:
+        pad = " " * self.indent
+        out = [f"{pad}{c}" if c else "" for c in self.comments_before]
+        body = [f"{pad}{text}" if i == 0 else text for i, text in
                 enumerate(self.text.split("\n"))]
-        if self.comment_after:
-            last = body[-1]
-            body[-1] = f"{last.ljust(comment_column - 2)}  {self.comment_after}"
+        if self.comments_after:
+            body[-1] = f"{body[-1].ljust(comment_column - 2)}  {self.comments_after[0]}"
         return out + body
 
 
@@ -251,121 +307,39 @@ def _header_statements(m: n.Mapping) -> list[tuple[Span, str]]:
     return items
 
 
-def _param(p: n.ParamDecl) -> str:
-    default = f" = {print_expression(p.default)}" if p.default is not None else ""
+def _after(head: str, e: n.Expr) -> Doc:
+    """``head`` then an expression whose broken lines line up under its start."""
+    return concat(head, lay.Align(_x(e)))
+
+
+def _conditional(head: Doc | str, test: n.Expr) -> Doc:
+    """``head if TEST``: the ``if`` goes to a line of its own first when it is too long."""
+    return group(head, lay.Indent(_ARM_INDENT, concat(line(), "if ", lay.Align(_x(test)))))
+
+
+def _param(p: n.ParamDecl) -> Doc:
+    head = f"param {p.name.name}: {p.type}"
     naming = ""
     if p.naming is not None:
         fields = ", ".join(f.name for f in p.naming.fields)
         case = " ignoring case" if p.naming.ignore_case else ""
         naming = f" naming {p.naming.entity.name} by {fields}{case}"
-    return f"param {p.name.name}: {p.type}{default}{naming}"
+    if p.default is None:
+        return lay.Text(head + naming)
+    return concat(_after(f"{head} = ", p.default), naming)
 
 
-def format_mapping(mapping: n.Mapping, origins: bool = False) -> str:
-    """The canonical text of a parsed mapping (with the comments it carries).
-
-    With ``origins``, comments are replaced by the file and line each statement comes
-    from: the view of an effective mapping, after ``extends`` and ``import``.
-    """
-    statements: list[tuple[str, _Statement]] = []  # (group, statement)
-
-    def add(group: str, span: Span, text: str) -> _Statement:
-        statement = _Statement(span, text, [])
-        statements.append((group, statement))
-        return statement
-
-    for span, text in _header_statements(mapping):
-        add("header", span, text)
-    for p in mapping.params:
-        add("params", p.span, _param(p))
-    for r in mapping.rules:
-        add("rules", r.span, _fit(f"rule {r.name.name} = ", r.body))
-    for d in mapping.defines:
-        params = f"({', '.join(p.name for p in d.params)})" if d.params else ""
-        add("defines", d.span, _fit(f"define {d.name.name}{params} = ", d.body))
-    for i, o in enumerate(mapping.outputs):
-        group = f"output{i}"
-        word = "push" if o.push is not None else "output"
-        add(group, o.span, f"{word} {o.file.name} from {o.entity.name}")
-        if o.each is not None:
-            add(group, o.each.span, _fit(f"  for each {o.each.name.name} in ", o.each.items
-                                         ).removeprefix("  "))
-        for w in o.wheres:
-            text = _fit("  where ", w.test).removeprefix("  ")
-            if w.report is not None:
-                text += f" else warn {_string(w.report)}"
-            add(group, w.span, text)
-        if o.key:
-            add(group, o.key[0].span.to(o.key[-1].span),
-                "key " + ", ".join(column_name(k.name) for k in o.key))
-        if o.sort:
-            add(group, o.sort[0].span.to(o.sort[-1].span),
-                "sort by " + ", ".join(column_name(k.name) for k in o.sort))
-        if o.distinct is not None:
-            add(group, o.distinct, "distinct")
-        if o.allow_empty is not None:
-            add(group, o.allow_empty, "allow empty")
-        if o.missing is not None:
-            m = o.missing
-            after = f" after {m.after} {m.unit.name if m.unit else 'runs'}" if m.after else ""
-            sets = ", ".join(f"{column_name(x.column.name)} = {_literal(x.value.value)}"
-                             for x in m.sets)
-            add(group, m.span, f"when missing {m.action.name}{after}"
-                               + (f" with {sets}" if sets else ""))
-        for lim in o.limits:
-            amount = f"{lim.amount:g}{'%' if lim.percent else ''}"
-            per = f" per {lim.per.name}" if lim.per else ""
-            add(group, lim.span, f"limit {lim.action.name} {amount}{per}")
-        for span, text in _push_statements(o.push):
-            add(group, span, text)
-        names = [column_name(f.column.name) for f in o.fields]
-        width = min(max((len(x) for x in names), default=0), _MAX_ALIGN)
-        for f, name in zip(o.fields, names, strict=True):
-            prefix = f"  {name.ljust(width)} <- "
-            add(group + ".fields", f.span, _fit(prefix, f.value).removeprefix("  "))
-        for warn in o.warns:
-            add(group + ".warns", warn.span,
-                _fit(f"  warn {_string(warn.message)} if ", warn.test).removeprefix("  "))
-        for rejection in o.rejects:
-            add(group + ".warns", rejection.span,
-                _fit(f"  reject {print_expression(rejection.reason, SUM)} if ", rejection.test
-                     ).removeprefix("  "))
-        for c in o.counters:
-            head = f"  counter {_string(c.label)}"
-            text = _fit(f"{head} if ", c.test) if c.test is not None else head
-            add(group + ".warns", c.span, text.removeprefix("  "))
-
-    if origins:
-        for _, s in statements:
-            if s.span.source is not None:
-                s.comment_after = f"# {s.span.source.name}:{s.span.line}"
-        trailing: list[str] = []
-    else:
-        trailing = _attach_comments(mapping, [s for _, s in statements])
-    out: list[str] = []
-    previous = ""
-    columns = _comment_columns(statements)
-    for group, statement in statements:
-        header_alone = (out and out[-1].startswith(("output ", "push "))
-                        and previous.startswith("output"))
-        if previous and group != previous and not header_alone:
-            out.append("")
-            if group.startswith("output") and "." not in group and previous.startswith("output"):
-                out.append("")  # two blank lines between output blocks
-        previous = group
-        column = columns[group].get(id(statement), 0)
-        lines = statement.lines(_indent(group, statement), column)
-        if lines and lines[0] == "" and (not out or out[-1] == ""):
-            lines = lines[1:]  # the group already starts after a blank line
-        out += lines
-    if trailing:
-        out += [""] + trailing if out else trailing
-    return "\n".join(line.rstrip() for line in out) + "\n"
-
-
-def _indent(group: str, statement: _Statement) -> str:
-    inside = group.startswith("output") and not statement.text.startswith(("output ", "push "))
-    return "  " if inside else ""
+def _expect(x: n.ExpectDecl) -> Doc:
+    if x.kind is n.Expectation.COUNT:
+        return lay.Text(f"expect rows {x.op} {x.amount}")
+    # A column named `rows` is quoted where `expect rows` would read as the row count.
+    columns = ", ".join(_string(c.name) if c.name == "rows" else column_name(c.name)
+                        for c in x.columns)
+    if x.kind is n.Expectation.ALLOWED:
+        return group(f"expect {columns} in (",
+                     lay.Align(join(concat(",", line()), (lay.Text(_string(v)) for v in x.values))),
+                     ")")
+    return lay.Text(f"expect {columns} {x.kind.value}")
 
 
 def _push_statements(p: n.PushDecl | None) -> list[tuple[Span, str]]:
@@ -388,25 +362,162 @@ def _push_statements(p: n.PushDecl | None) -> list[tuple[Span, str]]:
     return out
 
 
-def _comment_columns(statements: list[tuple[str, _Statement]]) -> dict[str, dict[int, int]]:
-    """Per group, the column each statement's trailing comment starts at.
+def _where(w: n.Where) -> Doc:
+    if w.report is None:
+        return _after("where ", w.test)
+    return concat("where ", lay.Align(group(_x(w.test), line(),
+                                            f"else warn {_string(w.report)}")))
+
+
+def _columns(word: str, columns: tuple[n.Ident, ...]) -> Doc:
+    return group(word, lay.Align(join(concat(",", line()),
+                                      (lay.Text(column_name(c.name)) for c in columns))))
+
+
+def _missing(m: n.MissingDecl) -> Doc:
+    after = f" after {m.after} {m.unit.name if m.unit else 'runs'}" if m.after else ""
+    head = f"when missing {m.action.name}{after}"
+    if not m.sets:
+        return lay.Text(head)
+    sets = (lay.Text(f"{column_name(x.column.name)} = {_literal(x.value.value)}")
+            for x in m.sets)
+    return group(head, " with ", lay.Align(join(concat(",", line()), sets)))
+
+
+def _limit(lim: n.LimitDecl) -> Doc:
+    amount = f"{lim.amount:g}{'%' if lim.percent else ''}"
+    per = f" per {lim.per.name}" if lim.per else ""
+    return lay.Text(f"limit {lim.action.name} {amount}{per}")
+
+
+def _output(o: n.Output, add: Callable[[str, Span, Doc], None], group_name: str) -> None:
+    """An output block's statements, in the canonical order, into their groups."""
+    word = "push" if o.push is not None else "output"
+    add(group_name, o.span, lay.Text(f"{word} {o.file.name} from {o.entity.name}"))
+    if o.each is not None:
+        add(group_name, o.each.span, _after(f"for each {o.each.name.name} in ", o.each.items))
+    for w in o.wheres:
+        add(group_name, w.span, _where(w))
+    if o.key:
+        add(group_name, o.key[0].span.to(o.key[-1].span), _columns("key ", o.key))
+    if o.sort:
+        add(group_name, o.sort[0].span.to(o.sort[-1].span), _columns("sort by ", o.sort))
+    if o.distinct is not None:
+        add(group_name, o.distinct, lay.Text("distinct"))
+    if o.allow_empty is not None:
+        add(group_name, o.allow_empty, lay.Text("allow empty"))
+    if o.missing is not None:
+        add(group_name, o.missing.span, _missing(o.missing))
+    for lim in o.limits:
+        add(group_name, lim.span, _limit(lim))
+    for x in o.expects:
+        add(group_name, x.span, _expect(x))
+    for span, text in _push_statements(o.push):
+        add(group_name, span, lay.Text(text))
+    names = [column_name(f.column.name) for f in o.fields]
+    width = min(max((len(x) for x in names), default=0), _MAX_ALIGN)
+    for f, name in zip(o.fields, names, strict=True):
+        add(group_name + ".fields", f.span, _after(f"{name.ljust(width)} <- ", f.value))
+    for warn in o.warns:
+        add(group_name + ".warns", warn.span, _conditional(f"warn {_string(warn.message)}",
+                                                           warn.test))
+    for rejection in o.rejects:
+        reason = concat("reject ", _x(rejection.reason, SUM))
+        add(group_name + ".warns", rejection.span, _conditional(reason, rejection.test))
+    for c in o.counters:
+        head = f"counter {_string(c.label)}"
+        add(group_name + ".warns", c.span,
+            lay.Text(head) if c.test is None else _conditional(head, c.test))
+
+
+def format_mapping(mapping: n.Mapping, origins: bool = False, width: int = WIDTH) -> str:
+    """The canonical text of a parsed mapping (with the comments it carries).
+
+    With ``origins``, comments are replaced by the file and line each statement comes
+    from: the view of an effective mapping, after ``extends`` and ``import``. The
+    canonical width is ``WIDTH``; tests lay mappings out to other widths.
+    """
+    statements: list[tuple[str, _Statement]] = []  # (group, statement)
+
+    def add(group_name: str, span: Span, doc: Doc) -> None:
+        indent = 2 if group_name.startswith("output") and statements_in(group_name) else 0
+        statements.append((group_name, _Statement(span, doc, indent)))
+
+    def statements_in(group_name: str) -> bool:
+        return any(g.split(".")[0] == group_name.split(".")[0] for g, _ in statements)
+
+    for span, text in _header_statements(mapping):
+        add("header", span, lay.Text(text))
+    for p in mapping.params:
+        add("params", p.span, _param(p))
+    definitions: list[n.RuleDecl | n.DefineDecl] = [*mapping.rules, *mapping.defines]
+    for d in sorted(definitions, key=lambda d: d.span.start):  # as written: stable
+        if isinstance(d, n.RuleDecl):
+            add("rules", d.span, _after(f"rule {d.name.name} = ", d.body))
+        else:
+            params = f"({', '.join(p.name for p in d.params)})" if d.params else ""
+            add("rules", d.span, _after(f"define {d.name.name}{params} = ", d.body))
+    for i, o in enumerate(mapping.outputs):
+        _output(o, add, f"output{i}")
+    for _, s in statements:
+        s.lay_out(width)
+
+    if origins:
+        for _, s in statements:
+            if s.span.source is not None:
+                s.comments_after = [f"# {s.span.source.name}:{s.span.line}"]
+        trailing: list[str] = []
+    else:
+        trailing = _attach_comments(mapping, [s for _, s in statements])
+    out: list[str] = []
+    previous = ""
+    columns = _comment_columns(statements, width, movable=not origins)
+    for group_name, statement in statements:
+        header_alone = (out and out[-1].startswith(("output ", "push "))
+                        and previous.startswith("output"))
+        if previous and group_name != previous and not header_alone:
+            out.append("")
+            if "." not in group_name and group_name.startswith("output") and previous.startswith(
+                    "output"):
+                out.append("")  # two blank lines between output blocks
+        previous = group_name
+        lines = statement.lines(columns.get(id(statement), 0))
+        if lines and lines[0] == "" and (not out or out[-1] == ""):
+            lines = lines[1:]  # the group already starts after a blank line
+        out += lines
+    if trailing:
+        out += [""] + trailing if out else trailing
+    return "\n".join(text.rstrip() for text in out) + "\n"
+
+
+def _comment_columns(statements: list[tuple[str, _Statement]], width: int,
+                     movable: bool = True) -> dict[int, int]:
+    """The column each statement's trailing comment starts at, by statement.
 
     Comments of a group line up after its longest line, except where that would
     push a comment past the width; those statements keep their comment two spaces
-    after the code, and the rest line up after the longest of them.
+    after the code, and the rest line up after the longest of them. A comment that
+    does not fit even so, or one of several written beside a statement broken over
+    lines, goes above the statement instead (unless not ``movable``: the origins of an
+    effective mapping's lines stay beside them, whatever their length).
     """
-    rows: dict[str, list[tuple[int, int, int]]] = {}  # group -> (id, code end, comment)
-    for group, s in statements:
-        last = (_indent(group, s) + s.text).rsplit("\n", 1)[-1]
-        rows.setdefault(group, []).append((id(s), len(last), len(s.comment_after)))
-    columns: dict[str, dict[int, int]] = {}
-    for group, entries in rows.items():
+    rows: dict[str, list[tuple[_Statement, int, int]]] = {}  # group -> (statement, end, size)
+    for group_name, s in statements:
+        if movable and (len(s.comments_after) > 1 or (
+                s.comments_after and len(s.last_line) + 2 + len(s.comments_after[0]) > width)):
+            s.comments_before += s.comments_after
+            s.comments_after = []
+        size = len(s.comments_after[0]) if s.comments_after else 0
+        rows.setdefault(group_name, []).append((s, len(s.last_line), size))
+    columns: dict[int, int] = {}
+    for entries in rows.values():
         commented = [e for e in entries if e[2]]
         aligned = sorted(commented, key=lambda e: e[1])
-        while aligned and max(e[1] for e in aligned) + 2 + max(e[2] for e in aligned) > WIDTH:
+        while aligned and max(e[1] for e in aligned) + 2 + max(e[2] for e in aligned) > width:
             aligned.pop()  # the longest line comments on its own
         column = max((e[1] for e in aligned), default=0) + 2
-        columns[group] = {e[0]: column for e in aligned}
+        columns.update({id(e[0]): column for e in aligned})
+        columns.update({id(e[0]): e[1] + 2 for e in commented if id(e[0]) not in columns})
     return columns
 
 
@@ -419,25 +530,25 @@ def _attach_comments(mapping: n.Mapping, statements: list[_Statement]) -> list[s
     leftover: list[n.Comment] = []
     previous_line: dict[int, int] = {}  # statement -> line of its last leading comment
     for comment in mapping.comments:
-        line = comment.span.line
-        owner = next((s for s in ordered if s.span.line <= line <= s.span.end_line
+        line_number = comment.span.line
+        owner = next((s for s in ordered if s.span.line <= line_number <= s.span.end_line
                       and comment.span.start > s.span.start), None)
         if owner is not None:
-            owner.comment_after = " ".join(filter(None, (owner.comment_after, comment.text)))
+            owner.comments_after.append(comment.text)
             continue
         below = next((s for s in ordered if s.span.start > comment.span.start), None)
         if below is None:
             leftover.append(comment)
             continue
         above = previous_line.get(id(below))
-        if above is not None and below.comments_before and line - above > 1:
+        if above is not None and below.comments_before and line_number - above > 1:
             below.comments_before.append("")  # keep paragraphs of comments apart
         if above is None:
             before = [s.span.end_line for s in ordered if s.span.start < comment.span.start]
-            if before and line - max(before) > 1:
+            if before and line_number - max(before) > 1:
                 below.comments_before.append("")  # a blank line above the comment block
         below.comments_before.append(comment.text)
-        previous_line[id(below)] = line
+        previous_line[id(below)] = line_number
     for s in ordered:
         last = previous_line.get(id(s))
         if last is not None and s.span.line - last > 1:

@@ -8,6 +8,7 @@ library's ``ast``.
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ __all__ = [
     "Compare",
     "CounterDecl",
     "DefineDecl",
+    "ExpectDecl",
+    "Expectation",
     "Expr",
     "FieldRule",
     "ForEach",
@@ -401,6 +404,31 @@ class LimitDecl(Node):
     per: Ident | None = None
 
 
+class Expectation(enum.StrEnum):
+    """What an ``expect`` line demands of the file an output writes."""
+
+    ALLOWED = "in"  # every value of the columns is one of the listed texts
+    FILLED = "is not empty"  # no value of the columns is empty
+    UNIQUE = "unique"  # no two rows share the values of the columns, together
+    COUNT = "rows"  # the number of rows compares as written (`expect rows > 0`)
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectDecl(Node):
+    """``expect COLUMN, ... EXPECTATION``: a contract the written file must meet, checked
+    when the run has made the rows; a run whose file breaks it writes nothing.
+
+    ``values`` are the allowed texts (ALLOWED); ``op`` and ``amount`` the comparison of
+    the row count (COUNT, whose one column is the word ``rows``).
+    """
+
+    columns: tuple[Ident, ...]
+    kind: Expectation
+    values: tuple[str, ...] = ()
+    op: str = ""
+    amount: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class RequestDecl(Node):
     """``send METHOD "PATH"`` or ``create METHOD "PATH"``: a push output's request.
@@ -467,6 +495,7 @@ class Output(Node):
     missing: MissingDecl | None = None
     limits: tuple[LimitDecl, ...] = ()
     allow_empty: Span | None = None  # `allow empty`: the run does not stop on an empty file
+    expects: tuple[ExpectDecl, ...] = ()
     push: PushDecl | None = None  # a push output: API writes, not a file
 
 

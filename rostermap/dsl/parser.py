@@ -36,7 +36,7 @@ STATEMENT_WORDS = frozenset(
     {"profile", "library", "extends", "import", "oneroster", "require", "param", "rule",
      "define",
      "output", "where", "key", "sort", "distinct", "warn", "counter", "reject", "for",
-     "when", "limit", "allow"}
+     "when", "limit", "allow", "expect"}
 ) | frozenset({"push", "send", "create", "capture", "after", "body", "link"})  # push outputs
 _CONTINUE_AFTER = frozenset(
     {",", "<-", "->", "=", "!=", "<", "<=", ">", ">=", "+", "-", "|", ":", "(", "[",
@@ -352,6 +352,29 @@ class _ToNodes(Transformer[Token, Any]):
         return n.LimitDecl(self._span(meta), self._ident(action), float(amount),
                            percent is not None, None if per is None else self._ident(per))
 
+    def expect(self, meta: Any, c: list[Any]) -> n.ExpectDecl:
+        *columns, (kind, values, op, amount) = c
+        return n.ExpectDecl(self._span(meta), tuple(columns), kind, values, op, amount)
+
+    def expect_in(self, meta: Any, c: list[Token]) -> tuple[n.Expectation, tuple[str, ...],
+                                                           str, int]:
+        return n.Expectation.ALLOWED, tuple(self._text(t) for t in c), "", 0
+
+    def expect_filled(self, meta: Any, c: list[Any]) -> tuple[n.Expectation, tuple[str, ...],
+                                                             str, int]:
+        return n.Expectation.FILLED, (), "", 0
+
+    def expect_unique(self, meta: Any, c: list[Any]) -> tuple[n.Expectation, tuple[str, ...],
+                                                             str, int]:
+        return n.Expectation.UNIQUE, (), "", 0
+
+    def expect_count(self, meta: Any, c: list[Token]) -> n.ExpectDecl:
+        op, amount = c
+        span = self._span(meta)
+        at = self.source.text.index("rows", span.start)
+        rows = n.Ident(self.source.span(at, at + len("rows")), "rows")
+        return n.ExpectDecl(span, (rows,), n.Expectation.COUNT, (), str(op), int(amount))
+
     def distinct(self, meta: Any, c: list[Any]) -> _Distinct:
         return _Distinct(self._span(meta))
 
@@ -610,6 +633,9 @@ def _syntax_diagnostic(
     if first in STATEMENT_WORDS and second == "<-":
         return codes.keyword_as_column(first, source.span(base, base + len(first)))
     before = [m.group() for m in words if base + m.end() <= span.start]
+    if {"STRING", "NUMBER", "TRUE", "FALSE"} <= expected and "NAME" not in expected and (
+            "match" in before):
+        return _condition_as_pattern(token, text, base, source, words)
     if token.type == "MATCH" or (before and before[-1] == "match"):
         if token.type != "MATCH":
             at = base + [m for m in words if base + m.end() <= span.start][-1].start()
@@ -619,6 +645,25 @@ def _syntax_diagnostic(
         return codes.unexpected_end(_expected_words(expected), span)
     two_values = token.type in _EXPRESSION_STARTS and len(_OPERATORS & expected) >= 3
     return codes.unexpected_word(_expected_words(expected), _found(token), span, two_values)
+
+
+def _condition_as_pattern(token: Token, text: str, base: int, source: Source,
+                          words: list[re.Match[str]]) -> Diagnostic:
+    """A `match` arm that is not a literal (`match true: not active -> ...`): the arm,
+    up to its `->` (or the next `,`), is a condition or a name."""
+    start = base + (token.start_pos or 0)
+    end = start
+    for m in words:
+        if base + m.start() < start:
+            continue
+        if m.group() in ("->", ","):
+            break
+        end = base + m.end()
+    span = source.span(start, max(end, start + len(token)))
+    arm = source.text[span.start:span.end]
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", arm) and arm not in ("not", "this", "if"):
+        return codes.name_as_pattern(arm, span)
+    return codes.condition_as_pattern(re.sub(r"\s+", " ", arm), span)
 
 
 class _OutOfBounds(Exception):
@@ -717,7 +762,8 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
             outputs.append({"header": statement, "wheres": [], "fields": [], "warns": [],
                             "key": (), "sort": (), "distinct": None, "allow_empty": None,
                             "counters": [], "rejects": [], "each": None, "missing": None,
-                            "limits": [], "push": {} if statement.push else None})
+                            "limits": [], "expects": [],
+                            "push": {} if statement.push else None})
         elif not outputs:
             diagnostics.append(codes.statement_outside_output(statement.span))
         elif isinstance(statement, n.RequestDecl | n.CaptureDecl | n.LinkDecl | _PushPart):
@@ -742,6 +788,8 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
             outputs[-1]["missing"] = statement
         elif isinstance(statement, n.LimitDecl):
             outputs[-1]["limits"].append(statement)
+        elif isinstance(statement, n.ExpectDecl):
+            outputs[-1]["expects"].append(statement)
         elif isinstance(statement, _Distinct):
             outputs[-1]["distinct"] = statement.span
         elif isinstance(statement, _AllowEmpty):
@@ -766,6 +814,7 @@ def parse(text: str, filename: str = "<mapping>") -> tuple[n.Mapping, list[Diagn
             o["missing"],
             tuple(o["limits"]),
             o["allow_empty"],
+            tuple(o["expects"]),
             _push_decl(o["header"].span, o["push"]),
         )
         for o in outputs

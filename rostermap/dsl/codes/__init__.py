@@ -10,8 +10,11 @@ Codes are stable: tools, tests and support notes refer to them, so a code is nev
 reused for another meaning, even after the check that raised it is gone (mark it
 retired instead). Ranges: RM1xx syntax, RM2xx names, RM3xx types and profile rules,
 RM4xx source data (RM440-RM459, fetching from a REST API, in rm44x_rest), RM5xx
-run usage (parameters, paths); push outputs (RM350-RM359, RM491-RM499, RM530-RM539)
-in rm35x_push.
+run usage (parameters, paths); rules on linked records, `match` misused and output
+contracts have modules of their own (RM330-RM339 in rm33x_lang, RM470-RM479 in
+rm47x_contracts), and so have impact and the console (RM525-RM529, RM480-RM489 in
+rm52x_console), and so have push outputs (RM350-RM359, RM491-RM499,
+RM530-RM539 in rm35x_push).
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ from rostermap.dsl.codes import (
     rm3xx_types,
     rm4xx_data,
     rm5xx_usage,
+    rm33x_lang,
     rm35x_push,
     rm44x_rest,
+    rm47x_contracts,
+    rm52x_console,
 )
 from rostermap.dsl.codes._registry import (
     CODES,
@@ -42,8 +48,11 @@ from rostermap.dsl.codes.rm2xx_names import *  # noqa: F403
 from rostermap.dsl.codes.rm3xx_types import *  # noqa: F403
 from rostermap.dsl.codes.rm4xx_data import *  # noqa: F403
 from rostermap.dsl.codes.rm5xx_usage import *  # noqa: F403
+from rostermap.dsl.codes.rm33x_lang import *  # noqa: F403
 from rostermap.dsl.codes.rm35x_push import *  # noqa: F403
 from rostermap.dsl.codes.rm44x_rest import *  # noqa: F403
+from rostermap.dsl.codes.rm47x_contracts import *  # noqa: F403
+from rostermap.dsl.codes.rm52x_console import *  # noqa: F403
 
 __all__ = ["CODES", "ERROR", "ERROR_OR_WARNING", "WARNING", "Code", "Draft", "code",
            "constructors", "lookup", "markdown"]
@@ -54,4 +63,7 @@ __all__ += rm3xx_types.__all__
 __all__ += rm4xx_data.__all__
 __all__ += rm44x_rest.__all__
 __all__ += rm5xx_usage.__all__
+__all__ += rm33x_lang.__all__
+__all__ += rm47x_contracts.__all__
+__all__ += rm52x_console.__all__
 __all__ += rm35x_push.__all__

@@ -11,6 +11,7 @@ from rostermap.dsl.codes._registry import WARNING, Draft, code
 from rostermap.dsl.codes._wording import a, did_you_mean
 from rostermap.dsl.diagnostics import Label
 from rostermap.dsl.span import Span
+from rostermap.dsl.types import SCALAR_TYPES
 
 __all__ = [
     "imports_too_deep",
@@ -111,7 +112,11 @@ def unknown_output(name: str, span: Span, hint: str | None) -> Draft:
 @code("RM206", "duplicate output", "Two outputs write the same file.")
 def duplicate_output(name: str, span: Span, first: Span) -> Draft:
     return Draft(f"output `{name}` is written twice", Label(span, "written again here"),
-                 secondary=(Label(first, "first here"),))
+                 secondary=(Label(first, "first here"),),
+                 notes=("help: a file is made by one output block: put the two blocks' "
+                        "`where` lines and columns in one, or give this one another file "
+                        "name (a profile that `extends` this one may repeat the block to "
+                        "change it)",))
 
 
 _DUPLICATE_COLUMN = code("RM207", "duplicate column",
@@ -203,22 +208,25 @@ def field_not_in_every_version(name: str, versions: Iterable[str], missing: Sequ
 
 
 @code("RM212", "unknown column",
-      "`key`, `sort by` and `when missing ... with` name columns of the same output.")
+      "`key`, `sort by`, `when missing ... with` and `expect` name columns of the same "
+      "output.")
 def unknown_column(name: str, output: str, span: Span, hint: str | None) -> Draft:
     return Draft(f"`{name}` is not a column of {output}", Label(span, "no such column"),
                  notes=did_you_mean(hint))
 
 
+# The types a parameter may have, from the types the checker knows (dsl.types).
+_TYPES = f"{', '.join(SCALAR_TYPES)}, list[...] of those, secret"
 _UNKNOWN_TYPE = code("RM213", "unknown type",
-                     "Parameter types are str, int, float, bool, date, secret, list[...], a "
-                     "choice of strings (`\"a\" \\| \"b\"`) and table(column, ...).")
+                     f"Parameter types are {_TYPES}, a choice "
+                     "of strings (`\"a\" \\| \"b\"`) and table(column, ...).")
 
 
 @_UNKNOWN_TYPE
 def unknown_type(written: str, span: Span, hint: str | None) -> Draft:
     return Draft(f"unknown type `{written}`", Label(span, "not a type"),
-                 notes=did_you_mean(hint) or ("help: types are str, int, float, bool, date, "
-                                              "secret, list[...], \"a\" | \"b\" and table(...)",))
+                 notes=did_you_mean(hint) or (f"help: types are {_TYPES}, \"a\" | \"b\" and "
+                                              "table(...)",))
 
 
 @_UNKNOWN_TYPE

@@ -198,8 +198,11 @@ def no_fields(given: Type, span: Span) -> Draft:
 
 _UNCORRELATED_LOOKUP = code(
     "RM307", "uncorrelated lookup",
-    "A lookup's `where` ties it to the outer record with `<field> = this`, `<field> = "
-    "this.<field>` or `sourcedId in this.<list>`, and its value is read from the "
+    "A lookup's `where` needs, among its `and`ed conditions, one that ties the looked-up "
+    "records to the record it is read for: `A = B` or `A in B`, one side reading only the "
+    "looked-up record and the other only the outer one (`class = this`, `user = "
+    "this.user`, `lower(username) = lower(this.username)`, `sourcedId in this.orgs`, "
+    "`this in agents`). Its other conditions may read both. Its value is read from the "
     "looked-up records.")
 
 
@@ -226,22 +229,23 @@ def value_from_outer_record(span: Span) -> Draft:
 
 _LOOKUP_OUTSIDE_FUNCTION = code("RM308", "lookup outside a function",
                                 "A lookup yields many values: pass it to a function that takes "
-                                "a list, such as min, max, count, exists, first, last or join.")
+                                "a list (its parameter is `list[...]` in the function table of "
+                                "docs/language.md; the message names each).")
 
 
 @_LOOKUP_OUTSIDE_FUNCTION
-def lookup_into_one(function: str, span: Span) -> Draft:
+def lookup_into_one(function: str, span: Span, takers: Sequence[str]) -> Draft:
+    """``takers``: the functions that take a list (``check.functions_taking_lists``)."""
     return Draft(f"a lookup gives many values, but {function} takes one",
                  Label(span, "many values"),
-                 notes=("help: reduce it first: min(...), max(...), first(...), count(...), "
-                        "exists(...) or join(..., \",\")",))
+                 notes=(f"help: reduce it first with a function that takes a list: "
+                        f"{', '.join(takers)}",))
 
 
 @_LOOKUP_OUTSIDE_FUNCTION
-def lookup_outside_call(span: Span) -> Draft:
+def lookup_outside_call(span: Span, takers: Sequence[str]) -> Draft:
     return Draft("a lookup gives many values: pass it to a function", Label(span),
-                 notes=("help: min(...), max(...), count(...), exists(...), first(...) or "
-                        "join(..., \",\")",))
+                 notes=(f"help: a function that takes a list: {', '.join(takers)}",))
 
 
 @code("RM309", "membership of the wrong kind",

@@ -441,9 +441,10 @@ def duplicate_ids(file: str, count: int, first: str, lines: Sequence[int]) -> Dr
 def dangling_references(file: str, column: str, count: int, record: str, target: str,
                         target_file: str, lines: Sequence[int]) -> Draft:
     """``count`` records (a ``record`` is one: user) of ``file`` name in ``column`` a
-    ``target`` (org) that ``target_file`` does not hold."""
-    return Draft(f"{file}: {count} {record} record(s) name {a(target)} that {target_file} does "
-                 f"not hold, first at line {lines[0]}",
+    ``target`` (org) that ``target_file`` does not hold. Both are the source's files,
+    and the message says so: ``users.csv`` alone reads like an output of the same name."""
+    return Draft(f"{file}: {count} {record} record(s) name {a(target)} that the source's "
+                 f"{target_file} does not hold, first at line {lines[0]}",
                  location=DataLocation(file, lines[0], column),
                  notes=(_lines(lines),))
 

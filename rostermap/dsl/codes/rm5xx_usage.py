@@ -7,7 +7,7 @@ of a misspelt name, or None when none is close.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -23,6 +23,7 @@ __all__ = [
     "missing_parameter",
     "no_tenants",
     "out_overlaps_source",
+    "param_item_not_a_choice",
     "param_not_a_choice",
     "param_not_declared",
     "param_not_name_value",
@@ -74,11 +75,26 @@ def secret_param_given(name: str, variable: str) -> Draft:
                  notes=(f"help: set the environment variable {variable}",))
 
 
+def _choices(choices: Sequence[str]) -> str:
+    return ", ".join(f'"{c}"' for c in choices)
+
+
 @_BAD_PARAMETER
-def param_not_a_choice(name: str, type_: str, value: str, hint: str | None) -> Draft:
-    """``type_`` is the parameter's type, a list of choices (one of "a", "b")."""
-    return Draft(f"parameter `{name}` is one of {type_}, not {value!r}",
+def param_not_a_choice(name: str, choices: Sequence[str], value: str,
+                       hint: str | None) -> Draft:
+    """``choices`` are the texts the parameter takes, as declared ("a" | "b")."""
+    return Draft(f"parameter `{name}` is one of {_choices(choices)}, not {value!r}",
                  notes=did_you_mean(hint, "{!r}"))
+
+
+@_BAD_PARAMETER
+def param_item_not_a_choice(name: str, choices: Sequence[str], item: str,
+                            hint: str | None) -> Draft:
+    """A list parameter whose items are choices; ``item`` is the first that is none."""
+    return Draft(f"parameter `{name}` lists {item!r}, which is not one of {_choices(choices)}",
+                 notes=did_you_mean(hint, "{!r}") or (
+                     "help: give the items separated by commas: "
+                     f"--param {name}={','.join(choices[:2])}",))
 
 
 @_BAD_PARAMETER

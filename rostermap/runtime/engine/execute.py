@@ -28,6 +28,7 @@ __all__ = [
     "Reject",
     "RuleCount",
     "Steps",
+    "Trace",
     "WarningHits",
     "as_text",
     "run_outputs",
@@ -38,6 +39,7 @@ _ID = "__rostermap_id"
 _ON = "__rostermap_on"
 _KEY = "__rostermap_key"
 _ROW = "__rostermap_row"
+TRACE = "__rostermap_trace"  # a followed record's row: its number in the output's frame
 _FILL = {"count": 0, "exists": False}
 
 
@@ -89,6 +91,8 @@ class OutputResult:
     rejects: list[Reject] = field(default_factory=list)  # every one: the contract names each
     rejected: int = 0  # records rejected in all
     counters: dict[str, int] = field(default_factory=dict)  # the mapping's `counter`s
+    # `for each NAME in LIST`: NAME; read, kept and the drops count (record, item) pairs
+    each: str | None = None
     # the sourcedId of the record each row was made from (row by row; for a distinct
     # output, the first record that made the row): what the sync stage finds schools by
     records: pl.Series = field(default_factory=lambda: pl.Series("sourcedId", [], pl.String))
@@ -96,6 +100,67 @@ class OutputResult:
     @property
     def rows(self) -> int:
         return self.frame.height
+
+
+@dataclass
+class Trace:
+    """What a run keeps for `explain`: the run's own frames, at the records explained.
+
+    ``follow`` names the records to follow (per entity, their sourcedIds). For each
+    output made from one of their entities, ``rows`` holds their rows as the rules saw
+    them (every derived column, each rule's verdict as ``__rule_I``, the row's number
+    as ``TRACE``), ``computed`` their rows the rules kept, with the output's
+    columns computed (``out:NAME``) before any record is rejected, and ``failed``
+    those of their rows rejected, with each reject's verdict (``__fail_I``: the
+    columns' failures in their order, then the `reject` rules). For each output
+    that another tests membership in (or whose records reference records of the same
+    entity), ``dropped`` holds the records its rules dropped and ``rejected`` those it
+    rejected, with the columns that say which records they depend on: what tells why
+    a record that depends on them was left out.
+    """
+
+    follow: Mapping[str, frozenset[str]]
+    rows: dict[str, pl.DataFrame] = field(default_factory=dict)
+    computed: dict[str, pl.DataFrame] = field(default_factory=dict)
+    failed: dict[str, pl.DataFrame] = field(default_factory=dict)
+    dropped: dict[str, pl.DataFrame] = field(default_factory=dict)
+    rejected: dict[str, pl.DataFrame] = field(default_factory=dict)
+    plans: dict[str, Output] = field(default_factory=dict)
+    targets: set[str] = field(default_factory=set)  # outputs tested for membership
+
+    def followed(self, output: Output) -> pl.Expr | None:
+        """The test that picks the followed records of the output's entity, if any."""
+        ids = self.follow.get(output.entity)
+        return pl.col("sourcedId").is_in(sorted(ids)) if ids else None
+
+
+def _rule_names(output: Output) -> list[str]:
+    return [f"__rule_{i}" for i in range(len(output.rules))]
+
+
+def dependency_columns(output: Output) -> set[str]:
+    """The columns that say why a record was left out and which records it depends on:
+    what its rules and rejects read; of other outputs, the membership tests (and
+    lookups holding one) and the values they test; of its own output, the references
+    to records of its own entity (a parent session); and `for each`'s item."""
+    columns = {"sourcedId", TRACE, *_rule_names(output)}
+    for rule in output.rules:  # what each rule compared, to say why it dropped a record
+        columns |= set(rule.test.meta.root_names())
+    for check in output.checks:
+        columns |= set(check.test.meta.root_names())
+    if output.each is not None:
+        columns.add(f"each:{output.each[0]}")
+    for step in (*output.before, *output.after):
+        if isinstance(step, Join) and step.entity == output.entity:
+            columns |= set(step.on.meta.root_names())  # a parent record, of the same output
+        elif isinstance(step, Member) or (
+                isinstance(step, Lookup) and any(isinstance(s, Member) for s in step.steps)):
+            columns.add(step.name)
+            columns |= set(step.on.meta.root_names())
+            if isinstance(step, Lookup):
+                for expr in step.carry.values():
+                    columns |= set(expr.meta.root_names())
+    return columns
 
 
 class Steps:
@@ -131,10 +196,23 @@ class Steps:
         )
         return self._left(frame, step.on, right)
 
-    def lookup(self, frame: pl.LazyFrame, step: Lookup) -> pl.LazyFrame:
+    def inner(self, step: Lookup) -> pl.LazyFrame:
+        """The records a lookup reads: its entity's, with its steps, that pass its `where`."""
         inner = self.apply(self.tables.frame(step.entity), step.steps)
-        if step.where is not None:
-            inner = inner.filter(step.where)
+        return inner if step.where is None else inner.filter(step.where)
+
+    def matches(self, frame: pl.LazyFrame, step: Lookup) -> pl.DataFrame:
+        """The records the lookup reduces for each row of ``frame``, each with the row's
+        number (``_ROW``): the same join as :meth:`lookup`, before the reduction."""
+        inner = self.inner(step)
+        if step.explode or step.also is not None:
+            return self._joined(frame.with_row_index(_ROW), step, inner).collect()
+        outer = frame.with_row_index(_ROW).select(_ROW, step.on.cast(pl.String).alias(_ON))
+        right = inner.with_columns(step.key.cast(pl.String).alias(_KEY))
+        return outer.join(right, left_on=_ON, right_on=_KEY, how="inner").collect()
+
+    def lookup(self, frame: pl.LazyFrame, step: Lookup) -> pl.LazyFrame:
+        inner = self.inner(step)
         value = step.value
         aggregate: pl.Expr = {
             "list": value.sort_by(pl.col("sourcedId")),
@@ -170,6 +248,13 @@ class Steps:
         """A lookup through a list of keys, or with a condition on both records: join the
         pairs of records, keep those that pass, and reduce them per outer record."""
         outer = frame.with_row_index(_ROW)
+        grouped = Steps._joined(outer, step, inner).group_by(_ROW).agg(
+            aggregate.alias(step.name))
+        return outer.join(grouped, on=_ROW, how="left", maintain_order="left").drop(_ROW)
+
+    @staticmethod
+    def _joined(outer: pl.LazyFrame, step: Lookup, inner: pl.LazyFrame) -> pl.LazyFrame:
+        """The pairs of an outer row (numbered ``_ROW``) and a record it finds."""
         pairs = outer.select(pl.col(_ROW), step.on.alias(_ON),
                              *(expr.alias(alias) for alias, expr in step.carry.items()))
         if step.explode == "outer":
@@ -180,10 +265,7 @@ class Steps:
         joined = pairs.with_columns(pl.col(_ON).cast(pl.String)).join(
             right.with_columns(pl.col(_KEY).cast(pl.String)), left_on=_ON, right_on=_KEY,
             how="inner")
-        if step.also is not None:
-            joined = joined.filter(step.also.fill_null(False))
-        grouped = joined.group_by(_ROW).agg(aggregate.alias(step.name))
-        return outer.join(grouped, on=_ROW, how="left", maintain_order="left").drop(_ROW)
+        return joined if step.also is None else joined.filter(step.also.fill_null(False))
 
     def member(self, frame: pl.LazyFrame, step: Member) -> pl.LazyFrame:
         # A hash lookup (is_in) rather than a left join: it adds one boolean column,
@@ -233,15 +315,16 @@ def _failure(output: Output, error: Exception, frame: pl.LazyFrame) -> RunError:
     return RunError([codes.transform_failed(output.name, culprit, output.line, message)])
 
 
-def _reject(output: Output, done: pl.DataFrame) -> tuple[pl.DataFrame, list[Reject], int]:
+def _reject(output: Output, done: pl.DataFrame
+            ) -> tuple[pl.DataFrame, list[Reject], pl.DataFrame | None]:
     """Set aside the records a column failed on, or a `reject` rule named; the rest go on
-    to the output."""
+    to the output, and the rows set aside are returned too."""
     checks: list[tuple[int, str, pl.Expr, pl.Expr | None]] = [
         (column.line, fail.reason, fail.test, None) for column in output.columns
         for fail in column.fails]
     checks += [(check.line, check.reason, check.test, check.message) for check in output.checks]
     if not checks:
-        return done, [], 0
+        return done, [], None
     flags = [test.fill_null(False).alias(f"__fail_{i}") for i, (_, _, test, _) in
              enumerate(checks)]
     flagged = done.with_columns(flags)
@@ -257,7 +340,7 @@ def _reject(output: Output, done: pl.DataFrame) -> tuple[pl.DataFrame, list[Reje
         for record, text in rows.iter_rows():
             rejects.append(Reject(output.name, line, f"{output.entity}/{record}", text or reason))
     kept = flagged.filter(~pl.any_horizontal(names)).drop(names)
-    return kept, rejects, failing.height
+    return kept, rejects, failing
 
 
 _LEAN_ROWS = 1_000_000  # from this many rows on, sort one column at a time
@@ -302,14 +385,17 @@ def spread(frame: pl.LazyFrame, each: tuple[str, pl.Expr]) -> pl.LazyFrame:
 
 
 def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame],
-                steps: Steps | None = None, done_with: Callable[[], None] | None = None
-                ) -> OutputResult:
+                steps: Steps | None = None, done_with: Callable[[], None] | None = None,
+                trace: Trace | None = None) -> OutputResult:
     """One output; ``done_with`` is called once its records are computed, before they are
-    sorted: the tables no later output reads can go then."""
+    sorted: the tables no later output reads can go then. ``trace`` keeps what
+    `explain` reads of this run's frames."""
     steps = steps or Steps(tables, emitted)
     base = tables.frame(output.entity)
     if output.each is not None:
         base = spread(steps.apply(base, output.prelude), output.each)
+    if trace is not None:
+        base = base.with_row_index(TRACE)
     base = steps.apply(base, output.before)
     checks = [rule.test.fill_null(False).alias(f"__rule_{i}") for i, rule in
               enumerate(output.rules)]
@@ -317,7 +403,16 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
         evaluated = base.with_columns(checks).collect()
     except pl.exceptions.PolarsError as error:
         raise _failure(output, error, base) from None
-    names = [f"__rule_{i}" for i in range(len(output.rules))]
+    names = _rule_names(output)
+    followed = trace.followed(output) if trace is not None else None
+    if trace is not None:
+        trace.plans[output.name] = output
+        if followed is not None:
+            trace.rows[output.name] = evaluated.filter(followed)
+        if output.name in trace.targets and names:
+            keep = [c for c in evaluated.columns if c in dependency_columns(output)]
+            trace.dropped[output.name] = evaluated.filter(
+                ~pl.all_horizontal(names)).select(keep)
     dropped: list[pl.Expr] = []
     for i, name in enumerate(names):
         passed_before = pl.all_horizontal(names[:i]) if i else pl.lit(True)
@@ -345,6 +440,11 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
     write = as_text if output.format == "csv" else as_json
     rejects: list[Reject] = []
     rejected = 0
+    if trace is not None and followed is not None:
+        try:
+            trace.computed[output.name] = computed.filter(followed).collect()
+        except pl.exceptions.PolarsError as error:
+            raise _failure(output, error, after) from None
     counters: dict[str, int] = {}
     plain = not (output.checks or output.warns or output.counters
                  or any(c.fails for c in output.columns))
@@ -365,7 +465,14 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
         raise _failure(output, error, after) from None
     del after, computed, kept_frame
     if not plain:
-        done, rejects, rejected = _reject(output, done)
+        done, rejects, failing = _reject(output, done)
+        rejected = 0 if failing is None else failing.height
+        if trace is not None and failing is not None and followed is not None:
+            trace.failed[output.name] = failing.filter(followed)
+        if trace is not None and failing is not None and output.name in trace.targets:
+            keep = [c for c in failing.columns if c in dependency_columns(output)]
+            trace.rejected[output.name] = failing.select(keep)
+        del failing
         for warn in output.warns:
             hits = done.filter(warn.test.fill_null(False)).select("sourcedId").sort("sourcedId")
             if hits.height:
@@ -432,6 +539,7 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
         rejects=rejects,
         rejected=rejected,
         counters=counters,
+        each=output.each[0] if output.each is not None else None,
     )
 
 
@@ -463,6 +571,7 @@ def run_outputs(
     params: Mapping[str, Any],
     emitted: dict[str, pl.DataFrame] | None = None,
     release: bool = False,
+    trace: Trace | None = None,
 ) -> list[OutputResult]:
     """Every output of a compiled module, in its order.
 
@@ -470,7 +579,8 @@ def run_outputs(
     membership tests read); explain passes a dict to look at them afterwards.
     ``release`` empties each entity's table (``Tables.release``) and forgets each
     output's ids once no later output reads them: a run's peak memory is then that of
-    its largest output, not of every table at once.
+    its largest output, not of every table at once. ``trace`` keeps what `explain`
+    reads of the run's frames (see :class:`Trace`).
     """
     emitted = {} if emitted is None else emitted
     steps = Steps(tables, emitted)
@@ -479,6 +589,11 @@ def run_outputs(
     for i, output in enumerate(outputs):
         entities, members = _reads(output)
         last.update({e: i for e in entities} | {f"output:{m}": i for m in members})
+        if trace is not None:
+            trace.targets |= members
+            if any(isinstance(s, Join) and s.entity == output.entity
+                   for s in (*output.before, *output.after)):
+                trace.targets.add(output.name)  # its records may depend on one another
     results = []
     for i, output in enumerate(outputs):
 
@@ -490,7 +605,7 @@ def run_outputs(
                     tables.release(name)
 
         results.append(_run_output(output, tables, emitted, steps,
-                                   done_with if release else None))
+                                   done_with if release else None, trace))
         if release and last.get(f"output:{output.name}", i) <= i:
             emitted.pop(output.name, None)  # no later output tests membership in it
     return results

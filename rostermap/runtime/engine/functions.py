@@ -54,6 +54,22 @@ class Function:
     def variadic(self) -> bool:
         return bool(self.params) and self.params[-1].endswith("...")
 
+    @property
+    def arguments(self) -> tuple[str, ...]:
+        """Each parameter as ``name: type``, named as the implementation names it."""
+        names = list(inspect.signature(self.impl).parameters)
+        return tuple(f"{name}: {type_}" for name, type_ in zip(names, self.params, strict=False))
+
+    @property
+    def call(self) -> str:
+        """``name(param: type, ...)``: the signature as the reference and editors show it."""
+        return f"{self.name}({', '.join(self.arguments)})"
+
+    @property
+    def summary(self) -> str:
+        """The first paragraph of the documentation, on one line, in Markdown."""
+        return " ".join(self.doc.split("\n\n")[0].split()).replace("``", "`")
+
 
 REGISTRY: dict[str, Function] = {}
 
@@ -625,10 +641,6 @@ def reference_markdown() -> str:
         if fn.category != current:
             current = fn.category
             lines.append(f"| **{current}** | | |")
-        names = list(inspect.signature(fn.impl).parameters)
-        params = [f"{name}: {type_}" for name, type_ in zip(names, fn.params, strict=False)]
-        signature = f"`{fn.name}({', '.join(params)})` → {fn.returns}"
-        summary = " ".join(fn.doc.split("\n\n")[0].split()).replace("``", "`")
         example = "; ".join(f"`{expr}` = `{_example_value(v)}`" for expr, v in fn.examples[:2])
-        lines.append(f"| {signature} | {summary} | {example} |")
+        lines.append(f"| `{fn.call}` → {fn.returns} | {fn.summary} | {example} |")
     return "\n".join(lines) + "\n"

@@ -18,6 +18,7 @@ __all__ = [
     "Check",
     "Column",
     "Counter",
+    "Expect",
     "Fail",
     "Join",
     "Limit",
@@ -80,7 +81,7 @@ class Param:
     required: bool
     default: Any
     line: int
-    choices: tuple[str, ...] = ()  # the texts a choice parameter takes
+    choices: tuple[str, ...] = ()  # the texts a choice parameter, or each item of a list, takes
     columns: tuple[str, ...] = ()  # a table parameter's columns
     secret: bool = False  # from the environment (ROSTERMAP_<NAME>), never shown
     # `naming ENTITY by FIELDS [ignoring case]`: each value names a record of the entity
@@ -188,6 +189,27 @@ class Counter:
     test: pl.Expr | None = None
 
 
+@dataclass(frozen=True)
+class Expect:
+    """``expect ...``: a contract on the rows an output writes (as text), checked before
+    anything is written; a broken one fails the run.
+
+    ``kind``: ``in`` (every value of ``columns`` is one of ``values``), ``is not empty``,
+    ``unique`` (no two rows share the values of ``columns`` together) or ``rows`` (the
+    row count compares with ``amount`` by ``op``). ``personal``: the values are personal
+    data, never shown in a diagnostic.
+    """
+
+    kind: str
+    line: int
+    text: str
+    columns: tuple[str, ...] = ()
+    values: tuple[str, ...] = ()
+    op: str = ""
+    amount: int = 0
+    personal: bool = False
+
+
 @dataclass(frozen=True, eq=False)
 class Output:
     """One output file's plan. ``before`` steps feed the rules; ``after`` steps run on
@@ -218,3 +240,4 @@ class Output:
     # and compares rows without them, so no secret is kept and rotating one updates no row.
     secrets: tuple[tuple[str, str], ...] = ()  # (column, the secret parameter it holds)
     allow_empty: bool = False  # `allow empty`: the file may be empty while its entity is not
+    expects: tuple[Expect, ...] = ()  # contracts on the written rows

@@ -30,7 +30,7 @@ import jinja2
 from rostermap.runtime.redact import redact_data
 from rostermap.runtime.report.model import Outcome
 
-__all__ = ["render_html"]
+__all__ = ["history_charts", "render_html"]
 
 MAX_ROWS = 200  # rejects, warnings and schools shown per list; the rest are counted
 MAX_RECORDS = 20  # records named per warning
@@ -166,6 +166,17 @@ def render_html(report: Mapping[str, Any]) -> str:
     any other part of the report missing: a support desk opens old reports too.
     """
     return _template().render(page=_page(_trimmed(report)))
+
+
+def history_charts(history: Iterable[Mapping[str, Any]], outputs: Iterable[str] = ()
+                   ) -> tuple[list[Chart], list[Chart]]:
+    """Rows and changes per output over runs (HistoryEntry dicts, oldest first), drawn as
+    report.html draws them, the last run marked: for pages of a tenant's history."""
+    runs = [dict(_dict(h)) for h in history]
+    for i, h in enumerate(runs):
+        h["_current"] = i == len(runs) - 1
+    names = {name: None for name in outputs}
+    return _rows_charts(runs, names), _change_charts(runs, names)
 
 
 @functools.cache

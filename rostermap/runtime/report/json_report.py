@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rostermap.compiler.version import VERSION
+from rostermap.dsl import schema
 from rostermap.dsl.diagnostics import Diagnostic
 from rostermap.runtime.engine.execute import OutputResult
 from rostermap.runtime.engine.tables import Tables
@@ -103,6 +104,7 @@ def build_report(
                   for entity in sorted(tables.frames)},
         outputs={r.name: OutputReport(
             entity=r.entity, read=r.read, kept=r.kept, rows=r.rows, rejected=r.rejected,
+            each=r.each,
             dropped=[DroppedRule(line=c.line, rule=c.text, records=c.dropped) for c in r.rules],
         ) for r in results},
         warnings=[*(_warning(d) for d in warnings),
@@ -110,6 +112,15 @@ def build_report(
         rejects=rejects,
         counters={r.name: r.counters for r in results if r.counters},
     )
+
+
+def _read(output: OutputReport) -> str:
+    """What an output's ``read`` counts: records of its entity, or for ``for each`` the
+    pairs of a record and an item of its list."""
+    if output.each is None:
+        return output.entity
+    entity = schema.ENTITIES.get(output.entity)
+    return f"({entity.record if entity else output.entity}, {output.each}) pairs"
 
 
 def summary(report: Report) -> str:
@@ -121,7 +132,7 @@ def summary(report: Report) -> str:
     width = max((len(name) for name in report.outputs), default=10)
     for name, o in report.outputs.items():
         dropped = ", ".join(f"{d.records} by line {d.line}" for d in o.dropped if d.records)
-        lines.append(f"  {name:<{width}}  {o.rows:>8} rows  from {o.read} {o.entity}"
+        lines.append(f"  {name:<{width}}  {o.rows:>8} rows  from {o.read} {_read(o)}"
                      + (f"  (dropped {dropped})" if dropped else ""))
     for output, counters in report.counters.items():
         figures = ", ".join(f"{label}: {n}" for label, n in counters.items())

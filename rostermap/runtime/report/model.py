@@ -105,6 +105,9 @@ class OutputReport(_Part, kw_only=True, frozen=True):
     dropped: list[DroppedRule]
     carried: int = 0  # rows of earlier runs kept in the file (grace periods, keep)
     departed: int = 0  # rows sent for records that left (`when missing ... with`)
+    # `for each NAME in LIST`: NAME; then read, kept and dropped count (record, item)
+    # pairs, not records
+    each: str | None = None
 
 
 class ReportWarning(_Part, kw_only=True, frozen=True, omit_defaults=True):

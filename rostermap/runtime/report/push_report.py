@@ -40,6 +40,7 @@ class Write:
     status: int | None = None  # the HTTP status of the last attempt
     attempts: int = 0
     message: str = ""  # the target's words (its error body), or why it was skipped
+    code: str = ""  # the diagnostic of a write that failed or was skipped (RM491-RM493)
 
     @staticmethod
     def message_of(text: str) -> str:

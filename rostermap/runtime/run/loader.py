@@ -34,8 +34,8 @@ from rostermap.runtime.run import cache
 if TYPE_CHECKING:
     from rostermap.compiler import FileResolver
 
-__all__ = ["Loaded", "builtin_folder", "find_profiles", "load_mapping", "mapping_dirs",
-           "parse_params", "resolve_profile", "shown_path"]
+__all__ = ["Loaded", "builtin_folder", "compile_profile", "find_profiles", "load_mapping",
+           "looks_like_path", "mapping_dirs", "parse_params", "resolve_profile", "shown_path"]
 
 EXTENSION = ".rmap"
 
@@ -97,10 +97,19 @@ def find_profiles() -> dict[str, Path]:
     return names
 
 
+def looks_like_path(profile: str) -> bool:
+    """Whether a mapping argument names a file rather than a profile."""
+    return Path(profile).suffix == EXTENSION or os.sep in profile or "/" in profile
+
+
 def resolve_profile(profile: str) -> Path:
-    """A mapping file from a profile name or a path."""
+    """The mapping file a command's PROFILE argument means: a path as given, or a
+    profile name looked up in $ROSTERMAP_MAPPINGS, ./mappings, then the built-in
+    profiles. Every command that takes a mapping finds it here, and compiles it
+    with ``compile_profile`` (or ``load_mapping``), so that one that works with
+    ``check`` works with ``run``, ``compile``, ``explain`` and the rest."""
     path = Path(profile)
-    if path.suffix == EXTENSION or os.sep in profile or "/" in profile:
+    if looks_like_path(profile):
         if path.is_file():
             return path
         raise UsageError([codes.mapping_file_missing(profile)])
@@ -108,6 +117,19 @@ def resolve_profile(profile: str) -> Path:
     if profile in names:
         return names[profile]
     raise UsageError([codes.unknown_profile(profile, did_you_mean(profile, names), names)])
+
+
+def compile_profile(path: Path, text: str | None = None,
+                    dirs: list[Path] | None = None) -> Compiled:
+    """Compile a mapping file (``text``, when already read), its ``extends`` and
+    ``import`` looked up beside it, then in the mapping folders (``dirs``, by default
+    ``mapping_dirs()``): what a run compiles. Raises DiagnosticError when the file, or
+    one it names, cannot be read."""
+    from rostermap.compiler import FileResolver, compile_mapping
+
+    source = read_mapping(path) if text is None else text
+    return compile_mapping(source, str(path), FileResolver(mapping_dirs() if dirs is None
+                                                           else dirs))
 
 
 @dataclass(frozen=True)
@@ -149,9 +171,7 @@ def _load(path: Path) -> Loaded:
     if hit is not None:
         compiled = Compiled(Source(text, str(path)), (), code=hit.code, sources=hit.sources)
     else:
-        from rostermap.compiler import FileResolver, compile_mapping
-
-        compiled = compile_mapping(text, str(path), FileResolver(dirs))
+        compiled = compile_profile(path, text, dirs)
         if compiled.code is None:
             raise DiagnosticError(compiled.diagnostics, compiled.source)
         if not compiled.diagnostics:  # warnings are shown on every run: not cached
@@ -221,10 +241,20 @@ def parse_params(
         if spec.secret:
             problems.append(codes.secret_param_given(name, secret_variable(name)))
             continue
-        if spec.choices and value not in spec.choices:
-            problems.append(codes.param_not_a_choice(name, spec.type, value,
+        listed = spec.type.startswith("list[")
+        if spec.choices and not listed and value not in spec.choices:
+            problems.append(codes.param_not_a_choice(name, spec.choices, value,
                                                      did_you_mean(value, spec.choices)))
             continue
+        if spec.choices and listed:
+            # Each item of a list of choices: a typo would otherwise match nothing, and
+            # the run would write empty files without a word.
+            wrong = [item.strip() for item in value.split(",")
+                     if item.strip() and item.strip() not in spec.choices]
+            if wrong:
+                problems.append(codes.param_item_not_a_choice(
+                    name, spec.choices, wrong[0], did_you_mean(wrong[0], spec.choices)))
+                continue
         if spec.columns:
             values[name] = value  # a file, read with the source (rostermap.runtime.engine.tables)
             continue

@@ -28,7 +28,7 @@ import polars as pl
 
 from rostermap.dsl import codes
 from rostermap.runtime.errors import RunError, UsageError
-from rostermap.runtime.report.model import Report, encode
+from rostermap.runtime.report.model import Report, encode, to_json
 
 __all__ = [
     "FILE_MODE",
@@ -208,14 +208,18 @@ def discard(staging: Path) -> None:
 
 def write_outputs(out_dir: Path, files: Mapping[str, pl.DataFrame], report: Report,
                   bundle: str | None = None) -> list[Path]:
-    """Write each output file and ``report.json`` into ``out_dir``, all or nothing.
+    """Write each output file, ``report.json`` and ``report.html`` into ``out_dir``, all
+    or nothing (a run without state has its page too: people read it, not the JSON).
 
     Moving several files is not one step, so a journal in the folder names the staging
     folder while they move: a run killed then is finished by the next one into the
     folder (:func:`finish_publication`), never left as a mix of two runs.
     """
+    from rostermap.runtime.report.html_report import render_html  # jinja2: when writing
+
     finish_publication(out_dir)
-    staging = stage(out_dir, files, {"report.json": encode(report)}, bundle=bundle)
+    reports = {"report.json": encode(report), "report.html": render_html(to_json(report))}
+    staging = stage(out_dir, files, reports, bundle=bundle)
     journal = out_dir / JOURNAL
     try:
         _write_synced(journal, staging.name)
@@ -225,7 +229,7 @@ def write_outputs(out_dir: Path, files: Mapping[str, pl.DataFrame], report: Repo
     publish(staging, out_dir)
     journal.unlink()
     _fsync_dir(out_dir)
-    return [out_dir / name for name in (*files, *([bundle] if bundle else []), "report.json")]
+    return [out_dir / name for name in (*files, *([bundle] if bundle else []), *reports)]
 
 
 def finish_publication(out_dir: Path) -> None:

@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from rostermap.dsl import codes
+from rostermap.runtime.engine.contracts import check_contracts
 from rostermap.runtime.engine.execute import OutputResult, run_outputs
 from rostermap.runtime.engine.tables import (
     Tables,
@@ -72,7 +73,7 @@ def _now() -> str:
 
 def load_inputs(
     module: ModuleType,
-    source: Path | str,
+    source: Path | str | Source,
     values: dict[str, Any],
     limits: Limits | None = None,
     also: Mapping[str, tuple[str, ...]] | None = None,
@@ -86,14 +87,17 @@ def load_inputs(
 
     With ``keep`` (a stateful run), a CSV package is read whole and its delta files
     are applied on ``base``, the records of the last run; the result's ``snapshot``
-    holds every record for the next run.
+    holds every record for the next run. ``source`` may be a source already opened
+    (the records a state stored, for ``impact``): it is read as it is, and closed.
     """
     reads = {e: tuple(dict.fromkeys((*module.READS.get(e, ()), *(also or {}).get(e, ()))))
              for e in {**module.READS, **(also or {})}}
     package: Source
     rest: RestSource | None = None
     whole: SnapshotSource | None = None
-    if is_url(str(source)):
+    if not isinstance(source, Path | str):
+        package = source
+    elif is_url(str(source)):
         from rostermap.runtime.sources.rest import open_rest
 
         rest = open_rest(str(source), reads, getattr(module, "FILTERS", {}),
@@ -113,6 +117,8 @@ def load_inputs(
     try:
         if rest is not None:
             check_requires(package, module.REQUIRES)
+        elif package is source:  # stored records: a bulk package's, deltas applied
+            check_requires(package, module.REQUIRES, applied=True)
         tables = load_tables(package, reads, rest.filtered if rest else frozenset(),
                              optional_entities(module.REQUIRES, reads))
         # 1.2 users read roles.csv too
@@ -128,7 +134,7 @@ def load_inputs(
 
 def run(
     profile: str | Loaded,
-    source: Path | str,
+    source: Path | str | Source,
     out_dir: Path | None,
     params: Iterable[str] = (),
     limits: Limits | None = None,
@@ -152,11 +158,13 @@ def run(
     ``keep`` and ``also`` are for sync runs: see :func:`load_inputs`. An entity with
     no records, or an output left empty while its entity has records, stops the run
     (RM427) unless ``allow_empty``, the output's `allow empty`, or the profile's
-    `require` (which makes the entities it does not name optional) says so. A push
+    `require` (which makes the entities it does not name optional) says so. An output
+    whose rows break one of its `expect` contracts fails the run (RM470-RM473). A push
     profile makes API writes, not files: only ``sync.push`` (``pushing``) runs it.
     """
     started, clock = _now(), time.perf_counter()
     if out_dir is not None:  # before anything is read: a refused folder costs nothing
+        assert isinstance(source, Path | str), "an opened source is run without writing"
         check_paths(source, out_dir)
         check_owner(out_dir, None)
     loaded = profile if isinstance(profile, Loaded) else load_mapping(resolve_profile(profile))
@@ -179,12 +187,17 @@ def run(
                                                first.reason, str(loaded.path), first.line)])
     if not allow_empty:
         _no_emptied_outputs(module, values, results)
+    broken = check_contracts([build(dict(values)) for build in module.OUTPUTS], results,
+                             loaded.path.name)
+    if broken:
+        raise RunError(broken)
     warnings = [d for d in loaded.compiled.diagnostics] + tables.warnings
     report = build_report(
         profile=module.PROFILE,
         mapping=str(loaded.path),
         mapping_sha256=loaded.sha256,
-        source=rest.origin if rest else redact(str(source)),
+        source=rest.origin if rest else redact(
+            str(source) if isinstance(source, Path | str) else source.origin),
         fetch={e: FetchStats(**s) for e, s in rest.report().items()} if rest else None,
         source_rejects=[SourceReject(record=f"{r.entity}/{r.sourcedId}", **r.to_dict())
                         for r in rest.rejects] if rest else [],

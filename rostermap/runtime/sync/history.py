@@ -10,14 +10,14 @@ the values are students' data.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from rostermap.dsl import codes
 from rostermap.runtime.errors import UsageError
 from rostermap.runtime.sync.changes import SEP
 from rostermap.runtime.sync.run import SyncOptions, state_for
-from rostermap.runtime.sync.state import RunRecord, Store, guarded
+from rostermap.runtime.sync.state import Review, RunRecord, Store, guarded
 
 __all__ = ["NetChange", "net_changes", "open_state", "render_diff", "runs_table"]
 
@@ -40,8 +40,9 @@ def open_state(profile: str, options: SyncOptions) -> Iterator[Store]:
         store.close()
 
 
-def runs_table(records: Iterable[RunRecord]) -> str:
-    """One line per run, newest first."""
+def runs_table(records: Iterable[RunRecord], reviews: Mapping[int, Review] | None = None
+               ) -> str:
+    """One line per run, newest first; a reviewed held run says who decided, when, why."""
     lines = [f"{'run':>5}  {'started':<25}  {'outcome':<12}  {'rows':>9}  changes"]
     for r in records:
         rows = sum(r.rows.values())
@@ -51,6 +52,10 @@ def runs_table(records: Iterable[RunRecord]) -> str:
                 totals[action] = totals.get(action, 0) + n
         changes = ", ".join(f"{n} {a}" for a, n in totals.items() if n) or "-"
         note = f"  ({r.error})" if r.error else ""
+        review = (reviews or {}).get(r.id)
+        if review is not None:
+            note += f"  ({review.action} by {review.who}, {review.at}"
+            note += f": {review.note})" if review.note else ")"
         lines.append(f"{r.id:>5}  {r.started:<25}  {r.outcome:<12}  {rows:>9}  {changes}{note}")
     return "\n".join(lines)
 

@@ -92,6 +92,13 @@ def _param(name: str, value: Any) -> str:
     return f"{name}={value}"
 
 
+def _profile(profile: str, base: Path) -> str:
+    """A tenant's profile: a name as written, a path relative to the tenants file."""
+    from rostermap.runtime.run.loader import looks_like_path
+
+    return str(base / profile) if looks_like_path(profile) else profile
+
+
 def load_tenants(path: Path) -> list[Tenant]:
     """The tenants of a tenants file; paths in it are relative to its folder."""
     try:
@@ -120,7 +127,7 @@ def load_tenants(path: Path) -> list[Tenant]:
         state = merged.get("state")
         tenants.append(Tenant(
             name=str(merged["name"]),
-            profile=str(merged["profile"]),
+            profile=_profile(str(merged["profile"]), base),
             source=source,
             out=str(base / str(merged["out"])),
             params=tuple(_param(k, v) for k, v in merged["params"].items()),

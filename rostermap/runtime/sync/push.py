@@ -182,10 +182,9 @@ class _Push:
             if value is None and self.dry_run:
                 value = f"<{link.push}.{link.capture} of {linked_key}>"
             if value is None:
+                waiting = codes.dependency_failed(spec.name, key, link.push, linked_key)
                 return Write(spec.name, key, spec.send.method, spec.send.path,
-                             WriteOutcome.SKIPPED,
-                             message=codes.dependency_failed(spec.name, key, link.push,
-                                                             linked_key).message)
+                             WriteOutcome.SKIPPED, message=waiting.message, code=waiting.code)
             row[link.column] = value
         body = body_of(spec, row)
         digest = _digest(spec, row, body)
@@ -243,9 +242,9 @@ class _Push:
             await asyncio.sleep(delay)
         self.store.failed(p.spec.name, p.key)
         shown = "no answer" if status is None else str(status)
+        failure = codes.write_failed(p.spec.name, p.key, shown, message)
         return Write(p.spec.name, p.key, p.request.method, p.path, WriteOutcome.FAILED, status,
-                     attempts, Write.message_of(
-                         codes.write_failed(p.spec.name, p.key, shown, message).message))
+                     attempts, Write.message_of(failure.message), failure.code)
 
     def succeeded(self, p: _Planned, response: httpx.Response, attempts: int) -> Write:
         captures: dict[str, str | int | float] = {}
@@ -267,9 +266,10 @@ class _Push:
             # so the next push tries again
             self.store.failed(p.spec.name, p.key)
             c = missing[0]
+            lacking = codes.capture_missing(p.spec.name, p.key, c.name, c.path)
             return Write(p.spec.name, p.key, p.request.method, p.path, WriteOutcome.FAILED,
-                         response.status_code, attempts, Write.message_of(
-                             codes.capture_missing(p.spec.name, p.key, c.name, c.path).message))
+                         response.status_code, attempts, Write.message_of(lacking.message),
+                         lacking.code)
         self.store.succeeded(p.spec.name, p.key, p.digest, captures, outcome.value)
         return Write(p.spec.name, p.key, p.request.method, p.path, outcome,
                      response.status_code, attempts)

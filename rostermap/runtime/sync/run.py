@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -75,7 +76,7 @@ if TYPE_CHECKING:  # the HTTP stack is imported only for an API source
     from rostermap.runtime.sources.rest import FetchObserver
 
 __all__ = ["HELD", "SyncOptions", "SyncResult", "UnpublishedError", "approve", "reject",
-           "state_for", "sync"]
+           "reviewer", "state_for", "sync"]
 
 HELD_DIR = "held"
 CHANGES_DIR = "changes"
@@ -409,8 +410,20 @@ def _locked(name: str, path: Path, options: SyncOptions
             store.close()
 
 
-def approve(profile: str, run_id: int, options: SyncOptions = SyncOptions()) -> SyncResult:
-    """Publish a held run and commit its state."""
+def reviewer() -> str:
+    """Who runs this command, as an approval records them: the login name."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a uid without a passwd entry (a container)
+        return f"uid {os.getuid()}"
+
+
+def approve(profile: str, run_id: int, options: SyncOptions = SyncOptions(),
+            who: str | None = None, note: str = "") -> SyncResult:
+    """Publish a held run and commit its state; ``who`` (default: the login name)
+    approved it, for ``note``, as the state records."""
     name, path = state_for(profile, options)
     with _locked(name, path, options) as (store, _):
         record = store._held(run_id)
@@ -425,7 +438,7 @@ def approve(profile: str, run_id: int, options: SyncOptions = SyncOptions()) -> 
             raise RunError([codes.held_files_gone(folder, run_id)])
         for document, text in _documents(report, path, name, options).items():
             (folder / document).write_text(text, encoding="utf-8")
-        store.approve(run_id, report)
+        store.approve(run_id, report, who or reviewer(), note)
         published = publish(folder, Path(record.out_dir or "."))
         _mark_published(store, run_id)
         log.info("run %s of %s (%s) approved", run_id, name, options.named())
@@ -433,11 +446,13 @@ def approve(profile: str, run_id: int, options: SyncOptions = SyncOptions()) -> 
                           Path(record.out_dir or "."))
 
 
-def reject(profile: str, run_id: int, options: SyncOptions = SyncOptions()) -> SyncResult:
-    """Drop a held run: its state and its folder; the last committed state stays."""
+def reject(profile: str, run_id: int, options: SyncOptions = SyncOptions(),
+           who: str | None = None, note: str = "") -> SyncResult:
+    """Drop a held run: its state and its folder; the last committed state stays.
+    ``who`` and ``note`` are recorded as for :func:`approve`."""
     name, path = state_for(profile, options)
     with _locked(name, path, options) as (store, _):
-        record = store.reject(run_id)
+        record = store.reject(run_id, who or reviewer(), note)
         if record.staging:
             shutil.rmtree(record.staging, ignore_errors=True)
         log.info("run %s of %s (%s) rejected", run_id, name, options.named())

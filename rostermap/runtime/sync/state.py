@@ -27,6 +27,9 @@ out_dir, staging, publishing, rows, changes, error, report)``
 ``pending(run, kind, name, data)``
     a held run's snapshots (kind ``output``), change rows (``changes``) and source
     records (``source``), until it is approved or rejected.
+``reviews(run, action, who, at, note)``
+    who approved or rejected a held run, when, and why (a table added later: a
+    state without it gains it, empty, when next opened).
 
 The commit point of a run is one transaction that replaces the snapshots and
 source records, adds the change rows, and marks the run ``publishing`` with its
@@ -69,6 +72,7 @@ from rostermap.runtime.sources.delta import SourceSnapshot, decode_frame, encode
 
 __all__ = [
     "LockedError",
+    "Review",
     "RunRecord",
     "Store",
     "default_state_path",
@@ -113,6 +117,9 @@ CREATE TABLE IF NOT EXISTS sources (
 CREATE TABLE IF NOT EXISTS pending (
     run INTEGER NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL,
     extra TEXT NOT NULL DEFAULT '', PRIMARY KEY (run, kind, name));
+CREATE TABLE IF NOT EXISTS reviews (
+    run INTEGER PRIMARY KEY, action TEXT NOT NULL, who TEXT NOT NULL, at TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '');
 """
 
 
@@ -262,6 +269,21 @@ class RunRecord:
                    json.loads(row["changes"]), row["error"])
 
 
+@dataclass(frozen=True)
+class Review:
+    """A person's decision on a held run: approved or rejected, by whom, when, why."""
+
+    run: int
+    action: Outcome  # approved | rejected
+    who: str
+    at: str
+    note: str = ""
+
+    @classmethod
+    def of(cls, row: sqlite3.Row) -> Review:
+        return cls(row["run"], Outcome(row["action"]), row["who"], row["at"], row["note"])
+
+
 class Store:
     """One profile and tenant's state file. Use under :func:`lock` to write."""
 
@@ -360,6 +382,15 @@ class Store:
         rows = self.db.execute("SELECT output, data FROM changes WHERE run = ?", (run_id,))
         return {output: _frame(data) for output, data in rows.fetchall()}
 
+    def reviews(self) -> dict[int, Review]:
+        """Who approved or rejected which held run, by run."""
+        rows = self.db.execute("SELECT * FROM reviews ORDER BY run").fetchall()
+        return {int(r["run"]): Review.of(r) for r in rows}
+
+    def _review(self, run_id: int, action: Outcome, who: str, note: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO reviews VALUES (?, ?, ?, ?, ?)",
+                        (run_id, action, who, _now(), note))
+
     def history(self, limit: int = 30) -> list[HistoryEntry]:
         """The last runs, oldest first, as the report's charts read them."""
         return [HistoryEntry(run=r.id, started=r.started, outcome=r.outcome, rows=r.rows,
@@ -450,8 +481,9 @@ class Store:
             self._finish_row(run_id, Outcome.HELD, base, out_dir, folder, False, rows, counts,
                              report)
 
-    def approve(self, run_id: int, report: Report) -> RunRecord:
-        """Commit a held run's state, as if it had passed; its folder is then published."""
+    def approve(self, run_id: int, report: Report, who: str = "", note: str = "") -> RunRecord:
+        """Commit a held run's state, as if it had passed; its folder is then published.
+        ``who`` approved it (and ``note`` says why), recorded in the same transaction."""
         self._held(run_id)
         pending = self.db.execute("SELECT kind, name, data, extra FROM pending WHERE run = ?",
                                   (run_id,)).fetchall()
@@ -468,16 +500,18 @@ class Store:
             self.db.execute("DELETE FROM pending WHERE run = ?", (run_id,))
             self.db.execute("UPDATE runs SET outcome = ?, publishing = 1, report = ? "
                             "WHERE id = ?", (Outcome.APPROVED, encode(report), run_id))
+            self._review(run_id, Outcome.APPROVED, who, note)
         approved = self.run(run_id)
         assert approved is not None
         return approved
 
-    def reject(self, run_id: int) -> RunRecord:
+    def reject(self, run_id: int, who: str = "", note: str = "") -> RunRecord:
         record = self._held(run_id)
         with self.transaction():
             self.db.execute("DELETE FROM pending WHERE run = ?", (run_id,))
             self.db.execute("UPDATE runs SET outcome = ?, staging = NULL WHERE id = ?",
                             (Outcome.REJECTED, run_id))
+            self._review(run_id, Outcome.REJECTED, who, note)
         return record
 
     def _held(self, run_id: int) -> RunRecord:

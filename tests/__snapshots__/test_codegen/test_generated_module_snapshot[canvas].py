@@ -15,8 +15,8 @@ import polars as pl
 
 from rostermap.runtime.engine import functions as fn
 from rostermap.runtime.engine.plans import (
-    Check, Column, Counter, Fail, Join, Limit, Lookup, Member, Missing, Output, Param, Rule, Warn,
-    col,
+    Check, Column, Counter, Expect, Fail, Join, Limit, Lookup, Member, Missing, Output, Param,
+    Rule, Warn, col,
 )
 
 PROFILE = 'canvas'
@@ -29,7 +29,7 @@ BUNDLE = 'canvas-sis-import.zip'
 
 PARAMS = (
     Param('zone', 'str', required=False, default='UTC', line=20),
-    Param('term_types', 'list[str]', required=False, default=['term', 'semester', 'schoolYear'], line=24),
+    Param('term_types', 'list[str]', required=False, default=['term', 'semester', 'schoolYear'], line=24, choices=('term', 'semester', 'schoolYear', 'gradingPeriod')),
 )
 
 # The OneRoster fields read from each entity; nothing else is loaded.
@@ -53,21 +53,21 @@ FILTERS = {
 
 
 def accounts_csv(p: dict[str, object]) -> Output:
-    """output accounts.csv from orgs (mapping line 40)."""
+    """output accounts.csv from orgs (mapping line 45)."""
     return Output(
         'accounts.csv',
         'orgs',
-        line=40,
+        line=45,
         rules=(
-            Rule(41, 'where type = "school"', (fn.blank(col('type')) == 'school')),
+            Rule(46, 'where type = "school"', (fn.blank(col('type')) == 'school')),
         ),
         columns=(
-            Column('account_id', 45, col('sourcedId')),
-            Column('parent_account_id', 46, pl.lit('')),
-            Column('name', 47, col('name')),
+            Column('account_id', 53, col('sourcedId')),
+            Column('parent_account_id', 54, pl.lit('')),
+            Column('name', 55, col('name')),
             Column(
                 'status',
-                48,
+                56,
                 (
                     pl.when(fn.blank(col('status')).is_in(['', 'active']))
                         .then(pl.lit('active'))
@@ -77,24 +77,40 @@ def accounts_csv(p: dict[str, object]) -> Output:
         ),
         key=('account_id',),
         missing=Missing('deactivate', after=0, unit='runs', sets=(('status', 'deleted'), )),
+        expects=(
+            Expect(
+                'is not empty',
+                49,
+                'expect account_id, name, status is not empty',
+                columns=('account_id', 'name', 'status'),
+            ),
+            Expect('unique', 50, 'expect account_id unique', columns=('account_id',)),
+            Expect(
+                'in',
+                51,
+                'expect status in ("active", "deleted")',
+                columns=('status',),
+                values=('active', 'deleted'),
+            ),
+        ),
     )
 
 
 def terms_csv(p: dict[str, object]) -> Output:
-    """output terms.csv from academicSessions (mapping line 52)."""
+    """output terms.csv from academicSessions (mapping line 60)."""
     return Output(
         'terms.csv',
         'academicSessions',
-        line=52,
+        line=60,
         rules=(
-            Rule(53, 'where type in term_types', fn.blank(col('type')).is_in(p['term_types'])),
+            Rule(61, 'where type in term_types', fn.blank(col('type')).is_in(p['term_types'])),
         ),
         columns=(
-            Column('term_id', 57, col('sourcedId')),
-            Column('name', 58, col('title')),
+            Column('term_id', 68, col('sourcedId')),
+            Column('name', 69, col('title')),
             Column(
                 'status',
-                59,
+                70,
                 (
                     pl.when(fn.blank(col('status')).is_in(['', 'active']))
                         .then(pl.lit('active'))
@@ -103,7 +119,7 @@ def terms_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'start_date',
-                60,
+                71,
                 fn.utc_midnight(col('startDate'), p['zone']),
                 fails=(Fail(
                     fn._zone_failed(col('startDate'), p['zone']),
@@ -112,7 +128,7 @@ def terms_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'end_date',
-                61,
+                72,
                 fn.utc_midnight(col('endDate'), p['zone']),
                 fails=(Fail(
                     fn._zone_failed(col('endDate'), p['zone']),
@@ -122,21 +138,37 @@ def terms_csv(p: dict[str, object]) -> Output:
         ),
         key=('term_id',),
         missing=Missing('deactivate', after=0, unit='runs', sets=(('status', 'deleted'), )),
+        expects=(
+            Expect(
+                'is not empty',
+                64,
+                'expect term_id, name, status is not empty',
+                columns=('term_id', 'name', 'status'),
+            ),
+            Expect('unique', 65, 'expect term_id unique', columns=('term_id',)),
+            Expect(
+                'in',
+                66,
+                'expect status in ("active", "deleted")',
+                columns=('status',),
+                values=('active', 'deleted'),
+            ),
+        ),
     )
 
 
 def courses_csv(p: dict[str, object]) -> Output:
-    """output courses.csv from classes (mapping line 66)."""
+    """output courses.csv from classes (mapping line 77)."""
     return Output(
         'courses.csv',
         'classes',
-        line=66,
+        line=77,
         before=(
             Member('member_1', 'accounts.csv', on=col('school')),
         ),
         rules=(
             Rule(
-                67,
+                78,
                 'where school in accounts.csv else warn "class of a school that is not a school org"',
                 col('member_1').fill_null(False),
                 report='class of a school that is not a school org',
@@ -169,64 +201,55 @@ def courses_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('course_id', 71, col('sourcedId')),
+            Column('course_id', 85, col('sourcedId')),
             Column(
                 'short_name',
-                72,
+                86,
                 (
                     pl.when(fn.is_blank(col('classCode')))
                         .then(col('title'))
                         .otherwise(col('classCode'))
                 ),
             ),
-            Column('long_name', 73, col('title')),
-            Column('account_id', 74, col('school')),
+            Column('long_name', 87, col('title')),
+            Column('account_id', 88, col('school')),
             Column(
                 'term_id',
-                75,
-                fn.coalesce(
-                    fn.coalesce(
-                        (
-                            pl.when(fn.blank(col('first(terms).type')).is_in(p['term_types']))
-                                .then(fn.first(col('terms')))
-                                .otherwise(pl.lit(''))
-                        ),
-                        (
+                89,
+                (
+                    pl.when(fn.blank(col('first(terms).type')).is_in(p['term_types']))
+                        .then(fn.first(col('terms')))
+                        .otherwise((
                             pl.when(fn.blank(col('first(terms).parent.type')).is_in(p['term_types']))
                                 .then(col('first(terms).parent'))
-                                .otherwise(pl.lit(''))
-                        ),
-                    ),
-                    fn.coalesce(
-                        (
-                            pl.when(fn.blank(col('first(terms).parent.parent.type')).is_in(p['term_types']))
-                                .then(col('first(terms).parent.parent'))
-                                .otherwise(pl.lit(''))
-                        ),
-                        (
-                            pl.when(fn.blank(col('first(terms).parent.parent.parent.type')).is_in(p['term_types']))
-                                .then(col('first(terms).parent.parent.parent'))
-                                .otherwise(pl.lit(''))
-                        ),
-                    ),
+                                .otherwise((
+                                    pl.when(fn.blank(col('first(terms).parent.parent.type')).is_in(p['term_types']))
+                                        .then(col('first(terms).parent.parent'))
+                                        .otherwise((
+                                            pl.when(fn.blank(col('first(terms).parent.parent.parent.type')).is_in(p['term_types']))
+                                                .then(col('first(terms).parent.parent.parent'))
+                                                .otherwise(pl.lit(''))
+                                        ))
+                                ))
+                        ))
                 ),
                 fails=(Fail(
                     (fn.first(col('terms')).is_not_null() & col('first(terms):found').is_null()),
-                    'first(terms) names an academic session that academicSessions.csv does not hold',
+                    "first(terms) names an academic session that the source's academicSessions.csv does not hold",
                 ), Fail(
                     (col('first(terms).parent').is_not_null() & col('first(terms).parent:found').is_null()),
-                    'first(terms).parent names an academic session that academicSessions.csv does not hold',
+                    "first(terms).parent names an academic session that the source's academicSessions.csv does not hold",
                 ), Fail(
                     (col('first(terms).parent.parent').is_not_null() & col('first(terms).parent.parent:found').is_null()),
-                    'first(terms).parent.parent names an academic session that academicSessions.csv does not hold',
+                    "first(terms).parent.parent names an academic session that the source's academicSessions.csv does not hold",
                 ), Fail(
                     (col('first(terms).parent.parent.parent').is_not_null() & col('first(terms).parent.parent.parent:found').is_null()),
-                    'first(terms).parent.parent.parent names an academic session that academicSessions.csv does not hold',
+                    "first(terms).parent.parent.parent names an academic session that the source's academicSessions.csv does not hold",
                 ),),
             ),
             Column(
                 'status',
-                76,
+                90,
                 (
                     pl.when(fn.blank(col('status')).is_in(['', 'active']))
                         .then(pl.lit('active'))
@@ -236,29 +259,45 @@ def courses_csv(p: dict[str, object]) -> Output:
         ),
         key=('course_id',),
         missing=Missing('deactivate', after=0, unit='runs', sets=(('status', 'deleted'), )),
+        expects=(
+            Expect(
+                'is not empty',
+                81,
+                'expect course_id, short_name, long_name, status is not empty',
+                columns=('course_id', 'short_name', 'long_name', 'status'),
+            ),
+            Expect('unique', 82, 'expect course_id unique', columns=('course_id',)),
+            Expect(
+                'in',
+                83,
+                'expect status in ("active", "deleted", "completed")',
+                columns=('status',),
+                values=('active', 'deleted', 'completed'),
+            ),
+        ),
         depends_on=('accounts.csv',),
     )
 
 
 def sections_csv(p: dict[str, object]) -> Output:
-    """output sections.csv from classes (mapping line 80)."""
+    """output sections.csv from classes (mapping line 94)."""
     return Output(
         'sections.csv',
         'classes',
-        line=80,
+        line=94,
         before=(
             Member('member_2', 'courses.csv', on=col('sourcedId')),
         ),
         rules=(
-            Rule(81, 'where this in courses.csv', col('member_2').fill_null(False)),
+            Rule(95, 'where this in courses.csv', col('member_2').fill_null(False)),
         ),
         columns=(
-            Column('section_id', 85, col('sourcedId')),
-            Column('course_id', 86, col('sourcedId')),
-            Column('name', 87, col('title')),
+            Column('section_id', 102, col('sourcedId')),
+            Column('course_id', 103, col('sourcedId')),
+            Column('name', 104, col('title')),
             Column(
                 'status',
-                88,
+                105,
                 (
                     pl.when(fn.blank(col('status')).is_in(['', 'active']))
                         .then(pl.lit('active'))
@@ -268,24 +307,40 @@ def sections_csv(p: dict[str, object]) -> Output:
         ),
         key=('section_id',),
         missing=Missing('deactivate', after=0, unit='runs', sets=(('status', 'deleted'), )),
+        expects=(
+            Expect(
+                'is not empty',
+                98,
+                'expect section_id, course_id, name, status is not empty',
+                columns=('section_id', 'course_id', 'name', 'status'),
+            ),
+            Expect('unique', 99, 'expect section_id unique', columns=('section_id',)),
+            Expect(
+                'in',
+                100,
+                'expect status in ("active", "deleted")',
+                columns=('status',),
+                values=('active', 'deleted'),
+            ),
+        ),
         depends_on=('courses.csv',),
     )
 
 
 def users_csv(p: dict[str, object]) -> Output:
-    """output users.csv from users (mapping line 94)."""
+    """output users.csv from users (mapping line 111)."""
     return Output(
         'users.csv',
         'users',
-        line=94,
+        line=111,
         rules=(
             Rule(
-                95,
+                112,
                 'where role in ("student", "teacher", "aide", "parent", "guardian", "relative")',
                 fn.blank(col('role')).is_in(['student', 'teacher', 'aide', 'parent', 'guardian', 'relative']),
             ),
             Rule(
-                96,
+                113,
                 'where username is not empty else warn "no username: Canvas requires a login_id"',
                 ~fn.is_blank(col('username')),
                 report='no username: Canvas requires a login_id',
@@ -294,7 +349,7 @@ def users_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_3',
-                line=107,
+                line=128,
                 text='count(sourcedId of users where lower(username) = lower(this.username))',
                 entity='users',
                 key=fn.lower(col('username')),
@@ -304,14 +359,14 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('user_id', 100, col('sourcedId')),
-            Column('login_id', 101, col('username')),
-            Column('first_name', 102, col('givenName')),
-            Column('last_name', 103, col('familyName')),
-            Column('email', 104, col('email')),
+            Column('user_id', 120, col('sourcedId')),
+            Column('login_id', 121, col('username')),
+            Column('first_name', 122, col('givenName')),
+            Column('last_name', 123, col('familyName')),
+            Column('email', 124, col('email')),
             Column(
                 'status',
-                105,
+                125,
                 (
                     pl.when(pl.all_horizontal(
                         fn.blank(col('status')).is_in(['', 'active']),
@@ -323,25 +378,42 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
         ),
         checks=(
-            Check(107, 'login_id used by another user (ignoring case)', (col('lookup_3') > 1)),
+            Check(127, 'login_id used by another user (ignoring case)', (col('lookup_3') > 1)),
         ),
         key=('user_id',),
         missing=Missing('deactivate', after=0, unit='runs', sets=(('status', 'deleted'), )),
+        expects=(
+            Expect(
+                'is not empty',
+                116,
+                'expect user_id, login_id, status is not empty',
+                columns=('user_id', 'login_id', 'status'),
+                personal=True,
+            ),
+            Expect('unique', 117, 'expect user_id unique', columns=('user_id',)),
+            Expect(
+                'in',
+                118,
+                'expect status in ("active", "deleted")',
+                columns=('status',),
+                values=('active', 'deleted'),
+            ),
+        ),
     )
 
 
 def enrollments_csv(p: dict[str, object]) -> Output:
-    """output enrollments.csv from enrollments (mapping line 113)."""
+    """output enrollments.csv from enrollments (mapping line 134)."""
     return Output(
         'enrollments.csv',
         'enrollments',
-        line=113,
+        line=134,
         before=(
             Member('member_4', 'courses.csv', on=col('class')),
             Member('member_5', 'users.csv', on=col('user')),
             Lookup(
                 'lookup_6',
-                line=116,
+                line=138,
                 text='count(sourcedId of enrollments where class = this.class and user = this.user and role = this.role and sourcedId < this.sourcedId)',
                 entity='enrollments',
                 key=col('class'),
@@ -358,18 +430,18 @@ def enrollments_csv(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                114,
+                135,
                 'where role in ("student", "teacher", "aide")',
                 fn.blank(col('role')).is_in(['student', 'teacher', 'aide']),
             ),
             Rule(
-                115,
+                136,
                 'where class in courses.csv and user in users.csv else warn "enrollment of a class or user not sent to Canvas"',
                 pl.all_horizontal(col('member_4').fill_null(False), col('member_5').fill_null(False)),
                 report='enrollment of a class or user not sent to Canvas',
             ),
             Rule(
-                116,
+                138,
                 'where count(sourcedId of enrollments where class = this.class and user = this.user and role = this.role and sourcedId < this.sourcedId) = 0',
                 col('lookup_6').eq_missing(0),
             ),
@@ -377,7 +449,7 @@ def enrollments_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_7',
-                line=124,
+                line=154,
                 text='exists(sourcedId of enrollments where class = this.class and user = this.user and role = this.role and active)',
                 entity='enrollments',
                 key=col('class'),
@@ -395,21 +467,21 @@ def enrollments_csv(p: dict[str, object]) -> Output:
             Join('classes', on=col('class'), fields={'class.status': 'status'}, found='class:found'),
         ),
         columns=(
-            Column('course_id', 120, col('class')),
-            Column('user_id', 121, col('user')),
+            Column('course_id', 150, col('class')),
+            Column('user_id', 151, col('user')),
             Column(
                 'role',
-                122,
+                152,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('student'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('teacher'))
                     .otherwise(pl.lit('ta'))
                 ),
             ),
-            Column('section_id', 123, col('class')),
+            Column('section_id', 153, col('class')),
             Column(
                 'status',
-                124,
+                154,
                 (
                     pl.when(pl.all_horizontal(
                         col('lookup_7').fill_null(False),
@@ -421,25 +493,53 @@ def enrollments_csv(p: dict[str, object]) -> Output:
                 ),
                 fails=(Fail(
                     (col('user').is_not_null() & col('user:found').is_null()),
-                    'user names a user that users.csv does not hold',
+                    "user names a user that the source's users.csv does not hold",
                 ), Fail(
                     (col('class').is_not_null() & col('class:found').is_null()),
-                    'class names a class that classes.csv does not hold',
+                    "class names a class that the source's classes.csv does not hold",
                 ),),
             ),
         ),
         key=('course_id', 'user_id', 'role'),
         missing=Missing('deactivate', after=0, unit='runs', sets=(('status', 'deleted'), )),
+        expects=(
+            Expect(
+                'is not empty',
+                145,
+                'expect course_id, user_id, role, status is not empty',
+                columns=('course_id', 'user_id', 'role', 'status'),
+            ),
+            Expect(
+                'unique',
+                146,
+                'expect course_id, user_id, role unique',
+                columns=('course_id', 'user_id', 'role'),
+            ),
+            Expect(
+                'in',
+                147,
+                'expect role in ("student", "teacher", "ta", "observer", "designer")',
+                columns=('role',),
+                values=('student', 'teacher', 'ta', 'observer', 'designer'),
+            ),
+            Expect(
+                'in',
+                148,
+                'expect status in ("active", "deleted", "completed", "inactive")',
+                columns=('status',),
+                values=('active', 'deleted', 'completed', 'inactive'),
+            ),
+        ),
         depends_on=('courses.csv', 'users.csv'),
     )
 
 
 def user_observers_csv(p: dict[str, object]) -> Output:
-    """output user_observers.csv from users (mapping line 132)."""
+    """output user_observers.csv from users (mapping line 168)."""
     return Output(
         'user_observers.csv',
         'users',
-        line=132,
+        line=168,
         each=('other', col('agents')),
         before=(
             Member('member_8', 'users.csv', on=col('sourcedId')),
@@ -453,12 +553,12 @@ def user_observers_csv(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                134,
+                170,
                 'where this in users.csv and other in users.csv',
                 pl.all_horizontal(col('member_8').fill_null(False), col('member_9').fill_null(False)),
             ),
             Rule(
-                135,
+                171,
                 'where role in ("parent", "guardian", "relative") and other.role = "student" or role = "student" and other.role in ("parent", "guardian", "relative")',
                 pl.any_horizontal(
                     pl.all_horizontal(
@@ -475,7 +575,7 @@ def user_observers_csv(p: dict[str, object]) -> Output:
         columns=(
             Column(
                 'observer_id',
-                141,
+                180,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('each:other'))
@@ -484,7 +584,7 @@ def user_observers_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'student_id',
-                142,
+                181,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('sourcedId'))
@@ -493,7 +593,7 @@ def user_observers_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'status',
-                143,
+                182,
                 (
                     pl.when(pl.all_horizontal(
                         (fn.blank((
@@ -504,21 +604,44 @@ def user_observers_csv(p: dict[str, object]) -> Output:
                                 .then(pl.lit('active'))
                                 .otherwise(pl.lit('deleted'))
                         )) == 'active'),
-                        fn.blank(col('other.status')).is_in(['', 'active']),
-                        col('other.enabledUser').ne_missing(False),
+                        pl.all_horizontal(
+                            fn.blank(col('other.status')).is_in(['', 'active']),
+                            col('other.enabledUser').ne_missing(False),
+                        ),
                     ))
                         .then(pl.lit('active'))
                         .otherwise(pl.lit('deleted'))
                 ),
                 fails=(Fail(
                     (col('each:other').is_not_null() & col('other:found').is_null()),
-                    'other names a user that users.csv does not hold',
+                    "other names a user that the source's users.csv does not hold",
                 ),),
             ),
         ),
         key=('observer_id', 'student_id'),
         distinct=True,
         missing=Missing('deactivate', after=0, unit='runs', sets=(('status', 'deleted'), )),
+        expects=(
+            Expect(
+                'is not empty',
+                176,
+                'expect observer_id, student_id, status is not empty',
+                columns=('observer_id', 'student_id', 'status'),
+            ),
+            Expect(
+                'unique',
+                177,
+                'expect observer_id, student_id unique',
+                columns=('observer_id', 'student_id'),
+            ),
+            Expect(
+                'in',
+                178,
+                'expect status in ("active", "deleted")',
+                columns=('status',),
+                values=('active', 'deleted'),
+            ),
+        ),
         depends_on=('users.csv',),
     )
 
@@ -536,4 +659,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {55: 40, 57: 40, 62: 41, 65: 45, 66: 46, 67: 47, 68: 48, 69: 48, 70: 48, 71: 48, 72: 48, 73: 48, 74: 48, 75: 48, 76: 48, 83: 52, 85: 52, 90: 53, 93: 57, 94: 58, 95: 59, 96: 59, 97: 59, 98: 59, 99: 59, 100: 59, 101: 59, 102: 59, 103: 59, 104: 60, 105: 60, 106: 60, 107: 60, 108: 60, 109: 60, 110: 60, 111: 60, 112: 60, 113: 61, 114: 61, 115: 61, 116: 61, 117: 61, 118: 61, 119: 61, 120: 61, 121: 61, 128: 66, 130: 66, 138: 67, 139: 67, 140: 67, 141: 67, 142: 67, 143: 67, 172: 71, 173: 72, 174: 72, 175: 72, 176: 72, 177: 72, 178: 72, 179: 72, 180: 72, 181: 72, 182: 73, 183: 74, 184: 75, 185: 75, 186: 75, 187: 75, 188: 75, 189: 75, 190: 75, 191: 75, 192: 75, 193: 75, 194: 75, 195: 75, 196: 75, 197: 75, 198: 75, 199: 75, 200: 75, 201: 75, 202: 75, 203: 75, 204: 75, 205: 75, 206: 75, 207: 75, 208: 75, 209: 75, 210: 75, 211: 75, 212: 75, 213: 75, 214: 75, 215: 75, 216: 75, 217: 75, 218: 75, 219: 75, 220: 75, 221: 75, 222: 75, 223: 75, 224: 75, 225: 75, 226: 75, 227: 76, 228: 76, 229: 76, 230: 76, 231: 76, 232: 76, 233: 76, 234: 76, 235: 76, 243: 80, 245: 80, 253: 81, 256: 85, 257: 86, 258: 87, 259: 88, 260: 88, 261: 88, 262: 88, 263: 88, 264: 88, 265: 88, 266: 88, 267: 88, 275: 94, 277: 94, 282: 95, 283: 95, 284: 95, 285: 95, 286: 95, 287: 96, 288: 96, 289: 96, 290: 96, 291: 96, 292: 96, 307: 100, 308: 101, 309: 102, 310: 103, 311: 104, 312: 105, 313: 105, 314: 105, 315: 105, 316: 105, 317: 105, 318: 105, 319: 105, 320: 105, 321: 105, 322: 105, 323: 105, 326: 107, 333: 113, 335: 113, 360: 114, 361: 114, 362: 114, 363: 114, 364: 114, 365: 115, 366: 115, 367: 115, 368: 115, 369: 115, 370: 115, 371: 116, 372: 116, 373: 116, 374: 116, 375: 116, 398: 120, 399: 121, 400: 122, 401: 122, 402: 122, 403: 122, 404: 122, 405: 122, 406: 122, 407: 122, 408: 122, 409: 123, 410: 124, 411: 124, 412: 124, 413: 124, 414: 124, 415: 124, 416: 124, 417: 124, 418: 124, 419: 124, 420: 124, 421: 124, 422: 124, 423: 124, 424: 124, 425: 124, 426: 124, 427: 124, 428: 124, 429: 124, 437: 132, 439: 132, 455: 134, 456: 134, 457: 134, 458: 134, 459: 134, 460: 135, 461: 135, 462: 135, 463: 135, 464: 135, 465: 135, 466: 135, 467: 135, 468: 135, 469: 135, 470: 135, 471: 135, 472: 135, 473: 135, 476: 141, 477: 141, 478: 141, 479: 141, 480: 141, 481: 141, 482: 141, 483: 141, 484: 141, 485: 142, 486: 142, 487: 142, 488: 142, 489: 142, 490: 142, 491: 142, 492: 142, 493: 142, 494: 143, 495: 143, 496: 143, 497: 143, 498: 143, 499: 143, 500: 143, 501: 143, 502: 143, 503: 143, 504: 143, 505: 143, 506: 143, 507: 143, 508: 143, 509: 143, 510: 143, 511: 143, 512: 143, 513: 143, 514: 143, 515: 143, 516: 143, 517: 143}
+SOURCE_MAP = {55: 45, 57: 45, 62: 46, 65: 53, 66: 54, 67: 55, 68: 56, 69: 56, 70: 56, 71: 56, 72: 56, 73: 56, 74: 56, 75: 56, 76: 56, 81: 49, 82: 49, 83: 49, 84: 49, 85: 49, 86: 49, 87: 50, 88: 51, 89: 51, 90: 51, 91: 51, 92: 51, 93: 51, 94: 51, 99: 60, 101: 60, 106: 61, 109: 68, 110: 69, 111: 70, 112: 70, 113: 70, 114: 70, 115: 70, 116: 70, 117: 70, 118: 70, 119: 70, 120: 71, 121: 71, 122: 71, 123: 71, 124: 71, 125: 71, 126: 71, 127: 71, 128: 71, 129: 72, 130: 72, 131: 72, 132: 72, 133: 72, 134: 72, 135: 72, 136: 72, 137: 72, 142: 64, 143: 64, 144: 64, 145: 64, 146: 64, 147: 64, 148: 65, 149: 66, 150: 66, 151: 66, 152: 66, 153: 66, 154: 66, 155: 66, 160: 77, 162: 77, 170: 78, 171: 78, 172: 78, 173: 78, 174: 78, 175: 78, 204: 85, 205: 86, 206: 86, 207: 86, 208: 86, 209: 86, 210: 86, 211: 86, 212: 86, 213: 86, 214: 87, 215: 88, 216: 89, 217: 89, 218: 89, 219: 89, 220: 89, 221: 89, 222: 89, 223: 89, 224: 89, 225: 89, 226: 89, 227: 89, 228: 89, 229: 89, 230: 89, 231: 89, 232: 89, 233: 89, 234: 89, 235: 89, 236: 89, 237: 89, 238: 89, 239: 89, 240: 89, 241: 89, 242: 89, 243: 89, 244: 89, 245: 89, 246: 89, 247: 89, 248: 89, 249: 89, 250: 90, 251: 90, 252: 90, 253: 90, 254: 90, 255: 90, 256: 90, 257: 90, 258: 90, 263: 81, 264: 81, 265: 81, 266: 81, 267: 81, 268: 81, 269: 82, 270: 83, 271: 83, 272: 83, 273: 83, 274: 83, 275: 83, 276: 83, 282: 94, 284: 94, 292: 95, 295: 102, 296: 103, 297: 104, 298: 105, 299: 105, 300: 105, 301: 105, 302: 105, 303: 105, 304: 105, 305: 105, 306: 105, 311: 98, 312: 98, 313: 98, 314: 98, 315: 98, 316: 98, 317: 99, 318: 100, 319: 100, 320: 100, 321: 100, 322: 100, 323: 100, 324: 100, 330: 111, 332: 111, 337: 112, 338: 112, 339: 112, 340: 112, 341: 112, 342: 113, 343: 113, 344: 113, 345: 113, 346: 113, 347: 113, 362: 120, 363: 121, 364: 122, 365: 123, 366: 124, 367: 125, 368: 125, 369: 125, 370: 125, 371: 125, 372: 125, 373: 125, 374: 125, 375: 125, 376: 125, 377: 125, 378: 125, 381: 127, 386: 116, 387: 116, 388: 116, 389: 116, 390: 116, 391: 116, 392: 116, 393: 117, 394: 118, 395: 118, 396: 118, 397: 118, 398: 118, 399: 118, 400: 118, 405: 134, 407: 134, 432: 135, 433: 135, 434: 135, 435: 135, 436: 135, 437: 136, 438: 136, 439: 136, 440: 136, 441: 136, 442: 136, 443: 138, 444: 138, 445: 138, 446: 138, 447: 138, 470: 150, 471: 151, 472: 152, 473: 152, 474: 152, 475: 152, 476: 152, 477: 152, 478: 152, 479: 152, 480: 152, 481: 153, 482: 154, 483: 154, 484: 154, 485: 154, 486: 154, 487: 154, 488: 154, 489: 154, 490: 154, 491: 154, 492: 154, 493: 154, 494: 154, 495: 154, 496: 154, 497: 154, 498: 154, 499: 154, 500: 154, 501: 154, 506: 145, 507: 145, 508: 145, 509: 145, 510: 145, 511: 145, 512: 146, 513: 146, 514: 146, 515: 146, 516: 146, 517: 146, 518: 147, 519: 147, 520: 147, 521: 147, 522: 147, 523: 147, 524: 147, 525: 148, 526: 148, 527: 148, 528: 148, 529: 148, 530: 148, 531: 148, 537: 168, 539: 168, 555: 170, 556: 170, 557: 170, 558: 170, 559: 170, 560: 171, 561: 171, 562: 171, 563: 171, 564: 171, 565: 171, 566: 171, 567: 171, 568: 171, 569: 171, 570: 171, 571: 171, 572: 171, 573: 171, 576: 180, 577: 180, 578: 180, 579: 180, 580: 180, 581: 180, 582: 180, 583: 180, 584: 180, 585: 181, 586: 181, 587: 181, 588: 181, 589: 181, 590: 181, 591: 181, 592: 181, 593: 181, 594: 182, 595: 182, 596: 182, 597: 182, 598: 182, 599: 182, 600: 182, 601: 182, 602: 182, 603: 182, 604: 182, 605: 182, 606: 182, 607: 182, 608: 182, 609: 182, 610: 182, 611: 182, 612: 182, 613: 182, 614: 182, 615: 182, 616: 182, 617: 182, 618: 182, 619: 182, 625: 176, 626: 176, 627: 176, 628: 176, 629: 176, 630: 176, 631: 177, 632: 177, 633: 177, 634: 177, 635: 177, 636: 177, 637: 178, 638: 178, 639: 178, 640: 178, 641: 178, 642: 178, 643: 178}

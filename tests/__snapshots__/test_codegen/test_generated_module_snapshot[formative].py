@@ -15,8 +15,8 @@ import polars as pl
 
 from rostermap.runtime.engine import functions as fn
 from rostermap.runtime.engine.plans import (
-    Check, Column, Counter, Fail, Join, Limit, Lookup, Member, Missing, Output, Param, Rule, Warn,
-    col,
+    Check, Column, Counter, Expect, Fail, Join, Limit, Lookup, Member, Missing, Output, Param,
+    Rule, Warn, col,
 )
 
 PROFILE = 'formative'
@@ -59,11 +59,11 @@ FILTERS = {
 
 
 def orgs_csv(p: dict[str, object]) -> Output:
-    """output orgs.csv from orgs (mapping line 96)."""
+    """output orgs.csv from orgs (mapping line 99)."""
     return Output(
         'orgs.csv',
         'orgs',
-        line=96,
+        line=99,
         before=(
             Join(
                 'orgs',
@@ -134,7 +134,7 @@ def orgs_csv(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                97,
+                100,
                 'where in_scope or not beyond_walk else warn "parent chain beyond the 12 orgs the scope reads"',
                 pl.any_horizontal(
                     pl.any_horizontal(
@@ -198,7 +198,7 @@ def orgs_csv(p: dict[str, object]) -> Output:
                 report='parent chain beyond the 12 orgs the scope reads',
             ),
             Rule(
-                98,
+                101,
                 'where in_scope',
                 pl.any_horizontal(
                     pl.any_horizontal(
@@ -258,7 +258,7 @@ def orgs_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                99,
+                102,
                 'where active else warn "organization in scope is not active: not imported"',
                 fn.blank(col('status')).is_in(['', 'active']),
                 report='organization in scope is not active: not imported',
@@ -267,7 +267,7 @@ def orgs_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_1',
-                line=105,
+                line=108,
                 text='first(sourcedId of orgs where sourcedId = this.parent and in_scope and active)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -392,13 +392,13 @@ def orgs_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('id', 102, col('sourcedId')),
-            Column('name', 103, col('name')),
-            Column('type', 104, col('type')),
-            Column('parent_id', 105, col('lookup_1')),
+            Column('id', 105, col('sourcedId')),
+            Column('name', 106, col('name')),
+            Column('type', 107, col('type')),
+            Column('parent_id', 108, col('lookup_1')),
             Column(
                 'nces_id',
-                106,
+                109,
                 (
                     pl.when(fn.blank(col('type')).is_in(['school', 'district']))
                         .then(col('identifier'))
@@ -408,7 +408,7 @@ def orgs_csv(p: dict[str, object]) -> Output:
         ),
         warns=(
             Warn(
-                108,
+                111,
                 'a school or district without an NCES id',
                 pl.all_horizontal(
                     fn.is_blank(col('out:nces_id')),
@@ -421,15 +421,15 @@ def orgs_csv(p: dict[str, object]) -> Output:
 
 
 def users_csv(p: dict[str, object]) -> Output:
-    """output users.csv from users (mapping line 116)."""
+    """output users.csv from users (mapping line 120)."""
     return Output(
         'users.csv',
         'users',
-        line=116,
+        line=120,
         before=(
             Lookup(
                 'lookup_3',
-                line=120,
+                line=125,
                 text='exists(sourcedId of orgs where sourcedId in this.orgs and sourcedId in orgs.csv)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -443,7 +443,7 @@ def users_csv(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                117,
+                121,
                 'where enabled',
                 pl.all_horizontal(
                     fn.blank(col('status')).is_in(['', 'active']),
@@ -451,7 +451,7 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                118,
+                122,
                 'where role in ("student", "teacher") or not listed_not_admin else warn "listed as an admin, not an administrator in OneRoster: not imported"',
                 pl.any_horizontal(
                     fn.blank(col('role')).is_in(['student', 'teacher']),
@@ -463,7 +463,7 @@ def users_csv(p: dict[str, object]) -> Output:
                 report='listed as an admin, not an administrator in OneRoster: not imported',
             ),
             Rule(
-                119,
+                124,
                 'where role in ("student", "teacher") or is_admin',
                 pl.any_horizontal(
                     fn.blank(col('role')).is_in(['student', 'teacher']),
@@ -474,12 +474,12 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                120,
+                125,
                 'where exists(sourcedId of orgs where sourcedId in this.orgs and sourcedId in orgs.csv)',
                 col('lookup_3').fill_null(False),
             ),
             Rule(
-                121,
+                126,
                 'where controlled_email else warn "email is outside the district\'s domains"',
                 pl.any_horizontal(
                     fn.blank(fn.domain(col('email'))).is_in(fn.lower_each(p['email_domains'])),
@@ -504,7 +504,7 @@ def users_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_5',
-                line=129,
+                line=134,
                 text='list(sourcedId of orgs where sourcedId in this.orgs and sourcedId in orgs.csv)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -517,13 +517,13 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('id', 124, col('sourcedId')),
-            Column('email', 125, col('email')),
-            Column('first_name', 126, col('givenName')),
-            Column('last_name', 127, col('familyName')),
+            Column('id', 129, col('sourcedId')),
+            Column('email', 130, col('email')),
+            Column('first_name', 131, col('givenName')),
+            Column('last_name', 132, col('familyName')),
             Column(
                 'role',
-                128,
+                133,
                 (
                     pl.when(pl.all_horizontal(
                         fn.blank(fn.lower(col('email'))).is_in(fn.lower_each(p['admins'])),
@@ -533,10 +533,10 @@ def users_csv(p: dict[str, object]) -> Output:
                         .otherwise(col('role'))
                 ),
             ),
-            Column('school_ids', 129, fn.join(col('lookup_5'), ';')),
+            Column('school_ids', 134, fn.join(col('lookup_5'), ';')),
             Column(
                 'password',
-                133,
+                138,
                 (
                     pl.when(pl.all_horizontal(
                         pl.lit(p['password_from_identifier']).fill_null(False),
@@ -549,7 +549,7 @@ def users_csv(p: dict[str, object]) -> Output:
         ),
         warns=(
             Warn(
-                136,
+                141,
                 'listed as an admin, not an administrator in OneRoster: keeps its role',
                 pl.all_horizontal(
                     fn.blank(fn.lower(col('out:email'))).is_in(fn.lower_each(p['admins'])),
@@ -563,16 +563,16 @@ def users_csv(p: dict[str, object]) -> Output:
 
 
 def classes_csv(p: dict[str, object]) -> Output:
-    """output classes.csv from classes (mapping line 141)."""
+    """output classes.csv from classes (mapping line 147)."""
     return Output(
         'classes.csv',
         'classes',
-        line=141,
+        line=147,
         before=(
             Member('member_6', 'orgs.csv', on=col('school')),
             Lookup(
                 'lookup_7',
-                line=88,
+                line=91,
                 text='min(startDate of academicSessions where sourcedId in this.terms)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -583,10 +583,10 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         rules=(
-            Rule(142, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
-            Rule(143, 'where school in orgs.csv', col('member_6').fill_null(False)),
+            Rule(148, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(149, 'where school in orgs.csv', col('member_6').fill_null(False)),
             Rule(
-                144,
+                150,
                 'where class_start is empty or days_between(as_of, class_start) <= 14',
                 pl.any_horizontal(
                     col('lookup_7').is_null(),
@@ -597,7 +597,7 @@ def classes_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_9',
-                line=150,
+                line=156,
                 text='list(user.sourcedId of enrollments where class = this and role = "teacher" and user.role = "teacher" and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -614,7 +614,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_10',
-                line=89,
+                line=92,
                 text='max(endDate of academicSessions where sourcedId in this.terms)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -625,15 +625,15 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('id', 147, col('sourcedId')),
-            Column('title', 148, col('title')),
-            Column('school_id', 149, col('school')),
-            Column('teacher_ids', 150, fn.join(fn.sort(fn.unique(col('lookup_9'))), ';')),
-            Column('start_date', 157, col('lookup_7')),
-            Column('end_date', 158, col('lookup_10')),
+            Column('id', 153, col('sourcedId')),
+            Column('title', 154, col('title')),
+            Column('school_id', 155, col('school')),
+            Column('teacher_ids', 156, fn.join(fn.sort(fn.unique(col('lookup_9'))), ';')),
+            Column('start_date', 163, col('lookup_7')),
+            Column('end_date', 164, col('lookup_10')),
             Column(
                 'archived',
-                159,
+                165,
                 pl.all_horizontal(
                     ~col('lookup_10').is_null(),
                     (fn.days_between(fn.last_day(col('lookup_10')), p['as_of']) > 14),
@@ -646,39 +646,39 @@ def classes_csv(p: dict[str, object]) -> Output:
 
 
 def enrollments_csv(p: dict[str, object]) -> Output:
-    """output enrollments.csv from enrollments (mapping line 164)."""
+    """output enrollments.csv from enrollments (mapping line 170)."""
     return Output(
         'enrollments.csv',
         'enrollments',
-        line=164,
+        line=170,
         before=(
             Join('users', on=col('user'), fields={'user.role': 'role'}, found='user:found'),
             Member('member_11', 'classes.csv', on=col('class')),
             Member('member_12', 'users.csv', on=col('user')),
         ),
         rules=(
-            Rule(165, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(171, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                166,
+                172,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                168,
+                174,
                 'where role = user.role else warn "enrollment role is not the user\'s role: not placed"',
                 (fn.blank(col('role')) == fn.blank(col('user.role'))),
                 report="enrollment role is not the user's role: not placed",
             ),
             Rule(
-                169,
+                175,
                 'where class in classes.csv and user in users.csv',
                 pl.all_horizontal(col('member_11').fill_null(False), col('member_12').fill_null(False)),
             ),
         ),
         columns=(
-            Column('class_id', 173, col('class')),
-            Column('user_id', 174, col('user')),
-            Column('role', 175, col('role')),
+            Column('class_id', 179, col('class')),
+            Column('user_id', 180, col('user')),
+            Column('role', 181, col('role')),
         ),
         key=('class_id', 'user_id'),
         distinct=True,
@@ -696,4 +696,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {61: 96, 63: 96, 136: 97, 137: 97, 138: 97, 139: 97, 140: 97, 141: 97, 142: 97, 143: 97, 144: 97, 145: 97, 146: 97, 147: 97, 148: 97, 149: 97, 150: 97, 151: 97, 152: 97, 153: 97, 154: 97, 155: 97, 156: 97, 157: 97, 158: 97, 159: 97, 160: 97, 161: 97, 162: 97, 163: 97, 164: 97, 165: 97, 166: 97, 167: 97, 168: 97, 169: 97, 170: 97, 171: 97, 172: 97, 173: 97, 174: 97, 175: 97, 176: 97, 177: 97, 178: 97, 179: 97, 180: 97, 181: 97, 182: 97, 183: 97, 184: 97, 185: 97, 186: 97, 187: 97, 188: 97, 189: 97, 190: 97, 191: 97, 192: 97, 193: 97, 194: 97, 195: 97, 196: 97, 197: 97, 198: 97, 199: 97, 200: 98, 201: 98, 202: 98, 203: 98, 204: 98, 205: 98, 206: 98, 207: 98, 208: 98, 209: 98, 210: 98, 211: 98, 212: 98, 213: 98, 214: 98, 215: 98, 216: 98, 217: 98, 218: 98, 219: 98, 220: 98, 221: 98, 222: 98, 223: 98, 224: 98, 225: 98, 226: 98, 227: 98, 228: 98, 229: 98, 230: 98, 231: 98, 232: 98, 233: 98, 234: 98, 235: 98, 236: 98, 237: 98, 238: 98, 239: 98, 240: 98, 241: 98, 242: 98, 243: 98, 244: 98, 245: 98, 246: 98, 247: 98, 248: 98, 249: 98, 250: 98, 251: 98, 252: 98, 253: 98, 254: 98, 255: 98, 256: 98, 257: 98, 258: 98, 259: 98, 260: 99, 261: 99, 262: 99, 263: 99, 264: 99, 265: 99, 395: 102, 396: 103, 397: 104, 398: 105, 399: 106, 400: 106, 401: 106, 402: 106, 403: 106, 404: 106, 405: 106, 406: 106, 407: 106, 410: 108, 411: 108, 412: 108, 413: 108, 414: 108, 415: 108, 416: 108, 417: 108, 423: 116, 425: 116, 445: 117, 446: 117, 447: 117, 448: 117, 449: 117, 450: 117, 451: 117, 452: 117, 453: 118, 454: 118, 455: 118, 456: 118, 457: 118, 458: 118, 459: 118, 460: 118, 461: 118, 462: 118, 463: 118, 464: 118, 465: 119, 466: 119, 467: 119, 468: 119, 469: 119, 470: 119, 471: 119, 472: 119, 473: 119, 474: 119, 475: 119, 476: 120, 477: 120, 478: 120, 479: 120, 480: 120, 481: 121, 482: 121, 483: 121, 484: 121, 485: 121, 486: 121, 487: 121, 488: 121, 489: 121, 490: 121, 491: 121, 492: 121, 493: 121, 494: 121, 495: 121, 496: 121, 497: 121, 498: 121, 499: 121, 500: 121, 501: 121, 502: 121, 520: 124, 521: 125, 522: 126, 523: 127, 524: 128, 525: 128, 526: 128, 527: 128, 528: 128, 529: 128, 530: 128, 531: 128, 532: 128, 533: 128, 534: 128, 535: 128, 536: 129, 537: 133, 538: 133, 539: 133, 540: 133, 541: 133, 542: 133, 543: 133, 544: 133, 545: 133, 546: 133, 547: 133, 548: 133, 551: 136, 552: 136, 553: 136, 554: 136, 555: 136, 556: 136, 557: 136, 558: 136, 565: 141, 567: 141, 586: 142, 587: 143, 588: 144, 589: 144, 590: 144, 591: 144, 592: 144, 593: 144, 594: 144, 595: 144, 628: 147, 629: 148, 630: 149, 631: 150, 632: 157, 633: 158, 634: 159, 635: 159, 636: 159, 637: 159, 638: 159, 639: 159, 640: 159, 641: 159, 648: 164, 650: 164, 660: 165, 661: 166, 662: 166, 663: 166, 664: 166, 665: 166, 666: 168, 667: 168, 668: 168, 669: 168, 670: 168, 671: 168, 672: 169, 673: 169, 674: 169, 675: 169, 676: 169, 679: 173, 680: 174, 681: 175}
+SOURCE_MAP = {61: 99, 63: 99, 136: 100, 137: 100, 138: 100, 139: 100, 140: 100, 141: 100, 142: 100, 143: 100, 144: 100, 145: 100, 146: 100, 147: 100, 148: 100, 149: 100, 150: 100, 151: 100, 152: 100, 153: 100, 154: 100, 155: 100, 156: 100, 157: 100, 158: 100, 159: 100, 160: 100, 161: 100, 162: 100, 163: 100, 164: 100, 165: 100, 166: 100, 167: 100, 168: 100, 169: 100, 170: 100, 171: 100, 172: 100, 173: 100, 174: 100, 175: 100, 176: 100, 177: 100, 178: 100, 179: 100, 180: 100, 181: 100, 182: 100, 183: 100, 184: 100, 185: 100, 186: 100, 187: 100, 188: 100, 189: 100, 190: 100, 191: 100, 192: 100, 193: 100, 194: 100, 195: 100, 196: 100, 197: 100, 198: 100, 199: 100, 200: 101, 201: 101, 202: 101, 203: 101, 204: 101, 205: 101, 206: 101, 207: 101, 208: 101, 209: 101, 210: 101, 211: 101, 212: 101, 213: 101, 214: 101, 215: 101, 216: 101, 217: 101, 218: 101, 219: 101, 220: 101, 221: 101, 222: 101, 223: 101, 224: 101, 225: 101, 226: 101, 227: 101, 228: 101, 229: 101, 230: 101, 231: 101, 232: 101, 233: 101, 234: 101, 235: 101, 236: 101, 237: 101, 238: 101, 239: 101, 240: 101, 241: 101, 242: 101, 243: 101, 244: 101, 245: 101, 246: 101, 247: 101, 248: 101, 249: 101, 250: 101, 251: 101, 252: 101, 253: 101, 254: 101, 255: 101, 256: 101, 257: 101, 258: 101, 259: 101, 260: 102, 261: 102, 262: 102, 263: 102, 264: 102, 265: 102, 395: 105, 396: 106, 397: 107, 398: 108, 399: 109, 400: 109, 401: 109, 402: 109, 403: 109, 404: 109, 405: 109, 406: 109, 407: 109, 410: 111, 411: 111, 412: 111, 413: 111, 414: 111, 415: 111, 416: 111, 417: 111, 423: 120, 425: 120, 445: 121, 446: 121, 447: 121, 448: 121, 449: 121, 450: 121, 451: 121, 452: 121, 453: 122, 454: 122, 455: 122, 456: 122, 457: 122, 458: 122, 459: 122, 460: 122, 461: 122, 462: 122, 463: 122, 464: 122, 465: 124, 466: 124, 467: 124, 468: 124, 469: 124, 470: 124, 471: 124, 472: 124, 473: 124, 474: 124, 475: 124, 476: 125, 477: 125, 478: 125, 479: 125, 480: 125, 481: 126, 482: 126, 483: 126, 484: 126, 485: 126, 486: 126, 487: 126, 488: 126, 489: 126, 490: 126, 491: 126, 492: 126, 493: 126, 494: 126, 495: 126, 496: 126, 497: 126, 498: 126, 499: 126, 500: 126, 501: 126, 502: 126, 520: 129, 521: 130, 522: 131, 523: 132, 524: 133, 525: 133, 526: 133, 527: 133, 528: 133, 529: 133, 530: 133, 531: 133, 532: 133, 533: 133, 534: 133, 535: 133, 536: 134, 537: 138, 538: 138, 539: 138, 540: 138, 541: 138, 542: 138, 543: 138, 544: 138, 545: 138, 546: 138, 547: 138, 548: 138, 551: 141, 552: 141, 553: 141, 554: 141, 555: 141, 556: 141, 557: 141, 558: 141, 565: 147, 567: 147, 586: 148, 587: 149, 588: 150, 589: 150, 590: 150, 591: 150, 592: 150, 593: 150, 594: 150, 595: 150, 628: 153, 629: 154, 630: 155, 631: 156, 632: 163, 633: 164, 634: 165, 635: 165, 636: 165, 637: 165, 638: 165, 639: 165, 640: 165, 641: 165, 648: 170, 650: 170, 660: 171, 661: 172, 662: 172, 663: 172, 664: 172, 665: 172, 666: 174, 667: 174, 668: 174, 669: 174, 670: 174, 671: 174, 672: 175, 673: 175, 674: 175, 675: 175, 676: 175, 679: 179, 680: 180, 681: 181}

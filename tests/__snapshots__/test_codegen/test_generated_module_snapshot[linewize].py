@@ -15,8 +15,8 @@ import polars as pl
 
 from rostermap.runtime.engine import functions as fn
 from rostermap.runtime.engine.plans import (
-    Check, Column, Counter, Fail, Join, Limit, Lookup, Member, Missing, Output, Param, Rule, Warn,
-    col,
+    Check, Column, Counter, Expect, Fail, Join, Limit, Lookup, Member, Missing, Output, Param,
+    Rule, Warn, col,
 )
 
 PROFILE = 'linewize'
@@ -102,7 +102,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_3',
-                line=85,
+                line=86,
                 text='exists(sourcedId of orgs where sourcedId in this.orgs and not excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -184,7 +184,7 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                86,
+                87,
                 'where not respect_enrolment_date or role != "student" or not has_left',
                 pl.any_horizontal(
                     ~(pl.lit(p['respect_enrolment_date']).fill_null(False)),
@@ -193,7 +193,7 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                88,
+                89,
                 'where not attach_to_existing_only or existing_matches >= 1',
                 pl.any_horizontal(
                     ~(pl.lit(p['attach_to_existing_only']).fill_null(False)),
@@ -242,7 +242,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_9',
-                line=102,
+                line=103,
                 text='first(sourcedId of orgs where sourcedId in this.orgs and type = "school" and not excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -260,7 +260,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_10',
-                line=106,
+                line=107,
                 text='first(sourcedId of orgs where sourcedId in this.orgs and not excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -275,10 +275,10 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('id', 91, col('sourcedId')),
+            Column('id', 92, col('sourcedId')),
             Column(
                 'existing_id',
-                92,
+                93,
                 (
                     pl.when(col('lookup_6').eq_missing(1))
                         .then(col('lookup_7'))
@@ -287,7 +287,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'email',
-                96,
+                97,
                 (
                     pl.when(pl.all_horizontal(
                         col('lookup_6').eq_missing(1),
@@ -297,15 +297,15 @@ def users_csv(p: dict[str, object]) -> Output:
                         .otherwise(col('email'))
                 ),
             ),
-            Column('first_name', 99, col('givenName')),
-            Column('last_name', 100, col('familyName')),
-            Column('role', 101, col('role')),
-            Column('school_id', 102, fn.coalesce(col('lookup_9'), col('lookup_10'))),
+            Column('first_name', 100, col('givenName')),
+            Column('last_name', 101, col('familyName')),
+            Column('role', 102, col('role')),
+            Column('school_id', 103, fn.coalesce(col('lookup_9'), col('lookup_10'))),
         ),
         checks=(
-            Check(112, "several existing users match this user's merge key", (col('lookup_6') > 1)),
+            Check(113, "several existing users match this user's merge key", (col('lookup_6') > 1)),
             Check(
-                113,
+                114,
                 "Merge Priority equal to the primary provider's",
                 pl.all_horizontal(
                     col('lookup_6').eq_missing(1),
@@ -316,7 +316,7 @@ def users_csv(p: dict[str, object]) -> Output:
         counters=(
             Counter(
                 'matched students',
-                117,
+                119,
                 pl.all_horizontal(
                     (fn.blank(col('out:role')) == 'student'),
                     ~fn.is_blank(col('out:existing_id')),
@@ -324,28 +324,28 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Counter(
                 'matched teachers',
-                118,
+                120,
                 pl.all_horizontal(
                     (fn.blank(col('out:role')) == 'teacher'),
                     ~fn.is_blank(col('out:existing_id')),
                 ),
             ),
-            Counter('unmatched users', 119, fn.is_blank(col('out:existing_id'))),
+            Counter('unmatched users', 121, fn.is_blank(col('out:existing_id'))),
         ),
         key=('id',),
     )
 
 
 def classes_csv(p: dict[str, object]) -> Output:
-    """output classes.csv from classes (mapping line 122)."""
+    """output classes.csv from classes (mapping line 124)."""
     return Output(
         'classes.csv',
         'classes',
-        line=122,
+        line=124,
         before=(
             Lookup(
                 'lookup_11',
-                line=126,
+                line=128,
                 text='exists(sourcedId of orgs where sourcedId = this.school and excluded)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -359,7 +359,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_12',
-                line=128,
+                line=130,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -370,7 +370,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_13',
-                line=129,
+                line=131,
                 text='exists(sourcedId of academicSessions where sourcedId in this.terms and in_period(as_of, startDate, endDate))',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -382,14 +382,14 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         rules=(
-            Rule(123, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(125, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                126,
+                128,
                 'where not exists(sourcedId of orgs where sourcedId = this.school and excluded)',
                 ~col('lookup_11'),
             ),
             Rule(
-                127,
+                129,
                 'where not respect_academic_sessions or not resolves(terms) or exists(sourcedId of academicSessions where sourcedId in this.terms and in_period(as_of, startDate, endDate))',
                 pl.any_horizontal(
                     ~(pl.lit(p['respect_academic_sessions']).fill_null(False)),
@@ -401,7 +401,7 @@ def classes_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_15',
-                line=135,
+                line=138,
                 text='list(user.sourcedId of enrollments where class = this and active and role = "teacher" and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -417,7 +417,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_17',
-                line=143,
+                line=146,
                 text='list(user.sourcedId of enrollments where class = this and active and role = "student" and (not respect_enrolment_date or current) and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -437,7 +437,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_18',
-                line=156,
+                line=159,
                 text='count(sourcedId of orgs)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -447,7 +447,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_19',
-                line=158,
+                line=162,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -458,20 +458,20 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('id', 132, col('sourcedId')),
-            Column('name', 133, col('title')),
-            Column('school_id', 134, col('school')),
-            Column('teacher_ids', 135, fn.join(fn.sort(fn.unique(col('lookup_15'))), ';')),
-            Column('student_ids', 143, fn.join(fn.sort(fn.unique(col('lookup_17'))), ';')),
+            Column('id', 135, col('sourcedId')),
+            Column('name', 136, col('title')),
+            Column('school_id', 137, col('school')),
+            Column('teacher_ids', 138, fn.join(fn.sort(fn.unique(col('lookup_15'))), ';')),
+            Column('student_ids', 146, fn.join(fn.sort(fn.unique(col('lookup_17'))), ';')),
         ),
         checks=(
             Check(
-                156,
+                159,
                 "the class's school is not in orgs.csv",
                 ~(~fn.is_blank(col('school')) & (col('lookup_18') > 0)),
             ),
             Check(
-                157,
+                160,
                 'a term of the class is not in academicSessions.csv',
                 pl.all_horizontal(
                     pl.lit(p['respect_academic_sessions']).fill_null(False),
@@ -480,7 +480,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         counters=(
-            Counter('imported classes', 159),
+            Counter('imported classes', 163),
         ),
         key=('id',),
         depends_on=('users.csv',),
@@ -495,4 +495,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {66: 74, 68: 74, 164: 75, 165: 78, 166: 78, 167: 78, 168: 78, 169: 78, 170: 78, 171: 78, 172: 78, 173: 81, 174: 81, 175: 81, 176: 81, 177: 81, 178: 84, 179: 84, 180: 84, 181: 84, 182: 84, 183: 84, 184: 84, 185: 84, 186: 86, 187: 86, 188: 86, 189: 86, 190: 86, 191: 86, 192: 86, 193: 86, 194: 86, 195: 88, 196: 88, 197: 88, 198: 88, 199: 88, 200: 88, 201: 88, 202: 88, 278: 91, 279: 92, 280: 92, 281: 92, 282: 92, 283: 92, 284: 92, 285: 92, 286: 92, 287: 92, 288: 96, 289: 96, 290: 96, 291: 96, 292: 96, 293: 96, 294: 96, 295: 96, 296: 96, 297: 96, 298: 96, 299: 96, 300: 99, 301: 100, 302: 101, 303: 102, 306: 112, 307: 113, 308: 113, 309: 113, 310: 113, 311: 113, 312: 113, 313: 113, 314: 113, 317: 117, 318: 117, 319: 117, 320: 117, 321: 117, 322: 117, 323: 117, 324: 117, 325: 118, 326: 118, 327: 118, 328: 118, 329: 118, 330: 118, 331: 118, 332: 118, 333: 119, 339: 122, 341: 122, 385: 123, 386: 126, 387: 126, 388: 126, 389: 126, 390: 126, 391: 127, 392: 127, 393: 127, 394: 127, 395: 127, 396: 127, 397: 127, 398: 127, 399: 127, 461: 132, 462: 133, 463: 134, 464: 135, 465: 143, 468: 156, 469: 156, 470: 156, 471: 156, 472: 156, 473: 157, 474: 157, 475: 157, 476: 157, 477: 157, 478: 157, 479: 157, 480: 157, 483: 159}
+SOURCE_MAP = {66: 74, 68: 74, 164: 75, 165: 78, 166: 78, 167: 78, 168: 78, 169: 78, 170: 78, 171: 78, 172: 78, 173: 81, 174: 81, 175: 81, 176: 81, 177: 81, 178: 84, 179: 84, 180: 84, 181: 84, 182: 84, 183: 84, 184: 84, 185: 84, 186: 87, 187: 87, 188: 87, 189: 87, 190: 87, 191: 87, 192: 87, 193: 87, 194: 87, 195: 89, 196: 89, 197: 89, 198: 89, 199: 89, 200: 89, 201: 89, 202: 89, 278: 92, 279: 93, 280: 93, 281: 93, 282: 93, 283: 93, 284: 93, 285: 93, 286: 93, 287: 93, 288: 97, 289: 97, 290: 97, 291: 97, 292: 97, 293: 97, 294: 97, 295: 97, 296: 97, 297: 97, 298: 97, 299: 97, 300: 100, 301: 101, 302: 102, 303: 103, 306: 113, 307: 114, 308: 114, 309: 114, 310: 114, 311: 114, 312: 114, 313: 114, 314: 114, 317: 119, 318: 119, 319: 119, 320: 119, 321: 119, 322: 119, 323: 119, 324: 119, 325: 120, 326: 120, 327: 120, 328: 120, 329: 120, 330: 120, 331: 120, 332: 120, 333: 121, 339: 124, 341: 124, 385: 125, 386: 128, 387: 128, 388: 128, 389: 128, 390: 128, 391: 129, 392: 129, 393: 129, 394: 129, 395: 129, 396: 129, 397: 129, 398: 129, 399: 129, 461: 135, 462: 136, 463: 137, 464: 138, 465: 146, 468: 159, 469: 159, 470: 159, 471: 159, 472: 159, 473: 160, 474: 160, 475: 160, 476: 160, 477: 160, 478: 160, 479: 160, 480: 160, 483: 163}

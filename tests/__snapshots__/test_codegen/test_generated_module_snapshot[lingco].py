@@ -15,8 +15,8 @@ import polars as pl
 
 from rostermap.runtime.engine import functions as fn
 from rostermap.runtime.engine.plans import (
-    Check, Column, Counter, Fail, Join, Limit, Lookup, Member, Missing, Output, Param, Rule, Warn,
-    col,
+    Check, Column, Counter, Expect, Fail, Join, Limit, Lookup, Member, Missing, Output, Param,
+    Rule, Warn, col,
 )
 
 PROFILE = 'lingco'
@@ -53,16 +53,16 @@ FILTERS = {}
 
 
 def orgs_jsonl(p: dict[str, object]) -> Output:
-    """output orgs.jsonl from orgs (mapping line 57)."""
+    """output orgs.jsonl from orgs (mapping line 58)."""
     return Output(
         'orgs.jsonl',
         'orgs',
-        line=57,
+        line=58,
         format='jsonl',
         after=(
             Lookup(
                 'lookup_1',
-                line=65,
+                line=66,
                 text='list(sourcedId of orgs where parent = this and trim(name) != "")',
                 entity='orgs',
                 key=col('parent'),
@@ -73,7 +73,7 @@ def orgs_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_2',
-                line=48,
+                line=49,
                 text='count(sourcedId of orgs)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -89,7 +89,7 @@ def orgs_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_3',
-                line=48,
+                line=49,
                 text='count(sourcedId of orgs)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -105,7 +105,7 @@ def orgs_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_4',
-                line=48,
+                line=49,
                 text='count(sourcedId of orgs)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -121,7 +121,7 @@ def orgs_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_5',
-                line=48,
+                line=49,
                 text='count(sourcedId of orgs)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -137,7 +137,7 @@ def orgs_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_6',
-                line=48,
+                line=49,
                 text='count(sourcedId of orgs)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -153,7 +153,7 @@ def orgs_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_7',
-                line=48,
+                line=49,
                 text='count(sourcedId of orgs)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -169,20 +169,20 @@ def orgs_jsonl(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('sourcedId', 60, col('sourcedId')),
-            Column('name', 61, col('name')),
-            Column('identifier', 62, col('identifier')),
-            Column('type', 63, col('type')),
-            Column('parent', 64, fn.guidref(col('parent'), 'org', False)),
-            Column('children', 65, fn.guidref(col('lookup_1'), 'org', True)),
-            Column('dateLastModified', 66, col('dateLastModified')),
-            Column('status', 67, col('status')),
-            Column('metadata', 68, col('metadata')),
+            Column('sourcedId', 61, col('sourcedId')),
+            Column('name', 62, col('name')),
+            Column('identifier', 63, col('identifier')),
+            Column('type', 64, col('type')),
+            Column('parent', 65, fn.guidref(col('parent'), 'org', False)),
+            Column('children', 66, fn.guidref(col('lookup_1'), 'org', True)),
+            Column('dateLastModified', 67, col('dateLastModified')),
+            Column('status', 68, col('status')),
+            Column('metadata', 69, col('metadata')),
         ),
         checks=(
-            Check(70, 'the organization has no name', (fn.blank(fn.trim(col('out:name'))) == '')),
+            Check(71, 'the organization has no name', (fn.blank(fn.trim(col('out:name'))) == '')),
             Check(
-                71,
+                72,
                 'the parent organization was rejected',
                 ~(pl.all_horizontal(
                     pl.all_horizontal(
@@ -236,16 +236,16 @@ def orgs_jsonl(p: dict[str, object]) -> Output:
 
 
 def academicSessions_jsonl(p: dict[str, object]) -> Output:
-    """output academicSessions.jsonl from academicSessions (mapping line 80)."""
+    """output academicSessions.jsonl from academicSessions (mapping line 82)."""
     return Output(
         'academicSessions.jsonl',
         'academicSessions',
-        line=80,
+        line=82,
         format='jsonl',
         after=(
             Lookup(
                 'lookup_8',
-                line=90,
+                line=92,
                 text='list(sourcedId of academicSessions where parent = this and session_ok(sourcedId))',
                 entity='academicSessions',
                 key=col('parent'),
@@ -261,7 +261,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_9',
-                line=42,
+                line=43,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -277,7 +277,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_10',
-                line=42,
+                line=43,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -293,7 +293,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_11',
-                line=42,
+                line=43,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -309,7 +309,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_12',
-                line=42,
+                line=43,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -325,7 +325,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_13',
-                line=42,
+                line=43,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -341,7 +341,7 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_14',
-                line=42,
+                line=43,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -357,28 +357,28 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('sourcedId', 83, col('sourcedId')),
-            Column('title', 84, col('title')),
-            Column('startDate', 85, col('startDate')),
-            Column('endDate', 86, col('endDate')),
-            Column('type', 87, col('type')),
-            Column('schoolYear', 88, col('schoolYear')),
-            Column('parent', 89, fn.guidref(col('parent'), 'academicSession', False)),
-            Column('children', 90, fn.guidref(col('lookup_8'), 'academicSession', True)),
-            Column('dateLastModified', 92, col('dateLastModified')),
-            Column('status', 93, col('status')),
+            Column('sourcedId', 85, col('sourcedId')),
+            Column('title', 86, col('title')),
+            Column('startDate', 87, col('startDate')),
+            Column('endDate', 88, col('endDate')),
+            Column('type', 89, col('type')),
+            Column('schoolYear', 90, col('schoolYear')),
+            Column('parent', 91, fn.guidref(col('parent'), 'academicSession', False)),
+            Column('children', 92, fn.guidref(col('lookup_8'), 'academicSession', True)),
+            Column('dateLastModified', 94, col('dateLastModified')),
+            Column('status', 95, col('status')),
         ),
         checks=(
-            Check(95, 'the session has no title', (fn.blank(fn.trim(col('out:title'))) == '')),
-            Check(96, 'the session has no start date', col('out:startDate').is_null()),
-            Check(97, 'the session has no end date', col('out:endDate').is_null()),
+            Check(97, 'the session has no title', (fn.blank(fn.trim(col('out:title'))) == '')),
+            Check(98, 'the session has no start date', col('out:startDate').is_null()),
+            Check(99, 'the session has no end date', col('out:endDate').is_null()),
             Check(
-                98,
+                100,
                 'the session does not start before it ends',
                 (col('out:startDate') >= col('out:endDate')),
             ),
             Check(
-                99,
+                101,
                 'the parent session was rejected',
                 ~(pl.all_horizontal(
                     pl.all_horizontal(
@@ -462,16 +462,16 @@ def academicSessions_jsonl(p: dict[str, object]) -> Output:
 
 
 def courses_jsonl(p: dict[str, object]) -> Output:
-    """output courses.jsonl from courses (mapping line 106)."""
+    """output courses.jsonl from courses (mapping line 109)."""
     return Output(
         'courses.jsonl',
         'courses',
-        line=106,
+        line=109,
         format='jsonl',
         after=(
             Lookup(
                 'lookup_15',
-                line=119,
+                line=122,
                 text='first(catalogId of catalog where courseCode = this.courseCode)',
                 entity='catalog',
                 key=col('courseCode'),
@@ -481,7 +481,7 @@ def courses_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_16',
-                line=120,
+                line=123,
                 text='exists(catalogId of catalog where courseCode = this.courseCode)',
                 entity='catalog',
                 key=col('courseCode'),
@@ -491,7 +491,7 @@ def courses_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_17',
-                line=123,
+                line=127,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -502,7 +502,7 @@ def courses_jsonl(p: dict[str, object]) -> Output:
             Member('member_18', 'academicSessions.jsonl', on=col('schoolYear')),
             Lookup(
                 'lookup_19',
-                line=125,
+                line=130,
                 text='count(sourcedId of orgs)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -513,23 +513,23 @@ def courses_jsonl(p: dict[str, object]) -> Output:
             Member('member_20', 'orgs.jsonl', on=col('org')),
         ),
         columns=(
-            Column('sourcedId', 109, col('sourcedId')),
-            Column('title', 110, col('title')),
-            Column('courseCode', 111, col('courseCode')),
-            Column('schoolYear', 112, fn.guidref(col('schoolYear'), 'academicSession', False)),
-            Column('grades', 113, col('grades')),
-            Column('subjects', 114, col('subjects')),
-            Column('subjectCodes', 115, col('subjectCodes')),
-            Column('org', 116, fn.guidref(col('org'), 'org', False)),
-            Column('dateLastModified', 117, col('dateLastModified')),
-            Column('status', 118, col('status')),
-            Column('catalogId', 119, col('lookup_15')),
-            Column('custom', 120, ~col('lookup_16')),
+            Column('sourcedId', 112, col('sourcedId')),
+            Column('title', 113, col('title')),
+            Column('courseCode', 114, col('courseCode')),
+            Column('schoolYear', 115, fn.guidref(col('schoolYear'), 'academicSession', False)),
+            Column('grades', 116, col('grades')),
+            Column('subjects', 117, col('subjects')),
+            Column('subjectCodes', 118, col('subjectCodes')),
+            Column('org', 119, fn.guidref(col('org'), 'org', False)),
+            Column('dateLastModified', 120, col('dateLastModified')),
+            Column('status', 121, col('status')),
+            Column('catalogId', 122, col('lookup_15')),
+            Column('custom', 123, ~col('lookup_16')),
         ),
         checks=(
-            Check(122, 'the course has no title', (fn.blank(fn.trim(col('out:title'))) == '')),
+            Check(125, 'the course has no title', (fn.blank(fn.trim(col('out:title'))) == '')),
             Check(
-                123,
+                126,
                 "the course's school year was rejected",
                 pl.all_horizontal(
                     (~fn.is_blank(col('schoolYear')) & (col('lookup_17') > 0)),
@@ -537,7 +537,7 @@ def courses_jsonl(p: dict[str, object]) -> Output:
                 ),
             ),
             Check(
-                125,
+                129,
                 "the course's organization was rejected",
                 pl.all_horizontal(
                     (~fn.is_blank(col('org')) & (col('lookup_19') > 0)),
@@ -546,7 +546,7 @@ def courses_jsonl(p: dict[str, object]) -> Output:
             ),
         ),
         counters=(
-            Counter('custom courses', 127, col('out:custom')),
+            Counter('custom courses', 132, col('out:custom')),
         ),
         key=('sourcedId',),
         depends_on=('academicSessions.jsonl', 'orgs.jsonl'),
@@ -554,16 +554,16 @@ def courses_jsonl(p: dict[str, object]) -> Output:
 
 
 def classes_jsonl(p: dict[str, object]) -> Output:
-    """output classes.jsonl from classes (mapping line 136)."""
+    """output classes.jsonl from classes (mapping line 141)."""
     return Output(
         'classes.jsonl',
         'classes',
-        line=136,
+        line=141,
         format='jsonl',
         after=(
             Lookup(
                 'lookup_21',
-                line=154,
+                line=160,
                 text='count(sourcedId of orgs)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -574,7 +574,7 @@ def classes_jsonl(p: dict[str, object]) -> Output:
             Member('member_22', 'orgs.jsonl', on=col('school')),
             Lookup(
                 'lookup_23',
-                line=157,
+                line=164,
                 text='count(sourcedId of courses)',
                 entity='courses',
                 key=col('sourcedId'),
@@ -585,7 +585,7 @@ def classes_jsonl(p: dict[str, object]) -> Output:
             Member('member_24', 'courses.jsonl', on=col('course')),
             Lookup(
                 'lookup_25',
-                line=159,
+                line=166,
                 text='count(sourcedId of academicSessions)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -596,7 +596,7 @@ def classes_jsonl(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_27',
-                line=160,
+                line=168,
                 text='exists(sourcedId of academicSessions where sourcedId in this.terms and sourcedId not in academicSessions.jsonl)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -609,33 +609,33 @@ def classes_jsonl(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('sourcedId', 139, col('sourcedId')),
-            Column('title', 140, col('title')),
-            Column('classCode', 141, col('classCode')),
-            Column('classType', 142, col('classType')),
-            Column('location', 143, col('location')),
-            Column('grades', 144, col('grades')),
-            Column('subjects', 145, col('subjects')),
-            Column('course', 146, fn.guidref(col('course'), 'course', False)),
-            Column('school', 147, fn.guidref(col('school'), 'org', False)),
-            Column('terms', 148, fn.guidref(col('terms'), 'academicSession', True)),
-            Column('periods', 149, col('periods')),
-            Column('dateLastModified', 150, col('dateLastModified')),
-            Column('status', 151, col('status')),
+            Column('sourcedId', 144, col('sourcedId')),
+            Column('title', 145, col('title')),
+            Column('classCode', 146, col('classCode')),
+            Column('classType', 147, col('classType')),
+            Column('location', 148, col('location')),
+            Column('grades', 149, col('grades')),
+            Column('subjects', 150, col('subjects')),
+            Column('course', 151, fn.guidref(col('course'), 'course', False)),
+            Column('school', 152, fn.guidref(col('school'), 'org', False)),
+            Column('terms', 153, fn.guidref(col('terms'), 'academicSession', True)),
+            Column('periods', 154, col('periods')),
+            Column('dateLastModified', 155, col('dateLastModified')),
+            Column('status', 156, col('status')),
         ),
         checks=(
-            Check(153, 'the class has no title', (fn.blank(fn.trim(col('out:title'))) == '')),
+            Check(158, 'the class has no title', (fn.blank(fn.trim(col('out:title'))) == '')),
             Check(
-                154,
+                159,
                 "the class's school was rejected",
                 pl.all_horizontal(
                     (~fn.is_blank(col('school')) & (col('lookup_21') > 0)),
                     ~col('member_22'),
                 ),
             ),
-            Check(156, 'the class has no course', fn.is_blank(col('course'))),
+            Check(162, 'the class has no course', fn.is_blank(col('course'))),
             Check(
-                157,
+                163,
                 "the class's course was rejected",
                 pl.all_horizontal(
                     (~fn.is_blank(col('course')) & (col('lookup_23') > 0)),
@@ -643,14 +643,14 @@ def classes_jsonl(p: dict[str, object]) -> Output:
                 ),
             ),
             Check(
-                159,
+                166,
                 'a term of the class is missing',
                 pl.any_horizontal(
                     fn.is_empty_list(col('terms')),
                     ~col('lookup_25').eq_missing(fn.count(col('terms'))),
                 ),
             ),
-            Check(160, 'a term of the class was rejected', col('lookup_27').fill_null(False)),
+            Check(167, 'a term of the class was rejected', col('lookup_27').fill_null(False)),
         ),
         key=('sourcedId',),
         depends_on=('orgs.jsonl', 'courses.jsonl', 'academicSessions.jsonl'),
@@ -658,15 +658,15 @@ def classes_jsonl(p: dict[str, object]) -> Output:
 
 
 def users_jsonl(p: dict[str, object]) -> Output:
-    """output users.jsonl from users (mapping line 169)."""
+    """output users.jsonl from users (mapping line 177)."""
     return Output(
         'users.jsonl',
         'users',
-        line=169,
+        line=177,
         format='jsonl',
         rules=(
             Rule(
-                170,
+                178,
                 'where lingco_role(role) != ""',
                 (fn.blank((
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('student'))
@@ -679,7 +679,7 @@ def users_jsonl(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_29',
-                line=185,
+                line=194,
                 text='exists(sourcedId of orgs where sourcedId in this.orgs and sourcedId not in orgs.jsonl)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -692,13 +692,13 @@ def users_jsonl(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('sourcedId', 173, col('sourcedId')),
-            Column('givenName', 174, col('givenName')),
-            Column('familyName', 175, col('familyName')),
-            Column('email', 176, col('email')),
+            Column('sourcedId', 181, col('sourcedId')),
+            Column('givenName', 182, col('givenName')),
+            Column('familyName', 183, col('familyName')),
+            Column('email', 184, col('email')),
             Column(
                 'role',
-                177,
+                185,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('student'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('teacher'))
@@ -706,24 +706,24 @@ def users_jsonl(p: dict[str, object]) -> Output:
                     .otherwise(pl.lit(''))
                 ),
             ),
-            Column('orgs', 178, fn.guidref(col('orgs'), 'org', True)),
-            Column('grades', 179, col('grades')),
-            Column('dateLastModified', 180, col('dateLastModified')),
-            Column('status', 181, col('status')),
+            Column('orgs', 186, fn.guidref(col('orgs'), 'org', True)),
+            Column('grades', 187, col('grades')),
+            Column('dateLastModified', 188, col('dateLastModified')),
+            Column('status', 189, col('status')),
         ),
         checks=(
             Check(
-                183,
+                191,
                 'the user has no given name',
                 (fn.blank(fn.trim(col('out:givenName'))) == ''),
             ),
             Check(
-                184,
+                192,
                 'the user has no family name',
                 (fn.blank(fn.trim(col('out:familyName'))) == ''),
             ),
             Check(
-                185,
+                193,
                 'an organization of the user was rejected',
                 col('lookup_29').fill_null(False),
             ),
@@ -734,17 +734,17 @@ def users_jsonl(p: dict[str, object]) -> Output:
 
 
 def enrollments_jsonl(p: dict[str, object]) -> Output:
-    """output enrollments.jsonl from enrollments (mapping line 195)."""
+    """output enrollments.jsonl from enrollments (mapping line 204)."""
     return Output(
         'enrollments.jsonl',
         'enrollments',
-        line=195,
+        line=204,
         format='jsonl',
         before=(
             Join('users', on=col('user'), fields={'user.role': 'role'}, found='user:found'),
             Lookup(
                 'lookup_30',
-                line=197,
+                line=206,
                 text='count(sourcedId of classes)',
                 entity='classes',
                 key=col('sourcedId'),
@@ -755,7 +755,7 @@ def enrollments_jsonl(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                196,
+                205,
                 'where lingco_role(user.role) != ""',
                 (fn.blank((
                     pl.when(fn.blank(col('user.role')) == 'student').then(pl.lit('student'))
@@ -765,7 +765,7 @@ def enrollments_jsonl(p: dict[str, object]) -> Output:
                 )) != ''),
             ),
             Rule(
-                197,
+                206,
                 'where resolves(class)',
                 (~fn.is_blank(col('class')) & (col('lookup_30') > 0)),
             ),
@@ -775,7 +775,7 @@ def enrollments_jsonl(p: dict[str, object]) -> Output:
             Member('member_32', 'classes.jsonl', on=col('class')),
             Lookup(
                 'lookup_33',
-                line=213,
+                line=223,
                 text='count(sourcedId of orgs)',
                 entity='orgs',
                 key=col('sourcedId'),
@@ -786,22 +786,22 @@ def enrollments_jsonl(p: dict[str, object]) -> Output:
             Member('member_34', 'orgs.jsonl', on=col('school')),
         ),
         columns=(
-            Column('sourcedId', 200, col('sourcedId')),
-            Column('user', 201, fn.guidref(col('user'), 'user', False)),
-            Column('class', 202, fn.guidref(col('class'), 'class', False)),
-            Column('school', 203, fn.guidref(col('school'), 'org', False)),
-            Column('role', 204, col('role')),
-            Column('primary', 205, col('primary')),
-            Column('beginDate', 206, col('beginDate')),
-            Column('endDate', 207, col('endDate')),
-            Column('dateLastModified', 208, col('dateLastModified')),
-            Column('status', 209, col('status')),
+            Column('sourcedId', 209, col('sourcedId')),
+            Column('user', 210, fn.guidref(col('user'), 'user', False)),
+            Column('class', 211, fn.guidref(col('class'), 'class', False)),
+            Column('school', 212, fn.guidref(col('school'), 'org', False)),
+            Column('role', 213, col('role')),
+            Column('primary', 214, col('primary')),
+            Column('beginDate', 215, col('beginDate')),
+            Column('endDate', 216, col('endDate')),
+            Column('dateLastModified', 217, col('dateLastModified')),
+            Column('status', 218, col('status')),
         ),
         checks=(
-            Check(211, "the enrollment's user was rejected", ~col('member_31')),
-            Check(212, "the enrollment's class was rejected", ~col('member_32')),
+            Check(220, "the enrollment's user was rejected", ~col('member_31')),
+            Check(221, "the enrollment's class was rejected", ~col('member_32')),
             Check(
-                213,
+                222,
                 "the enrollment's school was rejected",
                 pl.all_horizontal(
                     (~fn.is_blank(col('school')) & (col('lookup_33') > 0)),
@@ -826,4 +826,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {55: 57, 57: 57, 172: 60, 173: 61, 174: 62, 175: 63, 176: 64, 177: 65, 178: 66, 179: 67, 180: 68, 183: 70, 184: 71, 185: 71, 186: 71, 187: 71, 188: 71, 189: 71, 190: 71, 191: 71, 192: 71, 193: 71, 194: 71, 195: 71, 196: 71, 197: 71, 198: 71, 199: 71, 200: 71, 201: 71, 202: 71, 203: 71, 204: 71, 205: 71, 206: 71, 207: 71, 208: 71, 209: 71, 210: 71, 211: 71, 212: 71, 213: 71, 214: 71, 215: 71, 216: 71, 217: 71, 218: 71, 219: 71, 220: 71, 221: 71, 222: 71, 223: 71, 224: 71, 225: 71, 226: 71, 227: 71, 228: 71, 229: 71, 230: 71, 231: 71, 232: 71, 238: 80, 240: 80, 360: 83, 361: 84, 362: 85, 363: 86, 364: 87, 365: 88, 366: 89, 367: 90, 368: 92, 369: 93, 372: 95, 373: 96, 374: 97, 375: 98, 376: 98, 377: 98, 378: 98, 379: 98, 380: 99, 381: 99, 382: 99, 383: 99, 384: 99, 385: 99, 386: 99, 387: 99, 388: 99, 389: 99, 390: 99, 391: 99, 392: 99, 393: 99, 394: 99, 395: 99, 396: 99, 397: 99, 398: 99, 399: 99, 400: 99, 401: 99, 402: 99, 403: 99, 404: 99, 405: 99, 406: 99, 407: 99, 408: 99, 409: 99, 410: 99, 411: 99, 412: 99, 413: 99, 414: 99, 415: 99, 416: 99, 417: 99, 418: 99, 419: 99, 420: 99, 421: 99, 422: 99, 423: 99, 424: 99, 425: 99, 426: 99, 427: 99, 428: 99, 429: 99, 430: 99, 431: 99, 432: 99, 433: 99, 434: 99, 435: 99, 436: 99, 437: 99, 438: 99, 439: 99, 440: 99, 441: 99, 442: 99, 443: 99, 444: 99, 445: 99, 446: 99, 447: 99, 448: 99, 449: 99, 450: 99, 451: 99, 452: 99, 453: 99, 454: 99, 455: 99, 456: 99, 457: 99, 458: 99, 464: 106, 466: 106, 516: 109, 517: 110, 518: 111, 519: 112, 520: 113, 521: 114, 522: 115, 523: 116, 524: 117, 525: 118, 526: 119, 527: 120, 530: 122, 531: 123, 532: 123, 533: 123, 534: 123, 535: 123, 536: 123, 537: 123, 538: 123, 539: 125, 540: 125, 541: 125, 542: 125, 543: 125, 544: 125, 545: 125, 546: 125, 549: 127, 556: 136, 558: 136, 612: 139, 613: 140, 614: 141, 615: 142, 616: 143, 617: 144, 618: 145, 619: 146, 620: 147, 621: 148, 622: 149, 623: 150, 624: 151, 627: 153, 628: 154, 629: 154, 630: 154, 631: 154, 632: 154, 633: 154, 634: 154, 635: 154, 636: 156, 637: 157, 638: 157, 639: 157, 640: 157, 641: 157, 642: 157, 643: 157, 644: 157, 645: 159, 646: 159, 647: 159, 648: 159, 649: 159, 650: 159, 651: 159, 652: 159, 653: 160, 660: 169, 662: 169, 668: 170, 669: 170, 670: 170, 671: 170, 672: 170, 673: 170, 674: 170, 675: 170, 676: 170, 677: 170, 695: 173, 696: 174, 697: 175, 698: 176, 699: 177, 700: 177, 701: 177, 702: 177, 703: 177, 704: 177, 705: 177, 706: 177, 707: 177, 708: 177, 709: 178, 710: 179, 711: 180, 712: 181, 715: 183, 716: 183, 717: 183, 718: 183, 719: 183, 720: 184, 721: 184, 722: 184, 723: 184, 724: 184, 725: 185, 726: 185, 727: 185, 728: 185, 729: 185, 736: 195, 738: 195, 757: 196, 758: 196, 759: 196, 760: 196, 761: 196, 762: 196, 763: 196, 764: 196, 765: 196, 766: 196, 767: 197, 768: 197, 769: 197, 770: 197, 771: 197, 789: 200, 790: 201, 791: 202, 792: 203, 793: 204, 794: 205, 795: 206, 796: 207, 797: 208, 798: 209, 801: 211, 802: 212, 803: 213, 804: 213, 805: 213, 806: 213, 807: 213, 808: 213, 809: 213, 810: 213}
+SOURCE_MAP = {55: 58, 57: 58, 172: 61, 173: 62, 174: 63, 175: 64, 176: 65, 177: 66, 178: 67, 179: 68, 180: 69, 183: 71, 184: 72, 185: 72, 186: 72, 187: 72, 188: 72, 189: 72, 190: 72, 191: 72, 192: 72, 193: 72, 194: 72, 195: 72, 196: 72, 197: 72, 198: 72, 199: 72, 200: 72, 201: 72, 202: 72, 203: 72, 204: 72, 205: 72, 206: 72, 207: 72, 208: 72, 209: 72, 210: 72, 211: 72, 212: 72, 213: 72, 214: 72, 215: 72, 216: 72, 217: 72, 218: 72, 219: 72, 220: 72, 221: 72, 222: 72, 223: 72, 224: 72, 225: 72, 226: 72, 227: 72, 228: 72, 229: 72, 230: 72, 231: 72, 232: 72, 238: 82, 240: 82, 360: 85, 361: 86, 362: 87, 363: 88, 364: 89, 365: 90, 366: 91, 367: 92, 368: 94, 369: 95, 372: 97, 373: 98, 374: 99, 375: 100, 376: 100, 377: 100, 378: 100, 379: 100, 380: 101, 381: 101, 382: 101, 383: 101, 384: 101, 385: 101, 386: 101, 387: 101, 388: 101, 389: 101, 390: 101, 391: 101, 392: 101, 393: 101, 394: 101, 395: 101, 396: 101, 397: 101, 398: 101, 399: 101, 400: 101, 401: 101, 402: 101, 403: 101, 404: 101, 405: 101, 406: 101, 407: 101, 408: 101, 409: 101, 410: 101, 411: 101, 412: 101, 413: 101, 414: 101, 415: 101, 416: 101, 417: 101, 418: 101, 419: 101, 420: 101, 421: 101, 422: 101, 423: 101, 424: 101, 425: 101, 426: 101, 427: 101, 428: 101, 429: 101, 430: 101, 431: 101, 432: 101, 433: 101, 434: 101, 435: 101, 436: 101, 437: 101, 438: 101, 439: 101, 440: 101, 441: 101, 442: 101, 443: 101, 444: 101, 445: 101, 446: 101, 447: 101, 448: 101, 449: 101, 450: 101, 451: 101, 452: 101, 453: 101, 454: 101, 455: 101, 456: 101, 457: 101, 458: 101, 464: 109, 466: 109, 516: 112, 517: 113, 518: 114, 519: 115, 520: 116, 521: 117, 522: 118, 523: 119, 524: 120, 525: 121, 526: 122, 527: 123, 530: 125, 531: 126, 532: 126, 533: 126, 534: 126, 535: 126, 536: 126, 537: 126, 538: 126, 539: 129, 540: 129, 541: 129, 542: 129, 543: 129, 544: 129, 545: 129, 546: 129, 549: 132, 556: 141, 558: 141, 612: 144, 613: 145, 614: 146, 615: 147, 616: 148, 617: 149, 618: 150, 619: 151, 620: 152, 621: 153, 622: 154, 623: 155, 624: 156, 627: 158, 628: 159, 629: 159, 630: 159, 631: 159, 632: 159, 633: 159, 634: 159, 635: 159, 636: 162, 637: 163, 638: 163, 639: 163, 640: 163, 641: 163, 642: 163, 643: 163, 644: 163, 645: 166, 646: 166, 647: 166, 648: 166, 649: 166, 650: 166, 651: 166, 652: 166, 653: 167, 660: 177, 662: 177, 668: 178, 669: 178, 670: 178, 671: 178, 672: 178, 673: 178, 674: 178, 675: 178, 676: 178, 677: 178, 695: 181, 696: 182, 697: 183, 698: 184, 699: 185, 700: 185, 701: 185, 702: 185, 703: 185, 704: 185, 705: 185, 706: 185, 707: 185, 708: 185, 709: 186, 710: 187, 711: 188, 712: 189, 715: 191, 716: 191, 717: 191, 718: 191, 719: 191, 720: 192, 721: 192, 722: 192, 723: 192, 724: 192, 725: 193, 726: 193, 727: 193, 728: 193, 729: 193, 736: 204, 738: 204, 757: 205, 758: 205, 759: 205, 760: 205, 761: 205, 762: 205, 763: 205, 764: 205, 765: 205, 766: 205, 767: 206, 768: 206, 769: 206, 770: 206, 771: 206, 789: 209, 790: 210, 791: 211, 792: 212, 793: 213, 794: 214, 795: 215, 796: 216, 797: 217, 798: 218, 801: 220, 802: 221, 803: 222, 804: 222, 805: 222, 806: 222, 807: 222, 808: 222, 809: 222, 810: 222}

@@ -15,8 +15,8 @@ import polars as pl
 
 from rostermap.runtime.engine import functions as fn
 from rostermap.runtime.engine.plans import (
-    Check, Column, Counter, Fail, Join, Limit, Lookup, Member, Missing, Output, Param, Rule, Warn,
-    col,
+    Check, Column, Counter, Expect, Fail, Join, Limit, Lookup, Member, Missing, Output, Param,
+    Rule, Warn, col,
 )
 
 PROFILE = 'oneroster-gradebook'

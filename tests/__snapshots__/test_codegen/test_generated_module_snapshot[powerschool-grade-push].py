@@ -15,8 +15,8 @@ import polars as pl
 
 from rostermap.runtime.engine import functions as fn
 from rostermap.runtime.engine.plans import (
-    Check, Column, Counter, Fail, Join, Limit, Lookup, Member, Missing, Output, Param, Rule, Warn,
-    col,
+    Check, Column, Counter, Expect, Fail, Join, Limit, Lookup, Member, Missing, Output, Param,
+    Rule, Warn, col,
 )
 
 PROFILE = 'powerschool-grade-push'
@@ -51,11 +51,11 @@ FILTERS = {
 
 
 def assignments(p: dict[str, object]) -> Output:
-    """output assignments from lineItems (mapping line 39)."""
+    """output assignments from lineItems (mapping line 40)."""
     return Output(
         'assignments',
         'lineItems',
-        line=39,
+        line=40,
         format='json',
         before=(
             Join(
@@ -66,9 +66,9 @@ def assignments(p: dict[str, object]) -> Output:
             ),
         ),
         rules=(
-            Rule(40, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(41, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                41,
+                42,
                 'where category.title in types',
                 fn.blank(col('category.title')).is_in(p['types']),
             ),
@@ -93,38 +93,38 @@ def assignments(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('lineItem', 48, col('sourcedId')),
-            Column('assignment/name', 50, col('title')),
+            Column('lineItem', 49, col('sourcedId')),
+            Column('assignment/name', 51, col('title')),
             Column(
                 'assignment/standardcalcdirection',
-                52,
+                53,
                 (
                     pl.when(pl.lit(p['standards_rollup']).fill_null(False))
                         .then(pl.lit('RollupAsmtScoreToStandard'))
                         .otherwise(pl.lit('NONE'))
                 ),
             ),
-            Column('assignment/assignment_section/sections_dcid', 56, col('class')),
-            Column('assignment/assignment_section/name', 58, col('title')),
+            Column('assignment/assignment_section/sections_dcid', 57, col('class')),
+            Column('assignment/assignment_section/name', 59, col('title')),
             Column(
                 'assignment/assignment_section/description',
-                60,
+                61,
                 fn.default(col('description'), col('title')),
             ),
-            Column('assignment/assignment_section/duedate', 62, col('dueDate')),
-            Column('assignment/assignment_section/publish_option', 64, pl.lit('Immediately')),
-            Column('assignment/assignment_section/score_entry_points', 66, col('resultValueMax')),
-            Column('assignment/assignment_section/extracreditpoints', 68, pl.lit(0)),
-            Column('assignment/assignment_section/weight', 70, pl.lit(1)),
-            Column('assignment/assignment_section/totalpointvalue', 72, col('resultValueMax')),
+            Column('assignment/assignment_section/duedate', 63, col('dueDate')),
+            Column('assignment/assignment_section/publish_option', 65, pl.lit('Immediately')),
+            Column('assignment/assignment_section/score_entry_points', 67, col('resultValueMax')),
+            Column('assignment/assignment_section/extracreditpoints', 69, pl.lit(0)),
+            Column('assignment/assignment_section/weight', 71, pl.lit(1)),
+            Column('assignment/assignment_section/totalpointvalue', 73, col('resultValueMax')),
             Column(
                 'assignment/assignment_section/_onlinework/issubtypeopt1enabled',
-                74,
+                75,
                 pl.lit(False),
             ),
             Column(
                 'assignment/assignment_section/_assignmentcategoryassociations/teachercategoryid',
-                77,
+                78,
                 (
                     pl.when(col('lookup_1').fill_null(False))
                         .then(pl.lit('TEST'))
@@ -133,7 +133,7 @@ def assignments(p: dict[str, object]) -> Output:
             ),
             Column(
                 'assignment/assignment_section/_assignmentcategoryassociations/isprimary',
-                79,
+                80,
                 pl.lit(True),
             ),
         ),
@@ -142,25 +142,25 @@ def assignments(p: dict[str, object]) -> Output:
 
 
 def scores(p: dict[str, object]) -> Output:
-    """output scores from results (mapping line 84)."""
+    """output scores from results (mapping line 85)."""
     return Output(
         'scores',
         'results',
-        line=84,
+        line=85,
         format='json',
         before=(
             Member('member_2', 'assignments', on=col('lineItem')),
         ),
         rules=(
-            Rule(85, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
-            Rule(86, 'where score is not empty', ~col('score').is_null()),
-            Rule(87, 'where lineItem in assignments', col('member_2').fill_null(False)),
+            Rule(86, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(87, 'where score is not empty', ~col('score').is_null()),
+            Rule(88, 'where lineItem in assignments', col('member_2').fill_null(False)),
         ),
         columns=(
-            Column('result', 94, col('sourcedId')),
-            Column('score/assignment_id', 97, col('lineItem')),
-            Column('score/student_id', 99, col('student')),
-            Column('score/assignment_score/score_entered', 101, col('score')),
+            Column('result', 95, col('sourcedId')),
+            Column('score/assignment_id', 98, col('lineItem')),
+            Column('score/student_id', 100, col('student')),
+            Column('score/assignment_score/score_entered', 102, col('score')),
         ),
         key=('result',),
         depends_on=('assignments',),
@@ -179,4 +179,4 @@ PUSHES = '[{"after": [], "body": "assignment", "captures": [{"name": "external_i
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {53: 39, 55: 39, 69: 40, 70: 41, 71: 41, 72: 41, 73: 41, 74: 41, 96: 48, 97: 50, 98: 52, 99: 52, 100: 52, 101: 52, 102: 52, 103: 52, 104: 52, 105: 52, 106: 52, 107: 56, 108: 58, 109: 60, 110: 60, 111: 60, 112: 60, 113: 60, 114: 62, 115: 64, 116: 66, 117: 68, 118: 70, 119: 72, 120: 74, 121: 74, 122: 74, 123: 74, 124: 74, 125: 77, 126: 77, 127: 77, 128: 77, 129: 77, 130: 77, 131: 77, 132: 77, 133: 77, 134: 79, 135: 79, 136: 79, 137: 79, 138: 79, 144: 84, 146: 84, 155: 85, 156: 86, 157: 87, 160: 94, 161: 97, 162: 99, 163: 101}
+SOURCE_MAP = {53: 40, 55: 40, 69: 41, 70: 42, 71: 42, 72: 42, 73: 42, 74: 42, 96: 49, 97: 51, 98: 53, 99: 53, 100: 53, 101: 53, 102: 53, 103: 53, 104: 53, 105: 53, 106: 53, 107: 57, 108: 59, 109: 61, 110: 61, 111: 61, 112: 61, 113: 61, 114: 63, 115: 65, 116: 67, 117: 69, 118: 71, 119: 73, 120: 75, 121: 75, 122: 75, 123: 75, 124: 75, 125: 78, 126: 78, 127: 78, 128: 78, 129: 78, 130: 78, 131: 78, 132: 78, 133: 78, 134: 80, 135: 80, 136: 80, 137: 80, 138: 80, 144: 85, 146: 85, 155: 86, 156: 87, 157: 88, 160: 95, 161: 98, 162: 100, 163: 102}

@@ -15,8 +15,8 @@ import polars as pl
 
 from rostermap.runtime.engine import functions as fn
 from rostermap.runtime.engine.plans import (
-    Check, Column, Counter, Fail, Join, Limit, Lookup, Member, Missing, Output, Param, Rule, Warn,
-    col,
+    Check, Column, Counter, Expect, Fail, Join, Limit, Lookup, Member, Missing, Output, Param,
+    Rule, Warn, col,
 )
 
 PROFILE = 'powerschool-learning'
@@ -30,9 +30,9 @@ BUNDLE = None
 PARAMS = (
     Param('year', 'int', required=True, default=None, line=16),
     Param('google_domain', 'str', required=False, default='', line=17),
-    Param('schools', 'list[str]', required=False, default=[], line=18, names='orgs', names_by=('sourcedId',)),
-    Param('live_accounts', 'table', required=False, default=None, line=25, columns=('import_id', 'email', 'username')),
-    Param('generate_logins', 'bool', required=False, default=False, line=29),
+    Param('schools', 'list[str]', required=False, default=[], line=19, names='orgs', names_by=('sourcedId',)),
+    Param('live_accounts', 'table', required=False, default=None, line=26, columns=('import_id', 'email', 'username')),
+    Param('generate_logins', 'bool', required=False, default=False, line=30),
 )
 
 # The OneRoster fields read from each entity; nothing else is loaded.
@@ -60,14 +60,14 @@ FILTERS = {
 
 
 def users_csv(p: dict[str, object]) -> Output:
-    """output users.csv from users (mapping line 185)."""
+    """output users.csv from users (mapping line 186)."""
     return Output(
         'users.csv',
         'users',
-        line=185,
+        line=186,
         rules=(
             Rule(
-                186,
+                187,
                 'where enabled',
                 pl.all_horizontal(
                     fn.blank(col('status')).is_in(['', 'active']),
@@ -75,12 +75,12 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                187,
+                188,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                188,
+                189,
                 'where schools is empty or any of orgs in schools',
                 pl.any_horizontal(pl.lit(not p['schools']), fn.any_in(col('orgs'), p['schools'])),
             ),
@@ -88,7 +88,7 @@ def users_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_1',
-                line=49,
+                line=50,
                 text='first(import_id of live_accounts where lower(email) = lower(address) and email is not empty and import_id is not empty)',
                 entity='live_accounts',
                 key=fn.lower(col('email')),
@@ -99,7 +99,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_2',
-                line=53,
+                line=54,
                 text='first(import_id of live_accounts where lower(username) = lower(login) and username is not empty and import_id is not empty)',
                 entity='live_accounts',
                 key=fn.lower(col('username')),
@@ -110,7 +110,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_3',
-                line=84,
+                line=85,
                 text='exists(import_id of live_accounts where import_id = this.sourcedId)',
                 entity='live_accounts',
                 key=col('import_id'),
@@ -120,7 +120,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_4',
-                line=96,
+                line=97,
                 text='first(username of live_accounts where import_id = account)',
                 entity='live_accounts',
                 key=col('import_id'),
@@ -137,7 +137,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_5',
-                line=41,
+                line=42,
                 text='list(import_id of live_accounts where lower(email) = lower(address) and email is not empty and import_id is not empty)',
                 entity='live_accounts',
                 key=fn.lower(col('email')),
@@ -148,7 +148,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_6',
-                line=45,
+                line=46,
                 text='list(import_id of live_accounts where lower(username) = lower(login) and username is not empty and import_id is not empty)',
                 entity='live_accounts',
                 key=fn.lower(col('username')),
@@ -159,7 +159,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_7',
-                line=58,
+                line=59,
                 text='list(line of live_accounts where lower(email) = lower(address) and email is not empty and import_id is not empty)',
                 entity='live_accounts',
                 key=fn.lower(col('email')),
@@ -170,7 +170,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_8',
-                line=62,
+                line=63,
                 text='list(line of live_accounts where lower(username) = lower(login) and username is not empty and import_id is not empty)',
                 entity='live_accounts',
                 key=fn.lower(col('username')),
@@ -181,7 +181,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_9',
-                line=66,
+                line=67,
                 text='first(line of live_accounts where import_id = account)',
                 entity='live_accounts',
                 key=col('import_id'),
@@ -191,7 +191,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_10',
-                line=95,
+                line=96,
                 text='first(email of live_accounts where import_id = account)',
                 entity='live_accounts',
                 key=col('import_id'),
@@ -208,7 +208,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_11',
-                line=97,
+                line=98,
                 text='list(sourcedId of users where lower(email) = lower(address) and email is not empty and imported and live_accounts is not empty)',
                 entity='users',
                 key=fn.lower(col('email')),
@@ -230,7 +230,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_12',
-                line=102,
+                line=103,
                 text='list(sourcedId of users where lower(username) = lower(login) and username is not empty and imported and live_accounts is not empty)',
                 entity='users',
                 key=fn.lower(col('username')),
@@ -252,7 +252,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_13',
-                line=107,
+                line=108,
                 text='list(sourcedId of users where sourcedId = id and imported and live_accounts is not empty)',
                 entity='users',
                 key=col('sourcedId'),
@@ -280,7 +280,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_14',
-                line=66,
+                line=67,
                 text='first(line of live_accounts where import_id = account)',
                 entity='live_accounts',
                 key=col('import_id'),
@@ -297,7 +297,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_15',
-                line=133,
+                line=134,
                 text='list(sourcedId of users where lower(username) = lower(login) and username is not empty and imported and generate_logins)',
                 entity='users',
                 key=fn.lower(col('username')),
@@ -344,7 +344,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_16',
-                line=138,
+                line=139,
                 text='list(line of live_accounts where lower(username) = lower(login) and username is not empty and generate_logins)',
                 entity='live_accounts',
                 key=fn.lower(col('username')),
@@ -383,7 +383,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_17',
-                line=142,
+                line=143,
                 text='list(sourcedId of users where "or-" + stable_id(sourcedId) = login and username is empty and imported and generate_logins)',
                 entity='users',
                 key=fn.concat('or-', fn.stable_id(col('sourcedId'))),
@@ -430,14 +430,14 @@ def users_csv(p: dict[str, object]) -> Output:
         columns=(
             Column(
                 'user_id',
-                191,
+                192,
                 fn.coalesce(fn.coalesce(col('lookup_1'), col('lookup_2')), col('sourcedId')),
             ),
-            Column('first_name', 192, col('givenName')),
-            Column('last_name', 193, col('familyName')),
+            Column('first_name', 193, col('givenName')),
+            Column('last_name', 194, col('familyName')),
             Column(
                 'login',
-                194,
+                195,
                 (
                     pl.when(pl.all_horizontal(
                         pl.lit(p['generate_logins']).fill_null(False),
@@ -477,21 +477,21 @@ def users_csv(p: dict[str, object]) -> Output:
                         .otherwise(col('username'))
                 ),
             ),
-            Column('email', 197, col('email')),
+            Column('email', 198, col('email')),
             Column(
                 'user_type',
-                198,
+                199,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('S'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('T'))
                     .otherwise(None)
                 ),
             ),
-            Column('organization_id', 199, col('orgs').list.get(0, null_on_oob=True)),
-            Column('blocked', 200, pl.lit('0')),
+            Column('organization_id', 200, col('orgs').list.get(0, null_on_oob=True)),
+            Column('blocked', 201, pl.lit('0')),
             Column(
                 'sso_id',
-                201,
+                202,
                 (
                     pl.when(pl.all_horizontal(
                         (pl.lit(p['google_domain']) != ''),
@@ -504,7 +504,7 @@ def users_csv(p: dict[str, object]) -> Output:
         ),
         checks=(
             Check(
-                205,
+                206,
                 'two_accounts_reason',
                 pl.any_horizontal(
                     (fn.count(fn.unique(col('lookup_5'))) > 1),
@@ -729,7 +729,7 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Check(
-                206,
+                207,
                 'shared_reason',
                 pl.all_horizontal(
                     ~(pl.any_horizontal(
@@ -902,7 +902,7 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Check(
-                207,
+                208,
                 'login_reason',
                 pl.all_horizontal(
                     pl.all_horizontal(
@@ -1155,7 +1155,7 @@ def users_csv(p: dict[str, object]) -> Output:
         counters=(
             Counter(
                 'existing accounts matched',
-                208,
+                209,
                 ~fn.is_blank(fn.coalesce(
                     fn.coalesce(col('lookup_1'), col('lookup_2')),
                     (
@@ -1167,7 +1167,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Counter(
                 'new accounts',
-                209,
+                210,
                 fn.is_blank(fn.coalesce(
                     fn.coalesce(col('lookup_1'), col('lookup_2')),
                     (
@@ -1179,7 +1179,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Counter(
                 'logins generated',
-                210,
+                211,
                 pl.all_horizontal(
                     pl.all_horizontal(
                         pl.lit(p['generate_logins']).fill_null(False),
@@ -1198,21 +1198,21 @@ def users_csv(p: dict[str, object]) -> Output:
 
 
 def users_custom_csv(p: dict[str, object]) -> Output:
-    """output users_custom.csv from users (mapping line 215)."""
+    """output users_custom.csv from users (mapping line 216)."""
     return Output(
         'users_custom.csv',
         'users',
-        line=215,
+        line=216,
         before=(
             Member('member_18', 'users.csv', on=col('sourcedId')),
         ),
         rules=(
-            Rule(216, 'where this in users.csv', col('member_18').fill_null(False)),
+            Rule(217, 'where this in users.csv', col('member_18').fill_null(False)),
         ),
         after=(
             Lookup(
                 'lookup_19',
-                line=49,
+                line=50,
                 text='first(import_id of live_accounts where lower(email) = lower(address) and email is not empty and import_id is not empty)',
                 entity='live_accounts',
                 key=fn.lower(col('email')),
@@ -1223,7 +1223,7 @@ def users_custom_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_20',
-                line=53,
+                line=54,
                 text='first(import_id of live_accounts where lower(username) = lower(login) and username is not empty and import_id is not empty)',
                 entity='live_accounts',
                 key=fn.lower(col('username')),
@@ -1236,12 +1236,12 @@ def users_custom_csv(p: dict[str, object]) -> Output:
         columns=(
             Column(
                 'user_id',
-                219,
+                220,
                 fn.coalesce(fn.coalesce(col('lookup_19'), col('lookup_20')), col('sourcedId')),
             ),
-            Column('field1', 220, col('identifier')),
-            Column('field2', 221, pl.lit('')),
-            Column('field3', 222, pl.lit('')),
+            Column('field1', 221, col('identifier')),
+            Column('field2', 222, pl.lit('')),
+            Column('field3', 223, pl.lit('')),
         ),
         key=('user_id',),
         depends_on=('users.csv',),
@@ -1249,15 +1249,15 @@ def users_custom_csv(p: dict[str, object]) -> Output:
 
 
 def organizations_csv(p: dict[str, object]) -> Output:
-    """output organizations.csv from orgs (mapping line 227)."""
+    """output organizations.csv from orgs (mapping line 228)."""
     return Output(
         'organizations.csv',
         'orgs',
-        line=227,
+        line=228,
         rules=(
-            Rule(228, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(229, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                229,
+                230,
                 'where schools is empty or sourcedId in schools',
                 pl.any_horizontal(
                     pl.lit(not p['schools']),
@@ -1266,23 +1266,23 @@ def organizations_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('organization_id', 232, col('sourcedId')),
-            Column('name', 233, col('name')),
+            Column('organization_id', 233, col('sourcedId')),
+            Column('name', 234, col('name')),
         ),
         key=('organization_id',),
     )
 
 
 def classes_csv(p: dict[str, object]) -> Output:
-    """output classes.csv from classes (mapping line 237)."""
+    """output classes.csv from classes (mapping line 238)."""
     return Output(
         'classes.csv',
         'classes',
-        line=237,
+        line=238,
         rules=(
-            Rule(238, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(239, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                239,
+                240,
                 'where schools is empty or school in schools',
                 pl.any_horizontal(pl.lit(not p['schools']), fn.blank(col('school')).is_in(p['schools'])),
             ),
@@ -1290,7 +1290,7 @@ def classes_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_22',
-                line=250,
+                line=251,
                 text='min(user.sourcedId of enrollments where class = this and role = "teacher" and primary and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -1307,7 +1307,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_23',
-                line=75,
+                line=76,
                 text='first(email of users where sourcedId = id and imported and live_accounts is not empty)',
                 entity='users',
                 key=col('sourcedId'),
@@ -1328,7 +1328,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_24',
-                line=49,
+                line=50,
                 text='first(import_id of live_accounts where lower(email) = lower(address) and email is not empty and import_id is not empty)',
                 entity='live_accounts',
                 key=fn.lower(col('email')),
@@ -1339,7 +1339,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_26',
-                line=77,
+                line=78,
                 text='first(username of users where sourcedId = id and imported and live_accounts is not empty)',
                 entity='users',
                 key=col('sourcedId'),
@@ -1360,7 +1360,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_27',
-                line=53,
+                line=54,
                 text='first(import_id of live_accounts where lower(username) = lower(login) and username is not empty and import_id is not empty)',
                 entity='live_accounts',
                 key=fn.lower(col('username')),
@@ -1371,19 +1371,19 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('class_id', 242, col('sourcedId')),
-            Column('name', 243, col('title')),
-            Column('code', 244, col('classCode')),
-            Column('year', 245, pl.lit(p['year'])),
+            Column('class_id', 243, col('sourcedId')),
+            Column('name', 244, col('title')),
+            Column('code', 245, col('classCode')),
+            Column('year', 246, pl.lit(p['year'])),
             Column(
                 'teacher_id',
-                250,
+                251,
                 fn.coalesce(fn.coalesce(col('lookup_24'), col('lookup_27')), col('lookup_22')),
             ),
-            Column('organization_id', 256, col('school')),
+            Column('organization_id', 257, col('school')),
         ),
         warns=(
-            Warn(258, 'class has no primary teacher', fn.is_blank(col('out:teacher_id'))),
+            Warn(259, 'class has no primary teacher', fn.is_blank(col('out:teacher_id'))),
         ),
         key=('class_id',),
         depends_on=('users.csv',),
@@ -1391,22 +1391,22 @@ def classes_csv(p: dict[str, object]) -> Output:
 
 
 def classes_custom_csv(p: dict[str, object]) -> Output:
-    """output classes_custom.csv from classes (mapping line 263)."""
+    """output classes_custom.csv from classes (mapping line 264)."""
     return Output(
         'classes_custom.csv',
         'classes',
-        line=263,
+        line=264,
         before=(
             Member('member_29', 'classes.csv', on=col('sourcedId')),
         ),
         rules=(
-            Rule(264, 'where this in classes.csv', col('member_29').fill_null(False)),
+            Rule(265, 'where this in classes.csv', col('member_29').fill_null(False)),
         ),
         columns=(
-            Column('class_id', 267, col('sourcedId')),
-            Column('field1', 268, fn.join(col('grades'), ',')),
-            Column('field2', 269, pl.lit('')),
-            Column('field3', 270, pl.lit('')),
+            Column('class_id', 268, col('sourcedId')),
+            Column('field1', 269, fn.join(col('grades'), ',')),
+            Column('field2', 270, pl.lit('')),
+            Column('field3', 271, pl.lit('')),
         ),
         key=('class_id',),
         depends_on=('classes.csv',),
@@ -1414,24 +1414,24 @@ def classes_custom_csv(p: dict[str, object]) -> Output:
 
 
 def rosters_csv(p: dict[str, object]) -> Output:
-    """output rosters.csv from enrollments (mapping line 275)."""
+    """output rosters.csv from enrollments (mapping line 276)."""
     return Output(
         'rosters.csv',
         'enrollments',
-        line=275,
+        line=276,
         before=(
             Member('member_30', 'classes.csv', on=col('class')),
             Member('member_31', 'users.csv', on=col('user')),
         ),
         rules=(
-            Rule(276, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(277, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                277,
+                278,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                278,
+                279,
                 'where class in classes.csv and user in users.csv',
                 pl.all_horizontal(col('member_30').fill_null(False), col('member_31').fill_null(False)),
             ),
@@ -1439,7 +1439,7 @@ def rosters_csv(p: dict[str, object]) -> Output:
         after=(
             Lookup(
                 'lookup_32',
-                line=75,
+                line=76,
                 text='first(email of users where sourcedId = id and imported and live_accounts is not empty)',
                 entity='users',
                 key=col('sourcedId'),
@@ -1460,7 +1460,7 @@ def rosters_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_33',
-                line=49,
+                line=50,
                 text='first(import_id of live_accounts where lower(email) = lower(address) and email is not empty and import_id is not empty)',
                 entity='live_accounts',
                 key=fn.lower(col('email')),
@@ -1471,7 +1471,7 @@ def rosters_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_34',
-                line=77,
+                line=78,
                 text='first(username of users where sourcedId = id and imported and live_accounts is not empty)',
                 entity='users',
                 key=col('sourcedId'),
@@ -1492,7 +1492,7 @@ def rosters_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_35',
-                line=53,
+                line=54,
                 text='first(import_id of live_accounts where lower(username) = lower(login) and username is not empty and import_id is not empty)',
                 entity='live_accounts',
                 key=fn.lower(col('username')),
@@ -1503,15 +1503,15 @@ def rosters_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('class_id', 282, col('class')),
+            Column('class_id', 283, col('class')),
             Column(
                 'user_id',
-                283,
+                284,
                 fn.coalesce(fn.coalesce(col('lookup_33'), col('lookup_35')), col('user')),
             ),
             Column(
                 'role',
-                284,
+                285,
                 (
                     pl.when(fn.blank(col('role')) == 'teacher').then(pl.lit('T'))
                     .when(fn.blank(col('role')) == 'student').then(pl.lit('S'))
@@ -1537,4 +1537,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {62: 185, 64: 185, 69: 186, 70: 186, 71: 186, 72: 186, 73: 186, 74: 186, 75: 186, 76: 186, 77: 187, 78: 187, 79: 187, 80: 187, 81: 187, 82: 188, 83: 188, 84: 188, 85: 188, 86: 188, 431: 191, 432: 191, 433: 191, 434: 191, 435: 191, 436: 192, 437: 193, 438: 194, 439: 194, 440: 194, 441: 194, 442: 194, 443: 194, 444: 194, 445: 194, 446: 194, 447: 194, 448: 194, 449: 194, 450: 194, 451: 194, 452: 194, 453: 194, 454: 194, 455: 194, 456: 194, 457: 194, 458: 194, 459: 194, 460: 194, 461: 194, 462: 194, 463: 194, 464: 194, 465: 194, 466: 194, 467: 194, 468: 194, 469: 194, 470: 194, 471: 194, 472: 194, 473: 194, 474: 194, 475: 194, 476: 194, 477: 194, 478: 194, 479: 194, 480: 197, 481: 198, 482: 198, 483: 198, 484: 198, 485: 198, 486: 198, 487: 198, 488: 198, 489: 198, 490: 199, 491: 200, 492: 201, 493: 201, 494: 201, 495: 201, 496: 201, 497: 201, 498: 201, 499: 201, 500: 201, 501: 201, 502: 201, 503: 201, 506: 205, 507: 205, 508: 205, 509: 205, 510: 205, 511: 205, 512: 205, 513: 205, 514: 205, 515: 205, 516: 205, 517: 205, 518: 205, 519: 205, 520: 205, 521: 205, 522: 205, 523: 205, 524: 205, 525: 205, 526: 205, 527: 205, 528: 205, 529: 205, 530: 205, 531: 205, 532: 205, 533: 205, 534: 205, 535: 205, 536: 205, 537: 205, 538: 205, 539: 205, 540: 205, 541: 205, 542: 205, 543: 205, 544: 205, 545: 205, 546: 205, 547: 205, 548: 205, 549: 205, 550: 205, 551: 205, 552: 205, 553: 205, 554: 205, 555: 205, 556: 205, 557: 205, 558: 205, 559: 205, 560: 205, 561: 205, 562: 205, 563: 205, 564: 205, 565: 205, 566: 205, 567: 205, 568: 205, 569: 205, 570: 205, 571: 205, 572: 205, 573: 205, 574: 205, 575: 205, 576: 205, 577: 205, 578: 205, 579: 205, 580: 205, 581: 205, 582: 205, 583: 205, 584: 205, 585: 205, 586: 205, 587: 205, 588: 205, 589: 205, 590: 205, 591: 205, 592: 205, 593: 205, 594: 205, 595: 205, 596: 205, 597: 205, 598: 205, 599: 205, 600: 205, 601: 205, 602: 205, 603: 205, 604: 205, 605: 205, 606: 205, 607: 205, 608: 205, 609: 205, 610: 205, 611: 205, 612: 205, 613: 205, 614: 205, 615: 205, 616: 205, 617: 205, 618: 205, 619: 205, 620: 205, 621: 205, 622: 205, 623: 205, 624: 205, 625: 205, 626: 205, 627: 205, 628: 205, 629: 205, 630: 205, 631: 205, 632: 205, 633: 205, 634: 205, 635: 205, 636: 205, 637: 205, 638: 205, 639: 205, 640: 205, 641: 205, 642: 205, 643: 205, 644: 205, 645: 205, 646: 205, 647: 205, 648: 205, 649: 205, 650: 205, 651: 205, 652: 205, 653: 205, 654: 205, 655: 205, 656: 205, 657: 205, 658: 205, 659: 205, 660: 205, 661: 205, 662: 205, 663: 205, 664: 205, 665: 205, 666: 205, 667: 205, 668: 205, 669: 205, 670: 205, 671: 205, 672: 205, 673: 205, 674: 205, 675: 205, 676: 205, 677: 205, 678: 205, 679: 205, 680: 205, 681: 205, 682: 205, 683: 205, 684: 205, 685: 205, 686: 205, 687: 205, 688: 205, 689: 205, 690: 205, 691: 205, 692: 205, 693: 205, 694: 205, 695: 205, 696: 205, 697: 205, 698: 205, 699: 205, 700: 205, 701: 205, 702: 205, 703: 205, 704: 205, 705: 205, 706: 205, 707: 205, 708: 205, 709: 205, 710: 205, 711: 205, 712: 205, 713: 205, 714: 205, 715: 205, 716: 205, 717: 205, 718: 205, 719: 205, 720: 205, 721: 205, 722: 205, 723: 205, 724: 205, 725: 205, 726: 205, 727: 205, 728: 205, 729: 205, 730: 205, 731: 206, 732: 206, 733: 206, 734: 206, 735: 206, 736: 206, 737: 206, 738: 206, 739: 206, 740: 206, 741: 206, 742: 206, 743: 206, 744: 206, 745: 206, 746: 206, 747: 206, 748: 206, 749: 206, 750: 206, 751: 206, 752: 206, 753: 206, 754: 206, 755: 206, 756: 206, 757: 206, 758: 206, 759: 206, 760: 206, 761: 206, 762: 206, 763: 206, 764: 206, 765: 206, 766: 206, 767: 206, 768: 206, 769: 206, 770: 206, 771: 206, 772: 206, 773: 206, 774: 206, 775: 206, 776: 206, 777: 206, 778: 206, 779: 206, 780: 206, 781: 206, 782: 206, 783: 206, 784: 206, 785: 206, 786: 206, 787: 206, 788: 206, 789: 206, 790: 206, 791: 206, 792: 206, 793: 206, 794: 206, 795: 206, 796: 206, 797: 206, 798: 206, 799: 206, 800: 206, 801: 206, 802: 206, 803: 206, 804: 206, 805: 206, 806: 206, 807: 206, 808: 206, 809: 206, 810: 206, 811: 206, 812: 206, 813: 206, 814: 206, 815: 206, 816: 206, 817: 206, 818: 206, 819: 206, 820: 206, 821: 206, 822: 206, 823: 206, 824: 206, 825: 206, 826: 206, 827: 206, 828: 206, 829: 206, 830: 206, 831: 206, 832: 206, 833: 206, 834: 206, 835: 206, 836: 206, 837: 206, 838: 206, 839: 206, 840: 206, 841: 206, 842: 206, 843: 206, 844: 206, 845: 206, 846: 206, 847: 206, 848: 206, 849: 206, 850: 206, 851: 206, 852: 206, 853: 206, 854: 206, 855: 206, 856: 206, 857: 206, 858: 206, 859: 206, 860: 206, 861: 206, 862: 206, 863: 206, 864: 206, 865: 206, 866: 206, 867: 206, 868: 206, 869: 206, 870: 206, 871: 206, 872: 206, 873: 206, 874: 206, 875: 206, 876: 206, 877: 206, 878: 206, 879: 206, 880: 206, 881: 206, 882: 206, 883: 206, 884: 206, 885: 206, 886: 206, 887: 206, 888: 206, 889: 206, 890: 206, 891: 206, 892: 206, 893: 206, 894: 206, 895: 206, 896: 206, 897: 206, 898: 206, 899: 206, 900: 206, 901: 206, 902: 206, 903: 206, 904: 207, 905: 207, 906: 207, 907: 207, 908: 207, 909: 207, 910: 207, 911: 207, 912: 207, 913: 207, 914: 207, 915: 207, 916: 207, 917: 207, 918: 207, 919: 207, 920: 207, 921: 207, 922: 207, 923: 207, 924: 207, 925: 207, 926: 207, 927: 207, 928: 207, 929: 207, 930: 207, 931: 207, 932: 207, 933: 207, 934: 207, 935: 207, 936: 207, 937: 207, 938: 207, 939: 207, 940: 207, 941: 207, 942: 207, 943: 207, 944: 207, 945: 207, 946: 207, 947: 207, 948: 207, 949: 207, 950: 207, 951: 207, 952: 207, 953: 207, 954: 207, 955: 207, 956: 207, 957: 207, 958: 207, 959: 207, 960: 207, 961: 207, 962: 207, 963: 207, 964: 207, 965: 207, 966: 207, 967: 207, 968: 207, 969: 207, 970: 207, 971: 207, 972: 207, 973: 207, 974: 207, 975: 207, 976: 207, 977: 207, 978: 207, 979: 207, 980: 207, 981: 207, 982: 207, 983: 207, 984: 207, 985: 207, 986: 207, 987: 207, 988: 207, 989: 207, 990: 207, 991: 207, 992: 207, 993: 207, 994: 207, 995: 207, 996: 207, 997: 207, 998: 207, 999: 207, 1000: 207, 1001: 207, 1002: 207, 1003: 207, 1004: 207, 1005: 207, 1006: 207, 1007: 207, 1008: 207, 1009: 207, 1010: 207, 1011: 207, 1012: 207, 1013: 207, 1014: 207, 1015: 207, 1016: 207, 1017: 207, 1018: 207, 1019: 207, 1020: 207, 1021: 207, 1022: 207, 1023: 207, 1024: 207, 1025: 207, 1026: 207, 1027: 207, 1028: 207, 1029: 207, 1030: 207, 1031: 207, 1032: 207, 1033: 207, 1034: 207, 1035: 207, 1036: 207, 1037: 207, 1038: 207, 1039: 207, 1040: 207, 1041: 207, 1042: 207, 1043: 207, 1044: 207, 1045: 207, 1046: 207, 1047: 207, 1048: 207, 1049: 207, 1050: 207, 1051: 207, 1052: 207, 1053: 207, 1054: 207, 1055: 207, 1056: 207, 1057: 207, 1058: 207, 1059: 207, 1060: 207, 1061: 207, 1062: 207, 1063: 207, 1064: 207, 1065: 207, 1066: 207, 1067: 207, 1068: 207, 1069: 207, 1070: 207, 1071: 207, 1072: 207, 1073: 207, 1074: 207, 1075: 207, 1076: 207, 1077: 207, 1078: 207, 1079: 207, 1080: 207, 1081: 207, 1082: 207, 1083: 207, 1084: 207, 1085: 207, 1086: 207, 1087: 207, 1088: 207, 1089: 207, 1090: 207, 1091: 207, 1092: 207, 1093: 207, 1094: 207, 1095: 207, 1096: 207, 1097: 207, 1098: 207, 1099: 207, 1100: 207, 1101: 207, 1102: 207, 1103: 207, 1104: 207, 1105: 207, 1106: 207, 1107: 207, 1108: 207, 1109: 207, 1110: 207, 1111: 207, 1112: 207, 1113: 207, 1114: 207, 1115: 207, 1116: 207, 1117: 207, 1118: 207, 1119: 207, 1120: 207, 1121: 207, 1122: 207, 1123: 207, 1124: 207, 1125: 207, 1126: 207, 1127: 207, 1128: 207, 1129: 207, 1130: 207, 1131: 207, 1132: 207, 1133: 207, 1134: 207, 1135: 207, 1136: 207, 1137: 207, 1138: 207, 1139: 207, 1140: 207, 1141: 207, 1142: 207, 1143: 207, 1144: 207, 1145: 207, 1146: 207, 1147: 207, 1148: 207, 1149: 207, 1150: 207, 1151: 207, 1152: 207, 1153: 207, 1156: 208, 1157: 208, 1158: 208, 1159: 208, 1160: 208, 1161: 208, 1162: 208, 1163: 208, 1164: 208, 1165: 208, 1166: 208, 1167: 208, 1168: 209, 1169: 209, 1170: 209, 1171: 209, 1172: 209, 1173: 209, 1174: 209, 1175: 209, 1176: 209, 1177: 209, 1178: 209, 1179: 209, 1180: 210, 1181: 210, 1182: 210, 1183: 210, 1184: 210, 1185: 210, 1186: 210, 1187: 210, 1188: 210, 1189: 210, 1190: 210, 1191: 210, 1192: 210, 1193: 210, 1194: 210, 1200: 215, 1202: 215, 1210: 216, 1237: 219, 1238: 219, 1239: 219, 1240: 219, 1241: 219, 1242: 220, 1243: 221, 1244: 222, 1251: 227, 1253: 227, 1258: 228, 1259: 229, 1260: 229, 1261: 229, 1262: 229, 1263: 229, 1264: 229, 1265: 229, 1266: 229, 1269: 232, 1270: 233, 1276: 237, 1278: 237, 1283: 238, 1284: 239, 1285: 239, 1286: 239, 1287: 239, 1288: 239, 1374: 242, 1375: 243, 1376: 244, 1377: 245, 1378: 250, 1379: 250, 1380: 250, 1381: 250, 1382: 250, 1383: 256, 1386: 258, 1393: 263, 1395: 263, 1403: 264, 1406: 267, 1407: 268, 1408: 269, 1409: 270, 1416: 275, 1418: 275, 1427: 276, 1428: 277, 1429: 277, 1430: 277, 1431: 277, 1432: 277, 1433: 278, 1434: 278, 1435: 278, 1436: 278, 1437: 278, 1506: 282, 1507: 283, 1508: 283, 1509: 283, 1510: 283, 1511: 283, 1512: 284, 1513: 284, 1514: 284, 1515: 284, 1516: 284, 1517: 284, 1518: 284, 1519: 284, 1520: 284}
+SOURCE_MAP = {62: 186, 64: 186, 69: 187, 70: 187, 71: 187, 72: 187, 73: 187, 74: 187, 75: 187, 76: 187, 77: 188, 78: 188, 79: 188, 80: 188, 81: 188, 82: 189, 83: 189, 84: 189, 85: 189, 86: 189, 431: 192, 432: 192, 433: 192, 434: 192, 435: 192, 436: 193, 437: 194, 438: 195, 439: 195, 440: 195, 441: 195, 442: 195, 443: 195, 444: 195, 445: 195, 446: 195, 447: 195, 448: 195, 449: 195, 450: 195, 451: 195, 452: 195, 453: 195, 454: 195, 455: 195, 456: 195, 457: 195, 458: 195, 459: 195, 460: 195, 461: 195, 462: 195, 463: 195, 464: 195, 465: 195, 466: 195, 467: 195, 468: 195, 469: 195, 470: 195, 471: 195, 472: 195, 473: 195, 474: 195, 475: 195, 476: 195, 477: 195, 478: 195, 479: 195, 480: 198, 481: 199, 482: 199, 483: 199, 484: 199, 485: 199, 486: 199, 487: 199, 488: 199, 489: 199, 490: 200, 491: 201, 492: 202, 493: 202, 494: 202, 495: 202, 496: 202, 497: 202, 498: 202, 499: 202, 500: 202, 501: 202, 502: 202, 503: 202, 506: 206, 507: 206, 508: 206, 509: 206, 510: 206, 511: 206, 512: 206, 513: 206, 514: 206, 515: 206, 516: 206, 517: 206, 518: 206, 519: 206, 520: 206, 521: 206, 522: 206, 523: 206, 524: 206, 525: 206, 526: 206, 527: 206, 528: 206, 529: 206, 530: 206, 531: 206, 532: 206, 533: 206, 534: 206, 535: 206, 536: 206, 537: 206, 538: 206, 539: 206, 540: 206, 541: 206, 542: 206, 543: 206, 544: 206, 545: 206, 546: 206, 547: 206, 548: 206, 549: 206, 550: 206, 551: 206, 552: 206, 553: 206, 554: 206, 555: 206, 556: 206, 557: 206, 558: 206, 559: 206, 560: 206, 561: 206, 562: 206, 563: 206, 564: 206, 565: 206, 566: 206, 567: 206, 568: 206, 569: 206, 570: 206, 571: 206, 572: 206, 573: 206, 574: 206, 575: 206, 576: 206, 577: 206, 578: 206, 579: 206, 580: 206, 581: 206, 582: 206, 583: 206, 584: 206, 585: 206, 586: 206, 587: 206, 588: 206, 589: 206, 590: 206, 591: 206, 592: 206, 593: 206, 594: 206, 595: 206, 596: 206, 597: 206, 598: 206, 599: 206, 600: 206, 601: 206, 602: 206, 603: 206, 604: 206, 605: 206, 606: 206, 607: 206, 608: 206, 609: 206, 610: 206, 611: 206, 612: 206, 613: 206, 614: 206, 615: 206, 616: 206, 617: 206, 618: 206, 619: 206, 620: 206, 621: 206, 622: 206, 623: 206, 624: 206, 625: 206, 626: 206, 627: 206, 628: 206, 629: 206, 630: 206, 631: 206, 632: 206, 633: 206, 634: 206, 635: 206, 636: 206, 637: 206, 638: 206, 639: 206, 640: 206, 641: 206, 642: 206, 643: 206, 644: 206, 645: 206, 646: 206, 647: 206, 648: 206, 649: 206, 650: 206, 651: 206, 652: 206, 653: 206, 654: 206, 655: 206, 656: 206, 657: 206, 658: 206, 659: 206, 660: 206, 661: 206, 662: 206, 663: 206, 664: 206, 665: 206, 666: 206, 667: 206, 668: 206, 669: 206, 670: 206, 671: 206, 672: 206, 673: 206, 674: 206, 675: 206, 676: 206, 677: 206, 678: 206, 679: 206, 680: 206, 681: 206, 682: 206, 683: 206, 684: 206, 685: 206, 686: 206, 687: 206, 688: 206, 689: 206, 690: 206, 691: 206, 692: 206, 693: 206, 694: 206, 695: 206, 696: 206, 697: 206, 698: 206, 699: 206, 700: 206, 701: 206, 702: 206, 703: 206, 704: 206, 705: 206, 706: 206, 707: 206, 708: 206, 709: 206, 710: 206, 711: 206, 712: 206, 713: 206, 714: 206, 715: 206, 716: 206, 717: 206, 718: 206, 719: 206, 720: 206, 721: 206, 722: 206, 723: 206, 724: 206, 725: 206, 726: 206, 727: 206, 728: 206, 729: 206, 730: 206, 731: 207, 732: 207, 733: 207, 734: 207, 735: 207, 736: 207, 737: 207, 738: 207, 739: 207, 740: 207, 741: 207, 742: 207, 743: 207, 744: 207, 745: 207, 746: 207, 747: 207, 748: 207, 749: 207, 750: 207, 751: 207, 752: 207, 753: 207, 754: 207, 755: 207, 756: 207, 757: 207, 758: 207, 759: 207, 760: 207, 761: 207, 762: 207, 763: 207, 764: 207, 765: 207, 766: 207, 767: 207, 768: 207, 769: 207, 770: 207, 771: 207, 772: 207, 773: 207, 774: 207, 775: 207, 776: 207, 777: 207, 778: 207, 779: 207, 780: 207, 781: 207, 782: 207, 783: 207, 784: 207, 785: 207, 786: 207, 787: 207, 788: 207, 789: 207, 790: 207, 791: 207, 792: 207, 793: 207, 794: 207, 795: 207, 796: 207, 797: 207, 798: 207, 799: 207, 800: 207, 801: 207, 802: 207, 803: 207, 804: 207, 805: 207, 806: 207, 807: 207, 808: 207, 809: 207, 810: 207, 811: 207, 812: 207, 813: 207, 814: 207, 815: 207, 816: 207, 817: 207, 818: 207, 819: 207, 820: 207, 821: 207, 822: 207, 823: 207, 824: 207, 825: 207, 826: 207, 827: 207, 828: 207, 829: 207, 830: 207, 831: 207, 832: 207, 833: 207, 834: 207, 835: 207, 836: 207, 837: 207, 838: 207, 839: 207, 840: 207, 841: 207, 842: 207, 843: 207, 844: 207, 845: 207, 846: 207, 847: 207, 848: 207, 849: 207, 850: 207, 851: 207, 852: 207, 853: 207, 854: 207, 855: 207, 856: 207, 857: 207, 858: 207, 859: 207, 860: 207, 861: 207, 862: 207, 863: 207, 864: 207, 865: 207, 866: 207, 867: 207, 868: 207, 869: 207, 870: 207, 871: 207, 872: 207, 873: 207, 874: 207, 875: 207, 876: 207, 877: 207, 878: 207, 879: 207, 880: 207, 881: 207, 882: 207, 883: 207, 884: 207, 885: 207, 886: 207, 887: 207, 888: 207, 889: 207, 890: 207, 891: 207, 892: 207, 893: 207, 894: 207, 895: 207, 896: 207, 897: 207, 898: 207, 899: 207, 900: 207, 901: 207, 902: 207, 903: 207, 904: 208, 905: 208, 906: 208, 907: 208, 908: 208, 909: 208, 910: 208, 911: 208, 912: 208, 913: 208, 914: 208, 915: 208, 916: 208, 917: 208, 918: 208, 919: 208, 920: 208, 921: 208, 922: 208, 923: 208, 924: 208, 925: 208, 926: 208, 927: 208, 928: 208, 929: 208, 930: 208, 931: 208, 932: 208, 933: 208, 934: 208, 935: 208, 936: 208, 937: 208, 938: 208, 939: 208, 940: 208, 941: 208, 942: 208, 943: 208, 944: 208, 945: 208, 946: 208, 947: 208, 948: 208, 949: 208, 950: 208, 951: 208, 952: 208, 953: 208, 954: 208, 955: 208, 956: 208, 957: 208, 958: 208, 959: 208, 960: 208, 961: 208, 962: 208, 963: 208, 964: 208, 965: 208, 966: 208, 967: 208, 968: 208, 969: 208, 970: 208, 971: 208, 972: 208, 973: 208, 974: 208, 975: 208, 976: 208, 977: 208, 978: 208, 979: 208, 980: 208, 981: 208, 982: 208, 983: 208, 984: 208, 985: 208, 986: 208, 987: 208, 988: 208, 989: 208, 990: 208, 991: 208, 992: 208, 993: 208, 994: 208, 995: 208, 996: 208, 997: 208, 998: 208, 999: 208, 1000: 208, 1001: 208, 1002: 208, 1003: 208, 1004: 208, 1005: 208, 1006: 208, 1007: 208, 1008: 208, 1009: 208, 1010: 208, 1011: 208, 1012: 208, 1013: 208, 1014: 208, 1015: 208, 1016: 208, 1017: 208, 1018: 208, 1019: 208, 1020: 208, 1021: 208, 1022: 208, 1023: 208, 1024: 208, 1025: 208, 1026: 208, 1027: 208, 1028: 208, 1029: 208, 1030: 208, 1031: 208, 1032: 208, 1033: 208, 1034: 208, 1035: 208, 1036: 208, 1037: 208, 1038: 208, 1039: 208, 1040: 208, 1041: 208, 1042: 208, 1043: 208, 1044: 208, 1045: 208, 1046: 208, 1047: 208, 1048: 208, 1049: 208, 1050: 208, 1051: 208, 1052: 208, 1053: 208, 1054: 208, 1055: 208, 1056: 208, 1057: 208, 1058: 208, 1059: 208, 1060: 208, 1061: 208, 1062: 208, 1063: 208, 1064: 208, 1065: 208, 1066: 208, 1067: 208, 1068: 208, 1069: 208, 1070: 208, 1071: 208, 1072: 208, 1073: 208, 1074: 208, 1075: 208, 1076: 208, 1077: 208, 1078: 208, 1079: 208, 1080: 208, 1081: 208, 1082: 208, 1083: 208, 1084: 208, 1085: 208, 1086: 208, 1087: 208, 1088: 208, 1089: 208, 1090: 208, 1091: 208, 1092: 208, 1093: 208, 1094: 208, 1095: 208, 1096: 208, 1097: 208, 1098: 208, 1099: 208, 1100: 208, 1101: 208, 1102: 208, 1103: 208, 1104: 208, 1105: 208, 1106: 208, 1107: 208, 1108: 208, 1109: 208, 1110: 208, 1111: 208, 1112: 208, 1113: 208, 1114: 208, 1115: 208, 1116: 208, 1117: 208, 1118: 208, 1119: 208, 1120: 208, 1121: 208, 1122: 208, 1123: 208, 1124: 208, 1125: 208, 1126: 208, 1127: 208, 1128: 208, 1129: 208, 1130: 208, 1131: 208, 1132: 208, 1133: 208, 1134: 208, 1135: 208, 1136: 208, 1137: 208, 1138: 208, 1139: 208, 1140: 208, 1141: 208, 1142: 208, 1143: 208, 1144: 208, 1145: 208, 1146: 208, 1147: 208, 1148: 208, 1149: 208, 1150: 208, 1151: 208, 1152: 208, 1153: 208, 1156: 209, 1157: 209, 1158: 209, 1159: 209, 1160: 209, 1161: 209, 1162: 209, 1163: 209, 1164: 209, 1165: 209, 1166: 209, 1167: 209, 1168: 210, 1169: 210, 1170: 210, 1171: 210, 1172: 210, 1173: 210, 1174: 210, 1175: 210, 1176: 210, 1177: 210, 1178: 210, 1179: 210, 1180: 211, 1181: 211, 1182: 211, 1183: 211, 1184: 211, 1185: 211, 1186: 211, 1187: 211, 1188: 211, 1189: 211, 1190: 211, 1191: 211, 1192: 211, 1193: 211, 1194: 211, 1200: 216, 1202: 216, 1210: 217, 1237: 220, 1238: 220, 1239: 220, 1240: 220, 1241: 220, 1242: 221, 1243: 222, 1244: 223, 1251: 228, 1253: 228, 1258: 229, 1259: 230, 1260: 230, 1261: 230, 1262: 230, 1263: 230, 1264: 230, 1265: 230, 1266: 230, 1269: 233, 1270: 234, 1276: 238, 1278: 238, 1283: 239, 1284: 240, 1285: 240, 1286: 240, 1287: 240, 1288: 240, 1374: 243, 1375: 244, 1376: 245, 1377: 246, 1378: 251, 1379: 251, 1380: 251, 1381: 251, 1382: 251, 1383: 257, 1386: 259, 1393: 264, 1395: 264, 1403: 265, 1406: 268, 1407: 269, 1408: 270, 1409: 271, 1416: 276, 1418: 276, 1427: 277, 1428: 278, 1429: 278, 1430: 278, 1431: 278, 1432: 278, 1433: 279, 1434: 279, 1435: 279, 1436: 279, 1437: 279, 1506: 283, 1507: 284, 1508: 284, 1509: 284, 1510: 284, 1511: 284, 1512: 285, 1513: 285, 1514: 285, 1515: 285, 1516: 285, 1517: 285, 1518: 285, 1519: 285, 1520: 285}

@@ -15,8 +15,8 @@ import polars as pl
 
 from rostermap.runtime.engine import functions as fn
 from rostermap.runtime.engine.plans import (
-    Check, Column, Counter, Fail, Join, Limit, Lookup, Member, Missing, Output, Param, Rule, Warn,
-    col,
+    Check, Column, Counter, Expect, Fail, Join, Limit, Lookup, Member, Missing, Output, Param,
+    Rule, Warn, col,
 )
 
 PROFILE = 'powerschool-sis'
@@ -59,14 +59,14 @@ FILTERS = {
 
 
 def organizations_csv(p: dict[str, object]) -> Output:
-    """output organizations.csv from orgs (mapping line 166)."""
+    """output organizations.csv from orgs (mapping line 169)."""
     return Output(
         'organizations.csv',
         'orgs',
-        line=166,
+        line=169,
         rules=(
             Rule(
-                167,
+                170,
                 'where active and type = "school"',
                 pl.all_horizontal(
                     fn.blank(col('status')).is_in(['', 'active']),
@@ -74,7 +74,7 @@ def organizations_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                168,
+                171,
                 'where schools is empty or sourcedId in schools',
                 pl.any_horizontal(
                     pl.lit(not p['schools']),
@@ -83,19 +83,19 @@ def organizations_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('organization_id', 171, col('sourcedId')),
-            Column('name', 172, col('name')),
+            Column('organization_id', 174, col('sourcedId')),
+            Column('name', 175, col('name')),
         ),
         key=('organization_id',),
     )
 
 
 def users_csv(p: dict[str, object]) -> Output:
-    """output users.csv from users (mapping line 107)."""
+    """output users.csv from users (mapping line 109)."""
     return Output(
         'users.csv',
         'users',
-        line=107,
+        line=109,
         before=(
             Lookup(
                 'lookup_2',
@@ -168,7 +168,7 @@ def users_csv(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                108,
+                110,
                 'where student_ok or teacher_ok or import_parents and enabled and is_parent and parent_school is not empty',
                 pl.any_horizontal(
                     pl.all_horizontal(
@@ -199,7 +199,7 @@ def users_csv(p: dict[str, object]) -> Output:
                 ),
             ),
             Rule(
-                113,
+                115,
                 'where not is_parent or username is not empty else warn "parent without a Parent Portal account (no username): not imported"',
                 pl.any_horizontal(
                     ~(fn.blank(col('role')).is_in(['parent', 'guardian'])),
@@ -208,7 +208,7 @@ def users_csv(p: dict[str, object]) -> Output:
                 report='parent without a Parent Portal account (no username): not imported',
             ),
             Rule(
-                116,
+                119,
                 'where is_parent or own_school is not empty else warn "user of no imported school: not imported"',
                 pl.any_horizontal(
                     fn.blank(col('role')).is_in(['parent', 'guardian']),
@@ -222,15 +222,15 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('external_id', 119, col('sourcedId')),
-            Column('first_name', 120, col('givenName')),
-            Column('last_name', 121, col('familyName')),
-            Column('login', 122, col('username')),
-            Column('password', 123, pl.lit(p['default_password'])),
-            Column('email', 124, col('email')),
+            Column('external_id', 122, col('sourcedId')),
+            Column('first_name', 123, col('givenName')),
+            Column('last_name', 124, col('familyName')),
+            Column('login', 125, col('username')),
+            Column('password', 126, pl.lit(p['default_password'])),
+            Column('email', 127, col('email')),
             Column(
                 'user_type',
-                125,
+                128,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('S'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('T'))
@@ -240,7 +240,7 @@ def users_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'organization_id',
-                132,
+                135,
                 (
                     pl.when(fn.blank(col('role')).is_in(['parent', 'guardian']))
                         .then(col('lookup_4'))
@@ -251,10 +251,10 @@ def users_csv(p: dict[str, object]) -> Output:
                         ))
                 ),
             ),
-            Column('enabled', 133, pl.lit('1')),
+            Column('enabled', 136, pl.lit('1')),
             Column(
                 'sso_email_address',
-                135,
+                138,
                 (
                     pl.when(pl.all_horizontal(
                         ~(fn.blank(col('role')).is_in(['parent', 'guardian'])),
@@ -272,17 +272,17 @@ def users_csv(p: dict[str, object]) -> Output:
 
 
 def user_levels_csv(p: dict[str, object]) -> Output:
-    """output user_levels.csv from users (mapping line 141)."""
+    """output user_levels.csv from users (mapping line 144)."""
     return Output(
         'user_levels.csv',
         'users',
-        line=141,
+        line=144,
         before=(
             Member('member_10', 'users.csv', on=col('sourcedId')),
         ),
         rules=(
             Rule(
-                142,
+                145,
                 'where this in users.csv and role = "student"',
                 pl.all_horizontal(
                     col('member_10').fill_null(False),
@@ -291,8 +291,8 @@ def user_levels_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('external_id', 145, col('sourcedId')),
-            Column('level_id', 146, fn.grade_number(fn.first(col('grades')))),
+            Column('external_id', 148, col('sourcedId')),
+            Column('level_id', 149, fn.grade_number(fn.first(col('grades')))),
         ),
         key=('external_id',),
         depends_on=('users.csv',),
@@ -300,11 +300,11 @@ def user_levels_csv(p: dict[str, object]) -> Output:
 
 
 def parent_child_csv(p: dict[str, object]) -> Output:
-    """output parent_child.csv from users (mapping line 152)."""
+    """output parent_child.csv from users (mapping line 155)."""
     return Output(
         'parent_child.csv',
         'users',
-        line=152,
+        line=155,
         each=('other', col('agents')),
         before=(
             Member('member_11', 'users.csv', on=col('sourcedId')),
@@ -313,12 +313,12 @@ def parent_child_csv(p: dict[str, object]) -> Output:
         ),
         rules=(
             Rule(
-                154,
+                157,
                 'where this in users.csv and other in users.csv',
                 pl.all_horizontal(col('member_11').fill_null(False), col('member_12').fill_null(False)),
             ),
             Rule(
-                155,
+                158,
                 'where role = "student" and other.role in ("parent", "guardian") or role in ("parent", "guardian") and other.role = "student"',
                 pl.any_horizontal(
                     pl.all_horizontal(
@@ -335,7 +335,7 @@ def parent_child_csv(p: dict[str, object]) -> Output:
         columns=(
             Column(
                 'parent_id',
-                161,
+                164,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('each:other'))
@@ -344,7 +344,7 @@ def parent_child_csv(p: dict[str, object]) -> Output:
             ),
             Column(
                 'child_id',
-                162,
+                165,
                 (
                     pl.when((fn.blank(col('role')) == 'student'))
                         .then(col('sourcedId'))
@@ -360,11 +360,11 @@ def parent_child_csv(p: dict[str, object]) -> Output:
 
 
 def classes_csv(p: dict[str, object]) -> Output:
-    """output classes.csv from classes (mapping line 178)."""
+    """output classes.csv from classes (mapping line 181)."""
     return Output(
         'classes.csv',
         'classes',
-        line=178,
+        line=181,
         before=(
             Join(
                 'courses',
@@ -375,7 +375,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             Member('member_13', 'organizations.csv', on=col('school')),
             Lookup(
                 'lookup_14',
-                line=183,
+                line=186,
                 text='min(schoolYear of academicSessions where sourcedId in this.terms)',
                 entity='academicSessions',
                 key=col('sourcedId'),
@@ -386,7 +386,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_16',
-                line=184,
+                line=187,
                 text='exists(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -402,21 +402,21 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         rules=(
-            Rule(179, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(182, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                181,
+                184,
                 'where course.status in ("", "active") else warn "class of a course that is not active"',
                 fn.blank(col('course.status')).is_in(['', 'active']),
                 report='class of a course that is not active',
             ),
-            Rule(182, 'where school in organizations.csv', col('member_13').fill_null(False)),
+            Rule(185, 'where school in organizations.csv', col('member_13').fill_null(False)),
             Rule(
-                183,
+                186,
                 'where min(schoolYear of academicSessions where sourcedId in this.terms) - 1 >= start_year',
                 ((col('lookup_14') - 1) >= p['start_year']),
             ),
             Rule(
-                184,
+                187,
                 'where exists(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv) else warn "class without an active teacher: not imported"',
                 col('lookup_16').fill_null(False),
                 report='class without an active teacher: not imported',
@@ -436,7 +436,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_19',
-                line=194,
+                line=198,
                 text='min(user.sourcedId of enrollments where class = this and role = "teacher" and active and primary and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -453,7 +453,7 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
             Lookup(
                 'lookup_21',
-                line=200,
+                line=204,
                 text='min(user.sourcedId of enrollments where class = this and role = "teacher" and active and user in users.csv)',
                 entity='enrollments',
                 key=col('class'),
@@ -469,10 +469,10 @@ def classes_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('class_id', 188, col('sourcedId')),
+            Column('class_id', 192, col('sourcedId')),
             Column(
                 'name',
-                190,
+                194,
                 fn.concat(
                     col('course.title'),
                     ' (',
@@ -482,21 +482,21 @@ def classes_csv(p: dict[str, object]) -> Output:
                 ),
                 fails=(Fail(
                     (col('course').is_not_null() & col('course:found').is_null()),
-                    'course names a course that courses.csv does not hold',
+                    "course names a course that the source's courses.csv does not hold",
                 ),),
             ),
             Column(
                 'code',
-                191,
+                195,
                 col('course.courseCode'),
                 fails=(Fail(
                     (col('course').is_not_null() & col('course:found').is_null()),
-                    'course names a course that courses.csv does not hold',
+                    "course names a course that the source's courses.csv does not hold",
                 ),),
             ),
             Column(
                 'year',
-                192,
+                196,
                 (
                     pl.when(pl.all_horizontal(
                         (fn.count(col('terms')) > 1),
@@ -507,8 +507,8 @@ def classes_csv(p: dict[str, object]) -> Output:
                         .otherwise(col('terms').list.get(0, null_on_oob=True))
                 ),
             ),
-            Column('teacher_id', 194, fn.coalesce(col('lookup_19'), col('lookup_21'))),
-            Column('organization_id', 205, col('school')),
+            Column('teacher_id', 198, fn.coalesce(col('lookup_19'), col('lookup_21'))),
+            Column('organization_id', 209, col('school')),
         ),
         key=('class_id',),
         depends_on=('organizations.csv', 'users.csv'),
@@ -516,11 +516,11 @@ def classes_csv(p: dict[str, object]) -> Output:
 
 
 def rosters_csv(p: dict[str, object]) -> Output:
-    """output rosters.csv from enrollments (mapping line 220)."""
+    """output rosters.csv from enrollments (mapping line 224)."""
     return Output(
         'rosters.csv',
         'enrollments',
-        line=220,
+        line=224,
         before=(
             Member('member_22', 'classes.csv', on=col('class')),
             Member('member_23', 'users.csv', on=col('user')),
@@ -600,19 +600,19 @@ def rosters_csv(p: dict[str, object]) -> Output:
             ),
         ),
         rules=(
-            Rule(221, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
+            Rule(225, 'where active', fn.blank(col('status')).is_in(['', 'active'])),
             Rule(
-                222,
+                226,
                 'where role in ("student", "teacher")',
                 fn.blank(col('role')).is_in(['student', 'teacher']),
             ),
             Rule(
-                223,
+                227,
                 'where class in classes.csv and user in users.csv',
                 pl.all_horizontal(col('member_22').fill_null(False), col('member_23').fill_null(False)),
             ),
             Rule(
-                224,
+                228,
                 'where role = "student" or class not in coteaching or class in primary_classes or cotaught_before(coteaching, primary_classes) < 25 else warn "co-teacher enrollment beyond the 25-class limit"',
                 pl.any_horizontal(
                     (fn.blank(col('role')) == 'student'),
@@ -624,11 +624,11 @@ def rosters_csv(p: dict[str, object]) -> Output:
             ),
         ),
         columns=(
-            Column('class_id', 231, col('class')),
-            Column('user_id', 232, col('user')),
+            Column('class_id', 236, col('class')),
+            Column('user_id', 237, col('user')),
             Column(
                 'role',
-                233,
+                238,
                 (
                     pl.when(fn.blank(col('role')) == 'student').then(pl.lit('S'))
                     .when(fn.blank(col('role')) == 'teacher').then(pl.lit('T'))
@@ -654,4 +654,4 @@ OUTPUTS = (
 
 # Line of this module -> line of the mapping file, so that a failing rule is named by
 # its mapping line.
-SOURCE_MAP = {61: 166, 63: 166, 68: 167, 69: 167, 70: 167, 71: 167, 72: 167, 73: 167, 74: 167, 75: 167, 76: 168, 77: 168, 78: 168, 79: 168, 80: 168, 81: 168, 82: 168, 83: 168, 86: 171, 87: 172, 93: 107, 95: 107, 170: 108, 171: 108, 172: 108, 173: 108, 174: 108, 175: 108, 176: 108, 177: 108, 178: 108, 179: 108, 180: 108, 181: 108, 182: 108, 183: 108, 184: 108, 185: 108, 186: 108, 187: 108, 188: 108, 189: 108, 190: 108, 191: 108, 192: 108, 193: 108, 194: 108, 195: 108, 196: 108, 197: 108, 198: 108, 199: 108, 200: 108, 201: 113, 202: 113, 203: 113, 204: 113, 205: 113, 206: 113, 207: 113, 208: 113, 209: 113, 210: 116, 211: 116, 212: 116, 213: 116, 214: 116, 215: 116, 216: 116, 217: 116, 218: 116, 219: 116, 220: 116, 221: 116, 222: 116, 225: 119, 226: 120, 227: 121, 228: 122, 229: 123, 230: 124, 231: 125, 232: 125, 233: 125, 234: 125, 235: 125, 236: 125, 237: 125, 238: 125, 239: 125, 240: 125, 241: 132, 242: 132, 243: 132, 244: 132, 245: 132, 246: 132, 247: 132, 248: 132, 249: 132, 250: 132, 251: 132, 252: 132, 253: 132, 254: 133, 255: 135, 256: 135, 257: 135, 258: 135, 259: 135, 260: 135, 261: 135, 262: 135, 263: 135, 264: 135, 265: 135, 266: 135, 274: 141, 276: 141, 284: 142, 285: 142, 286: 142, 287: 142, 288: 142, 289: 142, 290: 142, 291: 142, 294: 145, 295: 146, 302: 152, 304: 152, 315: 154, 316: 154, 317: 154, 318: 154, 319: 154, 320: 155, 321: 155, 322: 155, 323: 155, 324: 155, 325: 155, 326: 155, 327: 155, 328: 155, 329: 155, 330: 155, 331: 155, 332: 155, 333: 155, 336: 161, 337: 161, 338: 161, 339: 161, 340: 161, 341: 161, 342: 161, 343: 161, 344: 161, 345: 162, 346: 162, 347: 162, 348: 162, 349: 162, 350: 162, 351: 162, 352: 162, 353: 162, 362: 178, 364: 178, 405: 179, 406: 181, 407: 181, 408: 181, 409: 181, 410: 181, 411: 181, 412: 182, 413: 183, 414: 183, 415: 183, 416: 183, 417: 183, 418: 184, 419: 184, 420: 184, 421: 184, 422: 184, 423: 184, 472: 188, 473: 190, 474: 190, 475: 190, 476: 190, 477: 190, 478: 190, 479: 190, 480: 190, 481: 190, 482: 190, 483: 190, 484: 190, 485: 190, 486: 190, 487: 190, 488: 191, 489: 191, 490: 191, 491: 191, 492: 191, 493: 191, 494: 191, 495: 191, 496: 191, 497: 192, 498: 192, 499: 192, 500: 192, 501: 192, 502: 192, 503: 192, 504: 192, 505: 192, 506: 192, 507: 192, 508: 192, 509: 192, 510: 194, 511: 205, 518: 220, 520: 220, 603: 221, 604: 222, 605: 222, 606: 222, 607: 222, 608: 222, 609: 223, 610: 223, 611: 223, 612: 223, 613: 223, 614: 224, 615: 224, 616: 224, 617: 224, 618: 224, 619: 224, 620: 224, 621: 224, 622: 224, 623: 224, 624: 224, 627: 231, 628: 232, 629: 233, 630: 233, 631: 233, 632: 233, 633: 233, 634: 233, 635: 233, 636: 233, 637: 233}
+SOURCE_MAP = {61: 169, 63: 169, 68: 170, 69: 170, 70: 170, 71: 170, 72: 170, 73: 170, 74: 170, 75: 170, 76: 171, 77: 171, 78: 171, 79: 171, 80: 171, 81: 171, 82: 171, 83: 171, 86: 174, 87: 175, 93: 109, 95: 109, 170: 110, 171: 110, 172: 110, 173: 110, 174: 110, 175: 110, 176: 110, 177: 110, 178: 110, 179: 110, 180: 110, 181: 110, 182: 110, 183: 110, 184: 110, 185: 110, 186: 110, 187: 110, 188: 110, 189: 110, 190: 110, 191: 110, 192: 110, 193: 110, 194: 110, 195: 110, 196: 110, 197: 110, 198: 110, 199: 110, 200: 110, 201: 115, 202: 115, 203: 115, 204: 115, 205: 115, 206: 115, 207: 115, 208: 115, 209: 115, 210: 119, 211: 119, 212: 119, 213: 119, 214: 119, 215: 119, 216: 119, 217: 119, 218: 119, 219: 119, 220: 119, 221: 119, 222: 119, 225: 122, 226: 123, 227: 124, 228: 125, 229: 126, 230: 127, 231: 128, 232: 128, 233: 128, 234: 128, 235: 128, 236: 128, 237: 128, 238: 128, 239: 128, 240: 128, 241: 135, 242: 135, 243: 135, 244: 135, 245: 135, 246: 135, 247: 135, 248: 135, 249: 135, 250: 135, 251: 135, 252: 135, 253: 135, 254: 136, 255: 138, 256: 138, 257: 138, 258: 138, 259: 138, 260: 138, 261: 138, 262: 138, 263: 138, 264: 138, 265: 138, 266: 138, 274: 144, 276: 144, 284: 145, 285: 145, 286: 145, 287: 145, 288: 145, 289: 145, 290: 145, 291: 145, 294: 148, 295: 149, 302: 155, 304: 155, 315: 157, 316: 157, 317: 157, 318: 157, 319: 157, 320: 158, 321: 158, 322: 158, 323: 158, 324: 158, 325: 158, 326: 158, 327: 158, 328: 158, 329: 158, 330: 158, 331: 158, 332: 158, 333: 158, 336: 164, 337: 164, 338: 164, 339: 164, 340: 164, 341: 164, 342: 164, 343: 164, 344: 164, 345: 165, 346: 165, 347: 165, 348: 165, 349: 165, 350: 165, 351: 165, 352: 165, 353: 165, 362: 181, 364: 181, 405: 182, 406: 184, 407: 184, 408: 184, 409: 184, 410: 184, 411: 184, 412: 185, 413: 186, 414: 186, 415: 186, 416: 186, 417: 186, 418: 187, 419: 187, 420: 187, 421: 187, 422: 187, 423: 187, 472: 192, 473: 194, 474: 194, 475: 194, 476: 194, 477: 194, 478: 194, 479: 194, 480: 194, 481: 194, 482: 194, 483: 194, 484: 194, 485: 194, 486: 194, 487: 194, 488: 195, 489: 195, 490: 195, 491: 195, 492: 195, 493: 195, 494: 195, 495: 195, 496: 195, 497: 196, 498: 196, 499: 196, 500: 196, 501: 196, 502: 196, 503: 196, 504: 196, 505: 196, 506: 196, 507: 196, 508: 196, 509: 196, 510: 198, 511: 209, 518: 224, 520: 224, 603: 225, 604: 226, 605: 226, 606: 226, 607: 226, 608: 226, 609: 227, 610: 227, 611: 227, 612: 227, 613: 227, 614: 228, 615: 228, 616: 228, 617: 228, 618: 228, 619: 228, 620: 228, 621: 228, 622: 228, 623: 228, 624: 228, 627: 236, 628: 237, 629: 238, 630: 238, 631: 238, 632: 238, 633: 238, 634: 238, 635: 238, 636: 238, 637: 238}
