@@ -487,6 +487,53 @@ def test_a_delta_package_equals_its_bulk_equivalent(tmp_path: Path) -> None:
     assert delta.changes("users.csv") == [("update", "u-s3-01", "last")]
 
 
+def test_a_bulk_package_is_kept_as_its_files_and_a_delta_applies_on_them(
+        tmp_path: Path) -> None:
+    """After a bulk package the state keeps each file as it was read (compressed), from
+    a zip as from a folder; a delta package then reads like its bulk equivalent."""
+    import zipfile
+
+    import zstandard
+
+    before, after = District.three_schools(), District.three_schools()
+    after.users["u-s1-03"]["givenName"] = "Renamed"
+    after.drop_user("u-s2-05")
+    folder = before.write(tmp_path / "before")
+    package = tmp_path / "before.zip"
+    with zipfile.ZipFile(package, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.iterdir()):
+            archive.write(path, path.name)
+    zipped, bulk = Runner(tmp_path, "zip"), Runner(tmp_path, "bulk")
+    zipped(package)
+    stored = Store(zipped.options.state, "sync-test", None).source()  # type: ignore[arg-type]
+    assert stored is not None and stored.files["users"] == "users.csv"
+    users = zstandard.ZstdDecompressor().decompress(stored.blobs["users"],
+                                                    max_output_size=1 << 24)
+    assert users == (folder / "users.csv").read_bytes()
+    assert stored.frame("users").get_column("givenName").to_list()[:2] == ["Terry", "Kid1"]
+    bulk(before)
+    bulk(after)
+    zipped(_delta(before, after, tmp_path / "delta"))
+    for name in ("users.csv", "changes/users.csv", "enrollments.csv"):
+        assert (zipped.out / name).read_text() == (bulk.out / name).read_text(), name
+
+
+def test_a_damaged_stored_file_refuses_the_delta_with_its_entity_named(
+        tmp_path: Path) -> None:
+    before, after = District.three_schools(), District.three_schools()
+    after.drop_user("u-s1-01")
+    runner = Runner(tmp_path)
+    runner(before)
+    store = Store(runner.options.state, "sync-test", None)  # type: ignore[arg-type]
+    data = store.db.execute("SELECT data FROM sources WHERE entity = 'users'").fetchone()[0]
+    store.db.execute("UPDATE sources SET data = ? WHERE entity = 'users'",
+                     (data[:4] + b"\x00" * (len(data) - 4),))
+    store.close()
+    with pytest.raises(RunError, match="stored users records are damaged"):
+        runner(_delta(before, after, tmp_path / "d"))
+    assert {a for a, _, _ in runner.changes("users.csv")} == {"create"}  # the first run's
+
+
 def test_a_delta_package_without_an_earlier_run_is_refused(tmp_path: Path) -> None:
     before, after = District.three_schools(), District.three_schools()
     after.drop_user("u-s1-01")

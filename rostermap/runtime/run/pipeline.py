@@ -35,8 +35,8 @@ from rostermap.runtime.report.model import FetchStats, Report, SourceReject
 from rostermap.runtime.run.loader import Loaded, load_mapping, parse_params, resolve_profile
 from rostermap.runtime.run.outputs import check_owner, check_paths, write_outputs
 from rostermap.runtime.sources.config import SourceConfig, load_config
-from rostermap.runtime.sources.csv_package import Limits, open_package
-from rostermap.runtime.sources.delta import SnapshotSource, SourceSnapshot
+from rostermap.runtime.sources.csv_package import Limits, Package, open_package
+from rostermap.runtime.sources.delta import SnapshotSource, SourceSnapshot, is_delta
 from rostermap.runtime.sources.raw import Source, is_url
 
 if TYPE_CHECKING:  # the HTTP stack is imported only for an API source (see load_inputs)
@@ -85,9 +85,10 @@ def load_inputs(
     """The tables a compiled module reads: from the source (and ``also`` these entity
     fields), and its table parameters.
 
-    With ``keep`` (a stateful run), a CSV package is read whole and its delta files
-    are applied on ``base``, the records of the last run; the result's ``snapshot``
-    holds every record for the next run. ``source`` may be a source already opened
+    With ``keep`` (a stateful run), the result's ``snapshot`` holds every record of a
+    CSV package for the next run: a bulk package's files as they are, or a delta
+    package read whole with its delta files applied on ``base``, the records of the
+    last run. ``source`` may be a source already opened
     (the records a state stored, for ``impact``): it is read as it is, and closed.
     """
     reads = {e: tuple(dict.fromkeys((*module.READS.get(e, ()), *(also or {}).get(e, ()))))
@@ -95,6 +96,7 @@ def load_inputs(
     package: Source
     rest: RestSource | None = None
     whole: SnapshotSource | None = None
+    bulk: Package | None = None  # a bulk package whose files a stateful run keeps
     if not isinstance(source, Path | str):
         package = source
     elif is_url(str(source)):
@@ -107,10 +109,11 @@ def load_inputs(
         opened = open_package(Path(source), limits)
         try:
             check_requires(opened, module.REQUIRES, applied=keep)
-            if keep:
+            if keep and is_delta(opened):
                 package = whole = SnapshotSource(opened, base)
             else:
                 package = opened
+                bulk = opened if keep else None
         except BaseException:
             opened.close()
             raise
@@ -123,7 +126,8 @@ def load_inputs(
                              optional_entities(module.REQUIRES, reads))
         # 1.2 users read roles.csv too
         kept = [*reads, "roles"] if "users" in reads else list(reads)
-        snapshot = whole.snapshot(kept) if whole is not None else None
+        snapshot = (whole.snapshot(kept) if whole is not None else
+                    SourceSnapshot.of_package(bulk, kept) if bulk is not None else None)
     finally:
         package.close()
     for name, columns in module.TABLES.items():

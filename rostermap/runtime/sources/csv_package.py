@@ -98,6 +98,10 @@ class Package:
     def has(self, entity: str) -> bool:
         return entity in self.files
 
+    def path(self, entity: str) -> Path:
+        """The entity's file on disk: the folder's, or the zip entry expanded."""
+        return Path(self._source(self.files[entity]))
+
     def close(self) -> None:
         if self._zip is not None:
             self._zip.close()
