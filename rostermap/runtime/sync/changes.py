@@ -31,7 +31,7 @@ counted as *postponed*. A row that comes back after being deactivated is
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,6 +145,25 @@ def _aligned(previous: pl.DataFrame | None, current: pl.DataFrame,
     ), secrets)
 
 
+def _row_hash(columns: list[str]) -> pl.Expr:
+    """One 64-bit value per row for its ``c:`` columns: rows are told apart by it, and
+    only the rows it tells apart are compared column by column."""
+    return pl.struct(columns).hash(seed=0) if columns else pl.lit(0, pl.UInt64)
+
+
+def _positions(keys: pl.Series, stored: pl.Series) -> pl.Series:
+    """Per key, the row of ``stored`` holding it (null: none), keys being unique on
+    each side. Joined on the keys' 64-bit hashes, which is three times faster than on
+    the text, then checked against the text: on a collision the text is joined."""
+    for on in (pl.col("k").hash(seed=0), pl.col("k")):
+        here = keys.to_frame("k").select(on.alias("_k"))
+        there = stored.to_frame("k").select(on.alias("_k")).with_row_index("_at")
+        at = here.join(there, on="_k", how="left", maintain_order="left").get_column("_at")
+        if at.len() == keys.len() and (stored.gather(at).eq_missing(keys) | at.is_null()).all():
+            return at
+    raise AssertionError("keys repeat")  # current_rows and the snapshot keep one each
+
+
 def diff(
     name: str,
     previous: pl.DataFrame | None,
@@ -161,17 +180,34 @@ def diff(
     ``frame`` is the output as the run made it (its columns and types); ``postpone``
     (a run with rejects) carries over the rows it misses instead of deactivating them.
     ``secrets`` gives each secret column its current value, for the rows read back.
+
+    Only narrow frames are joined: this run's keys with the stored keys, their state
+    and one hash per row. The stored rows are read whole only where they are what is
+    published (rows carried over or sent departed) or compared column by column (rows
+    whose hash differs), and the new snapshot takes this run's rows as they are.
     """
     secrets = secrets or {}
     prev = _aligned(previous, current, secrets)
     columns = [c for c in current.columns if c.startswith(COLUMN)]
-    # In no particular order (keeping one costs a third of the diff): whatever leaves
-    # here in rows is sorted by key first.
-    j = (current.with_columns(pl.lit(True).alias("_here"))
-         .join(prev.with_columns(pl.lit(True).alias("_was")), on="key", how="full",
-               coalesce=True, suffix="_prev"))
-    here, was = pl.col("_here").fill_null(False), pl.col("_was").fill_null(False)
-    state = pl.col("state")
+    status = [c for c in _STATE if c not in ("key", "schools")]
+    # This run's rows, in their order, each with what the state says of its key.
+    at = _positions(current.get_column("key"), prev.get_column("key"))
+    here = pl.concat([
+        current.select("key", "schools", _row_hash(columns).alias("_h")),
+        prev.select(pl.col("schools").alias("schools_prev"), *status,
+                    _row_hash(columns).alias("_h_prev")).select(pl.all().gather(at)),
+    ], how="horizontal")
+    # The stored rows this run does not make: whole, since they are what is carried.
+    made = pl.Series("made", [], pl.Boolean).extend_constant(False, prev.height)
+    gone = prev.filter(~made.scatter(at.drop_nulls(), True))
+    state, was = pl.col("state"), pl.col("state").is_not_null()
+    here = here.with_columns(
+        pl.when(~was).then(pl.lit("create"))
+        .when(state == "deactivated").then(pl.lit("reactivate"))
+        .when(state == "deleted").then(pl.lit("create"))
+        .when(pl.col("_h") != pl.col("_h_prev")).then(pl.lit("update"))
+        .otherwise(pl.lit("unchanged")).alias("action"))
+    here, changed = _changed(here, current, prev, columns)
     missing_runs = pl.col("missing_runs").fill_null(0) + 1
     since = pl.col("missing_since").fill_null(pl.lit(now.isoformat(timespec="seconds")))
     if policy.unit == "days":
@@ -179,101 +215,111 @@ def diff(
             days=policy.after)
     else:
         due = missing_runs >= policy.after
-    differs = [pl.col(c).ne_missing(pl.col(f"{c}_prev")) for c in columns]
-    changed_row = pl.any_horizontal(differs) if differs else pl.lit(False)
-    action = (
-        pl.when(here & ~was).then(pl.lit("create"))
-        .when(here & (state == "deactivated")).then(pl.lit("reactivate"))
-        .when(here & (state == "deleted")).then(pl.lit("create"))
-        .when(here & changed_row).then(pl.lit("update"))
-        .when(here).then(pl.lit("unchanged"))
-        .when(state.is_in(["deactivated", "deleted"])).then(pl.lit("gone"))
+    gone = gone.with_columns(
+        pl.when(state.is_in(["deactivated", "deleted"])).then(pl.lit("gone"))
         .when(pl.lit(postpone)).then(pl.lit("postponed"))
         .when(pl.lit(policy.action == "keep")).then(pl.lit("kept"))
         .when(due).then(pl.lit(policy.action))
-        .otherwise(pl.lit("missing"))
-    )
-    changed = pl.concat_str([pl.when(d).then(pl.lit(c.removeprefix(COLUMN)))
-                             for d, c in zip(differs, columns, strict=True)],
-                            separator=";", ignore_nulls=True) if differs else pl.lit("")
-    j = j.with_columns(action.alias("action"))
+        .otherwise(pl.lit("missing")).alias("action"))
     a = pl.col("action")
-    j = j.with_columns(pl.when(a.is_in(["update", "reactivate"])).then(changed.fill_null(""))
-                       .otherwise(pl.lit("")).alias("changed"))
-    present = a.is_in(list(_PRESENT))
     counting = a.is_in(["missing", "kept", "deactivate", "delete"])
-    snapshot = j.select(
-        "key",
-        pl.when(present).then(pl.col("schools")).otherwise(pl.col("schools_prev"))
-        .alias("schools"),
-        pl.when(present).then(pl.lit("present"))
-        .when(a == "deactivate").then(pl.lit("deactivated"))
-        .when(a == "delete").then(pl.lit("deleted"))
-        .when(a.is_in(["kept", "missing"])).then(a)
-        .otherwise(state).alias("state"),  # gone, postponed: as they were
-        pl.when(present).then(0).when(counting).then(missing_runs)
-        .otherwise(pl.col("missing_runs")).cast(pl.Int64).alias("missing_runs"),
-        pl.when(present).then(pl.lit(None, pl.String)).when(counting).then(since)
-        .otherwise(pl.col("missing_since")).alias("missing_since"),
-        pl.when(~was).then(run).otherwise(pl.col("first_run")).cast(pl.Int64)
-        .alias("first_run"),
-        *(pl.when(present).then(pl.col(c)).otherwise(pl.col(f"{c}_prev")).alias(c)
-          for c in columns),
-    )
+    snapshot = pl.concat([
+        pl.concat([here.select(
+            "key", "schools", pl.lit("present").alias("state"),
+            pl.lit(0, pl.Int64).alias("missing_runs"),
+            pl.lit(None, pl.String).alias("missing_since"),
+            pl.when(was).then(pl.col("first_run")).otherwise(run).cast(pl.Int64)
+            .alias("first_run")), current.select(columns)], how="horizontal"),
+        gone.select(
+            "key", "schools",
+            pl.when(a == "deactivate").then(pl.lit("deactivated"))
+            .when(a == "delete").then(pl.lit("deleted"))
+            .when(a.is_in(["kept", "missing"])).then(a)
+            .otherwise(state).alias("state"),  # gone, postponed: as they were
+            pl.when(counting).then(missing_runs).otherwise(pl.col("missing_runs"))
+            .cast(pl.Int64).alias("missing_runs"),
+            pl.when(counting).then(since).otherwise(pl.col("missing_since"))
+            .alias("missing_since"),
+            pl.col("first_run").cast(pl.Int64), *columns),
+    ], how="vertical")
+    acted = pl.concat([
+        here.select("key", "action", "state", "schools", "schools_prev"),
+        gone.select("key", "action", "state", pl.lit(None, pl.String).alias("schools"),
+                    pl.col("schools").alias("schools_prev")),
+    ], how="vertical")
     counts = dict.fromkeys((*ACTIONS, *_QUIET), 0)
-    counts.update(dict(j.group_by("action").len().iter_rows()))
+    counts.update(dict(acted.group_by("action").len().iter_rows()))
     counts.pop("gone", None)
 
-    def values(rows: pl.DataFrame, suffix: str) -> pl.DataFrame:
-        """The output's columns of ``rows``, from this run's or the stored values."""
-        picked = rows.select(pl.col(f"{c}{suffix}").alias(c.removeprefix(COLUMN))
-                             for c in columns)
+    def values(rows: pl.DataFrame, departing: bool) -> pl.DataFrame:
+        """The output's columns of ``rows`` (which hold the ``c:`` columns), secrets put
+        back; departed rows as the policy's ``with`` sets them."""
+        picked = rows.select(pl.col(c).alias(c.removeprefix(COLUMN)) for c in columns)
         picked = _with_secrets(picked, secrets).cast(frame.schema, strict=False)
-        if suffix == "_prev" and policy.sets:  # a departed row is sent as `with` says
-            departing = rows.get_column("action").is_in(["deactivate", "delete"])
-            picked = picked.with_columns(
-                pl.when(departing).then(pl.lit(value)).otherwise(pl.col(column))
-                .cast(frame.schema[column]).alias(column)
-                for column, value in policy.sets)
+        if departing and policy.sets:
+            picked = picked.with_columns(pl.lit(value).cast(frame.schema[column]).alias(column)
+                                         for column, value in policy.sets)
         return picked
 
-    carried = j.filter(a.is_in(list(_CARRIED))).sort("key")
-    departed = (j.filter(a.is_in(["deactivate", "delete"])).sort("key") if policy.sets
-                else j.clear())
-    sent = [values(rows, "_prev") for rows in (carried, departed) if rows.height]
+    carried = gone.filter(a.is_in(list(_CARRIED))).sort("key")
+    departed = (gone.filter(a.is_in(["deactivate", "delete"])).sort("key") if policy.sets
+                else gone.clear())
+    sent = [values(rows, rows is departed) for rows in (carried, departed) if rows.height]
     full = pl.concat([frame, *sent], how="vertical_relaxed") if sent else frame
-    moved = j.select((a == "unchanged") & pl.col("schools").ne_missing(pl.col("schools_prev"))
-                     ).to_series().sum()
-    return OutputChanges(name, full, _change_rows(j, values), snapshot, counts,
-                         _per_school(j), frame.height - current.height, previous is None,
-                         int(moved), departed.height)
-
-
-def _change_rows(j: pl.DataFrame, values: Callable[[pl.DataFrame, str], pl.DataFrame]
-                 ) -> pl.DataFrame:
-    """The change file: one row per create, reactivate, update, deactivate or delete.
-
-    New rows carry this run's values (secrets put back, as in the full file); gone
-    rows the values last published."""
-    a = pl.col("action")
+    moved = here.select((a == "unchanged") & pl.col("schools").ne_missing(
+        pl.col("schools_prev"))).to_series().sum()
     order = {action: i for i, action in enumerate(ACTIONS)}
-    listed = (j.filter(a.is_in(list(ACTIONS)))
-              .with_columns(a.replace_strict(order, return_dtype=pl.Int64).alias("_order")))
-    new = a.is_in(["create", "reactivate", "update"])
+    new = here.select("key", "action").with_row_index("_row").filter(
+        a.is_in(["create", "reactivate", "update"]))
+    left = gone.filter(a.is_in(["deactivate", "delete"]))
     parts = [
-        pl.concat([rows.select("action", "changed", "_order", "key"), values(rows, suffix)],
-                  how="horizontal")
-        for rows, suffix in ((listed.filter(new), ""), (listed.filter(~new), "_prev"))
+        pl.concat([new.select("action", "key").join(changed, on="key", how="left")
+                   .select("action", pl.col("changed").fill_null(""), "key"),
+                   values(current[new.get_column("_row")], False)], how="horizontal"),
+        pl.concat([left.select("action", pl.lit("").alias("changed"), "key"),
+                   values(left, True)], how="horizontal"),
     ]
-    return (pl.concat(parts, how="vertical_relaxed").sort(["_order", "key"])
-            .drop("_order", "key"))
+    change_rows = (pl.concat(parts, how="vertical_relaxed")
+                   .with_columns(a.replace_strict(order, return_dtype=pl.Int64).alias("_order"))
+                   .sort(["_order", "key"]).drop("_order", "key"))
+    return OutputChanges(name, full, change_rows, snapshot, counts, _per_school(acted),
+                         frame.height - current.height, previous is None, int(moved),
+                         departed.height)
+
+
+def _changed(here: pl.DataFrame, current: pl.DataFrame, prev: pl.DataFrame,
+             columns: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The columns that differ, per updated or reactivated key (``key``, ``changed``:
+    names joined by ``;``), compared value by value; a row whose hash differs while its
+    values do not (a float's zero signs) is unchanged after all."""
+    a = pl.col("action")
+    keys = here.filter(a.is_in(["update", "reactivate"])).select("key")
+    if not keys.height or not columns:
+        return here, pl.DataFrame(schema={"key": pl.String, "changed": pl.String})
+    old = prev.join(keys, on="key", how="semi").select(
+        "key", *(pl.col(c).alias(f"{c}_prev") for c in columns))
+    pairs = current.join(keys, on="key", how="semi").select("key", *columns).join(
+        old, on="key", how="left")
+    differs = [pl.col(c).ne_missing(pl.col(f"{c}_prev")) for c in columns]
+    changed = pairs.select("key", pl.concat_str(
+        [pl.when(d).then(pl.lit(c.removeprefix(COLUMN))) for d, c in zip(differs, columns,
+                                                                          strict=True)],
+        separator=";", ignore_nulls=True).fill_null("").alias("changed"))
+    same = changed.filter(pl.col("changed") == "").get_column("key")
+    if same.len():
+        here = here.with_columns(
+            pl.when((a == "update") & pl.col("key").is_in(same.implode()))
+            .then(pl.lit("unchanged")).otherwise(a).alias("action"))
+    return here, changed
 
 
 def _per_school(j: pl.DataFrame) -> dict[str, dict[str, int]]:
     """Per school: the rows the last run published, and this run's changes."""
+    # counted per distinct list of schools first: a district has few, and rows many
     before = (j.filter(pl.col("state").is_in(["present", "missing", "kept"]))
-              .select(pl.col("schools_prev").str.split(SEP).alias("school")).explode("school")
-              .drop_nulls().group_by("school").len())
+              .group_by(pl.col("schools_prev").alias("school")).len()
+              .with_columns(pl.col("school").str.split(SEP)).explode("school")
+              .drop_nulls("school").group_by("school").agg(pl.col("len").sum()))
     schools: dict[str, dict[str, int]] = {
         s: {"before": n, **dict.fromkeys(ACTIONS, 0)} for s, n in before.iter_rows()}
     a = pl.col("action")
