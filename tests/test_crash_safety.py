@@ -46,7 +46,7 @@ import pytest
 from rostermap.runtime.errors import RunError
 from rostermap.runtime.run import outputs
 from rostermap.runtime.run.outputs import STAGING_PREFIX
-from rostermap.runtime.sync.changes import ACTIONS
+from rostermap.runtime.sync.changes import ACTIONS, key_text
 from rostermap.runtime.sync.run import SyncOptions, sync
 from rostermap.runtime.sync.state import Store, lock, orphan_staging
 from tests.conftest import EXAMPLE, MAPPINGS, ROOT
@@ -400,7 +400,8 @@ def check_snapshots(out: Path, store: Store) -> None:
         header, rows = read_csv((out / output).read_bytes())
         key = [header.index(k) for k in KEYS[output]]
         published = {"\x1f".join(r[i] for i in key) for r in rows}
-        live = snapshot.filter(snapshot["state"] == "present")["key"].to_list()
+        live = snapshot.filter(snapshot["state"] == "present").select(
+            key_text([f"c:{k}" for k in KEYS[output]])).to_series().to_list()
         assert set(live) == published, f"{output}: the snapshot and the file differ"
 
 

@@ -88,7 +88,7 @@ def test_the_diff_does_what_the_model_does(sequence: list[Run], policy: Missing,
                              orient="row")
         schools = pl.Series([f"s{k[-1]}" for k in sorted(run)], dtype=pl.String)
         step = diff("o", snapshot, frame, current_rows(frame, ("id",), schools, "csv"),
-                    policy, number, START + dt.timedelta(days=number), postpone)
+                    policy, number, START + dt.timedelta(days=number), postpone, key=("id",))
         expected, carried = model.step(run, postpone)
         got = [(r["action"], r["id"], r["changed"]) for r in step.changes.iter_rows(named=True)]
         assert got == expected, number

@@ -257,13 +257,13 @@ def test_grace_in_days_follows_the_clock() -> None:
     policy = Missing("deactivate", after=3, unit="days")
     start = dt.datetime(2026, 3, 2, 4, 22, tzinfo=dt.UTC)
     snapshot = diff("o", None, frame, current_rows(frame, ("id",), pl.Series(["s1"] * 2),
-                                                   "csv"), policy, 1, start, False).snapshot
+                                                   "csv"), policy, 1, start, False, key=("id",)).snapshot
     gone = frame.head(1)
     rows = current_rows(gone, ("id",), pl.Series(["s1"]), "csv")
     for run, hours, expected in ((2, 24, "missing"), (3, 72, "missing"),
                                  (4, 95, "missing"), (5, 96, "deactivate")):
         step = diff("o", snapshot, gone, rows, policy, run,
-                    start + dt.timedelta(hours=hours), False)
+                    start + dt.timedelta(hours=hours), False, key=("id",))
         assert step.counts[expected] == 1, hours
         assert step.full.get_column("id").to_list() == (
             ["a", "b"] if expected == "missing" else ["a"])
@@ -276,13 +276,13 @@ def test_schools_are_text_and_a_state_with_lists_still_reads() -> None:
     frame = pl.DataFrame({"id": ["a", "b", "c"]})
     schools = pl.Series(["s1\x1fs2", "s2", None])
     first = diff("o", None, frame, current_rows(frame, ("id",), schools, "csv"), Missing(),
-                 1, dt.datetime(2026, 3, 2, tzinfo=dt.UTC), False).snapshot
+                 1, dt.datetime(2026, 3, 2, tzinfo=dt.UTC), False, key=("id",)).snapshot
     assert first.schema["schools"] == pl.String
     as_lists = first.with_columns(pl.col("schools").str.split("\x1f"))
     gone = frame.head(1)
     for stored in (first, as_lists):
         step = diff("o", stored, gone, current_rows(gone, ("id",), schools.head(1), "csv"),
-                    Missing(), 2, dt.datetime(2026, 3, 3, tzinfo=dt.UTC), False)
+                    Missing(), 2, dt.datetime(2026, 3, 3, tzinfo=dt.UTC), False, key=("id",))
         assert step.counts["deactivate"] == 2
         assert step.schools == {
             "s1": {"before": 1, "create": 0, "reactivate": 0, "update": 0, "deactivate": 0,

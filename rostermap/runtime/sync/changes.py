@@ -7,7 +7,6 @@ sent (a full package, a delta package, an API). Each output's state is a
 columns (prefixed ``c:``) and where it stands:
 
 ================  ===================================================================
-``key``           the row's key columns joined by U+001F (all columns when no ``key``)
 ``schools``       the orgs of the record the row was made from (per-school guards),
                   joined by U+001F: as text, a million-row join costs half the memory
                   of a list column
@@ -16,6 +15,9 @@ columns (prefixed ``c:``) and where it stands:
 ``first_run``     the run that first published it
 ``c:COLUMN``      the row's values, as the output's columns; secret columns empty
 ================  ===================================================================
+
+A row's key is its key columns' values (all its columns when the output has no
+``key``), matched by one 64-bit hash each and checked value by value.
 
 Rows are compared column by column, so an update names the columns that changed,
 and a column the mapping gained since the last run reads as missing there.
@@ -46,6 +48,8 @@ __all__ = [
     "current_rows",
     "diff",
     "history_rows",
+    "key_text",
+    "positions",
     "summary_line",
 ]
 
@@ -57,10 +61,10 @@ _CARRIED = ("missing", "kept", "postponed")  # still published: carried into the
 _PRESENT = ("create", "reactivate", "update", "unchanged")
 SEP = "\x1f"
 COLUMN = "c:"
+_STATES = pl.Enum(["present", "missing", "kept", "deactivated", "deleted"])
 _STATE: dict[str, Any] = {
-    "key": pl.String,
     "schools": pl.String,
-    "state": pl.String,
+    "state": _STATES,
     "missing_runs": pl.Int64,
     "missing_since": pl.String,
     "first_run": pl.Int64,
@@ -101,10 +105,11 @@ def _with_secrets(frame: pl.DataFrame, secrets: Mapping[str, str]) -> pl.DataFra
 
 
 def current_rows(frame: pl.DataFrame, key: tuple[str, ...], schools: pl.Series,
-                 fmt: str, secrets: Collection[str] = ()) -> pl.DataFrame:
-    """This run's rows as key, schools and ``c:`` columns; one per key, the first of
-    any repeats. In a CSV a missing value and empty text are written alike, so they
-    compare equal.
+                 fmt: str, secrets: Collection[str] = (), text_key: bool = True
+                 ) -> pl.DataFrame:
+    """This run's rows as schools and ``c:`` columns, and with ``text_key`` the key as
+    one text (``key``); one row per key, the first of any repeats. In a CSV a missing
+    value and empty text are written alike, so they compare equal.
 
     A secret column (one that holds a secret parameter, whole: the compiler allows no
     other use) is stored empty: the state keeps no secret, and rows compare equal
@@ -112,14 +117,16 @@ def current_rows(frame: pl.DataFrame, key: tuple[str, ...], schools: pl.Series,
     columns = list(frame.columns)
     values = frame if fmt != "csv" else frame.with_columns(
         pl.col(c).fill_null("") for c, dtype in frame.schema.items() if dtype == pl.String)
-    keys = list(key) or columns
-    out = values.select(
-        pl.concat_str([pl.col(k).cast(pl.String).fill_null("") for k in keys],
-                      separator=SEP).alias("key"),
-        *(pl.col(c).alias(COLUMN + c) for c in columns),
-    ).with_columns(schools.alias("schools").cast(pl.String))
-    if out.get_column("key").n_unique() < out.height:  # hashing once beats unique()
-        out = out.unique(subset="key", keep="first", maintain_order=True)
+    keys = _key_columns(key, [COLUMN + c for c in columns])
+    out = values.select(pl.col(c).alias(COLUMN + c) for c in columns).with_columns(
+        schools.alias("schools").cast(pl.String))
+    # distinct hashes are distinct keys: only a repeated hash needs the exact pass
+    hashes = out.select(pl.struct(_key_values(keys)).hash(seed=0)).to_series()
+    if hashes.n_unique() < out.height:
+        out = out.filter(out.select(pl.struct(_key_values(keys)).is_first_distinct())
+                         .to_series())
+    if text_key:
+        out = out.select(key_text(keys), pl.all())
     return _blank(out, secrets)
 
 
@@ -138,8 +145,8 @@ def _aligned(previous: pl.DataFrame | None, current: pl.DataFrame,
         return pl.DataFrame(schema={**_STATE, **wanted})
     if previous.schema["schools"] != pl.String:  # a state written before 0.1.0's release
         previous = previous.with_columns(pl.col("schools").list.join(SEP))
-    return _blank(previous.select(
-        *(pl.col(c) for c in _STATE),
+    return _blank(previous.select(  # a key column stored by 0.1 is not read: it is derived
+        *(pl.col(c).cast(t) for c, t in _STATE.items()),
         *(pl.col(c).cast(t, strict=False) if c in previous.columns else pl.lit(None, t).alias(c)
           for c, t in wanted.items()),
     ), secrets)
@@ -151,15 +158,35 @@ def _row_hash(columns: list[str]) -> pl.Expr:
     return pl.struct(columns).hash(seed=0) if columns else pl.lit(0, pl.UInt64)
 
 
-def _positions(keys: pl.Series, stored: pl.Series) -> pl.Series:
-    """Per key, the row of ``stored`` holding it (null: none), keys being unique on
-    each side. Joined on the keys' 64-bit hashes, which is three times faster than on
-    the text, then checked against the text: on a collision the text is joined."""
-    for on in (pl.col("k").hash(seed=0), pl.col("k")):
-        here = keys.to_frame("k").select(on.alias("_k"))
-        there = stored.to_frame("k").select(on.alias("_k")).with_row_index("_at")
-        at = here.join(there, on="_k", how="left", maintain_order="left").get_column("_at")
-        if at.len() == keys.len() and (stored.gather(at).eq_missing(keys) | at.is_null()).all():
+def _key_columns(key: tuple[str, ...], columns: list[str]) -> list[str]:
+    """The ``c:`` columns that make a row's key: the output's ``key``, else all."""
+    return [COLUMN + k for k in key] or columns
+
+
+def _key_values(columns: list[str]) -> list[pl.Expr]:
+    """A key's values as compared: text, a missing value as empty text."""
+    return [pl.col(c).cast(pl.String).fill_null("").alias(c) for c in columns]
+
+
+def key_text(columns: list[str]) -> pl.Expr:
+    """A key as one text, its values joined by U+001F: how change files are ordered."""
+    return pl.concat_str(_key_values(columns), separator=SEP).alias("key")
+
+
+def positions(keys: pl.DataFrame, stored: pl.DataFrame) -> pl.Series:
+    """Per row of ``keys``, the row of ``stored`` with the same key (null: none), keys
+    being unique on each side. Joined on one 64-bit hash per key, three times faster
+    than on the values, then checked against the values: on a collision the values
+    themselves are joined."""
+    on = list(keys.columns)
+    hashed = pl.struct(on).hash(seed=0).alias("_k")
+    for left, right, by in ((keys.select(hashed), stored.select(hashed), ["_k"]),
+                            (keys, stored, on)):
+        at = left.join(right.with_row_index("_at"), on=by, how="left",
+                       maintain_order="left").get_column("_at")
+        if at.len() == keys.height and all(
+                (stored.get_column(c).gather(at).eq_missing(keys.get_column(c))
+                 | at.is_null()).all() for c in on):
             return at
     raise AssertionError("keys repeat")  # current_rows and the snapshot keep one each
 
@@ -174,29 +201,34 @@ def diff(
     now: dt.datetime,
     postpone: bool,
     secrets: Mapping[str, str] | None = None,
+    *,
+    key: tuple[str, ...],
 ) -> OutputChanges:
     """This run's ``current`` rows (from :func:`current_rows`) against ``previous``.
 
-    ``frame`` is the output as the run made it (its columns and types); ``postpone``
-    (a run with rejects) carries over the rows it misses instead of deactivating them.
-    ``secrets`` gives each secret column its current value, for the rows read back.
+    ``frame`` is the output as the run made it (its columns and types), ``key`` its
+    key columns (none: all); ``postpone`` (a run with rejects) carries over the rows it
+    misses instead of deactivating them. ``secrets`` gives each secret column its
+    current value, for the rows read back.
 
-    Only narrow frames are joined: this run's keys with the stored keys, their state
-    and one hash per row. The stored rows are read whole only where they are what is
-    published (rows carried over or sent departed) or compared column by column (rows
-    whose hash differs), and the new snapshot takes this run's rows as they are.
+    Only narrow frames are joined: this run's keys with the stored keys, by position,
+    with their state and one hash per row. The stored rows are read whole only where
+    they are what is published (rows carried over or sent departed) or compared
+    column by column (rows whose hash differs); the new snapshot takes this run's rows
+    as they are.
     """
     secrets = secrets or {}
     prev = _aligned(previous, current, secrets)
     columns = [c for c in current.columns if c.startswith(COLUMN)]
-    status = [c for c in _STATE if c not in ("key", "schools")]
+    keys = _key_columns(key, columns)
+    status = [c for c in _STATE if c != "schools"]
     # This run's rows, in their order, each with what the state says of its key.
-    at = _positions(current.get_column("key"), prev.get_column("key"))
+    at = positions(current.select(_key_values(keys)), prev.select(_key_values(keys)))
     here = pl.concat([
-        current.select("key", "schools", _row_hash(columns).alias("_h")),
+        current.select("schools", _row_hash(columns).alias("_h")),
         prev.select(pl.col("schools").alias("schools_prev"), *status,
                     _row_hash(columns).alias("_h_prev")).select(pl.all().gather(at)),
-    ], how="horizontal")
+    ], how="horizontal").with_columns(at.alias("_at"))
     # The stored rows this run does not make: whole, since they are what is carried.
     made = pl.Series("made", [], pl.Boolean).extend_constant(False, prev.height)
     gone = prev.filter(~made.scatter(at.drop_nulls(), True))
@@ -207,7 +239,7 @@ def diff(
         .when(state == "deleted").then(pl.lit("create"))
         .when(pl.col("_h") != pl.col("_h_prev")).then(pl.lit("update"))
         .otherwise(pl.lit("unchanged")).alias("action"))
-    here, changed = _changed(here, current, prev, columns)
+    here = _changed(here, current, prev, columns)
     missing_runs = pl.col("missing_runs").fill_null(0) + 1
     since = pl.col("missing_since").fill_null(pl.lit(now.isoformat(timespec="seconds")))
     if policy.unit == "days":
@@ -225,17 +257,18 @@ def diff(
     counting = a.is_in(["missing", "kept", "deactivate", "delete"])
     snapshot = pl.concat([
         pl.concat([here.select(
-            "key", "schools", pl.lit("present").alias("state"),
+            "schools", pl.lit("present", _STATES).alias("state"),
             pl.lit(0, pl.Int64).alias("missing_runs"),
             pl.lit(None, pl.String).alias("missing_since"),
             pl.when(was).then(pl.col("first_run")).otherwise(run).cast(pl.Int64)
             .alias("first_run")), current.select(columns)], how="horizontal"),
         gone.select(
-            "key", "schools",
+            "schools",
             pl.when(a == "deactivate").then(pl.lit("deactivated"))
             .when(a == "delete").then(pl.lit("deleted"))
             .when(a.is_in(["kept", "missing"])).then(a)
-            .otherwise(state).alias("state"),  # gone, postponed: as they were
+            .otherwise(state.cast(pl.String)).cast(_STATES)
+            .alias("state"),  # gone, postponed: as they were
             pl.when(counting).then(missing_runs).otherwise(pl.col("missing_runs"))
             .cast(pl.Int64).alias("missing_runs"),
             pl.when(counting).then(since).otherwise(pl.col("missing_since"))
@@ -243,8 +276,8 @@ def diff(
             pl.col("first_run").cast(pl.Int64), *columns),
     ], how="vertical")
     acted = pl.concat([
-        here.select("key", "action", "state", "schools", "schools_prev"),
-        gone.select("key", "action", "state", pl.lit(None, pl.String).alias("schools"),
+        here.select("action", "state", "schools", "schools_prev"),
+        gone.select("action", "state", pl.lit(None, pl.String).alias("schools"),
                     pl.col("schools").alias("schools_prev")),
     ], how="vertical")
     counts = dict.fromkeys((*ACTIONS, *_QUIET), 0)
@@ -261,22 +294,21 @@ def diff(
                                          for column, value in policy.sets)
         return picked
 
-    carried = gone.filter(a.is_in(list(_CARRIED))).sort("key")
-    departed = (gone.filter(a.is_in(["deactivate", "delete"])).sort("key") if policy.sets
-                else gone.clear())
+    carried = gone.filter(a.is_in(list(_CARRIED))).sort(key_text(keys))
+    departed = (gone.filter(a.is_in(["deactivate", "delete"])).sort(key_text(keys))
+                if policy.sets else gone.clear())
     sent = [values(rows, rows is departed) for rows in (carried, departed) if rows.height]
     full = pl.concat([frame, *sent], how="vertical_relaxed") if sent else frame
     moved = here.select((a == "unchanged") & pl.col("schools").ne_missing(
         pl.col("schools_prev"))).to_series().sum()
     order = {action: i for i, action in enumerate(ACTIONS)}
-    new = here.select("key", "action").with_row_index("_row").filter(
-        a.is_in(["create", "reactivate", "update"]))
+    new = here.with_row_index("_row").filter(a.is_in(["create", "reactivate", "update"]))
+    rows = current[new.get_column("_row")]
     left = gone.filter(a.is_in(["deactivate", "delete"]))
     parts = [
-        pl.concat([new.select("action", "key").join(changed, on="key", how="left")
-                   .select("action", pl.col("changed").fill_null(""), "key"),
-                   values(current[new.get_column("_row")], False)], how="horizontal"),
-        pl.concat([left.select("action", pl.lit("").alias("changed"), "key"),
+        pl.concat([new.select("action", "changed"), rows.select(key_text(keys)),
+                   values(rows, False)], how="horizontal"),
+        pl.concat([left.select("action", pl.lit("").alias("changed"), key_text(keys)),
                    values(left, True)], how="horizontal"),
     ]
     change_rows = (pl.concat(parts, how="vertical_relaxed")
@@ -288,29 +320,30 @@ def diff(
 
 
 def _changed(here: pl.DataFrame, current: pl.DataFrame, prev: pl.DataFrame,
-             columns: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The columns that differ, per updated or reactivated key (``key``, ``changed``:
-    names joined by ``;``), compared value by value; a row whose hash differs while its
-    values do not (a float's zero signs) is unchanged after all."""
+             columns: list[str]) -> pl.DataFrame:
+    """``here`` with ``changed``: per updated or reactivated row, the names of the
+    columns that differ, joined by ``;``, compared value by value (the rows are found
+    by position, no join). A row whose hash differs while its values do not (a float's
+    zero signs) is unchanged after all."""
     a = pl.col("action")
-    keys = here.filter(a.is_in(["update", "reactivate"])).select("key")
-    if not keys.height or not columns:
-        return here, pl.DataFrame(schema={"key": pl.String, "changed": pl.String})
-    old = prev.join(keys, on="key", how="semi").select(
-        "key", *(pl.col(c).alias(f"{c}_prev") for c in columns))
-    pairs = current.join(keys, on="key", how="semi").select("key", *columns).join(
-        old, on="key", how="left")
+    compared = here.with_row_index("_row").filter(a.is_in(["update", "reactivate"]))
+    if not compared.height or not columns:
+        return here.with_columns(pl.lit("").alias("changed"))
+    pairs = pl.concat([
+        current[compared.get_column("_row")].select(columns),
+        prev[compared.get_column("_at")].select(pl.col(c).alias(f"{c}_prev")
+                                                for c in columns),
+    ], how="horizontal")
     differs = [pl.col(c).ne_missing(pl.col(f"{c}_prev")) for c in columns]
-    changed = pairs.select("key", pl.concat_str(
+    names = pairs.select(pl.concat_str(
         [pl.when(d).then(pl.lit(c.removeprefix(COLUMN))) for d, c in zip(differs, columns,
                                                                           strict=True)],
-        separator=";", ignore_nulls=True).fill_null("").alias("changed"))
-    same = changed.filter(pl.col("changed") == "").get_column("key")
-    if same.len():
-        here = here.with_columns(
-            pl.when((a == "update") & pl.col("key").is_in(same.implode()))
-            .then(pl.lit("unchanged")).otherwise(a).alias("action"))
-    return here, changed
+        separator=";", ignore_nulls=True).fill_null("")).to_series()
+    changed = (pl.Series("changed", [], pl.String).extend_constant("", here.height)
+               .scatter(compared.get_column("_row"), names))
+    return here.with_columns(changed).with_columns(
+        pl.when((a == "update") & (pl.col("changed") == "")).then(pl.lit("unchanged"))
+        .otherwise(a).alias("action"))
 
 
 def _per_school(j: pl.DataFrame) -> dict[str, dict[str, int]]:

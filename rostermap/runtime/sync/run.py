@@ -182,30 +182,33 @@ def _schools(result: OutputResult, tables: Tables) -> pl.Series:
     """Per row, the orgs of the record it was made from, joined by U+001F."""
     field_ = SCHOOL_FIELD.get(result.entity)
     frame = tables.frames.get(result.entity)
-    empty = pl.Series("schools", [], pl.String).extend_constant(None, len(result.records))
     if field_ is None or frame is None or field_ not in frame.columns:
-        return empty
-    orgs = frame.select(pl.col("sourcedId"), pl.col(field_).alias("schools"))
-    if isinstance(orgs.schema["schools"], pl.List):
-        orgs = orgs.with_columns(pl.col("schools").cast(pl.List(pl.String)).list.join(ch.SEP))
-    else:
-        orgs = orgs.with_columns(pl.col("schools").cast(pl.String))
+        return pl.Series("schools", [], pl.String).extend_constant(None, len(result.records))
+    orgs = frame.get_column(field_)
+    if isinstance(orgs.dtype, pl.List):
+        orgs = orgs.cast(pl.List(pl.String)).list.join(ch.SEP)
     # one row per sourcedId: load_tables refuses a table with repeats (RM410)
-    looked = result.records.to_frame().join(orgs, on="sourcedId", how="left",
-                                             maintain_order="left")
-    return looked.get_column("schools")
+    at = ch.positions(result.records.to_frame("sourcedId"), frame.select("sourcedId"))
+    return orgs.cast(pl.String).gather(at).alias("schools")
 
 
 def _diff_all(s: _Sync, outputs: list[Output], results: list[OutputResult], tables: Tables,
               postpone: bool, params: dict[str, Any]) -> list[ch.OutputChanges]:
+    # Each row's schools first; then the records and tables they came from can go,
+    # before the largest outputs' snapshots are read.
+    schools = [_schools(result, tables) for result in results]
+    for result in results:
+        result.records = result.records.clear()
+    tables.frames.clear()
     found = []
-    for plan, result in zip(outputs, results, strict=True):
+    for plan, result, rows_schools in zip(outputs, results, schools, strict=True):
         secrets = {column: str(params.get(param) or "") for column, param in plan.secrets}
-        current = ch.current_rows(result.frame, plan.key, _schools(result, tables), plan.format,
-                                  secrets)
+        current = ch.current_rows(result.frame, plan.key, rows_schools, plan.format,
+                                  secrets, text_key=False)
         # one output's snapshot at a time: a large district's are hundreds of MB
         found.append(ch.diff(result.name, s.previous(result.name), result.frame, current,
-                             plan.missing, s.run_id or 0, s.now, postpone, secrets))
+                             plan.missing, s.run_id or 0, s.now, postpone, secrets,
+                             key=plan.key))
     return found
 
 
