@@ -24,7 +24,7 @@ from rostermap.runtime.engine.plans import Missing
 from rostermap.runtime.errors import RunError, UsageError
 from rostermap.runtime.sync.changes import current_rows, diff
 from rostermap.runtime.sync.run import SyncOptions, SyncResult, approve, reject, sync
-from rostermap.runtime.sync.state import Store
+from rostermap.runtime.sync.state import Retention, Store
 from tests.conftest import CASES, EXAMPLE
 
 MAPPING = str(CASES / "sync" / "sync-test.rmap")
@@ -702,3 +702,42 @@ def test_when_missing_with_sends_the_departed_row_once_as_it_says(tmp_path: Path
     assert back["u-s1-01"]["status"] == "active"
     assert [(r["action"], r["id"], r["status"]) for r in read_csv(out / "changes" / "users.csv")
             ] == [("create", "u-s1-01", "active")]
+
+
+# --- retention -------------------------------------------------------------------------------
+
+
+def test_older_runs_keep_their_counts_and_lose_their_details(tmp_path: Path) -> None:
+    runner = Runner(tmp_path)
+    runner.options = SyncOptions(state=runner.options.state, retention=Retention(runs=2))
+    district = District.three_schools()
+    for i in range(4):
+        district.users["u-s1-01"]["givenName"] = f"Name{i}"
+        runner(district)
+    store = Store(runner.options.state, "sync-test", None)  # type: ignore[arg-type]
+    assert [r.id for r in store.runs()] == [4, 3, 2, 1]
+    assert store.report(1) is None and store.report(2) is None
+    assert store.report(3) is not None and store.report(4) is not None
+    assert store.changes(2) == {} and set(store.changes(3)) >= {"users.csv"}
+    assert store.run(2).changes["users.csv"]["update"] == 1  # type: ignore[union-attr]
+
+
+def test_a_row_departed_longer_than_the_retention_comes_back_created(tmp_path: Path) -> None:
+    runner = Runner(tmp_path)
+    runner.options = SyncOptions(state=runner.options.state, retention=Retention(days=30))
+    start = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+    before, after = District.three_schools(), District.three_schools()
+    after.drop_user("u-s1-01")
+    runner(before, now=start)
+    runner(after, now=start + dt.timedelta(days=1))
+    assert ("deactivate", "u-s1-01", "") in runner.changes("users.csv")
+    runner(after, now=start + dt.timedelta(days=20))  # remembered: still in the snapshot
+    runner(before, now=start + dt.timedelta(days=25))
+    assert ("reactivate", "u-s1-01", "") in runner.changes("users.csv")
+    runner(after, now=start + dt.timedelta(days=26))
+    runner(after, now=start + dt.timedelta(days=60))  # forgotten now
+    snapshot = Store(runner.options.state, "sync-test", None).snapshot(  # type: ignore[arg-type]
+        "users.csv")
+    assert snapshot is not None and "u-s1-01" not in snapshot.get_column("c:id").to_list()
+    runner(before, now=start + dt.timedelta(days=61))
+    assert ("create", "u-s1-01", "") in runner.changes("users.csv")

@@ -118,6 +118,12 @@ def main() -> None:
 @click.option("--wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
               help="Wait this long for another run of the same profile and tenant to end "
               "(default: exit 5 at once).")
+@click.option("--keep-runs", type=click.IntRange(min=1), default=30, show_default=True,
+              help="The last N runs keep their report and change rows in the state; older "
+              "ones keep their outcome and counts.")
+@click.option("--keep-departed", type=click.IntRange(min=1), default=180, show_default=True,
+              metavar="DAYS", help="Remember rows deactivated or deleted this many days: one "
+              "that comes back later is created, not reactivated.")
 @click.option("--log", "log_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Append a line per run (outcome, counts; no personal data) to this file.")
 def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
@@ -127,7 +133,7 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
         rate: float | None, timeout: float | None, retries: int | None, compat: bool | None,
         filter_: bool | None, http2: bool | None, state: Path | None, tenant: str | None,
         new_state: bool, no_state: bool, dry_run: bool, allow_empty: bool, changes_only: bool,
-        wait: float,
+        wait: float, keep_runs: int, keep_departed: int,
         log_file: Path | None) -> None:
     """Run PROFILE (a name in mappings/ or a mapping file) over a OneRoster source.
 
@@ -175,8 +181,10 @@ def run(profile: str, source: str, out_dir: Path, params: tuple[str, ...],
                 report, files, folder = result.report, result.files, out_dir
             else:
                 from rostermap.runtime.sync.run import SyncOptions, sync
+                from rostermap.runtime.sync.state import Retention
 
-                options = SyncOptions(state, tenant, dry_run, changes_only, wait, new_state)
+                options = SyncOptions(state, tenant, dry_run, changes_only, wait, new_state,
+                                      retention=Retention(keep_runs, keep_departed))
                 synced = sync(profile, source, out_dir, params, options, limits=limits,
                               today=day, max_rejects=max_rejects, config=config,
                               observer=observer, allow_empty=allow_empty)

@@ -86,11 +86,12 @@ class OutputChanges:
     first: bool = False  # no snapshot before this run
     moved: int = 0  # rows unchanged but now of other schools
     departed: int = 0  # rows sent in the full file for records that left (`with`)
+    forgotten: int = 0  # departed rows past the retention, left out of the snapshot
 
     @property
     def unchanged(self) -> bool:
         """Whether the snapshot is the same as before (nothing to store again)."""
-        return not self.first and not self.moved and all(
+        return not self.first and not self.moved and not self.forgotten and all(
             n == 0 for k, n in self.counts.items() if k != "unchanged")
 
 
@@ -203,13 +204,15 @@ def diff(
     secrets: Mapping[str, str] | None = None,
     *,
     key: tuple[str, ...],
+    forget: dt.timedelta | None = None,
 ) -> OutputChanges:
     """This run's ``current`` rows (from :func:`current_rows`) against ``previous``.
 
     ``frame`` is the output as the run made it (its columns and types), ``key`` its
     key columns (none: all); ``postpone`` (a run with rejects) carries over the rows it
     misses instead of deactivating them. ``secrets`` gives each secret column its
-    current value, for the rows read back.
+    current value, for the rows read back. A row deactivated or deleted longer than
+    ``forget`` ago leaves the snapshot.
 
     Only narrow frames are joined: this run's keys with the stored keys, by position,
     with their state and one hash per row. The stored rows are read whole only where
@@ -219,6 +222,11 @@ def diff(
     """
     secrets = secrets or {}
     prev = _aligned(previous, current, secrets)
+    stored = prev.height
+    if forget is not None:  # forgotten: unknown from now on, as if never published
+        departed_at = pl.col("missing_since").str.to_datetime(time_zone="UTC")
+        prev = prev.filter(~(pl.col("state").is_in(["deactivated", "deleted"])
+                             & (departed_at < pl.lit(now - forget))).fill_null(False))
     columns = [c for c in current.columns if c.startswith(COLUMN)]
     keys = _key_columns(key, columns)
     status = [c for c in _STATE if c != "schools"]
@@ -275,6 +283,7 @@ def diff(
             .alias("missing_since"),
             pl.col("first_run").cast(pl.Int64), *columns),
     ], how="vertical")
+
     acted = pl.concat([
         here.select("action", "state", "schools", "schools_prev"),
         gone.select("action", "state", pl.lit(None, pl.String).alias("schools"),
@@ -316,7 +325,7 @@ def diff(
                    .sort(["_order", "key"]).drop("_order", "key"))
     return OutputChanges(name, full, change_rows, snapshot, counts, _per_school(acted),
                          frame.height - current.height, previous is None, int(moved),
-                         departed.height)
+                         departed.height, stored - prev.height)
 
 
 def _changed(here: pl.DataFrame, current: pl.DataFrame, prev: pl.DataFrame,

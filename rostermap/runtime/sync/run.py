@@ -65,6 +65,7 @@ from rostermap.runtime.sources.csv_package import Limits
 from rostermap.runtime.sync import changes as ch
 from rostermap.runtime.sync import guard
 from rostermap.runtime.sync.state import (
+    Retention,
     Store,
     default_state_path,
     guarded,
@@ -99,6 +100,7 @@ class SyncOptions:
     wait: float = 0.0  # seconds to wait for another run's lock
     new_state: bool = False  # start afresh where the state is missing or not a state
     out: Path | None = None  # runs, diff, approve, reject: the folder whose state to open
+    retention: Retention = Retention()  # how much history the state keeps
 
     def named(self) -> str:
         """The state as commands name it: ``--tenant T``, ``--out DIR``, ``--state F``."""
@@ -208,7 +210,8 @@ def _diff_all(s: _Sync, outputs: list[Output], results: list[OutputResult], tabl
         # one output's snapshot at a time: a large district's are hundreds of MB
         found.append(ch.diff(result.name, s.previous(result.name), result.frame, current,
                              plan.missing, s.run_id or 0, s.now, postpone, secrets,
-                             key=plan.key))
+                             key=plan.key,
+                             forget=dt.timedelta(days=s.options.retention.days)))
     return found
 
 
@@ -402,7 +405,7 @@ def _locked(name: str, path: Path, options: SyncOptions
     finished first (the runs published then come along); SQLite's failures become
     diagnostics."""
     with lock(path, options.wait), guarded(path):
-        store = Store(path, name, options.tenant, options.new_state)
+        store = Store(path, name, options.tenant, options.new_state, options.retention)
         try:
             try:
                 late = tuple(store.recover())

@@ -72,6 +72,7 @@ from rostermap.runtime.sources.delta import SourceSnapshot, decode_frame, encode
 
 __all__ = [
     "LockedError",
+    "Retention",
     "Review",
     "RunRecord",
     "Store",
@@ -85,7 +86,21 @@ SCHEMA_VERSION = "1"
 _SQLITE_HEADER = b"SQLite format 3\x00"
 STATE_DIR_ENV = "ROSTERMAP_STATE_DIR"
 COMMITTED = tuple(o.value for o in Outcome if o.committed)
-KEEP_CHANGES = 100  # runs whose change rows are kept for `diff`
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How much history a state keeps, so that it grows with the district and not
+    with the number of runs.
+
+    The last ``runs`` runs keep their report and change rows (for ``rostermap diff``,
+    the console and report.html's history); older runs keep their outcome and their
+    counts per output. A row deactivated or deleted more than ``days`` days ago is
+    forgotten: if its key comes back, it is created, not reactivated.
+    """
+
+    runs: int = 30
+    days: int = 180
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -288,8 +303,9 @@ class Store:
     """One profile and tenant's state file. Use under :func:`lock` to write."""
 
     def __init__(self, path: Path, profile: str, tenant: str | None,
-                 new_state: bool = False):
+                 new_state: bool = False, retention: Retention = Retention()):
         self.path = path
+        self.retention = retention
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fresh = not path.exists()
         if not fresh and not _is_state_file(path):
@@ -437,7 +453,11 @@ class Store:
         for output, frame in changes.items():
             self.db.execute("INSERT OR REPLACE INTO changes VALUES (?, ?, ?)",
                             (run_id, output, _blob(frame)))
-        self.db.execute("DELETE FROM changes WHERE run <= ?", (run_id - KEEP_CHANGES,))
+        # Older runs keep their outcome and counts (the runs row), not their details.
+        oldest = run_id - max(1, self.retention.runs)
+        self.db.execute("DELETE FROM changes WHERE run <= ?", (oldest,))
+        self.db.execute("UPDATE runs SET report = NULL WHERE id <= ? AND report IS NOT NULL "
+                        "AND outcome != ?", (oldest, Outcome.HELD))
         if source is not None:
             self.db.execute("DELETE FROM sources")
             for entity, data in source.blobs.items():
