@@ -19,7 +19,7 @@ out_dir, staging, publishing, rows, changes, error, report)``
     output; ``report`` the run's report.json. While ``publishing`` is 1, the files in
     ``staging`` still have to be moved into ``out_dir``.
 ``snapshots(output, run, data)``
-    per output, the rows as of the last committed run (Arrow IPC, zstd).
+    per output, the rows as of the last committed run (Arrow IPC, lz4).
 ``changes(run, output, data)``
     per run and output, the change rows (key, action, changed, row) for ``diff``.
 ``sources(entity, run, version, file, data)``
@@ -209,7 +209,10 @@ def guarded(path: Path) -> Iterator[None]:
 
 
 
-_blob = encode_frame
+def _blob(frame: pl.DataFrame) -> bytes:
+    """A snapshot or change rows as stored: lz4, which encodes a 1M-student district's
+    snapshots in half zstd's time, for about twice the bytes."""
+    return encode_frame(frame, "lz4")
 
 
 def _frame(data: bytes) -> pl.DataFrame:
