@@ -107,6 +107,50 @@ def test_a_cached_module_is_verified_before_it_runs(mappings: Path, compiles: li
     assert "import os" not in json.loads(entry.read_text(encoding="utf-8"))["code"]
 
 
+def test_a_cached_module_is_verified_and_compiled_once_per_process(
+        mappings: Path, compiles: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """verify compiles the tree it walks and the loader executes that code object;
+    a process loading the same profile again (a resident worker) reuses it, each
+    load into a module of its own."""
+    import ast
+    import builtins
+
+    from rostermap.compiler import verify
+    from rostermap.runtime.run import loader
+
+    profile = mappings / "powerschool-learning.rmap"
+    fresh = load_mapping(profile)  # compiled: the compiler's own code object runs
+    assert fresh.compiled.bytecode is not None
+    assert fresh.module.OUTPUTS[0].__code__.co_filename == "<compiled powerschool-learning.rmap>"
+    loader._verified.cache_clear()
+    verified: list[str] = []
+    real_verify, real_compile = verify.verify, builtins.compile
+
+    def counting(source: str, filename: str):  # type: ignore[no-untyped-def]
+        verified.append(filename)
+        return real_verify(source, filename)
+
+    def compiling(source, filename, mode, flags=0, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if filename == "<compiled powerschool-learning.rmap>" and \
+                not flags & ast.PyCF_ONLY_AST:  # ast.parse compiles to a tree only
+            verified.append("compile")
+        return real_compile(source, filename, mode, flags, *args, **kwargs)
+
+    monkeypatch.setattr(verify, "verify", counting)
+    monkeypatch.setattr(builtins, "compile", compiling)
+    try:
+        first, second = load_mapping(profile), load_mapping(profile)
+    finally:
+        loader._verified.cache_clear()
+    # verified once, and compiled once (by verify): not again to run, nor for the second
+    assert compiles == ["powerschool-learning.rmap"]
+    assert verified == ["<compiled powerschool-learning.rmap>", "compile"]
+    assert first.module is not second.module
+    assert first.module.OUTPUTS[0].__code__ is second.module.OUTPUTS[0].__code__
+    assert first.module.OUTPUTS[0].__code__.co_filename == \
+        fresh.module.OUTPUTS[0].__code__.co_filename
+
+
 def test_the_cache_lives_in_the_users_cache_folder_only(mappings: Path, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     assert cache.cache_dir() == tmp_path / "cache" / "rostermap" / "compiled"
