@@ -3,8 +3,15 @@ Dask cluster (an in-process one, offline)."""
 
 from __future__ import annotations
 
+import errno
 import importlib.util
+import json
+import multiprocessing
+import os
 import shutil
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +19,14 @@ from click.testing import CliRunner
 
 from rostermap.cli.main import main
 from rostermap.runtime.errors import UsageError
-from rostermap.runtime.sync.many import Tenant, load_tenants, run_tenant
+from rostermap.runtime.sync.many import (
+    Recycle,
+    Tenant,
+    TenantResult,
+    load_tenants,
+    run_many,
+    run_tenant,
+)
 from tests.conftest import EXAMPLE, ROOT
 
 TENANTS = """
@@ -180,3 +194,87 @@ def test_the_same_jobs_on_a_dask_cluster(tmp_path: Path) -> None:
     assert len(synced) == 12
     assert synced == {p.relative_to(folder): p.read_bytes()
                       for p in (folder / "out").glob("*/*.csv")}
+
+
+def _tenants(tmp_path: Path, count: int, **overrides: object) -> list[Tenant]:
+    return [Tenant(f"t{n}", "powerschool-learning", str(EXAMPLE), str(tmp_path / f"out{n}"),
+                   ("year=2026", "google_domain=willowsprings.k12.us"), stateless=True,
+                   **overrides)  # type: ignore[arg-type]
+            for n in range(count)]
+
+
+def test_a_worker_runs_tenants_in_turn_until_it_is_recycled(tmp_path: Path) -> None:
+    """One resident worker per job runs tenant after tenant (the same files as its
+    first); it is replaced after --recycle-after tenants or over --worker-memory, and
+    --isolate gives every tenant a fresh process."""
+    resident = run_many(_tenants(tmp_path / "resident", 3), jobs=1)
+    assert [r.outcome for r in resident] == ["success"] * 3
+    assert len({r.worker for r in resident}) == 1 and resident[0].worker > 0
+    for name in ("users.csv", "classes.csv", "rosters.csv", "report.json"):
+        first, last = (tmp_path / "resident" / f"out{n}" / name for n in (0, 2))
+        if name == "report.json":  # its clock and folders differ; its counts do not
+            assert json.loads(first.read_bytes())["outputs"] == \
+                json.loads(last.read_bytes())["outputs"]
+        else:
+            assert first.read_bytes() == last.read_bytes()
+    recycled = run_many(_tenants(tmp_path / "recycled", 3), jobs=1, recycle=Recycle(tenants=2))
+    assert recycled[0].worker == recycled[1].worker != recycled[2].worker
+    for recycle in (Recycle(memory_mb=1), Recycle(isolate=True)):
+        fresh = run_many(_tenants(tmp_path / str(recycle), 2), jobs=1, recycle=recycle)
+        assert [r.outcome for r in fresh] == ["success"] * 2
+        assert fresh[0].worker != fresh[1].worker
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_tenant_that_kills_its_worker_fails_alone(tmp_path: Path) -> None:
+    """A worker killed mid-tenant (as the out-of-memory killer would) fails that
+    tenant only: a new worker runs the tenants after it."""
+    stuck = tmp_path / "stuck.zip"
+    os.mkfifo(stuck)  # opening it waits for a writer: the tenant is held mid-run
+    tenants = _tenants(tmp_path, 3)
+    tenants[1] = Tenant("stuck", "powerschool-learning", str(stuck), str(tmp_path / "stuck"),
+                        tenants[1].params, stateless=True)
+    results: list[TenantResult] = []
+    pool = threading.Thread(target=lambda: results.extend(run_many(tenants, jobs=1)))
+    pool.start()
+    try:
+        writer = _writer(stuck, pool)  # once the worker has opened it
+        [worker] = [p for p in multiprocessing.active_children()
+                    if p.name == "rostermap-worker"]
+        os.kill(worker.pid or 0, signal.SIGKILL)
+        pool.join(120)
+        os.close(writer)
+    finally:
+        pool.join(120)
+    first, killed, after = results
+    assert (first.outcome, after.outcome) == ("success", "success")
+    assert (killed.name, killed.outcome, killed.exit_code) == ("stuck", "failed", 1)
+    assert killed.message == "worker process died (killed by SIGKILL)"
+    assert first.worker == killed.worker != after.worker
+    assert not (tmp_path / "stuck").exists()
+
+
+def _writer(fifo: Path, pool: threading.Thread) -> int:
+    """The FIFO opened for writing, as soon as a reader has it open (never waiting
+    for ever: a pool that ended without opening it fails the test)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and pool.is_alive():
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as error:  # ENXIO: no reader yet
+            if error.errno != errno.ENXIO:
+                raise
+            time.sleep(0.01)
+    raise AssertionError("the worker never opened the stuck tenant's source")
+
+
+def test_an_unexpected_error_is_its_workers_last_tenant(tmp_path: Path) -> None:
+    """A tenant that ends in an error rostermap did not expect (a bug, a MemoryError)
+    fails as a result, and its worker, which may hold broken state, is replaced."""
+    tenants = _tenants(tmp_path, 3)
+    tenants[1] = Tenant("odd", "powerschool-learning", str(EXAMPLE), str(tmp_path / "odd"),
+                        tenants[1].params, stateless=True,
+                        max_rejects="many")  # type: ignore[arg-type]
+    first, odd, after = run_many(tenants, jobs=1)
+    assert (first.outcome, odd.outcome, after.outcome) == ("success", "failed", "success")
+    assert odd.message.startswith("TypeError") and first.worker == odd.worker != after.worker
