@@ -1,5 +1,6 @@
-"""Many tenants' syncs: the tenants file, `rostermap run-many`, and the same jobs on a
-Dask cluster (an in-process one, offline)."""
+"""Many tenants' syncs: the tenants file, `rostermap run-many` and its resident
+workers (reused, recycled, replaced after a real crash), and the same jobs on a Dask
+LocalCluster of worker processes (offline)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from click.testing import CliRunner
@@ -68,6 +71,9 @@ def test_the_tenants_file(tenants_file: Path, tmp_path: Path) -> None:
     assert broken.source == str(tmp_path / "no-such-district")
     assert high.params == ("year=2026", "google_domain=willowsprings.k12.us", "schools=sch-3")
     assert high.today == "2026-09-01"
+    example = load_tenants(ROOT / "examples" / "scaling" / "tenants.toml")
+    assert [t.name for t in example] == ["willow-springs", "willow-springs-high"]
+    assert all(Path(t.source).resolve() == EXAMPLE.resolve() for t in example)
 
 
 @pytest.mark.parametrize("text, message", [
@@ -167,33 +173,40 @@ def test_run_tenant_takes_plain_data(tmp_path: Path) -> None:
     assert "ValueError" in bad_day.message and not (tmp_path / "q").exists()
 
 
+def _load(path: Path) -> ModuleType:
+    """A script of the project's (an example, a benchmark) as a module."""
+    name = f"rostermap_script_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_the_same_jobs_on_a_dask_cluster(tmp_path: Path) -> None:
-    """examples/scaling/dask_sync.py on an in-process cluster: the tenants of the
-    bundled tenants file, each synced as one task, giving run-many's files."""
+    """benchmarks/many.py's tenants (generated districts, each with its own state and
+    out folder), synced by examples/scaling/dask_sync.py on a LocalCluster of two
+    worker processes: every tenant's files are run-many's."""
     # A test extra: a partial install skips here, and fails under ROSTERMAP_STRICT=1.
     distributed = pytest.importorskip(
         "distributed", reason="distributed is not installed: pip install -e '.[test]'")
-    folder = tmp_path / "scaling"
-    shutil.copytree(ROOT / "examples" / "scaling", folder,
-                    ignore=shutil.ignore_patterns("out", "__pycache__"))
-    (tmp_path / "district").symlink_to(EXAMPLE, target_is_directory=True)
-    spec = importlib.util.spec_from_file_location("dask_sync", folder / "dask_sync.py")
-    assert spec is not None and spec.loader is not None
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+    bench = _load(ROOT / "benchmarks" / "many.py")
+    example = _load(ROOT / "examples" / "scaling" / "dask_sync.py")
+    districts = bench.generate(tmp_path / "districts", 3, 150)
+    on_dask = bench.write_tenants(tmp_path / "dask", districts)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
-        results = example.sync(folder / "tenants.toml", client)
+        results = example.sync(on_dask, client)
+        assert len(set(client.run(os.getpid).values()) - {os.getpid()}) == 2  # processes
     assert [(r.name, r.outcome) for r in results] == [
-        ("willow-springs", "success"), ("willow-springs-high", "success")]
-    synced = {p.relative_to(folder): p.read_bytes() for p in (folder / "out").glob("*/*.csv")}
-    shutil.rmtree(folder / "out")
-    local = CliRunner().invoke(main, ["run-many", str(folder / "tenants.toml"), "--jobs", "2"])
-    assert local.exit_code == 0, local.output
-    assert len(synced) == 12
-    assert synced == {p.relative_to(folder): p.read_bytes()
-                      for p in (folder / "out").glob("*/*.csv")}
+        (f"district-{n}", "success") for n in (1, 2, 3)]
+    local = bench.write_tenants(tmp_path / "local", districts)
+    many = CliRunner().invoke(main, ["run-many", str(local), "--jobs", "2"])
+    assert many.exit_code == 0, many.output
+    synced = bench.published(tmp_path / "dask")
+    assert len(synced) == 3 * 6 and synced == bench.published(tmp_path / "local")
 
 
 def _tenants(tmp_path: Path, count: int, **overrides: object) -> list[Tenant]:
