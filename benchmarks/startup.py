@@ -12,13 +12,18 @@ DIR`` measures another checkout too (another commit, with its own ``DIR/.venv`` 
 it has one), its runs interleaved with this tree's, so that whatever else the
 machine does falls on both alike; the load average is printed with the results.
 
-Then, for this tree, one run with ``python -X importtime`` (the imports, by
-top-level module) and one under a clock in each stage of ``runtime.run.pipeline``.
+Then, for each tree, the same run repeated inside one process, as a resident
+run-many worker runs tenant after tenant (``runtime.sync.many.run_tenant``,
+stateless): the first run pays the imports and the mapping's load, the later ones
+only their work. Last, for this tree, one run with ``python -X importtime`` (the
+imports, by top-level module) and one under a clock in each stage of
+``runtime.run.pipeline``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -73,6 +78,23 @@ print(f"import of the rest of the runtime (engine, reports, jinja2): {1e3 * (t2 
 for name in [*names, "report.html (render_html, within write_outputs)"]:
     print(f"{name}: {1e3 * spent.get(name, 0.0):.0f} ms")
 print(f"the run, all stages: {1e3 * (t3 - t2):.0f} ms")
+"""
+
+# The same run again and again in one process, as a resident worker runs tenants.
+_RESIDENT = """
+import json, sys, time
+start = time.perf_counter()
+from rostermap.runtime.sync.many import run_tenant
+source, out, domain, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+times = []
+for n in range(runs):
+    result = run_tenant({"name": "t", "profile": "powerschool-learning", "source": source,
+                         "out": f"{out}/{n}", "stateless": True,
+                         "params": ["year=2026", f"google_domain={domain}"]})
+    assert result.outcome == "success", result
+    times.append(time.perf_counter() - start)
+    start = time.perf_counter()
+print(json.dumps(times))
 """
 
 
@@ -141,6 +163,14 @@ def main() -> None:
                 runs[label].append(m)
                 print(f"{label:<10} {m[0]:.3f} s  cpu {m[1]:.3f} s  {m[2]:.0f} MB", flush=True)
         loads.append(load())
+        resident: dict[str, list[float]] = {}
+        for label, tree in trees:
+            python, env = interpreter(tree)
+            resident[label] = json.loads(subprocess.run(
+                [python, "-c", _RESIDENT, str(source), str(Path(scratch) / f"resident-{label}"),
+                 domain, str(args.repeat + 1)],
+                cwd=tree, env={**env, "XDG_CACHE_HOME": cache}, check=True,
+                capture_output=True, text=True).stdout)
         python, env = interpreter(ROOT)
         env = {**env, "XDG_CACHE_HOME": cache}
         imports = subprocess.run(
@@ -164,6 +194,14 @@ def main() -> None:
         median = statistics.median(m[0] for m in measured)
         print(f"| {label} | {best[0]:.3f} s | {median:.3f} s | {best[1]:.3f} s "
               f"| {max(m[2] for m in measured):.0f} MB |")
+    print()
+    print(f"In one process (run_tenant, stateless, {args.repeat + 1} runs in a row):")
+    print()
+    print("| code | first run (imports, mapping load) | later runs: best | median |")
+    print("|---|---:|---:|---:|")
+    for label, times in resident.items():
+        print(f"| {label} | {times[0]:.3f} s | {min(times[1:]):.3f} s "
+              f"| {statistics.median(times[1:]):.3f} s |")
     print()
     print("Imports (this tree, python -X importtime, cumulative, by top-level module):")
     tops: list[tuple[int, str]] = []

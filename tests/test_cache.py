@@ -107,6 +107,50 @@ def test_a_cached_module_is_verified_before_it_runs(mappings: Path, compiles: li
     assert "import os" not in json.loads(entry.read_text(encoding="utf-8"))["code"]
 
 
+def test_a_cached_module_is_verified_and_compiled_once_per_process(
+        mappings: Path, compiles: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """verify compiles the tree it walks and the loader executes that code object;
+    a process loading the same profile again (a resident worker) reuses it, each
+    load into a module of its own."""
+    import ast
+    import builtins
+
+    from rostermap.compiler import verify
+    from rostermap.runtime.run import loader
+
+    profile = mappings / "powerschool-learning.rmap"
+    fresh = load_mapping(profile)  # compiled: the compiler's own code object runs
+    assert fresh.compiled.bytecode is not None
+    assert fresh.module.OUTPUTS[0].__code__.co_filename == "<compiled powerschool-learning.rmap>"
+    loader._verified.cache_clear()
+    verified: list[str] = []
+    real_verify, real_compile = verify.verify, builtins.compile
+
+    def counting(source: str, filename: str):  # type: ignore[no-untyped-def]
+        verified.append(filename)
+        return real_verify(source, filename)
+
+    def compiling(source, filename, mode, flags=0, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if filename == "<compiled powerschool-learning.rmap>" and \
+                not flags & ast.PyCF_ONLY_AST:  # ast.parse compiles to a tree only
+            verified.append("compile")
+        return real_compile(source, filename, mode, flags, *args, **kwargs)
+
+    monkeypatch.setattr(verify, "verify", counting)
+    monkeypatch.setattr(builtins, "compile", compiling)
+    try:
+        first, second = load_mapping(profile), load_mapping(profile)
+    finally:
+        loader._verified.cache_clear()
+    # verified once, and compiled once (by verify): not again to run, nor for the second
+    assert compiles == ["powerschool-learning.rmap"]
+    assert verified == ["<compiled powerschool-learning.rmap>", "compile"]
+    assert first.module is not second.module
+    assert first.module.OUTPUTS[0].__code__ is second.module.OUTPUTS[0].__code__
+    assert first.module.OUTPUTS[0].__code__.co_filename == \
+        fresh.module.OUTPUTS[0].__code__.co_filename
+
+
 def test_the_cache_lives_in_the_users_cache_folder_only(mappings: Path, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     assert cache.cache_dir() == tmp_path / "cache" / "rostermap" / "compiled"
@@ -182,3 +226,75 @@ def test_a_cache_folder_someone_else_could_write_to_is_not_used(
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setattr(Path, "home", staticmethod(no_home))
     assert cachedir.cache_folder("grammar") is None
+
+
+def test_report_pages_are_compiled_once_per_machine(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """report.html's template is compiled into the private cache folder and loaded
+    from it by the next process; the page is the same either way, and an edited
+    template, a damaged entry or a full disk only costs a compile."""
+    import errno
+
+    import jinja2
+    from jinja2 import bccache
+
+    from rostermap.runtime.report import html_report, template_cache
+    from tests.conftest import CASES
+
+    report = json.loads((CASES / "html_report" / "first-run.json").read_text(encoding="utf-8"))
+    monkeypatch.delenv("ROSTERMAP_NO_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    compiled: list[str] = []
+    real = jinja2.Environment.compile
+
+    def counting(self: jinja2.Environment, source: str, name: str | None = None,
+                 *args: object, **kwargs: object) -> object:
+        compiled.append(str(name))
+        return real(self, source, name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+
+    def page() -> str:
+        html_report._template.cache_clear()  # as a new process would
+        return html_report.render_html(report)
+
+    try:
+        first = page()
+        assert compiled.count("report.html.jinja") == 1
+        folder = tmp_path / "cache" / "rostermap" / "templates"
+        assert folder.stat().st_mode & 0o777 == 0o700 and len(list(folder.iterdir())) == 2
+        assert page() == first and compiled.count("report.html.jinja") == 1  # loaded
+
+        for entry in folder.iterdir():
+            entry.write_bytes(b"damaged")
+        assert page() == first and compiled.count("report.html.jinja") == 2
+
+        def full(*args: object, **kwargs: object) -> object:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        for entry in folder.iterdir():
+            entry.write_bytes(b"damaged")
+        with monkeypatch.context() as disk:  # a full disk: rendered all the same
+            disk.setattr(bccache.tempfile, "NamedTemporaryFile", full)
+            assert page() == first and compiled.count("report.html.jinja") == 3
+        assert [e.read_bytes() for e in folder.iterdir()] == [b"damaged", b"damaged"]
+
+        # An edited template is compiled afresh, whatever the cache holds.
+        templates = tmp_path / "templates"
+        templates.mkdir()
+        (templates / "page.jinja").write_text("one", encoding="utf-8")
+        store = template_cache._Cache(str(folder), "options")
+
+        def render() -> str:
+            return jinja2.Environment(bytecode_cache=store, loader=jinja2.FileSystemLoader(
+                templates)).get_template("page.jinja").render()
+
+        assert (render(), render()) == ("one", "one") and compiled.count("page.jinja") == 1
+        (templates / "page.jinja").write_text("two", encoding="utf-8")
+        assert render() == "two" and compiled.count("page.jinja") == 2
+
+        monkeypatch.setenv("ROSTERMAP_NO_CACHE", "1")
+        assert template_cache.environment("rostermap.runtime.report",
+                                          "templates").bytecode_cache is None
+    finally:
+        html_report._template.cache_clear()

@@ -14,12 +14,21 @@ a lost task. docs/scaling.md says why Dask, and what to set on a real cluster.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from pathlib import Path
 
 from dask.distributed import Client, LocalCluster
 
-from rostermap.runtime.sync.many import TenantResult, exit_code, load_tenants, render, run_tenant
+from rostermap.runtime.sync.many import (
+    TenantResult,
+    as_dict,
+    exit_code,
+    load_tenants,
+    render,
+    run_tenant,
+)
 
 
 def sync(tenants_file: Path, client: Client, retries: int = 0) -> list[TenantResult]:
@@ -40,15 +49,23 @@ def main() -> None:
     parser.add_argument("tenants_file", type=Path)
     parser.add_argument("--scheduler", help="address of an existing Dask scheduler")
     parser.add_argument("--workers", type=int, default=2, help="local cluster: processes")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON lines")
     args = parser.parse_args()
     if args.scheduler:
         with Client(args.scheduler) as client:
             results = sync(args.tenants_file, client, retries=1)
     else:
-        with LocalCluster(n_workers=args.workers, threads_per_worker=1) as cluster, \
-                Client(cluster) as client:
+        # As run-many does: each worker's polars gets its share of the cores, not a
+        # thread per core each (the workers inherit this environment).
+        os.environ.setdefault("POLARS_MAX_THREADS",
+                              str(max(1, (os.cpu_count() or 1) // max(1, args.workers))))
+        with LocalCluster(n_workers=args.workers, threads_per_worker=1,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
             results = sync(args.tenants_file, client, retries=1)
-    print(render(results))
+    if args.json:
+        print("\n".join(json.dumps(as_dict(r)) for r in results))
+    else:
+        print(render(results))
     sys.exit(exit_code(results))
 
 

@@ -490,7 +490,15 @@ def impact(profile: str, edited: Path, source: str | None, state: Path | None,
 @click.argument("tenants_file", metavar="TENANTS.toml",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Tenants synced at once, each in a process of its own.")
+              help="Tenants synced at once: worker processes, each running tenants in turn.")
+@click.option("--isolate", is_flag=True,
+              help="Run each tenant in a fresh process of its own (no resident workers).")
+@click.option("--recycle-after", "recycle_after", type=click.IntRange(min=1), default=100,
+              show_default=True, metavar="N",
+              help="Replace a worker with a fresh process after N tenants.")
+@click.option("--worker-memory", "worker_memory", type=click.IntRange(min=1), default=1024,
+              show_default=True, metavar="MB",
+              help="Replace a worker whose resident memory after a tenant is over MB.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON lines.")
 @click.option("--impact", "edited", metavar="NEW.rmap", default=None,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -501,16 +509,20 @@ def impact(profile: str, edited: Path, source: str | None, state: Path | None,
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="With --impact: write impact.json and impact.html into this folder.")
 @click.option("--show-pii", is_flag=True, help="With --impact: personal values unmasked.")
-def run_many(tenants_file: Path, jobs: int, as_json: bool, edited: Path | None,
-             fail_over: float | None, report_dir: Path | None, show_pii: bool) -> None:
+def run_many(tenants_file: Path, jobs: int, isolate: bool, recycle_after: int,
+             worker_memory: int, as_json: bool, edited: Path | None, fail_over: float | None,
+             report_dir: Path | None, show_pii: bool) -> None:
     """Run many tenants' syncs (a [[tenant]] per district in TENANTS.toml).
 
     Each tenant runs `rostermap run` (a sync against the tenant's own state) in a
-    process of its own, JOBS at a time; one tenant's failure or held run leaves the
-    others' files alone. Exit 1 if any tenant failed, else 4 if any was held, else 3
-    if any was partial, else 0. The file's format is in docs/scaling.md.
+    worker process, JOBS at a time; a worker runs tenants in turn and is replaced
+    after --recycle-after tenants, over --worker-memory, or when its tenant crashed
+    it. One tenant's failure, crash or held run leaves the others' files alone.
+    Exit 1 if any tenant failed, else 4 if any was held, else 3 if any was partial,
+    else 0. The file's format is in docs/scaling.md.
     """
     from rostermap.runtime.sync.many import (
+        Recycle,
         TenantResult,
         as_dict,
         exit_code,
@@ -531,7 +543,7 @@ def run_many(tenants_file: Path, jobs: int, as_json: bool, edited: Path | None,
         if as_json:
             click.echo(json.dumps(as_dict(result)))
 
-    results = run_many(tenants, jobs, show)
+    results = run_many(tenants, jobs, show, Recycle(recycle_after, worker_memory, isolate))
     if not as_json:
         click.echo(redact(render(results)))
     sys.exit(exit_code(results))

@@ -37,9 +37,10 @@ def compile_mapping(
         return Compiled(source, tuple(diagnostics), checked, **common)  # type: ignore[arg-type]
     planned = plan.plan(checked)
     code = codegen.generate(planned)
-    verify.verify(code, f"<compiled {filename}>")
+    bytecode = verify.verify(code, verify.compiled_name(filename))
     return Compiled(source, tuple(diagnostics), checked, planned, code,
-                    **common)  # type: ignore[arg-type]
+                    bytecode=bytecode, **common)  # type: ignore[arg-type]
+
 
 
 def compile_expression(text: str) -> tuple[str | None, tuple[Diagnostic, ...]]:

@@ -7,7 +7,8 @@ generator at all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import types
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rostermap.dsl.diagnostics import Diagnostic, has_errors
@@ -32,6 +33,8 @@ class Compiled:
     code: str | None = None
     sources: tuple[Source, ...] = ()  # every file the mapping is made of, itself first
     effective: n.Mapping | None = None  # after extends and imports
+    # ``code`` compiled, as ``compiler.verify`` checked it: what the loader executes
+    bytecode: types.CodeType | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_library(self) -> bool:

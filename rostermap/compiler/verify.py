@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import ast
 import builtins
+import types
+from pathlib import PurePath
 
-__all__ = ["VerificationError", "verify"]
+__all__ = ["VerificationError", "compiled_name", "verify"]
 
 _ROOTS = frozenset({"pl", "fn", "col", "Check", "Column", "Counter", "Expect", "Fail", "Join",
                     "Limit",
@@ -32,11 +34,24 @@ def _root(node: ast.expr) -> ast.expr:
     return node
 
 
-def verify(source: str, filename: str) -> None:
-    """Raise :class:`VerificationError` unless the module is plain, allowed code."""
+def compiled_name(filename: str) -> str:
+    """The file name a generated module's code carries (in tracebacks): the mapping's
+    name, not its folder, so that a module compiled now and one loaded from the
+    compile cache read alike."""
+    return f"<compiled {PurePath(filename).name}>"
+
+
+def verify(source: str, filename: str) -> types.CodeType:
+    """The module's code object, compiled from the tree this walks; raises
+    :class:`VerificationError` unless the module is plain, allowed code.
+
+    The caller executes this code object rather than compiling the source again:
+    what runs is then the very tree verified here, and a cached module is parsed and
+    compiled once per load instead of twice.
+    """
     try:
         tree = ast.parse(source, filename)
-        compile(tree, filename, "exec")
+        code = compile(tree, filename, "exec")
     except SyntaxError as error:  # pragma: no cover - a code generator bug
         raise VerificationError(f"generated code does not compile: {error}") from error
     defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
@@ -59,3 +74,4 @@ def verify(source: str, filename: str) -> None:
             raise VerificationError(f"line {node.lineno}: dunder attribute {node.attr}")
         elif isinstance(node, ast.Lambda | ast.ClassDef | ast.AsyncFunctionDef | ast.Global):
             raise VerificationError(f"line {node.lineno}: {type(node).__name__}")
+    return code

@@ -10,7 +10,7 @@ outputs can test membership in it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -572,6 +572,7 @@ def run_outputs(
     emitted: dict[str, pl.DataFrame] | None = None,
     release: bool = False,
     trace: Trace | None = None,
+    plans: Sequence[Output] | None = None,
 ) -> list[OutputResult]:
     """Every output of a compiled module, in its order.
 
@@ -580,11 +581,13 @@ def run_outputs(
     ``release`` empties each entity's table (``Tables.release``) and forgets each
     output's ids once no later output reads them: a run's peak memory is then that of
     its largest output, not of every table at once. ``trace`` keeps what `explain`
-    reads of the run's frames (see :class:`Trace`).
+    reads of the run's frames (see :class:`Trace`). ``plans`` are the module's
+    outputs already built for ``params``, when the caller needs them too.
     """
     emitted = {} if emitted is None else emitted
     steps = Steps(tables, emitted)
-    outputs: list[Output] = [build(dict(params)) for build in module.OUTPUTS]
+    outputs: list[Output] = (list(plans) if plans is not None
+                             else [build(dict(params)) for build in module.OUTPUTS])
     last: dict[str, int] = {}  # entity or "output:NAME" -> the last output that reads it
     for i, output in enumerate(outputs):
         entities, members = _reads(output)

@@ -29,6 +29,7 @@ import jinja2
 
 from rostermap.runtime.redact import redact_data
 from rostermap.runtime.report.model import Outcome
+from rostermap.runtime.report.template_cache import environment
 
 __all__ = ["history_charts", "render_html"]
 
@@ -181,8 +182,8 @@ def history_charts(history: Iterable[Mapping[str, Any]], outputs: Iterable[str] 
 
 @functools.cache
 def _template() -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("rostermap.runtime.report", "templates"),
+    env = environment(
+        "rostermap.runtime.report", "templates",
         autoescape=True,  # the name ends in .jinja, so select_autoescape would not
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -20,6 +20,7 @@ import jinja2
 import msgspec
 
 from rostermap.runtime.redact import redact, redact_data
+from rostermap.runtime.report.template_cache import environment
 
 __all__ = ["IMPACT_VERSION", "ColumnChange", "Impact", "ImpactRow", "ManyImpact",
            "OutputImpact", "RejectChange", "RowKind", "RuleChange", "TenantImpact",
@@ -225,8 +226,8 @@ def summary_many(many: ManyImpact) -> str:
 
 @functools.cache
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("rostermap.runtime.report", "templates"),
+    env = environment(
+        "rostermap.runtime.report", "templates",
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -9,6 +9,7 @@ cut short, since a target may echo a request.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ import jinja2
 import msgspec
 
 from rostermap.runtime.redact import redact
+from rostermap.runtime.report.template_cache import environment
 
 __all__ = ["PushReport", "Write", "WriteOutcome", "encode", "render_html", "schema"]
 
@@ -90,34 +92,13 @@ def encode(report: PushReport) -> bytes:
     return (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode()
 
 
-_PAGE = jinja2.Environment(autoescape=True).from_string("""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>rostermap push: {{ r.profile }}</title>
-<style>
-body { font: 14px/1.4 system-ui, sans-serif; max-width: 72em; margin: 2em auto; padding: 0 1em; }
-table { border-collapse: collapse; width: 100%; margin: 1em 0; }
-th, td { border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: left; }
-.failed { color: #a40000; } .skipped { color: #8a6d00; }
-code { font-size: 13px; }
-</style></head><body>
-<h1>Push {{ r.profile }}: {{ r.outcome }}</h1>
-<p>{{ r.source }} &rarr; <code>{{ r.target }}</code>, {{ r.started }} to {{ r.finished }}
-{%- if r.dry_run %} (dry run: nothing was sent){% endif %}</p>
-<table><tr><th>push</th>{% for k in columns %}<th>{{ k }}</th>{% endfor %}</tr>
-{% for name, c in r.counts.items() %}<tr><td>{{ name }}</td>
-{% for k in columns %}<td>{{ c.get(k, 0) }}</td>{% endfor %}</tr>
-{% endfor %}</table>
-<h2>Writes</h2>
-{% if not r.writes %}<p>Nothing changed since the last push: nothing was sent.</p>{% else %}
-<table><tr><th>push</th><th>record</th><th>request</th><th>outcome</th><th>status</th>
-<th>attempts</th><th>message</th></tr>
-{% for w in r.writes %}<tr class="{{ w.outcome }}"><td>{{ w.push }}</td><td>{{ w.key }}</td>
-<td><code>{{ w.method }} {{ w.path }}</code></td><td>{{ w.outcome }}</td>
-<td>{{ w.status or "" }}</td><td>{{ w.attempts }}</td><td>{{ w.message }}</td></tr>
-{% endfor %}</table>{% endif %}
-</body></html>
-""")
+@functools.cache
+def _page() -> jinja2.Template:
+    # Loaded on first use, from the compiled-template cache (``template_cache``).
+    return environment("rostermap.runtime.report", "templates",
+                       autoescape=True).get_template("push.html.jinja")
 
 
 def render_html(report: PushReport) -> str:
     columns = ["records", "unchanged", "written", "failed", "skipped"]
-    return _PAGE.render(r=report, columns=columns)
+    return _page().render(r=report, columns=columns)

@@ -8,6 +8,7 @@ compiler just verified.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import os
 import threading
@@ -158,14 +159,27 @@ def load_mapping(path: Path) -> Loaded:
         return _load(path)
 
 
+@functools.lru_cache(maxsize=32)
+def _verified(source: str, filename: str) -> types.CodeType:
+    """A cached module's code, verified: once per process for the same text.
+
+    Verification is a function of the text alone, so a process that loads the same
+    profile again (a resident run-many worker, a Dask worker) reuses the code object
+    it verified, and each tenant execs it into a fresh module. What fails
+    verification raises every time (exceptions are not cached).
+    """
+    return verify.verify(source, filename)
+
+
 def _load(path: Path) -> Loaded:
     text = read_mapping(path)
     dirs = mapping_dirs()
-    filename = f"<compiled {path.name}>"
+    filename = verify.compiled_name(str(path))
     hit = cache.lookup(path, text, dirs)
+    code: types.CodeType | None = None
     if hit is not None:
         try:
-            verify.verify(hit.code, filename)  # what runs is always verified compiler output
+            code = _verified(hit.code, filename)  # what runs is always verified compiler output
         except verify.VerificationError:
             hit = None  # not what the compiler writes: compile again, and replace it
     if hit is not None:
@@ -176,8 +190,8 @@ def _load(path: Path) -> Loaded:
             raise DiagnosticError(compiled.diagnostics, compiled.source)
         if not compiled.diagnostics:  # warnings are shown on every run: not cached
             cache.store(path, text, dirs, compiled.code, compiled.sources)
-    assert compiled.code is not None
-    code = compile(compiled.code, filename, "exec")
+        code = compiled.bytecode
+    assert code is not None
     module = types.ModuleType("rostermap_compiled")
     exec(code, module.__dict__)  # noqa: S102 - our own verified output, see module docstring
     module.__name__ = f"rostermap_compiled_{mangle(str(module.PROFILE))}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from rostermap.dsl import codes
 from rostermap.runtime.engine.contracts import check_contracts
 from rostermap.runtime.engine.execute import OutputResult, run_outputs
+from rostermap.runtime.engine.plans import Output
 from rostermap.runtime.engine.tables import (
     Tables,
     check_requires,
@@ -65,6 +66,7 @@ class RunResult:
     files: list[Path]
     inputs: Inputs | None = None
     params: dict[str, Any] = field(default_factory=dict)  # typed, as the outputs saw them
+    plans: tuple[Output, ...] = ()  # each output's plan, built once for these params
 
 
 def _now() -> str:
@@ -183,16 +185,17 @@ def run(
         _no_empty_entities(module, tables)
     # the parameters' values against the records they name, before the records go
     tables.warnings.extend(unnamed_values(module.PARAMS, values, tables))
-    results = run_outputs(module, tables, values, release=True)
+    # Each output's plan, built once: the run, its checks and a sync's diff read them.
+    plans = tuple(build(dict(values)) for build in module.OUTPUTS)
+    results = run_outputs(module, tables, values, release=True, plans=plans)
     rejected = sum(r.rejected for r in results)
     if max_rejects is not None and rejected > max_rejects:
         first = next(j for r in results for j in r.rejects)
         raise RunError([codes.too_many_rejects(rejected, max_rejects, first.record,
                                                first.reason, str(loaded.path), first.line)])
     if not allow_empty:
-        _no_emptied_outputs(module, values, results)
-    broken = check_contracts([build(dict(values)) for build in module.OUTPUTS], results,
-                             loaded.path.name)
+        _no_emptied_outputs(plans, results)
+    broken = check_contracts(plans, results, loaded.path.name)
     if broken:
         raise RunError(broken)
     warnings = [d for d in loaded.compiled.diagnostics] + tables.warnings
@@ -218,7 +221,7 @@ def run(
     if out_dir is not None:
         files = write_outputs(out_dir, {r.name: r.frame for r in results}, report,
                               module.BUNDLE)
-    return RunResult(report, results, files, inputs, values)
+    return RunResult(report, results, files, inputs, values, plans)
 
 
 def _no_empty_entities(module: ModuleType, tables: Tables) -> None:
@@ -235,13 +238,11 @@ def _no_empty_entities(module: ModuleType, tables: Tables) -> None:
         raise RunError(problems)
 
 
-def _no_emptied_outputs(module: ModuleType, values: dict[str, Any],
-                        results: list[OutputResult]) -> None:
+def _no_emptied_outputs(plans: Sequence[Output], results: list[OutputResult]) -> None:
     """Refuse an output left empty while its entity holds records, unless the output
     says `allow empty`: the rules dropped every record, which a wrong parameter (a
     school id mistyped) does as readily as the district's data."""
-    allowed = {plan.name for plan in (build(dict(values)) for build in module.OUTPUTS)
-               if plan.allow_empty}
+    allowed = {plan.name for plan in plans if plan.allow_empty}
     problems = [
         codes.output_emptied(r.name, r.read, r.entity, r.rules)
         for r in results if r.rows == 0 and r.read > 0 and r.name not in allowed

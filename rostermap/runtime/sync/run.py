@@ -325,7 +325,7 @@ def _finish(s: _Sync, result: RunResult) -> SyncResult:
     """Diff, guard, report; then hold, or commit and publish."""
     assert result.inputs is not None
     module = s.loaded.module
-    plans = [build(dict(result.params)) for build in module.OUTPUTS]
+    plans = list(result.plans)
     partial = result.report.outcome is Outcome.PARTIAL
     found = _diff_all(s, plans, result.outputs, result.inputs.tables, partial, result.params)
     verdict = guard.check((c, guard.limits_of(p.limits)) for c, p in zip(found, plans,
