@@ -210,9 +210,15 @@ def guarded(path: Path) -> Iterator[None]:
 
 
 def _blob(frame: pl.DataFrame) -> bytes:
-    """A snapshot or change rows as stored: lz4, which encodes a 1M-student district's
-    snapshots in half zstd's time, for about twice the bytes."""
+    """A snapshot as stored: lz4, which encodes a 1M-student district's snapshots in
+    half zstd's time, for about twice the bytes."""
     return encode_frame(frame, "lz4")
+
+
+def _history_blob(frame: pl.DataFrame) -> bytes:
+    """Change rows as stored: zstd, since runs' rows are kept side by side and they
+    are small to encode (keys and column names), half lz4's size."""
+    return encode_frame(frame, "zstd")
 
 
 def _frame(data: bytes) -> pl.DataFrame:
@@ -455,7 +461,7 @@ class Store:
                             (output, run_id, _blob(frame)))
         for output, frame in changes.items():
             self.db.execute("INSERT OR REPLACE INTO changes VALUES (?, ?, ?)",
-                            (run_id, output, _blob(frame)))
+                            (run_id, output, _history_blob(frame)))
         # Older runs keep their outcome and counts (the runs row), not their details.
         oldest = run_id - max(1, self.retention.runs)
         self.db.execute("DELETE FROM changes WHERE run <= ?", (oldest,))
@@ -495,7 +501,7 @@ class Store:
                                 (run_id, output, _blob(frame)))
             for output, frame in changes.items():
                 self.db.execute("INSERT INTO pending VALUES (?, 'changes', ?, ?, '')",
-                                (run_id, output, _blob(frame)))
+                                (run_id, output, _history_blob(frame)))
             if source is not None:
                 for entity, data in source.blobs.items():
                     extra = json.dumps([source.version, source.files.get(entity, "")])
