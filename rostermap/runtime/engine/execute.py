@@ -9,6 +9,7 @@ outputs can test membership in it.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -163,6 +164,76 @@ def dependency_columns(output: Output) -> set[str]:
     return columns
 
 
+_ROWS = object()  # a test's value that depends on the row
+
+
+def _truth(node: Any) -> Any:
+    """The value of a serialized boolean expression (``Expr.meta.serialize``) when
+    literals alone decide it: True, False or None (missing), in polars' three-valued
+    logic; ``_ROWS`` when the rows decide, or the node is not one of the few read."""
+    if not isinstance(node, dict) or len(node) != 1:
+        return _ROWS
+    ((kind, body),) = node.items()
+    if not isinstance(body, dict):
+        return _ROWS
+    if kind == "Literal":
+        scalar = body.get("Scalar")
+        if isinstance(scalar, dict) and isinstance(scalar.get("Boolean"), bool):
+            return scalar["Boolean"]
+        return None if isinstance(scalar, dict) and "Null" in scalar else _ROWS
+    if kind == "BinaryExpr" and body.get("op") in ("And", "Or"):
+        values = [_truth(body.get("left")), _truth(body.get("right"))]
+        return _all(values) if body["op"] == "And" else _any(values)
+    if kind != "Function" or not isinstance(body.get("input"), list):
+        return _ROWS
+    values = [_truth(i) for i in body["input"]]
+    function = body.get("function")
+    if function == {"Boolean": "AllHorizontal"}:
+        return _all(values)
+    if function == {"Boolean": "AnyHorizontal"}:
+        return _any(values)
+    if function == {"Boolean": "Not"} and len(values) == 1:
+        return values[0] if values[0] is None or values[0] is _ROWS else not values[0]
+    if function == "FillNull" and len(values) == 2:
+        return values[1] if values[0] is None else values[0]
+    return _ROWS
+
+
+def _all(values: list[Any]) -> Any:
+    if False in values:
+        return False
+    return _ROWS if _ROWS in values else (None if None in values else True)
+
+
+def _any(values: list[Any]) -> Any:
+    if True in values:
+        return True
+    return _ROWS if _ROWS in values else (None if None in values else False)
+
+
+def settled(test: pl.Expr) -> bool | None:
+    """Whether ``test`` holds for every row (True) or for none (False, a missing value
+    counting as false) when its parameters alone decide, as in `generate_logins and
+    ...` with the parameter off; None when the rows decide.
+
+    polars evaluates ``false & x`` and ``true | x`` in full, x and all: a rule, check
+    or lookup that a parameter turns off or on still costs every row's test (on a
+    1M-student district, a second each among users.csv's lookups and rejects).
+    """
+    try:
+        tree = json.loads(test.meta.serialize(format="json"))
+    except (pl.exceptions.PolarsError, ValueError, TypeError):
+        return None
+    value = _truth(tree)
+    return None if value is _ROWS else value is True
+
+
+def _test(test: pl.Expr) -> pl.Expr:
+    """A test as a row's verdict (missing: false), a literal when parameters decide it."""
+    known = settled(test)
+    return test.fill_null(False) if known is None else pl.lit(known)
+
+
 class Steps:
     """Applies plan steps: the one implementation of joins, lookups and membership."""
 
@@ -198,7 +269,10 @@ class Steps:
 
     def inner(self, step: Lookup) -> pl.LazyFrame:
         """The records a lookup reads: its entity's, with its steps, that pass its `where`."""
-        inner = self.apply(self.tables.frame(step.entity), step.steps)
+        records = self.tables.frame(step.entity)
+        if step.where is not None and settled(step.where) is False:
+            records = records.clear()  # no record passes: none is read
+        inner = self.apply(records, step.steps)
         return inner if step.where is None else inner.filter(step.where)
 
     def matches(self, frame: pl.LazyFrame, step: Lookup) -> pl.DataFrame:
@@ -325,9 +399,11 @@ def _reject(output: Output, done: pl.DataFrame
     checks += [(check.line, check.reason, check.test, check.message) for check in output.checks]
     if not checks:
         return done, [], None
-    flags = [test.fill_null(False).alias(f"__fail_{i}") for i, (_, _, test, _) in
+    flags = [_test(test).alias(f"__fail_{i}") for i, (_, _, test, _) in
              enumerate(checks)]
-    flagged = done.with_columns(flags)
+    # Lazily, not on the frame: a lazy query evaluates the tests' common subexpressions
+    # once (the rules of a profile share many), where an eager one repeats each.
+    flagged = done.lazy().with_columns(flags).collect()
     names = [f"__fail_{i}" for i in range(len(checks))]
     failing = flagged.filter(pl.any_horizontal(names))
     rejects: list[Reject] = []
@@ -339,6 +415,8 @@ def _reject(output: Output, done: pl.DataFrame
         rows = hits.select(pl.col("sourcedId"), why).sort("sourcedId")
         for record, text in rows.iter_rows():
             rejects.append(Reject(output.name, line, f"{output.entity}/{record}", text or reason))
+    if not failing.height:  # the usual case: every record kept, and nothing copied
+        return done, rejects, failing
     kept = flagged.filter(~pl.any_horizontal(names)).drop(names)
     return kept, rejects, failing
 
@@ -399,7 +477,7 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
     if trace is not None:
         base = base.with_row_index(TRACE)
     base = steps.apply(base, output.before)
-    checks = [rule.test.fill_null(False).alias(f"__rule_{i}") for i, rule in
+    checks = [_test(rule.test).alias(f"__rule_{i}") for i, rule in
               enumerate(output.rules)]
     try:
         evaluated = base.with_columns(checks).collect()
@@ -481,10 +559,17 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
                 warnings.append(WarningHits(warn.line, codes.mapping_warning(warn.message),
                                             hits.height,
                                             tuple(hits["sourcedId"].head(10).to_list())))
+        # Every counter in one lazy query (their common subexpressions once); one whose
+        # test the parameters settle counts every record or none.
+        known = [None if c.test is None else settled(c.test) for c in output.counters]
+        counted = done.lazy().select(
+            c.test.fill_null(False).sum().alias(f"__count_{i}")
+            for i, (c, k) in enumerate(zip(output.counters, known, strict=True))
+            if c.test is not None and k is None).collect()
         counters = {
-            c.label: int(done.select(c.test.fill_null(False).sum()).item())
-            if c.test is not None else done.height
-            for c in output.counters
+            c.label: int(counted.get_column(f"__count_{i}").item()) if c.test is not None
+            and k is None else done.height if c.test is None or k else 0
+            for i, (c, k) in enumerate(zip(output.counters, known, strict=True))
         }
         schema = done.schema
         result = done.select(
