@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from rostermap.compiler import compile_mapping
-from rostermap.runtime.engine.execute import OutputResult, run_outputs, settled
+from rostermap.runtime.engine.execute import OutputResult, _branch, _column, run_outputs, settled
 from rostermap.runtime.engine.plans import Column, Output, Rule, col
 from rostermap.runtime.engine.tables import LINE, Tables
 from rostermap.runtime.errors import RunError
@@ -108,6 +108,29 @@ def test_a_test_settled_by_literals_alone(test: pl.Expr, expected: bool | None) 
                              "s": ["x", "y", None]}, schema_overrides={"a": pl.Boolean})
         verdicts = rows.with_columns(test.fill_null(False).alias("t"))["t"]
         assert verdicts.to_list() == [expected] * 3
+
+
+@pytest.mark.parametrize(("value", "settles"), [
+    (pl.when(pl.lit(False) & pl.col("a")).then(pl.col("s").str.to_uppercase())
+     .otherwise(pl.col("s")), True),
+    (pl.when(pl.lit(True)).then(pl.lit(1)).otherwise(pl.lit(2.5)), True),  # a float, as a whole
+    (pl.when(pl.lit(None, dtype=pl.Boolean)).then(pl.lit("x")).otherwise(None), True),
+    (pl.when(~pl.lit(True)).then(pl.lit("x")).when(pl.lit(True)).then(pl.col("s"))
+     .otherwise(pl.lit("z")), True),
+    (pl.when(pl.lit(False)).then(pl.col("s")).when(pl.col("a")).then(pl.lit("y"))
+     .otherwise(pl.lit("z")), True),
+    (pl.when(pl.col("a")).then(pl.lit("x")).otherwise(pl.col("s")), False),
+    (pl.col("s").str.to_uppercase(), False),
+])
+def test_an_if_settled_by_parameters_takes_its_branch(value: pl.Expr, settles: bool) -> None:
+    # The branch alone gives what the whole `if` gives, values and type.
+    rows = pl.DataFrame({"a": [True, False, None], "s": ["x", "y", None]},
+                        schema_overrides={"a": pl.Boolean}).lazy()
+    assert (_branch(value) is not None) is settles
+    whole = rows.select(value.alias("v")).collect()
+    taken = rows.select(_column(value, rows).alias("v")).collect()
+    assert taken.schema == whole.schema
+    assert taken.equals(whole)
 
 
 def test_a_lookup_keyed_on_another_through_a_definition() -> None:

@@ -228,6 +228,41 @@ def settled(test: pl.Expr) -> bool | None:
     return None if value is _ROWS else value is True
 
 
+def _branch(value: pl.Expr) -> pl.Expr | None:
+    """The branch an `if` takes for every row when parameters alone settle its
+    condition (`if login_generated then ... else username`, the parameter off); None
+    when the rows decide, or ``value`` is not an `if`."""
+    try:
+        tree = json.loads(value.meta.serialize(format="json"))
+    except (pl.exceptions.PolarsError, ValueError, TypeError):
+        return None
+    if not isinstance(tree, dict) or not isinstance(tree.get("Ternary"), dict):
+        return None
+    truth = _truth(tree["Ternary"].get("predicate"))
+    if truth is _ROWS:
+        return None
+    taken = tree["Ternary"].get("truthy" if truth is True else "falsy")  # missing: else
+    for part in value.meta.pop():  # the condition and both branches, found by their form
+        try:
+            form = json.loads(part.meta.serialize(format="json"))
+        except (pl.exceptions.PolarsError, ValueError, TypeError):
+            continue
+        if form == taken:
+            further = _branch(part)  # an `if` in the branch taken
+            return part if further is None else further
+    return None
+
+
+def _column(value: pl.Expr, frame: pl.LazyFrame) -> pl.Expr:
+    """A column's value: the branch taken when parameters settle an `if`, so that the
+    other is not computed for every row (polars computes both), in the type the whole
+    `if` has."""
+    branch = _branch(value)
+    if branch is None:
+        return value
+    return branch.cast(frame.select(value.alias("v")).collect_schema()["v"])
+
+
 def _test(test: pl.Expr) -> pl.Expr:
     """A test as a row's verdict (missing: false), a literal when parameters decide it."""
     known = settled(test)
@@ -516,7 +551,8 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
     del evaluated, base
 
     after = steps.apply(kept_frame, output.after)
-    computed = after.with_columns(*(c.value.alias(f"out:{c.name}") for c in output.columns))
+    computed = after.with_columns(*(_column(c.value, after).alias(f"out:{c.name}")
+                                    for c in output.columns))
     write = as_text if output.format == "csv" else as_json
     rejects: list[Reject] = []
     rejected = 0
