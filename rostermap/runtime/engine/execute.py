@@ -671,7 +671,9 @@ def _entities(steps: tuple[Step, ...]) -> set[str]:
     for step in steps:
         if isinstance(step, Join):
             found.add(step.entity)
-        elif isinstance(step, Lookup):
+        elif isinstance(step, Lookup) and not (
+                step.where is not None and settled(step.where) is False):
+            # (a lookup whose `where` no record passes reads none: see Steps.inner)
             found |= {step.entity, *_entities(step.steps)}
     return found
 
