@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -666,19 +666,25 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
     )
 
 
-def _entities(steps: tuple[Step, ...]) -> set[str]:
+def _entities(steps: tuple[Step, ...], retained: Collection[str] = ()) -> set[str]:
+    """The entities ``steps`` read records of. A lookup whose `where` no record passes
+    reads none (Steps.inner), so its tables may go before it runs: a released table
+    keeps its columns, empty; not one whose fields are ``retained``, which keeps those
+    fields alone."""
     found: set[str] = set()
     for step in steps:
         if isinstance(step, Join):
             found.add(step.entity)
-        elif isinstance(step, Lookup) and not (
-                step.where is not None and settled(step.where) is False):
-            # (a lookup whose `where` no record passes reads none: see Steps.inner)
-            found |= {step.entity, *_entities(step.steps)}
+        elif isinstance(step, Lookup):
+            read = {step.entity, *_entities(step.steps, retained)}
+            if step.where is not None and settled(step.where) is False and not read & set(
+                    retained):
+                continue
+            found |= read
     return found
 
 
-def _reads(output: Output) -> tuple[set[str], set[str]]:
+def _reads(output: Output, retained: Collection[str] = ()) -> tuple[set[str], set[str]]:
     """The entities an output reads records of, and the outputs it tests membership in."""
     steps = (*output.prelude, *output.before, *output.after)
     members = {s.output for s in steps if isinstance(s, Member)}
@@ -687,7 +693,7 @@ def _reads(output: Output) -> tuple[set[str], set[str]]:
         lookup = nested.pop()
         members |= {s.output for s in lookup.steps if isinstance(s, Member)}
         nested += [s for s in lookup.steps if isinstance(s, Lookup)]
-    return {output.entity, *_entities(steps)}, members
+    return {output.entity, *_entities(steps, retained)}, members
 
 
 def run_outputs(
@@ -712,7 +718,7 @@ def run_outputs(
     outputs: list[Output] = [build(dict(params)) for build in module.OUTPUTS]
     last: dict[str, int] = {}  # entity or "output:NAME" -> the last output that reads it
     for i, output in enumerate(outputs):
-        entities, members = _reads(output)
+        entities, members = _reads(output, tables.retain)
         last.update({e: i for e in entities} | {f"output:{m}": i for m in members})
         if trace is not None:
             trace.targets |= members
