@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from rostermap.compiler import compile_mapping
-from rostermap.runtime.engine.execute import OutputResult, run_outputs
+from rostermap.runtime.engine.execute import OutputResult, _branch, _column, run_outputs, settled
 from rostermap.runtime.engine.plans import Column, Output, Rule, col
 from rostermap.runtime.engine.tables import LINE, Tables
 from rostermap.runtime.errors import RunError
@@ -85,6 +85,52 @@ def test_a_lookup_that_finds_nothing_gives_what_a_join_would() -> None:
     )["o.csv"]
     assert result.frame.rows() == [("c1", "", "0", "false", "", "true"),
                                    ("c2", "", "0", "false", "", "true")]
+
+
+@pytest.mark.parametrize(("test", "expected"), [
+    (pl.lit(False) & pl.col("a"), False),
+    (pl.all_horizontal(pl.col("a"), pl.all_horizontal(pl.col("b"), ~pl.lit(True))), False),
+    (pl.any_horizontal(pl.lit(True), pl.col("s").str.contains("x")), True),
+    (pl.col("a") | ~pl.lit(False), True),
+    (pl.lit(None, dtype=pl.Boolean) & pl.col("a"), None),  # null & true is null: rows decide
+    (~pl.lit(None, dtype=pl.Boolean), False),  # still missing: no row passes
+    (pl.lit(None, dtype=pl.Boolean).fill_null(True), True),
+    (pl.lit(True) & pl.lit(None, dtype=pl.Boolean), False),
+    (pl.lit(False).fill_null(True) | pl.col("a"), None),
+    (pl.col("a") == "x", None),
+    (pl.when(pl.lit(False)).then(pl.col("a")).otherwise(pl.col("b")), None),  # not read
+])
+def test_a_test_settled_by_literals_alone(test: pl.Expr, expected: bool | None) -> None:
+    # What the engine may skip evaluating row by row must agree with polars itself.
+    assert settled(test) is expected
+    if expected is not None:
+        rows = pl.DataFrame({"a": [True, False, None], "b": [True, True, False],
+                             "s": ["x", "y", None]}, schema_overrides={"a": pl.Boolean})
+        verdicts = rows.with_columns(test.fill_null(False).alias("t"))["t"]
+        assert verdicts.to_list() == [expected] * 3
+
+
+@pytest.mark.parametrize(("value", "settles"), [
+    (pl.when(pl.lit(False) & pl.col("a")).then(pl.col("s").str.to_uppercase())
+     .otherwise(pl.col("s")), True),
+    (pl.when(pl.lit(True)).then(pl.lit(1)).otherwise(pl.lit(2.5)), True),  # a float, as a whole
+    (pl.when(pl.lit(None, dtype=pl.Boolean)).then(pl.lit("x")).otherwise(None), True),
+    (pl.when(~pl.lit(True)).then(pl.lit("x")).when(pl.lit(True)).then(pl.col("s"))
+     .otherwise(pl.lit("z")), True),
+    (pl.when(pl.lit(False)).then(pl.col("s")).when(pl.col("a")).then(pl.lit("y"))
+     .otherwise(pl.lit("z")), True),
+    (pl.when(pl.col("a")).then(pl.lit("x")).otherwise(pl.col("s")), False),
+    (pl.col("s").str.to_uppercase(), False),
+])
+def test_an_if_settled_by_parameters_takes_its_branch(value: pl.Expr, settles: bool) -> None:
+    # The branch alone gives what the whole `if` gives, values and type.
+    rows = pl.DataFrame({"a": [True, False, None], "s": ["x", "y", None]},
+                        schema_overrides={"a": pl.Boolean}).lazy()
+    assert (_branch(value) is not None) is settles
+    whole = rows.select(value.alias("v")).collect()
+    taken = rows.select(_column(value, rows).alias("v")).collect()
+    assert taken.schema == whole.schema
+    assert taken.equals(whole)
 
 
 def test_a_lookup_keyed_on_another_through_a_definition() -> None:

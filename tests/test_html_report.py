@@ -425,3 +425,32 @@ def test_chromium_renders_the_page(chromium: str, tmp_path: Path) -> None:
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", png[16:24]) == (1280, 2000)
     assert len(png) > 50_000  # a blank page of that size is a few kilobytes
+
+
+def test_the_compiled_page_template_is_kept_in_the_private_cache_folder(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    """jinja2's compiled template (code, executed when loaded) goes to the user's cache
+    folder, created 0700, and the next process renders the same page from it; with
+    caching off nothing is written."""
+    from rostermap.runtime.report import html_report
+
+    report = {"profile": "p", "outputs": []}
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("ROSTERMAP_NO_CACHE", raising=False)
+    html_report._template.cache_clear()
+    try:
+        page = render_html(report)
+        folder = tmp_path / "cache" / "rostermap" / "templates"
+        kept = list(folder.iterdir())  # the page's template and those it includes
+        assert folder.stat().st_mode & 0o777 == 0o700 and kept
+        assert all(p.stat().st_size > 0 for p in kept)
+        html_report._template.cache_clear()
+        assert render_html(report) == page  # from the cache
+
+        monkeypatch.setenv("ROSTERMAP_NO_CACHE", "1")
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "off"))
+        html_report._template.cache_clear()
+        assert render_html(report) == page
+        assert not (tmp_path / "off").exists()
+    finally:
+        html_report._template.cache_clear()

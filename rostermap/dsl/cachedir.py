@@ -1,14 +1,17 @@
-"""The user's cache folder for rostermap, shared by the grammar and compile caches.
+"""The user's cache folder for rostermap, shared by the grammar, compile and template
+caches.
 
-Both hold what rostermap would otherwise rebuild on every run: Lark's parse tables
-for the grammar (``dsl.parser``) and compiled modules (``runtime.run.cache``). What is
-in them gets executed (Lark's tables are a pickle; a compiled module is verified,
-but verification bounds what it calls, not which files it writes), so a folder is
-used only when nobody else can have put anything there: ``rostermap`` and the
-cache's own folder are real folders (not links), owned by this user and writable
-by nobody else; they are created that way. Anything else (a shared ``HOME=/tmp``, a
-relative ``XDG_CACHE_HOME``, no home at all) turns caching off: rostermap then
-compiles every time, which is slower and never wrong.
+Each holds what rostermap would otherwise rebuild on every run: Lark's parse tables
+for the grammar (``dsl.parser``), compiled modules (``runtime.run.cache``) and
+report.html's compiled template (``runtime.report.html_report``, jinja2's bytecode).
+What is in them gets executed (Lark's tables are a pickle, the template is marshalled
+code; a compiled module is verified, but verification bounds what it calls, not
+which files it writes), so a folder is used only when nobody else can have put
+anything there: ``rostermap`` and the cache's own folder are real folders (not
+links), owned by this user and writable by nobody else; they are created that way.
+Anything else (a shared ``HOME=/tmp``, a relative ``XDG_CACHE_HOME``, no home at
+all) turns caching off: rostermap then compiles every time, which is slower and
+never wrong.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ outputs can test membership in it.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -20,7 +21,7 @@ import polars as pl
 from rostermap.dsl import codes
 from rostermap.dsl.diagnostics import Diagnostic
 from rostermap.runtime.engine.plans import Join, Lookup, Member, Output, Step
-from rostermap.runtime.engine.tables import Tables
+from rostermap.runtime.engine.tables import Tables, all_distinct
 from rostermap.runtime.errors import RunError
 
 __all__ = [
@@ -163,6 +164,111 @@ def dependency_columns(output: Output) -> set[str]:
     return columns
 
 
+_ROWS = object()  # a test's value that depends on the row
+
+
+def _truth(node: Any) -> Any:
+    """The value of a serialized boolean expression (``Expr.meta.serialize``) when
+    literals alone decide it: True, False or None (missing), in polars' three-valued
+    logic; ``_ROWS`` when the rows decide, or the node is not one of the few read."""
+    if not isinstance(node, dict) or len(node) != 1:
+        return _ROWS
+    ((kind, body),) = node.items()
+    if not isinstance(body, dict):
+        return _ROWS
+    if kind == "Literal":
+        scalar = body.get("Scalar")
+        if isinstance(scalar, dict) and isinstance(scalar.get("Boolean"), bool):
+            return scalar["Boolean"]
+        return None if isinstance(scalar, dict) and "Null" in scalar else _ROWS
+    if kind == "BinaryExpr" and body.get("op") in ("And", "Or"):
+        values = [_truth(body.get("left")), _truth(body.get("right"))]
+        return _all(values) if body["op"] == "And" else _any(values)
+    if kind != "Function" or not isinstance(body.get("input"), list):
+        return _ROWS
+    values = [_truth(i) for i in body["input"]]
+    function = body.get("function")
+    if function == {"Boolean": "AllHorizontal"}:
+        return _all(values)
+    if function == {"Boolean": "AnyHorizontal"}:
+        return _any(values)
+    if function == {"Boolean": "Not"} and len(values) == 1:
+        return values[0] if values[0] is None or values[0] is _ROWS else not values[0]
+    if function == "FillNull" and len(values) == 2:
+        return values[1] if values[0] is None else values[0]
+    return _ROWS
+
+
+def _all(values: list[Any]) -> Any:
+    if False in values:
+        return False
+    return _ROWS if _ROWS in values else (None if None in values else True)
+
+
+def _any(values: list[Any]) -> Any:
+    if True in values:
+        return True
+    return _ROWS if _ROWS in values else (None if None in values else False)
+
+
+def settled(test: pl.Expr) -> bool | None:
+    """Whether ``test`` holds for every row (True) or for none (False, a missing value
+    counting as false) when its parameters alone decide, as in `generate_logins and
+    ...` with the parameter off; None when the rows decide.
+
+    polars evaluates ``false & x`` and ``true | x`` in full, x and all: a rule, check
+    or lookup that a parameter turns off or on still costs every row's test (on a
+    1M-student district, a second each among users.csv's lookups and rejects).
+    """
+    try:
+        tree = json.loads(test.meta.serialize(format="json"))
+    except (pl.exceptions.PolarsError, ValueError, TypeError):
+        return None
+    value = _truth(tree)
+    return None if value is _ROWS else value is True
+
+
+def _branch(value: pl.Expr) -> pl.Expr | None:
+    """The branch an `if` takes for every row when parameters alone settle its
+    condition (`if login_generated then ... else username`, the parameter off); None
+    when the rows decide, or ``value`` is not an `if`."""
+    try:
+        tree = json.loads(value.meta.serialize(format="json"))
+    except (pl.exceptions.PolarsError, ValueError, TypeError):
+        return None
+    if not isinstance(tree, dict) or not isinstance(tree.get("Ternary"), dict):
+        return None
+    truth = _truth(tree["Ternary"].get("predicate"))
+    if truth is _ROWS:
+        return None
+    taken = tree["Ternary"].get("truthy" if truth is True else "falsy")  # missing: else
+    for part in value.meta.pop():  # the condition and both branches, found by their form
+        try:
+            form = json.loads(part.meta.serialize(format="json"))
+        except (pl.exceptions.PolarsError, ValueError, TypeError):
+            continue
+        if form == taken:
+            further = _branch(part)  # an `if` in the branch taken
+            return part if further is None else further
+    return None
+
+
+def _column(value: pl.Expr, frame: pl.LazyFrame) -> pl.Expr:
+    """A column's value: the branch taken when parameters settle an `if`, so that the
+    other is not computed for every row (polars computes both), in the type the whole
+    `if` has."""
+    branch = _branch(value)
+    if branch is None:
+        return value
+    return branch.cast(frame.select(value.alias("v")).collect_schema()["v"])
+
+
+def _test(test: pl.Expr) -> pl.Expr:
+    """A test as a row's verdict (missing: false), a literal when parameters decide it."""
+    known = settled(test)
+    return test.fill_null(False) if known is None else pl.lit(known)
+
+
 class Steps:
     """Applies plan steps: the one implementation of joins, lookups and membership."""
 
@@ -198,7 +304,10 @@ class Steps:
 
     def inner(self, step: Lookup) -> pl.LazyFrame:
         """The records a lookup reads: its entity's, with its steps, that pass its `where`."""
-        inner = self.apply(self.tables.frame(step.entity), step.steps)
+        records = self.tables.frame(step.entity)
+        if step.where is not None and settled(step.where) is False:
+            records = records.clear()  # no record passes: none is read
+        inner = self.apply(records, step.steps)
         return inner if step.where is None else inner.filter(step.where)
 
     def matches(self, frame: pl.LazyFrame, step: Lookup) -> pl.DataFrame:
@@ -325,9 +434,11 @@ def _reject(output: Output, done: pl.DataFrame
     checks += [(check.line, check.reason, check.test, check.message) for check in output.checks]
     if not checks:
         return done, [], None
-    flags = [test.fill_null(False).alias(f"__fail_{i}") for i, (_, _, test, _) in
+    flags = [_test(test).alias(f"__fail_{i}") for i, (_, _, test, _) in
              enumerate(checks)]
-    flagged = done.with_columns(flags)
+    # Lazily, not on the frame: a lazy query evaluates the tests' common subexpressions
+    # once (the rules of a profile share many), where an eager one repeats each.
+    flagged = done.lazy().with_columns(flags).collect()
     names = [f"__fail_{i}" for i in range(len(checks))]
     failing = flagged.filter(pl.any_horizontal(names))
     rejects: list[Reject] = []
@@ -339,6 +450,8 @@ def _reject(output: Output, done: pl.DataFrame
         rows = hits.select(pl.col("sourcedId"), why).sort("sourcedId")
         for record, text in rows.iter_rows():
             rejects.append(Reject(output.name, line, f"{output.entity}/{record}", text or reason))
+    if not failing.height:  # the usual case: every record kept, and nothing copied
+        return done, rejects, failing
     kept = flagged.filter(~pl.any_horizontal(names)).drop(names)
     return kept, rejects, failing
 
@@ -362,17 +475,19 @@ def _sorted(held: list[pl.DataFrame], order: list[str]) -> pl.DataFrame:
     first = frame.get_column(order[0])
     # No two rows alike in the first key (an id): it alone decides. Two alike among the
     # first rows already say no, without hashing the whole column.
-    if first.head(_PEEK).n_unique() == min(_PEEK, frame.height) and \
-            first.n_unique() == frame.height:
+    if first.head(_PEEK).n_unique() == min(_PEEK, frame.height) and all_distinct(first):
         keys = [order[0]]
     index = frame.select(pl.arg_sort_by(keys, nulls_last=True)).to_series()
     if frame.height < _LEAN_ROWS:  # small enough: gather every column at once, in parallel
-        return frame.select(pl.all().gather(index))
+        return frame.rechunk().select(pl.all().gather(index))
     columns = frame.get_columns()
     del frame, first
     gathered = []
     while columns:
-        gathered.append(columns.pop(0).gather(index))
+        # Each column in one piece first: gathering from a column of many pieces (a
+        # collect gives one per morsel) looks each index up among them, four times
+        # slower than the copy costs; one column's copy at a time is what it adds.
+        gathered.append(columns.pop(0).rechunk().gather(index))
     return pl.DataFrame(gathered)
 
 
@@ -397,7 +512,7 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
     if trace is not None:
         base = base.with_row_index(TRACE)
     base = steps.apply(base, output.before)
-    checks = [rule.test.fill_null(False).alias(f"__rule_{i}") for i, rule in
+    checks = [_test(rule.test).alias(f"__rule_{i}") for i, rule in
               enumerate(output.rules)]
     try:
         evaluated = base.with_columns(checks).collect()
@@ -436,7 +551,8 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
     del evaluated, base
 
     after = steps.apply(kept_frame, output.after)
-    computed = after.with_columns(*(c.value.alias(f"out:{c.name}") for c in output.columns))
+    computed = after.with_columns(*(_column(c.value, after).alias(f"out:{c.name}")
+                                    for c in output.columns))
     write = as_text if output.format == "csv" else as_json
     rejects: list[Reject] = []
     rejected = 0
@@ -479,10 +595,17 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
                 warnings.append(WarningHits(warn.line, codes.mapping_warning(warn.message),
                                             hits.height,
                                             tuple(hits["sourcedId"].head(10).to_list())))
+        # Every counter in one lazy query (their common subexpressions once); one whose
+        # test the parameters settle counts every record or none.
+        known = [None if c.test is None else settled(c.test) for c in output.counters]
+        counted = done.lazy().select(
+            c.test.fill_null(False).sum().alias(f"__count_{i}")
+            for i, (c, k) in enumerate(zip(output.counters, known, strict=True))
+            if c.test is not None and k is None).collect()
         counters = {
-            c.label: int(done.select(c.test.fill_null(False).sum()).item())
-            if c.test is not None else done.height
-            for c in output.counters
+            c.label: int(counted.get_column(f"__count_{i}").item()) if c.test is not None
+            and k is None else done.height if c.test is None or k else 0
+            for i, (c, k) in enumerate(zip(output.counters, known, strict=True))
         }
         schema = done.schema
         result = done.select(
@@ -543,17 +666,25 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
     )
 
 
-def _entities(steps: tuple[Step, ...]) -> set[str]:
+def _entities(steps: tuple[Step, ...], retained: Collection[str] = ()) -> set[str]:
+    """The entities ``steps`` read records of. A lookup whose `where` no record passes
+    reads none (Steps.inner), so its tables may go before it runs: a released table
+    keeps its columns, empty; not one whose fields are ``retained``, which keeps those
+    fields alone."""
     found: set[str] = set()
     for step in steps:
         if isinstance(step, Join):
             found.add(step.entity)
         elif isinstance(step, Lookup):
-            found |= {step.entity, *_entities(step.steps)}
+            read = {step.entity, *_entities(step.steps, retained)}
+            if step.where is not None and settled(step.where) is False and not read & set(
+                    retained):
+                continue
+            found |= read
     return found
 
 
-def _reads(output: Output) -> tuple[set[str], set[str]]:
+def _reads(output: Output, retained: Collection[str] = ()) -> tuple[set[str], set[str]]:
     """The entities an output reads records of, and the outputs it tests membership in."""
     steps = (*output.prelude, *output.before, *output.after)
     members = {s.output for s in steps if isinstance(s, Member)}
@@ -562,7 +693,7 @@ def _reads(output: Output) -> tuple[set[str], set[str]]:
         lookup = nested.pop()
         members |= {s.output for s in lookup.steps if isinstance(s, Member)}
         nested += [s for s in lookup.steps if isinstance(s, Lookup)]
-    return {output.entity, *_entities(steps)}, members
+    return {output.entity, *_entities(steps, retained)}, members
 
 
 def run_outputs(
@@ -590,7 +721,7 @@ def run_outputs(
                              else [build(dict(params)) for build in module.OUTPUTS])
     last: dict[str, int] = {}  # entity or "output:NAME" -> the last output that reads it
     for i, output in enumerate(outputs):
-        entities, members = _reads(output)
+        entities, members = _reads(output, tables.retain)
         last.update({e: i for e in entities} | {f"output:{m}": i for m in members})
         if trace is not None:
             trace.targets |= members
