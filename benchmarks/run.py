@@ -150,14 +150,14 @@ def compile_times(env: dict[str, str]) -> list[tuple[str, float, float, float]]:
         "import sys, time\n"
         "from pathlib import Path\n"
         "from rostermap.runtime.run.loader import load_mapping\n"
-        "from compiler import pipeline\n"
+        "from rostermap.compiler import pipeline\n"
         "t = time.perf_counter(); load_mapping(Path(sys.argv[1]));"
         " print(time.perf_counter() - t)\n"
     )
     rows = []
     from rostermap.runtime.run.loader import is_library
 
-    for path in sorted((ROOT / "mappings").glob("*.rmap")):
+    for path in sorted((ROOT / "rostermap" / "mappings").glob("*.rmap")):
         if is_library(path):
             continue
         with tempfile.TemporaryDirectory() as cache:
@@ -200,7 +200,7 @@ def main() -> None:
     args = parser.parse_args()
     # As installed: with byte-compiled modules (a sandbox may turn .pyc files off).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "dsl", "compiler", "runtime",
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "rostermap",
                     "benchmarks"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     cache = tempfile.mkdtemp(prefix="rostermap-bench-cache-")
     env["XDG_CACHE_HOME"] = cache
