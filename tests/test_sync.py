@@ -7,6 +7,7 @@ expected change rows are written out by hand.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -505,7 +506,8 @@ def test_a_bulk_package_is_kept_as_its_files_and_a_delta_applies_on_them(
             archive.write(path, path.name)
     zipped, bulk = Runner(tmp_path, "zip"), Runner(tmp_path, "bulk")
     zipped(package)
-    stored = Store(zipped.options.state, "sync-test", None).source()  # type: ignore[arg-type]
+    with contextlib.closing(Store(zipped.options.state, "sync-test", None)) as store:  # type: ignore[arg-type]
+        stored = store.source()
     assert stored is not None and stored.files["users"] == "users.csv"
     users = zstandard.ZstdDecompressor().decompress(stored.blobs["users"],
                                                     max_output_size=1 << 24)
@@ -714,12 +716,12 @@ def test_older_runs_keep_their_counts_and_lose_their_details(tmp_path: Path) -> 
     for i in range(4):
         district.users["u-s1-01"]["givenName"] = f"Name{i}"
         runner(district)
-    store = Store(runner.options.state, "sync-test", None)  # type: ignore[arg-type]
-    assert [r.id for r in store.runs()] == [4, 3, 2, 1]
-    assert store.report(1) is None and store.report(2) is None
-    assert store.report(3) is not None and store.report(4) is not None
-    assert store.changes(2) == {} and set(store.changes(3)) >= {"users.csv"}
-    assert store.run(2).changes["users.csv"]["update"] == 1  # type: ignore[union-attr]
+    with contextlib.closing(Store(runner.options.state, "sync-test", None)) as store:  # type: ignore[arg-type]
+        assert [r.id for r in store.runs()] == [4, 3, 2, 1]
+        assert store.report(1) is None and store.report(2) is None
+        assert store.report(3) is not None and store.report(4) is not None
+        assert store.changes(2) == {} and set(store.changes(3)) >= {"users.csv"}
+        assert store.run(2).changes["users.csv"]["update"] == 1  # type: ignore[union-attr]
 
 
 def test_a_row_departed_longer_than_the_retention_comes_back_created(tmp_path: Path) -> None:
@@ -736,8 +738,8 @@ def test_a_row_departed_longer_than_the_retention_comes_back_created(tmp_path: P
     assert ("reactivate", "u-s1-01", "") in runner.changes("users.csv")
     runner(after, now=start + dt.timedelta(days=26))
     runner(after, now=start + dt.timedelta(days=60))  # forgotten now
-    snapshot = Store(runner.options.state, "sync-test", None).snapshot(  # type: ignore[arg-type]
-        "users.csv")
+    with contextlib.closing(Store(runner.options.state, "sync-test", None)) as store:  # type: ignore[arg-type]
+        snapshot = store.snapshot("users.csv")
     assert snapshot is not None and "u-s1-01" not in snapshot.get_column("c:id").to_list()
     runner(before, now=start + dt.timedelta(days=61))
     assert ("create", "u-s1-01", "") in runner.changes("users.csv")
