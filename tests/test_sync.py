@@ -220,6 +220,11 @@ def test_a_row_back_within_its_grace_period_is_no_change(runner: Runner) -> None
     assert runner.changes("enrollments.csv") == []
     runner(d)
     assert runner.changes("enrollments.csv") == []
+    # back, its grace starts again: missing once more is one run missing, not two
+    result = runner(held_out)
+    assert runner.changes("enrollments.csv") == []
+    assert result.report.sync.changes["enrollments.csv"]["missing"] == 1
+    assert "u-s1-01" in runner.ids("enrollments.csv", "user_id")
 
 
 def test_keep_is_additive_only(runner: Runner) -> None:
@@ -269,6 +274,30 @@ def test_grace_in_days_follows_the_clock() -> None:
         assert step.full.get_column("id").to_list() == (
             ["a", "b"] if expected == "missing" else ["a"])
         snapshot = step.snapshot
+
+
+def test_rows_in_place_and_rows_moved_are_diffed_alike() -> None:
+    """A run whose keys stand where the snapshot has them is compared row by row, in
+    place; the same rows in another order are matched by key: the same changes."""
+    first = pl.DataFrame({"id": ["a", "b", "c"], "v": ["1", "2", "3"]})
+    at = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+    schools = pl.Series(["s1"] * 3)
+    snapshot = diff("o", None, first, current_rows(first, ("id",), schools, "csv"), Missing(),
+                    1, at, False, key=("id",)).snapshot
+    edited = first.with_columns(pl.when(pl.col("id") == "b").then(pl.lit("9"))
+                                .otherwise(pl.col("v")).alias("v"))
+    for frame in (edited, edited.reverse(), edited.head(2)):
+        step = diff("o", snapshot, frame, current_rows(frame, ("id",), schools.head(
+            frame.height), "csv", stored=snapshot), Missing(), 2, at, False, key=("id",))
+        changes = sorted(step.changes.select("action", "id", "changed").rows())
+        gone = [("deactivate", "c", "")] if frame.height == 2 else []
+        assert changes == sorted([("update", "b", "v"), *gone]), frame
+        assert not step.unchanged
+    same = diff("o", snapshot, first, current_rows(first, ("id",), schools, "csv",
+                                                   stored=snapshot), Missing(), 2, at, False,
+                key=("id",))
+    assert same.unchanged and same.counts["unchanged"] == 3
+    assert same.snapshot.equals(snapshot)
 
 
 def test_schools_are_text_and_a_state_with_lists_still_reads() -> None:

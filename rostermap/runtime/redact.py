@@ -50,13 +50,24 @@ def redact(text: str) -> str:
 
 
 def redact_data(value: Any) -> Any:
-    """A JSON-like value (dicts, lists, strings) with every string redacted."""
+    """A JSON-like value (dicts, lists, strings) with every string redacted: a copy.
+    The secrets are looked up once for the whole value (a large district's report
+    holds tens of thousands of strings)."""
+    with _lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    return _redacted(value, secrets)
+
+
+def _redacted(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, str):
-        return redact(value)
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, MASK)
+        return value
     if isinstance(value, dict):
-        return {redact_data(k): redact_data(v) for k, v in value.items()}
+        return {_redacted(k, secrets): _redacted(v, secrets) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [redact_data(v) for v in value]
+        return [_redacted(v, secrets) for v in value]
     return value
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 _ID = "__rostermap_id"
+_CARRIED = "__rostermap_carried"
 _ON = "__rostermap_on"
 _KEY = "__rostermap_key"
 _ROW = "__rostermap_row"
@@ -95,8 +96,11 @@ class OutputResult:
     # `for each NAME in LIST`: NAME; read, kept and the drops count (record, item) pairs
     each: str | None = None
     # the sourcedId of the record each row was made from (row by row; for a distinct
-    # output, the first record that made the row): what the sync stage finds schools by
+    # output, the first record that made the row): what a contract names rows by
     records: pl.Series = field(default_factory=lambda: pl.Series("sourcedId", [], pl.String))
+    # a field of that record, row by row, when the run asked to carry one (``carry``):
+    # the org(s) a sync counts each row under
+    carried: pl.Series | None = None
 
     @property
     def rows(self) -> int:
@@ -501,12 +505,16 @@ def spread(frame: pl.LazyFrame, each: tuple[str, pl.Expr]) -> pl.LazyFrame:
 
 def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame],
                 steps: Steps | None = None, done_with: Callable[[], None] | None = None,
-                trace: Trace | None = None) -> OutputResult:
+                trace: Trace | None = None, carry: str | None = None) -> OutputResult:
     """One output; ``done_with`` is called once its records are computed, before they are
     sorted: the tables no later output reads can go then. ``trace`` keeps what
-    `explain` reads of this run's frames."""
+    `explain` reads of this run's frames. ``carry`` names a field of the output's
+    entity that each row keeps from its record, sorted along with the row."""
     steps = steps or Steps(tables, emitted)
     base = tables.frame(output.entity)
+    if carry is not None and carry not in base.collect_schema():
+        carry = None  # not read (a table parameter, a field the source lacks)
+    carried = [] if carry is None else [pl.col(carry).alias(_CARRIED)]
     if output.each is not None:
         base = spread(steps.apply(base, output.prelude), output.each)
     if trace is not None:
@@ -571,7 +579,7 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
             # materialised (peak memory on large districts).
             schema = computed.collect_schema()
             result = computed.select(
-                pl.col("sourcedId").alias(_ID),
+                pl.col("sourcedId").alias(_ID), *carried,
                 *(write(f"out:{c.name}", schema[f"out:{c.name}"]).alias(c.name)
                   for c in output.columns),
             ).collect()
@@ -609,7 +617,7 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
         }
         schema = done.schema
         result = done.select(
-            pl.col("sourcedId").alias(_ID),
+            pl.col("sourcedId").alias(_ID), *carried,
             *(write(f"out:{c.name}", schema[f"out:{c.name}"]).alias(c.name)
               for c in output.columns),
         )
@@ -652,8 +660,9 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
     return OutputResult(
         name=output.name,
         entity=output.entity,
-        frame=result.drop(_ID),
+        frame=result.drop(_ID, _CARRIED, strict=False),
         records=result.get_column(_ID).alias("sourcedId"),
+        carried=result.get_column(_CARRIED).alias(carry) if carry is not None else None,
         read=read,
         kept=kept,
         rules=[RuleCount(r.line, r.text, int(c)) for r, c in zip(output.rules, counts,
@@ -666,25 +675,22 @@ def _run_output(output: Output, tables: Tables, emitted: dict[str, pl.DataFrame]
     )
 
 
-def _entities(steps: tuple[Step, ...], retained: Collection[str] = ()) -> set[str]:
+def _entities(steps: tuple[Step, ...]) -> set[str]:
     """The entities ``steps`` read records of. A lookup whose `where` no record passes
     reads none (Steps.inner), so its tables may go before it runs: a released table
-    keeps its columns, empty; not one whose fields are ``retained``, which keeps those
-    fields alone."""
+    keeps its columns, empty."""
     found: set[str] = set()
     for step in steps:
         if isinstance(step, Join):
             found.add(step.entity)
         elif isinstance(step, Lookup):
-            read = {step.entity, *_entities(step.steps, retained)}
-            if step.where is not None and settled(step.where) is False and not read & set(
-                    retained):
+            if step.where is not None and settled(step.where) is False:
                 continue
-            found |= read
+            found |= {step.entity, *_entities(step.steps)}
     return found
 
 
-def _reads(output: Output, retained: Collection[str] = ()) -> tuple[set[str], set[str]]:
+def _reads(output: Output) -> tuple[set[str], set[str]]:
     """The entities an output reads records of, and the outputs it tests membership in."""
     steps = (*output.prelude, *output.before, *output.after)
     members = {s.output for s in steps if isinstance(s, Member)}
@@ -693,7 +699,7 @@ def _reads(output: Output, retained: Collection[str] = ()) -> tuple[set[str], se
         lookup = nested.pop()
         members |= {s.output for s in lookup.steps if isinstance(s, Member)}
         nested += [s for s in lookup.steps if isinstance(s, Lookup)]
-    return {output.entity, *_entities(steps, retained)}, members
+    return {output.entity, *_entities(steps)}, members
 
 
 def run_outputs(
@@ -704,6 +710,7 @@ def run_outputs(
     release: bool = False,
     trace: Trace | None = None,
     plans: Sequence[Output] | None = None,
+    carry: Mapping[str, str] | None = None,
 ) -> list[OutputResult]:
     """Every output of a compiled module, in its order.
 
@@ -713,7 +720,9 @@ def run_outputs(
     output's ids once no later output reads them: a run's peak memory is then that of
     its largest output, not of every table at once. ``trace`` keeps what `explain`
     reads of the run's frames (see :class:`Trace`). ``plans`` are the module's
-    outputs already built for ``params``, when the caller needs them too.
+    outputs already built for ``params``, when the caller needs them too. ``carry``
+    names, per entity, a field each row of its outputs keeps from the record it was
+    made from (``OutputResult.carried``): read then, and nothing to look up afterwards.
     """
     emitted = {} if emitted is None else emitted
     steps = Steps(tables, emitted)
@@ -721,7 +730,7 @@ def run_outputs(
                              else [build(dict(params)) for build in module.OUTPUTS])
     last: dict[str, int] = {}  # entity or "output:NAME" -> the last output that reads it
     for i, output in enumerate(outputs):
-        entities, members = _reads(output, tables.retain)
+        entities, members = _reads(output)
         last.update({e: i for e in entities} | {f"output:{m}": i for m in members})
         if trace is not None:
             trace.targets |= members
@@ -739,7 +748,8 @@ def run_outputs(
                     tables.release(name)
 
         results.append(_run_output(output, tables, emitted, steps,
-                                   done_with if release else None, trace))
+                                   done_with if release else None, trace,
+                                   (carry or {}).get(output.entity)))
         if release and last.get(f"output:{output.name}", i) <= i:
             emitted.pop(output.name, None)  # no later output tests membership in it
     return results

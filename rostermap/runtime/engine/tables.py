@@ -51,9 +51,6 @@ class Tables:
 
     # Records of entities released after their last use: the count is still reported.
     released: dict[str, int] = field(default_factory=dict)
-    # Fields of an entity that outlive its release: what a sync run reads after the
-    # outputs are made (the school of each record, for per-school limits).
-    retain: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def frame(self, entity: str) -> pl.LazyFrame:
         return self.frames[entity].lazy()
@@ -62,14 +59,10 @@ class Tables:
         return self.released.get(entity, self.frames[entity].height)
 
     def release(self, entity: str) -> None:
-        """Let an entity's records go (no later output reads them); its count stays, and
-        so do the fields in ``retain``."""
+        """Let an entity's records go (no later output reads them); its count stays."""
         if entity in self.frames and entity not in self.released:
-            frame = self.frames[entity]
-            self.released[entity] = frame.height
-            kept = [c for c in dict.fromkeys(("sourcedId", *self.retain.get(entity, ())))
-                    if c in frame.columns]
-            self.frames[entity] = frame.select(kept) if entity in self.retain else frame.clear()
+            self.released[entity] = self.frames[entity].height
+            self.frames[entity] = self.frames[entity].clear()
 
 
 def _empty(entity: str, fields: tuple[str, ...]) -> pl.DataFrame:

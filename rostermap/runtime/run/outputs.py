@@ -28,7 +28,7 @@ import polars as pl
 
 from rostermap.dsl import codes
 from rostermap.runtime.errors import RunError, UsageError
-from rostermap.runtime.report.model import Report, encode, to_json
+from rostermap.runtime.report.model import Report, dumps, to_json
 
 __all__ = [
     "FILE_MODE",
@@ -218,7 +218,8 @@ def write_outputs(out_dir: Path, files: Mapping[str, pl.DataFrame], report: Repo
     from rostermap.runtime.report.html_report import render_html  # jinja2: when writing
 
     finish_publication(out_dir)
-    reports = {"report.json": encode(report), "report.html": render_html(to_json(report))}
+    data = to_json(report)
+    reports = {"report.json": dumps(data), "report.html": render_html(data)}
     staging = stage(out_dir, files, reports, bundle=bundle)
     journal = out_dir / JOURNAL
     try:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -81,7 +82,7 @@ def load_inputs(
     also: Mapping[str, tuple[str, ...]] | None = None,
     config: SourceConfig | None = None,
     observer: FetchObserver | None = None,
-    base: SourceSnapshot | None = None,
+    base: Callable[[], SourceSnapshot | None] | None = None,
     keep: bool = False,
 ) -> Inputs:
     """The tables a compiled module reads: from the source (and ``also`` these entity
@@ -89,9 +90,10 @@ def load_inputs(
 
     With ``keep`` (a stateful run), the result's ``snapshot`` holds every record of a
     CSV package for the next run: a bulk package's files as they are, or a delta
-    package read whole with its delta files applied on ``base``, the records of the
-    last run. ``source`` may be a source already opened
-    (the records a state stored, for ``impact``): it is read as it is, and closed.
+    package read whole with its delta files applied on what ``base`` reads, the
+    records of the last run (read only for a delta package: a bulk package needs
+    none). ``source`` may be a source already opened (the records a state stored, for
+    ``impact``): it is read as it is, and closed.
     """
     reads = {e: tuple(dict.fromkeys((*module.READS.get(e, ()), *(also or {}).get(e, ()))))
              for e in {**module.READS, **(also or {})}}
@@ -112,7 +114,7 @@ def load_inputs(
         try:
             check_requires(opened, module.REQUIRES, applied=keep)
             if keep and is_delta(opened):
-                package = whole = SnapshotSource(opened, base)
+                package = whole = SnapshotSource(opened, base() if base else None)
             else:
                 package = opened
                 bulk = opened if keep else None
@@ -124,12 +126,17 @@ def load_inputs(
             check_requires(package, module.REQUIRES)
         elif package is source:  # stored records: a bulk package's, deltas applied
             check_requires(package, module.REQUIRES, applied=True)
-        tables = load_tables(package, reads, rest.filtered if rest else frozenset(),
-                             optional_entities(module.REQUIRES, reads))
         # 1.2 users read roles.csv too
         kept = [*reads, "roles"] if "users" in reads else list(reads)
-        snapshot = (whole.snapshot(kept) if whole is not None else
-                    SourceSnapshot.of_package(bulk, kept) if bulk is not None else None)
+        # A bulk package's files are compressed for the state on a thread of their own
+        # while the records are read (zstd and polars' reader each release the GIL);
+        # leaving the block waits for it, before the package is closed.
+        with ThreadPoolExecutor(1, thread_name_prefix="rostermap-keep") as pool:
+            keeping = pool.submit(SourceSnapshot.of_package, bulk, kept) if bulk else None
+            tables = load_tables(package, reads, rest.filtered if rest else frozenset(),
+                                 optional_entities(module.REQUIRES, reads))
+            snapshot = (whole.snapshot(kept) if whole is not None else
+                        keeping.result() if keeping is not None else None)
     finally:
         package.close()
     for name, columns in module.TABLES.items():
@@ -148,11 +155,12 @@ def run(
     max_rejects: int | None = None,
     config: SourceConfig | None = None,
     observer: FetchObserver | None = None,
-    base: SourceSnapshot | None = None,
+    base: Callable[[], SourceSnapshot | None] | None = None,
     keep: bool = False,
     also: Mapping[str, tuple[str, ...]] | None = None,
     allow_empty: bool = False,
     pushing: bool = False,
+    carry: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Run a profile over a source; ``out_dir=None`` computes without writing.
 
@@ -161,7 +169,8 @@ def run(
     ``max_rejects`` rejected records fail the run, and nothing is written.
     ``config`` (REST sources only) defaults to the environment's settings;
     ``observer`` is told how fetching goes, for a progress display. ``base``,
-    ``keep`` and ``also`` are for sync runs: see :func:`load_inputs`. An entity with
+    ``keep`` and ``also`` are for sync runs: see :func:`load_inputs`; ``carry`` too
+    (each output row keeps that field of its record: see ``run_outputs``). An entity with
     no records, or an output left empty while its entity has records, stops the run
     (RM427) unless ``allow_empty``, the output's `allow empty`, or the profile's
     `require` (which makes the entities it does not name optional) says so. An output
@@ -180,14 +189,13 @@ def run(
     values = parse_params(module.PARAMS, params, today)
     inputs = load_inputs(module, source, values, limits, also, config, observer, base, keep)
     tables, rest = inputs.tables, inputs.rest
-    tables.retain.update(also or {})
     if not allow_empty:
         _no_empty_entities(module, tables)
     # the parameters' values against the records they name, before the records go
     tables.warnings.extend(unnamed_values(module.PARAMS, values, tables))
     # Each output's plan, built once: the run, its checks and a sync's diff read them.
     plans = tuple(build(dict(values)) for build in module.OUTPUTS)
-    results = run_outputs(module, tables, values, release=True, plans=plans)
+    results = run_outputs(module, tables, values, release=True, plans=plans, carry=carry)
     rejected = sum(r.rejected for r in results)
     if max_rejects is not None and rejected > max_rejects:
         first = next(j for r in results for j in r.rejects)

@@ -28,6 +28,7 @@ import shutil
 import stat
 import struct
 import tempfile
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -90,6 +91,9 @@ class Package:
     _zip_names: dict[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     _expanded: Path | None = None  # a private temporary folder for the zip entries read
+    # One entry expanded at a time: a sync run compresses the files it keeps on another
+    # thread while this one reads them.
+    _expanding: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _scans: dict[str, _Scan] = field(default_factory=dict)  # file name -> lines, NUL
 
     @property
@@ -124,6 +128,11 @@ class Package:
             if path.stat().st_size > self.limits.max_file_bytes:
                 raise RunError([codes.file_too_large(name, self.limits.max_file_bytes)])
             return str(path)
+        assert self._zip is not None
+        with self._expanding:
+            return self._expand(name)
+
+    def _expand(self, name: str) -> str:
         assert self._zip is not None
         if self._expanded is None:
             self._expanded = Path(tempfile.mkdtemp(prefix="rostermap-"))  # mode 0700

@@ -30,7 +30,6 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import polars as pl
 import zstandard
@@ -113,11 +112,10 @@ class SourceSnapshot:
         return entity in self.blobs
 
 
-def encode_frame(frame: pl.DataFrame, compression: Literal["zstd", "lz4"] = "zstd") -> bytes:
-    """A frame as bytes for the state: Arrow IPC (faster than Parquet by 5x), zstd, or
-    lz4 where speed counts more than size; either decodes alike."""
+def encode_frame(frame: pl.DataFrame) -> bytes:
+    """A frame as bytes for the state: Arrow IPC (faster than Parquet by 5x), zstd."""
     buffer = io.BytesIO()
-    frame.write_ipc(buffer, compression=compression)
+    frame.write_ipc(buffer, compression="zstd")
     return buffer.getvalue()
 
 

@@ -17,7 +17,10 @@ columns (prefixed ``c:``) and where it stands:
 ================  ===================================================================
 
 A row's key is its key columns' values (all its columns when the output has no
-``key``), matched by one 64-bit hash each and checked value by value.
+``key``). Where this run's keys stand where the snapshot has them (the same rows in
+the same order, as a source unchanged since the last run makes), rows are compared
+where they stand; otherwise keys are matched by one 64-bit hash each, checked value
+by value.
 
 Rows are compared column by column, so an update names the columns that changed,
 and a column the mapping gained since the last run reads as missing there.
@@ -62,6 +65,8 @@ _PRESENT = ("create", "reactivate", "update", "unchanged")
 SEP = "\x1f"
 COLUMN = "c:"
 _STATES = pl.Enum(["present", "missing", "kept", "deactivated", "deleted"])
+# What happened to each row, as a small integer per row rather than a text.
+_ACTION = pl.Enum([*ACTIONS, *_QUIET])
 _STATE: dict[str, Any] = {
     "schools": pl.String,
     "state": _STATES,
@@ -87,12 +92,7 @@ class OutputChanges:
     moved: int = 0  # rows unchanged but now of other schools
     departed: int = 0  # rows sent in the full file for records that left (`with`)
     forgotten: int = 0  # departed rows past the retention, left out of the snapshot
-
-    @property
-    def unchanged(self) -> bool:
-        """Whether the snapshot is the same as before (nothing to store again)."""
-        return not self.first and not self.moved and not self.forgotten and all(
-            n == 0 for k, n in self.counts.items() if k != "unchanged")
+    unchanged: bool = False  # the snapshot is the stored one: nothing to store again
 
 
 def _with_secrets(frame: pl.DataFrame, secrets: Mapping[str, str]) -> pl.DataFrame:
@@ -106,11 +106,13 @@ def _with_secrets(frame: pl.DataFrame, secrets: Mapping[str, str]) -> pl.DataFra
 
 
 def current_rows(frame: pl.DataFrame, key: tuple[str, ...], schools: pl.Series,
-                 fmt: str, secrets: Collection[str] = (), text_key: bool = True
-                 ) -> pl.DataFrame:
+                 fmt: str, secrets: Collection[str] = (), text_key: bool = True,
+                 stored: pl.DataFrame | None = None) -> pl.DataFrame:
     """This run's rows as schools and ``c:`` columns, and with ``text_key`` the key as
     one text (``key``); one row per key, the first of any repeats. In a CSV a missing
-    value and empty text are written alike, so they compare equal.
+    value and empty text are written alike, so they compare equal. Keys that are the
+    first keys of ``stored`` (the snapshot compared with), in its order, are as unique
+    as the snapshot's: they are not hashed to find out.
 
     A secret column (one that holds a secret parameter, whole: the compiler allows no
     other use) is stored empty: the state keeps no secret, and rows compare equal
@@ -121,11 +123,13 @@ def current_rows(frame: pl.DataFrame, key: tuple[str, ...], schools: pl.Series,
     keys = _key_columns(key, [COLUMN + c for c in columns])
     out = values.select(pl.col(c).alias(COLUMN + c) for c in columns).with_columns(
         schools.alias("schools").cast(pl.String))
+    here = out.select(_key_values(keys))
+    unique = stored is not None and set(keys) <= set(stored.columns) and _same_order(
+        here, stored.select(_key_values(keys)))
     # distinct hashes are distinct keys: only a repeated hash needs the exact pass
-    hashes = out.select(pl.struct(_key_values(keys)).hash(seed=0)).to_series()
-    if hashes.n_unique() < out.height:
-        out = out.filter(out.select(pl.struct(_key_values(keys)).is_first_distinct())
-                         .to_series())
+    if not unique and here.select(pl.struct(pl.all()).hash(seed=0)).to_series().n_unique() \
+            < out.height:
+        out = out.filter(here.select(pl.struct(pl.all()).is_first_distinct()).to_series())
     if text_key:
         out = out.select(key_text(keys), pl.all())
     return _blank(out, secrets)
@@ -153,6 +157,10 @@ def _aligned(previous: pl.DataFrame | None, current: pl.DataFrame,
     ), secrets)
 
 
+def _act(action: str) -> pl.Expr:
+    return pl.lit(action, _ACTION)
+
+
 def _row_hash(columns: list[str]) -> pl.Expr:
     """One 64-bit value per row for its ``c:`` columns: rows are told apart by it, and
     only the rows it tells apart are compared column by column."""
@@ -176,10 +184,16 @@ def key_text(columns: list[str]) -> pl.Expr:
 
 def positions(keys: pl.DataFrame, stored: pl.DataFrame) -> pl.Series:
     """Per row of ``keys``, the row of ``stored`` with the same key (null: none), keys
-    being unique on each side. Joined on one 64-bit hash per key, three times faster
-    than on the values, then checked against the values: on a collision the values
-    themselves are joined."""
+    being unique on each side.
+
+    A run whose rows are those of the last run, in the same order (a source unchanged
+    since, as when a district exports nightly and the sync runs more often), is told
+    by comparing the keys where they stand: no join. Otherwise the keys are joined on
+    one 64-bit hash each, three times faster than on the values, then checked against
+    the values: on a collision the values themselves are joined."""
     on = list(keys.columns)
+    if _same_order(keys, stored):
+        return pl.int_range(keys.height, dtype=pl.get_index_type(), eager=True).alias("_at")
     hashed = pl.struct(on).hash(seed=0).alias("_k")
     for left, right, by in ((keys.select(hashed), stored.select(hashed), ["_k"]),
                             (keys, stored, on)):
@@ -190,6 +204,19 @@ def positions(keys: pl.DataFrame, stored: pl.DataFrame) -> pl.Series:
                  | at.is_null()).all() for c in on):
             return at
     raise AssertionError("keys repeat")  # current_rows and the snapshot keep one each
+
+
+def _same_order(keys: pl.DataFrame, stored: pl.DataFrame) -> bool:
+    """Whether ``keys`` are the first keys of ``stored``, in the same order."""
+    return keys.height <= stored.height and all(
+        stored.get_column(c).head(keys.height).eq_missing(keys.get_column(c)).all()
+        for c in keys.columns)
+
+
+def _in_place(at: pl.Series) -> bool:
+    """Whether positions are 0, 1, 2, ...: each row where it stood (see positions)."""
+    return not at.len() or (at.null_count() == 0 and at.is_sorted() and at[0] == 0
+                            and at[-1] == at.len() - 1)
 
 
 def diff(
@@ -232,21 +259,32 @@ def diff(
     status = [c for c in _STATE if c != "schools"]
     # This run's rows, in their order, each with what the state says of its key.
     at = positions(current.select(_key_values(keys)), prev.select(_key_values(keys)))
-    here = pl.concat([
-        current.select("schools", _row_hash(columns).alias("_h")),
-        prev.select(pl.col("schools").alias("schools_prev"), *status,
-                    _row_hash(columns).alias("_h_prev")).select(pl.all().gather(at)),
-    ], how="horizontal").with_columns(at.alias("_at"))
-    # The stored rows this run does not make: whole, since they are what is carried.
-    made = pl.Series("made", [], pl.Boolean).extend_constant(False, prev.height)
-    gone = prev.filter(~made.scatter(at.drop_nulls(), True))
+    stored_rows = prev.select(pl.col("schools").alias("schools_prev"), *status)
+    if _in_place(at):
+        # Each row against the stored row where it stands, column by column: no hash.
+        n = at.len()
+        here = pl.concat([current.select("schools", *columns), stored_rows.head(n),
+                          prev.head(n).select(pl.col(c).alias(f"{c}_prev") for c in columns)],
+                         how="horizontal")
+        same = pl.all_horizontal(pl.col(c).eq_missing(pl.col(f"{c}_prev")) for c in columns)
+        gone = prev.slice(n)  # the stored rows this run does not make: whole, carried
+    else:
+        here = pl.concat([current.select("schools", _row_hash(columns).alias("_h")),
+                          stored_rows.select(pl.all().gather(at)),
+                          prev.select(_row_hash(columns).alias("_h_prev")).select(
+                              pl.all().gather(at))], how="horizontal")
+        same = pl.col("_h") == pl.col("_h_prev")
+        made = pl.Series("made", [], pl.Boolean).extend_constant(False, prev.height)
+        gone = prev.filter(~made.scatter(at.drop_nulls(), True))
+    here = here.select("schools", *stored_rows.columns, at.alias("_at"), same.alias("_same"))
+    del stored_rows
     state, was = pl.col("state"), pl.col("state").is_not_null()
     here = here.with_columns(
-        pl.when(~was).then(pl.lit("create"))
-        .when(state == "deactivated").then(pl.lit("reactivate"))
-        .when(state == "deleted").then(pl.lit("create"))
-        .when(pl.col("_h") != pl.col("_h_prev")).then(pl.lit("update"))
-        .otherwise(pl.lit("unchanged")).alias("action"))
+        pl.when(~was).then(_act("create"))
+        .when(state == "deactivated").then(_act("reactivate"))
+        .when(state == "deleted").then(_act("create"))
+        .when(~pl.col("_same")).then(_act("update"))
+        .otherwise(_act("unchanged")).alias("action"))
     here = _changed(here, current, prev, columns)
     missing_runs = pl.col("missing_runs").fill_null(0) + 1
     since = pl.col("missing_since").fill_null(pl.lit(now.isoformat(timespec="seconds")))
@@ -256,14 +294,32 @@ def diff(
     else:
         due = missing_runs >= policy.after
     gone = gone.with_columns(
-        pl.when(state.is_in(["deactivated", "deleted"])).then(pl.lit("gone"))
-        .when(pl.lit(postpone)).then(pl.lit("postponed"))
-        .when(pl.lit(policy.action == "keep")).then(pl.lit("kept"))
-        .when(due).then(pl.lit(policy.action))
-        .otherwise(pl.lit("missing")).alias("action"))
+        pl.when(state.is_in(["deactivated", "deleted"])).then(_act("gone"))
+        .when(pl.lit(postpone)).then(_act("postponed"))
+        .when(pl.lit(policy.action == "keep")).then(_act("kept"))
+        .when(due).then(_act("kept" if policy.action == "keep" else policy.action))
+        .otherwise(_act("missing")).alias("action"))
     a = pl.col("action")
     counting = a.is_in(["missing", "kept", "deactivate", "delete"])
-    snapshot = pl.concat([
+    # what happened to each row, and under which schools (as text: a row's list)
+    acted = (here.select("action", "state", "schools", "schools_prev"),
+             gone.select("action", "state", pl.lit(None, pl.String).alias("schools"),
+                         pl.col("schools").alias("schools_prev")))
+    counts = dict.fromkeys((*ACTIONS, *_QUIET), 0)
+    for part in acted:
+        for action, n in part.group_by(a.cast(pl.String)).len().iter_rows():
+            counts[action] += n
+    counts.pop("gone", None)
+    moved = int(here.select((a == "unchanged") & pl.col("schools").ne_missing(
+        pl.col("schools_prev"))).to_series().sum())
+    forgotten = stored - prev.height
+    # Nothing to store again: the stored snapshot stands (its rows in their order, for
+    # the next run to find them in place). Not when a row is back within its grace:
+    # it is unchanged, but its state is present again and its grace starts afresh.
+    unchanged = previous is not None and not moved and not forgotten and all(
+        n == 0 for k, n in counts.items() if k != "unchanged") and bool(
+        here.select((pl.col("state") == "present").all()).item())
+    snapshot = prev if unchanged else pl.concat([
         pl.concat([here.select(
             "schools", pl.lit("present", _STATES).alias("state"),
             pl.lit(0, pl.Int64).alias("missing_runs"),
@@ -274,7 +330,7 @@ def diff(
             "schools",
             pl.when(a == "deactivate").then(pl.lit("deactivated"))
             .when(a == "delete").then(pl.lit("deleted"))
-            .when(a.is_in(["kept", "missing"])).then(a)
+            .when(a.is_in(["kept", "missing"])).then(a.cast(pl.String))
             .otherwise(state.cast(pl.String)).cast(_STATES)
             .alias("state"),  # gone, postponed: as they were
             pl.when(counting).then(missing_runs).otherwise(pl.col("missing_runs"))
@@ -283,15 +339,6 @@ def diff(
             .alias("missing_since"),
             pl.col("first_run").cast(pl.Int64), *columns),
     ], how="vertical")
-
-    acted = pl.concat([
-        here.select("action", "state", "schools", "schools_prev"),
-        gone.select("action", "state", pl.lit(None, pl.String).alias("schools"),
-                    pl.col("schools").alias("schools_prev")),
-    ], how="vertical")
-    counts = dict.fromkeys((*ACTIONS, *_QUIET), 0)
-    counts.update(dict(acted.group_by("action").len().iter_rows()))
-    counts.pop("gone", None)
 
     def values(rows: pl.DataFrame, departing: bool) -> pl.DataFrame:
         """The output's columns of ``rows`` (which hold the ``c:`` columns), secrets put
@@ -308,24 +355,22 @@ def diff(
                 if policy.sets else gone.clear())
     sent = [values(rows, rows is departed) for rows in (carried, departed) if rows.height]
     full = pl.concat([frame, *sent], how="vertical_relaxed") if sent else frame
-    moved = here.select((a == "unchanged") & pl.col("schools").ne_missing(
-        pl.col("schools_prev"))).to_series().sum()
     order = {action: i for i, action in enumerate(ACTIONS)}
     new = here.with_row_index("_row").filter(a.is_in(["create", "reactivate", "update"]))
     rows = current[new.get_column("_row")]
     left = gone.filter(a.is_in(["deactivate", "delete"]))
     parts = [
-        pl.concat([new.select("action", "changed"), rows.select(key_text(keys)),
+        pl.concat([new.select(a.cast(pl.String), "changed"), rows.select(key_text(keys)),
                    values(rows, False)], how="horizontal"),
-        pl.concat([left.select("action", pl.lit("").alias("changed"), key_text(keys)),
+        pl.concat([left.select(a.cast(pl.String), pl.lit("").alias("changed"), key_text(keys)),
                    values(left, True)], how="horizontal"),
     ]
     change_rows = (pl.concat(parts, how="vertical_relaxed")
                    .with_columns(a.replace_strict(order, return_dtype=pl.Int64).alias("_order"))
                    .sort(["_order", "key"]).drop("_order", "key"))
     return OutputChanges(name, full, change_rows, snapshot, counts, _per_school(acted),
-                         frame.height - current.height, previous is None, int(moved),
-                         departed.height, stored - prev.height)
+                         frame.height - current.height, previous is None, moved,
+                         departed.height, forgotten, unchanged)
 
 
 def _changed(here: pl.DataFrame, current: pl.DataFrame, prev: pl.DataFrame,
@@ -351,26 +396,33 @@ def _changed(here: pl.DataFrame, current: pl.DataFrame, prev: pl.DataFrame,
     changed = (pl.Series("changed", [], pl.String).extend_constant("", here.height)
                .scatter(compared.get_column("_row"), names))
     return here.with_columns(changed).with_columns(
-        pl.when((a == "update") & (pl.col("changed") == "")).then(pl.lit("unchanged"))
+        pl.when((a == "update") & (pl.col("changed") == "")).then(_act("unchanged"))
         .otherwise(a).alias("action"))
 
 
-def _per_school(j: pl.DataFrame) -> dict[str, dict[str, int]]:
+def _per_school(parts: tuple[pl.DataFrame, ...]) -> dict[str, dict[str, int]]:
     """Per school: the rows the last run published, and this run's changes."""
-    # counted per distinct list of schools first: a district has few, and rows many
-    before = (j.filter(pl.col("state").is_in(["present", "missing", "kept"]))
-              .group_by(pl.col("schools_prev").alias("school")).len()
-              .with_columns(pl.col("school").str.split(SEP)).explode("school")
-              .drop_nulls("school").group_by("school").agg(pl.col("len").sum()))
-    schools: dict[str, dict[str, int]] = {
-        s: {"before": n, **dict.fromkeys(ACTIONS, 0)} for s, n in before.iter_rows()}
+    schools: dict[str, dict[str, int]] = {}
+
+    def row(school: str) -> dict[str, int]:
+        return schools.setdefault(school, {"before": 0, **dict.fromkeys(ACTIONS, 0)})
+
     a = pl.col("action")
-    acted = j.filter(a.is_in(list(ACTIONS))).select(
-        a, pl.when(a.is_in(["deactivate", "delete"])).then(pl.col("schools_prev"))
-        .otherwise(pl.col("schools")).str.split(SEP).alias("school"),
-    ).explode("school").drop_nulls().group_by("school", "action").len()
-    for school, action, n in acted.iter_rows():
-        schools.setdefault(school, {"before": 0, **dict.fromkeys(ACTIONS, 0)})[action] = n
+    for part in parts:
+        # counted per distinct list of schools first: a district has few, and rows many
+        before = (part.filter(pl.col("state").is_in(["present", "missing", "kept"]))
+                  .group_by(pl.col("schools_prev").alias("school")).len()
+                  .with_columns(pl.col("school").str.split(SEP)).explode("school")
+                  .drop_nulls("school"))
+        for school, n in before.iter_rows():
+            row(school)["before"] += n
+        acted = part.filter(a.is_in(list(ACTIONS))).select(
+            a.cast(pl.String), pl.when(a.is_in(["deactivate", "delete"]))
+            .then(pl.col("schools_prev")).otherwise(pl.col("schools")).str.split(SEP)
+            .alias("school"),
+        ).explode("school").drop_nulls().group_by("school", "action").len()
+        for school, action, n in acted.iter_rows():
+            row(school)[action] += n
     return dict(sorted(schools.items()))
 
 

@@ -38,7 +38,6 @@ from rostermap.dsl import codes
 from rostermap.dsl.diagnostics import DiagnosticError
 from rostermap.runtime.engine.execute import OutputResult
 from rostermap.runtime.engine.plans import Output
-from rostermap.runtime.engine.tables import Tables
 from rostermap.runtime.errors import HELD, UNPUBLISHED, RunError
 from rostermap.runtime.report.html_report import render_html
 from rostermap.runtime.report.model import (
@@ -47,7 +46,7 @@ from rostermap.runtime.report.model import (
     Outcome,
     Report,
     SyncReport,
-    encode,
+    dumps,
     to_json,
 )
 from rostermap.runtime.run.loader import Loaded, load_mapping, resolve_profile
@@ -151,9 +150,11 @@ class _Sync:
     base: int | None  # the last committed run, compared with
     late: tuple[int, ...] = ()  # earlier runs whose files this command published
 
-    def previous(self, output: str) -> pl.DataFrame | None:
-        """The output's snapshot of the last committed run."""
-        return self.store.snapshot(output) if self.store and self.base is not None else None
+    def previous(self, outputs: list[str]) -> Iterator[pl.DataFrame | None]:
+        """Each output's snapshot of the last committed run, in order."""
+        if self.store is None or self.base is None:
+            return iter([None] * len(outputs))
+        return self.store.snapshots_ahead(outputs)
 
     def section(self, outcome: Outcome, found: list[ch.OutputChanges],
                 verdict: guard.Verdict) -> SyncReport:
@@ -180,44 +181,40 @@ class _Sync:
         )
 
 
-def _schools(result: OutputResult, tables: Tables) -> pl.Series:
-    """Per row, the orgs of the record it was made from, joined by U+001F."""
-    field_ = SCHOOL_FIELD.get(result.entity)
-    frame = tables.frames.get(result.entity)
-    if field_ is None or frame is None or field_ not in frame.columns:
-        return pl.Series("schools", [], pl.String).extend_constant(None, len(result.records))
-    orgs = frame.get_column(field_)
+def _schools(result: OutputResult) -> pl.Series:
+    """Per row, the orgs of the record it was made from (carried through the run with
+    the row), joined by U+001F."""
+    orgs = result.carried
+    if orgs is None:
+        return pl.Series("schools", [], pl.String).extend_constant(None, result.rows)
     if isinstance(orgs.dtype, pl.List):
         orgs = orgs.cast(pl.List(pl.String)).list.join(ch.SEP)
-    # one row per sourcedId: load_tables refuses a table with repeats (RM410)
-    at = ch.positions(result.records.to_frame("sourcedId"), frame.select("sourcedId"))
-    return orgs.cast(pl.String).gather(at).alias("schools")
+    return orgs.cast(pl.String).alias("schools")
 
 
-def _diff_all(s: _Sync, outputs: list[Output], results: list[OutputResult], tables: Tables,
+def _diff_all(s: _Sync, outputs: list[Output], results: list[OutputResult],
               postpone: bool, params: dict[str, Any]) -> list[ch.OutputChanges]:
-    # Each row's schools first; then the records and tables they came from can go,
-    # before the largest outputs' snapshots are read.
-    schools = [_schools(result, tables) for result in results]
-    for result in results:
-        result.records = result.records.clear()
-    tables.frames.clear()
     found = []
-    for plan, result, rows_schools in zip(outputs, results, schools, strict=True):
+    stored = s.previous([result.name for result in results])
+    for plan, result, previous in zip(outputs, results, stored, strict=True):
         secrets = {column: str(params.get(param) or "") for column, param in plan.secrets}
-        current = ch.current_rows(result.frame, plan.key, rows_schools, plan.format,
-                                  secrets, text_key=False)
-        # one output's snapshot at a time: a large district's are hundreds of MB
-        found.append(ch.diff(result.name, s.previous(result.name), result.frame, current,
-                             plan.missing, s.run_id or 0, s.now, postpone, secrets,
-                             key=plan.key,
-                             forget=dt.timedelta(days=s.options.retention.days)))
+        current = ch.current_rows(result.frame, plan.key, _schools(result), plan.format,
+                                  secrets, text_key=False, stored=previous)
+        result.carried, result.records = None, result.records.clear()  # held no longer
+        change = ch.diff(result.name, previous, result.frame, current, plan.missing,
+                         s.run_id or 0, s.now, postpone, secrets, key=plan.key,
+                         forget=dt.timedelta(days=s.options.retention.days))
+        del previous, current
+        if change.unchanged:  # the stored snapshot stands: not held until the commit
+            change.snapshot = change.snapshot.clear()
+        found.append(change)
     return found
 
 
 def _documents(report: Report, path: Path, name: str, options: SyncOptions) -> dict[str, str]:
     """The reports, and the note that this state publishes into the folder."""
-    return {"report.json": encode(report), "report.html": render_html(to_json(report)),
+    data = to_json(report)
+    return {"report.json": dumps(data), "report.html": render_html(data),
             OWNER_FILE: owner_text(path, name, options.tenant)}
 
 
@@ -286,10 +283,11 @@ def sync(
     check_owner(out_dir, path.absolute(), options.new_state)
 
     def transform(s: _Sync) -> SyncResult:
-        stored = s.store.source() if s.store is not None and s.base is not None else None
+        store = s.store if s.base is not None else None
         result = run(loaded, source, None, params, limits, today, max_rejects, config,
-                     observer, base=stored, keep=True, also=_school_reads(loaded.module),
-                     allow_empty=allow_empty)
+                     observer, base=store.source if store is not None else None, keep=True,
+                     also=_school_reads(loaded.module), allow_empty=allow_empty,
+                     carry=SCHOOL_FIELD)
         return _finish(s, result)
 
     if options.dry_run and not path.exists():
@@ -327,7 +325,7 @@ def _finish(s: _Sync, result: RunResult) -> SyncResult:
     module = s.loaded.module
     plans = list(result.plans)
     partial = result.report.outcome is Outcome.PARTIAL
-    found = _diff_all(s, plans, result.outputs, result.inputs.tables, partial, result.params)
+    found = _diff_all(s, plans, result.outputs, partial, result.params)
     verdict = guard.check((c, guard.limits_of(p.limits)) for c, p in zip(found, plans,
                                                                             strict=True))
     outputs = dict(result.report.outputs)
@@ -370,7 +368,7 @@ def _finish(s: _Sync, result: RunResult) -> SyncResult:
         except OSError as error:
             raise _unwritable(out_dir, error) from None
         store.hold(run_id, s.base, out_dir, folder, snapshots, stored_changes, source_snapshot,
-                   rows, counts, report)
+                   rows, counts, documents["report.json"])
         log.warning("run %s of %s (%s) held: %s", run_id, s.name, s.options.named(),
                     "; ".join(b.describe() for b in verdict.exceeded))
         sync_result.folder = folder
@@ -382,7 +380,7 @@ def _finish(s: _Sync, result: RunResult) -> SyncResult:
         raise _unwritable(out_dir, error) from None
     try:
         store.commit(run_id, transform, s.base, out_dir, staging, snapshots, stored_changes,
-                     source_snapshot, rows, counts, report)
+                     source_snapshot, rows, counts, documents["report.json"])
     except BaseException:
         discard(staging)
         raise

@@ -19,11 +19,12 @@ out_dir, staging, publishing, rows, changes, error, report)``
     output; ``report`` the run's report.json. While ``publishing`` is 1, the files in
     ``staging`` still have to be moved into ``out_dir``.
 ``snapshots(output, run, data)``
-    per output, the rows as of the last committed run (Arrow IPC, lz4).
+    per output, the rows as of the last committed run (Arrow IPC, zstd).
 ``changes(run, output, data)``
     per run and output, the change rows (key, action, changed, row) for ``diff``.
 ``sources(entity, run, version, file, data)``
-    the last committed run's source records (CSV packages), for delta packages.
+    the last committed run's source records (CSV packages), for delta packages;
+    ``run`` is the run that stored them (a later run with the same file keeps them).
 ``pending(run, kind, name, data)``
     a held run's snapshots (kind ``output``), change rows (``changes``) and source
     records (``source``), until it is approved or rejected.
@@ -58,6 +59,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,15 +212,10 @@ def guarded(path: Path) -> Iterator[None]:
 
 
 def _blob(frame: pl.DataFrame) -> bytes:
-    """A snapshot as stored: lz4, which encodes a 1M-student district's snapshots in
-    half zstd's time, for about twice the bytes."""
-    return encode_frame(frame, "lz4")
-
-
-def _history_blob(frame: pl.DataFrame) -> bytes:
-    """Change rows as stored: zstd, since runs' rows are kept side by side and they
-    are small to encode (keys and column names), half lz4's size."""
-    return encode_frame(frame, "zstd")
+    """A snapshot or change rows as stored: Arrow IPC, zstd. On a 1M-student
+    district's snapshots zstd is about lz4's speed to encode, faster to decode (each
+    sync decodes them all), and half its size."""
+    return encode_frame(frame)
 
 
 def _frame(data: bytes) -> pl.DataFrame:
@@ -392,6 +389,18 @@ class Store:
         row = self.db.execute("SELECT data FROM snapshots WHERE output = ?", (output,)).fetchone()
         return None if row is None else _frame(row[0])
 
+    def snapshots_ahead(self, outputs: list[str]) -> Iterator[pl.DataFrame | None]:
+        """The snapshots of ``outputs`` in order (None: none stored), decoded on a thread
+        ahead of the caller: a large district's take most of a second to decode, which
+        the caller's work on the outputs before overlaps."""
+        blobs = dict(self.db.execute("SELECT output, data FROM snapshots").fetchall())
+        with ThreadPoolExecutor(1, thread_name_prefix="rostermap-snapshots") as pool:
+            ahead = [pool.submit(_frame, blobs.pop(o)) if o in blobs else None for o in outputs]
+            del blobs
+            for i, future in enumerate(ahead):
+                ahead[i] = None  # the caller holds the frame, for as long as it needs it
+                yield None if future is None else future.result()
+
     def snapshots(self) -> dict[str, pl.DataFrame]:
         rows = self.db.execute("SELECT output, data FROM snapshots").fetchall()
         return {output: _frame(data) for output, data in rows}
@@ -447,12 +456,12 @@ class Store:
 
     def _finish_row(self, run_id: int, outcome: Outcome, base: int | None, out_dir: Path,
                     staging: Path, publishing: bool, rows: dict[str, int],
-                    changes: dict[str, dict[str, int]], report: Report) -> None:
+                    changes: dict[str, dict[str, int]], report: str) -> None:
         self.db.execute(
             "UPDATE runs SET outcome = ?, finished = ?, base_run = ?, out_dir = ?, staging = ?, "
             "publishing = ?, rows = ?, changes = ?, report = ? WHERE id = ?",
             (outcome, _now(), base, str(out_dir.absolute()), str(staging.absolute()),
-             int(publishing), json.dumps(rows), json.dumps(changes), encode(report), run_id))
+             int(publishing), json.dumps(rows), json.dumps(changes), report, run_id))
 
     def _write_committed(self, run_id: int, snapshots: dict[str, pl.DataFrame],
                          changes: dict[str, pl.DataFrame], source: SourceSnapshot | None) -> None:
@@ -461,24 +470,35 @@ class Store:
                             (output, run_id, _blob(frame)))
         for output, frame in changes.items():
             self.db.execute("INSERT OR REPLACE INTO changes VALUES (?, ?, ?)",
-                            (run_id, output, _history_blob(frame)))
+                            (run_id, output, _blob(frame)))
         # Older runs keep their outcome and counts (the runs row), not their details.
         oldest = run_id - max(1, self.retention.runs)
         self.db.execute("DELETE FROM changes WHERE run <= ?", (oldest,))
         self.db.execute("UPDATE runs SET report = NULL WHERE id <= ? AND report IS NOT NULL "
                         "AND outcome != ?", (oldest, Outcome.HELD))
         if source is not None:
-            self.db.execute("DELETE FROM sources")
-            for entity, data in source.blobs.items():
-                self.db.execute("INSERT INTO sources VALUES (?, ?, ?, ?, ?)",
-                                (entity, run_id, source.version, source.files.get(entity, ""),
-                                 data))
+            self._write_source(run_id, source)
+
+    def _write_source(self, run_id: int, source: SourceSnapshot) -> None:
+        """The source records, each entity's written only where it differs from the
+        stored one: a district's files unchanged since the last run (compressed alike,
+        byte for byte) cost a comparison, not a rewrite of the state's largest part."""
+        marks = ",".join("?" * len(source.blobs))
+        self.db.execute(f"DELETE FROM sources WHERE entity NOT IN ({marks})", list(source.blobs))
+        for entity, data in source.blobs.items():
+            file = source.files.get(entity, "")
+            if not self.db.execute("SELECT 1 FROM sources WHERE entity = ? AND version = ? "
+                                   "AND file = ? AND data = ?",
+                                   (entity, source.version, file, data)).fetchone():
+                self.db.execute("INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?)",
+                                (entity, run_id, source.version, file, data))
 
     def commit(self, run_id: int, outcome: Outcome, base: int | None, out_dir: Path, staging: Path,
                snapshots: dict[str, pl.DataFrame], changes: dict[str, pl.DataFrame],
                source: SourceSnapshot | None, rows: dict[str, int],
-               counts: dict[str, dict[str, int]], report: Report) -> None:
-        """The commit point: the new state, and the staging folder left to publish."""
+               counts: dict[str, dict[str, int]], report: str) -> None:
+        """The commit point: the new state, and the staging folder left to publish.
+        ``report`` is report.json's text, as the staging folder holds it."""
         with self.transaction():
             self._supersede_held()
             self._write_committed(run_id, snapshots, changes, source)
@@ -492,8 +512,9 @@ class Store:
     def hold(self, run_id: int, base: int | None, out_dir: Path, folder: Path,
              snapshots: dict[str, pl.DataFrame], changes: dict[str, pl.DataFrame],
              source: SourceSnapshot | None, rows: dict[str, int],
-             counts: dict[str, dict[str, int]], report: Report) -> None:
-        """Keep a held run's state aside; the committed state does not change."""
+             counts: dict[str, dict[str, int]], report: str) -> None:
+        """Keep a held run's state aside; the committed state does not change.
+        ``report`` is report.json's text."""
         with self.transaction():
             self._supersede_held()
             for output, frame in snapshots.items():
@@ -501,7 +522,7 @@ class Store:
                                 (run_id, output, _blob(frame)))
             for output, frame in changes.items():
                 self.db.execute("INSERT INTO pending VALUES (?, 'changes', ?, ?, '')",
-                                (run_id, output, _history_blob(frame)))
+                                (run_id, output, _blob(frame)))
             if source is not None:
                 for entity, data in source.blobs.items():
                     extra = json.dumps([source.version, source.files.get(entity, "")])
