@@ -409,10 +409,11 @@ def _per_school(parts: tuple[pl.DataFrame, ...]) -> dict[str, dict[str, int]]:
 
     a = pl.col("action")
     for part in parts:
-        # counted per distinct list of schools first: a district has few, and rows many
-        before = (part.filter(pl.col("state").is_in(["present", "missing", "kept"]))
-                  .group_by(pl.col("schools_prev").alias("school")).len()
-                  .with_columns(pl.col("school").str.split(SEP)).explode("school")
+        # counted per distinct list of schools first (a district has few, and rows
+        # many), then only the lists of rows that were published kept
+        before = (part.group_by(pl.col("schools_prev").alias("school"), "state").len()
+                  .filter(pl.col("state").is_in(["present", "missing", "kept"]))
+                  .select(pl.col("school").str.split(SEP), "len").explode("school")
                   .drop_nulls("school"))
         for school, n in before.iter_rows():
             row(school)["before"] += n

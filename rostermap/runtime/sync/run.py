@@ -70,6 +70,7 @@ from rostermap.runtime.sync.state import (
     guarded,
     lock,
     orphan_staging,
+    to_blob,
 )
 
 if TYPE_CHECKING:  # the HTTP stack is imported only for an API source
@@ -150,11 +151,9 @@ class _Sync:
     base: int | None  # the last committed run, compared with
     late: tuple[int, ...] = ()  # earlier runs whose files this command published
 
-    def previous(self, outputs: list[str]) -> Iterator[pl.DataFrame | None]:
-        """Each output's snapshot of the last committed run, in order."""
-        if self.store is None or self.base is None:
-            return iter([None] * len(outputs))
-        return self.store.snapshots_ahead(outputs)
+    def previous(self, output: str) -> pl.DataFrame | None:
+        """The output's snapshot of the last committed run."""
+        return self.store.snapshot(output) if self.store and self.base is not None else None
 
     def section(self, outcome: Outcome, found: list[ch.OutputChanges],
                 verdict: guard.Verdict) -> SyncReport:
@@ -193,11 +192,14 @@ def _schools(result: OutputResult) -> pl.Series:
 
 
 def _diff_all(s: _Sync, outputs: list[Output], results: list[OutputResult],
-              postpone: bool, params: dict[str, Any]) -> list[ch.OutputChanges]:
-    found = []
-    stored = s.previous([result.name for result in results])
-    for plan, result, previous in zip(outputs, results, stored, strict=True):
+              postpone: bool, params: dict[str, Any]
+              ) -> tuple[list[ch.OutputChanges], dict[str, bytes]]:
+    """Each output against its snapshot; and the new snapshots to store, encoded."""
+    found, blobs = [], {}
+    for plan, result in zip(outputs, results, strict=True):
         secrets = {column: str(params.get(param) or "") for column, param in plan.secrets}
+        # one output's snapshot at a time: a large district's are hundreds of MB
+        previous = s.previous(result.name)
         current = ch.current_rows(result.frame, plan.key, _schools(result), plan.format,
                                   secrets, text_key=False, stored=previous)
         result.carried, result.records = None, result.records.clear()  # held no longer
@@ -205,10 +207,11 @@ def _diff_all(s: _Sync, outputs: list[Output], results: list[OutputResult],
                          s.run_id or 0, s.now, postpone, secrets, key=plan.key,
                          forget=dt.timedelta(days=s.options.retention.days))
         del previous, current
-        if change.unchanged:  # the stored snapshot stands: not held until the commit
-            change.snapshot = change.snapshot.clear()
+        if not change.unchanged and s.run_id is not None:  # else nothing is stored
+            blobs[result.name] = to_blob(change.snapshot)
+        change.snapshot = change.snapshot.clear()  # only the bytes wait for the commit
         found.append(change)
-    return found
+    return found, blobs
 
 
 def _documents(report: Report, path: Path, name: str, options: SyncOptions) -> dict[str, str]:
@@ -325,7 +328,7 @@ def _finish(s: _Sync, result: RunResult) -> SyncResult:
     module = s.loaded.module
     plans = list(result.plans)
     partial = result.report.outcome is Outcome.PARTIAL
-    found = _diff_all(s, plans, result.outputs, partial, result.params)
+    found, snapshots = _diff_all(s, plans, result.outputs, partial, result.params)
     verdict = guard.check((c, guard.limits_of(p.limits)) for c, p in zip(found, plans,
                                                                             strict=True))
     outputs = dict(result.report.outputs)
@@ -356,8 +359,7 @@ def _finish(s: _Sync, result: RunResult) -> SyncResult:
     store, run_id, out_dir = s.store, s.run_id, s.out_dir
     files = _files(found, result.outputs, s.options.changes_only)
     bundle = None if s.options.changes_only else module.BUNDLE
-    snapshots = {c.output: c.snapshot for c in found if not c.unchanged}
-    stored_changes = {c.output: ch.history_rows(c, p.key)
+    stored_changes = {c.output: to_blob(ch.history_rows(c, p.key))
                       for c, p in zip(found, plans, strict=True)}
     source_snapshot = result.inputs.snapshot
     documents = {**_documents(report, s.path, s.name, s.options), **_late_changes(s)}

@@ -59,7 +59,6 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +81,7 @@ __all__ = [
     "guarded",
     "lock",
     "orphan_staging",
+    "to_blob",
 ]
 
 SCHEMA_VERSION = "1"
@@ -211,10 +211,11 @@ def guarded(path: Path) -> Iterator[None]:
 
 
 
-def _blob(frame: pl.DataFrame) -> bytes:
+def to_blob(frame: pl.DataFrame) -> bytes:
     """A snapshot or change rows as stored: Arrow IPC, zstd. On a 1M-student
     district's snapshots zstd is about lz4's speed to encode, faster to decode (each
-    sync decodes them all), and half its size."""
+    sync decodes them all), and half its size. A sync encodes each output's as soon
+    as its diff is done, so that only the encoded bytes wait for the commit."""
     return encode_frame(frame)
 
 
@@ -389,18 +390,6 @@ class Store:
         row = self.db.execute("SELECT data FROM snapshots WHERE output = ?", (output,)).fetchone()
         return None if row is None else _frame(row[0])
 
-    def snapshots_ahead(self, outputs: list[str]) -> Iterator[pl.DataFrame | None]:
-        """The snapshots of ``outputs`` in order (None: none stored), decoded on a thread
-        ahead of the caller: a large district's take most of a second to decode, which
-        the caller's work on the outputs before overlaps."""
-        blobs = dict(self.db.execute("SELECT output, data FROM snapshots").fetchall())
-        with ThreadPoolExecutor(1, thread_name_prefix="rostermap-snapshots") as pool:
-            ahead = [pool.submit(_frame, blobs.pop(o)) if o in blobs else None for o in outputs]
-            del blobs
-            for i, future in enumerate(ahead):
-                ahead[i] = None  # the caller holds the frame, for as long as it needs it
-                yield None if future is None else future.result()
-
     def snapshots(self) -> dict[str, pl.DataFrame]:
         rows = self.db.execute("SELECT output, data FROM snapshots").fetchall()
         return {output: _frame(data) for output, data in rows}
@@ -463,14 +452,14 @@ class Store:
             (outcome, _now(), base, str(out_dir.absolute()), str(staging.absolute()),
              int(publishing), json.dumps(rows), json.dumps(changes), report, run_id))
 
-    def _write_committed(self, run_id: int, snapshots: dict[str, pl.DataFrame],
-                         changes: dict[str, pl.DataFrame], source: SourceSnapshot | None) -> None:
-        for output, frame in snapshots.items():
+    def _write_committed(self, run_id: int, snapshots: dict[str, bytes],
+                         changes: dict[str, bytes], source: SourceSnapshot | None) -> None:
+        for output, data in snapshots.items():
             self.db.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?)",
-                            (output, run_id, _blob(frame)))
-        for output, frame in changes.items():
+                            (output, run_id, data))
+        for output, data in changes.items():
             self.db.execute("INSERT OR REPLACE INTO changes VALUES (?, ?, ?)",
-                            (run_id, output, _blob(frame)))
+                            (run_id, output, data))
         # Older runs keep their outcome and counts (the runs row), not their details.
         oldest = run_id - max(1, self.retention.runs)
         self.db.execute("DELETE FROM changes WHERE run <= ?", (oldest,))
@@ -494,11 +483,12 @@ class Store:
                                 (entity, run_id, source.version, file, data))
 
     def commit(self, run_id: int, outcome: Outcome, base: int | None, out_dir: Path, staging: Path,
-               snapshots: dict[str, pl.DataFrame], changes: dict[str, pl.DataFrame],
+               snapshots: dict[str, bytes], changes: dict[str, bytes],
                source: SourceSnapshot | None, rows: dict[str, int],
                counts: dict[str, dict[str, int]], report: str) -> None:
         """The commit point: the new state, and the staging folder left to publish.
-        ``report`` is report.json's text, as the staging folder holds it."""
+        ``snapshots`` and ``changes`` are encoded (:func:`to_blob`); ``report`` is
+        report.json's text, as the staging folder holds it."""
         with self.transaction():
             self._supersede_held()
             self._write_committed(run_id, snapshots, changes, source)
@@ -510,19 +500,19 @@ class Store:
                             (run_id,))
 
     def hold(self, run_id: int, base: int | None, out_dir: Path, folder: Path,
-             snapshots: dict[str, pl.DataFrame], changes: dict[str, pl.DataFrame],
+             snapshots: dict[str, bytes], changes: dict[str, bytes],
              source: SourceSnapshot | None, rows: dict[str, int],
              counts: dict[str, dict[str, int]], report: str) -> None:
         """Keep a held run's state aside; the committed state does not change.
         ``report`` is report.json's text."""
         with self.transaction():
             self._supersede_held()
-            for output, frame in snapshots.items():
+            for output, data in snapshots.items():
                 self.db.execute("INSERT INTO pending VALUES (?, 'output', ?, ?, '')",
-                                (run_id, output, _blob(frame)))
-            for output, frame in changes.items():
+                                (run_id, output, data))
+            for output, data in changes.items():
                 self.db.execute("INSERT INTO pending VALUES (?, 'changes', ?, ?, '')",
-                                (run_id, output, _blob(frame)))
+                                (run_id, output, data))
             if source is not None:
                 for entity, data in source.blobs.items():
                     extra = json.dumps([source.version, source.files.get(entity, "")])
@@ -537,8 +527,8 @@ class Store:
         self._held(run_id)
         pending = self.db.execute("SELECT kind, name, data, extra FROM pending WHERE run = ?",
                                   (run_id,)).fetchall()
-        snapshots = {r["name"]: _frame(r["data"]) for r in pending if r["kind"] == "output"}
-        changes = {r["name"]: _frame(r["data"]) for r in pending if r["kind"] == "changes"}
+        snapshots = {r["name"]: r["data"] for r in pending if r["kind"] == "output"}
+        changes = {r["name"]: r["data"] for r in pending if r["kind"] == "changes"}
         sources = [r for r in pending if r["kind"] == "source"]
         source = None
         if sources:
