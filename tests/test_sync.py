@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -547,6 +548,77 @@ def test_a_bulk_package_is_kept_as_its_files_and_a_delta_applies_on_them(
     zipped(_delta(before, after, tmp_path / "delta"))
     for name in ("users.csv", "changes/users.csv", "enrollments.csv"):
         assert (zipped.out / name).read_text() == (bulk.out / name).read_text(), name
+
+
+def test_a_file_unchanged_since_the_last_run_is_not_read_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder's file kept by the last run and untouched since (by its fingerprint) is
+    not compressed or stored again; one written since is, even at the same size with
+    its modification time put back; and one written just before the run is not
+    fingerprinted at all."""
+    import zstandard
+
+    from rostermap.runtime.sources import delta
+
+    folder = District.three_schools().write(tmp_path / "district")
+    users = folder / "users.csv"
+    runner = Runner(tmp_path)
+
+    def stored() -> tuple[dict[str, str], int, bytes]:
+        with contextlib.closing(Store(runner.options.state, "sync-test", None)) as store:  # type: ignore[arg-type]
+            run, data = store.db.execute(
+                "SELECT run, data FROM sources WHERE entity = 'users'").fetchone()
+            return store.source_files(), run, data
+
+    runner(folder)  # the files were just written: not fingerprinted
+    assert "users" not in stored()[0]
+    monkeypatch.setattr(delta, "SETTLED", 0.0)
+    runner(folder)  # read again, stored alike (same bytes), fingerprinted now
+    files, run, _ = stored()
+    assert "users" in files and run == 1
+    runner(folder)
+    assert stored()[1:2] == (1,) and runner.changes("users.csv") == []
+    before = users.stat()
+    users.write_text(users.read_text().replace("Kid1,", "Kix1,", 1))
+    os.utime(users, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert users.stat().st_size == before.st_size
+    runner(folder)
+    _, run, data = stored()
+    assert run == 4
+    assert zstandard.ZstdDecompressor().decompress(data, max_output_size=1 << 24) == \
+        users.read_bytes()
+    assert runner.changes("users.csv") == [("update", "u-s1-01", "first")]
+
+
+def test_a_held_run_keeps_aside_the_stored_files_it_did_not_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A held run whose classes file is the one the state keeps (not read again) keeps
+    the stored copy aside with the files it read; approved, the state holds them all."""
+    import shutil
+
+    import zstandard
+
+    from rostermap.runtime.sources import delta
+
+    monkeypatch.setattr(delta, "SETTLED", 0.0)
+    d = District.three_schools()
+    folder = d.write(tmp_path / "district")
+    runner = Runner(tmp_path)
+    runner(folder)
+    _lose_a_third_of_s1(d)
+    changed = d.write(tmp_path / "changed")
+    for name in ("users.csv", "enrollments.csv"):  # classes.csv and the rest untouched
+        shutil.copyfile(changed / name, folder / name)
+    held = runner(folder)
+    assert held.outcome == "held"
+    approve(MAPPING, held.run, runner.options)  # type: ignore[arg-type]
+    with contextlib.closing(Store(runner.options.state, "sync-test", None)) as store:  # type: ignore[arg-type]
+        rows = store.db.execute("SELECT entity, file, data FROM sources").fetchall()
+        assert "classes" in store.source_files()
+    assert {r["entity"] for r in rows} == {"users", "classes", "enrollments"}
+    for entity, name, data in rows:
+        kept = zstandard.ZstdDecompressor().decompress(data, max_output_size=1 << 24)
+        assert kept == (folder / name).read_bytes(), entity
 
 
 def test_a_damaged_stored_file_refuses_the_delta_with_its_entity_named(

@@ -84,6 +84,7 @@ def load_inputs(
     observer: FetchObserver | None = None,
     base: Callable[[], SourceSnapshot | None] | None = None,
     keep: bool = False,
+    kept: Mapping[str, str] | None = None,
 ) -> Inputs:
     """The tables a compiled module reads: from the source (and ``also`` these entity
     fields), and its table parameters.
@@ -92,7 +93,9 @@ def load_inputs(
     CSV package for the next run: a bulk package's files as they are, or a delta
     package read whole with its delta files applied on what ``base`` reads, the
     records of the last run (read only for a delta package: a bulk package needs
-    none). ``source`` may be a source already opened (the records a state stored, for
+    none). ``kept`` gives the fingerprints of the files the state keeps
+    (``SourceSnapshot.of_package``): a file unchanged since is not compressed again.
+    ``source`` may be a source already opened (the records a state stored, for
     ``impact``): it is read as it is, and closed.
     """
     reads = {e: tuple(dict.fromkeys((*module.READS.get(e, ()), *(also or {}).get(e, ()))))
@@ -127,15 +130,16 @@ def load_inputs(
         elif package is source:  # stored records: a bulk package's, deltas applied
             check_requires(package, module.REQUIRES, applied=True)
         # 1.2 users read roles.csv too
-        kept = [*reads, "roles"] if "users" in reads else list(reads)
+        entities = [*reads, "roles"] if "users" in reads else list(reads)
         # A bulk package's files are compressed for the state on a thread of their own
         # while the records are read (zstd and polars' reader each release the GIL);
         # leaving the block waits for it, before the package is closed.
         with ThreadPoolExecutor(1, thread_name_prefix="rostermap-keep") as pool:
-            keeping = pool.submit(SourceSnapshot.of_package, bulk, kept) if bulk else None
+            keeping = (pool.submit(SourceSnapshot.of_package, bulk, entities, kept)
+                       if bulk else None)
             tables = load_tables(package, reads, rest.filtered if rest else frozenset(),
                                  optional_entities(module.REQUIRES, reads))
-            snapshot = (whole.snapshot(kept) if whole is not None else
+            snapshot = (whole.snapshot(entities) if whole is not None else
                         keeping.result() if keeping is not None else None)
     finally:
         package.close()
@@ -161,6 +165,7 @@ def run(
     allow_empty: bool = False,
     pushing: bool = False,
     carry: Mapping[str, str] | None = None,
+    kept: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Run a profile over a source; ``out_dir=None`` computes without writing.
 
@@ -169,8 +174,9 @@ def run(
     ``max_rejects`` rejected records fail the run, and nothing is written.
     ``config`` (REST sources only) defaults to the environment's settings;
     ``observer`` is told how fetching goes, for a progress display. ``base``,
-    ``keep`` and ``also`` are for sync runs: see :func:`load_inputs`; ``carry`` too
-    (each output row keeps that field of its record: see ``run_outputs``). An entity with
+    ``keep``, ``kept`` and ``also`` are for sync runs: see :func:`load_inputs`;
+    ``carry`` too (each output row keeps that field of its record: see
+    ``run_outputs``). An entity with
     no records, or an output left empty while its entity has records, stops the run
     (RM427) unless ``allow_empty``, the output's `allow empty`, or the profile's
     `require` (which makes the entities it does not name optional) says so. An output
@@ -187,7 +193,8 @@ def run(
     if not pushing and getattr(module, "PUSHES", "[]") != "[]":
         raise UsageError([codes.push_profile_in_run(module.PROFILE)])
     values = parse_params(module.PARAMS, params, today)
-    inputs = load_inputs(module, source, values, limits, also, config, observer, base, keep)
+    inputs = load_inputs(module, source, values, limits, also, config, observer, base, keep,
+                         kept)
     tables, rest = inputs.tables, inputs.rest
     if not allow_empty:
         _no_empty_entities(module, tables)

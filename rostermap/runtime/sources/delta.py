@@ -26,8 +26,10 @@ IPC frame. Either form reads back as the same frame.
 from __future__ import annotations
 
 import io
+import os
 import tempfile
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,13 +41,16 @@ from rostermap.runtime.errors import RunError
 from rostermap.runtime.sources.csv_package import Limits, Package
 from rostermap.runtime.sources.raw import LINE, RawTable
 
-__all__ = ["SnapshotSource", "SourceSnapshot", "decode_frame", "encode_frame", "is_delta"]
+__all__ = ["SnapshotSource", "SourceSnapshot", "decode_frame", "encode_frame", "fingerprint",
+           "is_delta"]
 
 
 # How a stored file starts: a zstd frame (an Arrow IPC frame starts with ARROW1).
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # Level 1: about 400 MB/s on one core, a CSV file to a seventh of its size.
 _LEVEL = 1
+# Seconds since a file's last change before its fingerprint is kept (see of_package).
+SETTLED = 3.0
 # The stored copy was checked when it was read; reading it again is bounded by nothing
 # less than what that run allowed, whatever its options were.
 _STORED_LIMITS = Limits(max_file_bytes=2**62, max_records=2**62, max_field_bytes=2**62)
@@ -62,6 +67,10 @@ class SourceSnapshot:
     version: str
     blobs: dict[str, bytes] = field(default_factory=dict)  # entity -> stored form
     files: dict[str, str] = field(default_factory=dict)  # entity -> file name
+    # entity -> the file's fingerprint (see ``fingerprint``), for files kept as they are
+    stats: dict[str, str] = field(default_factory=dict)
+    # entities whose file is the one the state already keeps: no blob, the stored stands
+    same: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, version: str, frames: dict[str, pl.DataFrame], files: dict[str, str]
@@ -69,20 +78,34 @@ class SourceSnapshot:
         return cls(version, {e: encode_frame(f) for e, f in frames.items()}, files)
 
     @classmethod
-    def of_package(cls, package: Package, entities: Iterable[str]) -> SourceSnapshot:
+    def of_package(cls, package: Package, entities: Iterable[str],
+                   stored: Mapping[str, str] | None = None) -> SourceSnapshot:
         """The files of ``entities`` in a bulk package, as they are, compressed a piece
-        at a time (only the compressed bytes are held)."""
+        at a time (only the compressed bytes are held). A file whose fingerprint is the
+        one ``stored`` gives for its entity is the file the state keeps already: it is
+        not read (``same``)."""
         compressor = zstandard.ZstdCompressor(level=_LEVEL)
-        blobs, files = {}, {}
+        blobs, files, stats, same = {}, {}, {}, set()
         for entity in sorted(set(entities)):
             if entity not in schema.ENTITIES or not package.has(entity):
                 continue
+            path = package.path(entity)
+            files[entity] = package.files[entity]
+            status = path.stat()
+            known = fingerprint(status, package.version, files[entity])
+            if (stored or {}).get(entity) == known:
+                same.add(entity)
+                continue
+            # A file written in the last moments may be written again within the same
+            # tick of a coarse clock (a second, on some file systems) and look alike:
+            # its fingerprint is not kept, so the next run reads it.
+            if time.time() - max(status.st_mtime, status.st_ctime) >= SETTLED:
+                stats[entity] = known
             buffer = io.BytesIO()
-            with open(package.path(entity), "rb") as handle:
+            with open(path, "rb") as handle:
                 compressor.copy_stream(handle, buffer)
             blobs[entity] = buffer.getvalue()
-            files[entity] = package.files[entity]
-        return cls(package.version, blobs, files)
+        return cls(package.version, blobs, files, stats, frozenset(same))
 
     def frame(self, entity: str) -> pl.DataFrame:
         data = self.blobs[entity]
@@ -110,6 +133,17 @@ class SourceSnapshot:
 
     def __contains__(self, entity: str) -> bool:
         return entity in self.blobs
+
+
+def fingerprint(status: os.stat_result, version: str, name: str) -> str:
+    """What tells a file unchanged since it was kept, without reading it, as git's
+    index does: its device, inode, size, modification and status-change times (any
+    write sets the status-change time, which no user can set back), with the
+    package's version and the file's name. A zip entry is expanded afresh each run,
+    so it never matches and is always compressed."""
+    st = status
+    return (f"{version}:{name}:{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:"
+            f"{st.st_ctime_ns}")
 
 
 def encode_frame(frame: pl.DataFrame) -> bytes:

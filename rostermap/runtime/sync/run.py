@@ -290,7 +290,7 @@ def sync(
         result = run(loaded, source, None, params, limits, today, max_rejects, config,
                      observer, base=store.source if store is not None else None, keep=True,
                      also=_school_reads(loaded.module), allow_empty=allow_empty,
-                     carry=SCHOOL_FIELD)
+                     carry=SCHOOL_FIELD, kept=store.source_files() if store else None)
         return _finish(s, result)
 
     if options.dry_run and not path.exists():

@@ -25,6 +25,9 @@ out_dir, staging, publishing, rows, changes, error, report)``
 ``sources(entity, run, version, file, data)``
     the last committed run's source records (CSV packages), for delta packages;
     ``run`` is the run that stored them (a later run with the same file keeps them).
+``source_files(entity, run, fingerprint)``
+    the fingerprint of the file each entity's records were kept from, valid while
+    ``run`` is that of its ``sources`` row: a file unchanged since is not read again.
 ``pending(run, kind, name, data)``
     a held run's snapshots (kind ``output``), change rows (``changes``) and source
     records (``source``), until it is approved or rejected.
@@ -131,6 +134,8 @@ CREATE TABLE IF NOT EXISTS changes (
 CREATE TABLE IF NOT EXISTS sources (
     entity TEXT PRIMARY KEY, run INTEGER NOT NULL, version TEXT NOT NULL,
     file TEXT NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS source_files (
+    entity TEXT PRIMARY KEY, run INTEGER NOT NULL, fingerprint TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pending (
     run INTEGER NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL,
     extra TEXT NOT NULL DEFAULT '', PRIMARY KEY (run, kind, name));
@@ -401,6 +406,15 @@ class Store:
         return SourceSnapshot(rows[0]["version"], {r["entity"]: r["data"] for r in rows},
                               {r["entity"]: r["file"] for r in rows})
 
+    def source_files(self) -> dict[str, str]:
+        """Per entity, the fingerprint of the file its stored records were kept from
+        (``delta.fingerprint``); one written with other records since (by the same
+        entity's ``run``) is not given."""
+        rows = self.db.execute(
+            "SELECT f.entity, f.fingerprint FROM source_files f JOIN sources s "
+            "ON s.entity = f.entity AND s.run = f.run").fetchall()
+        return {r["entity"]: r["fingerprint"] for r in rows}
+
     def changes(self, run_id: int) -> dict[str, pl.DataFrame]:
         rows = self.db.execute("SELECT output, data FROM changes WHERE run = ?", (run_id,))
         return {output: _frame(data) for output, data in rows.fetchall()}
@@ -470,17 +484,26 @@ class Store:
 
     def _write_source(self, run_id: int, source: SourceSnapshot) -> None:
         """The source records, each entity's written only where it differs from the
-        stored one: a district's files unchanged since the last run (compressed alike,
-        byte for byte) cost a comparison, not a rewrite of the state's largest part."""
-        marks = ",".join("?" * len(source.blobs))
-        self.db.execute(f"DELETE FROM sources WHERE entity NOT IN ({marks})", list(source.blobs))
+        stored one: a district's files unchanged since the last run (the same file, by
+        its fingerprint, or compressed alike, byte for byte) cost a comparison, not a
+        rewrite of the state's largest part. Each file's fingerprint is kept with the
+        run its records were stored by."""
+        entities = [*source.blobs, *source.same]
+        marks = ",".join("?" * len(entities))
+        for table in ("sources", "source_files"):
+            self.db.execute(f"DELETE FROM {table} WHERE entity NOT IN ({marks})", entities)
         for entity, data in source.blobs.items():
             file = source.files.get(entity, "")
-            if not self.db.execute("SELECT 1 FROM sources WHERE entity = ? AND version = ? "
-                                   "AND file = ? AND data = ?",
-                                   (entity, source.version, file, data)).fetchone():
+            row = self.db.execute("SELECT run FROM sources WHERE entity = ? AND version = ? "
+                                  "AND file = ? AND data = ?",
+                                  (entity, source.version, file, data)).fetchone()
+            if row is None:
                 self.db.execute("INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?)",
                                 (entity, run_id, source.version, file, data))
+            if entity in source.stats:
+                self.db.execute("INSERT OR REPLACE INTO source_files VALUES (?, ?, ?)",
+                                (entity, run_id if row is None else row[0],
+                                 source.stats[entity]))
 
     def commit(self, run_id: int, outcome: Outcome, base: int | None, out_dir: Path, staging: Path,
                snapshots: dict[str, bytes], changes: dict[str, bytes],
@@ -514,6 +537,10 @@ class Store:
                 self.db.execute("INSERT INTO pending VALUES (?, 'changes', ?, ?, '')",
                                 (run_id, output, data))
             if source is not None:
+                for entity in sorted(source.same):  # the stored records, kept aside too
+                    data = self.db.execute("SELECT data FROM sources WHERE entity = ?",
+                                           (entity,)).fetchone()[0]
+                    source.blobs[entity] = data
                 for entity, data in source.blobs.items():
                     extra = json.dumps([source.version, source.files.get(entity, "")])
                     self.db.execute("INSERT INTO pending VALUES (?, 'source', ?, ?, ?)",
