@@ -61,6 +61,7 @@ from rostermap.runtime.run.outputs import (
 )
 from rostermap.runtime.run.pipeline import RunResult, run
 from rostermap.runtime.sources.csv_package import Limits
+from rostermap.runtime.sources.delta import encode_frame
 from rostermap.runtime.sync import changes as ch
 from rostermap.runtime.sync import guard
 from rostermap.runtime.sync.state import (
@@ -70,7 +71,6 @@ from rostermap.runtime.sync.state import (
     guarded,
     lock,
     orphan_staging,
-    to_blob,
 )
 
 if TYPE_CHECKING:  # the HTTP stack is imported only for an API source
@@ -208,7 +208,7 @@ def _diff_all(s: _Sync, outputs: list[Output], results: list[OutputResult],
                          forget=dt.timedelta(days=s.options.retention.days))
         del previous, current
         if not change.unchanged and s.run_id is not None:  # else nothing is stored
-            blobs[result.name] = to_blob(change.snapshot)
+            blobs[result.name] = encode_frame(change.snapshot)
         change.snapshot = change.snapshot.clear()  # only the bytes wait for the commit
         found.append(change)
     return found, blobs
@@ -359,7 +359,7 @@ def _finish(s: _Sync, result: RunResult) -> SyncResult:
     store, run_id, out_dir = s.store, s.run_id, s.out_dir
     files = _files(found, result.outputs, s.options.changes_only)
     bundle = None if s.options.changes_only else module.BUNDLE
-    stored_changes = {c.output: to_blob(ch.history_rows(c, p.key))
+    stored_changes = {c.output: encode_frame(ch.history_rows(c, p.key))
                       for c, p in zip(found, plans, strict=True)}
     source_snapshot = result.inputs.snapshot
     documents = {**_documents(report, s.path, s.name, s.options), **_late_changes(s)}

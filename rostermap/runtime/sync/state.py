@@ -72,7 +72,7 @@ from rostermap.dsl import codes
 from rostermap.runtime.errors import LOCKED, RunError, UsageError
 from rostermap.runtime.report.model import HistoryEntry, Outcome, Report, decode, encode
 from rostermap.runtime.run.outputs import STAGING_PREFIX, discard, publish
-from rostermap.runtime.sources.delta import SourceSnapshot, decode_frame, encode_frame
+from rostermap.runtime.sources.delta import SourceSnapshot, decode_frame
 
 __all__ = [
     "LockedError",
@@ -84,7 +84,6 @@ __all__ = [
     "guarded",
     "lock",
     "orphan_staging",
-    "to_blob",
 ]
 
 SCHEMA_VERSION = "1"
@@ -213,15 +212,6 @@ def guarded(path: Path) -> Iterator[None]:
         raise RunError([codes.state_damaged(path, text)]) from None
     except _Damaged as error:
         raise RunError([codes.state_data_damaged(path, str(error))]) from None
-
-
-
-def to_blob(frame: pl.DataFrame) -> bytes:
-    """A snapshot or change rows as stored: Arrow IPC, zstd. On a 1M-student
-    district's snapshots zstd is about lz4's speed to encode, faster to decode (each
-    sync decodes them all), and half its size. A sync encodes each output's as soon
-    as its diff is done, so that only the encoded bytes wait for the commit."""
-    return encode_frame(frame)
 
 
 def _frame(data: bytes) -> pl.DataFrame:
@@ -510,7 +500,7 @@ class Store:
                source: SourceSnapshot | None, rows: dict[str, int],
                counts: dict[str, dict[str, int]], report: str) -> None:
         """The commit point: the new state, and the staging folder left to publish.
-        ``snapshots`` and ``changes`` are encoded (:func:`to_blob`); ``report`` is
+        ``snapshots`` and ``changes`` are encoded (``encode_frame``); ``report`` is
         report.json's text, as the staging folder holds it."""
         with self.transaction():
             self._supersede_held()
@@ -537,11 +527,10 @@ class Store:
                 self.db.execute("INSERT INTO pending VALUES (?, 'changes', ?, ?, '')",
                                 (run_id, output, data))
             if source is not None:
-                for entity in sorted(source.same):  # the stored records, kept aside too
-                    data = self.db.execute("SELECT data FROM sources WHERE entity = ?",
-                                           (entity,)).fetchone()[0]
-                    source.blobs[entity] = data
-                for entity, data in source.blobs.items():
+                kept = {entity: self.db.execute("SELECT data FROM sources WHERE entity = ?",
+                                                (entity,)).fetchone()[0]
+                        for entity in sorted(source.same)}  # the stored, kept aside too
+                for entity, data in {**source.blobs, **kept}.items():
                     extra = json.dumps([source.version, source.files.get(entity, "")])
                     self.db.execute("INSERT INTO pending VALUES (?, 'source', ?, ?, ?)",
                                     (run_id, entity, data, extra))
